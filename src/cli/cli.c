@@ -1,0 +1,46 @@
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct cli_command commands[] = {
+    { "version", "print the version", cli_cmd_version },
+    { "selfcheck", "run the built-in known-answer checks of the crypto suites", cli_cmd_selfcheck },
+};
+
+static void
+usage(FILE *out)
+{
+    fprintf(out, "Lianmeng (联盟): a permissioned BFT alliance chain.\n\n"
+                 "usage: lianmeng COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    }
+    fprintf(out, "\n'lianmeng COMMAND --help' describes a command.\n"
+                 "exit codes: 0 ok, 1 usage error, 2 rejected by the chain, 3 cannot reach the "
+                 "node, 4 other failure\n");
+}
+
+int
+cli_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0) {
+        return cli_cmd_version(argc - 1, argv + 1);
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(name, commands[i].name) == 0) {
+            return commands[i].run(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "lianmeng: unknown command '%s'; run 'lianmeng --help' for the list\n", name);
+    return CLI_EXIT_USAGE;
+}
