@@ -1,0 +1,84 @@
+/* Signatures with the algorithm tagged on every key and signature: Ed25519 (libsodium) and
+ * SM2 (OpenSSL 3, GB/T 32918, SM3 digest, distinguishing ID "1234567812345678" set
+ * explicitly). Callers never name an algorithm except when generating a key.
+ *
+ * Encodings are fixed per algorithm, so they are canonical:
+ *   Ed25519 public key 32 bytes, signature 64 bytes (R || S);
+ *   SM2 public key 65 bytes (SEC1 uncompressed 04 || X || Y), signature 64 bytes (r || s,
+ *   each 32 bytes big-endian; converted to/from DER inside crypto/).
+ * Secret keys live in sodium_malloc'd memory, are wiped on release and never logged.
+ * All functions are thread-safe. */
+#ifndef LM_CRYPTO_SIGN_H
+#define LM_CRYPTO_SIGN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "crypto/hash.h"
+
+#define PUBLIC_KEY_SIZE_MAX 65
+#define SIGNATURE_SIZE      64
+#define SECRET_KEY_SIZE_MAX 32 /* the seed (Ed25519) or the scalar (SM2) */
+#define ADDRESS_SIZE        20
+
+enum sig_alg {
+    SIG_ED25519 = 1,
+    SIG_SM2 = 2,
+};
+
+struct public_key {
+    uint8_t alg; /* enum sig_alg */
+    uint8_t size;
+    uint8_t bytes[PUBLIC_KEY_SIZE_MAX];
+};
+
+struct signature {
+    uint8_t alg; /* enum sig_alg; must match the key's */
+    uint8_t bytes[SIGNATURE_SIZE];
+};
+
+/* An account address: the first 20 bytes of H("LM1/addr" || alg || public key). */
+struct address {
+    uint8_t bytes[ADDRESS_SIZE];
+};
+
+struct secret_key; /* opaque */
+
+bool sig_alg_is_valid(unsigned value);
+const char *sig_alg_name(enum sig_alg alg); /* "ed25519" or "sm2" */
+bool sig_alg_parse(const char *text, enum sig_alg *out_alg);
+size_t sig_alg_public_key_size(enum sig_alg alg);
+
+/* Fresh key from the OS CSPRNG. The caller owns *out and releases it with secret_key_free. */
+MUST_USE enum err secret_key_generate(enum sig_alg alg, struct secret_key **out);
+/* From the secret bytes of secret_key_export (32 bytes). ERR_MALFORMED if invalid. */
+MUST_USE enum err secret_key_import(enum sig_alg alg, const uint8_t *secret, size_t size,
+                                    struct secret_key **out);
+/* Writes the 32 secret bytes into out (sodium_malloc'd by the caller, or stack then wiped). */
+void secret_key_export(const struct secret_key *key, uint8_t out[SECRET_KEY_SIZE_MAX]);
+enum sig_alg secret_key_alg(const struct secret_key *key);
+void secret_key_public(const struct secret_key *key, struct public_key *out);
+void secret_key_free(struct secret_key *key);
+
+/* Signs msg (callers sign a 32-byte tagged digest, see sign_digest_tagged). */
+MUST_USE enum err sign_message(const struct secret_key *key, const uint8_t *msg, size_t size,
+                               struct signature *out);
+/* ERR_OK if valid; ERR_BAD_SIGNATURE otherwise (also for algorithm mismatch, malformed key). */
+MUST_USE enum err verify_message(const struct public_key *key, const uint8_t *msg, size_t size,
+                                 const struct signature *sig);
+
+/* Checks that a decoded public key is well-formed for its algorithm (size, on the curve). */
+MUST_USE enum err public_key_check(const struct public_key *key);
+bool public_key_equal(const struct public_key *a, const struct public_key *b);
+void address_of(enum hash_alg alg, const struct public_key *key, struct address *out);
+
+/* The digest every chain signature covers: H(tag || chain_id || bytes) (CONSENSUS.md 1). */
+void sign_digest_tagged(enum hash_alg alg, const char *tag, const struct hash *chain_id,
+                        const uint8_t *bytes, size_t size, struct hash *out);
+
+/* Constant-time comparison for secrets and MACs. */
+bool ct_equal(const void *a, const void *b, size_t size);
+
+#endif
