@@ -62,6 +62,7 @@ test_rfc8032(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof rfc8032 / sizeof rfc8032[0]; i++) {
         const struct rfc8032_vector *v = &rfc8032[i];
+        print_message("RFC 8032 %s\n", v->name);
         uint8_t seed[32];
         uint8_t pk[32];
         uint8_t msg[64];
@@ -161,12 +162,12 @@ flip_all_bits(enum sig_alg alg)
         assert_int_equal(verify_message(&pub, msg, sizeof msg, &sig), ERR_BAD_SIGNATURE);
         msg[bit / 8] ^= (uint8_t)(1u << (bit % 8));
     }
-    for (size_t bit = 0; bit < 8 * SIGNATURE_SIZE; bit++) {
+    for (size_t bit = 0; bit < 8 * (size_t)SIGNATURE_SIZE; bit++) {
         sig.bytes[bit / 8] ^= (uint8_t)(1u << (bit % 8));
         assert_int_equal(verify_message(&pub, msg, sizeof msg, &sig), ERR_BAD_SIGNATURE);
         sig.bytes[bit / 8] ^= (uint8_t)(1u << (bit % 8));
     }
-    for (size_t bit = 0; bit < 8u * pub.size; bit++) {
+    for (size_t bit = 0; bit < (size_t)8 * pub.size; bit++) {
         pub.bytes[bit / 8] ^= (uint8_t)(1u << (bit % 8));
         assert_int_equal(verify_message(&pub, msg, sizeof msg, &sig), ERR_BAD_SIGNATURE);
         pub.bytes[bit / 8] ^= (uint8_t)(1u << (bit % 8));
@@ -389,12 +390,14 @@ test_address_and_digest(void **state)
     secret_key_free(key);
 
     /* address = first 20 bytes of H("LM1/addr" || alg || key) */
-    uint8_t pre[9 + 32];
-    memcpy(pre, "LM1/addr", 8);
-    pre[8] = SIG_ED25519;
-    memcpy(pre + 9, pub.bytes, 32);
+    struct hasher hasher;
+    const uint8_t alg_byte = SIG_ED25519;
+    hasher_init(&hasher, HASH_SM3);
+    hasher_update(&hasher, "LM1/addr", 8);
+    hasher_update(&hasher, &alg_byte, 1);
+    hasher_update(&hasher, pub.bytes, 32);
     struct hash h;
-    hash_bytes(HASH_SM3, pre, sizeof pre, &h);
+    hasher_final(&hasher, &h);
     struct address addr;
     address_of(HASH_SM3, &pub, &addr);
     assert_memory_equal(addr.bytes, h.bytes, ADDRESS_SIZE);
@@ -408,13 +411,15 @@ test_address_and_digest(void **state)
     /* digest = H(tag || chain_id || bytes) */
     struct hash chain_id;
     hash_bytes(HASH_SHA256, "chain", 5, &chain_id);
-    uint8_t whole[6 + 32 + 3];
-    memcpy(whole, "LM1/tx", 6);
-    memcpy(whole + 6, chain_id.bytes, 32);
-    memcpy(whole + 38, "abc", 3);
     struct hash expect;
     struct hash got;
-    hash_bytes(HASH_SHA256, whole, sizeof whole, &expect);
+    hasher_release(&hasher);
+    hasher_init(&hasher, HASH_SHA256);
+    hasher_update(&hasher, "LM1/tx", 6);
+    hasher_update(&hasher, chain_id.bytes, HASH_SIZE);
+    hasher_update(&hasher, "abc", 3);
+    hasher_final(&hasher, &expect);
+    hasher_release(&hasher);
     sign_digest_tagged(HASH_SHA256, "LM1/tx", &chain_id, (const uint8_t *)"abc", 3, &got);
     assert_true(hash_equal(&expect, &got));
     sign_digest_tagged(HASH_SHA256, "LM1/vote", &chain_id, (const uint8_t *)"abc", 3, &got);
@@ -530,7 +535,7 @@ static void
 test_sm2_verified_by_openssl(void **state)
 {
     (void)state;
-    struct tmp_dir dir;
+    struct tmp_dir dir = { { 0 } };
     tmp_dir_open(&dir);
     struct secret_key *key = NULL;
     assert_int_equal(secret_key_generate(SIG_SM2, &key), ERR_OK);
@@ -551,18 +556,18 @@ test_sm2_verified_by_openssl(void **state)
     write_file(&dir, "msg", msg, strlen(msg));
     write_file(&dir, "bad", msg, strlen(msg) - 1);
 
-    const char *ok[] = { "dgst", "-sm3", "-verify", "pub.pem", "-sigopt", DISTID,
-                         "-signature", "sig.der", "msg", NULL };
+    const char *ok[] = { "dgst", "-sm3",       "-verify", "pub.pem", "-sigopt",
+                         DISTID, "-signature", "sig.der", "msg",     NULL };
     assert_int_equal(run_openssl(&dir, ok), 0);
-    const char *other_msg[] = { "dgst", "-sm3", "-verify", "pub.pem", "-sigopt", DISTID,
-                                "-signature", "sig.der", "bad", NULL };
+    const char *other_msg[] = { "dgst", "-sm3",       "-verify", "pub.pem", "-sigopt",
+                                DISTID, "-signature", "sig.der", "bad",     NULL };
     assert_int_not_equal(run_openssl(&dir, other_msg), 0);
-    const char *no_id[] = { "dgst", "-sm3", "-verify", "pub.pem", "-signature", "sig.der", "msg",
-                            NULL };
+    const char *no_id[] = { "dgst",       "-sm3",    "-verify", "pub.pem",
+                            "-signature", "sig.der", "msg",     NULL };
     assert_int_not_equal(run_openssl(&dir, no_id), 0);
-    const char *pkeyutl[] = { "pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem",
-                              "-rawin", "-digest", "sm3", "-in", "msg", "-sigfile", "sig.der",
-                              "-pkeyopt", DISTID, NULL };
+    const char *pkeyutl[] = { "pkeyutl",  "-verify", "-pubin",   "-inkey", "pub.pem",
+                              "-rawin",   "-digest", "sm3",      "-in",    "msg",
+                              "-sigfile", "sig.der", "-pkeyopt", DISTID,   NULL };
     assert_int_equal(run_openssl(&dir, pkeyutl), 0);
     tmp_dir_close(&dir);
 }
@@ -573,17 +578,17 @@ static void
 test_sm2_openssl_verified_here(void **state)
 {
     (void)state;
-    struct tmp_dir dir;
+    struct tmp_dir dir = { { 0 } };
     tmp_dir_open(&dir);
     const char msg[] = "signed by openssl, checked by lianmeng";
     write_file(&dir, "msg", msg, strlen(msg));
     const char *genkey[] = { "genpkey", "-algorithm", "SM2", "-out", "key.pem", NULL };
     assert_int_equal(run_openssl(&dir, genkey), 0);
-    const char *pubout[] = { "pkey", "-in", "key.pem", "-pubout", "-outform", "DER",
-                             "-out", "pub.der", NULL };
+    const char *pubout[] = { "pkey", "-in",  "key.pem", "-pubout", "-outform",
+                             "DER",  "-out", "pub.der", NULL };
     assert_int_equal(run_openssl(&dir, pubout), 0);
-    const char *sign[] = { "dgst", "-sm3", "-sign", "key.pem", "-sigopt", DISTID,
-                           "-out", "sig.der", "msg", NULL };
+    const char *sign[] = { "dgst", "-sm3", "-sign",   "key.pem", "-sigopt",
+                           DISTID, "-out", "sig.der", "msg",     NULL };
     assert_int_equal(run_openssl(&dir, sign), 0);
 
     uint8_t pub_der[256];
@@ -600,8 +605,9 @@ test_sm2_openssl_verified_here(void **state)
                      ERR_BAD_SIGNATURE);
 
     /* Signed without the ID (OpenSSL 3.0 then uses an empty one): must not verify here. */
-    const char *sign_no_id[] = { "dgst", "-sm3", "-sign", "key.pem", "-out", "sig.der", "msg",
-                                 NULL };
+    const char *sign_no_id[] = {
+        "dgst", "-sm3", "-sign", "key.pem", "-out", "sig.der", "msg", NULL
+    };
     assert_int_equal(run_openssl(&dir, sign_no_id), 0);
     sig_der_size = read_file(&dir, "sig.der", sig_der, sizeof sig_der);
     assert_int_equal(signature_from_der(SIG_SM2, sig_der, sig_der_size, &sig), ERR_OK);
@@ -615,7 +621,7 @@ static void
 test_ed25519_openssl(void **state)
 {
     (void)state;
-    struct tmp_dir dir;
+    struct tmp_dir dir = { { 0 } };
     tmp_dir_open(&dir);
     const char msg[] = "ed25519 both ways";
     write_file(&dir, "msg", msg, strlen(msg));
@@ -634,17 +640,17 @@ test_ed25519_openssl(void **state)
     assert_int_equal(der_size, SIGNATURE_SIZE);
     write_file(&dir, "pub.pem", pem, strlen(pem));
     write_file(&dir, "sig.der", der, der_size);
-    const char *verify[] = { "pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin",
-                             "-in", "msg", "-sigfile", "sig.der", NULL };
+    const char *verify[] = { "pkeyutl", "-verify", "-pubin",   "-inkey",  "pub.pem", "-rawin",
+                             "-in",     "msg",     "-sigfile", "sig.der", NULL };
     assert_int_equal(run_openssl(&dir, verify), 0);
 
     const char *genkey[] = { "genpkey", "-algorithm", "ED25519", "-out", "key.pem", NULL };
     assert_int_equal(run_openssl(&dir, genkey), 0);
-    const char *pubout[] = { "pkey", "-in", "key.pem", "-pubout", "-outform", "DER",
-                             "-out", "pub.der", NULL };
+    const char *pubout[] = { "pkey", "-in",  "key.pem", "-pubout", "-outform",
+                             "DER",  "-out", "pub.der", NULL };
     assert_int_equal(run_openssl(&dir, pubout), 0);
     const char *sign[] = { "pkeyutl", "-sign", "-inkey", "key.pem", "-rawin",
-                           "-in", "msg", "-out", "sig.der", NULL };
+                           "-in",     "msg",   "-out",   "sig.der", NULL };
     assert_int_equal(run_openssl(&dir, sign), 0);
     uint8_t pub_der[256];
     uint8_t sig_der[256];
