@@ -504,8 +504,12 @@ public_key_check(const struct public_key *key)
 bool
 public_key_equal(const struct public_key *a, const struct public_key *b)
 {
-    ASSERT(a->size <= PUBLIC_KEY_SIZE_MAX);
-    return a->alg == b->alg && a->size == b->size && memcmp(a->bytes, b->bytes, a->size) == 0;
+    ASSERT(a != NULL);
+    ASSERT(b != NULL);
+    if (a->alg != b->alg || a->size != b->size || a->size > PUBLIC_KEY_SIZE_MAX) {
+        return false; /* an out-of-range size (undecoded garbage) equals nothing */
+    }
+    return memcmp(a->bytes, b->bytes, a->size) == 0;
 }
 
 void

@@ -225,7 +225,18 @@ test_alg_mismatch(void **state)
     relabelled = ed_sig;
     relabelled.alg = 3;
     assert_int_equal(verify_message(&bad, msg, sizeof msg, &relabelled), ERR_BAD_SIGNATURE);
+    /* Zero and out-of-range SM2 scalars (r = n) in the signature. */
+    struct signature forged = { .alg = SIG_SM2 };
+    assert_int_equal(verify_message(&sm_pub, msg, sizeof msg, &forged), ERR_BAD_SIGNATURE);
+    from_hex("fffffffeffffffffffffffffffffffff7203df6b21c6052b53bbf40939d54123", forged.bytes, 32);
+    memcpy(forged.bytes + 32, sm_sig.bytes + 32, 32);
+    assert_int_equal(verify_message(&sm_pub, msg, sizeof msg, &forged), ERR_BAD_SIGNATURE);
+    memset(forged.bytes, 0, sizeof forged.bytes);
+    forged.alg = SIG_ED25519;
+    assert_int_equal(verify_message(&ed_pub, msg, sizeof msg, &forged), ERR_BAD_SIGNATURE);
     bad = ed_pub;
+    bad.size = 200;
+    assert_false(public_key_equal(&bad, &bad));
     bad.size = 31;
     assert_int_equal(verify_message(&bad, msg, sizeof msg, &ed_sig), ERR_BAD_SIGNATURE);
     bad = sm_pub;
