@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/reader.h"
+#include "codec/codec.h"
 #include "crypto/merkle.h"
 #include "ledger/account.h"
 #include "ledger/exec.h"
@@ -20,12 +21,12 @@
 struct ledger {
     struct db *db;
     struct state_store *state;
+    struct block_store *blocks;
     const struct registry *registry;
     const struct genesis *genesis;
     struct hash chain_id;
     enum hash_alg alg;
     struct db_table meta;
-    struct db_table txs;
     struct db_table receipts;
     bool has_genesis;
     uint64_t committed_height;
@@ -170,9 +171,6 @@ open_tables(struct ledger *l)
 {
     enum err rc = db_table_open(l->db, "ledger_meta", &l->meta);
     if (rc == ERR_OK) {
-        rc = db_table_open(l->db, "ledger_tx", &l->txs);
-    }
-    if (rc == ERR_OK) {
         rc = db_table_open(l->db, "ledger_receipt", &l->receipts);
     }
     return rc;
@@ -218,12 +216,14 @@ enum err
 ledger_open(const struct ledger_config *config, struct ledger **out)
 {
     ASSERT(config != NULL);
-    ASSERT(config->db != NULL && config->state != NULL && config->registry != NULL);
+    ASSERT(config->db != NULL && config->state != NULL && config->blocks != NULL);
+    ASSERT(config->registry != NULL && config->genesis != NULL);
     ASSERT(registry_find(config->registry, ACCOUNT_MODULE, strlen(ACCOUNT_MODULE)) != NULL);
     ASSERT(registry_find(config->registry, SYSTEM_MODULE, strlen(SYSTEM_MODULE)) != NULL);
     struct ledger *l = mem_calloc(1, sizeof *l);
     l->db = config->db;
     l->state = config->state;
+    l->blocks = config->blocks;
     l->registry = config->registry;
     l->genesis = config->genesis;
     l->alg = config->genesis->hash_alg;
@@ -534,7 +534,7 @@ finish_result(struct ledger *l, struct ledger_result *r, const size_t *receipt_o
 {
     size_t count = 0;
     struct state_write *writes = overlay_sorted(&r->writes, &count);
-    const struct state_batch *parent = r->parent != NULL ? r->parent->batch : NULL;
+    struct state_batch *parent = r->parent != NULL ? r->parent->batch : NULL;
     enum err rc = state_batch_new(l->state, parent, r->outcome.height + 1, writes, count,
                                   &r->batch);
     mem_free(writes);
@@ -692,11 +692,6 @@ commit_index(struct ledger *l, struct db_txn *txn, const struct ledger_result *r
     enum err rc = ERR_OK;
     uint64_t height = r->outcome.height;
     for (size_t i = 0; rc == ERR_OK && i < r->outcome.tx_count; i++) {
-        uint8_t where[12];
-        store_u64(where, height);
-        store_u32(where + 8, (uint32_t)i);
-        rc = db_put(txn, l->txs, db_val_of(r->tx_hashes[i].bytes, HASH_SIZE),
-                    db_val_of(where, sizeof where));
         /* Receipts are keyed big-endian so they sort by height, then index. */
         uint8_t key[12];
         for (size_t b = 0; b < 8; b++) {
@@ -705,10 +700,8 @@ commit_index(struct ledger *l, struct db_txn *txn, const struct ledger_result *r
         for (size_t b = 0; b < 4; b++) {
             key[8 + b] = (uint8_t)(i >> (24 - 8 * b));
         }
-        if (rc == ERR_OK) {
-            rc = db_put(txn, l->receipts, db_val_of(key, sizeof key),
-                        db_val_of(r->receipts[i].data, r->receipts[i].size));
-        }
+        rc = db_put(txn, l->receipts, db_val_of(key, sizeof key),
+                    db_val_of(r->receipts[i].data, r->receipts[i].size));
     }
     uint8_t h[8];
     store_u64(h, height);
@@ -723,16 +716,49 @@ commit_index(struct ledger *l, struct db_txn *txn, const struct ledger_result *r
     return rc;
 }
 
-enum err
-ledger_commit(struct ledger *l, struct ledger_result *r, const uint8_t *block, size_t block_size,
-              const uint8_t *cert, size_t cert_size)
+/* payload = bytes block, bytes cert (codec.h). */
+static enum err
+block_payload(const uint8_t *block, size_t block_size, const uint8_t *cert, size_t cert_size,
+              struct buf *out)
 {
-    ASSERT(l != NULL && r != NULL && r->batch != NULL);
+    enum err rc = codec_put_bytes(out, block, block_size, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    if (rc == ERR_OK) {
+        rc = codec_put_bytes(out, cert, cert_size, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    }
+    return rc;
+}
+
+/* Everything of the commit that goes into txn; *out_staged says whether the block store
+ * staged a record (to roll back if the txn does not commit). */
+static enum err
+commit_into(struct ledger *l, struct db_txn *txn, const struct ledger_result *r,
+            const struct hash *block_id, const struct buf *payload, bool *out_staged)
+{
+    enum err rc = state_store_commit(l->state, txn, r->batch);
+    if (rc == ERR_OK) {
+        struct block_store_block block = {
+            .height = r->outcome.height,
+            .id = *block_id,
+            .payload = payload->data,
+            .payload_size = payload->size,
+            .tx_hashes = r->tx_hashes,
+            .tx_count = r->outcome.tx_count,
+        };
+        rc = block_store_append(l->blocks, txn, &block);
+        *out_staged = rc == ERR_OK;
+    }
+    if (rc == ERR_OK) {
+        rc = commit_index(l, txn, r);
+    }
+    return rc;
+}
+
+enum err
+ledger_commit(struct ledger *l, struct ledger_result *r, const struct hash *block_id,
+              const uint8_t *block, size_t block_size, const uint8_t *cert, size_t cert_size)
+{
+    ASSERT(l != NULL && r != NULL && r->batch != NULL && block_id != NULL);
     ASSERT(!r->committed);
-    (void)block;
-    (void)block_size;
-    (void)cert;
-    (void)cert_size;
     uint64_t expected = l->has_genesis ? l->committed_height + 1 : 0;
     bool parent_ok = r->parent == NULL ? r->base_version == state_store_version(l->state)
                                        : r->parent->committed &&
@@ -740,28 +766,67 @@ ledger_commit(struct ledger *l, struct ledger_result *r, const uint8_t *block, s
     if (r->outcome.height != expected || !parent_ok) {
         return ERR_STALE;
     }
+    struct buf payload;
+    buf_init(&payload, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    enum err rc = block_payload(block, block_size, cert, cert_size, &payload);
     struct db_txn *txn = NULL;
-    enum err rc = db_txn_begin(l->db, true, &txn);
     if (rc == ERR_OK) {
-        rc = state_store_commit(l->state, txn, r->batch);
+        rc = db_txn_begin(l->db, true, &txn);
     }
+    bool staged = false;
     if (rc == ERR_OK) {
-        rc = commit_index(l, txn, r);
+        rc = commit_into(l, txn, r, block_id, &payload, &staged);
+        if (rc == ERR_OK) {
+            rc = db_txn_commit(txn); /* consumes txn */
+        } else {
+            db_txn_abort(txn);
+        }
     }
+    buf_release(&payload);
     if (rc != ERR_OK) {
-        db_txn_abort(txn);
+        if (staged) {
+            block_store_rollback(l->blocks);
+        }
         return rc;
     }
-    rc = db_txn_commit(txn); /* consumes txn */
-    if (rc != ERR_OK) {
-        return rc;
-    }
+    block_store_committed(l->blocks);
     state_store_committed(l->state, r->batch);
     r->committed = true;
     l->committed_height = r->outcome.height;
     l->has_genesis = true;
     l->params = r->params_after;
     return ERR_OK;
+}
+
+enum err
+ledger_read_block(struct ledger *l, uint64_t height, struct buf *out_block, struct buf *out_cert)
+{
+    struct buf payload;
+    buf_init(&payload, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    enum err rc = block_store_read(l->blocks, NULL, height, &payload);
+    struct reader r;
+    reader_init(&r, payload.data, payload.size);
+    const uint8_t *block = NULL;
+    const uint8_t *cert = NULL;
+    size_t block_size = 0;
+    size_t cert_size = 0;
+    if (rc == ERR_OK) {
+        rc = codec_get_bytes(&r, BLOCK_STORE_PAYLOAD_SIZE_MAX, &block, &block_size);
+    }
+    if (rc == ERR_OK) {
+        rc = codec_get_bytes(&r, BLOCK_STORE_PAYLOAD_SIZE_MAX, &cert, &cert_size);
+    }
+    if (rc == ERR_OK) {
+        rc = codec_finish(&r) == ERR_OK ? ERR_OK : ERR_CORRUPT;
+    }
+    if (rc == ERR_OK) {
+        rc = buf_append(out_block, block, block_size);
+    }
+    if (rc == ERR_OK) {
+        rc = buf_append(out_cert, cert, cert_size);
+    }
+    buf_release(&payload);
+    return rc;
 }
 
 enum err
@@ -796,20 +861,12 @@ enum err
 ledger_find_tx(struct ledger *l, const struct hash *tx_hash, uint64_t *out_height,
                uint32_t *out_index)
 {
-    struct db_txn *txn = NULL;
-    enum err rc = db_txn_begin(l->db, false, &txn);
-    struct db_val v;
+    struct block_store_tx_location where;
+    enum err rc = block_store_tx_find(l->blocks, NULL, tx_hash, &where);
     if (rc == ERR_OK) {
-        rc = db_get(txn, l->txs, db_val_of(tx_hash->bytes, HASH_SIZE), &v);
+        *out_height = where.height;
+        *out_index = where.index;
     }
-    if (rc == ERR_OK && v.size != 12) {
-        rc = ERR_CORRUPT;
-    }
-    if (rc == ERR_OK) {
-        *out_height = load_u64(v.data);
-        *out_index = load_u32(v.data + 8);
-    }
-    db_txn_abort(txn);
     return rc;
 }
 

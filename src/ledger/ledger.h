@@ -35,6 +35,7 @@
 #include "ledger/genesis.h"
 #include "ledger/params.h"
 #include "ledger/registry.h"
+#include "store/block_store.h"
 #include "store/db.h"
 #include "store/state_store.h"
 
@@ -49,6 +50,7 @@ struct ledger_result;
 struct ledger_config {
     struct db *db;                   /* borrowed; tables are opened in ledger_open */
     struct state_store *state;       /* borrowed, opened on db */
+    struct block_store *blocks;      /* borrowed, opened on db */
     const struct registry *registry; /* borrowed; must hold the core modules */
     const struct genesis *genesis;   /* borrowed for the ledger's lifetime */
 };
@@ -121,13 +123,17 @@ const struct ledger_outcome *ledger_result_outcome(const struct ledger_result *r
 /* Drops the caller's reference (children keep their parents alive). Accepts NULL. */
 void ledger_result_free(struct ledger_result *r);
 
-/* Persists the result in ONE write txn of the db: its state batch, the tx index
- * (tx hash -> height, index), the receipts and the ledger's metadata, so a crash leaves the
- * previous or the new height, nothing in between. Its parent must be the committed state
- * (ERR_STALE otherwise). block and cert are the block's and its commit certificate's bytes
- * (stored by the block store once it exists; may be NULL, 0 for genesis). */
-MUST_USE enum err ledger_commit(struct ledger *l, struct ledger_result *r, const uint8_t *block,
+/* Persists the result in ONE write txn of the db: the block record (block store: payload =
+ * bytes block, bytes cert; its index: height, block_id, tx hashes), the state batch, the
+ * receipts and the ledger's metadata, so a crash leaves the previous or the new height,
+ * nothing in between. The result's parent must be the committed state (ERR_STALE
+ * otherwise). For genesis: block = genesis_encode bytes, cert empty, block_id = chain id. */
+MUST_USE enum err ledger_commit(struct ledger *l, struct ledger_result *r,
+                                const struct hash *block_id, const uint8_t *block,
                                 size_t block_size, const uint8_t *cert, size_t cert_size);
+/* Appends the committed block and certificate bytes of height to out_block and out_cert. */
+MUST_USE enum err ledger_read_block(struct ledger *l, uint64_t height, struct buf *out_block,
+                                    struct buf *out_cert);
 
 /* Runs a module's query on the state after `at` (NULL: the committed state). Appends the
  * answer to out. ERR_NOT_FOUND for an unknown module or query. */
