@@ -892,3 +892,44 @@ ledger_get_receipt(struct ledger *l, uint64_t height, uint32_t index, struct buf
     db_txn_abort(txn);
     return rc;
 }
+
+enum err
+ledger_prove(struct ledger *l, const char *module, const uint8_t *key, size_t key_size,
+             struct buf *out_value, bool *out_found, struct state_proof *out_proof,
+             struct hash *out_root, uint64_t *out_height)
+{
+    ASSERT(l != NULL && module != NULL);
+    size_t module_size = strlen(module);
+    if (!l->has_genesis) {
+        return ERR_NOT_FOUND;
+    }
+    if (!tx_name_is_valid(module, module_size)) {
+        return ERR_INVALID_ARG;
+    }
+    if (key_size > MODULE_KEY_SIZE_MAX) {
+        return ERR_TOO_LARGE;
+    }
+    uint8_t full[STATE_KEY_SIZE_MAX];
+    memcpy(full, module, module_size);
+    full[module_size] = '/';
+    if (key_size > 0) {
+        memcpy(full + module_size + 1, key, key_size);
+    }
+    uint64_t version = state_store_version(l->state);
+    struct db_txn *txn = NULL;
+    enum err rc = db_txn_begin(l->db, false, &txn);
+    struct hash root;
+    if (rc == ERR_OK) {
+        rc = state_store_root_at(l->state, txn, version, &root);
+    }
+    if (rc == ERR_OK) {
+        rc = state_store_prove(l->state, txn, version, full, module_size + 1 + key_size, out_value,
+                               out_found, out_proof);
+    }
+    db_txn_abort(txn);
+    if (rc == ERR_OK) {
+        *out_root = root;
+        *out_height = version - 1;
+    }
+    return rc;
+}

@@ -29,6 +29,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "codec/state_proof.h"
 #include "codec/tx.h"
 #include "codec/validator_set.h"
 #include "crypto/hash.h"
@@ -140,6 +141,13 @@ MUST_USE enum err ledger_read_block(struct ledger *l, uint64_t height, struct bu
 MUST_USE enum err ledger_query(struct ledger *l, const struct ledger_result *at,
                                const char *module, const char *query, const uint8_t *args,
                                size_t args_size, struct buf *out);
+/* Reads "<module>/<key>" at the committed state with a proof against that state's root
+ * (codec/state_proof.h). *out_found says whether the key exists (value appended to
+ * out_value); *out_root and *out_height name the state the proof is for. */
+MUST_USE enum err ledger_prove(struct ledger *l, const char *module, const uint8_t *key,
+                               size_t key_size, struct buf *out_value, bool *out_found,
+                               struct state_proof *out_proof, struct hash *out_root,
+                               uint64_t *out_height);
 /* Where a committed tx is: its height and index in the block. ERR_NOT_FOUND if unknown. */
 MUST_USE enum err ledger_find_tx(struct ledger *l, const struct hash *tx_hash,
                                  uint64_t *out_height, uint32_t *out_index);
