@@ -46,7 +46,7 @@ struct fixture {
 };
 
 /* Deterministic key number i of alg. */
-static struct secret_key *
+static inline struct secret_key *
 fixture_key(enum sig_alg alg, uint32_t i)
 {
     uint8_t seed_input[8] = { 'k', 'e', 'y', (uint8_t)alg };
@@ -62,7 +62,7 @@ fixture_key(enum sig_alg alg, uint32_t i)
     return key;
 }
 
-static void
+static inline void
 fixture_genesis(struct fixture *f, const struct chain_params *params)
 {
     struct genesis *g = &f->genesis;
@@ -101,7 +101,7 @@ fixture_genesis(struct fixture *f, const struct chain_params *params)
 }
 
 /* Opens the stores and the ledger on f->dir (existing data is kept). */
-static void
+static inline void
 fixture_start(struct fixture *f)
 {
     struct db_options dbo = { .map_size_bytes = 4ull << 30, .no_sync = true };
@@ -120,7 +120,7 @@ fixture_start(struct fixture *f)
     ASSERT(ledger_open(&config, &f->ledger) == ERR_OK);
 }
 
-static void
+static inline void
 fixture_stop(struct fixture *f)
 {
     ledger_close(f->ledger);
@@ -134,7 +134,7 @@ fixture_stop(struct fixture *f)
 }
 
 /* Commits result with a stand-in block (its height) and no certificate. */
-static enum err
+static inline enum err
 fixture_commit(struct fixture *f, struct ledger_result *r)
 {
     const struct ledger_outcome *o = ledger_result_outcome(r);
@@ -147,7 +147,7 @@ fixture_commit(struct fixture *f, struct ledger_result *r)
 }
 
 /* A fresh chain with account_count accounts of alg, genesis committed. */
-static void
+static inline void
 fixture_open(struct fixture *f, size_t account_count, enum sig_alg alg,
              const struct chain_params *params)
 {
@@ -182,7 +182,7 @@ fixture_open(struct fixture *f, size_t account_count, enum sig_alg alg,
 }
 
 /* Removes the regular files of dir, then dir. */
-static void
+static inline void
 fixture_remove_dir(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -199,7 +199,7 @@ fixture_remove_dir(const char *dir)
     ASSERT(rmdir(dir) == 0);
 }
 
-static void
+static inline void
 fixture_close(struct fixture *f)
 {
     fixture_stop(f);
@@ -225,7 +225,7 @@ struct fixture_op {
 };
 
 /* Appends to out (reset first) a tx of account `from` signed with key (NULL: its own). */
-static void
+static inline void
 fixture_tx_signed(struct fixture *f, size_t from, const struct secret_key *key, uint64_t nonce,
                   uint64_t expiry, const struct fixture_op *ops, size_t op_count, struct buf *out)
 {
@@ -246,7 +246,7 @@ fixture_tx_signed(struct fixture *f, size_t from, const struct secret_key *key, 
     ASSERT(tx_sign(HASH_SHA256, &tx, key != NULL ? key : f->keys[from], out) == ERR_OK);
 }
 
-static void
+static inline void
 fixture_tx(struct fixture *f, size_t from, uint64_t nonce, const struct fixture_op *ops,
            size_t op_count, struct buf *out)
 {
@@ -260,7 +260,7 @@ struct fixture_block {
     struct ledger_tx_in txs[8192];
 };
 
-static void
+static inline void
 fixture_block_add(struct fixture_block *b, const struct buf *tx)
 {
     ASSERT(b->count < 8192);
@@ -269,7 +269,7 @@ fixture_block_add(struct fixture_block *b, const struct buf *tx)
     b->count++;
 }
 
-static void
+static inline void
 fixture_block_clear(struct fixture_block *b)
 {
     for (size_t i = 0; i < b->count; i++) {
@@ -278,7 +278,7 @@ fixture_block_clear(struct fixture_block *b)
     b->count = 0;
 }
 
-static enum err
+static inline enum err
 fixture_execute(struct fixture *f, struct ledger_result *parent, uint64_t height,
                 const struct fixture_block *b, bool verified, struct ledger_result **out)
 {
@@ -291,7 +291,7 @@ fixture_execute(struct fixture *f, struct ledger_result *parent, uint64_t height
 }
 
 /* The status of receipt i of r. */
-static uint16_t
+static inline uint16_t
 fixture_status(const struct ledger_result *r, size_t i)
 {
     const struct ledger_outcome *o = ledger_result_outcome(r);
