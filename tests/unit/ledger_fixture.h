@@ -34,6 +34,7 @@
 struct fixture {
     char dir[128];
     enum sig_alg alg;
+    bool durable; /* fsync at commit (benchmarks); tests skip it */
     size_t account_count;
     struct db *db;
     struct state_store *state;
@@ -104,13 +105,13 @@ fixture_genesis(struct fixture *f, const struct chain_params *params)
 static inline void
 fixture_start(struct fixture *f)
 {
-    struct db_options dbo = { .map_size_bytes = 4ull << 30, .no_sync = true };
+    struct db_options dbo = { .map_size_bytes = 4ull << 30, .no_sync = !f->durable };
     ASSERT(db_open(f->dir, &dbo, &f->db) == ERR_OK);
     struct state_store_options so = { .hash_alg = f->genesis.hash_alg, .retain_versions = 0 };
     ASSERT(state_store_open(f->db, &so, &f->state) == ERR_OK);
     char blocks_dir[160];
     snprintf(blocks_dir, sizeof blocks_dir, "%s/blocks", f->dir);
-    struct block_store_options bo = { .segment_size_bytes = 0, .no_sync = true };
+    struct block_store_options bo = { .segment_size_bytes = 0, .no_sync = !f->durable };
     ASSERT(block_store_open(f->db, blocks_dir, &bo, &f->blocks) == ERR_OK);
     struct ledger_config config = { .db = f->db,
                                     .state = f->state,
@@ -146,13 +147,14 @@ fixture_commit(struct fixture *f, struct ledger_result *r)
     return ledger_commit(f->ledger, r, &id, block, sizeof block, NULL, 0);
 }
 
-/* A fresh chain with account_count accounts of alg, genesis committed. */
+/* A fresh chain with account_count accounts of alg, genesis committed; durable: fsync. */
 static inline void
-fixture_open(struct fixture *f, size_t account_count, enum sig_alg alg,
-             const struct chain_params *params)
+fixture_open_with(struct fixture *f, size_t account_count, enum sig_alg alg,
+                  const struct chain_params *params, bool durable)
 {
     ASSERT(account_count >= 3 && account_count <= FIXTURE_ACCOUNTS_MAX);
     memset(f, 0, sizeof *f);
+    f->durable = durable;
     snprintf(f->dir, sizeof f->dir, "/tmp/lm_ledger_XXXXXX");
     ASSERT(mkdtemp(f->dir) != NULL);
     f->alg = alg;
@@ -179,6 +181,13 @@ fixture_open(struct fixture *f, size_t account_count, enum sig_alg alg,
            ERR_OK);
     buf_release(&g);
     ledger_result_free(r);
+}
+
+static inline void
+fixture_open(struct fixture *f, size_t account_count, enum sig_alg alg,
+             const struct chain_params *params)
+{
+    fixture_open_with(f, account_count, alg, params, false);
 }
 
 /* Removes the regular files of dir, then dir. */
