@@ -20,6 +20,22 @@ now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Tx i of block b: account i sets "k<i>" to a 32-byte value, nonce b. */
+static void
+make_tx(struct fixture *f, size_t b, size_t i, struct buf *args, struct buf *tx)
+{
+    char key[24];
+    char value[40];
+    snprintf(key, sizeof key, "k%zu", i);
+    snprintf(value, sizeof value, "%032zu", b * BENCH_TXS_PER_BLOCK + i);
+    buf_reset(args);
+    enum err rc =
+        test_module_set_args((const uint8_t *)key, strlen(key), (const uint8_t *)value, 32, args);
+    ASSERT(rc == ERR_OK);
+    struct fixture_op op = { "test", "set", args->data, args->size };
+    fixture_tx_signed(f, i, NULL, b, 100000, &op, 1, tx);
+}
+
 /* Signs every tx of every block once (not timed). */
 static struct fixture_block *
 make_blocks(struct fixture *f, size_t blocks)
@@ -31,15 +47,7 @@ make_blocks(struct fixture *f, size_t blocks)
     buf_init(&tx, TX_SIZE_MAX);
     for (size_t b = 0; b < blocks; b++) {
         for (size_t i = 0; i < BENCH_TXS_PER_BLOCK; i++) {
-            char key[16];
-            char value[33];
-            snprintf(key, sizeof key, "k%zu", i);
-            snprintf(value, sizeof value, "%032zu", b * BENCH_TXS_PER_BLOCK + i);
-            buf_reset(&args);
-            ASSERT(test_module_set_args((const uint8_t *)key, strlen(key),
-                                        (const uint8_t *)value, 32, &args) == ERR_OK);
-            struct fixture_op op = { "test", "set", args.data, args.size };
-            fixture_tx_signed(f, i, NULL, b, 100000, &op, 1, &tx);
+            make_tx(f, b, i, &args, &tx);
             fixture_block_add(&all[b], &tx);
         }
     }
@@ -49,8 +57,7 @@ make_blocks(struct fixture *f, size_t blocks)
 }
 
 static void
-run(struct fixture *f, struct fixture_block *blocks, size_t count, bool verified,
-    const char *label)
+run(struct fixture *f, struct fixture_block *blocks, size_t count, bool verified, const char *label)
 {
     double exec_s = 0;
     double commit_s = 0;
@@ -71,8 +78,8 @@ run(struct fixture *f, struct fixture_block *blocks, size_t count, bool verified
     }
     double txs = (double)(count * BENCH_TXS_PER_BLOCK);
     ASSERT(ok == count * BENCH_TXS_PER_BLOCK);
-    printf("%-34s %8.0f tx/s   execute %6.1f us/tx   commit %6.1f us/tx (%5.1f ms/block)\n",
-           label, txs / (exec_s + commit_s), exec_s / txs * 1e6, commit_s / txs * 1e6,
+    printf("%-34s %8.0f tx/s   execute %6.1f us/tx   commit %6.1f us/tx (%5.1f ms/block)\n", label,
+           txs / (exec_s + commit_s), exec_s / txs * 1e6, commit_s / txs * 1e6,
            commit_s / (double)count * 1e3);
 }
 

@@ -32,10 +32,10 @@
 #include "crypto/sign.h"
 
 #define TX_TYPE_V1       1
-#define TX_SIZE_MAX      (128u * 1024u) /* hard codec cap; the chain parameter may be lower */
+#define TX_SIZE_MAX      (128u << 10) /* hard codec cap; the chain parameter may be lower */
 #define TX_OPS_MAX       16
 #define TX_NAME_SIZE_MAX 32
-#define TX_ARGS_SIZE_MAX (64u * 1024u)
+#define TX_ARGS_SIZE_MAX (64u << 10)
 #define TX_SIGN_TAG      "LM1/tx"
 
 /* One operation: module.op(args). All three borrow the decoded bytes (not NUL-terminated). */
@@ -75,8 +75,8 @@ MUST_USE enum err tx_encode(const struct tx *tx, struct buf *out);
 MUST_USE enum err tx_decode(const uint8_t *data, size_t size, struct tx *out);
 
 /* The digest the signature covers, from the unsigned bytes. */
-void tx_signing_digest(enum hash_alg alg, const struct hash *chain_id, const uint8_t *unsigned_bytes,
-                       size_t size, struct hash *out);
+void tx_signing_digest(enum hash_alg alg, const struct hash *chain_id,
+                       const uint8_t *unsigned_bytes, size_t size, struct hash *out);
 /* Sets tx->key from key, signs, sets tx->sig and tx->unsigned_size, and appends the signed
  * encoding to out (which the caller resets first if it wants the tx alone). */
 MUST_USE enum err tx_sign(enum hash_alg alg, struct tx *tx, const struct secret_key *key,

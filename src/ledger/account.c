@@ -29,8 +29,7 @@ account_encode(const struct account *a, struct buf *out)
 }
 
 enum err
-account_decode(const uint8_t *data, size_t size, const struct address *address,
-               struct account *out)
+account_decode(const uint8_t *data, size_t size, const struct address *address, struct account *out)
 {
     struct reader r;
     reader_init(&r, data, size);

@@ -22,7 +22,7 @@
 #include "ledger/genesis.h"
 #include "ledger/module.h"
 
-#define ACCOUNT_MODULE        "account"
+#define ACCOUNT_MODULE         "account"
 #define ACCOUNT_VALUE_SIZE_MAX (8 + 4 + 1 + 1 + ACCOUNT_KEYS_MAX * (1 + PUBLIC_KEY_SIZE_MAX))
 
 struct account {

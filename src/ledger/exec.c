@@ -8,20 +8,22 @@
 #include "ledger/receipt.h"
 
 void
-state_view_init(struct state_view *v, const char *module, struct overlay *write,
-                const struct overlay *first, const struct overlay *second,
-                const struct state_batch *base, struct meter *meter)
+state_view_init(struct state_view *v, const char *module, const struct state_batch *base,
+                struct meter *meter)
 {
     ASSERT(v != NULL);
     ASSERT(module != NULL);
     ASSERT(strlen(module) <= TX_NAME_SIZE_MAX);
-    *v = (struct state_view){
-        .module = module,
-        .write = write,
-        .layers = { first, second },
-        .base = base,
-        .meter = meter,
-    };
+    *v = (struct state_view){ .module = module, .base = base, .meter = meter };
+}
+
+void
+state_view_layer(struct state_view *v, struct overlay *write, const struct overlay *first,
+                 const struct overlay *second)
+{
+    v->write = write;
+    v->layers[0] = first;
+    v->layers[1] = second;
 }
 
 enum err
@@ -47,7 +49,7 @@ full_key(const char *module, const uint8_t *key, size_t key_size, uint8_t *out, 
         return ERR_TOO_LARGE;
     }
     ASSERT(prefix + 1 + key_size <= STATE_KEY_SIZE_MAX);
-    memcpy(out, module, prefix);
+    memcpy(out, module, prefix + 1); /* with the NUL, replaced by the '/' */
     out[prefix] = '/';
     if (key_size > 0) {
         memcpy(out + prefix + 1, key, key_size);
@@ -63,8 +65,7 @@ state_view_get_raw(const struct state_view *v, const uint8_t *key, size_t key_si
     for (size_t i = 0; i < 2; i++) {
         const uint8_t *value;
         size_t value_size;
-        if (v->layers[i] != NULL &&
-            overlay_get(v->layers[i], key, key_size, &value, &value_size)) {
+        if (v->layers[i] != NULL && overlay_get(v->layers[i], key, key_size, &value, &value_size)) {
             return value == NULL ? ERR_NOT_FOUND : buf_append(out_value, value, value_size);
         }
     }
@@ -211,8 +212,7 @@ exec_ctx_emit(struct exec_ctx *ctx, const char *kind, const struct event_attr *a
     }
     size_t start = ctx->events->size;
     const char *module = ctx->view.module;
-    enum err rc = event_encode(module, strlen(module), kind, strlen(kind), attrs, attr_count,
-                               ctx->events);
+    enum err rc = event_encode(module, kind, attrs, attr_count, ctx->events);
     if (rc != ERR_OK) {
         ctx->events->size = start;
         return rc;

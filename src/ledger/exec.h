@@ -25,11 +25,11 @@ struct meter {
 };
 
 struct state_view {
-    const char *module; /* NUL-terminated module name: the key prefix "<module>/" */
-    struct overlay *write;              /* NULL: read-only */
-    const struct overlay *layers[2];    /* read in order; entries may be NULL */
-    const struct state_batch *base;     /* NULL: empty state below the overlays */
-    struct meter *meter;                /* NULL: not charged */
+    const char *module;              /* NUL-terminated module name: the key prefix "<module>/" */
+    struct overlay *write;           /* NULL: read-only */
+    const struct overlay *layers[2]; /* read in order; entries may be NULL */
+    const struct state_batch *base;  /* NULL: empty state below the overlays */
+    struct meter *meter;             /* NULL: not charged */
 };
 
 /* What every op of a block shares. */
@@ -49,9 +49,12 @@ struct exec_ctx {
     char message[RECEIPT_MESSAGE_SIZE_MAX + 1];
 };
 
-void state_view_init(struct state_view *v, const char *module, struct overlay *write,
-                     const struct overlay *first, const struct overlay *second,
-                     const struct state_batch *base, struct meter *meter);
+/* A read-only view of module over base (no overlays), charged to meter if not NULL. */
+void state_view_init(struct state_view *v, const char *module, const struct state_batch *base,
+                     struct meter *meter);
+/* Makes v write into write and read first, then second (either may be NULL), then base. */
+void state_view_layer(struct state_view *v, struct overlay *write, const struct overlay *first,
+                      const struct overlay *second);
 /* Charges units to the view's meter (no-op without one). */
 MUST_USE enum err meter_charge(struct meter *m, uint64_t units);
 /* Reads a full state key (no module prefix, no charge). */

@@ -28,15 +28,15 @@
 #include "crypto/sign.h"
 #include "ledger/params.h"
 
-#define GENESIS_VERSION           1
-#define GENESIS_EPOCH             1
-#define GENESIS_NAME_SIZE_MAX     64
-#define GENESIS_INSTITUTIONS_MAX  256
-#define GENESIS_ACCOUNTS_MAX      4096
-#define GENESIS_MODULES_MAX       32
-#define GENESIS_MODULE_DATA_MAX   (1u << 20)
-#define GENESIS_ENCODED_SIZE_MAX  (8u << 20)
-#define ACCOUNT_KEYS_MAX          8
+#define GENESIS_VERSION          1
+#define GENESIS_EPOCH            1
+#define GENESIS_NAME_SIZE_MAX    64
+#define GENESIS_INSTITUTIONS_MAX 256
+#define GENESIS_ACCOUNTS_MAX     4096
+#define GENESIS_MODULES_MAX      32
+#define GENESIS_MODULE_DATA_MAX  (1u << 20)
+#define GENESIS_ENCODED_SIZE_MAX (8u << 20)
+#define ACCOUNT_KEYS_MAX         8
 
 struct genesis_institution {
     uint32_t id; /* >= 1 */

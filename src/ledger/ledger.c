@@ -162,7 +162,7 @@ static enum err
 load_params_at(const struct state_batch *base, struct chain_params *out)
 {
     struct state_view v;
-    state_view_init(&v, SYSTEM_MODULE, NULL, NULL, NULL, base, NULL);
+    state_view_init(&v, SYSTEM_MODULE, base, NULL);
     return system_load_params(&v, out);
 }
 
@@ -191,7 +191,8 @@ load_meta(struct ledger *l)
             return rc;
         }
     }
-    if (rc == ERR_OK && (v.size != HASH_SIZE || memcmp(v.data, l->chain_id.bytes, HASH_SIZE))) {
+    if (rc == ERR_OK &&
+        (v.size != HASH_SIZE || memcmp(v.data, l->chain_id.bytes, HASH_SIZE) != 0)) {
         log_error(LOG_LEDGER, "the data directory holds another chain");
         rc = ERR_WRONG_CHAIN;
     }
@@ -262,9 +263,12 @@ ledger_close(struct ledger *l)
 }
 
 static enum err
-check_tx_with(const struct ledger *l, const struct chain_params *params, const uint8_t *wire,
-              size_t size, bool skip_signature, struct tx *out_tx, struct hash *out_hash)
+check_tx_with(const struct ledger *l, const struct chain_params *params,
+              const struct ledger_tx_in *in, bool skip_signature, struct tx *out_tx,
+              struct hash *out_hash)
 {
+    const uint8_t *wire = in->data;
+    size_t size = in->size;
     if (size > params->tx_size_bytes_max) {
         return ERR_TOO_LARGE;
     }
@@ -295,7 +299,8 @@ enum err
 ledger_check_tx(const struct ledger *l, const uint8_t *wire, size_t size, bool skip_signature,
                 struct tx *out_tx, struct hash *out_hash)
 {
-    return check_tx_with(l, &l->params, wire, size, skip_signature, out_tx, out_hash);
+    struct ledger_tx_in in = { wire, size };
+    return check_tx_with(l, &l->params, &in, skip_signature, out_tx, out_hash);
 }
 
 /* Resource used by the txs of one institution in the block being executed. */
@@ -361,7 +366,8 @@ static enum err
 authenticate(struct block_exec *x, const struct tx *tx, struct account *out_sender)
 {
     struct state_view v;
-    state_view_init(&v, ACCOUNT_MODULE, NULL, &x->r->writes, NULL, x->base, NULL);
+    state_view_init(&v, ACCOUNT_MODULE, x->base, NULL);
+    state_view_layer(&v, NULL, &x->r->writes, NULL);
     enum err rc = account_load(&v, &tx->sender, out_sender);
     if (rc != ERR_OK) {
         return rc == ERR_NOT_FOUND ? ERR_UNKNOWN_SENDER : rc;
@@ -416,10 +422,11 @@ run_ops(struct block_exec *x, const struct tx *tx, const struct account *sender,
             memcpy(message, "unknown module or op", sizeof "unknown module or op");
             break;
         }
-        struct exec_ctx ctx = { .env = &x->env, .sender = sender, .events = &x->events,
-                                .event_count = &x->event_count };
-        state_view_init(&ctx.view, def->name, &x->tx_writes, &x->tx_writes, &x->r->writes,
-                        x->base, meter);
+        struct exec_ctx ctx = {
+            .env = &x->env, .sender = sender, .events = &x->events, .event_count = &x->event_count
+        };
+        state_view_init(&ctx.view, def->name, x->base, meter);
+        state_view_layer(&ctx.view, &x->tx_writes, &x->tx_writes, &x->r->writes);
         rc = handler->run(&ctx, op->args, op->args_size);
         if (rc != ERR_OK && ctx.message[0] != '\0') {
             memcpy(message, ctx.message, sizeof ctx.message);
@@ -458,8 +465,8 @@ execute_tx(struct block_exec *x, size_t index, const struct tx *tx, size_t size)
     }
     /* The nonce is taken whatever the ops do: it goes to the block's writes directly. */
     struct state_view account_view;
-    state_view_init(&account_view, ACCOUNT_MODULE, &x->r->writes, &x->r->writes, NULL, x->base,
-                    NULL);
+    state_view_init(&account_view, ACCOUNT_MODULE, x->base, NULL);
+    state_view_layer(&account_view, &x->r->writes, &x->r->writes, NULL);
     sender.nonce++;
     rc = account_store(&account_view, &sender);
     if (rc != ERR_OK) {
@@ -488,6 +495,13 @@ execute_tx(struct block_exec *x, size_t index, const struct tx *tx, size_t size)
     return append_receipt(x, index, rc, message[0] != '\0' ? message : err_str(rc), meter.used);
 }
 
+static void
+log_block_invalid(uint64_t height, size_t index, enum err rc)
+{
+    log_info(LOG_LEDGER, "invalid block: tx rejected height=%llu index=%zu err=%s",
+             (unsigned long long)height, index, err_name(rc));
+}
+
 /* Stateless validity of every tx of the block; fills the tx hashes. */
 static enum err
 check_block_txs(struct block_exec *x, const struct ledger_block_in *in, struct tx *txs)
@@ -496,11 +510,10 @@ check_block_txs(struct block_exec *x, const struct ledger_block_in *in, struct t
         return ERR_LIMIT;
     }
     for (size_t i = 0; i < in->tx_count; i++) {
-        enum err rc = check_tx_with(x->l, &x->params, in->txs[i].data, in->txs[i].size,
-                                    in->signatures_verified, &txs[i], &x->r->tx_hashes[i]);
+        enum err rc = check_tx_with(x->l, &x->params, &in->txs[i], in->signatures_verified, &txs[i],
+                                    &x->r->tx_hashes[i]);
         if (rc != ERR_OK) {
-            log_info(LOG_LEDGER, "invalid block: tx rejected height=%llu index=%zu err=%s",
-                     (unsigned long long)in->height, i, err_name(rc));
+            log_block_invalid(in->height, i, rc);
             return rc;
         }
     }
@@ -535,8 +548,8 @@ finish_result(struct ledger *l, struct ledger_result *r, const size_t *receipt_o
     size_t count = 0;
     struct state_write *writes = overlay_sorted(&r->writes, &count);
     struct state_batch *parent = r->parent != NULL ? r->parent->batch : NULL;
-    enum err rc = state_batch_new(l->state, parent, r->outcome.height + 1, writes, count,
-                                  &r->batch);
+    enum err rc =
+        state_batch_new(l->state, parent, r->outcome.height + 1, writes, count, &r->batch);
     mem_free(writes);
     if (rc != ERR_OK) {
         return rc;
@@ -544,7 +557,8 @@ finish_result(struct ledger *l, struct ledger_result *r, const size_t *receipt_o
     state_batch_root(r->batch, &r->outcome.exec_root);
     size_t n = r->outcome.tx_count;
     struct hash *receipt_hashes = mem_calloc(n > 0 ? n : 1, sizeof *receipt_hashes);
-    for (size_t i = 0; i < n; i++) {
+    ASSERT(n == 0 || receipt_offsets != NULL);
+    for (size_t i = 0; receipt_offsets != NULL && i < n; i++) {
         size_t end = i + 1 < n ? receipt_offsets[i + 1] : r->receipt_bytes.size;
         struct ledger_receipt_ref *ref = &r->receipts[i];
         ref->data = r->receipt_bytes.data + receipt_offsets[i];
@@ -634,6 +648,12 @@ genesis_module_data(const struct genesis *g, const char *name)
     return NULL;
 }
 
+static void
+log_genesis_failure(const char *module, enum err rc)
+{
+    log_error(LOG_LEDGER, "genesis: module %s cannot load its state: %s", module, err_str(rc));
+}
+
 /* Runs every registered module's genesis loader, in name order. */
 static enum err
 load_genesis_modules(struct ledger *l, struct ledger_result *r)
@@ -643,8 +663,7 @@ load_genesis_modules(struct ledger *l, struct ledger_result *r)
         const struct module_def *def =
             registry_find(l->registry, g->modules[i].name, strlen(g->modules[i].name));
         if (def == NULL || def->genesis == NULL) {
-            log_error(LOG_LEDGER, "genesis has data for module %s, which cannot load it",
-                      g->modules[i].name);
+            log_genesis_failure(g->modules[i].name, ERR_MALFORMED);
             return ERR_MALFORMED;
         }
     }
@@ -655,10 +674,11 @@ load_genesis_modules(struct ledger *l, struct ledger_result *r)
         }
         const struct genesis_module *m = genesis_module_data(g, def->name);
         struct state_view v;
-        state_view_init(&v, def->name, &r->writes, &r->writes, NULL, NULL, NULL);
+        state_view_init(&v, def->name, NULL, NULL);
+        state_view_layer(&v, &r->writes, &r->writes, NULL);
         enum err rc = def->genesis(&v, g, m != NULL ? m->data : NULL, m != NULL ? m->data_size : 0);
         if (rc != ERR_OK) {
-            log_error(LOG_LEDGER, "genesis of module %s failed: %s", def->name, err_str(rc));
+            log_genesis_failure(def->name, rc);
             return rc;
         }
     }
@@ -676,7 +696,7 @@ ledger_execute_genesis(struct ledger *l, struct ledger_result **out)
     struct ledger_result *r = result_new(l, NULL, 0, l->genesis->timestamp_us, 0);
     enum err rc = load_genesis_modules(l, r);
     if (rc == ERR_OK) {
-        rc = finish_result(l, r, NULL);
+        rc = finish_result(l, r, NULL); /* genesis has no txs */
     }
     if (rc != ERR_OK) {
         ledger_result_free(r);
@@ -718,12 +738,12 @@ commit_index(struct ledger *l, struct db_txn *txn, const struct ledger_result *r
 
 /* payload = bytes block, bytes cert (codec.h). */
 static enum err
-block_payload(const uint8_t *block, size_t block_size, const uint8_t *cert, size_t cert_size,
-              struct buf *out)
+block_payload(const struct ledger_block_bytes *block, struct buf *out)
 {
-    enum err rc = codec_put_bytes(out, block, block_size, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    enum err rc =
+        codec_put_bytes(out, block->block, block->block_size, BLOCK_STORE_PAYLOAD_SIZE_MAX);
     if (rc == ERR_OK) {
-        rc = codec_put_bytes(out, cert, cert_size, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+        rc = codec_put_bytes(out, block->cert, block->cert_size, BLOCK_STORE_PAYLOAD_SIZE_MAX);
     }
     return rc;
 }
@@ -754,28 +774,27 @@ commit_into(struct ledger *l, struct db_txn *txn, const struct ledger_result *r,
 }
 
 enum err
-ledger_commit(struct ledger *l, struct ledger_result *r, const struct hash *block_id,
-              const uint8_t *block, size_t block_size, const uint8_t *cert, size_t cert_size)
+ledger_commit(struct ledger *l, struct ledger_result *r, const struct ledger_block_bytes *block)
 {
-    ASSERT(l != NULL && r != NULL && r->batch != NULL && block_id != NULL);
+    ASSERT(l != NULL && r != NULL && r->batch != NULL && block != NULL);
     ASSERT(!r->committed);
     uint64_t expected = l->has_genesis ? l->committed_height + 1 : 0;
-    bool parent_ok = r->parent == NULL ? r->base_version == state_store_version(l->state)
-                                       : r->parent->committed &&
-                                             r->parent->outcome.height == l->committed_height;
+    bool parent_ok = r->parent == NULL
+                         ? r->base_version == state_store_version(l->state)
+                         : r->parent->committed && r->parent->outcome.height == l->committed_height;
     if (r->outcome.height != expected || !parent_ok) {
         return ERR_STALE;
     }
     struct buf payload;
     buf_init(&payload, BLOCK_STORE_PAYLOAD_SIZE_MAX);
-    enum err rc = block_payload(block, block_size, cert, cert_size, &payload);
+    enum err rc = block_payload(block, &payload);
     struct db_txn *txn = NULL;
     if (rc == ERR_OK) {
         rc = db_txn_begin(l->db, true, &txn);
     }
     bool staged = false;
     if (rc == ERR_OK) {
-        rc = commit_into(l, txn, r, block_id, &payload, &staged);
+        rc = commit_into(l, txn, r, &block->id, &payload, &staged);
         if (rc == ERR_OK) {
             rc = db_txn_commit(txn); /* consumes txn */
         } else {
@@ -830,13 +849,18 @@ ledger_read_block(struct ledger *l, uint64_t height, struct buf *out_block, stru
 }
 
 enum err
-ledger_query(struct ledger *l, const struct ledger_result *at, const char *module,
-             const char *query, const uint8_t *args, size_t args_size, struct buf *out)
+ledger_query(struct ledger *l, const struct ledger_result *at, const char *query,
+             const uint8_t *args, size_t args_size, struct buf *out)
 {
-    ASSERT(l != NULL && module != NULL && query != NULL && out != NULL);
-    const struct module_def *def = registry_find(l->registry, module, strlen(module));
+    ASSERT(l != NULL && query != NULL && out != NULL);
+    const char *dot = strchr(query, '.');
+    if (dot == NULL) {
+        return ERR_NOT_FOUND;
+    }
+    size_t module_size = (size_t)(dot - query);
+    const struct module_def *def = registry_find(l->registry, query, module_size);
     const struct module_query *q =
-        registry_find_query(l->registry, module, strlen(module), query, strlen(query));
+        registry_find_query(l->registry, query, module_size, dot + 1, strlen(dot + 1));
     if (def == NULL || q == NULL) {
         return ERR_NOT_FOUND;
     }
@@ -851,7 +875,7 @@ ledger_query(struct ledger *l, const struct ledger_result *at, const char *modul
         }
     }
     struct state_view v;
-    state_view_init(&v, def->name, NULL, NULL, NULL, at != NULL ? at->batch : owned, NULL);
+    state_view_init(&v, def->name, at != NULL ? at->batch : owned, NULL);
     enum err rc = q->run(&v, args, args_size, out);
     state_batch_free(owned);
     return rc;
@@ -895,8 +919,7 @@ ledger_get_receipt(struct ledger *l, uint64_t height, uint32_t index, struct buf
 
 enum err
 ledger_prove(struct ledger *l, const char *module, const uint8_t *key, size_t key_size,
-             struct buf *out_value, bool *out_found, struct state_proof *out_proof,
-             struct hash *out_root, uint64_t *out_height)
+             struct buf *out_value, struct ledger_state_proof *out)
 {
     ASSERT(l != NULL && module != NULL);
     size_t module_size = strlen(module);
@@ -910,7 +933,7 @@ ledger_prove(struct ledger *l, const char *module, const uint8_t *key, size_t ke
         return ERR_TOO_LARGE;
     }
     uint8_t full[STATE_KEY_SIZE_MAX];
-    memcpy(full, module, module_size);
+    memcpy(full, module, module_size + 1); /* the NUL is replaced by the '/' */
     full[module_size] = '/';
     if (key_size > 0) {
         memcpy(full + module_size + 1, key, key_size);
@@ -918,18 +941,14 @@ ledger_prove(struct ledger *l, const char *module, const uint8_t *key, size_t ke
     uint64_t version = state_store_version(l->state);
     struct db_txn *txn = NULL;
     enum err rc = db_txn_begin(l->db, false, &txn);
-    struct hash root;
     if (rc == ERR_OK) {
-        rc = state_store_root_at(l->state, txn, version, &root);
+        rc = state_store_root_at(l->state, txn, version, &out->root);
     }
     if (rc == ERR_OK) {
         rc = state_store_prove(l->state, txn, version, full, module_size + 1 + key_size, out_value,
-                               out_found, out_proof);
+                               &out->found, &out->proof);
     }
     db_txn_abort(txn);
-    if (rc == ERR_OK) {
-        *out_root = root;
-        *out_height = version - 1;
-    }
+    out->height = version - 1;
     return rc;
 }

@@ -40,10 +40,10 @@
 #include "store/db.h"
 #include "store/state_store.h"
 
-#define LEDGER_BLOCK_WRITES_MAX    (1u << 20) /* distinct keys written by one block */
-#define LEDGER_BLOCK_WRITE_BYTES   (256u << 20)
-#define LEDGER_TX_WRITES_MAX       4096
-#define LEDGER_TX_WRITE_BYTES      (8u << 20)
+#define LEDGER_BLOCK_WRITES_MAX  (1u << 20) /* distinct keys written by one block */
+#define LEDGER_BLOCK_WRITE_BYTES (256u << 20)
+#define LEDGER_TX_WRITES_MAX     4096
+#define LEDGER_TX_WRITE_BYTES    (8u << 20)
 
 struct ledger;
 struct ledger_result;
@@ -69,6 +69,24 @@ struct ledger_block_in {
     bool signatures_verified; /* every tx signature was already checked by the caller */
 };
 
+/* What ledger_commit stores of a block besides the result: its id (the header hash) and the
+ * bytes of the block and of its commit certificate (borrowed for the call). */
+struct ledger_block_bytes {
+    struct hash id;
+    const uint8_t *block;
+    size_t block_size;
+    const uint8_t *cert;
+    size_t cert_size;
+};
+
+/* A state read with its proof (ledger_prove). */
+struct ledger_state_proof {
+    bool found;
+    struct hash root; /* the state root the proof verifies against */
+    uint64_t height;  /* the committed block whose state it is */
+    struct state_proof proof;
+};
+
 struct ledger_receipt_ref {
     const uint8_t *data; /* the encoded receipt (receipt.h), owned by the result */
     size_t size;
@@ -79,10 +97,10 @@ struct ledger_receipt_ref {
 struct ledger_outcome {
     uint64_t height;
     uint64_t timestamp_us;
-    struct hash exec_root;          /* the state root after the block */
-    struct hash receipts_root;      /* Merkle root of the receipt hashes */
-    struct hash payload_root;       /* Merkle root of the tx hashes */
-    struct hash next_epoch_vs_hash; /* zero unless the block installed a new validator set */
+    struct hash exec_root;               /* the state root after the block */
+    struct hash receipts_root;           /* Merkle root of the receipt hashes */
+    struct hash payload_root;            /* Merkle root of the tx hashes */
+    struct hash next_epoch_vs_hash;      /* zero unless the block installed a new validator set */
     const struct validator_set *next_vs; /* NULL unless epoch-ending */
     uint64_t resource_used;
     size_t tx_count;
@@ -130,27 +148,23 @@ void ledger_result_free(struct ledger_result *r);
  * nothing in between. The result's parent must be the committed state (ERR_STALE
  * otherwise). For genesis: block = genesis_encode bytes, cert empty, block_id = chain id. */
 MUST_USE enum err ledger_commit(struct ledger *l, struct ledger_result *r,
-                                const struct hash *block_id, const uint8_t *block,
-                                size_t block_size, const uint8_t *cert, size_t cert_size);
+                                const struct ledger_block_bytes *block);
 /* Appends the committed block and certificate bytes of height to out_block and out_cert. */
 MUST_USE enum err ledger_read_block(struct ledger *l, uint64_t height, struct buf *out_block,
                                     struct buf *out_cert);
 
-/* Runs a module's query on the state after `at` (NULL: the committed state). Appends the
- * answer to out. ERR_NOT_FOUND for an unknown module or query. */
-MUST_USE enum err ledger_query(struct ledger *l, const struct ledger_result *at,
-                               const char *module, const char *query, const uint8_t *args,
-                               size_t args_size, struct buf *out);
+/* Runs query "module.name" (e.g. "account.get") on the state after `at` (NULL: the
+ * committed state). Appends the answer to out. ERR_NOT_FOUND for an unknown query. */
+MUST_USE enum err ledger_query(struct ledger *l, const struct ledger_result *at, const char *query,
+                               const uint8_t *args, size_t args_size, struct buf *out);
 /* Reads "<module>/<key>" at the committed state with a proof against that state's root
- * (codec/state_proof.h). *out_found says whether the key exists (value appended to
- * out_value); *out_root and *out_height name the state the proof is for. */
+ * (codec/state_proof.h verifies it). If found, the value is appended to out_value. */
 MUST_USE enum err ledger_prove(struct ledger *l, const char *module, const uint8_t *key,
-                               size_t key_size, struct buf *out_value, bool *out_found,
-                               struct state_proof *out_proof, struct hash *out_root,
-                               uint64_t *out_height);
+                               size_t key_size, struct buf *out_value,
+                               struct ledger_state_proof *out);
 /* Where a committed tx is: its height and index in the block. ERR_NOT_FOUND if unknown. */
-MUST_USE enum err ledger_find_tx(struct ledger *l, const struct hash *tx_hash,
-                                 uint64_t *out_height, uint32_t *out_index);
+MUST_USE enum err ledger_find_tx(struct ledger *l, const struct hash *tx_hash, uint64_t *out_height,
+                                 uint32_t *out_index);
 /* Appends the committed receipt of tx index at height to out. */
 MUST_USE enum err ledger_get_receipt(struct ledger *l, uint64_t height, uint32_t index,
                                      struct buf *out);

@@ -30,11 +30,11 @@
 #define MODULE_OPS_MAX        64
 #define MODULE_QUERIES_MAX    64
 
-#define EVENT_ATTRS_MAX            16
-#define EVENT_NAME_SIZE_MAX        32 /* kind and attribute keys: [a-z0-9_] */
-#define EVENT_ATTR_VALUE_SIZE_MAX  1024
-#define RECEIPT_EVENTS_MAX         64
-#define RECEIPT_MESSAGE_SIZE_MAX   256
+#define EVENT_ATTRS_MAX           16
+#define EVENT_NAME_SIZE_MAX       32 /* kind and attribute keys: [a-z0-9_] */
+#define EVENT_ATTR_VALUE_SIZE_MAX 1024
+#define RECEIPT_EVENTS_MAX        64
+#define RECEIPT_MESSAGE_SIZE_MAX  256
 
 struct state_view;
 struct exec_ctx;

@@ -88,8 +88,8 @@ grow(struct overlay *o)
 }
 
 bool
-overlay_get(const struct overlay *o, const uint8_t *key, size_t key_size,
-            const uint8_t **out_value, size_t *out_value_size)
+overlay_get(const struct overlay *o, const uint8_t *key, size_t key_size, const uint8_t **out_value,
+            size_t *out_value_size)
 {
     if (o->count == 0) {
         return false;

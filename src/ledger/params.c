@@ -30,9 +30,8 @@ chain_params_check(const struct chain_params *p)
               p->tx_ops_max >= 1 && p->tx_ops_max <= TX_OPS_MAX &&
               p->tx_resource_max >= LEDGER_RES_TX_BASE &&
               p->block_resource_max >= p->tx_resource_max &&
-              p->institution_block_resource_max >= p->tx_resource_max &&
-              p->block_txs_max >= 1 && p->block_txs_max <= LEDGER_BLOCK_TXS_MAX &&
-              p->sig_algs_allowed != 0 &&
+              p->institution_block_resource_max >= p->tx_resource_max && p->block_txs_max >= 1 &&
+              p->block_txs_max <= LEDGER_BLOCK_TXS_MAX && p->sig_algs_allowed != 0 &&
               (p->sig_algs_allowed & ~((1u << SIG_ED25519) | (1u << SIG_SM2))) == 0;
     return ok ? ERR_OK : ERR_MALFORMED;
 }

@@ -15,9 +15,11 @@ receipt_status_of(enum err rc)
 }
 
 enum err
-event_encode(const char *module, size_t module_size, const char *kind, size_t kind_size,
-             const struct event_attr *attrs, size_t attr_count, struct buf *out)
+event_encode(const char *module, const char *kind, const struct event_attr *attrs,
+             size_t attr_count, struct buf *out)
 {
+    size_t module_size = strlen(module);
+    size_t kind_size = strlen(kind);
     if (!tx_name_is_valid(module, module_size) || !tx_name_is_valid(kind, kind_size) ||
         attr_count > EVENT_ATTRS_MAX) {
         return ERR_MALFORMED;
@@ -68,8 +70,8 @@ event_decode(struct reader *r, struct event *out)
             rc = ERR_MALFORMED;
         }
     }
-    if (rc == ERR_OK && (!tx_name_is_valid(e.module, e.module_size) ||
-                         !tx_name_is_valid(e.kind, e.kind_size))) {
+    if (rc == ERR_OK &&
+        (!tx_name_is_valid(e.module, e.module_size) || !tx_name_is_valid(e.kind, e.kind_size))) {
         rc = ERR_MALFORMED;
     }
     if (rc != ERR_OK) {
@@ -88,8 +90,7 @@ receipt_encode(const struct receipt *receipt, struct buf *out)
         rc = codec_put_u16(out, receipt->status);
     }
     if (rc == ERR_OK) {
-        rc = codec_put_text(out, receipt->message, receipt->message_size,
-                            RECEIPT_MESSAGE_SIZE_MAX);
+        rc = codec_put_text(out, receipt->message, receipt->message_size, RECEIPT_MESSAGE_SIZE_MAX);
     }
     if (rc == ERR_OK) {
         rc = codec_put_u64(out, receipt->resource_used);

@@ -21,10 +21,11 @@
 #include "crypto/hash.h"
 #include "ledger/module.h"
 
-#define RECEIPT_SIZE_MAX                                                               \
-    (HASH_SIZE + 2 + 2 + RECEIPT_MESSAGE_SIZE_MAX + 8 + 2 +                            \
-     RECEIPT_EVENTS_MAX * (2 * (1 + EVENT_NAME_SIZE_MAX) + 1 +                         \
-                           EVENT_ATTRS_MAX * (1 + EVENT_NAME_SIZE_MAX + 2 + EVENT_ATTR_VALUE_SIZE_MAX)))
+#define RECEIPT_SIZE_MAX                                    \
+    (HASH_SIZE + 2 + 2 + RECEIPT_MESSAGE_SIZE_MAX + 8 + 2 + \
+     RECEIPT_EVENTS_MAX *                                   \
+         (2 * (1 + EVENT_NAME_SIZE_MAX) + 1 +               \
+          EVENT_ATTRS_MAX * (1 + EVENT_NAME_SIZE_MAX + 2 + EVENT_ATTR_VALUE_SIZE_MAX)))
 
 struct event {
     const char *module;
@@ -47,8 +48,8 @@ struct receipt {
 };
 
 /* Appends one encoded event. ERR_MALFORMED for an invalid name or too many attributes. */
-MUST_USE enum err event_encode(const char *module, size_t module_size, const char *kind,
-                               size_t kind_size, const struct event_attr *attrs,
+/* module and kind are NUL-terminated. */
+MUST_USE enum err event_encode(const char *module, const char *kind, const struct event_attr *attrs,
                                size_t attr_count, struct buf *out);
 /* Reads the next event from r (positioned in a receipt's events). */
 MUST_USE enum err event_decode(struct reader *r, struct event *out);

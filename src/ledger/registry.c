@@ -80,7 +80,9 @@ registry_add(struct registry *r, const struct module_def *def)
     if (r->count == REGISTRY_MODULES_MAX) {
         return ERR_FULL;
     }
-    memmove(&r->modules[at + 1], &r->modules[at], (r->count - at) * sizeof r->modules[0]);
+    /* The array holds pointers: moving them is the intent. */
+    memmove(&r->modules[at + 1], &r->modules[at],
+            (r->count - at) * sizeof r->modules[0]); // NOLINT(bugprone-sizeof-expression)
     r->modules[at] = def;
     r->count++;
     return ERR_OK;

@@ -21,7 +21,7 @@ make_key(uint8_t out[KEY_SIZE_MAX], const char *prefix, const void *suffix, size
 {
     size_t n = strlen(prefix);
     ASSERT(n + suffix_size <= KEY_SIZE_MAX);
-    memcpy(out, prefix, n);
+    memcpy(out, prefix, n + 1); /* the NUL is overwritten by the suffix or ignored */
     memcpy(out + n, suffix, suffix_size);
     return n + suffix_size;
 }
@@ -301,12 +301,15 @@ approve(struct exec_ctx *ctx, uint32_t id, const struct hash *h)
     struct state_view *v = exec_ctx_view(ctx);
     uint8_t key[KEY_SIZE_MAX];
     size_t appr_size = inst_key(key, "appr/", id);
-    uint8_t previous[HASH_SIZE];
+    uint8_t previous[HASH_SIZE] = { 0 };
     struct buf prev = { .data = previous, .capacity = HASH_SIZE, .size_max = HASH_SIZE };
     enum err rc = state_view_get(v, key, appr_size, &prev);
     if (rc == ERR_OK) {
         struct hash old;
-        memcpy(old.bytes, previous, HASH_SIZE);
+        if (prev.size != HASH_SIZE) {
+            return ERR_CORRUPT;
+        }
+        memcpy(old.bytes, prev.data, HASH_SIZE);
         if (hash_equal(&old, h)) {
             return ERR_EXISTS;
         }
@@ -409,8 +412,8 @@ op_propose_vs(struct exec_ctx *ctx, const uint8_t *args, size_t args_size)
         exec_ctx_set_message(ctx, "too many pending validator-set proposals");
         rc = ERR_FULL;
     }
-    uint8_t key[KEY_SIZE_MAX];
     if (rc == ERR_OK) {
+        uint8_t key[KEY_SIZE_MAX];
         rc = state_view_put(v, key, make_key(key, "prop/", h.bytes, HASH_SIZE), args, args_size);
     }
     if (rc == ERR_OK) {
@@ -439,10 +442,10 @@ op_approve_vs(struct exec_ctx *ctx, const uint8_t *args, size_t args_size)
     if (rc == ERR_OK) {
         rc = require_no_install_this_block(ctx);
     }
-    uint8_t key[KEY_SIZE_MAX];
     struct buf probe;
     buf_init(&probe, VS_ENCODED_SIZE_MAX);
     if (rc == ERR_OK) {
+        uint8_t key[KEY_SIZE_MAX];
         rc = state_view_get(exec_ctx_view(ctx), key, make_key(key, "prop/", h.bytes, HASH_SIZE),
                             &probe);
     }
@@ -468,8 +471,7 @@ query_params(struct state_view *view, const uint8_t *args, size_t args_size, str
 }
 
 static enum err
-query_institution(struct state_view *view, const uint8_t *args, size_t args_size,
-                  struct buf *out)
+query_institution(struct state_view *view, const uint8_t *args, size_t args_size, struct buf *out)
 {
     if (args_size != 4) {
         return ERR_MALFORMED;
@@ -494,8 +496,8 @@ genesis_institutions(struct state_view *view, const struct genesis *g)
         if (rc == ERR_OK) {
             rc = codec_put_bool(&b, inst->founding);
         }
-        uint8_t key[KEY_SIZE_MAX];
         if (rc == ERR_OK) {
+            uint8_t key[KEY_SIZE_MAX];
             rc = state_view_put(view, key, inst_key(key, "inst/", inst->id), b.data, b.size);
         }
         if (inst->founding) {

@@ -5,8 +5,8 @@
 #include "codec/codec.h"
 
 enum err
-test_module_set_args(const uint8_t *key, size_t key_size, const uint8_t *value,
-                     size_t value_size, struct buf *out)
+test_module_set_args(const uint8_t *key, size_t key_size, const uint8_t *value, size_t value_size,
+                     struct buf *out)
 {
     enum err rc = codec_put_bytes(out, key, key_size, TEST_KEY_SIZE_MAX);
     if (rc == ERR_OK) {
@@ -127,7 +127,7 @@ load_genesis(struct state_view *view, const struct genesis *genesis, const uint8
 }
 
 static const struct module_op test_ops[] = {
-    { "set", op_set }, { "del", op_del }, { "fail", op_fail },
+    { "set", op_set },   { "del", op_del },   { "fail", op_fail },
     { "emit", op_emit }, { "burn", op_burn },
 };
 

@@ -17,9 +17,9 @@
 #include "base/err.h"
 #include "ledger/module.h"
 
-#define TEST_MODULE           "test"
-#define TEST_KEY_SIZE_MAX     64
-#define TEST_VALUE_SIZE_MAX   4096
+#define TEST_MODULE            "test"
+#define TEST_KEY_SIZE_MAX      64
+#define TEST_VALUE_SIZE_MAX    4096
 #define TEST_GENESIS_ITEMS_MAX 1024
 
 extern const struct module_def test_module;

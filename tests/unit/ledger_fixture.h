@@ -139,12 +139,12 @@ static inline enum err
 fixture_commit(struct fixture *f, struct ledger_result *r)
 {
     const struct ledger_outcome *o = ledger_result_outcome(r);
-    uint8_t block[16];
-    store_u64(block, o->height);
-    store_u64(block + 8, o->timestamp_us);
-    struct hash id;
-    hash_bytes(HASH_SHA256, block, sizeof block, &id);
-    return ledger_commit(f->ledger, r, &id, block, sizeof block, NULL, 0);
+    uint8_t stand_in[16];
+    store_u64(stand_in, o->height);
+    store_u64(stand_in + 8, o->timestamp_us);
+    struct ledger_block_bytes bytes = { .block = stand_in, .block_size = sizeof stand_in };
+    hash_bytes(HASH_SHA256, stand_in, sizeof stand_in, &bytes.id);
+    return ledger_commit(f->ledger, r, &bytes);
 }
 
 /* A fresh chain with account_count accounts of alg, genesis committed; durable: fsync. */
@@ -177,8 +177,10 @@ fixture_open_with(struct fixture *f, size_t account_count, enum sig_alg alg,
     struct buf g;
     buf_init(&g, GENESIS_ENCODED_SIZE_MAX);
     ASSERT(genesis_encode(&f->genesis, &g) == ERR_OK);
-    ASSERT(ledger_commit(f->ledger, r, ledger_chain_id(f->ledger), g.data, g.size, NULL, 0) ==
-           ERR_OK);
+    struct ledger_block_bytes bytes = { .id = *ledger_chain_id(f->ledger),
+                                        .block = g.data,
+                                        .block_size = g.size };
+    ASSERT(ledger_commit(f->ledger, r, &bytes) == ERR_OK);
     buf_release(&g);
     ledger_result_free(r);
 }
@@ -248,8 +250,8 @@ fixture_tx_signed(struct fixture *f, size_t from, const struct secret_key *key, 
     tx.expiry_height = expiry;
     tx.op_count = op_count;
     for (size_t i = 0; i < op_count; i++) {
-        tx.ops[i] = (struct tx_op){ ops[i].module, strlen(ops[i].module), ops[i].op,
-                                    strlen(ops[i].op), ops[i].args, ops[i].args_size };
+        tx.ops[i] = (struct tx_op){ ops[i].module,     strlen(ops[i].module), ops[i].op,
+                                    strlen(ops[i].op), ops[i].args,           ops[i].args_size };
     }
     buf_reset(out);
     ASSERT(tx_sign(HASH_SHA256, &tx, key != NULL ? key : f->keys[from], out) == ERR_OK);

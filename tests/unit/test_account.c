@@ -47,8 +47,8 @@ load(struct fixture *f, const struct address *address, struct account *out)
 {
     struct buf value;
     buf_init(&value, ACCOUNT_VALUE_SIZE_MAX);
-    enum err rc = ledger_query(f->ledger, NULL, "account", "get", address->bytes, ADDRESS_SIZE,
-                               &value);
+    enum err rc =
+        ledger_query(f->ledger, NULL, "account.get", address->bytes, ADDRESS_SIZE, &value);
     if (rc == ERR_OK) {
         assert_int_equal(account_decode(value.data, value.size, address, out), ERR_OK);
     }
@@ -83,6 +83,7 @@ test_create(void **state)
     struct address addr;
     address_of(HASH_SHA256, &pk, &addr);
     struct account a;
+    memset(&a, 0, sizeof a);
     assert_int_equal(load(&f, &addr, &a), ERR_OK);
     assert_int_equal(a.institution, 2);
     assert_false(a.admin);
@@ -119,6 +120,7 @@ test_key_rotation(void **state)
     assert_int_equal(fixture_status(r, 2), receipt_status_of(ERR_EXISTS));
     ledger_result_free(r);
     struct account a;
+    memset(&a, 0, sizeof a);
     assert_int_equal(load(&f, &f.addrs[5], &a), ERR_OK);
     assert_int_equal(a.key_count, 2);
     assert_int_equal(a.nonce, 2);

@@ -16,8 +16,8 @@ static void
 set_args(const char *key, const char *value, struct buf *out)
 {
     buf_reset(out);
-    assert_int_equal(test_module_set_args((const uint8_t *)key, strlen(key),
-                                          (const uint8_t *)value, strlen(value), out),
+    assert_int_equal(test_module_set_args((const uint8_t *)key, strlen(key), (const uint8_t *)value,
+                                          strlen(value), out),
                      ERR_OK);
 }
 
@@ -43,8 +43,7 @@ expect_state(struct fixture *f, const struct ledger_result *r, const char *key,
 {
     struct buf out;
     buf_init(&out, 4096);
-    enum err rc =
-        ledger_query(f->ledger, r, "test", "get", (const uint8_t *)key, strlen(key), &out);
+    enum err rc = ledger_query(f->ledger, r, "test.get", (const uint8_t *)key, strlen(key), &out);
     if (expected == NULL) {
         assert_int_equal(rc, ERR_NOT_FOUND);
     } else {
@@ -60,9 +59,9 @@ nonce_of(struct fixture *f, const struct ledger_result *r, size_t account)
 {
     struct buf out;
     buf_init(&out, ACCOUNT_VALUE_SIZE_MAX);
-    assert_int_equal(ledger_query(f->ledger, r, "account", "get", f->addrs[account].bytes,
-                                  ADDRESS_SIZE, &out),
-                     ERR_OK);
+    assert_int_equal(
+        ledger_query(f->ledger, r, "account.get", f->addrs[account].bytes, ADDRESS_SIZE, &out),
+        ERR_OK);
     struct account a;
     assert_int_equal(account_decode(out.data, out.size, &f->addrs[account], &a), ERR_OK);
     buf_release(&out);
@@ -84,15 +83,14 @@ test_genesis(void **state)
     assert_int_equal(nonce_of(&f, NULL, 5), 0);
     struct buf out;
     buf_init(&out, VS_ENCODED_SIZE_MAX);
-    assert_int_equal(ledger_query(f.ledger, NULL, "system", "vs", NULL, 0, &out), ERR_OK);
+    assert_int_equal(ledger_query(f.ledger, NULL, "system.vs", NULL, 0, &out), ERR_OK);
     struct validator_set *vs = mem_alloc(sizeof *vs);
     assert_int_equal(validator_set_decode(out.data, out.size, vs), ERR_OK);
     assert_int_equal(vs->epoch, GENESIS_EPOCH);
     assert_int_equal(vs->count, 4);
     mem_free(vs);
-    assert_int_equal(ledger_query(f.ledger, NULL, "nosuch", "get", NULL, 0, &out), ERR_NOT_FOUND);
-    assert_int_equal(ledger_query(f.ledger, NULL, "test", "nosuch", NULL, 0, &out),
-                     ERR_NOT_FOUND);
+    assert_int_equal(ledger_query(f.ledger, NULL, "nosuch.get", NULL, 0, &out), ERR_NOT_FOUND);
+    assert_int_equal(ledger_query(f.ledger, NULL, "test.nosuch", NULL, 0, &out), ERR_NOT_FOUND);
     buf_release(&out);
     /* The genesis block is in the block store: its bytes are the genesis encoding. */
     struct buf g;
@@ -299,8 +297,7 @@ test_invalid_blocks(void **state)
     assert_int_equal(fixture_execute(&f, NULL, 2, &block, false, &r), ERR_INVALID_ARG);
     struct tx t;
     struct hash h;
-    assert_int_equal(ledger_check_tx(f.ledger, block.txs[0].data, block.txs[0].size, false, &t,
-                                     &h),
+    assert_int_equal(ledger_check_tx(f.ledger, block.txs[0].data, block.txs[0].size, false, &t, &h),
                      ERR_OK);
     assert_int_equal(fixture_execute(&f, NULL, 1, &block, false, &r), ERR_OK);
     ledger_result_free(r);
@@ -376,7 +373,7 @@ random_block(struct fixture *f, uint64_t *seed, uint64_t *nonces, size_t tx_coun
         snprintf(value, sizeof value, "v%llu", (unsigned long long)(x >> 4));
         set_args(key, value, &args);
         uint8_t del_args[17] = { (uint8_t)strlen(key) };
-        memcpy(del_args + 1, key, strlen(key));
+        memcpy(del_args + 1, key, strlen(key) + 1); /* the NUL is not sent */
         struct fixture_op ops[2] = { { "test", "set", args.data, args.size },
                                      { "test", "fail", NULL, 0 } };
         size_t op_count = (x >> 20) % 7 == 0 ? 2 : 1;
@@ -418,9 +415,9 @@ test_determinism(void **state)
         struct ledger_result *rb = NULL;
         assert_int_equal(fixture_execute(&a, NULL, h, &block, false, &ra), ERR_OK);
         assert_int_equal(fixture_execute(&b, NULL, h, &block, false, &rb), ERR_OK);
-        assert_int_equal(fixture_execute(&c, h > 1 ? spec[h - 2] : NULL, h, &block, false,
-                                         &spec[h - 1]),
-                         ERR_OK);
+        assert_int_equal(
+            fixture_execute(&c, h > 1 ? spec[h - 2] : NULL, h, &block, false, &spec[h - 1]),
+            ERR_OK);
         const struct ledger_outcome *oa = ledger_result_outcome(ra);
         const struct ledger_outcome *ob = ledger_result_outcome(rb);
         const struct ledger_outcome *oc = ledger_result_outcome(spec[h - 1]);
@@ -498,8 +495,8 @@ test_forks(void **state)
     struct ledger_result *next = NULL;
     assert_int_equal(fixture_execute(&f, left, 3, &block, false, &next), ERR_OK);
     assert_int_equal(fixture_execute(&f, NULL, 3, &block, false, &r), ERR_OK);
-    assert_true(hash_equal(&ledger_result_outcome(next)->exec_root,
-                           &ledger_result_outcome(r)->exec_root));
+    assert_true(
+        hash_equal(&ledger_result_outcome(next)->exec_root, &ledger_result_outcome(r)->exec_root));
     ledger_result_free(r);
     ledger_result_free(next);
     /* Parents first: children keep them alive. */
@@ -533,11 +530,9 @@ test_proofs(void **state)
     struct merkle_proof proof;
     assert_int_equal(merkle_prove(HASH_SHA256, leaves, 5, 3, &proof), ERR_OK);
     assert_int_equal(merkle_verify(HASH_SHA256, &leaves[3], &proof, &o->receipts_root), ERR_OK);
-    assert_int_not_equal(merkle_verify(HASH_SHA256, &leaves[2], &proof, &o->receipts_root),
-                         ERR_OK);
+    assert_int_not_equal(merkle_verify(HASH_SHA256, &leaves[2], &proof, &o->receipts_root), ERR_OK);
     proof.path[0].bytes[0] ^= 1;
-    assert_int_not_equal(merkle_verify(HASH_SHA256, &leaves[3], &proof, &o->receipts_root),
-                         ERR_OK);
+    assert_int_not_equal(merkle_verify(HASH_SHA256, &leaves[3], &proof, &o->receipts_root), ERR_OK);
     assert_int_equal(merkle_prove(HASH_SHA256, o->tx_hashes, 5, 4, &proof), ERR_OK);
     assert_int_equal(merkle_verify(HASH_SHA256, &o->tx_hashes[4], &proof, &o->payload_root),
                      ERR_OK);
@@ -549,40 +544,34 @@ test_proofs(void **state)
     /* State proof of a present and an absent key. */
     struct buf value;
     buf_init(&value, 4096);
-    bool found = false;
-    struct state_proof *sp = mem_alloc(sizeof *sp);
-    struct hash root;
-    uint64_t height = 0;
-    assert_int_equal(ledger_prove(f.ledger, "test", (const uint8_t *)"p2", 2, &value, &found, sp,
-                                  &root, &height),
-                     ERR_OK);
-    assert_true(found);
-    assert_int_equal(height, 1);
-    assert_true(hash_equal(&root, &exec_root));
-    assert_int_equal(state_proof_verify(HASH_SHA256, &root, (const uint8_t *)"test/p2", 7,
+    struct ledger_state_proof *lp = mem_alloc(sizeof *lp);
+    const struct state_proof *sp = &lp->proof;
+    assert_int_equal(ledger_prove(f.ledger, "test", (const uint8_t *)"p2", 2, &value, lp), ERR_OK);
+    assert_true(lp->found);
+    assert_int_equal(lp->height, 1);
+    assert_true(hash_equal(&lp->root, &exec_root));
+    assert_int_equal(state_proof_verify(HASH_SHA256, &lp->root, (const uint8_t *)"test/p2", 7,
                                         value.data, value.size, sp),
                      ERR_OK);
-    assert_int_not_equal(state_proof_verify(HASH_SHA256, &root, (const uint8_t *)"test/p2", 7,
+    assert_int_not_equal(state_proof_verify(HASH_SHA256, &lp->root, (const uint8_t *)"test/p2", 7,
                                             (const uint8_t *)"valuf", 5, sp),
                          ERR_OK);
-    if (sp->sibling_count > 0) {
-        sp->siblings[0].bytes[5] ^= 0x10;
-        assert_int_not_equal(state_proof_verify(HASH_SHA256, &root, (const uint8_t *)"test/p2",
+    if (lp->proof.sibling_count > 0) {
+        lp->proof.siblings[0].bytes[5] ^= 0x10;
+        assert_int_not_equal(state_proof_verify(HASH_SHA256, &lp->root, (const uint8_t *)"test/p2",
                                                 7, value.data, value.size, sp),
                              ERR_OK);
     }
     buf_reset(&value);
-    assert_int_equal(ledger_prove(f.ledger, "test", (const uint8_t *)"zz", 2, &value, &found, sp,
-                                  &root, &height),
-                     ERR_OK);
-    assert_false(found);
+    assert_int_equal(ledger_prove(f.ledger, "test", (const uint8_t *)"zz", 2, &value, lp), ERR_OK);
+    assert_false(lp->found);
     assert_int_equal(
-        state_proof_verify(HASH_SHA256, &root, (const uint8_t *)"test/zz", 7, NULL, 0, sp),
+        state_proof_verify(HASH_SHA256, &lp->root, (const uint8_t *)"test/zz", 7, NULL, 0, sp),
         ERR_OK);
-    assert_int_not_equal(state_proof_verify(HASH_SHA256, &root, (const uint8_t *)"test/p2", 7,
-                                            NULL, 0, sp),
-                         ERR_OK);
-    mem_free(sp);
+    assert_int_not_equal(
+        state_proof_verify(HASH_SHA256, &lp->root, (const uint8_t *)"test/p2", 7, NULL, 0, sp),
+        ERR_OK);
+    mem_free(lp);
     buf_release(&value);
     fixture_block_clear(&block);
     fixture_close(&f);
@@ -651,10 +640,11 @@ test_wrong_chain_directory(void **state)
     snprintf(blocks_dir, sizeof blocks_dir, "%s/blocks", f.dir);
     struct block_store_options bo = { .no_sync = true };
     assert_int_equal(block_store_open(f.db, blocks_dir, &bo, &f.blocks), ERR_OK);
-    struct ledger_config config = {
-        .db = f.db, .state = f.state, .blocks = f.blocks, .registry = f.registry,
-        .genesis = &f.genesis
-    };
+    struct ledger_config config = { .db = f.db,
+                                    .state = f.state,
+                                    .blocks = f.blocks,
+                                    .registry = f.registry,
+                                    .genesis = &f.genesis };
     assert_int_equal(ledger_open(&config, &f.ledger), ERR_WRONG_CHAIN);
     f.ledger = NULL;
     fixture_close(&f);

@@ -12,8 +12,8 @@ encode_sample(struct buf *out)
     buf_init(&events, RECEIPT_SIZE_MAX);
     const struct event_attr attrs[2] = { { "who", 3, (const uint8_t *)"alice", 5 },
                                          { "n", 1, (const uint8_t *)"", 0 } };
-    assert_int_equal(event_encode("test", 4, "ping", 4, attrs, 2, &events), ERR_OK);
-    assert_int_equal(event_encode("test", 4, "pong", 4, NULL, 0, &events), ERR_OK);
+    assert_int_equal(event_encode("test", "ping", attrs, 2, &events), ERR_OK);
+    assert_int_equal(event_encode("test", "pong", NULL, 0, &events), ERR_OK);
     struct receipt r = { .status = receipt_status_of(ERR_DENIED),
                          .message = "no",
                          .message_size = 2,
@@ -62,16 +62,15 @@ test_refusals(void **state)
     (void)state;
     struct buf b;
     buf_init(&b, RECEIPT_SIZE_MAX);
-    assert_int_equal(event_encode("Test", 4, "ping", 4, NULL, 0, &b), ERR_MALFORMED);
-    assert_int_equal(event_encode("test", 4, "", 0, NULL, 0, &b), ERR_MALFORMED);
+    assert_int_equal(event_encode("Test", "ping", NULL, 0, &b), ERR_MALFORMED);
+    assert_int_equal(event_encode("test", "", NULL, 0, &b), ERR_MALFORMED);
     const struct event_attr bad = { "a-b", 3, NULL, 0 };
-    assert_int_equal(event_encode("test", 4, "x", 1, &bad, 1, &b), ERR_MALFORMED);
+    assert_int_equal(event_encode("test", "x", &bad, 1, &b), ERR_MALFORMED);
     struct event_attr many[EVENT_ATTRS_MAX + 1];
     for (size_t i = 0; i <= EVENT_ATTRS_MAX; i++) {
         many[i] = (struct event_attr){ "k", 1, NULL, 0 };
     }
-    assert_int_equal(event_encode("test", 4, "x", 1, many, EVENT_ATTRS_MAX + 1, &b),
-                     ERR_MALFORMED);
+    assert_int_equal(event_encode("test", "x", many, EVENT_ATTRS_MAX + 1, &b), ERR_MALFORMED);
     assert_int_equal(b.size, 0);
     /* A decoded event with a bad kind is refused. */
     encode_sample(&b);

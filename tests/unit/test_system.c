@@ -67,7 +67,7 @@ current_set_hash(struct fixture *f, struct hash *out)
 {
     struct buf b;
     buf_init(&b, VS_ENCODED_SIZE_MAX);
-    assert_int_equal(ledger_query(f->ledger, NULL, "system", "vs", NULL, 0, &b), ERR_OK);
+    assert_int_equal(ledger_query(f->ledger, NULL, "system.vs", NULL, 0, &b), ERR_OK);
     hash_bytes(HASH_SHA256, b.data, b.size, out);
     buf_release(&b);
 }
@@ -82,8 +82,8 @@ test_install_after_two_thirds(void **state)
     struct validator_set *wrong_epoch = make_set(GENESIS_EPOCH + 5, 7000);
     struct hash h;
     validator_set_hash(HASH_SHA256, next, &h);
-    add_propose(&f, 3, 0, next);          /* institution 4 is not founding */
-    add_propose(&f, 0, 0, next);          /* founder 1 proposes and approves */
+    add_propose(&f, 3, 0, next);                        /* institution 4 is not founding */
+    add_propose(&f, 0, 0, next);                        /* founder 1 proposes and approves */
     add_op(&f, 1, 0, "approve_vs", h.bytes, HASH_SIZE); /* founder 2: 2 of 3, not > 2/3 */
     add_propose(&f, 1, 1, wrong_epoch);
     struct hash unknown;
@@ -141,18 +141,18 @@ test_approval_moves(void **state)
     struct hash hy;
     validator_set_hash(HASH_SHA256, x, &hx);
     validator_set_hash(HASH_SHA256, y, &hy);
-    add_propose(&f, 0, 0, x);                             /* x: {1} */
-    add_propose(&f, 1, 0, y);                             /* y: {2} */
-    add_op(&f, 2, 0, "approve_vs", hy.bytes, HASH_SIZE);  /* y: {2, 3} */
-    add_op(&f, 1, 1, "approve_vs", hx.bytes, HASH_SIZE);  /* x: {1, 2}, y: {3} */
+    add_propose(&f, 0, 0, x);                            /* x: {1} */
+    add_propose(&f, 1, 0, y);                            /* y: {2} */
+    add_op(&f, 2, 0, "approve_vs", hy.bytes, HASH_SIZE); /* y: {2, 3} */
+    add_op(&f, 1, 1, "approve_vs", hx.bytes, HASH_SIZE); /* x: {1, 2}, y: {3} */
     struct ledger_result *r = run_and_commit(&f, 1);
     for (size_t i = 0; i < 4; i++) {
         assert_int_equal(fixture_status(r, i), 0);
     }
     assert_true(hash_is_zero(&ledger_result_outcome(r)->next_epoch_vs_hash));
     ledger_result_free(r);
-    add_op(&f, 0, 1, "approve_vs", hy.bytes, HASH_SIZE);  /* x: {2}, y: {1, 3} */
-    add_op(&f, 1, 2, "approve_vs", hy.bytes, HASH_SIZE);  /* y: {1, 2, 3}: installed */
+    add_op(&f, 0, 1, "approve_vs", hy.bytes, HASH_SIZE); /* x: {2}, y: {1, 3} */
+    add_op(&f, 1, 2, "approve_vs", hy.bytes, HASH_SIZE); /* y: {1, 2, 3}: installed */
     r = run_and_commit(&f, 2);
     assert_int_equal(fixture_status(r, 0), 0);
     assert_int_equal(fixture_status(r, 1), 0);
@@ -176,7 +176,7 @@ test_params_and_institutions(void **state)
     fixture_open(&f, 8, SIG_ED25519, NULL);
     struct buf b;
     buf_init(&b, 256);
-    assert_int_equal(ledger_query(f.ledger, NULL, "system", "params", NULL, 0, &b), ERR_OK);
+    assert_int_equal(ledger_query(f.ledger, NULL, "system.params", NULL, 0, &b), ERR_OK);
     struct chain_params p;
     assert_int_equal(chain_params_decode(b.data, b.size, &p), ERR_OK);
     struct buf again;
@@ -189,13 +189,12 @@ test_params_and_institutions(void **state)
     buf_reset(&b);
     uint8_t id[4];
     store_u32(id, 2);
-    assert_int_equal(ledger_query(f.ledger, NULL, "system", "institution", id, 4, &b), ERR_OK);
+    assert_int_equal(ledger_query(f.ledger, NULL, "system.institution", id, 4, &b), ERR_OK);
     assert_int_equal(b.data[0], 4);
     assert_memory_equal(b.data + 1, "Beta", 4);
     assert_int_equal(b.data[5], 1);
     store_u32(id, 9);
-    assert_int_equal(ledger_query(f.ledger, NULL, "system", "institution", id, 4, &b),
-                     ERR_NOT_FOUND);
+    assert_int_equal(ledger_query(f.ledger, NULL, "system.institution", id, 4, &b), ERR_NOT_FOUND);
     buf_release(&b);
     fixture_close(&f);
 }

@@ -218,8 +218,7 @@ test_domain_separation(void **state)
     struct buf wire;
     struct secret_key *key = make_tx(SIG_ED25519, &tx, &wire);
     struct hash digest;
-    sign_digest_tagged(HASH_SHA256, "LM1/vote", &tx.chain_id, wire.data, tx.unsigned_size,
-                       &digest);
+    sign_digest_tagged(HASH_SHA256, "LM1/vote", &tx.chain_id, wire.data, tx.unsigned_size, &digest);
     struct signature sig;
     assert_int_equal(sign_message(key, digest.bytes, HASH_SIZE, &sig), ERR_OK);
     memcpy(wire.data + tx.unsigned_size + 1, sig.bytes, SIGNATURE_SIZE);
