@@ -16,15 +16,20 @@
  * (LMDB puts dominate the commit), while hashing work and proofs stay binary.
  *
  * Tables:
- *   state_node   version BE8 || depth u8 || packed nibbles -> node (immutable once written;
- *                versions first, so a block's new nodes append at the end of the B-tree)
- *   state_value  H(key) || BE8(~version) -> 0x01 value | 0x00 (deleted); a seek to
- *                (H(key), ~v) finds the value as of version v
+ *   state_node   version BE8 || one byte per nibble of the path -> node (immutable once
+ *                written; versions first, so a block's new nodes append at the end of the
+ *                B-tree, and within a version in depth-first order, so a key's path nodes
+ *                written together sit together and are pruned together)
+ *   state_value  version BE8 || H(key) -> value; written when a block puts a key (appended
+ *                at the B-tree's end, like the nodes); a read walks the version's tree to
+ *                the leaf, which names the version of its value record
  *   state_stale  since BE8 || 0x00 || node key  |  since BE8 || 0x01 || value key -> empty:
  *                records that became unreachable at version `since` (replaced or deleted)
  *   state_root   version BE8 -> root hash || root kind u8 || root node version LE8; a record
  *                exists exactly for the committed, readable versions
  *   state_meta   "floor" -> LE8 oldest readable version; "hash_alg" -> u8 (checked at open)
+ * Why version-first keys rather than H(key) first: random keys would dirty one random LMDB
+ * page per write at commit, while appends keep a block's new records on few pages.
  * Pruning keeps versions >= floor: every stale record with since <= floor is needed by no
  * retained version and is deleted (in since order, bounded per commit).
  *
@@ -43,7 +48,7 @@
 #include "base/reader.h"
 
 #define NIBBLES_MAX     (2 * HASH_SIZE)
-#define NODE_KEY_SIZE   (8 + 1 + HASH_SIZE)
+#define NODE_KEY_SIZE   (8 + NIBBLES_MAX)
 #define NODE_VALUE_MAX  (5 + 16 * (8 + HASH_SIZE))
 #define LEAF_VALUE_SIZE (1 + 2 * HASH_SIZE + 8)
 #define VALUE_KEY_SIZE  (HASH_SIZE + 8)
@@ -54,8 +59,6 @@
 #define TAG_INTERNAL    2
 #define STALE_NODE      0
 #define STALE_VALUE     1
-#define VALUE_DELETED   0
-#define VALUE_PRESENT   1
 
 _Static_assert(STALE_KEY_MAX >= 8 + 1 + VALUE_KEY_SIZE, "stale key holds a value key");
 
@@ -223,13 +226,10 @@ static size_t
 node_key_encode(uint64_t version, const uint8_t *path, size_t depth, uint8_t out[NODE_KEY_SIZE])
 {
     store_be64(out, version);
-    out[8] = (uint8_t)depth;
-    size_t packed = (depth + 1) / 2;
-    memcpy(out + 9, path, packed);
-    if (depth % 2 == 1) {
-        out[9 + depth / 2] &= 0xf0; /* the path may be a whole key hash */
+    for (size_t i = 0; i < depth; i++) {
+        out[8 + i] = (uint8_t)nibble_at(path, i);
     }
-    return 9 + packed;
+    return 8 + depth;
 }
 
 static size_t
@@ -298,8 +298,8 @@ node_decode(const uint8_t *data, size_t size, const uint8_t *path, size_t depth,
 static size_t
 value_key_encode(const struct hash *key_hash, uint64_t version, uint8_t out[VALUE_KEY_SIZE])
 {
-    memcpy(out, key_hash->bytes, HASH_SIZE);
-    store_be64(out + HASH_SIZE, ~version);
+    store_be64(out, version);
+    memcpy(out + 8, key_hash->bytes, HASH_SIZE);
     return VALUE_KEY_SIZE;
 }
 
@@ -507,34 +507,64 @@ root_put(const struct state_store *s, struct db_txn *txn, uint64_t version, cons
     return db_put(txn, s->roots, db_val_of(key, sizeof key), db_val_of(value, sizeof value));
 }
 
-/* Value of key_hash as of version (the newest record at or below it). */
+/* The leaf of key_hash in the tree at ref, into *n (ERR_NOT_FOUND if absent). */
+static enum err
+leaf_find_db(const struct state_store *s, struct db_txn *txn, struct node_ref ref,
+             const struct hash *key_hash, struct node *n)
+{
+    for (size_t depth = 0; ref.kind != NODE_NONE; depth++) {
+        enum err rc = node_load_db(s, txn, ref.version, key_hash->bytes, depth, n);
+        if (rc != ERR_OK) {
+            return rc;
+        }
+        if (n->kind != ref.kind) {
+            return ERR_CORRUPT;
+        }
+        if (n->kind == NODE_LEAF) {
+            return hash_equal(&n->u.leaf.key_hash, key_hash) ? ERR_OK : ERR_NOT_FOUND;
+        }
+        unsigned i = nibble_at(key_hash->bytes, depth); /* depth < 64: checked by decode */
+        unsigned bit = 1u << i;
+        if ((n->u.in.child_mask & bit) == 0) {
+            return ERR_NOT_FOUND;
+        }
+        ref.kind = (n->u.in.leaf_mask & bit) != 0 ? NODE_LEAF : NODE_INTERNAL;
+        ref.version = n->u.in.child_version[i];
+    }
+    return ERR_NOT_FOUND;
+}
+
+/* The value record a leaf points to; it must exist. */
+static enum err
+value_get_db(const struct state_store *s, struct db_txn *txn, const struct node_leaf *leaf,
+             struct buf *out_value)
+{
+    uint8_t key[VALUE_KEY_SIZE];
+    value_key_encode(&leaf->key_hash, leaf->value_version, key);
+    struct db_val v;
+    enum err rc = db_get(txn, s->values, db_val_of(key, sizeof key), &v);
+    if (rc == ERR_NOT_FOUND) {
+        return ERR_CORRUPT;
+    }
+    return rc == ERR_OK ? buf_append(out_value, v.data, v.size) : rc;
+}
+
+/* Value of key_hash at a committed version: a walk of that version's tree to the leaf, then
+ * the value record the leaf names. */
 static enum err
 value_load(const struct state_store *s, struct db_txn *txn, const struct hash *key_hash,
            uint64_t version, struct buf *out_value)
 {
-    uint8_t key[VALUE_KEY_SIZE];
-    value_key_encode(key_hash, version, key);
-    struct db_cursor *c = NULL;
-    enum err rc = db_cursor_open(txn, s->values, &c);
+    struct root_record root;
+    enum err rc = root_load(s, txn, version, &root);
     if (rc != ERR_OK) {
         return rc;
     }
-    struct db_val k;
-    struct db_val v;
-    rc = db_cursor_seek(c, db_val_of(key, sizeof key), &k, &v);
-    if (rc == ERR_OK && (k.size != VALUE_KEY_SIZE || memcmp(k.data, key, HASH_SIZE) != 0)) {
-        rc = ERR_NOT_FOUND;
-    }
-    if (rc == ERR_OK && (v.size == 0 || v.data[0] > VALUE_PRESENT)) {
-        rc = ERR_CORRUPT;
-    }
-    if (rc == ERR_OK && v.data[0] == VALUE_DELETED) {
-        rc = ERR_NOT_FOUND;
-    }
+    struct node n;
+    rc = leaf_find_db(s, txn, root.ref, key_hash, &n);
     if (rc == ERR_OK) {
-        rc = buf_append(out_value, v.data + 1, v.size - 1);
+        rc = value_get_db(s, txn, &n.u.leaf, out_value);
     }
-    db_cursor_close(c);
     return rc;
 }
 
@@ -1315,30 +1345,16 @@ stale_value_put(const struct state_store *s, struct db_txn *txn, uint64_t since,
 static enum err
 commit_values(const struct state_store *s, struct db_txn *txn, const struct state_batch *b)
 {
-    struct buf v;
-    buf_init(&v, 1 + STATE_VALUE_SIZE_MAX);
     enum err rc = ERR_OK;
     for (size_t i = 0; rc == ERR_OK && i < b->write_count; i++) {
         const struct batch_write *w = &b->writes[i];
-        if (!w->changed) {
-            continue;
-        }
-        uint8_t key[VALUE_KEY_SIZE];
-        value_key_encode(&w->key_hash, b->version, key);
-        buf_reset(&v);
-        rc = buf_append_byte(&v, w->value != NULL ? VALUE_PRESENT : VALUE_DELETED);
-        if (rc == ERR_OK && w->value != NULL) {
-            rc = buf_append(&v, w->value, w->value_size);
-        }
-        if (rc == ERR_OK) {
-            rc = db_put(txn, s->values, db_val_of(key, sizeof key), db_val_of(v.data, v.size));
-        }
-        /* A deletion marker is needed only while older values exist: it goes with them. */
-        if (rc == ERR_OK && w->value == NULL) {
-            rc = stale_value_put(s, txn, b->version, &w->key_hash, b->version);
+        if (w->changed && w->value != NULL) {
+            uint8_t key[VALUE_KEY_SIZE];
+            value_key_encode(&w->key_hash, b->version, key);
+            rc = db_put(txn, s->values, db_val_of(key, sizeof key),
+                        db_val_of(w->value, w->value_size));
         }
     }
-    buf_release(&v);
     for (size_t i = 0; rc == ERR_OK && i < b->stale_value_count; i++) {
         const struct stale_value *e = &b->stale_values[i];
         rc = stale_value_put(s, txn, b->version, &e->key_hash, e->version);
@@ -1346,8 +1362,7 @@ commit_values(const struct state_store *s, struct db_txn *txn, const struct stat
     return rc;
 }
 
-/* Deletes what one stale record points to; a record may have been deleted already (a
- * deletion marker is staled twice when the key comes back). */
+/* Deletes what one stale record points to. */
 static enum err
 prune_record(const struct state_store *s, struct db_txn *txn, struct db_val k)
 {
@@ -1363,7 +1378,7 @@ prune_record(const struct state_store *s, struct db_txn *txn, struct db_val k)
     } else {
         return ERR_CORRUPT;
     }
-    return rc == ERR_NOT_FOUND ? ERR_OK : rc;
+    return rc == ERR_NOT_FOUND ? ERR_CORRUPT : rc;
 }
 
 /* Deletes stale records with since <= target (at most the per-commit budget); returns in
@@ -1515,11 +1530,6 @@ enum err
 state_store_get(struct state_store *s, struct db_txn *txn, uint64_t version, const uint8_t *key,
                 size_t key_size, struct buf *out_value)
 {
-    struct root_record root;
-    enum err rc = root_load(s, txn, version, &root);
-    if (rc != ERR_OK) {
-        return rc;
-    }
     struct hash key_hash;
     hash_bytes(s->alg, key, key_size, &key_hash);
     return value_load(s, txn, &key_hash, version, out_value);
@@ -1609,10 +1619,7 @@ state_store_prove(struct state_store *s, struct db_txn *txn, uint64_t version, c
     bool found = rc == ERR_OK && p->has_leaf && hash_equal(&p->leaf_key_hash, &key_hash);
     size_t value_start = out_value->size;
     if (found) {
-        rc = value_load(s, txn, &key_hash, version, out_value);
-        if (rc == ERR_NOT_FOUND) {
-            rc = ERR_CORRUPT; /* the tree has it: the value must exist */
-        }
+        rc = value_get_db(s, txn, &n->u.leaf, out_value);
     }
     if (found && rc == ERR_OK) {
         struct hash value_hash;
