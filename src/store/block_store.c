@@ -104,6 +104,15 @@ file_sync(const struct block_store *s, int fd, const char *what)
     fatal("block store: fdatasync of %s failed dir=%s errno=%d %s", what, s->dir, e, strerror(e));
 }
 
+/* iovec wants a mutable pointer even for writes; pwritev does not write through it. */
+static void *
+iov_base_of(const void *p)
+{
+    void *m;
+    memcpy(&m, &p, sizeof m);
+    return m;
+}
+
 static enum err
 write_all(int fd, struct iovec *iov, int iov_count, uint64_t offset)
 {
@@ -491,20 +500,19 @@ block_store_open(struct db *db, const char *dir, const struct block_store_option
 static void
 record_cut(struct block_store *s, bool rolled, uint32_t segment, int fd, uint64_t end)
 {
+    char path[PATH_MAX];
+    segment_path(s, segment, path);
+    bool cut;
     if (rolled) {
-        char path[PATH_MAX];
-        segment_path(s, segment, path);
         close(fd);
-        if (unlink(path) != 0) {
-            log_warn(LOG_STORE, "block store: cannot remove segment path=%s errno=%d", path, errno);
-        }
-        return;
+        cut = unlink(path) == 0;
+    } else {
+        cut = ftruncate(fd, (off_t)end) == 0;
     }
-    if (ftruncate(fd, (off_t)end) != 0) {
+    if (!cut) {
         log_warn(LOG_STORE,
-                 "block store: cannot cut segment dir=%s segment=%" PRIu32 " offset=%" PRIu64
-                 " errno=%d",
-                 s->dir, segment, end, errno);
+                 "block store: cannot cut uncommitted record path=%s offset=%" PRIu64 " errno=%d",
+                 path, rolled ? 0 : end, errno);
     }
 }
 
@@ -605,7 +613,7 @@ block_store_append(struct block_store *s, struct db_txn *txn, const struct block
     record_header_encode(header, block->height, block->payload, block->payload_size);
     struct iovec iov[2] = {
         { .iov_base = header, .iov_len = sizeof header },
-        { .iov_base = (void *)(uintptr_t)block->payload, .iov_len = block->payload_size },
+        { .iov_base = iov_base_of(block->payload), .iov_len = block->payload_size },
     };
     rc = write_all(fd, iov, block->payload_size > 0 ? 2 : 1, offset);
     if (rc == ERR_OK) {

@@ -1,7 +1,7 @@
 /* Unit tests of store/block_store: append/read/reopen, index lookups, segment roll-over,
  * rollback, a torn tail of every length cut at open, checksum corruption detected, and a full
  * disk (a real size-limited tmpfs in a private mount namespace) losing nothing. */
-#define _GNU_SOURCE /* unshare, CLONE_NEWNS */
+#define _GNU_SOURCE /* unshare, CLONE_NEWNS */ // NOLINT(readability-identifier-naming)
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -321,7 +321,7 @@ test_segment_rollover(void **state)
         assert_true((uint64_t)size <= BLOCK_STORE_SEGMENT_SIZE_MIN);
     }
     /* A record larger than a segment gets a segment of its own. */
-    const size_t huge = 3 * BLOCK_STORE_SEGMENT_SIZE_MIN;
+    const size_t huge = (size_t)3 * BLOCK_STORE_SEGMENT_SIZE_MIN;
     uint8_t *payload = mem_alloc(huge);
     payload_fill(80, payload, huge);
     struct block_store_block block = { .height = 80, .payload = payload, .payload_size = huge };
