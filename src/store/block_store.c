@@ -308,22 +308,21 @@ record_read(const struct block_store *s, const struct block_store_info *info, st
     return rc;
 }
 
+/* Opens a segment; O_CREAT in extra_flags creates it and makes its name durable. */
 static enum err
-segment_open(struct block_store *s, uint32_t segment, bool create, int *out_fd)
+segment_open(struct block_store *s, uint32_t segment, int extra_flags, int *out_fd)
 {
     char path[PATH_MAX];
     segment_path(s, segment, path);
-    int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0);
-    int fd = open(path, flags, 0600);
+    int fd = open(path, O_RDWR | O_CLOEXEC | extra_flags, 0600);
     if (fd < 0) {
         return errno == ENOENT ? ERR_CORRUPT : err_of_errno(errno);
     }
-    if (create) {
+    if ((extra_flags & O_CREAT) != 0) {
         /* The new name must be durable before a record in it is indexed. */
         enum err rc = file_sync(s, s->dir_fd, "directory");
         if (rc != ERR_OK) {
             close(fd);
-            unlink(path);
             return rc;
         }
     }
@@ -423,7 +422,7 @@ store_recover(struct block_store *s)
     s->end = s->has_tip ? info.offset + BLOCK_STORE_RECORD_HEADER + info.payload_size : 0;
     rc = segments_remove_after(s, s->segment);
     if (rc == ERR_OK) {
-        rc = segment_open(s, s->segment, !s->has_tip, &s->fd);
+        rc = segment_open(s, s->segment, s->has_tip ? 0 : O_CREAT, &s->fd);
     }
     struct stat st;
     if (rc == ERR_OK && fstat(s->fd, &st) != 0) {
@@ -604,7 +603,8 @@ block_store_append(struct block_store *s, struct db_txn *txn, const struct block
         segment++;
         offset = 0;
         rolled = true;
-        rc = segment_open(s, segment, true, &fd);
+        /* O_TRUNC: a leftover of that name (a failed cut) holds nothing committed. */
+        rc = segment_open(s, segment, O_CREAT | O_TRUNC, &fd);
         if (rc != ERR_OK) {
             return rc;
         }

@@ -489,6 +489,30 @@ test_torn_tail_every_length(void **state)
     fixture_free(f);
 }
 
+/* A crash during the very first append: the index is empty, segment 0 holds a torn record. */
+static void
+test_torn_first_block(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(0);
+    char path[160];
+    segment_file(f, 0, path);
+    uint8_t record[24 + 100];
+    size_t record_size = record_make(0, 100, record);
+    struct log_capture cap = { 0 };
+    log_set_sink(capture_sink, &cap);
+    append_bytes(path, record, record_size - 1);
+    assert_int_equal(fixture_reopen(f), ERR_OK);
+    log_set_sink(NULL, NULL);
+    assert_int_equal(cap.cut_lines, 1);
+    assert_true(file_size(path) == 0);
+    uint64_t tip = 0;
+    assert_false(block_store_tip(f->store, &tip));
+    assert_int_equal(append_height(f->store, f->db, 0, 100), ERR_OK);
+    check_height(f->store, 0, 100);
+    fixture_free(f);
+}
+
 static void
 flip_byte(const char *path, uint64_t offset)
 {
@@ -659,6 +683,7 @@ main(void)
         cmocka_unit_test(test_segment_rollover),
         cmocka_unit_test(test_rollback),
         cmocka_unit_test(test_torn_tail_every_length),
+        cmocka_unit_test(test_torn_first_block),
         cmocka_unit_test(test_corruption_detected),
         cmocka_unit_test(test_no_space),
     };
