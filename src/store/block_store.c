@@ -104,6 +104,15 @@ file_sync(const struct block_store *s, int fd, const char *what)
     fatal("block store: fdatasync of %s failed dir=%s errno=%d %s", what, s->dir, e, strerror(e));
 }
 
+/* iovec wants a mutable pointer even for writes; pwritev does not write through it. */
+static void *
+iov_base_of(const void *p)
+{
+    void *m;
+    memcpy(&m, &p, sizeof m);
+    return m;
+}
+
 static enum err
 write_all(int fd, struct iovec *iov, int iov_count, uint64_t offset)
 {
@@ -299,22 +308,21 @@ record_read(const struct block_store *s, const struct block_store_info *info, st
     return rc;
 }
 
+/* Opens a segment; O_CREAT in extra_flags creates it and makes its name durable. */
 static enum err
-segment_open(struct block_store *s, uint32_t segment, bool create, int *out_fd)
+segment_open(struct block_store *s, uint32_t segment, int extra_flags, int *out_fd)
 {
     char path[PATH_MAX];
     segment_path(s, segment, path);
-    int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0);
-    int fd = open(path, flags, 0600);
+    int fd = open(path, O_RDWR | O_CLOEXEC | extra_flags, 0600);
     if (fd < 0) {
         return errno == ENOENT ? ERR_CORRUPT : err_of_errno(errno);
     }
-    if (create) {
+    if ((extra_flags & O_CREAT) != 0) {
         /* The new name must be durable before a record in it is indexed. */
         enum err rc = file_sync(s, s->dir_fd, "directory");
         if (rc != ERR_OK) {
             close(fd);
-            unlink(path);
             return rc;
         }
     }
@@ -414,7 +422,7 @@ store_recover(struct block_store *s)
     s->end = s->has_tip ? info.offset + BLOCK_STORE_RECORD_HEADER + info.payload_size : 0;
     rc = segments_remove_after(s, s->segment);
     if (rc == ERR_OK) {
-        rc = segment_open(s, s->segment, !s->has_tip, &s->fd);
+        rc = segment_open(s, s->segment, s->has_tip ? 0 : O_CREAT, &s->fd);
     }
     struct stat st;
     if (rc == ERR_OK && fstat(s->fd, &st) != 0) {
@@ -491,20 +499,19 @@ block_store_open(struct db *db, const char *dir, const struct block_store_option
 static void
 record_cut(struct block_store *s, bool rolled, uint32_t segment, int fd, uint64_t end)
 {
+    char path[PATH_MAX];
+    segment_path(s, segment, path);
+    bool cut;
     if (rolled) {
-        char path[PATH_MAX];
-        segment_path(s, segment, path);
         close(fd);
-        if (unlink(path) != 0) {
-            log_warn(LOG_STORE, "block store: cannot remove segment path=%s errno=%d", path, errno);
-        }
-        return;
+        cut = unlink(path) == 0;
+    } else {
+        cut = ftruncate(fd, (off_t)end) == 0;
     }
-    if (ftruncate(fd, (off_t)end) != 0) {
+    if (!cut) {
         log_warn(LOG_STORE,
-                 "block store: cannot cut segment dir=%s segment=%" PRIu32 " offset=%" PRIu64
-                 " errno=%d",
-                 s->dir, segment, end, errno);
+                 "block store: cannot cut uncommitted record path=%s offset=%" PRIu64 " errno=%d",
+                 path, rolled ? 0 : end, errno);
     }
 }
 
@@ -596,7 +603,8 @@ block_store_append(struct block_store *s, struct db_txn *txn, const struct block
         segment++;
         offset = 0;
         rolled = true;
-        rc = segment_open(s, segment, true, &fd);
+        /* O_TRUNC: a leftover of that name (a failed cut) holds nothing committed. */
+        rc = segment_open(s, segment, O_CREAT | O_TRUNC, &fd);
         if (rc != ERR_OK) {
             return rc;
         }
@@ -605,7 +613,7 @@ block_store_append(struct block_store *s, struct db_txn *txn, const struct block
     record_header_encode(header, block->height, block->payload, block->payload_size);
     struct iovec iov[2] = {
         { .iov_base = header, .iov_len = sizeof header },
-        { .iov_base = (void *)(uintptr_t)block->payload, .iov_len = block->payload_size },
+        { .iov_base = iov_base_of(block->payload), .iov_len = block->payload_size },
     };
     rc = write_all(fd, iov, block->payload_size > 0 ? 2 : 1, offset);
     if (rc == ERR_OK) {

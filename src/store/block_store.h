@@ -100,7 +100,8 @@ void block_store_rollback(struct block_store *s);
  * block_store_committed or block_store_rollback. Returns the commit's result. */
 MUST_USE enum err block_store_commit(struct block_store *s, struct db_txn *txn);
 
-/* Reads (txn: any txn of the db, NULL to use a fresh read txn). ERR_NOT_FOUND if absent. */
+/* Reads (txn: any txn of the db, or NULL to use a fresh read txn; with NULL the calling
+ * thread must not hold another read txn of the db, LMDB's rule). ERR_NOT_FOUND if absent. */
 
 /* The committed tip as recorded in txn's snapshot. */
 MUST_USE enum err block_store_tip_read(struct block_store *s, struct db_txn *txn,

@@ -1,7 +1,7 @@
 /* Unit tests of store/block_store: append/read/reopen, index lookups, segment roll-over,
  * rollback, a torn tail of every length cut at open, checksum corruption detected, and a full
  * disk (a real size-limited tmpfs in a private mount namespace) losing nothing. */
-#define _GNU_SOURCE /* unshare, CLONE_NEWNS */
+#define _GNU_SOURCE /* unshare, CLONE_NEWNS */ // NOLINT(readability-identifier-naming)
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -321,7 +321,7 @@ test_segment_rollover(void **state)
         assert_true((uint64_t)size <= BLOCK_STORE_SEGMENT_SIZE_MIN);
     }
     /* A record larger than a segment gets a segment of its own. */
-    const size_t huge = 3 * BLOCK_STORE_SEGMENT_SIZE_MIN;
+    const size_t huge = (size_t)3 * BLOCK_STORE_SEGMENT_SIZE_MIN;
     uint8_t *payload = mem_alloc(huge);
     payload_fill(80, payload, huge);
     struct block_store_block block = { .height = 80, .payload = payload, .payload_size = huge };
@@ -486,6 +486,30 @@ test_torn_tail_every_length(void **state)
     /* The store continues at the next height, where the torn record was. */
     assert_int_equal(append_height(f->store, f->db, 5, 300), ERR_OK);
     check_height(f->store, 5, 300);
+    fixture_free(f);
+}
+
+/* A crash during the very first append: the index is empty, segment 0 holds a torn record. */
+static void
+test_torn_first_block(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(0);
+    char path[160];
+    segment_file(f, 0, path);
+    uint8_t record[24 + 100];
+    size_t record_size = record_make(0, 100, record);
+    struct log_capture cap = { 0 };
+    log_set_sink(capture_sink, &cap);
+    append_bytes(path, record, record_size - 1);
+    assert_int_equal(fixture_reopen(f), ERR_OK);
+    log_set_sink(NULL, NULL);
+    assert_int_equal(cap.cut_lines, 1);
+    assert_true(file_size(path) == 0);
+    uint64_t tip = 0;
+    assert_false(block_store_tip(f->store, &tip));
+    assert_int_equal(append_height(f->store, f->db, 0, 100), ERR_OK);
+    check_height(f->store, 0, 100);
     fixture_free(f);
 }
 
@@ -659,6 +683,7 @@ main(void)
         cmocka_unit_test(test_segment_rollover),
         cmocka_unit_test(test_rollback),
         cmocka_unit_test(test_torn_tail_every_length),
+        cmocka_unit_test(test_torn_first_block),
         cmocka_unit_test(test_corruption_detected),
         cmocka_unit_test(test_no_space),
     };
