@@ -569,10 +569,12 @@ finish_result(struct ledger *l, struct ledger_result *r, const size_t *receipt_o
     merkle_root(l->alg, receipt_hashes, n, &r->outcome.receipts_root);
     merkle_root(l->alg, r->tx_hashes, n, &r->outcome.payload_root);
     mem_free(receipt_hashes);
-    rc = finish_next_vs(r, l->alg);
+        rc = finish_next_vs(r, l->alg);
     if (rc == ERR_OK) {
         rc = load_params_at(r->batch, &r->params_after);
     }
+    /* The batch holds its own copy of the writes and serves reads from here on. */
+    overlay_release(&r->writes);
     return rc;
 }
 
