@@ -32,13 +32,17 @@ only_keys(json_t *obj, const char *const *allowed)
     }
     const char *key;
     json_t *value;
+    const char *unknown = NULL;
     json_object_foreach(obj, key, value)
     {
         (void)value;
-        if (!key_is_allowed(key, allowed)) {
-            log_error(LOG_NODE, "genesis: unknown field \"%s\"", key);
-            return ERR_MALFORMED;
+        if (unknown == NULL && !key_is_allowed(key, allowed)) {
+            unknown = key;
         }
+    }
+    if (unknown != NULL) {
+        log_error(LOG_NODE, "genesis: unknown field \"%s\"", unknown);
+        return ERR_MALFORMED;
     }
     return ERR_OK;
 }
