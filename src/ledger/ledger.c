@@ -323,6 +323,7 @@ struct block_exec {
     struct institution_use *inst;
     size_t inst_count;
     uint64_t block_used;
+    const struct hash *tx_hash; /* of the tx being executed */
 };
 
 static struct institution_use *
@@ -423,7 +424,11 @@ run_ops(struct block_exec *x, const struct tx *tx, const struct account *sender,
             break;
         }
         struct exec_ctx ctx = {
-            .env = &x->env, .sender = sender, .events = &x->events, .event_count = &x->event_count
+            .env = &x->env,
+            .sender = sender,
+            .tx_hash = x->tx_hash,
+            .events = &x->events,
+            .event_count = &x->event_count,
         };
         state_view_init(&ctx.view, def->name, x->base, meter);
         state_view_layer(&ctx.view, &x->tx_writes, &x->tx_writes, &x->r->writes);
@@ -450,6 +455,7 @@ static enum err
 execute_tx(struct block_exec *x, size_t index, const struct tx *tx, size_t size)
 {
     struct account sender;
+    x->tx_hash = &x->r->tx_hashes[index];
     enum err rc = authenticate(x, tx, &sender);
     if (rc != ERR_OK) {
         return append_receipt(x, index, rc, auth_message(rc), 0);
@@ -569,7 +575,7 @@ finish_result(struct ledger *l, struct ledger_result *r, const size_t *receipt_o
     merkle_root(l->alg, receipt_hashes, n, &r->outcome.receipts_root);
     merkle_root(l->alg, r->tx_hashes, n, &r->outcome.payload_root);
     mem_free(receipt_hashes);
-        rc = finish_next_vs(r, l->alg);
+    rc = finish_next_vs(r, l->alg);
     if (rc == ERR_OK) {
         rc = load_params_at(r->batch, &r->params_after);
     }

@@ -207,7 +207,10 @@ test_atomic_tx(void **state)
     struct event ev;
     assert_int_equal(event_decode(&rd, &ev), ERR_OK);
     assert_memory_equal(ev.module, "test", 4);
-    assert_memory_equal(ev.kind, "ping", 4);
+        assert_memory_equal(ev.kind, "ping", 4);
+    assert_int_equal(ev.attr_count, 1);
+    assert_int_equal(ev.attrs[0].value_size, HASH_SIZE);
+    assert_memory_equal(ev.attrs[0].value, o->tx_hashes[1].bytes, HASH_SIZE);
     assert_int_equal(fixture_status(r, 2), receipt_status_of(ERR_NOT_FOUND));
     assert_int_equal(nonce_of(&f, r, 3), 3);
     expect_state(&f, r, "x", "1");
