@@ -299,7 +299,7 @@ enum err
 ledger_check_tx(const struct ledger *l, const uint8_t *wire, size_t size, bool skip_signature,
                 struct tx *out_tx, struct hash *out_hash)
 {
-    struct ledger_tx_in in = { wire, size };
+    struct ledger_tx_in in = { wire, size, skip_signature };
     return check_tx_with(l, &l->params, &in, skip_signature, out_tx, out_hash);
 }
 
@@ -516,8 +516,9 @@ check_block_txs(struct block_exec *x, const struct ledger_block_in *in, struct t
         return ERR_LIMIT;
     }
     for (size_t i = 0; i < in->tx_count; i++) {
-        enum err rc = check_tx_with(x->l, &x->params, &in->txs[i], in->signatures_verified, &txs[i],
-                                    &x->r->tx_hashes[i]);
+        bool verified = in->signatures_verified || in->txs[i].signature_verified;
+        enum err rc =
+            check_tx_with(x->l, &x->params, &in->txs[i], verified, &txs[i], &x->r->tx_hashes[i]);
         if (rc != ERR_OK) {
             log_block_invalid(in->height, i, rc);
             return rc;
@@ -958,5 +959,18 @@ ledger_prove(struct ledger *l, const char *module, const uint8_t *key, size_t ke
     }
     db_txn_abort(txn);
     out->height = version - 1;
+    return rc;
+}
+
+enum err
+ledger_validator_set(struct ledger *l, const struct ledger_result *at, struct validator_set *out)
+{
+    struct buf b;
+    buf_init(&b, VS_ENCODED_SIZE_MAX);
+    enum err rc = ledger_query(l, at, SYSTEM_MODULE ".vs", NULL, 0, &b);
+    if (rc == ERR_OK) {
+        rc = validator_set_decode(b.data, b.size, out) == ERR_OK ? ERR_OK : ERR_CORRUPT;
+    }
+    buf_release(&b);
     return rc;
 }

@@ -284,9 +284,13 @@ test_invalid_blocks(void **state)
     /* A flipped signature byte. */
     block.data[1][block.txs[1].size - 1] ^= 1;
     assert_int_equal(fixture_execute(&f, NULL, 1, &block, false, &r), ERR_BAD_SIGNATURE);
-    /* The caller vouches for the signatures: not checked again. */
+    /* The caller vouches for the signatures: not checked again (all, or that tx). */
     assert_int_equal(fixture_execute(&f, NULL, 1, &block, true, &r), ERR_OK);
     ledger_result_free(r);
+    block.txs[1].signature_verified = true;
+    assert_int_equal(fixture_execute(&f, NULL, 1, &block, false, &r), ERR_OK);
+    ledger_result_free(r);
+    block.txs[1].signature_verified = false;
     block.data[1][block.txs[1].size - 1] ^= 1;
     /* Malformed: one byte short. */
     block.txs[1].size--;
