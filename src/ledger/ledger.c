@@ -299,8 +299,15 @@ enum err
 ledger_check_tx(const struct ledger *l, const uint8_t *wire, size_t size, bool skip_signature,
                 struct tx *out_tx, struct hash *out_hash)
 {
-    struct ledger_tx_in in = { wire, size, skip_signature };
-    return check_tx_with(l, &l->params, &in, skip_signature, out_tx, out_hash);
+        struct ledger_tx_in in = { wire, size, skip_signature };
+    struct tx tx;
+    struct hash h;
+    enum err rc = check_tx_with(l, &l->params, &in, skip_signature, &tx, &h);
+    if (rc == ERR_OK) {
+        *out_tx = tx;
+        *out_hash = h;
+    }
+    return rc;
 }
 
 /* Resource used by the txs of one institution in the block being executed. */
@@ -957,8 +964,10 @@ ledger_prove(struct ledger *l, const char *module, const uint8_t *key, size_t ke
         rc = state_store_prove(l->state, txn, version, full, module_size + 1 + key_size, out_value,
                                &out->found, &out->proof);
     }
-    db_txn_abort(txn);
-    out->height = version - 1;
+        db_txn_abort(txn);
+    if (rc == ERR_OK) {
+        out->height = version - 1;
+    }
     return rc;
 }
 
