@@ -299,7 +299,7 @@ enum err
 ledger_check_tx(const struct ledger *l, const uint8_t *wire, size_t size, bool skip_signature,
                 struct tx *out_tx, struct hash *out_hash)
 {
-        struct ledger_tx_in in = { wire, size, skip_signature };
+    struct ledger_tx_in in = { wire, size, skip_signature };
     struct tx tx;
     struct hash h;
     enum err rc = check_tx_with(l, &l->params, &in, skip_signature, &tx, &h);
@@ -964,7 +964,7 @@ ledger_prove(struct ledger *l, const char *module, const uint8_t *key, size_t ke
         rc = state_store_prove(l->state, txn, version, full, module_size + 1 + key_size, out_value,
                                &out->found, &out->proof);
     }
-        db_txn_abort(txn);
+    db_txn_abort(txn);
     if (rc == ERR_OK) {
         out->height = version - 1;
     }
@@ -981,5 +981,18 @@ ledger_validator_set(struct ledger *l, const struct ledger_result *at, struct va
         rc = validator_set_decode(b.data, b.size, out) == ERR_OK ? ERR_OK : ERR_CORRUPT;
     }
     buf_release(&b);
+    return rc;
+}
+
+enum err
+ledger_account(struct ledger *l, const struct ledger_result *at, const struct address *address,
+               struct account *out)
+{
+    uint8_t storage[ACCOUNT_VALUE_SIZE_MAX];
+    struct buf b = { .data = storage, .capacity = sizeof storage, .size_max = sizeof storage };
+    enum err rc = ledger_query(l, at, ACCOUNT_MODULE ".get", address->bytes, ADDRESS_SIZE, &b);
+    if (rc == ERR_OK) {
+        rc = account_decode(b.data, b.size, address, out) == ERR_OK ? ERR_OK : ERR_CORRUPT;
+    }
     return rc;
 }

@@ -33,6 +33,7 @@
 #include "codec/tx.h"
 #include "codec/validator_set.h"
 #include "crypto/hash.h"
+#include "ledger/account.h"
 #include "ledger/genesis.h"
 #include "ledger/params.h"
 #include "ledger/registry.h"
@@ -163,6 +164,10 @@ MUST_USE enum err ledger_query(struct ledger *l, const struct ledger_result *at,
 MUST_USE enum err ledger_prove(struct ledger *l, const char *module, const uint8_t *key,
                                size_t key_size, struct buf *out_value,
                                struct ledger_state_proof *out);
+/* The account at address after `at` (NULL: committed): its next nonce, keys, institution
+ * (the mempool's nonce check). ERR_NOT_FOUND if there is none. */
+MUST_USE enum err ledger_account(struct ledger *l, const struct ledger_result *at,
+                                 const struct address *address, struct account *out);
 /* The validator set in force after `at` (NULL: the committed state). out is large
  * (~40 KiB): heap-allocate it. */
 MUST_USE enum err ledger_validator_set(struct ledger *l, const struct ledger_result *at,
