@@ -65,6 +65,11 @@ nonce_of(struct fixture *f, const struct ledger_result *r, size_t account)
     struct account a;
     assert_int_equal(account_decode(out.data, out.size, &f->addrs[account], &a), ERR_OK);
     buf_release(&out);
+    struct account b;
+    memset(&b, 0, sizeof b);
+    assert_int_equal(ledger_account(f->ledger, r, &f->addrs[account], &b), ERR_OK);
+    assert_int_equal(b.nonce, a.nonce);
+    assert_int_equal(b.key_count, a.key_count);
     return a.nonce;
 }
 
