@@ -402,6 +402,17 @@ test_rollback(void **state)
     assert_true(file_size(next) < 0);
     assert_int_equal(append_height(f->store, f->db, 3, 1000), ERR_OK);
     check_height(f->store, 3, 1000);
+    /* Closing with a staged append (its txn aborted) cuts it too. */
+    before = file_size(path);
+    block.height = 4;
+    block.payload = payload;
+    block.payload_size = 500;
+    assert_int_equal(db_txn_begin(f->db, true, &txn), ERR_OK);
+    assert_int_equal(block_store_append(f->store, txn, &block), ERR_OK);
+    db_txn_abort(txn);
+    assert_int_equal(fixture_reopen(f), ERR_OK);
+    assert_true(file_size(path) == before);
+    check_tip(f->store, 3);
     mem_free(big);
     fixture_free(f);
 }
