@@ -1163,15 +1163,54 @@ options_check(const struct api_options *o)
     return ok ? ERR_OK : ERR_CONFIG;
 }
 
+/* "1.2.3.4:PORT" or "[v6]:PORT" (numeric only; port 0 = ephemeral) into `ss`. */
+static bool
+address_parse(const char *address, struct sockaddr_storage *ss, socklen_t *out_size)
+{
+    const char *colon = strrchr(address, ':');
+    if (colon == NULL || colon == address) {
+        return false;
+    }
+    char host[64];
+    size_t host_size = (size_t)(colon - address);
+    const char *h = address;
+    bool v6 = h[0] == '[';
+    if (v6) {
+        if (host_size < 3 || h[host_size - 1] != ']') {
+            return false;
+        }
+        h++;
+        host_size -= 2;
+    }
+    uint64_t port = 0;
+    if (host_size >= sizeof host || !parse_u64(colon + 1, strlen(colon + 1), &port) ||
+        port > 65535) {
+        return false;
+    }
+    memcpy(host, h, host_size);
+    host[host_size] = '\0';
+    memset(ss, 0, sizeof *ss);
+    if (v6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        *out_size = sizeof *a;
+        return inet_pton(AF_INET6, host, &a->sin6_addr) == 1;
+    }
+    struct sockaddr_in *a = (struct sockaddr_in *)ss;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    *out_size = sizeof *a;
+    return inet_pton(AF_INET, host, &a->sin_addr) == 1;
+}
+
 /* A non-blocking listening socket on `address`; *out_port gets the bound port. */
 static enum err
 listen_socket_open(const char *address, evutil_socket_t *out_fd, uint16_t *out_port)
 {
     struct sockaddr_storage ss;
-    int ss_size = (int)sizeof ss;
-    memset(&ss, 0, sizeof ss);
-    if (evutil_parse_sockaddr_port(address, (struct sockaddr *)&ss, &ss_size) != 0 ||
-        (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
+    socklen_t ss_size = 0;
+    if (!address_parse(address, &ss, &ss_size)) {
         log_error(LOG_API, "api: bad bind address address=%s", address);
         return ERR_CONFIG;
     }
@@ -1180,7 +1219,7 @@ listen_socket_open(const char *address, evutil_socket_t *out_fd, uint16_t *out_p
         return err_from_errno(errno);
     }
     if (evutil_make_listen_socket_reuseable(fd) != 0 ||
-        bind(fd, (struct sockaddr *)&ss, (socklen_t)ss_size) != 0 || listen(fd, API_BACKLOG) != 0) {
+        bind(fd, (struct sockaddr *)&ss, ss_size) != 0 || listen(fd, API_BACKLOG) != 0) {
         int saved = errno;
         log_error(LOG_API, "api: cannot listen address=%s errno=%d", address, saved);
         evutil_closesocket(fd);
