@@ -41,6 +41,7 @@
 #define API_SWEEP_MS          1000u
 #define API_REJECT_REPLY_SIZE 256u
 #define API_BACKLOG           128
+#define API_HEADER_BACKSTOP   4u /* evhttp stops reading headers at 4x our limit */
 
 struct api_wait;
 
@@ -1278,7 +1279,8 @@ http_init(struct api_server *server, evutil_socket_t fd)
     server->http = evhttp_new(server->base);
     ASSERT(server->http != NULL);
     /* evhttp's own limits are the hard backstop; below them we answer 431/413 in JSON. */
-    evhttp_set_max_headers_size(server->http, (ev_ssize_t)(2 * o->header_size_max));
+    evhttp_set_max_headers_size(server->http,
+                                (ev_ssize_t)(API_HEADER_BACKSTOP * o->header_size_max));
     evhttp_set_max_body_size(server->http, (ev_ssize_t)o->body_size_max);
     struct timeval tv = ms_to_timeval(o->request_timeout_ms);
     evhttp_set_timeout_tv(server->http, &tv);
