@@ -131,7 +131,7 @@ struct api_backend {
      * registration. */
     enum err (*tx_wait)(void *ctx, const struct hash *hash, api_tx_final_fn *cb, void *cb_ctx);
     /* Forgets a registration whose callback has not run; a no-op if there is none. */
-    void (*tx_wait_cancel)(void *ctx, const struct hash *hash, void *cb_ctx);
+    void (*tx_wait_cancel)(void *ctx, const struct hash *hash, const void *cb_ctx);
 };
 
 /* Limits and address. api_options_default() gives the values below. */

@@ -323,7 +323,7 @@ parse_u64(const char *text, size_t size, uint64_t *out)
 static bool
 parse_hash(const char *text, struct hash *out)
 {
-    if (strlen(text) != 2 * HASH_SIZE) {
+    if (strlen(text) != (size_t)2 * HASH_SIZE) {
         return false;
     }
     return hash_from_hex(text, out) == ERR_OK;
@@ -978,6 +978,7 @@ conn_release(struct api_conn *conn)
 }
 
 static void
+// cppcheck-suppress constParameter ; the type is libevent's close callback
 conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 {
     struct api_conn *conn = arg;
@@ -1047,6 +1048,13 @@ conn_adopt_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+static void
+conn_reclaim(struct api_conn *conn)
+{
+    log_warn(LOG_API, "api: connection freed without close callback; slot reclaimed");
+    conn_release(conn);
+}
+
 /* Safety net: a slot whose bufferevent evhttp freed without calling conn_closed_cb. */
 static void
 conn_sweep_cb(evutil_socket_t fd, short what, void *arg)
@@ -1062,8 +1070,7 @@ conn_sweep_cb(evutil_socket_t fd, short what, void *arg)
         bufferevent_data_cb read_cb = NULL;
         bufferevent_getcb(conn->bev, &read_cb, NULL, NULL, NULL);
         if (read_cb == NULL) {
-            log_warn(LOG_API, "connection freed without close callback; slot reclaimed");
-            conn_release(conn);
+            conn_reclaim(conn);
         }
     }
 }

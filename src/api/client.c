@@ -244,6 +244,26 @@ head_end(const uint8_t *data, size_t size)
     return 0;
 }
 
+/* Once the head is complete: parses it and sets *head_size; bounds head and body. */
+static enum err
+head_check(const struct api_client *client, const struct buf *raw, size_t *head_size,
+           struct api_client_response *r, bool *has_length, size_t *length)
+{
+    size_t size = head_end(raw->data, raw->size);
+    if (size == 0) {
+        return raw->size > API_CLIENT_HEAD_MAX ? ERR_TOO_LARGE : ERR_OK;
+    }
+    enum err rc = head_parse((const char *)raw->data, size, r, has_length, length);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    if (*has_length && *length > client->response_size_max) {
+        return ERR_TOO_LARGE;
+    }
+    *head_size = size;
+    return ERR_OK;
+}
+
 /* Reads until the response is complete (Content-Length) or EOF. */
 static enum err
 receive(int fd, const struct api_client *client, uint64_t deadline_ms, struct buf *raw,
@@ -281,19 +301,9 @@ receive(int fd, const struct api_client *client, uint64_t deadline_ms, struct bu
         }
         buf_commit(raw, (size_t)n);
         if (head_size == 0) {
-            head_size = head_end(raw->data, raw->size);
-            if (head_size == 0 && raw->size > API_CLIENT_HEAD_MAX) {
-                return ERR_TOO_LARGE;
-            }
-            if (head_size > 0) {
-                enum err rc =
-                    head_parse((const char *)raw->data, head_size, r, &has_length, &length);
-                if (rc != ERR_OK) {
-                    return rc;
-                }
-                if (has_length && length > client->response_size_max) {
-                    return ERR_TOO_LARGE;
-                }
+            enum err rc = head_check(client, raw, &head_size, r, &has_length, &length);
+            if (rc != ERR_OK) {
+                return rc;
             }
         }
     }

@@ -33,6 +33,21 @@ check_round_trip(const struct api_tx_in *tx)
     mem_free(again);
 }
 
+/* Returns the item's decoded size (0 for an item that failed alone). */
+static size_t
+check_item(const struct api_txs_body *out, const struct api_body_item *item, size_t body_size)
+{
+    if (item->rc != ERR_OK) {
+        ASSERT(out->batch);
+        return 0;
+    }
+    ASSERT(item->tx.size > 0);
+    ASSERT(item->tx.bytes >= out->data);
+    ASSERT(item->tx.bytes + item->tx.size <= out->data + body_size);
+    check_round_trip(&item->tx);
+    return item->tx.size;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -56,16 +71,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ASSERT(out.batch || out.count == 1);
     size_t total = 0;
     for (size_t i = 0; i < out.count; i++) {
-        const struct api_body_item *item = &out.items[i];
-        if (item->rc != ERR_OK) {
-            ASSERT(out.batch);
-            continue;
-        }
-        ASSERT(item->tx.size > 0);
-        ASSERT(item->tx.bytes >= out.data &&
-               item->tx.bytes + item->tx.size <= out.data + body_size);
-        total += item->tx.size;
-        check_round_trip(&item->tx);
+        total += check_item(&out, &out.items[i], body_size);
     }
     ASSERT(total <= body_size);
     if (kind == API_BODY_OCTETS) {
