@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,7 +42,8 @@
 #define API_SWEEP_MS          1000u
 #define API_REJECT_REPLY_SIZE 256u
 #define API_BACKLOG           128
-#define API_HEADER_BACKSTOP   4u /* evhttp stops reading headers at 4x our limit */
+#define API_FDS_RESERVED      64u /* descriptors left for the rest of the node */
+#define API_HEADER_BACKSTOP   4u  /* evhttp stops reading headers at 4x our limit */
 
 struct api_wait;
 
@@ -1168,7 +1170,18 @@ options_check(const struct api_options *o)
               o->connections_max <= 65536 && o->request_timeout_ms >= 10 &&
               o->wait_final_timeout_ms >= 10 && o->batch_txs_max >= 1 &&
               o->batch_txs_max <= 100000 && o->rejecting_max >= 1 && o->rejecting_max <= 65536;
-    return ok ? ERR_OK : ERR_CONFIG;
+    if (!ok) {
+        return ERR_CONFIG;
+    }
+    /* Accepting beyond the descriptor limit makes accept() fail on every loop turn. */
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)o->connections_max + o->rejecting_max + API_FDS_RESERVED > limit.rlim_cur) {
+        log_error(LOG_API, "api: connections_max + rejecting_max exceed the file limit limit=%lu",
+                  (unsigned long)limit.rlim_cur);
+        return ERR_CONFIG;
+    }
+    return ERR_OK;
 }
 
 /* "1.2.3.4:PORT" or "[v6]:PORT" (numeric only; port 0 = ephemeral) into `ss`. */

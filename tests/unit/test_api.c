@@ -1217,6 +1217,29 @@ test_connection_cap(void **state)
     on_loop(&f, stats_fn, &stats);
     assert_true(stats.connections_rejected >= 2);
     assert_true(stats.connections_open <= 1);
+
+    /* A burst that arrives all at once: exactly the cap is served, every other one gets 503. */
+    enum { BURST = 12 };
+    int fds[BURST];
+    for (int i = 0; i < BURST; i++) {
+        fds[i] = raw_connect(f.client.port);
+    }
+    int rejected = 0;
+    for (int i = 0; i < BURST; i++) {
+        ssize_t n = raw_read_all(fds[i], 300, buf, sizeof buf);
+        if (n > 0) {
+            assert_int_equal(raw_status(buf), 503);
+            rejected++;
+        }
+    }
+    on_loop(&f, stats_fn, &stats);
+    assert_int_equal(stats.connections_open, 4);
+    assert_int_equal(rejected, BURST - 4);
+    for (int i = 0; i < BURST; i++) {
+        close(fds[i]);
+    }
+    sleep_ms(200);
+    expect_get(&f, "/v1/status", 200, NULL);
     fixture_stop(&f);
 }
 
