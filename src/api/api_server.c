@@ -12,8 +12,15 @@
  * can never leak. The deadline bounds the time to receive a whole request (slowloris) and
  * keep-alive idleness; evhttp's own timeout only bounds the gap between two reads.
  *
+ * Answers evhttp gives itself (malformed request, headers past its 4x backstop, body over
+ * the maximum) are HTML in libevent 2.1; an output-buffer callback on each connection
+ * replaces them by our JSON (400 malformed, 431, 413) before they reach the socket. Headers
+ * between our limit and the backstop reach on_request and get 431 there.
+ *
  * Requests are answered at once, except POST /v1/txs?wait=final, which keeps a struct
- * api_wait until the backend reports finality or its timer fires. */
+ * api_wait until the backend reports finality or its timer fires. At most one request per
+ * connection is in progress (evhttp reads the next only after the answer), so waits are
+ * bounded by connections_max. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
@@ -55,8 +62,13 @@ struct api_conn {
     struct event *deadline;
     struct api_wait *wait; /* the request being answered later, if any */
     struct api_conn *next; /* free list or adopt queue */
+    struct evbuffer_cb_entry *input_cb;
+    struct evbuffer_cb_entry *output_cb;
+    uint64_t request_bytes; /* received since the last request was handed to us */
     bool used;
-    bool busy; /* a request was handed to us and is not answered yet */
+    bool busy;     /* a request was handed to us and is not answered yet */
+    bool sending;  /* inside evhttp_send_reply for one of our answers */
+    bool replaced; /* evhttp's own error page was replaced by ours; output frozen */
 };
 
 /* A connection over the cap, being answered 503 then closed. */
@@ -213,6 +225,8 @@ http_reason(int status)
         return "Too Many Requests";
     case 431:
         return "Request Header Fields Too Large";
+    case 501:
+        return "Not Implemented";
     case 503:
         return "Service Unavailable";
     case 504:
@@ -259,7 +273,13 @@ respond(struct api_conn *conn, struct evhttp_request *req, int status, json_t *b
         conn->busy = false;
         conn_deadline_arm(conn); /* before sending: a close during the send frees the slot */
     }
+    if (conn != NULL) {
+        conn->sending = true;
+    }
     evhttp_send_reply(req, status, http_reason(status), out);
+    if (conn != NULL) {
+        conn->sending = false; /* still our slot: a close during the send keeps it until now */
+    }
     evbuffer_free(out);
 }
 
@@ -900,6 +920,7 @@ on_request(struct evhttp_request *req, void *arg)
     if (conn != NULL) {
         ASSERT(!conn->busy);
         conn->busy = true;
+        conn->request_bytes = 0;
         event_del(conn->deadline);
     }
     if (request_head_size(req) > server->options.header_size_max) {
@@ -967,6 +988,10 @@ conn_release(struct api_conn *conn)
         conn->wait = NULL;
     }
     event_del(conn->deadline);
+    evbuffer_remove_cb_entry(bufferevent_get_input(conn->bev), conn->input_cb);
+    evbuffer_remove_cb_entry(bufferevent_get_output(conn->bev), conn->output_cb);
+    conn->input_cb = NULL;
+    conn->output_cb = NULL;
     bufferevent_decref(conn->bev);
     conn->bev = NULL;
     conn->evcon = NULL;
@@ -999,6 +1024,70 @@ conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
     evhttp_connection_free(conn->evcon); /* calls conn_closed_cb */
 }
 
+static void
+conn_input_cb(struct evbuffer *buffer, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)buffer;
+    struct api_conn *conn = arg;
+    conn->request_bytes += info->n_added;
+}
+
+/* Our JSON answer for a status evhttp chose itself (it never reached on_request). */
+static size_t
+evhttp_error_replacement(const struct api_conn *conn, int status, char *out, size_t out_max)
+{
+    const char *code = "malformed";
+    const char *message = "malformed HTTP request";
+    if (status == 400 && conn->request_bytes >= conn->server->options.header_size_max) {
+        status = 431;
+        code = "headers_too_large";
+        message = "request line and headers too large";
+    } else if (status == 413) {
+        code = "too_large";
+        message = "request body too large";
+    }
+    char body[160];
+    int body_size = snprintf(body, sizeof body,
+                             "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n", code, message);
+    ASSERT(body_size > 0 && (size_t)body_size < sizeof body);
+    int n = snprintf(out, out_max,
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                     "Connection: close\r\n\r\n%s",
+                     status, http_reason(status), body_size, body);
+    ASSERT(n > 0 && (size_t)n < out_max);
+    return (size_t)n;
+}
+
+/* evhttp answers some requests itself (malformed request, headers or body over its hard
+ * limits) with an HTML page and then closes. Those pages start while none of our answers is
+ * being sent: replace the page by our JSON and freeze the buffer's end so the rest of it is
+ * dropped. 100 Continue passes. */
+static void
+conn_output_cb(struct evbuffer *buffer, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct api_conn *conn = arg;
+    if (info->n_added == 0 || conn->sending || conn->replaced || info->orig_size != 0) {
+        return;
+    }
+    char line[13];
+    if (evbuffer_copyout(buffer, line, 12) != 12) {
+        return;
+    }
+    line[12] = '\0';
+    uint64_t status = 0;
+    if (strncmp(line, "HTTP/1.", 7) != 0 || !parse_u64(line + 9, 3, &status) || status == 100) {
+        return;
+    }
+    char reply[API_REJECT_REPLY_SIZE];
+    size_t size = evhttp_error_replacement(conn, (int)status, reply, sizeof reply);
+    conn->replaced = true;
+    conn->sending = true; /* our own changes below come back through this callback */
+    evbuffer_drain(buffer, evbuffer_get_length(buffer));
+    evbuffer_add(buffer, reply, size);
+    conn->sending = false;
+    evbuffer_freeze(buffer, 0);
+}
+
 /* evhttp asks for the bufferevent of each connection it accepts. */
 static struct bufferevent *
 conn_bev_cb(struct event_base *base, void *arg)
@@ -1014,7 +1103,13 @@ conn_bev_cb(struct event_base *base, void *arg)
     conn->evcon = NULL;
     conn->used = true;
     conn->busy = false;
+    conn->sending = false;
+    conn->replaced = false;
+    conn->request_bytes = 0;
     conn->wait = NULL;
+    conn->input_cb = evbuffer_add_cb(bufferevent_get_input(bev), conn_input_cb, conn);
+    conn->output_cb = evbuffer_add_cb(bufferevent_get_output(bev), conn_output_cb, conn);
+    ASSERT(conn->input_cb != NULL && conn->output_cb != NULL);
     conn->next = server->adopt_queue;
     server->adopt_queue = conn;
     server->stats.connections_open++;

@@ -1117,6 +1117,9 @@ test_body_limit(void **state)
     struct api_client_response r;
     assert_int_equal(api_client_post_json(&f.client, "/v1/txs", big, &r), ERR_OK);
     assert_int_equal(r.status, 413);
+    json_t *v = body_json(&r);
+    assert_error_shape(v, "too_large");
+    json_decref(v);
     api_client_response_release(&r);
     mem_free(big);
     /* Declared huge, nothing sent: refused without reading. */
@@ -1128,6 +1131,9 @@ test_body_limit(void **state)
     ssize_t n = raw_read_all(fd, 3000, buf, sizeof buf);
     assert_true(n > 0);
     assert_int_equal(raw_status(buf), 413);
+    v = raw_body_json(buf);
+    assert_error_shape(v, "too_large");
+    json_decref(v);
     close(fd);
     expect_get(&f, "/v1/status", 200, NULL);
     fixture_stop(&f);
@@ -1156,7 +1162,7 @@ test_header_limit(void **state)
     assert_error_shape(v, "headers_too_large");
     json_decref(v);
 
-    /* Far over: evhttp stops reading and refuses; the connection ends, the server lives. */
+    /* Far over: evhttp stops reading at its backstop; still a 431 in JSON. */
     fd = raw_connect(f.client.port);
     const char start[] = "GET /v1/status HTTP/1.1\r\nHost: x\r\nX-Filler: ";
     raw_send(fd, start, sizeof start - 1);
@@ -1168,7 +1174,11 @@ test_header_limit(void **state)
         }
     }
     ssize_t got = raw_read_all(fd, 3000, buf, sizeof buf);
-    assert_true(got == -1 || got == 0 || raw_status(buf) == 400 || raw_status(buf) == 431);
+    assert_true(got > 0);
+    assert_int_equal(raw_status(buf), 431);
+    v = raw_body_json(buf);
+    assert_error_shape(v, "headers_too_large");
+    json_decref(v);
     close(fd);
     expect_get(&f, "/v1/status", 200, NULL);
     fixture_stop(&f);
@@ -1279,6 +1289,56 @@ test_slowloris(void **state)
     on_loop(&f, stats_fn, &stats);
     assert_true(stats.connections_timed_out >= 1); /* the idle one may go by evhttp's timeout */
     assert_int_equal(stats.connections_open, 0);
+    expect_get(&f, "/v1/status", 200, NULL);
+    fixture_stop(&f);
+}
+
+/* Requests evhttp refuses before they reach the API still get JSON answers. */
+static void
+test_malformed_http(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_start_default(&f);
+    static const char *const bad[] = {
+        "GARBAGE\r\n\r\n",
+        "GET /v1/status HTTP/9.9\r\nHost: x\r\n\r\n",
+        "GET /v1/status HTTP/1.1\r\nNo colon here\r\n\r\n",
+        "POST /v1/txs HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+    };
+    char buf[4096];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int fd = raw_connect(f.client.port);
+        raw_send(fd, bad[i], strlen(bad[i]));
+        ssize_t n = raw_read_all(fd, 3000, buf, sizeof buf);
+        close(fd);
+        assert_true(n > 0);
+        assert_int_equal(raw_status(buf), 400);
+        json_t *v = raw_body_json(buf);
+        assert_error_shape(v, "malformed");
+        json_decref(v);
+    }
+    /* Expect: 100-continue passes through untouched. */
+    uint8_t tx[TX_SIZE];
+    char hex[2 * TX_SIZE + 1];
+    char json[256];
+    tx_make(1, 1, 1, true, tx);
+    tx_hex(tx, hex);
+    int len = snprintf(json, sizeof json, "{\"tx\":\"%s\"}", hex);
+    char head[512];
+    int hn = snprintf(head, sizeof head,
+                      "POST /v1/txs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                      "Expect: 100-continue\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %d\r\n\r\n",
+                      len);
+    int fd = raw_connect(f.client.port);
+    raw_send(fd, head, (size_t)hn);
+    assert_true(raw_read_all(fd, 300, buf, sizeof buf) > 0);
+    assert_int_equal(raw_status(buf), 100);
+    raw_send(fd, json, (size_t)len);
+    assert_true(raw_read_all(fd, 3000, buf, sizeof buf) > 0);
+    close(fd);
+    assert_int_equal(raw_status(buf), 200);
     expect_get(&f, "/v1/status", 200, NULL);
     fixture_stop(&f);
 }
@@ -1420,7 +1480,7 @@ main(void)
         cmocka_unit_test(test_wait_final),    cmocka_unit_test(test_body_limit),
         cmocka_unit_test(test_header_limit),  cmocka_unit_test(test_connection_cap),
         cmocka_unit_test(test_slowloris),     cmocka_unit_test(test_keepalive),
-        cmocka_unit_test(test_client_errors),
+        cmocka_unit_test(test_client_errors), cmocka_unit_test(test_malformed_http),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
