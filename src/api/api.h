@@ -9,7 +9,21 @@
  *   GET  /v1/txs/{hash}                  pending, final (with its receipt) or unknown
  *
  * Every answer is JSON with Content-Type application/json; errors are
- * {"error":{"code":"...","message":"..."}} with the status of api_err_http_status().
+ * {"error":{"code":"...","message":"..."}} with the status of api_err_http_status(), and the
+ * transport's own: 404 not_found (route), 405 method_not_allowed (with Allow), 413 too_large,
+ * 431 headers_too_large, 503 too_many_connections (at connections_max, then closed).
+ * Answers:
+ *   status   {"chain_id","genesis_hash","node_name","final":{"height","id"},"epoch","round",
+ *             "validator":bool,"peers","mempool":{"txs","bytes"},
+ *             "sync":{"state":"synced"|"catching_up","target_height"}}
+ *   block    the backend's object (see block_get)
+ *   tx       {"hash","status":"pending"|"final"|"unknown"} plus, when final, "height",
+ *            "block_id","index","receipt"; unknown is a 404 that also carries "error"
+ *   POST one 200 {"hash","status":"pending"} when admitted; with ?wait=final 200 and the tx
+ *            object when final, 202 {"hash","status":"pending"} when the wait timed out;
+ *            refused: the error status, {"error":...,"hash"?}
+ *   POST many 200 {"results":[tx object or {"error":...,"hash"?}, ...],"accepted":N}, in order
+ * Hashes and ids are 64 lowercase hex digits.
  *
  * The API reaches the chain only through struct api_backend, which node/ fills. The table
  * uses plain structs, bytes and jansson values, never ledger or consensus types: the

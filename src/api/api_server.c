@@ -1272,7 +1272,7 @@ options_check(const struct api_options *o)
     struct rlimit limit;
     if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
         (rlim_t)o->connections_max + o->rejecting_max + API_FDS_RESERVED > limit.rlim_cur) {
-        log_error(LOG_API, "api: connections_max + rejecting_max exceed the file limit limit=%lu",
+        log_debug(LOG_API, "api: connections_max + rejecting_max exceed the file limit limit=%lu",
                   (unsigned long)limit.rlim_cur);
         return ERR_CONFIG;
     }
@@ -1327,7 +1327,7 @@ listen_socket_open(const char *address, evutil_socket_t *out_fd, uint16_t *out_p
     struct sockaddr_storage ss;
     socklen_t ss_size = 0;
     if (!address_parse(address, &ss, &ss_size)) {
-        log_error(LOG_API, "api: bad bind address address=%s", address);
+        log_debug(LOG_API, "api: bad bind address address=%s", address);
         return ERR_CONFIG;
     }
     evutil_socket_t fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1337,7 +1337,7 @@ listen_socket_open(const char *address, evutil_socket_t *out_fd, uint16_t *out_p
     if (evutil_make_listen_socket_reuseable(fd) != 0 ||
         bind(fd, (struct sockaddr *)&ss, ss_size) != 0 || listen(fd, API_BACKLOG) != 0) {
         int saved = errno;
-        log_error(LOG_API, "api: cannot listen address=%s errno=%d", address, saved);
+        log_debug(LOG_API, "api: cannot listen address=%s errno=%d", address, saved);
         evutil_closesocket(fd);
         return ERR_IO;
     }
@@ -1442,7 +1442,7 @@ api_server_new(struct event_base *base, const struct api_options *options,
     ASSERT(backend->status != NULL && backend->block_get != NULL && backend->txs_submit != NULL);
     ASSERT(backend->tx_get != NULL && backend->tx_wait != NULL && backend->tx_wait_cancel != NULL);
     if (options_check(options) != ERR_OK) {
-        log_error(LOG_API, "api: invalid options");
+        log_debug(LOG_API, "api: invalid options");
         return ERR_CONFIG;
     }
     evutil_socket_t fd = -1;

@@ -57,6 +57,7 @@ struct test_backend {
     struct tb_waiter waiters[TB_WAITERS_MAX];
     size_t submit_calls;
     size_t cancels;
+    enum err status_rc; /* what status() answers; ERR_AGAIN while "starting" */
 };
 
 static size_t
@@ -83,6 +84,9 @@ static enum err
 tb_status(void *ctx, struct api_status *out)
 {
     struct test_backend *tb = ctx;
+    if (tb->status_rc != ERR_OK) {
+        return tb->status_rc;
+    }
     *out = tb->status;
     out->mempool_txs = (uint32_t)tb_pending_count(tb);
     return ERR_OK;
@@ -1410,6 +1414,65 @@ test_client_errors(void **state)
 }
 
 static void
+set_starting_fn(struct fixture *f, void *arg)
+{
+    f->tb.status_rc = *(const enum err *)arg;
+}
+
+static void
+test_backend_failure(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_start_default(&f);
+    enum err again = ERR_AGAIN;
+    on_loop(&f, set_starting_fn, &again);
+    expect_get(&f, "/v1/status", 503, "again");
+    enum err ok = ERR_OK;
+    on_loop(&f, set_starting_fn, &ok);
+    expect_get(&f, "/v1/status", 200, NULL);
+    fixture_stop(&f);
+}
+
+static void
+test_options(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    struct test_backend tb;
+    struct api_backend backend;
+    tb_init(&tb, &backend);
+    struct api_options o;
+    struct api_server *server = NULL;
+    static const char *const bad_addresses[] = {
+        "localhost:80", "127.0.0.1", "127.0.0.1:99999", "1.2.3.4.5:1",
+        ":80",          "[::1:80",   "127.0.0.1:08",
+    };
+    for (size_t i = 0; i < sizeof bad_addresses / sizeof bad_addresses[0]; i++) {
+        fixture_options(&o);
+        o.bind_address = bad_addresses[i];
+        assert_int_equal(api_server_new(base, &o, &backend, &server), ERR_CONFIG);
+    }
+    fixture_options(&o);
+    o.connections_max = 0;
+    assert_int_equal(api_server_new(base, &o, &backend, &server), ERR_CONFIG);
+    fixture_options(&o);
+    o.body_size_max = 1;
+    assert_int_equal(api_server_new(base, &o, &backend, &server), ERR_CONFIG);
+    /* A port in use. */
+    fixture_options(&o);
+    assert_int_equal(api_server_new(base, &o, &backend, &server), ERR_OK);
+    char taken[32];
+    snprintf(taken, sizeof taken, "127.0.0.1:%u", (unsigned)api_server_port(server));
+    struct api_server *second = NULL;
+    o.bind_address = taken;
+    assert_int_equal(api_server_new(base, &o, &backend, &second), ERR_IO);
+    api_server_free(server);
+    api_server_free(NULL);
+    event_base_free(base);
+}
+
+static void
 test_err_table(void **state)
 {
     (void)state;
@@ -1480,7 +1543,8 @@ main(void)
         cmocka_unit_test(test_wait_final),    cmocka_unit_test(test_body_limit),
         cmocka_unit_test(test_header_limit),  cmocka_unit_test(test_connection_cap),
         cmocka_unit_test(test_slowloris),     cmocka_unit_test(test_keepalive),
-        cmocka_unit_test(test_client_errors), cmocka_unit_test(test_malformed_http),
+        cmocka_unit_test(test_client_errors), cmocka_unit_test(test_backend_failure),
+        cmocka_unit_test(test_options),       cmocka_unit_test(test_malformed_http),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
