@@ -1372,23 +1372,69 @@ commit_values(const struct state_store *s, struct db_txn *txn, const struct stat
     return rc;
 }
 
-/* Deletes what one stale record points to. */
-static enum err
-prune_record(const struct state_store *s, struct db_txn *txn, struct db_val k)
+/* A record to delete, taken from a stale entry. */
+struct prune_target {
+    uint8_t kind; /* STALE_NODE or STALE_VALUE */
+    uint8_t size;
+    uint8_t key[NODE_KEY_SIZE];
+};
+
+_Static_assert(NODE_KEY_SIZE >= VALUE_KEY_SIZE, "a prune target holds either key");
+
+static int
+prune_target_compare(const void *a, const void *b)
 {
-    if (k.size < 9) {
+    const struct prune_target *x = a;
+    const struct prune_target *y = b;
+    if (x->kind != y->kind) {
+        return x->kind < y->kind ? -1 : 1;
+    }
+    int c = memcmp(x->key, y->key, x->size < y->size ? x->size : y->size);
+    if (c != 0) {
+        return c;
+    }
+    return x->size == y->size ? 0 : (x->size < y->size ? -1 : 1);
+}
+
+struct prune_set {
+    struct prune_target *items;
+    size_t count;
+    size_t capacity;
+};
+
+static enum err
+prune_set_add(struct prune_set *set, struct db_val stale_key)
+{
+    if (stale_key.size < 9 || stale_key.size - 9 > NODE_KEY_SIZE ||
+        (stale_key.data[8] != STALE_NODE &&
+         (stale_key.data[8] != STALE_VALUE || stale_key.size - 9 != VALUE_KEY_SIZE))) {
         return ERR_CORRUPT;
     }
-    struct db_val target = db_val_of(k.data + 9, k.size - 9);
-    enum err rc;
-    if (k.data[8] == STALE_NODE) {
-        rc = db_del(txn, s->nodes, target);
-    } else if (k.data[8] == STALE_VALUE && target.size == VALUE_KEY_SIZE) {
-        rc = db_del(txn, s->values, target);
-    } else {
-        return ERR_CORRUPT;
+    if (set->count == set->capacity) {
+        set->capacity = set->capacity == 0 ? 4096 : 2 * set->capacity;
+        set->items = mem_realloc(set->items, set->capacity * sizeof set->items[0]);
     }
-    return rc == ERR_NOT_FOUND ? ERR_CORRUPT : rc;
+    struct prune_target *t = &set->items[set->count++];
+    t->kind = stale_key.data[8];
+    t->size = (uint8_t)(stale_key.size - 9);
+    memcpy(t->key, stale_key.data + 9, t->size);
+    return ERR_OK;
+}
+
+/* Deletes the records in key order: neighbours in the B-tree go together. */
+static enum err
+prune_set_apply(const struct state_store *s, struct db_txn *txn, struct prune_set *set)
+{
+    qsort(set->items, set->count, sizeof set->items[0], prune_target_compare);
+    enum err rc = ERR_OK;
+    for (size_t i = 0; rc == ERR_OK && i < set->count; i++) {
+        const struct prune_target *t = &set->items[i];
+        rc = db_del(txn, t->kind == STALE_NODE ? s->nodes : s->values, db_val_of(t->key, t->size));
+        if (rc == ERR_NOT_FOUND) {
+            rc = ERR_CORRUPT;
+        }
+    }
+    return rc;
 }
 
 /* Deletes stale records with since <= target (at most the per-commit budget); returns in
@@ -1405,22 +1451,18 @@ prune_stale(const struct state_store *s, struct db_txn *txn, uint64_t target, ui
     struct db_val k;
     struct db_val v;
     uint64_t floor = target;
-    size_t budget = STATE_PRUNE_PER_COMMIT_MAX;
+    struct prune_set set = { NULL, 0, 0 };
     rc = db_cursor_seek(c, db_val_of(first, sizeof first), &k, &v);
     while (rc == ERR_OK) {
-        if (k.size < 9) {
-            rc = ERR_CORRUPT;
-            break;
-        }
-        uint64_t since = load_be64(k.data);
+        uint64_t since = k.size >= 8 ? load_be64(k.data) : 0;
         if (since > target) {
             break;
         }
-        if (budget-- == 0) {
+        if (set.count == STATE_PRUNE_PER_COMMIT_MAX) {
             floor = since; /* versions >= since are still whole */
             break;
         }
-        rc = prune_record(s, txn, k);
+        rc = prune_set_add(&set, k);
         if (rc == ERR_OK) {
             rc = db_cursor_del(c);
         }
@@ -1432,6 +1474,10 @@ prune_stale(const struct state_store *s, struct db_txn *txn, uint64_t target, ui
     if (rc == ERR_NOT_FOUND) {
         rc = ERR_OK;
     }
+    if (rc == ERR_OK) {
+        rc = prune_set_apply(s, txn, &set);
+    }
+    mem_free(set.items);
     if (rc == ERR_OK) {
         *out_floor = floor;
     }

@@ -52,7 +52,7 @@
 /* Keys and values of one batch together. */
 #define STATE_BATCH_BYTES_MAX (1ull << 30)
 /* Stale entries deleted per commit; pruning continues at the next commit if it is behind. */
-#define STATE_PRUNE_PER_COMMIT_MAX   (1u << 20)
+#define STATE_PRUNE_PER_COMMIT_MAX   (1u << 18)
 #define STATE_PRUNE_INTERVAL_DEFAULT 32
 
 struct state_store;
