@@ -34,8 +34,9 @@
 struct fixture {
     char dir[128];
     enum sig_alg alg;
-    enum hash_alg hash_alg; /* the chain's hash (SHA-256 unless fixture_open_suite) */
-    bool durable;           /* fsync at commit (benchmarks); tests skip it */
+    enum hash_alg hash_alg;          /* the chain's hash (SHA-256 unless fixture_open_suite) */
+    bool durable;                    /* fsync at commit (benchmarks); tests skip it */
+    struct verify_pool *verify_pool; /* borrowed; set, then fixture_stop + fixture_start */
     size_t account_count;
     struct db *db;
     struct state_store *state;
@@ -119,7 +120,8 @@ fixture_start(struct fixture *f)
                                     .state = f->state,
                                     .blocks = f->blocks,
                                     .registry = f->registry,
-                                    .genesis = &f->genesis };
+                                    .genesis = &f->genesis,
+                                    .verify_pool = f->verify_pool };
     ASSERT(ledger_open(&config, &f->ledger) == ERR_OK);
 }
 
