@@ -36,8 +36,9 @@ only_keys(json_t *obj, const char *const *allowed)
     json_object_foreach(obj, key, value)
     {
         (void)value;
-        if (unknown == NULL && !key_is_allowed(key, allowed)) {
+                if (!key_is_allowed(key, allowed)) {
             unknown = key;
+            break;
         }
     }
     if (unknown != NULL) {
