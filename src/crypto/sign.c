@@ -664,6 +664,13 @@ public_key_from_der(const uint8_t *der, size_t size, struct public_key *out)
     if (!ok || public_key_check(&key) != ERR_OK) {
         return ERR_MALFORMED;
     }
+    /* Strict: only the encoding we write (named curve, uncompressed point) is accepted. */
+    uint8_t again[PUBLIC_KEY_DER_SIZE_MAX];
+    size_t again_size = 0;
+    if (public_key_to_der(&key, again, &again_size) != ERR_OK || again_size != size ||
+        memcmp(again, der, size) != 0) {
+        return ERR_MALFORMED;
+    }
     *out = key;
     return ERR_OK;
 }

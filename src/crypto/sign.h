@@ -98,8 +98,9 @@ MUST_USE enum err public_key_to_der(const struct public_key *key,
 /* The same as PEM text ("-----BEGIN PUBLIC KEY-----"), NUL-terminated. */
 MUST_USE enum err public_key_to_pem(const struct public_key *key,
                                     char out[PUBLIC_KEY_PEM_SIZE_MAX]);
-/* Parses a SubjectPublicKeyInfo (DER) holding an Ed25519 or SM2 key; ERR_MALFORMED for
- * anything else (other curves, trailing bytes, points not on the curve). */
+/* Parses a SubjectPublicKeyInfo (DER) holding an Ed25519 or SM2 key, exactly as
+ * public_key_to_der writes it (named curve, uncompressed point); ERR_MALFORMED for anything
+ * else (other curves, compressed points, trailing bytes, points not on the curve). */
 MUST_USE enum err public_key_from_der(const uint8_t *der, size_t size, struct public_key *out);
 /* The signature as other tools write it: SM2 as DER SEQUENCE { r, s }, Ed25519 as the raw
  * 64 bytes (RFC 8410 does not wrap it). */

@@ -387,6 +387,14 @@ test_interchange(void **state)
     from_hex(p256_spki, p256, sizeof p256);
     struct public_key pub;
     assert_int_equal(public_key_from_der(p256, sizeof p256, &pub), ERR_MALFORMED);
+    /* A valid SM2 key with a compressed point (`openssl ec -conv_form compressed`): the same
+     * key, but not our encoding. */
+    const char *compressed_spki =
+        "3039301306072a8648ce3d020106082a811ccf5501822d032200035cdd0aa23c82653ed7f7afd337aa3704cc"
+        "4b09a6ee45b4192c8112ec408412e0";
+    uint8_t compressed[59];
+    from_hex(compressed_spki, compressed, sizeof compressed);
+    assert_int_equal(public_key_from_der(compressed, sizeof compressed, &pub), ERR_MALFORMED);
 }
 
 static void
