@@ -769,6 +769,132 @@ test_full_queue(void **state)
     event_base_free(base);
 }
 
+/* Unauthenticated connections beyond handshakes_max are dropped at once; members still get
+ * in. */
+static void
+test_handshake_cap(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    struct node n[2];
+    node_keys(n, 2);
+    struct p2p_options o;
+    test_options(&o, &n[0], "127.0.0.1:0");
+    o.handshakes_max = 2;
+    o.handshake_timeout_ms = 500;
+    assert_int_equal(node_start(base, &n[0], &o), ERR_OK);
+    node_start_default(base, &n[1]);
+    int fds[4];
+    for (unsigned i = 0; i < 4; i++) {
+        fds[i] = raw_connect(p2p_listen_port(n[0].p2p));
+    }
+    run_for(base, 150);
+    unsigned closed = 0;
+    for (unsigned i = 0; i < 4; i++) {
+        struct raw_wait w = { fds[i], false };
+        closed += raw_closed(&w) ? 1u : 0u;
+    }
+    assert_int_equal(closed, 2);
+    node_wire(n, 0, 3, 0);
+    node_wire(n, 1, 3, 1);
+    struct pair pr = { &n[0], &n[1] };
+    assert_true(run_until(base, pair_connected, &pr, 5000));
+    for (unsigned i = 0; i < 4; i++) {
+        close(fds[i]);
+    }
+    nodes_release(n, 2);
+    event_base_free(base);
+}
+
+/* The stuck member of test_stuck_peer_dropped: a separate process that connects, runs its
+ * loop for a second and then never reads again. */
+static void
+stuck_child(struct node *n, int port_fd)
+{
+    alarm(30);
+    struct event_base *base = event_base_new();
+    struct p2p_options o;
+    test_options(&o, &n[1], "127.0.0.1:0");
+    struct p2p_callbacks cb = { on_frame, on_connect, on_disconnect, on_drain, &n[1] };
+    struct public_key keys[2] = { n[0].pk, n[1].pk };
+    if (p2p_new(base, &o, &cb, &n[1].p2p) != ERR_OK ||
+        p2p_set_allowed_keys(n[1].p2p, keys, 2) != ERR_OK) {
+        _exit(1);
+    }
+    uint16_t port = p2p_listen_port(n[1].p2p);
+    if (write(port_fd, &port, sizeof port) != (ssize_t)sizeof port) {
+        _exit(1);
+    }
+    uint64_t until = mono_ms() + 1000;
+    while (mono_ms() < until) {
+        (void)event_base_loop(base, EVLOOP_ONCE);
+    }
+    pause(); /* the parent kills us */
+    _exit(0);
+}
+
+/* A member that stops reading: its queue fills, sends answer ERR_FULL, and after
+ * write_timeout_ms it is dropped, so a stuck peer cannot hold memory. */
+static void
+test_stuck_peer_dropped(void **state)
+{
+    (void)state;
+    struct node n[2];
+    node_keys(n, 2);
+    int ports[2];
+    assert_int_equal(pipe(ports), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        stuck_child(n, ports[1]);
+    }
+    uint16_t port = 0;
+    assert_int_equal(read(ports[0], &port, sizeof port), sizeof port);
+    struct event_base *base = event_base_new();
+    struct p2p_options o;
+    test_options(&o, &n[0], NULL);
+    o.peer_queue_bytes_max = (size_t)256u * 1024u;
+    o.write_timeout_ms = 400;
+    assert_int_equal(node_start(base, &n[0], &o), ERR_OK);
+    node_wire(n, 0, 3, 0);
+    char addr[P2P_ADDRESS_TEXT_MAX];
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", (unsigned)port);
+    assert_int_equal(p2p_add_peer(n[0].p2p, &n[1].pk, addr), ERR_OK);
+    uint64_t t0 = mono_ms();
+    while (!p2p_is_connected(n[0].p2p, &n[1].pk) && mono_ms() - t0 < 5000) {
+        (void)event_base_loop(base, EVLOOP_ONCE);
+    }
+    assert_true(p2p_is_connected(n[0].p2p, &n[1].pk));
+    run_for(base, 1200); /* the child is stuck now */
+    /* Keep the queue full until the kernel's socket buffers (several MB on loopback) are full
+     * too; from then on nothing drains and the write timeout drops the peer. */
+    uint8_t payload[PAYLOAD_SIZE];
+    memset(payload, 1, sizeof payload);
+    uint64_t full = 0;
+    uint64_t deadline = mono_ms() + 15000;
+    while (p2p_is_connected(n[0].p2p, &n[1].pk) && mono_ms() < deadline) {
+        enum err rc = p2p_send(n[0].p2p, &n[1].pk, FRAME_CONSENSUS, payload, sizeof payload);
+        if (rc == ERR_FULL) {
+            full++;
+            run_for(base, 20);
+        } else {
+            assert_int_equal(rc, ERR_OK);
+        }
+    }
+    assert_true(full > 0);
+    assert_false(p2p_is_connected(n[0].p2p, &n[1].pk));
+    assert_int_equal(n[0].disconnects, 1);
+    kill(child, SIGKILL);
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    close(ports[0]);
+    close(ports[1]);
+    p2p_free(n[0].p2p);
+    event_base_free(base);
+    secret_key_free(n[0].sk);
+    secret_key_free(n[1].sk);
+}
+
 static bool
 gossip_done(void *ctx)
 {
@@ -1015,6 +1141,8 @@ main(void)
         cmocka_unit_test(test_redial_with_backoff),
         cmocka_unit_test(test_bad_input_disconnects_only_that_peer),
         cmocka_unit_test(test_full_queue),
+        cmocka_unit_test(test_handshake_cap),
+        cmocka_unit_test(test_stuck_peer_dropped),
         cmocka_unit_test(test_gossip_relays_once),
         cmocka_unit_test(test_two_processes),
         cmocka_unit_test(test_four_processes),
