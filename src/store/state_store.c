@@ -1425,6 +1425,9 @@ prune_set_add(struct prune_set *set, struct db_val stale_key)
 static enum err
 prune_set_apply(const struct state_store *s, struct db_txn *txn, struct prune_set *set)
 {
+    if (set->count == 0) {
+        return ERR_OK;
+    }
     qsort(set->items, set->count, sizeof set->items[0], prune_target_compare);
     enum err rc = ERR_OK;
     for (size_t i = 0; rc == ERR_OK && i < set->count; i++) {
