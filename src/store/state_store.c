@@ -513,31 +513,63 @@ root_put(const struct state_store *s, struct db_txn *txn, uint64_t version, cons
     return db_put(txn, s->roots, db_val_of(key, sizeof key), db_val_of(value, sizeof value));
 }
 
-/* The leaf of key_hash in the tree at ref, into *n (ERR_NOT_FOUND if absent). */
+/* The child of a stored internal node on nibble i, read from its bytes without decoding the
+ * whole node (reads only need one child per level). */
+static enum err
+internal_child_raw(struct db_val v, size_t depth, unsigned i, struct node_ref *out)
+{
+    if (v.size < 5 || v.data[0] != TAG_INTERNAL || depth >= NIBBLES_MAX) {
+        return ERR_CORRUPT;
+    }
+    uint16_t mask = load_u16(v.data + 1);
+    uint16_t leaves = load_u16(v.data + 3);
+    unsigned count = (unsigned)__builtin_popcount(mask);
+    if ((leaves & ~mask) != 0 || v.size != 5 + count * (8 + (size_t)HASH_SIZE)) {
+        return ERR_CORRUPT;
+    }
+    unsigned bit = 1u << i;
+    if ((mask & bit) == 0) {
+        return ERR_NOT_FOUND;
+    }
+    unsigned index = (unsigned)__builtin_popcount(mask & (bit - 1));
+    out->kind = (leaves & bit) != 0 ? NODE_LEAF : NODE_INTERNAL;
+    out->version = load_u64(v.data + 5 + index * (8 + (size_t)HASH_SIZE));
+    return ERR_OK;
+}
+
+/* The leaf of key_hash in the tree at ref, into *out (ERR_NOT_FOUND if absent). */
 static enum err
 leaf_find_db(const struct state_store *s, struct db_txn *txn, struct node_ref ref,
-             const struct hash *key_hash, struct node *n)
+             const struct hash *key_hash, struct node_leaf *out)
 {
-    for (size_t depth = 0; ref.kind != NODE_NONE; depth++) {
-        enum err rc = node_load_db(s, txn, ref.version, key_hash->bytes, depth, n);
+    uint8_t key[NODE_KEY_SIZE];
+    size_t depth = 0;
+    for (; ref.kind == NODE_INTERNAL; depth++) {
+        size_t key_size = node_key_encode(ref.version, key_hash->bytes, depth, key);
+        struct db_val v;
+        enum err rc = db_get(txn, s->nodes, db_val_of(key, key_size), &v);
+        if (rc == ERR_NOT_FOUND) {
+            rc = ERR_CORRUPT; /* a referenced node must exist */
+        } else if (rc == ERR_OK) {
+            rc = internal_child_raw(v, depth, nibble_at(key_hash->bytes, depth), &ref);
+        }
         if (rc != ERR_OK) {
             return rc;
         }
-        if (n->kind != ref.kind) {
-            return ERR_CORRUPT;
-        }
-        if (n->kind == NODE_LEAF) {
-            return hash_equal(&n->u.leaf.key_hash, key_hash) ? ERR_OK : ERR_NOT_FOUND;
-        }
-        unsigned i = nibble_at(key_hash->bytes, depth); /* depth < 64: checked by decode */
-        unsigned bit = 1u << i;
-        if ((n->u.in.child_mask & bit) == 0) {
-            return ERR_NOT_FOUND;
-        }
-        ref.kind = (n->u.in.leaf_mask & bit) != 0 ? NODE_LEAF : NODE_INTERNAL;
-        ref.version = n->u.in.child_version[i];
     }
-    return ERR_NOT_FOUND;
+    if (ref.kind == NODE_NONE) {
+        return ERR_NOT_FOUND;
+    }
+    struct node n;
+    enum err rc = node_load_db(s, txn, ref.version, key_hash->bytes, depth, &n);
+    if (rc == ERR_OK && n.kind != NODE_LEAF) {
+        rc = ERR_CORRUPT;
+    }
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    *out = n.u.leaf;
+    return hash_equal(&n.u.leaf.key_hash, key_hash) ? ERR_OK : ERR_NOT_FOUND;
 }
 
 /* The value record a leaf points to; it must exist. */
@@ -566,10 +598,10 @@ value_load(const struct state_store *s, struct db_txn *txn, const struct hash *k
     if (rc != ERR_OK) {
         return rc;
     }
-    struct node n;
-    rc = leaf_find_db(s, txn, root.ref, key_hash, &n);
+    struct node_leaf leaf;
+    rc = leaf_find_db(s, txn, root.ref, key_hash, &leaf);
     if (rc == ERR_OK) {
-        rc = value_get_db(s, txn, &n.u.leaf, out_value);
+        rc = value_get_db(s, txn, &leaf, out_value);
     }
     return rc;
 }
