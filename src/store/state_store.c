@@ -48,6 +48,7 @@
 #include "base/assert.h"
 #include "base/mem.h"
 #include "base/reader.h"
+#include "store/state_store_internal.h"
 
 #define NIBBLES_MAX     ((size_t)2 * HASH_SIZE)
 #define NODE_KEY_SIZE   (8 + NIBBLES_MAX)
@@ -166,6 +167,7 @@ struct state_store {
     enum hash_alg alg;
     uint64_t retain;
     uint64_t prune_interval;
+    size_t prune_budget; /* stale records deleted per commit at most */
     uint64_t version;
     struct hash root_hash;
     struct node_ref root;
@@ -511,31 +513,63 @@ root_put(const struct state_store *s, struct db_txn *txn, uint64_t version, cons
     return db_put(txn, s->roots, db_val_of(key, sizeof key), db_val_of(value, sizeof value));
 }
 
-/* The leaf of key_hash in the tree at ref, into *n (ERR_NOT_FOUND if absent). */
+/* The child of a stored internal node on nibble i, read from its bytes without decoding the
+ * whole node (reads only need one child per level). */
+static enum err
+internal_child_raw(struct db_val v, size_t depth, unsigned i, struct node_ref *out)
+{
+    if (v.size < 5 || v.data[0] != TAG_INTERNAL || depth >= NIBBLES_MAX) {
+        return ERR_CORRUPT;
+    }
+    uint16_t mask = load_u16(v.data + 1);
+    uint16_t leaves = load_u16(v.data + 3);
+    unsigned count = (unsigned)__builtin_popcount(mask);
+    if ((leaves & ~mask) != 0 || v.size != 5 + count * (8 + (size_t)HASH_SIZE)) {
+        return ERR_CORRUPT;
+    }
+    unsigned bit = 1u << i;
+    if ((mask & bit) == 0) {
+        return ERR_NOT_FOUND;
+    }
+    unsigned index = (unsigned)__builtin_popcount(mask & (bit - 1));
+    out->kind = (leaves & bit) != 0 ? NODE_LEAF : NODE_INTERNAL;
+    out->version = load_u64(v.data + 5 + index * (8 + (size_t)HASH_SIZE));
+    return ERR_OK;
+}
+
+/* The leaf of key_hash in the tree at ref, into *out (ERR_NOT_FOUND if absent). */
 static enum err
 leaf_find_db(const struct state_store *s, struct db_txn *txn, struct node_ref ref,
-             const struct hash *key_hash, struct node *n)
+             const struct hash *key_hash, struct node_leaf *out)
 {
-    for (size_t depth = 0; ref.kind != NODE_NONE; depth++) {
-        enum err rc = node_load_db(s, txn, ref.version, key_hash->bytes, depth, n);
+    uint8_t key[NODE_KEY_SIZE];
+    size_t depth = 0;
+    for (; ref.kind == NODE_INTERNAL; depth++) {
+        size_t key_size = node_key_encode(ref.version, key_hash->bytes, depth, key);
+        struct db_val v;
+        enum err rc = db_get(txn, s->nodes, db_val_of(key, key_size), &v);
+        if (rc == ERR_NOT_FOUND) {
+            rc = ERR_CORRUPT; /* a referenced node must exist */
+        } else if (rc == ERR_OK) {
+            rc = internal_child_raw(v, depth, nibble_at(key_hash->bytes, depth), &ref);
+        }
         if (rc != ERR_OK) {
             return rc;
         }
-        if (n->kind != ref.kind) {
-            return ERR_CORRUPT;
-        }
-        if (n->kind == NODE_LEAF) {
-            return hash_equal(&n->u.leaf.key_hash, key_hash) ? ERR_OK : ERR_NOT_FOUND;
-        }
-        unsigned i = nibble_at(key_hash->bytes, depth); /* depth < 64: checked by decode */
-        unsigned bit = 1u << i;
-        if ((n->u.in.child_mask & bit) == 0) {
-            return ERR_NOT_FOUND;
-        }
-        ref.kind = (n->u.in.leaf_mask & bit) != 0 ? NODE_LEAF : NODE_INTERNAL;
-        ref.version = n->u.in.child_version[i];
     }
-    return ERR_NOT_FOUND;
+    if (ref.kind == NODE_NONE) {
+        return ERR_NOT_FOUND;
+    }
+    struct node n;
+    enum err rc = node_load_db(s, txn, ref.version, key_hash->bytes, depth, &n);
+    if (rc == ERR_OK && n.kind != NODE_LEAF) {
+        rc = ERR_CORRUPT;
+    }
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    *out = n.u.leaf;
+    return hash_equal(&n.u.leaf.key_hash, key_hash) ? ERR_OK : ERR_NOT_FOUND;
 }
 
 /* The value record a leaf points to; it must exist. */
@@ -564,15 +598,22 @@ value_load(const struct state_store *s, struct db_txn *txn, const struct hash *k
     if (rc != ERR_OK) {
         return rc;
     }
-    struct node n;
-    rc = leaf_find_db(s, txn, root.ref, key_hash, &n);
+    struct node_leaf leaf;
+    rc = leaf_find_db(s, txn, root.ref, key_hash, &leaf);
     if (rc == ERR_OK) {
-        rc = value_get_db(s, txn, &n.u.leaf, out_value);
+        rc = value_get_db(s, txn, &leaf, out_value);
     }
     return rc;
 }
 
 /* ---- open / close ---- */
+
+void
+state_store_set_prune_budget(struct state_store *s, size_t budget)
+{
+    ASSERT(budget > 0);
+    s->prune_budget = budget;
+}
 
 /* The tree's hash is fixed when the tables are created: opening with another is ERR_CONFIG. */
 static enum err
@@ -654,6 +695,7 @@ state_store_open(struct db *db, const struct state_store_options *options, struc
     s->db = db;
     s->alg = options->hash_alg;
     s->retain = options->retain_versions;
+    s->prune_budget = STATE_PRUNE_PER_COMMIT_MAX;
     s->prune_interval =
         options->prune_interval != 0 ? options->prune_interval : STATE_PRUNE_INTERVAL_DEFAULT;
     s->next_id = 1;
@@ -1461,7 +1503,7 @@ prune_stale(const struct state_store *s, struct db_txn *txn, uint64_t target, ui
         if (since > target) {
             break;
         }
-        if (set.count == STATE_PRUNE_PER_COMMIT_MAX) {
+        if (set.count == s->prune_budget) {
             floor = since; /* versions >= since are still whole */
             break;
         }
@@ -1499,7 +1541,7 @@ prune_roots(const struct state_store *s, struct db_txn *txn, uint64_t floor, uin
     uint8_t first[8] = { 0 };
     struct db_val k;
     struct db_val v;
-    size_t budget = STATE_PRUNE_PER_COMMIT_MAX;
+    size_t budget = s->prune_budget;
     rc = db_cursor_seek(c, db_val_of(first, sizeof first), &k, &v);
     while (rc == ERR_OK && k.size == 8 && load_be64(k.data) < floor) {
         if (budget-- == 0) {
