@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "codec/notary_args.h"
+#include "codec/notary_bundle.h"
 #include "codec/state_proof.h"
 #include "ledger_fixture.h"
 #include "modules/modules.h"
@@ -504,6 +505,94 @@ test_codec(void **state)
     buf_release(&b);
 }
 
+/* A proof bundle built from a real proof and the committed block bytes round-trips, and its
+ * state part verifies from the decoded bytes alone. (The fixture commits stand-in block bytes
+ * and an empty cert: the header and commit-cert checks need the consensus types.) */
+static void
+test_bundle(void **state)
+{
+    (void)state;
+    struct fixture f;
+    open_chain(&f, HASH_SHA256, 8);
+    struct hash doc;
+    doc_hash(HASH_SHA256, "bundled", &doc);
+    add_anchor(&f, 6, 0, &doc, "evidence", "证据");
+    ledger_result_free(run_block(&f, 1));
+    add_anchor(&f, 7, 0, &doc, "evidence", "");
+    ledger_result_free(run_block(&f, 2));
+
+    uint8_t key[NOTARY_RECORD_KEY_SIZE];
+    notary_record_key(&doc, &f.addrs[6], key);
+    struct buf record;
+    buf_init(&record, NOTARY_RECORD_SIZE_MAX);
+    struct ledger_state_proof *lp = mem_alloc(sizeof *lp);
+    assert_int_equal(ledger_prove(f.ledger, NOTARY_MODULE, key, sizeof key, &record, lp), ERR_OK);
+    assert_true(lp->found);
+    struct buf block_bytes;
+    struct buf cert;
+    buf_init(&block_bytes, 1 << 20);
+    buf_init(&cert, 1 << 20);
+    assert_int_equal(ledger_read_block(f.ledger, lp->height, &block_bytes, &cert), ERR_OK);
+
+    struct notary_bundle *b = mem_alloc(sizeof *b);
+    memset(b, 0, sizeof *b);
+    b->chain_id = *ledger_chain_id(f.ledger);
+    b->document = doc;
+    b->account = f.addrs[6];
+    b->record = record.data;
+    b->record_size = record.size;
+    b->proof = lp->proof;
+    b->state_height = lp->height;
+    b->commit_cert = cert.data;
+    b->commit_cert_size = cert.size;
+    b->header_count = 1;
+    b->headers[0] = (struct notary_bundle_header){ block_bytes.data, block_bytes.size };
+    struct buf enc;
+    buf_init(&enc, NOTARY_BUNDLE_SIZE_MAX);
+    assert_int_equal(notary_bundle_encode(b, &enc), ERR_OK);
+
+    struct notary_bundle *d = mem_alloc(sizeof *d);
+    assert_int_equal(notary_bundle_decode(enc.data, enc.size, d), ERR_OK);
+    assert_true(hash_equal(&d->chain_id, ledger_chain_id(f.ledger)));
+    assert_int_equal(d->state_height, 2);
+    assert_int_equal(d->header_count, 1);
+    assert_int_equal(d->headers[0].size, block_bytes.size);
+    uint8_t full_key[sizeof NOTARY_MODULE + NOTARY_RECORD_KEY_SIZE];
+    memcpy(full_key, NOTARY_MODULE "/", sizeof NOTARY_MODULE);
+    notary_record_key(&d->document, &d->account, full_key + sizeof NOTARY_MODULE);
+    assert_int_equal(state_proof_verify(HASH_SHA256, &lp->root, full_key, sizeof full_key,
+                                        d->record, d->record_size, &d->proof),
+                     ERR_OK);
+    struct notary_record rec;
+    assert_int_equal(notary_record_decode(d->record, d->record_size, &rec), ERR_OK);
+    assert_int_equal(rec.height, 1);
+    /* The bundle names the record: another account's key does not verify. */
+    notary_record_key(&d->document, &f.addrs[7], full_key + sizeof NOTARY_MODULE);
+    assert_int_not_equal(state_proof_verify(HASH_SHA256, &lp->root, full_key, sizeof full_key,
+                                            d->record, d->record_size, &d->proof),
+                         ERR_OK);
+    /* Strict: every truncation, a trailing byte and another version are refused. */
+    for (size_t cut = 0; cut < enc.size; cut++) {
+        assert_int_not_equal(notary_bundle_decode(enc.data, cut, d), ERR_OK);
+    }
+    assert_int_equal(buf_append_byte(&enc, 0), ERR_OK);
+    assert_int_equal(notary_bundle_decode(enc.data, enc.size, d), ERR_TRAILING);
+    enc.data[0] = 2;
+    assert_int_equal(notary_bundle_decode(enc.data, enc.size - 1, d), ERR_UNSUPPORTED);
+    b->header_count = 0;
+    buf_reset(&enc);
+    assert_int_equal(notary_bundle_encode(b, &enc), ERR_MALFORMED);
+
+    mem_free(b);
+    mem_free(d);
+    mem_free(lp);
+    buf_release(&enc);
+    buf_release(&record);
+    buf_release(&block_bytes);
+    buf_release(&cert);
+    fixture_close(&f);
+}
+
 int
 main(void)
 {
@@ -516,6 +605,7 @@ main(void)
         cmocka_unit_test(test_anchor_limit),
         cmocka_unit_test(test_record_proof),
         cmocka_unit_test(test_reexecution),
+        cmocka_unit_test(test_bundle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
