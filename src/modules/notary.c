@@ -8,12 +8,11 @@
 #include "base/buf.h"
 #include "base/mem.h"
 
-/* A fixed-storage buffer for values of known maximum size (no allocation in execution). */
-static void
-fixed_buf(struct buf *b, uint8_t *storage, size_t size)
-{
-    *b = (struct buf){ .data = storage, .size = 0, .capacity = size, .size_max = size };
-}
+/* Values are read into fixed storage of their maximum size: no allocation in execution. */
+#define FIXED_BUF(storage)                                                                     \
+    {                                                                                          \
+        .data = (storage), .size = 0, .capacity = sizeof(storage), .size_max = sizeof(storage) \
+    }
 
 /* Loads the anchor list of document (count 0 if there is none). Our own state: a value that
  * does not decode is corruption. */
@@ -24,8 +23,7 @@ list_load(struct state_view *view, const struct hash *document, struct address *
     uint8_t key[NOTARY_LIST_KEY_SIZE];
     notary_list_key(document, key);
     uint8_t storage[NOTARY_LIST_SIZE_MAX];
-    struct buf value;
-    fixed_buf(&value, storage, sizeof storage);
+    struct buf value = FIXED_BUF(storage);
     enum err rc = state_view_get(view, key, sizeof key, &value);
     if (rc == ERR_NOT_FOUND) {
         *out_count = 0;
@@ -78,8 +76,7 @@ anchor_check(struct exec_ctx *ctx, const struct notary_anchor_args *args,
         return reject(ctx, ERR_DENIED, "notary.anchor: the sender belongs to no institution");
     }
     uint8_t storage[NOTARY_RECORD_SIZE_MAX];
-    struct buf value;
-    fixed_buf(&value, storage, sizeof storage);
+    struct buf value = FIXED_BUF(storage);
     struct notary_record existing;
     enum err rc = record_load(view, &args->document, exec_ctx_sender(ctx), &value, &existing);
     if (rc == ERR_OK) {
@@ -122,8 +119,7 @@ anchor_write(struct exec_ctx *ctx, const struct notary_anchor_args *args, struct
     rec.tx_hash = *exec_ctx_tx_hash(ctx);
 
     uint8_t record_storage[NOTARY_RECORD_SIZE_MAX];
-    struct buf record;
-    fixed_buf(&record, record_storage, sizeof record_storage);
+    struct buf record = FIXED_BUF(record_storage);
     enum err rc = notary_record_encode(&rec, &record);
     ASSERT(rc == ERR_OK); /* args were validated and the buffer has the maximum size */
     uint8_t key[NOTARY_RECORD_KEY_SIZE];
@@ -135,8 +131,7 @@ anchor_write(struct exec_ctx *ctx, const struct notary_anchor_args *args, struct
 
     accounts[count] = rec.account;
     uint8_t list_storage[NOTARY_LIST_SIZE_MAX];
-    struct buf list;
-    fixed_buf(&list, list_storage, sizeof list_storage);
+    struct buf list = FIXED_BUF(list_storage);
     rc = notary_list_encode(accounts, count + 1, &list);
     ASSERT(rc == ERR_OK);
     uint8_t list_key[NOTARY_LIST_KEY_SIZE];
@@ -192,8 +187,7 @@ query_get(struct state_view *view, const uint8_t *args, size_t args_size, struct
         rc = ERR_NOT_FOUND;
     }
     uint8_t storage[NOTARY_RECORD_SIZE_MAX];
-    struct buf value;
-    fixed_buf(&value, storage, sizeof storage);
+    struct buf value = FIXED_BUF(storage);
     for (size_t i = 0; rc == ERR_OK && i < count; i++) {
         buf_reset(&value);
         rc = record_load(view, &anchors->document, &accounts[i], &value, &anchors->records[i]);

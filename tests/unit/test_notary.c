@@ -111,17 +111,34 @@ get_anchors(struct fixture *f, const struct hash *doc, struct notary_anchors *ou
 }
 
 static void
-expect_record(const struct fixture *f, const struct notary_record *rec, size_t account,
-              uint64_t height, const char *kind, const char *note, const struct hash *tx_hash)
+expect_texts(const struct notary_record *rec, const char *kind, const char *note)
 {
-    assert_memory_equal(rec->account.bytes, f->addrs[account].bytes, ADDRESS_SIZE);
-    assert_int_equal(rec->institution, account % 4 + 1);
-    assert_int_equal(rec->height, height);
-    assert_int_equal(rec->timestamp_us, 1700000000000000ull + height * 1000000ull);
     assert_int_equal(rec->kind_size, strlen(kind));
     assert_memory_equal(rec->kind, kind, rec->kind_size);
     assert_int_equal(rec->note_size, strlen(note));
     assert_memory_equal(rec->note, note, rec->note_size);
+}
+
+/* What a record should hold. */
+struct expect {
+    size_t account;
+    uint64_t height;
+    const char *kind;
+    const char *note;
+    const struct hash *tx_hash;
+};
+
+static void
+expect_record(const struct fixture *f, const struct notary_record *rec, const struct expect *e)
+{
+    size_t account = e->account;
+    uint64_t height = e->height;
+    const struct hash *tx_hash = e->tx_hash;
+    assert_memory_equal(rec->account.bytes, f->addrs[account].bytes, ADDRESS_SIZE);
+    assert_int_equal(rec->institution, account % 4 + 1);
+    assert_int_equal(rec->height, height);
+    assert_int_equal(rec->timestamp_us, 1700000000000000ull + height * 1000000ull);
+    expect_texts(rec, e->kind, e->note);
     assert_true(hash_equal(&rec->tx_hash, tx_hash));
 }
 
@@ -141,7 +158,7 @@ anchor_and_duplicates(enum hash_alg alg)
     struct notary_anchors *got = mem_alloc(sizeof *got);
     assert_int_equal(get_anchors(&f, &doc, got), ERR_OK);
     assert_int_equal(got->count, 1);
-    expect_record(&f, &got->records[0], 3, 1, "contract", note, &tx1);
+    expect_record(&f, &got->records[0], &(struct expect){ 3, 1, "contract", note, &tx1 });
 
     /* Same account again (next block, and twice in one block): rejected, nonce taken.
      * Another account: accepted. */
@@ -156,8 +173,8 @@ anchor_and_duplicates(enum hash_alg alg)
 
     assert_int_equal(get_anchors(&f, &doc, got), ERR_OK);
     assert_int_equal(got->count, 2);
-    expect_record(&f, &got->records[0], 3, 1, "contract", note, &tx1);
-    expect_record(&f, &got->records[1], 5, 2, "witness", "", &tx2);
+    expect_record(&f, &got->records[0], &(struct expect){ 3, 1, "contract", note, &tx1 });
+    expect_record(&f, &got->records[1], &(struct expect){ 5, 2, "witness", "", &tx2 });
 
     struct hash other;
     doc_hash(alg, "never anchored", &other);
@@ -344,7 +361,9 @@ test_record_proof(void **state)
                      ERR_OK);
     struct notary_record rec;
     assert_int_equal(notary_record_decode(value.data, value.size, &rec), ERR_OK);
-    expect_record(&f, &rec, 4, 1, "diploma", "毕业证书", &ledger_result_outcome(r1)->tx_hashes[0]);
+    expect_record(
+        &f, &rec,
+        &(struct expect){ 4, 1, "diploma", "毕业证书", &ledger_result_outcome(r1)->tx_hashes[0] });
     /* The proof survives its canonical encoding. */
     struct buf enc;
     buf_init(&enc, STATE_PROOF_SIZE_MAX);
