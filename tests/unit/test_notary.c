@@ -27,6 +27,45 @@ open_chain(struct fixture *f, enum hash_alg alg, size_t accounts)
     fixture_start(f);
 }
 
+/* Like open_chain (SHA-256, 8 accounts), but account 7 belongs to no institution. */
+static void
+open_chain_loner(struct fixture *f)
+{
+    memset(f, 0, sizeof *f);
+    f->hash_alg = HASH_SHA256;
+    f->alg = SIG_ED25519;
+    f->account_count = 8;
+    snprintf(f->dir, sizeof f->dir, "/tmp/lm_notary_XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->keys = mem_calloc(f->account_count, sizeof *f->keys);
+    f->addrs = mem_calloc(f->account_count, sizeof *f->addrs);
+    for (size_t i = 0; i < f->account_count; i++) {
+        f->keys[i] = fixture_key(f->alg, (uint32_t)i);
+        struct public_key pk;
+        secret_key_public(f->keys[i], &pk);
+        address_of(f->hash_alg, &pk, &f->addrs[i]);
+    }
+    fixture_genesis(f, NULL);
+    f->genesis.accounts[7].institution = 0;
+    assert_int_equal(genesis_check(&f->genesis), ERR_OK);
+    f->registry = registry_new();
+    assert_int_equal(registry_add_core(f->registry), ERR_OK);
+    assert_int_equal(registry_add(f->registry, &test_module), ERR_OK);
+    assert_int_equal(modules_register_all(f->registry), ERR_OK);
+    fixture_start(f);
+    struct ledger_result *r = NULL;
+    assert_int_equal(ledger_execute_genesis(f->ledger, &r), ERR_OK);
+    struct buf g;
+    buf_init(&g, GENESIS_ENCODED_SIZE_MAX);
+    assert_int_equal(genesis_encode(&f->genesis, &g), ERR_OK);
+    struct ledger_block_bytes bytes = { .id = *ledger_chain_id(f->ledger),
+                                        .block = g.data,
+                                        .block_size = g.size };
+    assert_int_equal(ledger_commit(f->ledger, r, &bytes), ERR_OK);
+    buf_release(&g);
+    ledger_result_free(r);
+}
+
 static void
 doc_hash(enum hash_alg alg, const char *document, struct hash *out)
 {
@@ -276,6 +315,29 @@ test_rejections(void **state)
     mem_free(got);
     ledger_result_free(r);
     buf_release(&args);
+    fixture_close(&f);
+}
+
+/* Anchoring is vouched for by an institution: an account of none is refused. */
+static void
+test_no_institution(void **state)
+{
+    (void)state;
+    struct fixture f;
+    open_chain_loner(&f);
+    struct hash doc;
+    doc_hash(HASH_SHA256, "unvouched", &doc);
+    add_anchor(&f, 7, 0, &doc, "contract", "");
+    add_anchor(&f, 6, 0, &doc, "contract", "");
+    struct ledger_result *r = run_block(&f, 1);
+    expect_receipt(r, 0, ERR_DENIED, "belongs to no institution");
+    expect_receipt(r, 1, ERR_OK, NULL);
+    struct notary_anchors *got = mem_alloc(sizeof *got);
+    assert_int_equal(get_anchors(&f, &doc, got), ERR_OK);
+    assert_int_equal(got->count, 1);
+    assert_int_equal(got->records[0].institution, 3);
+    mem_free(got);
+    ledger_result_free(r);
     fixture_close(&f);
 }
 
@@ -620,6 +682,7 @@ main(void)
         cmocka_unit_test(test_anchor_and_duplicates),
         cmocka_unit_test(test_anchor_sm3_chain),
         cmocka_unit_test(test_rejections),
+        cmocka_unit_test(test_no_institution),
         cmocka_unit_test(test_resources),
         cmocka_unit_test(test_anchor_limit),
         cmocka_unit_test(test_record_proof),
