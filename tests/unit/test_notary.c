@@ -37,7 +37,7 @@ open_chain_loner(struct fixture *f)
     f->account_count = 8;
     snprintf(f->dir, sizeof f->dir, "/tmp/lm_notary_XXXXXX");
     assert_non_null(mkdtemp(f->dir));
-    f->keys = mem_calloc(f->account_count, sizeof *f->keys);
+    f->keys = mem_calloc(f->account_count, sizeof(struct secret_key *));
     f->addrs = mem_calloc(f->account_count, sizeof *f->addrs);
     for (size_t i = 0; i < f->account_count; i++) {
         f->keys[i] = fixture_key(f->alg, (uint32_t)i);
