@@ -54,6 +54,14 @@ anchor_tx(struct fixture *f, size_t i, uint64_t nonce, const struct hash *doc, s
 }
 
 static void
+expect_all_ok(const struct ledger_result *r)
+{
+    for (size_t i = 0; i < ledger_result_outcome(r)->tx_count; i++) {
+        ASSERT(fixture_status(r, i) == 0);
+    }
+}
+
+static void
 run_blocks(struct fixture *f, size_t blocks, size_t *out_tx_size)
 {
     struct fixture_block *all = mem_calloc(blocks, sizeof *all);
@@ -81,9 +89,7 @@ run_blocks(struct fixture *f, size_t blocks, size_t *out_tx_size)
         ASSERT(fixture_commit(f, r) == ERR_OK);
         exec_s += t1 - t0;
         commit_s += now_s() - t1;
-        for (size_t i = 0; i < BENCH_TXS_PER_BLOCK; i++) {
-            ASSERT(fixture_status(r, i) == 0);
-        }
+        expect_all_ok(r);
         resource += ledger_result_outcome(r)->resource_used;
         ledger_result_free(r);
         fixture_block_clear(&all[b]);
