@@ -460,7 +460,7 @@ keys_list_run(const struct cli_ctx *ctx, const struct keys_opts *o)
     }
     json_decref(array);
     free_names(names, count);
-    if (rc == CLI_CONTINUE) {
+    if (rc == CLI_CONTINUE || rc == CLI_EXIT_OK) {
         rc = failures > 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
     }
     return rc;
