@@ -430,8 +430,10 @@ passphrase_from_file(const struct cli_ctx *ctx, struct cli_passphrase *p)
         close(fd);
     }
     if (rc == ERR_TOO_LARGE) {
-        return cli_fail(ctx, rc, "a passphrase has at most 1024 bytes on the first line",
-                        "the passphrase in %s is too long", path);
+        return cli_usage_error(ctx,
+                               "the first line of %s is longer than a passphrase may be "
+                               "(%d bytes)",
+                               path, KEYSTORE_PASSPHRASE_SIZE_MAX);
     }
     if (rc != ERR_OK) {
         return cli_fail(ctx, rc, NULL, "cannot read the passphrase file %s", path);

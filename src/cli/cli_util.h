@@ -128,7 +128,8 @@ int cli_finish(const struct cli_ctx *ctx);
  * environment variable named by --passphrase-env, or from a prompt without echo when stdin
  * is a terminal; never from a command-line argument. Returns CLI_CONTINUE with *out filled
  * (release with cli_passphrase_release), or the exit status after printing why not (1 for
- * no source, an unset variable, an empty new passphrase or a mismatch; 4 for I/O). */
+ * no source, an unset variable, one that is too long, an empty new passphrase or a mismatch;
+ * 4 for I/O). */
 int cli_passphrase_get(const struct cli_ctx *ctx, enum cli_passphrase_mode mode,
                        struct cli_passphrase *out);
 /* Wipes and frees; accepts a zeroed struct. */

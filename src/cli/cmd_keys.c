@@ -581,7 +581,9 @@ keys_new(int argc, char **argv)
             "Generates a key and writes it to DIR/NAME.key (mode 0600), encrypted under a\n"
             "passphrase with Argon2id. Prints the algorithm, the public key (hex) and the\n"
             "address. The address depends on the chain's hash: give --hash sm3 for a chain\n"
-            "whose genesis names sm3. An existing key is never replaced without --force.\n",
+            "whose genesis names sm3. An existing key is never replaced without --force.\n"
+            "--kdf moderate (3 passes over 256 MiB, about a second) suits keys people type a\n"
+            "passphrase for; interactive (2 passes over 64 MiB) suits scripts and devnets.\n",
         .examples = "  lianmeng keys new --name alice\n"
                     "  lianmeng keys new --name bank-a --alg sm2 --hash sm3 "
                     "--passphrase-file pass.txt\n",
