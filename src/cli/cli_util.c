@@ -149,9 +149,12 @@ take_option(struct cli_ctx *ctx, int opt, bool seen[LONG_OPTIONS_MAX])
         return set_once(ctx, &ctx->node_url, &seen[common], "node", optarg);
     case OPT_OUTPUT:
         rc = set_once(ctx, &output, &seen[common + 1], "output", optarg);
-        if (rc == CLI_CONTINUE && strcmp(output, "json") == 0) {
+        if (rc != CLI_CONTINUE || output == NULL) {
+            return rc;
+        }
+        if (strcmp(output, "json") == 0) {
             ctx->output = CLI_OUTPUT_JSON;
-        } else if (rc == CLI_CONTINUE && strcmp(output, "text") != 0) {
+        } else if (strcmp(output, "text") != 0) {
             rc = cli_usage_error(ctx, "--output must be 'text' or 'json', not '%s'", output);
         }
         return rc;
