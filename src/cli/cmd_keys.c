@@ -219,8 +219,8 @@ ensure_dir(const struct cli_ctx *ctx, const char *dir)
         if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
             return CLI_CONTINUE;
         }
-        return cli_fail(ctx, ERR_EXISTS, "give a directory with --dir", "%s is not a directory",
-                        dir);
+        return cli_fail(ctx, ERR_INVALID_ARG, "give a directory with --dir",
+                        "%s exists and is not a directory", dir);
     }
     enum err rc = err_from_errno(errno);
     return cli_fail(ctx, rc == ERR_OK ? ERR_IO : rc,
