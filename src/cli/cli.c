@@ -6,6 +6,7 @@
 static const struct cli_command commands[] = {
     { "version", "print the version", cli_cmd_version },
     { "selfcheck", "run the built-in known-answer checks of the crypto suites", cli_cmd_selfcheck },
+    { "keys", "make, list and show encrypted key files (new, list, show)", cli_cmd_keys },
 };
 
 static void
