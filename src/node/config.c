@@ -57,14 +57,14 @@ static const struct config_key config_keys[] = {
     TEXT_KEY("p2p", "listen", KIND_ADDRESS, p2p_listen),
     TEXT_KEY("p2p", "peer", KIND_PEER, peers),
     NUM_KEY("p2p", "peers_max", KIND_U32, peers_max, 1, 1024),
-    NUM_KEY("p2p", "frame_size_max", KIND_U32, frame_size_max, 64u * 1024u, 64u << 20),
-    NUM_KEY("p2p", "queue_bytes_max", KIND_U64, queue_bytes_max, 128u * 1024u, 1u << 30),
+    NUM_KEY("p2p", "frame_size_max", KIND_U32, frame_size_max, 64ull * 1024u, 64u << 20),
+    NUM_KEY("p2p", "queue_bytes_max", KIND_U64, queue_bytes_max, 128ull * 1024u, 1u << 30),
     TEXT_KEY("api", "listen", KIND_ADDRESS, api_listen),
     NUM_KEY("api", "connections_max", KIND_U32, api_connections_max, 1, 65536),
     NUM_KEY("api", "body_size_max", KIND_U64, api_body_size_max, 1024, 64u << 20),
     NUM_KEY("api", "request_timeout_ms", KIND_U32, api_request_timeout_ms, 100, 600000),
     NUM_KEY("mempool", "txs_max", KIND_U32, mempool_txs_max, 1, 1000000),
-    NUM_KEY("mempool", "bytes_max", KIND_U64, mempool_bytes_max, 64u * 1024u, 4ull << 30),
+    NUM_KEY("mempool", "bytes_max", KIND_U64, mempool_bytes_max, 64ull * 1024u, 4ull << 30),
     NUM_KEY("verify", "threads", KIND_U32, verify_threads, 1, 64),
 };
 
@@ -386,16 +386,13 @@ config_reader(char *str, int num, void *stream)
         }
     }
     str[n] = '\0';
-    if (n > 0 && str[n - 1] == '\n') {
-        p->line++;
-    } else if (p->pos < p->size) {
+    p->line++;
+    bool complete = (n > 0 && str[n - 1] == '\n') || p->pos == p->size;
+    if (!complete) {
         /* A line longer than inih's buffer: refuse it rather than let inih split it. */
-        p->line++;
         parse_fail(p, NULL, NULL, "line longer than %d bytes", num - 2);
         p->pos = p->size;
         str[0] = '\0';
-    } else {
-        p->line++;
     }
     return str;
 }
@@ -412,7 +409,7 @@ check_whole(struct config_parse *p)
         p->failed = true;
         return;
     }
-    if (c->queue_bytes_max < (uint64_t)c->frame_size_max + 64u * 1024u) {
+    if (c->queue_bytes_max < (uint64_t)c->frame_size_max + 64ull * 1024u) {
         snprintf(p->error, sizeof p->error,
                  "%s: [p2p] queue_bytes_max: must be at least frame_size_max + 65536", p->origin);
         p->failed = true;
