@@ -25,7 +25,7 @@
 #include "base/log.h"
 #include "crypto/sign.h"
 
-#define CONFIG_FILE_SIZE_MAX (64u * 1024u)
+#define CONFIG_FILE_SIZE_MAX 65536u
 #define CONFIG_NAME_MAX      64  /* node name, bytes without NUL */
 #define CONFIG_PATH_MAX      512 /* a path as written, bytes without NUL */
 #define CONFIG_ADDRESS_MAX   63  /* "ip:port" / "[v6]:port", bytes without NUL */
