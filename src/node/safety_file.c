@@ -19,6 +19,7 @@ static const uint8_t safety_magic[8] = { 'L', 'M', 'S', 'A', 'F', 'E', '1', '\n'
 
 _Static_assert(SAFETY_FILE_HEADER_SIZE >= 8 + 8 + 4 + 4, "header fields fit");
 _Static_assert(SAFETY_FILE_RECORD_MAX >= 2048, "consensus safety records fit");
+_Static_assert(SAFETY_FILE_SIZE == 2 * SAFETY_FILE_SLOT_SIZE, "two slots");
 
 struct safety_file {
     int fd;

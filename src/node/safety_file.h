@@ -27,7 +27,7 @@
 #define SAFETY_FILE_SLOT_SIZE   4096u
 #define SAFETY_FILE_HEADER_SIZE 32u
 #define SAFETY_FILE_RECORD_MAX  (SAFETY_FILE_SLOT_SIZE - SAFETY_FILE_HEADER_SIZE)
-#define SAFETY_FILE_SIZE        (2u * SAFETY_FILE_SLOT_SIZE)
+#define SAFETY_FILE_SIZE        8192u /* two slots */
 
 struct safety_file;
 
