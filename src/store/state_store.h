@@ -1,25 +1,37 @@
 /* The authenticated state: every key/value of the ledger, committed by a sparse Merkle tree
- * over hashed keys with path compression (in the manner of Diem's Jellyfish Merkle tree),
- * versioned by height and kept in LMDB tables of the shared struct db.
+ * over hashed keys with path compression (Diem's Jellyfish Merkle tree: 16-ary nodes on disk,
+ * a binary tree for hashing and proofs; see state_store.c), versioned by height and kept in
+ * LMDB tables of the shared struct db. The tree and proof format are in codec/state_proof.h.
  *
  * Life of a block's state:
- *   1. Execution produces a sorted write set (puts and deletes).
+ *   1. Execution produces a write set (puts and deletes, any order, each key at most once).
  *   2. state_batch_new computes, in memory, the tree nodes and the root after applying the
  *      write set on top of a parent: either the committed state (parent NULL) or another
- *      uncommitted batch (speculative execution of a chain of blocks before they are final,
- *      CONSENSUS.md 5). Nothing is written. A batch can be freed (fork abandoned).
+ *      batch (speculative execution of a chain of blocks before they are final,
+ *      CONSENSUS.md 5). Nothing is written. A batch can be freed at any time (fork
+ *      abandoned): batches are reference-counted, a child keeps its parent alive.
  *   3. state_store_commit writes the batch's nodes and values inside the caller's write txn
- *      (the same txn that indexes the block), making its version the committed one. A batch
- *      must be committed in order: its parent is the committed version.
+ *      (the same txn that indexes the block), and prunes; nothing else is written outside
+ *      that txn. After the txn commits, state_store_committed makes the batch's version the
+ *      committed one. Batches commit in order: the batch's parent must be the last committed
+ *      batch (or NULL, built on the state that is still the committed one); a batch of a
+ *      losing fork is refused with ERR_STALE.
  *
  * Reads return values at the committed version or at any retained older version; a read can
- * come with a proof of inclusion or non-inclusion that verifies against a root alone
- * (state_proof_verify). Versions older than `retain_versions` are pruned.
+ * come with a proof of inclusion or non-inclusion that verifies against the version's root
+ * alone (state_proof_verify). The latest `retain_versions` versions stay readable; older ones
+ * are pruned at commit (a read of a pruned version is ERR_NOT_FOUND).
  *
- * Keys are opaque byte strings up to STATE_KEY_SIZE_MAX; the tree is keyed by H(key). Values
- * up to STATE_VALUE_SIZE_MAX. An empty tree's root is all zero bytes.
- * Threading: batches are built and committed on one thread (the execution pipeline); reads
- * with their own read txn may run on other threads. */
+ * Keys are byte strings up to STATE_KEY_SIZE_MAX; the tree is keyed by H(key) with the chain
+ * hash. Values up to STATE_VALUE_SIZE_MAX (a zero-length value is a value, not a delete).
+ * Deleting an absent key and putting an unchanged value change nothing. An empty tree's root
+ * is all zero bytes. The root depends only on the set of key/values.
+ *
+ * Threading: batches are built, committed and freed on one thread (the execution pipeline),
+ * which also owns state_store_version/root. state_batch_new and state_batch_get open their
+ * own LMDB read txn, so that thread must not hold another transaction while calling them
+ * (LMDB: one txn per thread). state_store_get/prove/root_at use the caller's txn and may run
+ * on any thread; they are consistent with that txn's snapshot. */
 #ifndef LM_STORE_STATE_STORE_H
 #define LM_STORE_STATE_STORE_H
 
@@ -29,19 +41,26 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "codec/state_proof.h"
 #include "crypto/hash.h"
 #include "store/db.h"
 
-#define STATE_KEY_SIZE_MAX    256
-#define STATE_VALUE_SIZE_MAX  (1u << 20)
-#define STATE_PROOF_DEPTH_MAX 256
+#define STATE_KEY_SIZE_MAX     256
+#define STATE_VALUE_SIZE_MAX   (1u << 20)
+#define STATE_BATCH_WRITES_MAX (1u << 20)
+/* Keys and values of one batch together. */
+#define STATE_BATCH_BYTES_MAX (1ull << 30)
+/* Stale entries deleted per commit; pruning continues at the next commit if it is behind. */
+#define STATE_PRUNE_PER_COMMIT_MAX (1u << 20)
 
 struct state_store;
 struct state_batch;
 
 struct state_store_options {
     enum hash_alg hash_alg;
-    uint64_t retain_versions; /* prune versions older than committed - retain (0: keep all) */
+    /* Number of most recent versions kept readable (0: keep all). It must cover the
+     * versions that speculative batches and readers still use. */
+    uint64_t retain_versions;
 };
 
 /* One entry of a write set. value == NULL means delete. */
@@ -52,16 +71,9 @@ struct state_write {
     size_t value_size;
 };
 
-/* Proof that key has value (or is absent) under a root. */
-struct state_proof {
-    bool has_leaf; /* a leaf was found on the path (maybe another key's, for absence) */
-    struct hash leaf_key_hash;
-    struct hash leaf_value_hash;
-    size_t sibling_count;
-    struct hash siblings[STATE_PROOF_DEPTH_MAX]; /* from the leaf level up to the root */
-};
-
-/* Opens the state tables in db (creating them on first use). */
+/* Opens the state tables in db (creating them, and version 0 = the empty state, on first
+ * use). Call at start-up, before other transactions (db_table_open's rule). ERR_CORRUPT if
+ * the tables are damaged. */
 MUST_USE enum err state_store_open(struct db *db, const struct state_store_options *options,
                                    struct state_store **out);
 void state_store_close(struct state_store *s);
@@ -69,38 +81,48 @@ void state_store_close(struct state_store *s);
 /* The committed version (0 and an empty root before the first commit) and its root. */
 uint64_t state_store_version(const struct state_store *s);
 void state_store_root(const struct state_store *s, struct hash *out);
+/* Oldest readable version. */
+uint64_t state_store_version_min(const struct state_store *s);
+/* Root of a committed, retained version as seen by txn (ERR_NOT_FOUND otherwise). */
+MUST_USE enum err state_store_root_at(struct state_store *s, struct db_txn *txn, uint64_t version,
+                                      struct hash *out);
 
-/* Computes the state after `writes` (sorted by key, no duplicate keys) on top of parent
- * (NULL: the committed state). version must be parent's version + 1. The batch borrows
- * parent, which must outlive it. The caller owns *out (state_batch_free). */
-MUST_USE enum err state_batch_new(struct state_store *s, const struct state_batch *parent,
+/* Computes the state after `writes` on top of parent (NULL: the committed state). version
+ * must be parent's version + 1. Keys may come in any order; a key twice is
+ * ERR_INVALID_ARG; oversized keys/values/sets are ERR_TOO_LARGE; a damaged or pruned base is
+ * ERR_CORRUPT. Copies the writes. Takes a reference on parent. The caller owns *out
+ * (state_batch_free). */
+MUST_USE enum err state_batch_new(struct state_store *s, struct state_batch *parent,
                                   uint64_t version, const struct state_write *writes, size_t count,
                                   struct state_batch **out);
 void state_batch_root(const struct state_batch *b, struct hash *out);
 uint64_t state_batch_version(const struct state_batch *b);
-/* Reads a value as seen by the batch (its writes, then its parents', then committed). */
+/* Reads a value as seen by the batch (its writes, then its parents', then the committed
+ * state it was built on) and appends it to out_value. ERR_NOT_FOUND if absent. */
 MUST_USE enum err state_batch_get(const struct state_batch *b, const uint8_t *key, size_t key_size,
                                   struct buf *out_value);
+/* Drops the caller's reference; memory goes when no child batch uses it. Accepts NULL. */
 void state_batch_free(struct state_batch *b);
 
-/* Writes the batch inside txn; after db_txn_commit succeeds call state_store_committed so
- * the in-memory view moves to the new version (if the txn aborts, do not call it). */
+/* Writes the batch (nodes, values, stale index, root) and prunes, inside txn (a write txn of
+ * the store's db). ERR_STALE if b does not follow the committed version (lost fork or out of
+ * order). On error the caller aborts txn. */
 MUST_USE enum err state_store_commit(struct state_store *s, struct db_txn *txn,
                                      const struct state_batch *b);
-void state_store_committed(struct state_store *s, const struct state_batch *b);
+/* After db_txn_commit of the txn given to state_store_commit succeeded: the batch's version
+ * becomes the committed one and the batch drops its in-memory nodes (reads through it go to
+ * LMDB). Do not call if the txn aborted. */
+void state_store_committed(struct state_store *s, struct state_batch *b);
 
-/* Value of key at version (ERR_NOT_FOUND if absent or the version was pruned: check
- * state_store_version first). Appends the value to out_value. */
+/* Value of key at version, appended to out_value. ERR_NOT_FOUND if absent, or if version is
+ * not committed or was pruned (check state_store_version_min). */
 MUST_USE enum err state_store_get(struct state_store *s, struct db_txn *txn, uint64_t version,
                                   const uint8_t *key, size_t key_size, struct buf *out_value);
-/* Like state_store_get, with a proof; *out_found says whether the key exists. */
+/* Like state_store_get, with a proof against the version's root (state_store_root_at);
+ * *out_found says whether the key exists (its value appended to out_value). ERR_NOT_FOUND
+ * only for an unreadable version. */
 MUST_USE enum err state_store_prove(struct state_store *s, struct db_txn *txn, uint64_t version,
                                     const uint8_t *key, size_t key_size, struct buf *out_value,
                                     bool *out_found, struct state_proof *out_proof);
-/* Verifies a proof against root: value == NULL claims absence. ERR_OK if the proof holds,
- * ERR_CORRUPT otherwise. */
-MUST_USE enum err state_proof_verify(enum hash_alg alg, const struct hash *root, const uint8_t *key,
-                                     size_t key_size, const uint8_t *value, size_t value_size,
-                                     const struct state_proof *proof);
 
 #endif

@@ -1,0 +1,1646 @@
+/* The authenticated state store: a Jellyfish-style Merkle tree in LMDB.
+ *
+ * Commitment (what the root means; codec/state_proof.h). A binary sparse Merkle tree over
+ * k = H(key), each leaf at the shortest prefix of k that no other key shares, empty subtree =
+ * zero, leaf = H(0x00||k||H(value)), inner = H(0x01||left||right). It depends only on the
+ * set of key/values; proofs are binary sibling lists (at most 256, ~log2(n) in practice).
+ *
+ * Storage (how the tree is kept). Nodes are 16-ary, as in Diem's Jellyfish Merkle tree: an
+ * internal node at nibble path P stands for the 4 binary levels below P, holds for each
+ * child nibble the child's version, hash and kind, and hashes as the binary subtree of its
+ * 16 children in which a range holding a single leaf collapses to that leaf. A leaf sits at
+ * the shortest unique nibble prefix; within an internal node the collapse places it at the
+ * shortest unique bit prefix, so the 16-ary layout and the binary commitment agree exactly.
+ * Why 16-ary rather than one LMDB record per binary node: a random key sits ~log16(n) nodes
+ * deep instead of ~log2(n), so a block of w writes touches and rewrites ~4x fewer records
+ * (LMDB puts dominate the commit), while hashing work and proofs stay binary.
+ *
+ * Tables:
+ *   state_node   version BE8 || one byte per nibble of the path -> node (immutable once
+ *                written; versions first, so a block's new nodes append at the end of the
+ *                B-tree, and within a version in depth-first order, so a key's path nodes
+ *                written together sit together and are pruned together)
+ *   state_value  version BE8 || H(key) -> value; written when a block puts a key (appended
+ *                at the B-tree's end, like the nodes); a read walks the version's tree to
+ *                the leaf, which names the version of its value record
+ *   state_stale  since BE8 || 0x00 || node key  |  since BE8 || 0x01 || value key -> empty:
+ *                records that became unreachable at version `since` (replaced or deleted)
+ *   state_root   version BE8 -> root hash || root kind u8 || root node version LE8; a record
+ *                exists exactly for the committed, readable versions
+ *   state_meta   "floor" -> LE8 oldest readable version; "hash_alg" -> u8 (checked at open)
+ * Why version-first keys rather than H(key) first: random keys would dirty one random LMDB
+ * page per write at commit, while appends keep a block's new records on few pages.
+ * Pruning keeps versions >= floor: every stale record with since <= floor is needed by no
+ * retained version and is deleted (in since order, bounded per commit).
+ *
+ * A batch (one block) applies its writes one at a time with a walk from the root, copying
+ * each node on the path into the batch's node map (nodes of version v keyed by path) and
+ * recording the replaced node as stale, then hashes the map bottom-up, deepest first. Cost:
+ * O(writes * depth) node reads (from the batch chain or LMDB) and hashes. No recursion:
+ * walks are loops over the key's nibbles with an explicit stack of steps. */
+#include "store/state_store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/mem.h"
+#include "base/reader.h"
+
+#define NIBBLES_MAX     (2 * HASH_SIZE)
+#define NODE_KEY_SIZE   (8 + NIBBLES_MAX)
+#define NODE_VALUE_MAX  (5 + 16 * (8 + HASH_SIZE))
+#define LEAF_VALUE_SIZE (1 + 2 * HASH_SIZE + 8)
+#define VALUE_KEY_SIZE  (HASH_SIZE + 8)
+#define STALE_KEY_MAX   (8 + 1 + NODE_KEY_SIZE)
+#define ROOT_VALUE_SIZE (HASH_SIZE + 1 + 8)
+#define NODE_CHUNK      256u
+#define TAG_LEAF        1
+#define TAG_INTERNAL    2
+#define STALE_NODE      0
+#define STALE_VALUE     1
+
+_Static_assert(STALE_KEY_MAX >= 8 + 1 + VALUE_KEY_SIZE, "stale key holds a value key");
+
+static const char meta_floor_key[] = "floor";
+static const char meta_alg_key[] = "hash_alg";
+
+enum node_kind {
+    NODE_NONE = 0, /* a dropped map entry, or no root */
+    NODE_LEAF = 1,
+    NODE_INTERNAL = 2,
+};
+
+struct node_leaf {
+    struct hash key_hash;
+    struct hash value_hash;
+    uint64_t value_version;
+};
+
+struct node_internal {
+    uint16_t child_mask;
+    uint16_t leaf_mask; /* subset of child_mask */
+    uint64_t child_version[16];
+    struct hash child_hash[16];
+};
+
+struct node {
+    uint8_t path[HASH_SIZE]; /* nibbles [0, depth) of a key hash, the rest zero */
+    uint8_t depth;           /* in nibbles, 0..64 */
+    uint8_t kind;            /* enum node_kind */
+    struct hash hash;        /* computed by batch_hash for the batch's own nodes */
+    union {
+        struct node_leaf leaf;
+        struct node_internal in;
+    } u;
+};
+
+/* The batch's nodes of its own version, keyed by path; chunked so pointers stay valid. */
+struct node_map {
+    struct node **chunks;
+    size_t chunk_count;
+    size_t count;
+    uint32_t *slots; /* index + 1, 0 = empty; power-of-two size */
+    size_t slot_count;
+};
+
+struct node_ref {
+    uint8_t kind; /* NODE_NONE: empty tree */
+    uint64_t version;
+};
+
+struct batch_write {
+    struct hash key_hash;
+    struct hash value_hash;
+    const uint8_t *key;
+    size_t key_size;
+    const uint8_t *value; /* NULL: delete */
+    size_t value_size;
+    bool changed; /* not a no-op: commit writes it */
+};
+
+struct stale_node {
+    uint64_t version;
+    uint8_t depth;
+    uint8_t path[HASH_SIZE];
+};
+
+struct stale_value {
+    struct hash key_hash;
+    uint64_t version;
+};
+
+struct state_batch {
+    struct state_store *store;
+    struct state_batch *parent; /* NULL: built on base_version; dropped at commit */
+    unsigned refs;
+    bool committed; /* nodes and writes released; reads go to LMDB at version */
+    uint64_t id;
+    uint64_t base_id; /* id of the committed batch it follows (parent's id if parent) */
+    uint64_t version;
+    uint64_t base_version; /* committed version under the chain when parent is NULL */
+    struct node_ref root;
+    struct hash root_hash;
+    struct node_map nodes;
+    struct batch_write *writes; /* sorted by key hash */
+    size_t write_count;
+    uint8_t *bytes; /* copies of the keys and values */
+    struct stale_node *stale_nodes;
+    size_t stale_node_count;
+    size_t stale_node_capacity;
+    struct stale_value *stale_values;
+    size_t stale_value_count;
+    size_t stale_value_capacity;
+};
+
+struct state_store {
+    struct db *db;
+    struct db_table nodes;
+    struct db_table values;
+    struct db_table stale;
+    struct db_table roots;
+    struct db_table meta;
+    enum hash_alg alg;
+    uint64_t retain;
+    uint64_t version;
+    struct hash root_hash;
+    struct node_ref root;
+    uint64_t floor;
+    uint64_t pending_floor; /* computed by state_store_commit, applied by _committed */
+    uint64_t committed_id;
+    uint64_t next_id;
+};
+
+/* ---- encoding helpers ---- */
+
+static void
+store_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static uint64_t
+load_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+static unsigned
+nibble_at(const uint8_t *path, size_t i)
+{
+    ASSERT(i < NIBBLES_MAX);
+    uint8_t byte = path[i / 2];
+    return (i % 2 == 0) ? (unsigned)(byte >> 4) : (unsigned)(byte & 0x0f);
+}
+
+/* The first depth nibbles of src, the rest zero. */
+static void
+path_make(const uint8_t *src, size_t depth, uint8_t out[HASH_SIZE])
+{
+    ASSERT(depth <= NIBBLES_MAX);
+    memset(out, 0, HASH_SIZE);
+    memcpy(out, src, (depth + 1) / 2);
+    if (depth % 2 == 1) {
+        out[depth / 2] &= 0xf0;
+    }
+}
+
+static size_t
+common_nibbles(const struct hash *a, const struct hash *b)
+{
+    size_t n = 0;
+    while (n < NIBBLES_MAX && nibble_at(a->bytes, n) == nibble_at(b->bytes, n)) {
+        n++;
+    }
+    return n;
+}
+
+static size_t
+node_key_encode(uint64_t version, const uint8_t *path, size_t depth, uint8_t out[NODE_KEY_SIZE])
+{
+    store_be64(out, version);
+    for (size_t i = 0; i < depth; i++) {
+        out[8 + i] = (uint8_t)nibble_at(path, i);
+    }
+    return 8 + depth;
+}
+
+static size_t
+node_encode(const struct node *n, uint8_t out[NODE_VALUE_MAX])
+{
+    if (n->kind == NODE_LEAF) {
+        out[0] = TAG_LEAF;
+        memcpy(out + 1, n->u.leaf.key_hash.bytes, HASH_SIZE);
+        memcpy(out + 1 + HASH_SIZE, n->u.leaf.value_hash.bytes, HASH_SIZE);
+        store_u64(out + 1 + 2 * HASH_SIZE, n->u.leaf.value_version);
+        return LEAF_VALUE_SIZE;
+    }
+    ASSERT(n->kind == NODE_INTERNAL);
+    out[0] = TAG_INTERNAL;
+    store_u16(out + 1, n->u.in.child_mask);
+    store_u16(out + 3, n->u.in.leaf_mask);
+    size_t pos = 5;
+    for (unsigned i = 0; i < 16; i++) {
+        if ((n->u.in.child_mask & (1u << i)) != 0) {
+            store_u64(out + pos, n->u.in.child_version[i]);
+            memcpy(out + pos + 8, n->u.in.child_hash[i].bytes, HASH_SIZE);
+            pos += 8 + HASH_SIZE;
+        }
+    }
+    return pos;
+}
+
+/* Decodes our own stored node; any inconsistency is ERR_CORRUPT. */
+static enum err
+node_decode(const uint8_t *data, size_t size, const uint8_t *path, size_t depth, struct node *out)
+{
+    memset(out, 0, sizeof *out);
+    path_make(path, depth, out->path);
+    out->depth = (uint8_t)depth;
+    if (size == LEAF_VALUE_SIZE && data[0] == TAG_LEAF) {
+        out->kind = NODE_LEAF;
+        memcpy(out->u.leaf.key_hash.bytes, data + 1, HASH_SIZE);
+        memcpy(out->u.leaf.value_hash.bytes, data + 1 + HASH_SIZE, HASH_SIZE);
+        out->u.leaf.value_version = load_u64(data + 1 + 2 * HASH_SIZE);
+        return ERR_OK;
+    }
+    if (size < 5 || data[0] != TAG_INTERNAL || depth >= NIBBLES_MAX) {
+        return ERR_CORRUPT;
+    }
+    uint16_t mask = load_u16(data + 1);
+    uint16_t leaves = load_u16(data + 3);
+    unsigned count = (unsigned)__builtin_popcount(mask);
+    if (mask == 0 || (leaves & ~mask) != 0 || (count == 1 && leaves == mask) ||
+        size != 5 + count * (8 + HASH_SIZE)) {
+        return ERR_CORRUPT;
+    }
+    out->kind = NODE_INTERNAL;
+    out->u.in.child_mask = mask;
+    out->u.in.leaf_mask = leaves;
+    size_t pos = 5;
+    for (unsigned i = 0; i < 16; i++) {
+        if ((mask & (1u << i)) != 0) {
+            out->u.in.child_version[i] = load_u64(data + pos);
+            memcpy(out->u.in.child_hash[i].bytes, data + pos + 8, HASH_SIZE);
+            pos += 8 + HASH_SIZE;
+        }
+    }
+    return ERR_OK;
+}
+
+static size_t
+value_key_encode(const struct hash *key_hash, uint64_t version, uint8_t out[VALUE_KEY_SIZE])
+{
+    store_be64(out, version);
+    memcpy(out + 8, key_hash->bytes, HASH_SIZE);
+    return VALUE_KEY_SIZE;
+}
+
+/* ---- hashing of an internal node's 4 binary levels ---- */
+
+enum range_kind {
+    RANGE_EMPTY = 0,
+    RANGE_LEAF = 1, /* exactly one leaf: collapses to it */
+    RANGE_TREE = 2,
+};
+
+/* Binary heap of the node's subtrees: 1 = the node, 2x and 2x+1 the halves of x, 16 + i
+ * child i. */
+struct subtrees {
+    uint8_t kind[32];
+    struct hash hash[32];
+};
+
+static void
+subtrees_compute(enum hash_alg alg, const struct node *n, struct subtrees *t)
+{
+    ASSERT(n->kind == NODE_INTERNAL);
+    for (unsigned i = 0; i < 16; i++) {
+        unsigned x = 16 + i;
+        if ((n->u.in.child_mask & (1u << i)) == 0) {
+            t->kind[x] = RANGE_EMPTY;
+            memset(&t->hash[x], 0, sizeof t->hash[x]);
+        } else {
+            t->kind[x] = (n->u.in.leaf_mask & (1u << i)) != 0 ? RANGE_LEAF : RANGE_TREE;
+            t->hash[x] = n->u.in.child_hash[i];
+        }
+    }
+    for (unsigned x = 16; x-- > 1;) {
+        uint8_t l = t->kind[2 * x];
+        uint8_t r = t->kind[2 * x + 1];
+        if (l == RANGE_EMPTY && r == RANGE_EMPTY) {
+            t->kind[x] = RANGE_EMPTY;
+            memset(&t->hash[x], 0, sizeof t->hash[x]);
+        } else if (l == RANGE_EMPTY && r == RANGE_LEAF) {
+            t->kind[x] = RANGE_LEAF;
+            t->hash[x] = t->hash[2 * x + 1];
+        } else if (l == RANGE_LEAF && r == RANGE_EMPTY) {
+            t->kind[x] = RANGE_LEAF;
+            t->hash[x] = t->hash[2 * x];
+        } else {
+            t->kind[x] = RANGE_TREE;
+            state_inner_hash(alg, &t->hash[2 * x], &t->hash[2 * x + 1], &t->hash[x]);
+        }
+    }
+}
+
+/* ---- node map ---- */
+
+static uint64_t
+path_hash(const uint8_t *path, size_t depth)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ depth;
+    for (size_t i = 0; i < HASH_SIZE; i += 8) {
+        h = (h ^ load_u64(path + i)) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    return h;
+}
+
+static struct node *
+map_at(const struct node_map *m, size_t index)
+{
+    return &m->chunks[index / NODE_CHUNK][index % NODE_CHUNK];
+}
+
+/* Slot of path: holding it, or the empty slot where it would go. */
+static size_t
+map_slot(const struct node_map *m, const uint8_t *path, size_t depth)
+{
+    size_t mask = m->slot_count - 1;
+    size_t i = (size_t)path_hash(path, depth) & mask;
+    for (;;) {
+        uint32_t s = m->slots[i];
+        if (s == 0) {
+            return i;
+        }
+        const struct node *n = map_at(m, s - 1);
+        if (n->depth == depth && memcmp(n->path, path, HASH_SIZE) == 0) {
+            return i;
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+static struct node *
+map_find(const struct node_map *m, const uint8_t *path, size_t depth)
+{
+    if (m->slot_count == 0) {
+        return NULL;
+    }
+    uint32_t s = m->slots[map_slot(m, path, depth)];
+    return s == 0 ? NULL : map_at(m, s - 1);
+}
+
+static void
+map_grow(struct node_map *m)
+{
+    size_t slot_count = m->slot_count == 0 ? 1024 : 2 * m->slot_count;
+    mem_free(m->slots);
+    m->slots = mem_calloc(slot_count, sizeof m->slots[0]);
+    m->slot_count = slot_count;
+    for (size_t i = 0; i < m->count; i++) {
+        const struct node *n = map_at(m, i);
+        m->slots[map_slot(m, n->path, n->depth)] = (uint32_t)(i + 1);
+    }
+}
+
+/* The entry for path (reusing a dropped one), zeroed, with path and depth set. */
+static struct node *
+map_put(struct node_map *m, const uint8_t *path, size_t depth)
+{
+    if (2 * (m->count + 1) > m->slot_count) {
+        map_grow(m);
+    }
+    size_t slot = map_slot(m, path, depth);
+    struct node *n;
+    if (m->slots[slot] != 0) {
+        n = map_at(m, m->slots[slot] - 1);
+        ASSERT(n->kind == NODE_NONE);
+    } else {
+        ASSERT(m->count < UINT32_MAX);
+        if (m->count % NODE_CHUNK == 0) {
+            m->chunks = mem_realloc(m->chunks, (m->chunk_count + 1) * sizeof m->chunks[0]);
+            m->chunks[m->chunk_count++] = mem_alloc(NODE_CHUNK * sizeof(struct node));
+        }
+        n = map_at(m, m->count);
+        m->slots[slot] = (uint32_t)(++m->count);
+    }
+    memset(n, 0, sizeof *n);
+    memcpy(n->path, path, HASH_SIZE);
+    n->depth = (uint8_t)depth;
+    return n;
+}
+
+static void
+map_release(struct node_map *m)
+{
+    for (size_t i = 0; i < m->chunk_count; i++) {
+        mem_free(m->chunks[i]);
+    }
+    mem_free(m->chunks);
+    mem_free(m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- LMDB reads ---- */
+
+static enum err
+node_load_db(const struct state_store *s, struct db_txn *txn, uint64_t version, const uint8_t *path,
+             size_t depth, struct node *out)
+{
+    uint8_t key[NODE_KEY_SIZE];
+    size_t key_size = node_key_encode(version, path, depth, key);
+    struct db_val v;
+    enum err rc = db_get(txn, s->nodes, db_val_of(key, key_size), &v);
+    if (rc == ERR_NOT_FOUND) {
+        return ERR_CORRUPT; /* a referenced node must exist (unless its version was pruned) */
+    }
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    return node_decode(v.data, v.size, path, depth, out);
+}
+
+struct root_record {
+    struct hash hash;
+    struct node_ref ref;
+};
+
+static enum err
+root_load(const struct state_store *s, struct db_txn *txn, uint64_t version,
+          struct root_record *out)
+{
+    uint8_t key[8];
+    store_be64(key, version);
+    struct db_val v;
+    enum err rc = db_get(txn, s->roots, db_val_of(key, sizeof key), &v);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    if (v.size != ROOT_VALUE_SIZE || v.data[HASH_SIZE] > NODE_INTERNAL) {
+        return ERR_CORRUPT;
+    }
+    memcpy(out->hash.bytes, v.data, HASH_SIZE);
+    out->ref.kind = v.data[HASH_SIZE];
+    out->ref.version = load_u64(v.data + HASH_SIZE + 1);
+    return ERR_OK;
+}
+
+static enum err
+root_put(const struct state_store *s, struct db_txn *txn, uint64_t version, const struct hash *hash,
+         struct node_ref ref)
+{
+    uint8_t key[8];
+    uint8_t value[ROOT_VALUE_SIZE];
+    store_be64(key, version);
+    memcpy(value, hash->bytes, HASH_SIZE);
+    value[HASH_SIZE] = ref.kind;
+    store_u64(value + HASH_SIZE + 1, ref.version);
+    return db_put(txn, s->roots, db_val_of(key, sizeof key), db_val_of(value, sizeof value));
+}
+
+/* The leaf of key_hash in the tree at ref, into *n (ERR_NOT_FOUND if absent). */
+static enum err
+leaf_find_db(const struct state_store *s, struct db_txn *txn, struct node_ref ref,
+             const struct hash *key_hash, struct node *n)
+{
+    for (size_t depth = 0; ref.kind != NODE_NONE; depth++) {
+        enum err rc = node_load_db(s, txn, ref.version, key_hash->bytes, depth, n);
+        if (rc != ERR_OK) {
+            return rc;
+        }
+        if (n->kind != ref.kind) {
+            return ERR_CORRUPT;
+        }
+        if (n->kind == NODE_LEAF) {
+            return hash_equal(&n->u.leaf.key_hash, key_hash) ? ERR_OK : ERR_NOT_FOUND;
+        }
+        unsigned i = nibble_at(key_hash->bytes, depth); /* depth < 64: checked by decode */
+        unsigned bit = 1u << i;
+        if ((n->u.in.child_mask & bit) == 0) {
+            return ERR_NOT_FOUND;
+        }
+        ref.kind = (n->u.in.leaf_mask & bit) != 0 ? NODE_LEAF : NODE_INTERNAL;
+        ref.version = n->u.in.child_version[i];
+    }
+    return ERR_NOT_FOUND;
+}
+
+/* The value record a leaf points to; it must exist. */
+static enum err
+value_get_db(const struct state_store *s, struct db_txn *txn, const struct node_leaf *leaf,
+             struct buf *out_value)
+{
+    uint8_t key[VALUE_KEY_SIZE];
+    value_key_encode(&leaf->key_hash, leaf->value_version, key);
+    struct db_val v;
+    enum err rc = db_get(txn, s->values, db_val_of(key, sizeof key), &v);
+    if (rc == ERR_NOT_FOUND) {
+        return ERR_CORRUPT;
+    }
+    return rc == ERR_OK ? buf_append(out_value, v.data, v.size) : rc;
+}
+
+/* Value of key_hash at a committed version: a walk of that version's tree to the leaf, then
+ * the value record the leaf names. */
+static enum err
+value_load(const struct state_store *s, struct db_txn *txn, const struct hash *key_hash,
+           uint64_t version, struct buf *out_value)
+{
+    struct root_record root;
+    enum err rc = root_load(s, txn, version, &root);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    struct node n;
+    rc = leaf_find_db(s, txn, root.ref, key_hash, &n);
+    if (rc == ERR_OK) {
+        rc = value_get_db(s, txn, &n.u.leaf, out_value);
+    }
+    return rc;
+}
+
+/* ---- open / close ---- */
+
+/* The tree's hash is fixed when the tables are created: opening with another is ERR_CONFIG. */
+static enum err
+store_check_alg(const struct state_store *s, struct db_txn *txn)
+{
+    struct db_val key = db_val_of(meta_alg_key, sizeof meta_alg_key - 1);
+    struct db_val v;
+    enum err rc = db_get(txn, s->meta, key, &v);
+    if (rc == ERR_NOT_FOUND) {
+        uint8_t alg = (uint8_t)s->alg;
+        return db_put(txn, s->meta, key, db_val_of(&alg, 1));
+    }
+    if (rc == ERR_OK && (v.size != 1 || v.data[0] != (uint8_t)s->alg)) {
+        rc = ERR_CONFIG;
+    }
+    return rc;
+}
+
+static enum err
+store_load(struct state_store *s)
+{
+    struct db_txn *txn = NULL;
+    struct db_cursor *c = NULL;
+    enum err rc = db_txn_begin(s->db, true, &txn);
+    if (rc == ERR_OK) {
+        rc = store_check_alg(s, txn);
+    }
+    if (rc == ERR_OK) {
+        rc = db_cursor_open(txn, s->roots, &c);
+    }
+    struct db_val k;
+    struct db_val v;
+    if (rc == ERR_OK) {
+        rc = db_cursor_last(c, &k, &v);
+        if (rc == ERR_NOT_FOUND) { /* first use: version 0 is the empty state */
+            struct hash zero;
+            memset(&zero, 0, sizeof zero);
+            struct node_ref none = { NODE_NONE, 0 };
+            rc = root_put(s, txn, 0, &zero, none);
+            if (rc == ERR_OK) {
+                rc = db_cursor_last(c, &k, &v);
+            }
+        }
+    }
+    struct root_record root;
+    if (rc == ERR_OK && k.size != 8) {
+        rc = ERR_CORRUPT;
+    }
+    if (rc == ERR_OK) {
+        s->version = load_be64(k.data);
+        rc = root_load(s, txn, s->version, &root);
+    }
+    if (rc == ERR_OK) {
+        rc = db_get(txn, s->meta, db_val_of(meta_floor_key, sizeof meta_floor_key - 1), &v);
+        if (rc == ERR_NOT_FOUND) {
+            s->floor = 0;
+            rc = ERR_OK;
+        } else if (rc == ERR_OK) {
+            s->floor = v.size == 8 ? load_u64(v.data) : UINT64_MAX;
+            rc = s->floor <= s->version ? ERR_OK : ERR_CORRUPT;
+        }
+    }
+    db_cursor_close(c);
+    if (rc == ERR_OK) {
+        s->root_hash = root.hash;
+        s->root = root.ref;
+        rc = db_txn_commit(txn);
+    } else {
+        db_txn_abort(txn);
+    }
+    return rc;
+}
+
+enum err
+state_store_open(struct db *db, const struct state_store_options *options, struct state_store **out)
+{
+    ASSERT(hash_alg_is_valid((unsigned)options->hash_alg));
+    struct state_store *s = mem_calloc(1, sizeof *s);
+    s->db = db;
+    s->alg = options->hash_alg;
+    s->retain = options->retain_versions;
+    s->next_id = 1;
+    enum err rc = db_table_open(db, "state_node", &s->nodes);
+    if (rc == ERR_OK) {
+        rc = db_table_open(db, "state_value", &s->values);
+    }
+    if (rc == ERR_OK) {
+        rc = db_table_open(db, "state_stale", &s->stale);
+    }
+    if (rc == ERR_OK) {
+        rc = db_table_open(db, "state_root", &s->roots);
+    }
+    if (rc == ERR_OK) {
+        rc = db_table_open(db, "state_meta", &s->meta);
+    }
+    if (rc == ERR_OK) {
+        rc = store_load(s);
+    }
+    if (rc != ERR_OK) {
+        mem_free(s);
+        return rc;
+    }
+    *out = s;
+    return ERR_OK;
+}
+
+void
+state_store_close(struct state_store *s)
+{
+    mem_free(s);
+}
+
+uint64_t
+state_store_version(const struct state_store *s)
+{
+    return s->version;
+}
+
+void
+state_store_root(const struct state_store *s, struct hash *out)
+{
+    *out = s->root_hash;
+}
+
+uint64_t
+state_store_version_min(const struct state_store *s)
+{
+    return s->floor;
+}
+
+enum err
+state_store_root_at(struct state_store *s, struct db_txn *txn, uint64_t version, struct hash *out)
+{
+    struct root_record r;
+    enum err rc = root_load(s, txn, version, &r);
+    if (rc == ERR_OK) {
+        *out = r.hash;
+    }
+    return rc;
+}
+
+/* ---- building a batch ---- */
+
+/* One node on the walked path: steps[d] is the node at nibble depth d. */
+struct step {
+    uint64_t version;
+    const struct node *node; /* in some batch's map, or in scratch */
+    struct node *own;        /* the batch's own copy once made mutable */
+};
+
+struct build {
+    struct state_batch *b;
+    struct db_txn *txn;
+    size_t step_count;
+    struct step steps[NIBBLES_MAX + 1];
+    struct node scratch[NIBBLES_MAX + 2]; /* [d] for the walk, [NIBBLES_MAX + 1] spare */
+};
+
+/* Node (version, path/depth) as seen by the batch: its own map, an uncommitted ancestor's
+ * map, or LMDB. */
+static enum err
+node_lookup(struct build *w, uint64_t version, const uint8_t *path, size_t depth,
+            struct node *scratch, const struct node **out)
+{
+    uint8_t p[HASH_SIZE];
+    path_make(path, depth, p);
+    for (const struct state_batch *b = w->b; b != NULL && !b->committed && b->version >= version;
+         b = b->parent) {
+        if (b->version == version) {
+            const struct node *n = map_find(&b->nodes, p, depth);
+            ASSERT(n != NULL && n->kind != NODE_NONE);
+            *out = n;
+            return ERR_OK;
+        }
+    }
+    enum err rc = node_load_db(w->b->store, w->txn, version, p, depth, scratch);
+    if (rc == ERR_OK) {
+        *out = scratch;
+    }
+    return rc;
+}
+
+/* Fills steps with the nodes on key_hash's path, down to a leaf or an internal node whose
+ * slot for the key is empty. */
+static enum err
+walk(struct build *w, const struct hash *key_hash)
+{
+    w->step_count = 0;
+    struct node_ref ref = w->b->root;
+    for (size_t depth = 0; ref.kind != NODE_NONE; depth++) {
+        const struct node *n = NULL;
+        enum err rc = node_lookup(w, ref.version, key_hash->bytes, depth, &w->scratch[depth], &n);
+        if (rc != ERR_OK) {
+            return rc;
+        }
+        if (n->kind != ref.kind) {
+            return ERR_CORRUPT;
+        }
+        w->steps[depth] = (struct step){ ref.version, n, NULL };
+        w->step_count = depth + 1;
+        if (n->kind == NODE_LEAF) {
+            break;
+        }
+        unsigned i = nibble_at(key_hash->bytes, depth); /* depth < 64: checked by decode */
+        unsigned bit = 1u << i;
+        ref.kind = (n->u.in.child_mask & bit) == 0  ? NODE_NONE
+                   : (n->u.in.leaf_mask & bit) != 0 ? NODE_LEAF
+                                                    : NODE_INTERNAL;
+        ref.version = n->u.in.child_version[i];
+    }
+    return ERR_OK;
+}
+
+static void
+stale_node_add(struct state_batch *b, uint64_t version, const uint8_t *path, size_t depth)
+{
+    if (b->stale_node_count == b->stale_node_capacity) {
+        b->stale_node_capacity = b->stale_node_capacity == 0 ? 256 : 2 * b->stale_node_capacity;
+        b->stale_nodes =
+            mem_realloc(b->stale_nodes, b->stale_node_capacity * sizeof b->stale_nodes[0]);
+    }
+    struct stale_node *e = &b->stale_nodes[b->stale_node_count++];
+    e->version = version;
+    e->depth = (uint8_t)depth;
+    path_make(path, depth, e->path);
+}
+
+static void
+stale_value_add(struct state_batch *b, const struct hash *key_hash, uint64_t version)
+{
+    if (b->stale_value_count == b->stale_value_capacity) {
+        b->stale_value_capacity = b->stale_value_capacity == 0 ? 256 : 2 * b->stale_value_capacity;
+        b->stale_values =
+            mem_realloc(b->stale_values, b->stale_value_capacity * sizeof b->stale_values[0]);
+    }
+    struct stale_value *e = &b->stale_values[b->stale_value_count++];
+    e->key_hash = *key_hash;
+    e->version = version;
+}
+
+/* Removes node (version, path/depth) from the tree being built. */
+static void
+node_drop(struct state_batch *b, uint64_t version, const uint8_t *path, size_t depth)
+{
+    if (version == b->version) {
+        uint8_t p[HASH_SIZE];
+        path_make(path, depth, p);
+        struct node *n = map_find(&b->nodes, p, depth);
+        ASSERT(n != NULL && n->kind != NODE_NONE);
+        n->kind = NODE_NONE;
+    } else {
+        stale_node_add(b, version, path, depth);
+    }
+}
+
+static void
+child_set(struct node *parent, unsigned i, uint8_t kind, uint64_t version)
+{
+    ASSERT(parent->kind == NODE_INTERNAL);
+    uint16_t bit = (uint16_t)(1u << i);
+    parent->u.in.child_mask |= bit;
+    if (kind == NODE_LEAF) {
+        parent->u.in.leaf_mask |= bit;
+    } else {
+        parent->u.in.leaf_mask &= (uint16_t)~bit;
+    }
+    parent->u.in.child_version[i] = version;
+    memset(&parent->u.in.child_hash[i], 0, HASH_SIZE); /* set by batch_hash */
+}
+
+/* Points the parent of depth (or the root) at a new node of the batch's version. */
+static void
+link_new(struct build *w, const struct hash *key_hash, size_t depth, uint8_t kind)
+{
+    struct state_batch *b = w->b;
+    if (depth == 0) {
+        b->root.kind = kind;
+        b->root.version = b->version;
+        return;
+    }
+    struct node *parent = w->steps[depth - 1].own;
+    ASSERT(parent != NULL);
+    child_set(parent, nibble_at(key_hash->bytes, depth - 1), kind, b->version);
+}
+
+/* Makes steps[0..upto] the batch's own copies, linked to each other. */
+static void
+path_own(struct build *w, const struct hash *key_hash, size_t upto)
+{
+    struct state_batch *b = w->b;
+    ASSERT(upto < w->step_count);
+    for (size_t d = 0; d <= upto; d++) {
+        struct step *st = &w->steps[d];
+        if (st->own != NULL) {
+            continue;
+        }
+        if (st->version == b->version) {
+            st->own = map_find(&b->nodes, st->node->path, d);
+        } else {
+            struct node copy = *st->node;
+            stale_node_add(b, st->version, copy.path, d);
+            st->own = map_put(&b->nodes, copy.path, d);
+            *st->own = copy;
+        }
+        ASSERT(st->own != NULL);
+        st->version = b->version;
+        st->node = st->own;
+        link_new(w, key_hash, d, st->own->kind);
+    }
+}
+
+static struct node *
+leaf_new(struct state_batch *b, const struct node_leaf *leaf, size_t depth)
+{
+    uint8_t p[HASH_SIZE];
+    path_make(leaf->key_hash.bytes, depth, p);
+    struct node *n = map_put(&b->nodes, p, depth);
+    n->kind = NODE_LEAF;
+    n->u.leaf = *leaf;
+    return n;
+}
+
+/* The key's leaf meets another key's leaf at depth: internal nodes down to where they
+ * differ, then both leaves. */
+static void
+leaf_split(struct build *w, const struct node_leaf *fresh, size_t depth)
+{
+    struct state_batch *b = w->b;
+    struct node_leaf old = w->steps[depth].node->u.leaf;
+    if (depth > 0) {
+        path_own(w, &fresh->key_hash, depth - 1);
+    }
+    node_drop(b, w->steps[depth].version, old.key_hash.bytes, depth);
+    size_t common = common_nibbles(&fresh->key_hash, &old.key_hash);
+    ASSERT(common >= depth && common < NIBBLES_MAX);
+    for (size_t d = depth; d <= common; d++) {
+        uint8_t p[HASH_SIZE];
+        path_make(fresh->key_hash.bytes, d, p);
+        struct node *m = map_put(&b->nodes, p, d);
+        m->kind = NODE_INTERNAL;
+        unsigned i = nibble_at(fresh->key_hash.bytes, d);
+        if (d < common) {
+            child_set(m, i, NODE_INTERNAL, b->version);
+        } else {
+            child_set(m, i, NODE_LEAF, b->version);
+            child_set(m, nibble_at(old.key_hash.bytes, d), NODE_LEAF, b->version);
+        }
+    }
+    leaf_new(b, &old, common + 1);
+    leaf_new(b, fresh, common + 1);
+    link_new(w, &fresh->key_hash, depth, NODE_INTERNAL);
+}
+
+static enum err
+apply_put(struct build *w, struct batch_write *wr)
+{
+    struct state_batch *b = w->b;
+    struct node_leaf fresh = { wr->key_hash, wr->value_hash, b->version };
+    enum err rc = walk(w, &wr->key_hash);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    wr->changed = true;
+    if (w->step_count == 0) {
+        leaf_new(b, &fresh, 0);
+        link_new(w, &fresh.key_hash, 0, NODE_LEAF);
+        return ERR_OK;
+    }
+    size_t last = w->step_count - 1;
+    const struct node *n = w->steps[last].node;
+    if (n->kind == NODE_INTERNAL) { /* empty slot */
+        path_own(w, &fresh.key_hash, last);
+        leaf_new(b, &fresh, last + 1);
+        link_new(w, &fresh.key_hash, last + 1, NODE_LEAF);
+        return ERR_OK;
+    }
+    if (!hash_equal(&n->u.leaf.key_hash, &fresh.key_hash)) {
+        leaf_split(w, &fresh, last);
+        return ERR_OK;
+    }
+    if (hash_equal(&n->u.leaf.value_hash, &fresh.value_hash)) {
+        wr->changed = false; /* same value: nothing to do */
+        return ERR_OK;
+    }
+    stale_value_add(b, &fresh.key_hash, n->u.leaf.value_version);
+    path_own(w, &fresh.key_hash, last);
+    w->steps[last].own->u.leaf = fresh;
+    return ERR_OK;
+}
+
+/* After a delete below steps[depth]: an internal node left with a single leaf child is
+ * replaced by that leaf, up the path as long as this repeats. */
+static enum err
+collapse(struct build *w, const struct hash *key_hash, size_t depth)
+{
+    struct state_batch *b = w->b;
+    for (size_t d = depth + 1; d-- > 0;) {
+        struct node *m = w->steps[d].own;
+        ASSERT(m != NULL && m->kind == NODE_INTERNAL);
+        uint16_t mask = m->u.in.child_mask;
+        ASSERT(mask != 0);
+        if ((mask & (mask - 1)) != 0 || m->u.in.leaf_mask != mask) {
+            return ERR_OK;
+        }
+        unsigned i = (unsigned)__builtin_ctz(mask);
+        uint64_t child_version = m->u.in.child_version[i];
+        uint8_t child_path[HASH_SIZE];
+        memcpy(child_path, m->path, HASH_SIZE);
+        child_path[d / 2] = (uint8_t)(child_path[d / 2] | (d % 2 == 0 ? i << 4 : i));
+        const struct node *child = NULL;
+        enum err rc =
+            node_lookup(w, child_version, child_path, d + 1, &w->scratch[NIBBLES_MAX + 1], &child);
+        if (rc != ERR_OK) {
+            return rc;
+        }
+        if (child->kind != NODE_LEAF) {
+            return ERR_CORRUPT;
+        }
+        struct node_leaf moved = child->u.leaf;
+        node_drop(b, child_version, child_path, d + 1);
+        m->kind = NODE_NONE; /* its stale record was made by path_own */
+        leaf_new(b, &moved, d);
+        link_new(w, key_hash, d, NODE_LEAF);
+    }
+    return ERR_OK;
+}
+
+static enum err
+apply_delete(struct build *w, struct batch_write *wr)
+{
+    struct state_batch *b = w->b;
+    const struct hash *key_hash = &wr->key_hash;
+    enum err rc = walk(w, key_hash);
+    if (rc != ERR_OK || w->step_count == 0) {
+        return rc;
+    }
+    size_t last = w->step_count - 1;
+    const struct node *n = w->steps[last].node;
+    if (n->kind != NODE_LEAF || !hash_equal(&n->u.leaf.key_hash, key_hash)) {
+        return ERR_OK; /* absent: nothing to do */
+    }
+    wr->changed = true;
+    stale_value_add(b, key_hash, n->u.leaf.value_version);
+    if (last == 0) {
+        node_drop(b, w->steps[0].version, key_hash->bytes, 0);
+        b->root.kind = NODE_NONE;
+        b->root.version = 0;
+        return ERR_OK;
+    }
+    path_own(w, key_hash, last - 1);
+    node_drop(b, w->steps[last].version, key_hash->bytes, last);
+    struct node *parent = w->steps[last - 1].own;
+    uint16_t bit = (uint16_t)(1u << nibble_at(key_hash->bytes, last - 1));
+    parent->u.in.child_mask &= (uint16_t)~bit;
+    parent->u.in.leaf_mask &= (uint16_t)~bit;
+    return collapse(w, key_hash, last - 1);
+}
+
+/* Hashes the batch's nodes deepest first, each into its parent's slot, the top into the
+ * root. */
+static void
+batch_hash(struct state_batch *b)
+{
+    const struct node_map *m = &b->nodes;
+    size_t starts[NIBBLES_MAX + 2] = { 0 };
+    for (size_t i = 0; i < m->count; i++) {
+        const struct node *n = map_at(m, i);
+        if (n->kind != NODE_NONE) {
+            starts[n->depth + 1]++;
+        }
+    }
+    for (size_t d = 1; d < NIBBLES_MAX + 2; d++) {
+        starts[d] += starts[d - 1];
+    }
+    size_t live = starts[NIBBLES_MAX + 1];
+    uint32_t *order = mem_alloc((live + 1) * sizeof order[0]);
+    size_t fill[NIBBLES_MAX + 1];
+    memcpy(fill, starts, sizeof fill);
+    for (size_t i = 0; i < m->count; i++) {
+        const struct node *n = map_at(m, i);
+        if (n->kind != NODE_NONE) {
+            order[fill[n->depth]++] = (uint32_t)i;
+        }
+    }
+    struct subtrees t;
+    for (size_t k = live; k-- > 0;) {
+        struct node *n = map_at(m, order[k]);
+        if (n->kind == NODE_LEAF) {
+            state_leaf_hash(b->store->alg, &n->u.leaf.key_hash, &n->u.leaf.value_hash, &n->hash);
+        } else {
+            subtrees_compute(b->store->alg, n, &t);
+            ASSERT(t.kind[1] == RANGE_TREE);
+            n->hash = t.hash[1];
+        }
+        if (n->depth == 0) {
+            ASSERT(b->root.kind == n->kind && b->root.version == b->version);
+            b->root_hash = n->hash;
+            continue;
+        }
+        uint8_t p[HASH_SIZE];
+        path_make(n->path, n->depth - 1u, p);
+        struct node *parent = map_find(m, p, n->depth - 1u);
+        ASSERT(parent != NULL && parent->kind == NODE_INTERNAL);
+        unsigned i = nibble_at(n->path, n->depth - 1u);
+        ASSERT((parent->u.in.child_mask & (1u << i)) != 0);
+        ASSERT(parent->u.in.child_version[i] == b->version);
+        parent->u.in.child_hash[i] = n->hash;
+    }
+    mem_free(order);
+    if (b->root.kind == NODE_NONE) {
+        memset(&b->root_hash, 0, sizeof b->root_hash);
+    }
+}
+
+static int
+write_compare(const void *a, const void *b)
+{
+    const struct batch_write *x = a;
+    const struct batch_write *y = b;
+    return memcmp(x->key_hash.bytes, y->key_hash.bytes, HASH_SIZE);
+}
+
+/* Checks sizes, copies keys and values, hashes and sorts them. */
+static enum err
+batch_copy_writes(struct state_batch *b, const struct state_write *writes, size_t count)
+{
+    if (count > STATE_BATCH_WRITES_MAX) {
+        return ERR_TOO_LARGE;
+    }
+    uint64_t total = 0;
+    for (size_t i = 0; i < count; i++) {
+        const struct state_write *w = &writes[i];
+        if (w->key_size > STATE_KEY_SIZE_MAX ||
+            (w->value != NULL && w->value_size > STATE_VALUE_SIZE_MAX)) {
+            return ERR_TOO_LARGE;
+        }
+        total += w->key_size + (w->value != NULL ? w->value_size : 0);
+    }
+    if (total > STATE_BATCH_BYTES_MAX) {
+        return ERR_TOO_LARGE;
+    }
+    b->writes = mem_calloc(count + 1, sizeof b->writes[0]);
+    b->bytes = mem_alloc((size_t)total + 1);
+    b->write_count = count;
+    size_t pos = 0;
+    enum hash_alg alg = b->store->alg;
+    for (size_t i = 0; i < count; i++) {
+        const struct state_write *src = &writes[i];
+        struct batch_write *dst = &b->writes[i];
+        if (src->key_size > 0) {
+            memcpy(b->bytes + pos, src->key, src->key_size);
+        }
+        dst->key = b->bytes + pos;
+        dst->key_size = src->key_size;
+        pos += src->key_size;
+        hash_bytes(alg, dst->key, dst->key_size, &dst->key_hash);
+        if (src->value != NULL) {
+            if (src->value_size > 0) {
+                memcpy(b->bytes + pos, src->value, src->value_size);
+            }
+            dst->value = b->bytes + pos;
+            dst->value_size = src->value_size;
+            pos += src->value_size;
+            hash_bytes(alg, dst->value, dst->value_size, &dst->value_hash);
+        }
+    }
+    qsort(b->writes, count, sizeof b->writes[0], write_compare);
+    for (size_t i = 1; i < count; i++) {
+        if (hash_equal(&b->writes[i - 1].key_hash, &b->writes[i].key_hash)) {
+            return ERR_INVALID_ARG;
+        }
+    }
+    return ERR_OK;
+}
+
+static void
+batch_release(struct state_batch *b)
+{
+    map_release(&b->nodes);
+    mem_free(b->writes);
+    mem_free(b->bytes);
+    mem_free(b->stale_nodes);
+    mem_free(b->stale_values);
+    b->writes = NULL;
+    b->bytes = NULL;
+    b->stale_nodes = NULL;
+    b->stale_values = NULL;
+    b->write_count = 0;
+    b->stale_node_count = 0;
+    b->stale_value_count = 0;
+    b->stale_node_capacity = 0;
+    b->stale_value_capacity = 0;
+}
+
+static enum err
+batch_build(struct state_batch *b)
+{
+    struct build *w = mem_alloc(sizeof *w);
+    w->b = b;
+    w->step_count = 0;
+    enum err rc = db_txn_begin(b->store->db, false, &w->txn);
+    for (size_t i = 0; rc == ERR_OK && i < b->write_count; i++) {
+        struct batch_write *wr = &b->writes[i];
+        rc = wr->value != NULL ? apply_put(w, wr) : apply_delete(w, wr);
+    }
+    if (rc == ERR_OK) {
+        db_txn_abort(w->txn);
+        batch_hash(b);
+    } else if (w->txn != NULL) {
+        db_txn_abort(w->txn);
+    }
+    mem_free(w);
+    return rc;
+}
+
+enum err
+state_batch_new(struct state_store *s, struct state_batch *parent, uint64_t version,
+                const struct state_write *writes, size_t count, struct state_batch **out)
+{
+    uint64_t base = parent != NULL ? parent->version : s->version;
+    if (version != base + 1) {
+        return ERR_INVALID_ARG;
+    }
+    struct state_batch *b = mem_calloc(1, sizeof *b);
+    b->store = s;
+    b->refs = 1;
+    b->id = s->next_id++;
+    b->version = version;
+    if (parent != NULL) {
+        ASSERT(parent->store == s && parent->refs > 0);
+        parent->refs++;
+        b->parent = parent;
+        b->base_id = parent->id;
+        b->base_version = parent->base_version;
+        b->root = parent->root;
+        b->root_hash = parent->root_hash;
+    } else {
+        b->base_id = s->committed_id;
+        b->base_version = s->version;
+        b->root = s->root;
+        b->root_hash = s->root_hash;
+    }
+    enum err rc = batch_copy_writes(b, writes, count);
+    if (rc == ERR_OK) {
+        rc = batch_build(b);
+    }
+    if (rc != ERR_OK) {
+        state_batch_free(b);
+        return rc;
+    }
+    *out = b;
+    return ERR_OK;
+}
+
+void
+state_batch_root(const struct state_batch *b, struct hash *out)
+{
+    *out = b->root_hash;
+}
+
+uint64_t
+state_batch_version(const struct state_batch *b)
+{
+    return b->version;
+}
+
+static const struct batch_write *
+batch_find(const struct state_batch *b, const struct hash *key_hash)
+{
+    size_t lo = 0;
+    size_t hi = b->write_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(b->writes[mid].key_hash.bytes, key_hash->bytes, HASH_SIZE);
+        if (c == 0) {
+            return &b->writes[mid];
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return NULL;
+}
+
+enum err
+state_batch_get(const struct state_batch *b, const uint8_t *key, size_t key_size,
+                struct buf *out_value)
+{
+    struct state_store *s = b->store;
+    struct hash key_hash;
+    hash_bytes(s->alg, key, key_size, &key_hash);
+    uint64_t version = b->base_version;
+    for (const struct state_batch *p = b; p != NULL; p = p->parent) {
+        if (p->committed) {
+            version = p->version;
+            break;
+        }
+        const struct batch_write *w = batch_find(p, &key_hash);
+        if (w != NULL) {
+            return w->value == NULL ? ERR_NOT_FOUND
+                                    : buf_append(out_value, w->value, w->value_size);
+        }
+    }
+    struct db_txn *txn = NULL;
+    enum err rc = db_txn_begin(s->db, false, &txn);
+    if (rc == ERR_OK) {
+        rc = value_load(s, txn, &key_hash, version, out_value);
+        db_txn_abort(txn);
+    }
+    return rc;
+}
+
+void
+state_batch_free(struct state_batch *b)
+{
+    while (b != NULL) {
+        ASSERT(b->refs > 0);
+        if (--b->refs > 0) {
+            return;
+        }
+        struct state_batch *parent = b->parent;
+        batch_release(b);
+        mem_free(b);
+        b = parent;
+    }
+}
+
+/* ---- commit and pruning ---- */
+
+static enum err
+commit_nodes(const struct state_store *s, struct db_txn *txn, const struct state_batch *b)
+{
+    uint8_t key[NODE_KEY_SIZE];
+    uint8_t value[NODE_VALUE_MAX];
+    for (size_t i = 0; i < b->nodes.count; i++) {
+        const struct node *n = map_at(&b->nodes, i);
+        if (n->kind == NODE_NONE) {
+            continue;
+        }
+        size_t key_size = node_key_encode(b->version, n->path, n->depth, key);
+        size_t value_size = node_encode(n, value);
+        enum err rc = db_put(txn, s->nodes, db_val_of(key, key_size), db_val_of(value, value_size));
+        if (rc != ERR_OK) {
+            return rc;
+        }
+    }
+    uint8_t stale[STALE_KEY_MAX];
+    store_be64(stale, b->version);
+    stale[8] = STALE_NODE;
+    for (size_t i = 0; i < b->stale_node_count; i++) {
+        const struct stale_node *e = &b->stale_nodes[i];
+        size_t key_size = 9 + node_key_encode(e->version, e->path, e->depth, stale + 9);
+        enum err rc = db_put(txn, s->stale, db_val_of(stale, key_size), db_val_of(NULL, 0));
+        if (rc != ERR_OK) {
+            return rc;
+        }
+    }
+    return ERR_OK;
+}
+
+static enum err
+stale_value_put(const struct state_store *s, struct db_txn *txn, uint64_t since,
+                const struct hash *key_hash, uint64_t version)
+{
+    uint8_t stale[8 + 1 + VALUE_KEY_SIZE];
+    store_be64(stale, since);
+    stale[8] = STALE_VALUE;
+    value_key_encode(key_hash, version, stale + 9);
+    return db_put(txn, s->stale, db_val_of(stale, sizeof stale), db_val_of(NULL, 0));
+}
+
+static enum err
+commit_values(const struct state_store *s, struct db_txn *txn, const struct state_batch *b)
+{
+    enum err rc = ERR_OK;
+    for (size_t i = 0; rc == ERR_OK && i < b->write_count; i++) {
+        const struct batch_write *w = &b->writes[i];
+        if (w->changed && w->value != NULL) {
+            uint8_t key[VALUE_KEY_SIZE];
+            value_key_encode(&w->key_hash, b->version, key);
+            rc = db_put(txn, s->values, db_val_of(key, sizeof key),
+                        db_val_of(w->value, w->value_size));
+        }
+    }
+    for (size_t i = 0; rc == ERR_OK && i < b->stale_value_count; i++) {
+        const struct stale_value *e = &b->stale_values[i];
+        rc = stale_value_put(s, txn, b->version, &e->key_hash, e->version);
+    }
+    return rc;
+}
+
+/* Deletes what one stale record points to. */
+static enum err
+prune_record(const struct state_store *s, struct db_txn *txn, struct db_val k)
+{
+    if (k.size < 9) {
+        return ERR_CORRUPT;
+    }
+    struct db_val target = db_val_of(k.data + 9, k.size - 9);
+    enum err rc;
+    if (k.data[8] == STALE_NODE) {
+        rc = db_del(txn, s->nodes, target);
+    } else if (k.data[8] == STALE_VALUE && target.size == VALUE_KEY_SIZE) {
+        rc = db_del(txn, s->values, target);
+    } else {
+        return ERR_CORRUPT;
+    }
+    return rc == ERR_NOT_FOUND ? ERR_CORRUPT : rc;
+}
+
+/* Deletes stale records with since <= target (at most the per-commit budget); returns in
+ * *out_floor the oldest version left intact. */
+static enum err
+prune_stale(const struct state_store *s, struct db_txn *txn, uint64_t target, uint64_t *out_floor)
+{
+    struct db_cursor *c = NULL;
+    enum err rc = db_cursor_open(txn, s->stale, &c);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    uint8_t first[8] = { 0 };
+    struct db_val k;
+    struct db_val v;
+    uint64_t floor = target;
+    size_t budget = STATE_PRUNE_PER_COMMIT_MAX;
+    rc = db_cursor_seek(c, db_val_of(first, sizeof first), &k, &v);
+    while (rc == ERR_OK) {
+        if (k.size < 9) {
+            rc = ERR_CORRUPT;
+            break;
+        }
+        uint64_t since = load_be64(k.data);
+        if (since > target) {
+            break;
+        }
+        if (budget-- == 0) {
+            floor = since; /* versions >= since are still whole */
+            break;
+        }
+        rc = prune_record(s, txn, k);
+        if (rc == ERR_OK) {
+            rc = db_cursor_del(c);
+        }
+        if (rc == ERR_OK) {
+            rc = db_cursor_next(c, &k, &v);
+        }
+    }
+    db_cursor_close(c);
+    if (rc == ERR_NOT_FOUND) {
+        rc = ERR_OK;
+    }
+    if (rc == ERR_OK) {
+        *out_floor = floor;
+    }
+    return rc;
+}
+
+/* Deletes root records below floor (bounded); returns the oldest version still recorded. */
+static enum err
+prune_roots(const struct state_store *s, struct db_txn *txn, uint64_t floor, uint64_t *out_floor)
+{
+    struct db_cursor *c = NULL;
+    enum err rc = db_cursor_open(txn, s->roots, &c);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    uint8_t first[8] = { 0 };
+    struct db_val k;
+    struct db_val v;
+    size_t budget = STATE_PRUNE_PER_COMMIT_MAX;
+    rc = db_cursor_seek(c, db_val_of(first, sizeof first), &k, &v);
+    while (rc == ERR_OK && k.size == 8 && load_be64(k.data) < floor) {
+        if (budget-- == 0) {
+            floor = load_be64(k.data);
+            break;
+        }
+        rc = db_cursor_del(c);
+        if (rc == ERR_OK) {
+            rc = db_cursor_next(c, &k, &v);
+        }
+    }
+    db_cursor_close(c);
+    if (rc == ERR_NOT_FOUND) {
+        rc = ERR_OK;
+    }
+    if (rc == ERR_OK) {
+        *out_floor = floor;
+    }
+    return rc;
+}
+
+static enum err
+prune(struct state_store *s, struct db_txn *txn, uint64_t version)
+{
+    s->pending_floor = s->floor;
+    if (s->retain == 0 || version + 1 <= s->retain) {
+        return ERR_OK;
+    }
+    uint64_t target = version + 1 - s->retain;
+    uint64_t floor = s->floor;
+    enum err rc = prune_stale(s, txn, target, &floor);
+    if (rc == ERR_OK) {
+        rc = prune_roots(s, txn, floor, &floor);
+    }
+    if (rc == ERR_OK && floor != s->floor) {
+        uint8_t value[8];
+        store_u64(value, floor);
+        rc = db_put(txn, s->meta, db_val_of(meta_floor_key, sizeof meta_floor_key - 1),
+                    db_val_of(value, sizeof value));
+    }
+    if (rc == ERR_OK) {
+        s->pending_floor = floor;
+    }
+    return rc;
+}
+
+enum err
+state_store_commit(struct state_store *s, struct db_txn *txn, const struct state_batch *b)
+{
+    ASSERT(b->store == s);
+    if (b->committed || b->base_id != s->committed_id || b->version != s->version + 1) {
+        return ERR_STALE;
+    }
+    enum err rc = commit_nodes(s, txn, b);
+    if (rc == ERR_OK) {
+        rc = commit_values(s, txn, b);
+    }
+    if (rc == ERR_OK) {
+        rc = root_put(s, txn, b->version, &b->root_hash, b->root);
+    }
+    if (rc == ERR_OK) {
+        rc = prune(s, txn, b->version);
+    }
+    return rc;
+}
+
+void
+state_store_committed(struct state_store *s, struct state_batch *b)
+{
+    ASSERT(b->store == s && !b->committed);
+    ASSERT(b->base_id == s->committed_id && b->version == s->version + 1);
+    s->version = b->version;
+    s->root_hash = b->root_hash;
+    s->root = b->root;
+    s->floor = s->pending_floor;
+    s->committed_id = b->id;
+    b->committed = true;
+    batch_release(b);
+    struct state_batch *parent = b->parent;
+    b->parent = NULL;
+    state_batch_free(parent);
+}
+
+/* ---- reads ---- */
+
+enum err
+state_store_get(struct state_store *s, struct db_txn *txn, uint64_t version, const uint8_t *key,
+                size_t key_size, struct buf *out_value)
+{
+    struct hash key_hash;
+    hash_bytes(s->alg, key, key_size, &key_hash);
+    return value_load(s, txn, &key_hash, version, out_value);
+}
+
+/* The single leaf child in heap range x of node n (RANGE_LEAF). */
+static unsigned
+range_leaf_child(const struct node *n, unsigned x)
+{
+    unsigned level = 31u - (unsigned)__builtin_clz(x); /* 0..4 */
+    unsigned width = 16u >> level;
+    unsigned first = (x - (1u << level)) * width;
+    for (unsigned i = first; i < first + width; i++) {
+        if ((n->u.in.child_mask & (1u << i)) != 0) {
+            return i;
+        }
+    }
+    UNREACHABLE();
+}
+
+/* Walks key_hash's path at root, collecting siblings top-down; ends at a leaf (copied into
+ * out_leaf, *out_has_leaf) or an empty subtree. */
+static enum err
+prove_walk(const struct state_store *s, struct db_txn *txn, struct node_ref ref,
+           const struct hash *key_hash, struct state_proof *p, struct node *n)
+{
+    struct subtrees t;
+    for (size_t depth = 0; ref.kind != NODE_NONE; depth++) {
+        enum err rc = node_load_db(s, txn, ref.version, key_hash->bytes, depth, n);
+        if (rc != ERR_OK || n->kind != ref.kind) {
+            return rc != ERR_OK ? rc : ERR_CORRUPT;
+        }
+        if (n->kind == NODE_LEAF) {
+            p->has_leaf = true;
+            p->leaf_key_hash = n->u.leaf.key_hash;
+            p->leaf_value_hash = n->u.leaf.value_hash;
+            return ERR_OK;
+        }
+        subtrees_compute(s->alg, n, &t);
+        unsigned nib = nibble_at(key_hash->bytes, depth);
+        unsigned x = 1;
+        for (unsigned level = 0; level < 4 && t.kind[x] == RANGE_TREE; level++) {
+            unsigned bit = (nib >> (3 - level)) & 1u;
+            ASSERT(p->sibling_count < STATE_PROOF_DEPTH_MAX);
+            p->siblings[p->sibling_count++] = t.hash[2 * x + (1 - bit)];
+            x = 2 * x + bit;
+        }
+        if (t.kind[x] == RANGE_EMPTY) {
+            return ERR_OK;
+        }
+        unsigned i = t.kind[x] == RANGE_LEAF ? range_leaf_child(n, x) : nib;
+        ref.kind = (n->u.in.leaf_mask & (1u << i)) != 0 ? NODE_LEAF : NODE_INTERNAL;
+        ref.version = n->u.in.child_version[i];
+        if (ref.kind == NODE_LEAF && i != nib) { /* another key's leaf above our slot */
+            uint8_t path[HASH_SIZE];
+            memcpy(path, n->path, HASH_SIZE);
+            path[depth / 2] = (uint8_t)(path[depth / 2] | (depth % 2 == 0 ? i << 4 : i));
+            rc = node_load_db(s, txn, ref.version, path, depth + 1, n);
+            if (rc != ERR_OK || n->kind != NODE_LEAF) {
+                return rc != ERR_OK ? rc : ERR_CORRUPT;
+            }
+            p->has_leaf = true;
+            p->leaf_key_hash = n->u.leaf.key_hash;
+            p->leaf_value_hash = n->u.leaf.value_hash;
+            return ERR_OK;
+        }
+    }
+    return ERR_OK;
+}
+
+enum err
+state_store_prove(struct state_store *s, struct db_txn *txn, uint64_t version, const uint8_t *key,
+                  size_t key_size, struct buf *out_value, bool *out_found,
+                  struct state_proof *out_proof)
+{
+    struct root_record root;
+    enum err rc = root_load(s, txn, version, &root);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    struct hash key_hash;
+    hash_bytes(s->alg, key, key_size, &key_hash);
+    struct state_proof *p = mem_alloc(sizeof *p);
+    struct node *n = mem_alloc(sizeof *n);
+    memset(p, 0, offsetof(struct state_proof, siblings));
+    rc = prove_walk(s, txn, root.ref, &key_hash, p, n);
+    bool found = rc == ERR_OK && p->has_leaf && hash_equal(&p->leaf_key_hash, &key_hash);
+    size_t value_start = out_value->size;
+    if (found) {
+        rc = value_get_db(s, txn, &n->u.leaf, out_value);
+    }
+    if (found && rc == ERR_OK) {
+        struct hash value_hash;
+        hash_bytes(s->alg, out_value->data + value_start, out_value->size - value_start,
+                   &value_hash);
+        rc = hash_equal(&value_hash, &p->leaf_value_hash) ? ERR_OK : ERR_CORRUPT;
+    }
+    if (rc == ERR_OK) {
+        /* siblings were collected top-down; proofs list them bottom-up */
+        for (size_t i = 0; i < p->sibling_count / 2; i++) {
+            struct hash tmp = p->siblings[i];
+            p->siblings[i] = p->siblings[p->sibling_count - 1 - i];
+            p->siblings[p->sibling_count - 1 - i] = tmp;
+        }
+        memcpy(out_proof, p,
+               offsetof(struct state_proof, siblings) + p->sibling_count * sizeof p->siblings[0]);
+        *out_found = found;
+    } else {
+        out_value->size = value_start;
+    }
+    mem_free(n);
+    mem_free(p);
+    return rc;
+}

@@ -1,0 +1,885 @@
+/* Unit tests of store/state_store and codec/state_proof: roots against an independent binary
+ * sparse Merkle tree, order and batching independence, speculative chains, reopen, versioned
+ * reads, pruning, proofs and tampering, and a randomized test against an in-memory model. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/mem.h"
+#include "codec/state_proof.h"
+#include "crypto/hash.h"
+#include "store/db.h"
+#include "store/state_store.h"
+#include "unit.h"
+
+/* ---- deterministic randomness (rand() is banned) ---- */
+
+static uint64_t
+rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static size_t
+rng_below(uint64_t *s, size_t n)
+{
+    return (size_t)(rng_next(s) % n);
+}
+
+/* ---- fixture: a temp dir with a db and a store ---- */
+
+struct fixture {
+    char dir[64];
+    struct db *db;
+    struct state_store *store;
+    enum hash_alg alg;
+    uint64_t retain;
+};
+
+static void
+fixture_open_store(struct fixture *f)
+{
+    struct db_options dbo = { .map_size_bytes = 1ull << 30, .no_sync = true };
+    assert_int_equal(db_open(f->dir, &dbo, &f->db), ERR_OK);
+    struct state_store_options so = { .hash_alg = f->alg, .retain_versions = f->retain };
+    assert_int_equal(state_store_open(f->db, &so, &f->store), ERR_OK);
+}
+
+static void
+fixture_init(struct fixture *f, enum hash_alg alg, uint64_t retain)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/lm_state_XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->alg = alg;
+    f->retain = retain;
+    fixture_open_store(f);
+}
+
+static void
+fixture_close(struct fixture *f)
+{
+    state_store_close(f->store);
+    db_close(f->db);
+    f->store = NULL;
+    f->db = NULL;
+}
+
+static void
+fixture_reopen(struct fixture *f)
+{
+    fixture_close(f);
+    fixture_open_store(f);
+}
+
+static void
+fixture_release(struct fixture *f)
+{
+    fixture_close(f);
+    char path[128];
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/lock.mdb", f->dir);
+    unlink(path);
+    rmdir(f->dir);
+}
+
+static void
+commit_batch(struct fixture *f, struct state_batch *b)
+{
+    struct db_txn *txn = NULL;
+    assert_int_equal(db_txn_begin(f->db, true, &txn), ERR_OK);
+    assert_int_equal(state_store_commit(f->store, txn, b), ERR_OK);
+    assert_int_equal(db_txn_commit(txn), ERR_OK);
+    state_store_committed(f->store, b);
+}
+
+/* Builds and commits one block on the committed state. */
+static void
+commit_writes(struct fixture *f, const struct state_write *w, size_t count)
+{
+    struct state_batch *b = NULL;
+    uint64_t v = state_store_version(f->store) + 1;
+    assert_int_equal(state_batch_new(f->store, NULL, v, w, count, &b), ERR_OK);
+    commit_batch(f, b);
+    assert_int_equal(state_store_version(f->store), v);
+    state_batch_free(b);
+}
+
+/* Returns ERR_OK and the value, or the error, of key at version. */
+static enum err
+read_at(struct fixture *f, uint64_t version, const char *key, struct buf *out)
+{
+    struct db_txn *txn = NULL;
+    assert_int_equal(db_txn_begin(f->db, false, &txn), ERR_OK);
+    buf_reset(out);
+    enum err rc = state_store_get(f->store, txn, version, (const uint8_t *)key, strlen(key), out);
+    db_txn_abort(txn);
+    return rc;
+}
+
+static void
+assert_value(struct fixture *f, uint64_t version, const char *key, const char *value)
+{
+    struct buf b;
+    buf_init(&b, STATE_VALUE_SIZE_MAX);
+    enum err rc = read_at(f, version, key, &b);
+    if (value == NULL) {
+        assert_int_equal(rc, ERR_NOT_FOUND);
+    } else {
+        assert_int_equal(rc, ERR_OK);
+        assert_int_equal(b.size, strlen(value));
+        assert_memory_equal(b.data, value, b.size);
+    }
+    buf_release(&b);
+}
+
+static struct state_write
+put(const char *key, const char *value)
+{
+    struct state_write w = { (const uint8_t *)key, strlen(key), (const uint8_t *)value,
+                             strlen(value) };
+    return w;
+}
+
+static struct state_write
+del(const char *key)
+{
+    struct state_write w = { (const uint8_t *)key, strlen(key), NULL, 0 };
+    return w;
+}
+
+/* ---- an independent binary sparse Merkle tree (the commitment's definition) ---- */
+
+struct ref_leaf {
+    struct hash key_hash;
+    struct hash value_hash;
+};
+
+static int
+ref_leaf_compare(const void *a, const void *b)
+{
+    return memcmp(a, b, HASH_SIZE);
+}
+
+/* Root of leaves (sorted by key hash), by the definition: empty = 0, one leaf = its hash,
+ * else H(1 || left || right) split on the next bit. Explicit stack, no recursion. */
+static void
+ref_root(enum hash_alg alg, struct ref_leaf *leaves, size_t count, struct hash *out)
+{
+    qsort(leaves, count, sizeof leaves[0], ref_leaf_compare);
+    struct frame {
+        size_t lo, hi, depth, mid;
+        int stage;
+    } stack[260];
+    struct hash results[520];
+    size_t top = 0;
+    size_t result_count = 0;
+    stack[top++] = (struct frame){ 0, count, 0, 0, 0 };
+    while (top > 0) {
+        struct frame *fr = &stack[top - 1];
+        if (fr->stage == 0 && fr->hi - fr->lo <= 1) {
+            struct hash *r = &results[result_count++];
+            memset(r, 0, sizeof *r);
+            if (fr->hi - fr->lo == 1) {
+                state_leaf_hash(alg, &leaves[fr->lo].key_hash, &leaves[fr->lo].value_hash, r);
+            }
+            top--;
+        } else if (fr->stage == 0) {
+            size_t mid = fr->lo;
+            while (mid < fr->hi && state_key_bit(&leaves[mid].key_hash, fr->depth) == 0) {
+                mid++;
+            }
+            fr->mid = mid;
+            fr->stage = 1;
+            stack[top++] = (struct frame){ fr->lo, mid, fr->depth + 1, 0, 0 };
+        } else if (fr->stage == 1) {
+            fr->stage = 2;
+            stack[top++] = (struct frame){ fr->mid, fr->hi, fr->depth + 1, 0, 0 };
+        } else {
+            struct hash l = results[result_count - 2];
+            struct hash r = results[result_count - 1];
+            result_count -= 2;
+            state_inner_hash(alg, &l, &r, &results[result_count++]);
+            top--;
+        }
+    }
+    assert_int_equal(result_count, 1);
+    *out = results[0];
+}
+
+/* ---- the in-memory model: key i of a small key space has a value or not ---- */
+
+#define MODEL_KEYS 400
+
+struct model {
+    char keys[MODEL_KEYS][16];
+    char values[MODEL_KEYS][128];
+    bool present[MODEL_KEYS];
+};
+
+static void
+model_init(struct model *m)
+{
+    memset(m, 0, sizeof *m);
+    for (size_t i = 0; i < MODEL_KEYS; i++) {
+        snprintf(m->keys[i], sizeof m->keys[i], "key-%zu", i);
+    }
+}
+
+static void
+model_root(enum hash_alg alg, const struct model *m, struct hash *out)
+{
+    struct ref_leaf *leaves = mem_alloc(MODEL_KEYS * sizeof leaves[0]);
+    size_t n = 0;
+    for (size_t i = 0; i < MODEL_KEYS; i++) {
+        if (m->present[i]) {
+            hash_bytes(alg, m->keys[i], strlen(m->keys[i]), &leaves[n].key_hash);
+            hash_bytes(alg, m->values[i], strlen(m->values[i]), &leaves[n].value_hash);
+            n++;
+        }
+    }
+    ref_root(alg, leaves, n, out);
+    mem_free(leaves);
+}
+
+/* Writes that make the store's content equal to the model (all present keys). */
+static size_t
+model_writes(const struct model *m, struct state_write *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < MODEL_KEYS; i++) {
+        if (m->present[i]) {
+            out[n++] = put(m->keys[i], m->values[i]);
+        }
+    }
+    return n;
+}
+
+static void
+assert_root(struct fixture *f, const struct hash *expected)
+{
+    struct hash root;
+    state_store_root(f->store, &root);
+    assert_memory_equal(root.bytes, expected->bytes, HASH_SIZE);
+}
+
+/* ---- proof helpers ---- */
+
+/* Proves key at version; checks the proof verifies (with the value if found) and that its
+ * encoding round-trips. Returns whether the key was found. */
+static bool
+prove_and_verify(struct fixture *f, uint64_t version, const char *key, struct state_proof *p,
+                 struct buf *value)
+{
+    struct db_txn *txn = NULL;
+    assert_int_equal(db_txn_begin(f->db, false, &txn), ERR_OK);
+    struct hash root;
+    assert_int_equal(state_store_root_at(f->store, txn, version, &root), ERR_OK);
+    bool found = false;
+    buf_reset(value);
+    assert_int_equal(state_store_prove(f->store, txn, version, (const uint8_t *)key, strlen(key),
+                                       value, &found, p),
+                     ERR_OK);
+    db_txn_abort(txn);
+    const uint8_t *v = found ? value->data : NULL;
+    if (found && value->size == 0) {
+        v = (const uint8_t *)"";
+    }
+    assert_int_equal(
+        state_proof_verify(f->alg, &root, (const uint8_t *)key, strlen(key), v, value->size, p),
+        ERR_OK);
+    struct buf enc;
+    buf_init(&enc, STATE_PROOF_SIZE_MAX);
+    assert_int_equal(state_proof_encode(&enc, p), ERR_OK);
+    struct reader r;
+    reader_init(&r, enc.data, enc.size);
+    struct state_proof *back = mem_alloc(sizeof *back);
+    assert_int_equal(state_proof_decode(&r, back), ERR_OK);
+    assert_true(reader_is_done(&r));
+    assert_int_equal(back->sibling_count, p->sibling_count);
+    assert_int_equal(back->has_leaf, p->has_leaf);
+    assert_memory_equal(back->siblings, p->siblings, p->sibling_count * HASH_SIZE);
+    mem_free(back);
+    buf_release(&enc);
+    return found;
+}
+
+/* ---- tests ---- */
+
+static void
+test_empty_root(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f, HASH_SHA256, 0);
+    struct hash root;
+    struct hash zero;
+    memset(&zero, 0, sizeof zero);
+    state_store_root(f.store, &root);
+    assert_int_equal(state_store_version(f.store), 0);
+    assert_memory_equal(root.bytes, zero.bytes, HASH_SIZE);
+    assert_value(&f, 0, "a", NULL);
+    assert_value(&f, 1, "a", NULL); /* not committed yet */
+    struct state_proof *p = mem_alloc(sizeof *p);
+    struct buf v;
+    buf_init(&v, STATE_VALUE_SIZE_MAX);
+    assert_false(prove_and_verify(&f, 0, "a", p, &v));
+    assert_false(p->has_leaf);
+    assert_int_equal(p->sibling_count, 0);
+    /* an empty block keeps the empty root */
+    commit_writes(&f, NULL, 0);
+    state_store_root(f.store, &root);
+    assert_memory_equal(root.bytes, zero.bytes, HASH_SIZE);
+    buf_release(&v);
+    mem_free(p);
+    fixture_release(&f);
+}
+
+static void
+test_insert_update_delete(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f, HASH_SHA256, 0);
+    struct state_write w1[] = { put("alpha", "1") };
+    commit_writes(&f, w1, 1);
+    /* one key: the root is its leaf */
+    struct ref_leaf leaf;
+    hash_bytes(HASH_SHA256, "alpha", 5, &leaf.key_hash);
+    hash_bytes(HASH_SHA256, "1", 1, &leaf.value_hash);
+    struct hash expected;
+    state_leaf_hash(HASH_SHA256, &leaf.key_hash, &leaf.value_hash, &expected);
+    assert_root(&f, &expected);
+    assert_value(&f, 1, "alpha", "1");
+    struct state_write w2[] = { put("alpha", "2"), put("beta", "b"), put("gamma", "") };
+    commit_writes(&f, w2, 3);
+    assert_value(&f, 2, "alpha", "2");
+    assert_value(&f, 2, "beta", "b");
+    assert_value(&f, 2, "gamma", "");
+    assert_value(&f, 1, "alpha", "1");
+    assert_value(&f, 1, "beta", NULL);
+    struct state_write w3[] = { del("alpha"), del("nothing"), put("beta", "b") };
+    commit_writes(&f, w3, 3);
+    assert_value(&f, 3, "alpha", NULL);
+    assert_value(&f, 3, "beta", "b");
+    assert_value(&f, 2, "alpha", "2");
+    struct state_write w4[] = { del("beta"), del("gamma") };
+    commit_writes(&f, w4, 2);
+    struct hash zero;
+    memset(&zero, 0, sizeof zero);
+    assert_root(&f, &zero);
+    assert_value(&f, 4, "beta", NULL);
+    fixture_release(&f);
+}
+
+static void
+test_invalid_args(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f, HASH_SHA256, 0);
+    struct state_batch *b = NULL;
+    struct state_write dup[] = { put("k", "1"), put("x", "y"), del("k") };
+    assert_int_equal(state_batch_new(f.store, NULL, 1, dup, 3, &b), ERR_INVALID_ARG);
+    struct state_write one[] = { put("k", "1") };
+    assert_int_equal(state_batch_new(f.store, NULL, 2, one, 1, &b), ERR_INVALID_ARG);
+    uint8_t big[STATE_KEY_SIZE_MAX + 1] = { 0 };
+    struct state_write large = { big, sizeof big, big, 1 };
+    assert_int_equal(state_batch_new(f.store, NULL, 1, &large, 1, &b), ERR_TOO_LARGE);
+    fixture_close(&f);
+    /* the tree's hash is fixed at creation */
+    struct db_options dbo = { .no_sync = true };
+    assert_int_equal(db_open(f.dir, &dbo, &f.db), ERR_OK);
+    struct state_store_options so = { .hash_alg = HASH_SM3 };
+    assert_int_equal(state_store_open(f.db, &so, &f.store), ERR_CONFIG);
+    db_close(f.db);
+    fixture_open_store(&f);
+    fixture_release(&f);
+}
+
+/* The same final set through different block sequences, orders and intermediate keys gives
+ * the same root, equal to the definition's and to a from-scratch rebuild. */
+static void
+test_root_independence(void **state)
+{
+    (void)state;
+    struct model *m = mem_alloc(sizeof *m);
+    model_init(m);
+    uint64_t seed = 7;
+    for (size_t i = 0; i < MODEL_KEYS; i++) {
+        m->present[i] = rng_below(&seed, 3) != 0;
+        snprintf(m->values[i], sizeof m->values[i], "value-%zu-%llu", i,
+                 (unsigned long long)rng_below(&seed, 1000));
+    }
+    struct hash expected;
+    model_root(HASH_SHA256, m, &expected);
+    struct state_write *w = mem_alloc(2 * MODEL_KEYS * sizeof w[0]);
+    struct hash roots[4];
+    for (int run = 0; run < 4; run++) {
+        struct fixture f;
+        fixture_init(&f, HASH_SHA256, run == 3 ? 2 : 0);
+        size_t n = model_writes(m, w);
+        if (run == 0) { /* from scratch: one block */
+            commit_writes(&f, w, n);
+        } else {
+            /* shuffle, add decoys that are later deleted or overwritten */
+            for (size_t i = n; i-- > 1;) {
+                size_t j = rng_below(&seed, i + 1);
+                struct state_write t = w[i];
+                w[i] = w[j];
+                w[j] = t;
+            }
+            struct state_write decoys[MODEL_KEYS];
+            for (size_t i = 0; i < MODEL_KEYS; i++) {
+                decoys[i] = m->present[i] ? put(m->keys[i], "old") : put(m->keys[i], "gone");
+            }
+            commit_writes(&f, decoys, MODEL_KEYS);
+            struct state_write dels[MODEL_KEYS];
+            size_t nd = 0;
+            for (size_t i = 0; i < MODEL_KEYS; i++) {
+                if (!m->present[i]) {
+                    dels[nd++] = del(m->keys[i]);
+                }
+            }
+            commit_writes(&f, dels, nd);
+            for (size_t pos = 0; pos < n;) {
+                size_t take = 1 + rng_below(&seed, run == 1 ? 5 : 120);
+                take = take > n - pos ? n - pos : take;
+                commit_writes(&f, w + pos, take);
+                pos += take;
+            }
+        }
+        state_store_root(f.store, &roots[run]);
+        assert_memory_equal(roots[run].bytes, expected.bytes, HASH_SIZE);
+        fixture_release(&f);
+    }
+    mem_free(w);
+    mem_free(m);
+}
+
+static void
+test_delete_everything(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f, HASH_SM3, 1);
+    char keys[300][16];
+    struct state_write w[300];
+    for (size_t i = 0; i < 300; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%zu", i);
+        w[i] = put(keys[i], keys[i]);
+    }
+    commit_writes(&f, w, 150);
+    commit_writes(&f, w + 150, 150);
+    for (size_t i = 0; i < 300; i++) {
+        w[i] = del(keys[(i * 7) % 300]);
+    }
+    for (size_t pos = 0; pos < 300; pos += 60) {
+        commit_writes(&f, w + pos, 60);
+    }
+    struct hash zero;
+    memset(&zero, 0, sizeof zero);
+    assert_root(&f, &zero);
+    /* with retain 1, nothing of the old versions is left in the node table */
+    struct db_table nodes;
+    assert_int_equal(db_table_open(f.db, "state_node", &nodes), ERR_OK);
+    struct db_txn *txn = NULL;
+    struct db_cursor *c = NULL;
+    assert_int_equal(db_txn_begin(f.db, false, &txn), ERR_OK);
+    assert_int_equal(db_cursor_open(txn, nodes, &c), ERR_OK);
+    struct db_val k;
+    struct db_val v;
+    assert_int_equal(db_cursor_last(c, &k, &v), ERR_NOT_FOUND);
+    db_cursor_close(c);
+    db_txn_abort(txn);
+    fixture_release(&f);
+}
+
+static void
+test_speculative_chain(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f, HASH_SHA256, 0);
+    struct state_write base[] = { put("a", "0"), put("b", "0"), put("c", "0") };
+    commit_writes(&f, base, 3);
+    struct hash committed_root;
+    state_store_root(f.store, &committed_root);
+
+    struct state_batch *b1 = NULL;
+    struct state_batch *b2 = NULL;
+    struct state_batch *b3 = NULL;
+    struct state_batch *fork = NULL;
+    struct state_write w1[] = { put("a", "1"), del("b") };
+    struct state_write w2[] = { put("b", "2"), put("d", "2") };
+    struct state_write w3[] = { del("a"), put("e", "3") };
+    struct state_write wf[] = { put("a", "fork"), put("z", "fork") };
+    assert_int_equal(state_batch_new(f.store, NULL, 2, w1, 2, &b1), ERR_OK);
+    assert_int_equal(state_batch_new(f.store, b1, 3, w2, 2, &b2), ERR_OK);
+    assert_int_equal(state_batch_new(f.store, b2, 4, w3, 2, &b3), ERR_OK);
+    assert_int_equal(state_batch_new(f.store, b1, 3, wf, 2, &fork), ERR_OK);
+    assert_int_equal(state_batch_new(f.store, b1, 4, wf, 2, &fork), ERR_INVALID_ARG);
+
+    struct buf v;
+    buf_init(&v, 64);
+    assert_int_equal(state_batch_get(b3, (const uint8_t *)"a", 1, &v), ERR_NOT_FOUND);
+    assert_int_equal(state_batch_get(b3, (const uint8_t *)"b", 1, &v), ERR_OK);
+    assert_memory_equal(v.data, "2", 1);
+    buf_reset(&v);
+    assert_int_equal(state_batch_get(b3, (const uint8_t *)"c", 1, &v), ERR_OK);
+    assert_memory_equal(v.data, "0", 1);
+    buf_reset(&v);
+    assert_int_equal(state_batch_get(fork, (const uint8_t *)"b", 1, &v), ERR_NOT_FOUND);
+    assert_int_equal(state_batch_get(fork, (const uint8_t *)"a", 1, &v), ERR_OK);
+    assert_memory_equal(v.data, "fork", 4);
+    buf_reset(&v);
+
+    /* the chain's roots match the definition */
+    const char *final_keys[] = { "b", "c", "d", "e" };
+    const char *final_values[] = { "2", "0", "2", "3" };
+    struct ref_leaf leaves[4];
+    for (size_t i = 0; i < 4; i++) {
+        hash_bytes(HASH_SHA256, final_keys[i], 1, &leaves[i].key_hash);
+        hash_bytes(HASH_SHA256, final_values[i], 1, &leaves[i].value_hash);
+    }
+    struct hash expected;
+    ref_root(HASH_SHA256, leaves, 4, &expected);
+    struct hash r3;
+    state_batch_root(b3, &r3);
+    assert_memory_equal(r3.bytes, expected.bytes, HASH_SIZE);
+
+    /* abandoning the fork leaves the committed state untouched */
+    state_batch_free(fork);
+    assert_root(&f, &committed_root);
+    assert_value(&f, 1, "a", "0");
+    /* out of order is refused */
+    struct db_txn *txn = NULL;
+    assert_int_equal(db_txn_begin(f.db, true, &txn), ERR_OK);
+    assert_int_equal(state_store_commit(f.store, txn, b2), ERR_STALE);
+    db_txn_abort(txn);
+    /* the caller may drop its references to committed parents while children live */
+    commit_batch(&f, b1);
+    state_batch_free(b1);
+    assert_int_equal(state_batch_get(b3, (const uint8_t *)"a", 1, &v), ERR_NOT_FOUND);
+    commit_batch(&f, b2);
+    state_batch_free(b2);
+    assert_int_equal(state_batch_get(b3, (const uint8_t *)"c", 1, &v), ERR_OK);
+    buf_reset(&v);
+    commit_batch(&f, b3);
+    assert_root(&f, &expected);
+    assert_int_equal(state_batch_get(b3, (const uint8_t *)"e", 1, &v), ERR_OK);
+    assert_memory_equal(v.data, "3", 1);
+    state_batch_free(b3);
+    assert_value(&f, 4, "d", "2");
+    assert_value(&f, 2, "a", "1");
+    assert_value(&f, 3, "b", "2");
+
+    /* a batch of a lost fork is refused: two children of the same version */
+    struct state_batch *x = NULL;
+    struct state_batch *y = NULL;
+    assert_int_equal(state_batch_new(f.store, NULL, 5, w1, 2, &x), ERR_OK);
+    assert_int_equal(state_batch_new(f.store, NULL, 5, w2, 2, &y), ERR_OK);
+    commit_batch(&f, x);
+    assert_int_equal(db_txn_begin(f.db, true, &txn), ERR_OK);
+    assert_int_equal(state_store_commit(f.store, txn, y), ERR_STALE);
+    db_txn_abort(txn);
+    state_batch_free(x);
+    state_batch_free(y);
+    buf_release(&v);
+    fixture_release(&f);
+}
+
+static void
+test_reopen(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f, HASH_SHA256, 0);
+    char keys[100][16];
+    struct state_write w[100];
+    for (size_t i = 0; i < 100; i++) {
+        snprintf(keys[i], sizeof keys[i], "r%zu", i);
+        w[i] = put(keys[i], keys[i]);
+    }
+    commit_writes(&f, w, 60);
+    commit_writes(&f, w + 60, 40);
+    struct hash before;
+    state_store_root(f.store, &before);
+    fixture_reopen(&f);
+    assert_int_equal(state_store_version(f.store), 2);
+    assert_root(&f, &before);
+    assert_value(&f, 2, "r70", "r70");
+    assert_value(&f, 1, "r70", NULL);
+    /* the reopened store keeps building on the same tree */
+    struct state_write more[] = { del("r3"), put("r4", "x") };
+    commit_writes(&f, more, 2);
+    assert_value(&f, 3, "r3", NULL);
+    assert_value(&f, 3, "r4", "x");
+    fixture_release(&f);
+}
+
+static void
+test_versioned_reads_and_pruning(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f, HASH_SHA256, 3);
+    char values[12][8];
+    struct hash roots[12];
+    for (size_t i = 1; i <= 10; i++) {
+        snprintf(values[i], sizeof values[i], "v%zu", i);
+        struct state_write w[] = { put("same", values[i]), put(values[i], "once") };
+        commit_writes(&f, w, i % 4 == 0 ? 1 : 2);
+        state_store_root(f.store, &roots[i]);
+    }
+    /* versions 8, 9, 10 are kept */
+    assert_int_equal(state_store_version_min(f.store), 8);
+    for (uint64_t v = 0; v < 8; v++) {
+        assert_value(&f, v, "same", NULL);
+    }
+    assert_value(&f, 8, "same", "v8");
+    assert_value(&f, 9, "same", "v9");
+    assert_value(&f, 10, "same", "v10");
+    assert_value(&f, 10, "v1", "once"); /* written at 1, never replaced: still there */
+    assert_value(&f, 8, "v9", NULL);
+    struct state_proof *p = mem_alloc(sizeof *p);
+    struct buf v;
+    buf_init(&v, 64);
+    for (uint64_t ver = 8; ver <= 10; ver++) {
+        struct db_txn *txn = NULL;
+        struct hash root;
+        assert_int_equal(db_txn_begin(f.db, false, &txn), ERR_OK);
+        assert_int_equal(state_store_root_at(f.store, txn, ver, &root), ERR_OK);
+        assert_memory_equal(root.bytes, roots[ver].bytes, HASH_SIZE);
+        assert_int_equal(state_store_root_at(f.store, txn, 7, &root), ERR_NOT_FOUND);
+        bool found = false;
+        assert_int_equal(
+            state_store_prove(f.store, txn, 5, (const uint8_t *)"same", 4, &v, &found, p),
+            ERR_NOT_FOUND);
+        db_txn_abort(txn);
+        assert_true(prove_and_verify(&f, ver, "same", p, &v));
+        assert_true(prove_and_verify(&f, ver, "v2", p, &v));
+    }
+    /* pruning survives reopen */
+    fixture_reopen(&f);
+    assert_int_equal(state_store_version_min(f.store), 8);
+    assert_value(&f, 7, "same", NULL);
+    assert_value(&f, 8, "same", "v8");
+    buf_release(&v);
+    mem_free(p);
+    fixture_release(&f);
+}
+
+/* Flips every bit of the encoded proof, the value and the key: each must fail. */
+static void
+check_tampering(struct fixture *f, const struct hash *root, const char *key,
+                const struct buf *value, bool found, const struct state_proof *p)
+{
+    struct buf enc;
+    buf_init(&enc, STATE_PROOF_SIZE_MAX);
+    assert_int_equal(state_proof_encode(&enc, p), ERR_OK);
+    struct state_proof *t = mem_alloc(sizeof *t);
+    const uint8_t *val = found ? (value->size > 0 ? value->data : (const uint8_t *)"") : NULL;
+    for (size_t i = 0; i < enc.size; i++) {
+        for (unsigned bit = 0; bit < 8; bit++) {
+            enc.data[i] ^= (uint8_t)(1u << bit);
+            struct reader r;
+            reader_init(&r, enc.data, enc.size);
+            if (state_proof_decode(&r, t) == ERR_OK && reader_is_done(&r)) {
+                assert_int_equal(state_proof_verify(f->alg, root, (const uint8_t *)key, strlen(key),
+                                                    val, value->size, t),
+                                 ERR_CORRUPT);
+            }
+            enc.data[i] ^= (uint8_t)(1u << bit);
+        }
+    }
+    char other[64];
+    snprintf(other, sizeof other, "%s!", key);
+    assert_int_equal(state_proof_verify(f->alg, root, (const uint8_t *)other, strlen(other), val,
+                                        value->size, p),
+                     ERR_CORRUPT);
+    if (found) {
+        assert_int_equal(state_proof_verify(f->alg, root, (const uint8_t *)key, strlen(key),
+                                            (const uint8_t *)"forged", 6, p),
+                         ERR_CORRUPT);
+        assert_int_equal(
+            state_proof_verify(f->alg, root, (const uint8_t *)key, strlen(key), NULL, 0, p),
+            ERR_CORRUPT);
+    } else {
+        assert_int_equal(state_proof_verify(f->alg, root, (const uint8_t *)key, strlen(key),
+                                            (const uint8_t *)"x", 1, p),
+                         ERR_CORRUPT);
+    }
+    mem_free(t);
+    buf_release(&enc);
+}
+
+static void
+test_proofs(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f, HASH_SHA256, 0);
+    enum { KEYS = 2000 };
+    char(*keys)[16] = mem_alloc(KEYS * sizeof *keys);
+    struct state_write *w = mem_alloc(KEYS * sizeof w[0]);
+    for (size_t i = 0; i < KEYS; i++) {
+        snprintf(keys[i], sizeof keys[i], "p%zu", i);
+        w[i] = put(keys[i], i % 10 == 0 ? "" : keys[i]);
+    }
+    commit_writes(&f, w, KEYS / 2); /* odd half missing: absent keys */
+    struct state_proof *p = mem_alloc(sizeof *p);
+    struct buf v;
+    buf_init(&v, 64);
+    struct hash root;
+    state_store_root(f.store, &root);
+    size_t with_leaf = 0;
+    size_t without_leaf = 0;
+    for (size_t i = 0; i < KEYS; i += 3) {
+        bool found = prove_and_verify(&f, 1, keys[i], p, &v);
+        assert_int_equal(found, i < KEYS / 2);
+        if (!found) {
+            with_leaf += p->has_leaf ? 1 : 0;
+            without_leaf += p->has_leaf ? 0 : 1;
+        }
+        if (i % 60 == 0) {
+            check_tampering(&f, &root, keys[i], &v, found, p);
+        }
+    }
+    /* both kinds of non-inclusion were exercised */
+    assert_true(with_leaf > 0);
+    assert_true(without_leaf > 0);
+    /* a proof for one root does not verify against another */
+    assert_true(prove_and_verify(&f, 1, keys[4], p, &v));
+    commit_writes(&f, w + KEYS / 2, 1);
+    state_store_root(f.store, &root);
+    assert_int_equal(state_proof_verify(f.alg, &root, (const uint8_t *)keys[4], strlen(keys[4]),
+                                        v.data, v.size, p),
+                     ERR_CORRUPT);
+    buf_release(&v);
+    mem_free(p);
+    mem_free(w);
+    mem_free(keys);
+    fixture_release(&f);
+}
+
+/* Random blocks against the model: roots, reads, proofs, speculative pairs, reopen. */
+static void
+run_model(enum hash_alg alg, uint64_t seed, size_t blocks)
+{
+    struct fixture f;
+    fixture_init(&f, alg, 40);
+    struct model *m = mem_alloc(sizeof *m);
+    model_init(m);
+    struct state_write *w = mem_alloc(MODEL_KEYS * sizeof w[0]);
+    bool *used = mem_alloc(MODEL_KEYS * sizeof used[0]);
+    struct state_proof *p = mem_alloc(sizeof *p);
+    struct buf v;
+    buf_init(&v, 256);
+    for (size_t block = 1; block <= blocks; block++) {
+        memset(used, 0, MODEL_KEYS * sizeof used[0]);
+        size_t n = rng_below(&seed, block % 10 == 0 ? 200 : 12);
+        size_t count = 0;
+        for (size_t k = 0; k < n; k++) {
+            size_t i = rng_below(&seed, block < 50 ? 60 : MODEL_KEYS);
+            if (used[i]) {
+                continue;
+            }
+            used[i] = true;
+            if (rng_below(&seed, 3) == 0) {
+                m->present[i] = false;
+                w[count++] = del(m->keys[i]);
+            } else {
+                m->present[i] = true;
+                snprintf(m->values[i], sizeof m->values[i], "%zu-%llu", block,
+                         (unsigned long long)rng_below(&seed, 4));
+                w[count++] = put(m->keys[i], m->values[i]);
+            }
+        }
+        commit_writes(&f, w, count);
+        struct hash expected;
+        model_root(alg, m, &expected);
+        assert_root(&f, &expected);
+        for (size_t k = 0; k < 8; k++) {
+            size_t i = rng_below(&seed, MODEL_KEYS);
+            assert_value(&f, block, m->keys[i], m->present[i] ? m->values[i] : NULL);
+            bool found = prove_and_verify(&f, block, m->keys[i], p, &v);
+            assert_int_equal(found, m->present[i]);
+        }
+        if (block % 97 == 0) {
+            fixture_reopen(&f);
+        }
+    }
+    buf_release(&v);
+    mem_free(p);
+    mem_free(used);
+    mem_free(w);
+    mem_free(m);
+    fixture_release(&f);
+}
+
+static void
+test_model_sha256(void **state)
+{
+    (void)state;
+    run_model(HASH_SHA256, 1, 400);
+}
+
+static void
+test_model_sm3(void **state)
+{
+    (void)state;
+    run_model(HASH_SM3, 2, 150);
+}
+
+/* A malformed proof encoding is refused strictly. */
+static void
+test_proof_codec_strict(void **state)
+{
+    (void)state;
+    struct state_proof *p = mem_alloc(sizeof *p);
+    struct reader r;
+    const uint8_t bad_flags[] = { 2, 0, 0 };
+    reader_init(&r, bad_flags, sizeof bad_flags);
+    assert_int_equal(state_proof_decode(&r, p), ERR_MALFORMED);
+    const uint8_t too_deep[] = { 0, 0x01, 0x01 }; /* 257 siblings */
+    reader_init(&r, too_deep, sizeof too_deep);
+    assert_int_equal(state_proof_decode(&r, p), ERR_MALFORMED);
+    const uint8_t stray_bit[] = { 0, 3, 0, 0x08 }; /* bit 3 set, count 3 */
+    reader_init(&r, stray_bit, sizeof stray_bit);
+    assert_int_equal(state_proof_decode(&r, p), ERR_NONCANONICAL);
+    uint8_t zero_sibling[4 + HASH_SIZE] = { 0, 1, 0, 0x01 };
+    reader_init(&r, zero_sibling, sizeof zero_sibling);
+    assert_int_equal(state_proof_decode(&r, p), ERR_NONCANONICAL);
+    const uint8_t truncated[] = { 1, 0xaa };
+    reader_init(&r, truncated, sizeof truncated);
+    assert_int_equal(state_proof_decode(&r, p), ERR_TRUNCATED);
+    assert_int_equal(r.pos, 0);
+    mem_free(p);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_empty_root),
+        cmocka_unit_test(test_insert_update_delete),
+        cmocka_unit_test(test_invalid_args),
+        cmocka_unit_test(test_root_independence),
+        cmocka_unit_test(test_delete_everything),
+        cmocka_unit_test(test_speculative_chain),
+        cmocka_unit_test(test_reopen),
+        cmocka_unit_test(test_versioned_reads_and_pruning),
+        cmocka_unit_test(test_proofs),
+        cmocka_unit_test(test_model_sha256),
+        cmocka_unit_test(test_model_sm3),
+        cmocka_unit_test(test_proof_codec_strict),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
