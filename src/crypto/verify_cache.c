@@ -1,0 +1,278 @@
+/* The set of known-valid signatures (design in verify_cache.h). */
+#include "crypto/verify_cache.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/mem.h"
+#include "base/reader.h"
+
+#define WAYS         4
+#define DIGEST_SIZE  32
+#define STRIPE_COUNT 64 /* mutexes; buckets map to them by index, so neighbours spread out */
+
+_Static_assert(crypto_generichash_KEYBYTES == 32, "BLAKE2b key size");
+_Static_assert(VERIFY_CACHE_CAPACITY_MIN % WAYS == 0, "whole buckets");
+
+struct bucket {
+    uint8_t digest[WAYS][DIGEST_SIZE];
+    uint8_t used;       /* bit w: slot w holds an entry */
+    uint8_t referenced; /* bit w: slot w was hit since the hand last passed it */
+    uint8_t hand;       /* next slot the CLOCK hand looks at */
+};
+
+struct stripe {
+    pthread_mutex_t lock; /* guards the buckets whose index % STRIPE_COUNT is this stripe's */
+};
+
+struct verify_cache {
+    uint8_t key[crypto_generichash_KEYBYTES]; /* random, set once at creation */
+    struct bucket *buckets;
+    uint64_t bucket_count; /* a power of two */
+    struct stripe stripes[STRIPE_COUNT];
+    _Atomic uint64_t lookups;
+    _Atomic uint64_t hits;
+    _Atomic uint64_t inserts;
+    _Atomic uint64_t evictions;
+};
+
+static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
+
+static void
+sodium_init_once(void)
+{
+    if (sodium_init() < 0) {
+        fatal("libsodium initialisation failed");
+    }
+}
+
+struct verify_cache *
+verify_cache_new(size_t capacity)
+{
+    ASSERT(pthread_once(&sodium_once, sodium_init_once) == 0);
+    uint64_t want = capacity;
+    if (want < VERIFY_CACHE_CAPACITY_MIN) {
+        want = VERIFY_CACHE_CAPACITY_MIN;
+    }
+    if (want > VERIFY_CACHE_CAPACITY_MAX) {
+        want = VERIFY_CACHE_CAPACITY_MAX;
+    }
+    uint64_t slots = VERIFY_CACHE_CAPACITY_MIN;
+    while (slots < want) {
+        slots *= 2;
+    }
+    struct verify_cache *cache = mem_calloc(1, sizeof *cache);
+    cache->bucket_count = slots / WAYS;
+    cache->buckets = mem_calloc((size_t)cache->bucket_count, sizeof *cache->buckets);
+    randombytes_buf(cache->key, sizeof cache->key);
+    for (size_t i = 0; i < STRIPE_COUNT; i++) {
+        ASSERT(pthread_mutex_init(&cache->stripes[i].lock, NULL) == 0);
+    }
+    atomic_init(&cache->lookups, 0);
+    atomic_init(&cache->hits, 0);
+    atomic_init(&cache->inserts, 0);
+    atomic_init(&cache->evictions, 0);
+    return cache;
+}
+
+void
+verify_cache_free(struct verify_cache *cache)
+{
+    if (cache == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < STRIPE_COUNT; i++) {
+        ASSERT(pthread_mutex_destroy(&cache->stripes[i].lock) == 0);
+    }
+    mem_free(cache->buckets);
+    mem_free(cache);
+}
+
+/* The tuple's digest; unambiguous because every field before the message has a fixed size
+ * and the message is prefixed by its size. */
+static void
+tuple_digest(const struct verify_cache *cache, const struct public_key *key, const uint8_t *msg,
+             size_t size, const struct signature *sig, uint8_t out[DIGEST_SIZE])
+{
+    uint8_t head[1 + 1 + PUBLIC_KEY_SIZE_MAX + 1 + SIGNATURE_SIZE + 8];
+    memset(head, 0, sizeof head);
+    size_t n = 0;
+    head[n++] = key->alg;
+    head[n++] = key->size;
+    ASSERT(key->size <= PUBLIC_KEY_SIZE_MAX); /* callers skip the cache otherwise */
+    memcpy(head + n, key->bytes, key->size);
+    n += PUBLIC_KEY_SIZE_MAX;
+    head[n++] = sig->alg;
+    memcpy(head + n, sig->bytes, SIGNATURE_SIZE);
+    n += SIGNATURE_SIZE;
+    store_u64(head + n, (uint64_t)size);
+    n += 8;
+    ASSERT(n == sizeof head);
+
+    crypto_generichash_state state;
+    ASSERT(crypto_generichash_init(&state, cache->key, sizeof cache->key, DIGEST_SIZE) == 0);
+    ASSERT(crypto_generichash_update(&state, head, sizeof head) == 0);
+    if (size > 0) {
+        ASSERT(crypto_generichash_update(&state, msg, size) == 0);
+    }
+    ASSERT(crypto_generichash_final(&state, out, DIGEST_SIZE) == 0);
+}
+
+static uint64_t
+bucket_index(const struct verify_cache *cache, const uint8_t digest[DIGEST_SIZE])
+{
+    return load_u64(digest) & (cache->bucket_count - 1);
+}
+
+static pthread_mutex_t *
+bucket_lock(struct verify_cache *cache, uint64_t index)
+{
+    return &cache->stripes[index % STRIPE_COUNT].lock;
+}
+
+/* The slot holding digest, or WAYS. Lock held. */
+static unsigned
+bucket_find(const struct bucket *b, const uint8_t digest[DIGEST_SIZE])
+{
+    for (unsigned w = 0; w < WAYS; w++) {
+        if ((b->used & (1u << w)) != 0 && memcmp(b->digest[w], digest, DIGEST_SIZE) == 0) {
+            return w;
+        }
+    }
+    return WAYS;
+}
+
+/* A free slot, or CLOCK's victim (evicted == true). Lock held. */
+static unsigned
+bucket_victim(struct bucket *b, bool *out_evicted)
+{
+    for (unsigned w = 0; w < WAYS; w++) {
+        if ((b->used & (1u << w)) == 0) {
+            *out_evicted = false;
+            return w;
+        }
+    }
+    /* Every slot referenced: one full turn clears them all, the next step finds one. */
+    for (unsigned step = 0; step <= WAYS; step++) {
+        unsigned w = b->hand;
+        b->hand = (uint8_t)((w + 1) % WAYS);
+        if ((b->referenced & (1u << w)) == 0) {
+            *out_evicted = true;
+            return w;
+        }
+        b->referenced = (uint8_t)(b->referenced & ~(1u << w));
+    }
+    UNREACHABLE();
+}
+
+static bool
+tuple_is_cacheable(const struct public_key *key)
+{
+    return key->size <= PUBLIC_KEY_SIZE_MAX; /* anything else never verifies anyway */
+}
+
+static bool
+contains_digest(struct verify_cache *cache, const uint8_t digest[DIGEST_SIZE])
+{
+    uint64_t index = bucket_index(cache, digest);
+    pthread_mutex_t *lock = bucket_lock(cache, index);
+    ASSERT(pthread_mutex_lock(lock) == 0);
+    struct bucket *b = &cache->buckets[index];
+    unsigned w = bucket_find(b, digest);
+    if (w < WAYS) {
+        b->referenced = (uint8_t)(b->referenced | (1u << w));
+    }
+    ASSERT(pthread_mutex_unlock(lock) == 0);
+    atomic_fetch_add_explicit(&cache->lookups, 1, memory_order_relaxed);
+    if (w < WAYS) {
+        atomic_fetch_add_explicit(&cache->hits, 1, memory_order_relaxed);
+    }
+    return w < WAYS;
+}
+
+static void
+insert_digest(struct verify_cache *cache, const uint8_t digest[DIGEST_SIZE])
+{
+    uint64_t index = bucket_index(cache, digest);
+    pthread_mutex_t *lock = bucket_lock(cache, index);
+    bool inserted = false;
+    bool evicted = false;
+    ASSERT(pthread_mutex_lock(lock) == 0);
+    struct bucket *b = &cache->buckets[index];
+    if (bucket_find(b, digest) == WAYS) {
+        unsigned w = bucket_victim(b, &evicted);
+        memcpy(b->digest[w], digest, DIGEST_SIZE);
+        b->used = (uint8_t)(b->used | (1u << w));
+        b->referenced = (uint8_t)(b->referenced & ~(1u << w));
+        inserted = true;
+    }
+    ASSERT(pthread_mutex_unlock(lock) == 0);
+    if (inserted) {
+        atomic_fetch_add_explicit(&cache->inserts, 1, memory_order_relaxed);
+    }
+    if (evicted) {
+        atomic_fetch_add_explicit(&cache->evictions, 1, memory_order_relaxed);
+    }
+}
+
+bool
+verify_cache_contains(struct verify_cache *cache, const struct public_key *key, const uint8_t *msg,
+                      size_t size, const struct signature *sig)
+{
+    ASSERT(cache != NULL);
+    ASSERT(msg != NULL || size == 0);
+    if (!tuple_is_cacheable(key)) {
+        return false;
+    }
+    uint8_t digest[DIGEST_SIZE];
+    tuple_digest(cache, key, msg, size, sig, digest);
+    return contains_digest(cache, digest);
+}
+
+void
+verify_cache_insert(struct verify_cache *cache, const struct public_key *key, const uint8_t *msg,
+                    size_t size, const struct signature *sig)
+{
+    ASSERT(cache != NULL);
+    ASSERT(msg != NULL || size == 0);
+    ASSERT(tuple_is_cacheable(key)); /* it verified, so its size is in range */
+    uint8_t digest[DIGEST_SIZE];
+    tuple_digest(cache, key, msg, size, sig, digest);
+    insert_digest(cache, digest);
+}
+
+enum err
+verify_cached(struct verify_cache *cache, const struct public_key *key, const uint8_t *msg,
+              size_t size, const struct signature *sig)
+{
+    ASSERT(key != NULL);
+    ASSERT(sig != NULL);
+    if (cache == NULL || !tuple_is_cacheable(key)) {
+        return verify_message(key, msg, size, sig);
+    }
+    uint8_t digest[DIGEST_SIZE];
+    tuple_digest(cache, key, msg, size, sig, digest);
+    if (contains_digest(cache, digest)) {
+        return ERR_OK;
+    }
+    enum err rc = verify_message(key, msg, size, sig);
+    if (rc == ERR_OK) {
+        insert_digest(cache, digest);
+    }
+    return rc;
+}
+
+void
+verify_cache_get_stats(struct verify_cache *cache, struct verify_cache_stats *out)
+{
+    ASSERT(cache != NULL);
+    ASSERT(out != NULL);
+    out->capacity = cache->bucket_count * WAYS;
+    out->lookups = atomic_load_explicit(&cache->lookups, memory_order_relaxed);
+    out->hits = atomic_load_explicit(&cache->hits, memory_order_relaxed);
+    out->inserts = atomic_load_explicit(&cache->inserts, memory_order_relaxed);
+    out->evictions = atomic_load_explicit(&cache->evictions, memory_order_relaxed);
+}

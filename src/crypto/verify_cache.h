@@ -1,0 +1,61 @@
+/* Verification once (ARCHITECTURE.md): a bounded, thread-safe set of signatures known to be
+ * VALID, so the mempool, block validation and certificate checks never verify the same
+ * (public key, message, signature) twice. Only valid results are remembered: an invalid
+ * signature is cheap to reject again relative to the harm of letting a flood of them evict
+ * valid entries, and its sender is penalised elsewhere.
+ *
+ * Entries are 32-byte BLAKE2b digests of (key alg, key, signature alg, signature, message
+ * size, message) keyed with a random per-cache key, so outsiders can neither predict which
+ * slot an entry uses (to evict chosen entries) nor find colliding tuples; the full digest is
+ * compared, so a hit means the same tuple up to a 2^-128 collision bound.
+ *
+ * Layout and eviction: 4-way set-associative open addressing (a bucket of 4 slots chosen by
+ * the digest), CLOCK within the bucket (a hit sets the slot's reference bit; an insert into a
+ * full bucket evicts the first slot whose bit is clear, clearing bits as it passes). Fixed
+ * capacity chosen at creation; no allocation after verify_cache_new.
+ * Threads: all functions are thread-safe (striped mutexes, one per group of buckets; atomic
+ * counters). The simulator may share one cache across its simulated nodes. */
+#ifndef LM_CRYPTO_VERIFY_CACHE_H
+#define LM_CRYPTO_VERIFY_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "crypto/sign.h"
+
+#define VERIFY_CACHE_CAPACITY_MIN 64
+#define VERIFY_CACHE_CAPACITY_MAX (UINT64_C(1) << 26) /* 64 Mi entries, ~2.2 GB */
+
+struct verify_cache; /* opaque */
+
+struct verify_cache_stats {
+    uint64_t capacity;  /* slots (a power of two >= the requested capacity) */
+    uint64_t lookups;   /* verify_cache_contains and verify_cached calls */
+    uint64_t hits;      /* lookups that found the tuple */
+    uint64_t inserts;   /* new entries */
+    uint64_t evictions; /* entries dropped to make room */
+};
+
+/* A cache of at least `capacity` entries (rounded up to a power of two), clamped to
+ * VERIFY_CACHE_CAPACITY_MIN..MAX. About 33 bytes per entry. Never NULL (OOM aborts).
+ * Release with verify_cache_free. */
+struct verify_cache *verify_cache_new(size_t capacity);
+void verify_cache_free(struct verify_cache *cache);
+
+/* True if the tuple was inserted before and not evicted since. */
+bool verify_cache_contains(struct verify_cache *cache, const struct public_key *key,
+                           const uint8_t *msg, size_t size, const struct signature *sig);
+/* Records the tuple as VALID. Call only after verify_message returned ERR_OK for it. */
+void verify_cache_insert(struct verify_cache *cache, const struct public_key *key,
+                         const uint8_t *msg, size_t size, const struct signature *sig);
+
+/* verify_message through the cache: ERR_OK at once for a remembered tuple, otherwise the real
+ * verification, remembering it if valid. cache may be NULL (plain verify_message). */
+MUST_USE enum err verify_cached(struct verify_cache *cache, const struct public_key *key,
+                                const uint8_t *msg, size_t size, const struct signature *sig);
+
+void verify_cache_get_stats(struct verify_cache *cache, struct verify_cache_stats *out);
+
+#endif
