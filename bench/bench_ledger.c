@@ -96,6 +96,7 @@ main(int argc, char **argv)
            sig_alg_name(alg));
     for (int pass = 0; pass < 2; pass++) {
         struct fixture f;
+        f.hash_alg = HASH_SHA256;
         fixture_open_with(&f, BENCH_TXS_PER_BLOCK, alg, NULL, true);
         struct fixture_block *all = make_blocks(&f, blocks);
         run(&f, all, blocks, pass == 1,

@@ -161,6 +161,12 @@ exec_ctx_sender(const struct exec_ctx *ctx)
     return &ctx->sender->address;
 }
 
+const struct hash *
+exec_ctx_tx_hash(const struct exec_ctx *ctx)
+{
+    return ctx->tx_hash;
+}
+
 uint32_t
 exec_ctx_institution(const struct exec_ctx *ctx)
 {

@@ -44,6 +44,7 @@ struct exec_ctx {
     struct state_view view;
     const struct exec_env *env;
     const struct account *sender;
+    const struct hash *tx_hash;
     struct buf *events; /* encoded events of the tx so far */
     size_t *event_count;
     char message[RECEIPT_MESSAGE_SIZE_MAX + 1];

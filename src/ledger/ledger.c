@@ -299,8 +299,15 @@ enum err
 ledger_check_tx(const struct ledger *l, const uint8_t *wire, size_t size, bool skip_signature,
                 struct tx *out_tx, struct hash *out_hash)
 {
-    struct ledger_tx_in in = { wire, size };
-    return check_tx_with(l, &l->params, &in, skip_signature, out_tx, out_hash);
+    struct ledger_tx_in in = { wire, size, skip_signature };
+    struct tx tx;
+    struct hash h;
+    enum err rc = check_tx_with(l, &l->params, &in, skip_signature, &tx, &h);
+    if (rc == ERR_OK) {
+        *out_tx = tx;
+        *out_hash = h;
+    }
+    return rc;
 }
 
 /* Resource used by the txs of one institution in the block being executed. */
@@ -323,6 +330,7 @@ struct block_exec {
     struct institution_use *inst;
     size_t inst_count;
     uint64_t block_used;
+    const struct hash *tx_hash; /* of the tx being executed */
 };
 
 static struct institution_use *
@@ -423,7 +431,11 @@ run_ops(struct block_exec *x, const struct tx *tx, const struct account *sender,
             break;
         }
         struct exec_ctx ctx = {
-            .env = &x->env, .sender = sender, .events = &x->events, .event_count = &x->event_count
+            .env = &x->env,
+            .sender = sender,
+            .tx_hash = x->tx_hash,
+            .events = &x->events,
+            .event_count = &x->event_count,
         };
         state_view_init(&ctx.view, def->name, x->base, meter);
         state_view_layer(&ctx.view, &x->tx_writes, &x->tx_writes, &x->r->writes);
@@ -450,6 +462,7 @@ static enum err
 execute_tx(struct block_exec *x, size_t index, const struct tx *tx, size_t size)
 {
     struct account sender;
+    x->tx_hash = &x->r->tx_hashes[index];
     enum err rc = authenticate(x, tx, &sender);
     if (rc != ERR_OK) {
         return append_receipt(x, index, rc, auth_message(rc), 0);
@@ -510,8 +523,9 @@ check_block_txs(struct block_exec *x, const struct ledger_block_in *in, struct t
         return ERR_LIMIT;
     }
     for (size_t i = 0; i < in->tx_count; i++) {
-        enum err rc = check_tx_with(x->l, &x->params, &in->txs[i], in->signatures_verified, &txs[i],
-                                    &x->r->tx_hashes[i]);
+        bool verified = in->signatures_verified || in->txs[i].signature_verified;
+        enum err rc =
+            check_tx_with(x->l, &x->params, &in->txs[i], verified, &txs[i], &x->r->tx_hashes[i]);
         if (rc != ERR_OK) {
             log_block_invalid(in->height, i, rc);
             return rc;
@@ -569,7 +583,7 @@ finish_result(struct ledger *l, struct ledger_result *r, const size_t *receipt_o
     merkle_root(l->alg, receipt_hashes, n, &r->outcome.receipts_root);
     merkle_root(l->alg, r->tx_hashes, n, &r->outcome.payload_root);
     mem_free(receipt_hashes);
-        rc = finish_next_vs(r, l->alg);
+    rc = finish_next_vs(r, l->alg);
     if (rc == ERR_OK) {
         rc = load_params_at(r->batch, &r->params_after);
     }
@@ -951,6 +965,34 @@ ledger_prove(struct ledger *l, const char *module, const uint8_t *key, size_t ke
                                &out->found, &out->proof);
     }
     db_txn_abort(txn);
-    out->height = version - 1;
+    if (rc == ERR_OK) {
+        out->height = version - 1;
+    }
+    return rc;
+}
+
+enum err
+ledger_validator_set(struct ledger *l, const struct ledger_result *at, struct validator_set *out)
+{
+    struct buf b;
+    buf_init(&b, VS_ENCODED_SIZE_MAX);
+    enum err rc = ledger_query(l, at, SYSTEM_MODULE ".vs", NULL, 0, &b);
+    if (rc == ERR_OK) {
+        rc = validator_set_decode(b.data, b.size, out) == ERR_OK ? ERR_OK : ERR_CORRUPT;
+    }
+    buf_release(&b);
+    return rc;
+}
+
+enum err
+ledger_account(struct ledger *l, const struct ledger_result *at, const struct address *address,
+               struct account *out)
+{
+    uint8_t storage[ACCOUNT_VALUE_SIZE_MAX];
+    struct buf b = { .data = storage, .capacity = sizeof storage, .size_max = sizeof storage };
+    enum err rc = ledger_query(l, at, ACCOUNT_MODULE ".get", address->bytes, ADDRESS_SIZE, &b);
+    if (rc == ERR_OK) {
+        rc = account_decode(b.data, b.size, address, out) == ERR_OK ? ERR_OK : ERR_CORRUPT;
+    }
     return rc;
 }

@@ -33,6 +33,7 @@
 #include "codec/tx.h"
 #include "codec/validator_set.h"
 #include "crypto/hash.h"
+#include "ledger/account.h"
 #include "ledger/genesis.h"
 #include "ledger/params.h"
 #include "ledger/registry.h"
@@ -59,6 +60,7 @@ struct ledger_config {
 struct ledger_tx_in {
     const uint8_t *data; /* the tx's encoding, borrowed during the call */
     size_t size;
+    bool signature_verified; /* already checked by the caller (mempool, verify cache) */
 };
 
 struct ledger_block_in {
@@ -66,7 +68,7 @@ struct ledger_block_in {
     uint64_t timestamp_us;
     const struct ledger_tx_in *txs;
     size_t tx_count;
-    bool signatures_verified; /* every tx signature was already checked by the caller */
+    bool signatures_verified; /* every tx signature was already checked (else: per tx) */
 };
 
 /* What ledger_commit stores of a block besides the result: its id (the header hash) and the
@@ -162,6 +164,14 @@ MUST_USE enum err ledger_query(struct ledger *l, const struct ledger_result *at,
 MUST_USE enum err ledger_prove(struct ledger *l, const char *module, const uint8_t *key,
                                size_t key_size, struct buf *out_value,
                                struct ledger_state_proof *out);
+/* The account at address after `at` (NULL: committed): its next nonce, keys, institution
+ * (the mempool's nonce check). ERR_NOT_FOUND if there is none. */
+MUST_USE enum err ledger_account(struct ledger *l, const struct ledger_result *at,
+                                 const struct address *address, struct account *out);
+/* The validator set in force after `at` (NULL: the committed state). out is large
+ * (~40 KiB): heap-allocate it. */
+MUST_USE enum err ledger_validator_set(struct ledger *l, const struct ledger_result *at,
+                                       struct validator_set *out);
 /* Where a committed tx is: its height and index in the block. ERR_NOT_FOUND if unknown. */
 MUST_USE enum err ledger_find_tx(struct ledger *l, const struct hash *tx_hash, uint64_t *out_height,
                                  uint32_t *out_index);

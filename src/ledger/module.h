@@ -66,6 +66,8 @@ MUST_USE enum err state_view_del(struct state_view *v, const uint8_t *key, size_
 /* The context of one op of one tx. */
 struct state_view *exec_ctx_view(struct exec_ctx *ctx);
 const struct address *exec_ctx_sender(const struct exec_ctx *ctx);
+/* The hash of the tx being executed (e.g. to record where something was published). */
+const struct hash *exec_ctx_tx_hash(const struct exec_ctx *ctx);
 /* The sender's institution (0: none) and whether the sender is an institution admin. */
 uint32_t exec_ctx_institution(const struct exec_ctx *ctx);
 bool exec_ctx_sender_is_admin(const struct exec_ctx *ctx);

@@ -34,7 +34,8 @@
 struct fixture {
     char dir[128];
     enum sig_alg alg;
-    bool durable; /* fsync at commit (benchmarks); tests skip it */
+    enum hash_alg hash_alg; /* the chain's hash (SHA-256 unless fixture_open_suite) */
+    bool durable;           /* fsync at commit (benchmarks); tests skip it */
     size_t account_count;
     struct db *db;
     struct state_store *state;
@@ -70,6 +71,7 @@ fixture_genesis(struct fixture *f, const struct chain_params *params)
     genesis_init(g);
     memcpy(g->chain_name, "fixture", 7);
     g->timestamp_us = 1700000000000000ull;
+    g->hash_alg = f->hash_alg;
     if (params != NULL) {
         g->params = *params;
     }
@@ -153,8 +155,10 @@ fixture_open_with(struct fixture *f, size_t account_count, enum sig_alg alg,
                   const struct chain_params *params, bool durable)
 {
     ASSERT(account_count >= 3 && account_count <= FIXTURE_ACCOUNTS_MAX);
+    enum hash_alg hash_alg = f->hash_alg == HASH_SM3 ? HASH_SM3 : HASH_SHA256;
     memset(f, 0, sizeof *f);
     f->durable = durable;
+    f->hash_alg = hash_alg;
     snprintf(f->dir, sizeof f->dir, "/tmp/lm_ledger_XXXXXX");
     ASSERT(mkdtemp(f->dir) != NULL);
     f->alg = alg;
@@ -165,7 +169,7 @@ fixture_open_with(struct fixture *f, size_t account_count, enum sig_alg alg,
         f->keys[i] = fixture_key(alg, (uint32_t)i);
         struct public_key pk;
         secret_key_public(f->keys[i], &pk);
-        address_of(HASH_SHA256, &pk, &f->addrs[i]);
+        address_of(f->hash_alg, &pk, &f->addrs[i]);
     }
     fixture_genesis(f, params);
     f->registry = registry_new();
@@ -189,7 +193,17 @@ static inline void
 fixture_open(struct fixture *f, size_t account_count, enum sig_alg alg,
              const struct chain_params *params)
 {
+    f->hash_alg = HASH_SHA256;
     fixture_open_with(f, account_count, alg, params, false);
+}
+
+/* Like fixture_open on a chain whose hash is hash_alg (SHA-256 or SM3). */
+static inline void
+fixture_open_suite(struct fixture *f, enum hash_alg hash_alg, size_t account_count,
+                   enum sig_alg alg)
+{
+    f->hash_alg = hash_alg;
+    fixture_open_with(f, account_count, alg, NULL, false);
 }
 
 /* Removes the regular files of dir, then dir. */
@@ -254,7 +268,7 @@ fixture_tx_signed(struct fixture *f, size_t from, const struct secret_key *key, 
                                     strlen(ops[i].op), ops[i].args,           ops[i].args_size };
     }
     buf_reset(out);
-    ASSERT(tx_sign(HASH_SHA256, &tx, key != NULL ? key : f->keys[from], out) == ERR_OK);
+    ASSERT(tx_sign(f->hash_alg, &tx, key != NULL ? key : f->keys[from], out) == ERR_OK);
 }
 
 static inline void
@@ -276,7 +290,7 @@ fixture_block_add(struct fixture_block *b, const struct buf *tx)
 {
     ASSERT(b->count < 8192);
     b->data[b->count] = mem_dup(tx->data, tx->size);
-    b->txs[b->count] = (struct ledger_tx_in){ b->data[b->count], tx->size };
+    b->txs[b->count] = (struct ledger_tx_in){ b->data[b->count], tx->size, false };
     b->count++;
 }
 

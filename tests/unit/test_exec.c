@@ -65,6 +65,11 @@ nonce_of(struct fixture *f, const struct ledger_result *r, size_t account)
     struct account a;
     assert_int_equal(account_decode(out.data, out.size, &f->addrs[account], &a), ERR_OK);
     buf_release(&out);
+    struct account b;
+    memset(&b, 0, sizeof b);
+    assert_int_equal(ledger_account(f->ledger, r, &f->addrs[account], &b), ERR_OK);
+    assert_int_equal(b.nonce, a.nonce);
+    assert_int_equal(b.key_count, a.key_count);
     return a.nonce;
 }
 
@@ -208,6 +213,9 @@ test_atomic_tx(void **state)
     assert_int_equal(event_decode(&rd, &ev), ERR_OK);
     assert_memory_equal(ev.module, "test", 4);
     assert_memory_equal(ev.kind, "ping", 4);
+    assert_int_equal(ev.attr_count, 1);
+    assert_int_equal(ev.attrs[0].value_size, HASH_SIZE);
+    assert_memory_equal(ev.attrs[0].value, o->tx_hashes[1].bytes, HASH_SIZE);
     assert_int_equal(fixture_status(r, 2), receipt_status_of(ERR_NOT_FOUND));
     assert_int_equal(nonce_of(&f, r, 3), 3);
     expect_state(&f, r, "x", "1");
@@ -281,9 +289,13 @@ test_invalid_blocks(void **state)
     /* A flipped signature byte. */
     block.data[1][block.txs[1].size - 1] ^= 1;
     assert_int_equal(fixture_execute(&f, NULL, 1, &block, false, &r), ERR_BAD_SIGNATURE);
-    /* The caller vouches for the signatures: not checked again. */
+    /* The caller vouches for the signatures: not checked again (all, or that tx). */
     assert_int_equal(fixture_execute(&f, NULL, 1, &block, true, &r), ERR_OK);
     ledger_result_free(r);
+    block.txs[1].signature_verified = true;
+    assert_int_equal(fixture_execute(&f, NULL, 1, &block, false, &r), ERR_OK);
+    ledger_result_free(r);
+    block.txs[1].signature_verified = false;
     block.data[1][block.txs[1].size - 1] ^= 1;
     /* Malformed: one byte short. */
     block.txs[1].size--;
@@ -650,6 +662,47 @@ test_wrong_chain_directory(void **state)
     fixture_close(&f);
 }
 
+/* A chain on the national algorithms: SM3 chain hash, SM2 account keys. The same blocks
+ * give the same roots on two stores, different from a SHA-256 chain's. */
+static void
+test_sm3_chain(void **state)
+{
+    (void)state;
+    struct fixture a;
+    struct fixture b;
+    fixture_open_suite(&a, HASH_SM3, 8, SIG_SM2);
+    fixture_open_suite(&b, HASH_SM3, 8, SIG_SM2);
+    add_set_tx(&a, 3, 0, "k", "v");
+    add_set_tx(&a, 4, 0, "k", "w");
+    struct ledger_result *ra = NULL;
+    struct ledger_result *rb = NULL;
+    assert_int_equal(fixture_execute(&a, NULL, 1, &block, false, &ra), ERR_OK);
+    assert_int_equal(fixture_execute(&b, NULL, 1, &block, false, &rb), ERR_OK);
+    assert_int_equal(fixture_status(ra, 0), 0);
+    assert_int_equal(fixture_status(ra, 1), 0);
+    assert_true(
+        hash_equal(&ledger_result_outcome(ra)->exec_root, &ledger_result_outcome(rb)->exec_root));
+    assert_true(hash_equal(&ledger_result_outcome(ra)->receipts_root,
+                           &ledger_result_outcome(rb)->receipts_root));
+    struct hash sm3_tx;
+    tx_hash(HASH_SM3, block.txs[0].data, block.txs[0].size, &sm3_tx);
+    assert_true(hash_equal(&sm3_tx, &ledger_result_outcome(ra)->tx_hashes[0]));
+    assert_int_equal(fixture_commit(&a, ra), ERR_OK);
+    expect_state(&a, NULL, "k", "w");
+    /* A tx signed for the SM3 chain does not verify as a SHA-256 chain's tx. */
+    struct tx t;
+    struct hash h;
+    assert_int_equal(ledger_check_tx(a.ledger, block.txs[0].data, block.txs[0].size, false, &t, &h),
+                     ERR_OK);
+    assert_int_equal(tx_verify(HASH_SHA256, &t, block.txs[0].data, block.txs[0].size),
+                     ERR_BAD_SIGNATURE);
+    ledger_result_free(ra);
+    ledger_result_free(rb);
+    fixture_block_clear(&block);
+    fixture_close(&a);
+    fixture_close(&b);
+}
+
 int
 main(void)
 {
@@ -665,6 +718,7 @@ main(void)
         cmocka_unit_test(test_proofs),
         cmocka_unit_test(test_restart),
         cmocka_unit_test(test_wrong_chain_directory),
+        cmocka_unit_test(test_sm3_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

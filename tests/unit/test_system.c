@@ -116,6 +116,10 @@ test_install_after_two_thirds(void **state)
     struct hash now;
     current_set_hash(&f, &now);
     assert_true(hash_equal(&now, &h));
+    struct validator_set *installed = mem_alloc(sizeof *installed);
+    assert_int_equal(ledger_validator_set(f.ledger, NULL, installed), ERR_OK);
+    assert_int_equal(installed->epoch, GENESIS_EPOCH + 1);
+    mem_free(installed);
     /* The next block is not epoch-ending; the next epoch's proposal is now accepted. */
     add_propose(&f, 0, 2, later);
     r = run_and_commit(&f, 3);

@@ -1,5 +1,7 @@
 /* Unit tests of the validator-set encoding: round trip, hash, strict decoding and the
  * validity rules (powers, totals, transport key algorithm, duplicate keys). */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/mem.h"
@@ -87,12 +89,39 @@ test_rules(void **state)
     mem_free(other);
 }
 
+/* Writes seed sets for tests/fuzz/fuzz_validator_set.c when LM_WRITE_CORPUS names a
+ * directory. */
+static void
+test_write_corpus(void **state)
+{
+    (void)state;
+    const char *dir = getenv("LM_WRITE_CORPUS");
+    if (dir == NULL) {
+        skip();
+    }
+    for (size_t n = 1; n <= 4; n += 3) {
+        struct validator_set *vs = make(n);
+        struct buf b;
+        buf_init(&b, VS_ENCODED_SIZE_MAX);
+        assert_int_equal(validator_set_encode(vs, &b), ERR_OK);
+        char path[512];
+        snprintf(path, sizeof path, "%s/seed_%zu_nodes", dir, n);
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(b.data, 1, b.size, f), b.size);
+        assert_int_equal(fclose(f), 0);
+        buf_release(&b);
+        mem_free(vs);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_write_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
