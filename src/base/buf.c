@@ -43,7 +43,8 @@ buf_reserve(struct buf *b, size_t extra, uint8_t **out_space)
         return ERR_TOO_LARGE;
     }
     size_t need = b->size + extra;
-    if (need > b->capacity) {
+    /* Also on first use with extra == 0: NULL + 0 is undefined behaviour in C. */
+    if (need > b->capacity || b->data == NULL) {
         size_t cap = b->capacity < 64 ? 64 : b->capacity;
         while (cap < need) {
             cap = cap > SIZE_MAX / 2 ? need : cap * 2;

@@ -121,16 +121,46 @@ tuple_digest(const struct verify_cache *cache, const struct public_key *key, con
     ASSERT(crypto_generichash_final(&state, out, DIGEST_SIZE) == 0);
 }
 
-static uint64_t
-bucket_index(const struct verify_cache *cache, const uint8_t digest[DIGEST_SIZE])
+/* The digest's two candidate buckets (two-choice hashing: a tuple may live in either, and is
+ * inserted where there is room, which keeps buckets from overflowing long before the cache
+ * is full). They may coincide. */
+struct choice {
+    uint64_t index[2];
+    unsigned count;     /* 1 if both candidates are the same bucket */
+    unsigned stripe[2]; /* stripes to lock, ascending; stripe_count of them */
+    unsigned stripe_count;
+};
+
+static struct choice
+choose(const struct verify_cache *cache, const uint8_t digest[DIGEST_SIZE])
 {
-    return load_u64(digest) & (cache->bucket_count - 1);
+    struct choice c;
+    uint64_t mask = cache->bucket_count - 1;
+    c.index[0] = load_u64(digest) & mask;
+    c.index[1] = load_u64(digest + 8) & mask;
+    c.count = c.index[0] == c.index[1] ? 1 : 2;
+    unsigned s0 = (unsigned)(c.index[0] % STRIPE_COUNT);
+    unsigned s1 = (unsigned)(c.index[1] % STRIPE_COUNT);
+    c.stripe[0] = s0 < s1 ? s0 : s1; /* a fixed order, so two inserts cannot deadlock */
+    c.stripe[1] = s0 < s1 ? s1 : s0;
+    c.stripe_count = s0 == s1 ? 1 : 2;
+    return c;
 }
 
-static pthread_mutex_t *
-bucket_lock(struct verify_cache *cache, uint64_t index)
+static void
+choice_lock(struct verify_cache *cache, const struct choice *c)
 {
-    return &cache->stripes[index % STRIPE_COUNT].lock;
+    for (unsigned i = 0; i < c->stripe_count; i++) {
+        ASSERT(pthread_mutex_lock(&cache->stripes[c->stripe[i]].lock) == 0);
+    }
+}
+
+static void
+choice_unlock(struct verify_cache *cache, const struct choice *c)
+{
+    for (unsigned i = c->stripe_count; i > 0; i--) {
+        ASSERT(pthread_mutex_unlock(&cache->stripes[c->stripe[i - 1]].lock) == 0);
+    }
 }
 
 /* The slot holding digest, or WAYS. Lock held. */
@@ -177,39 +207,67 @@ tuple_is_cacheable(const struct public_key *key)
 static bool
 contains_digest(struct verify_cache *cache, const uint8_t digest[DIGEST_SIZE])
 {
-    uint64_t index = bucket_index(cache, digest);
-    pthread_mutex_t *lock = bucket_lock(cache, index);
-    ASSERT(pthread_mutex_lock(lock) == 0);
-    struct bucket *b = &cache->buckets[index];
-    unsigned w = bucket_find(b, digest);
-    if (w < WAYS) {
-        b->referenced = (uint8_t)(b->referenced | (1u << w));
+    struct choice c = choose(cache, digest);
+    bool found = false;
+    choice_lock(cache, &c);
+    for (unsigned i = 0; i < c.count && !found; i++) {
+        struct bucket *b = &cache->buckets[c.index[i]];
+        unsigned w = bucket_find(b, digest);
+        if (w < WAYS) {
+            b->referenced = (uint8_t)(b->referenced | (1u << w));
+            found = true;
+        }
     }
-    ASSERT(pthread_mutex_unlock(lock) == 0);
+    choice_unlock(cache, &c);
     atomic_fetch_add_explicit(&cache->lookups, 1, memory_order_relaxed);
-    if (w < WAYS) {
+    if (found) {
         atomic_fetch_add_explicit(&cache->hits, 1, memory_order_relaxed);
     }
-    return w < WAYS;
+    return found;
+}
+
+static unsigned
+bucket_used_count(const struct bucket *b)
+{
+    return (unsigned)__builtin_popcount(b->used);
+}
+
+/* Lock held. Adds digest unless present: into the emptier candidate, or if both are full
+ * into the one a digest bit picks, evicting by CLOCK. */
+static void
+choice_insert(struct verify_cache *cache, const struct choice *c, const uint8_t digest[DIGEST_SIZE],
+              bool *out_inserted, bool *out_evicted)
+{
+    for (unsigned i = 0; i < c->count; i++) {
+        if (bucket_find(&cache->buckets[c->index[i]], digest) < WAYS) {
+            return;
+        }
+    }
+    struct bucket *b = &cache->buckets[c->index[0]];
+    if (c->count == 2) {
+        struct bucket *other = &cache->buckets[c->index[1]];
+        unsigned used = bucket_used_count(b);
+        unsigned other_used = bucket_used_count(other);
+        if (other_used < used || (other_used == used && (digest[16] & 1) != 0)) {
+            b = other;
+        }
+    }
+    unsigned w = bucket_victim(b, out_evicted);
+    memcpy(b->digest[w], digest, DIGEST_SIZE);
+    b->used = (uint8_t)(b->used | (1u << w));
+    b->referenced = (uint8_t)(b->referenced & ~(1u << w));
+    *out_inserted = true;
 }
 
 static void
 insert_digest(struct verify_cache *cache, const uint8_t digest[DIGEST_SIZE])
 {
-    uint64_t index = bucket_index(cache, digest);
-    pthread_mutex_t *lock = bucket_lock(cache, index);
+    struct choice c = choose(cache, digest);
     bool inserted = false;
     bool evicted = false;
-    ASSERT(pthread_mutex_lock(lock) == 0);
-    struct bucket *b = &cache->buckets[index];
-    if (bucket_find(b, digest) == WAYS) {
-        unsigned w = bucket_victim(b, &evicted);
-        memcpy(b->digest[w], digest, DIGEST_SIZE);
-        b->used = (uint8_t)(b->used | (1u << w));
-        b->referenced = (uint8_t)(b->referenced & ~(1u << w));
-        inserted = true;
-    }
-    ASSERT(pthread_mutex_unlock(lock) == 0);
+    choice_lock(cache, &c);
+    choice_insert(cache, &c, digest, &inserted, &evicted);
+    choice_unlock(cache, &c);
     if (inserted) {
         atomic_fetch_add_explicit(&cache->inserts, 1, memory_order_relaxed);
     }

@@ -735,6 +735,32 @@ block_store_height_of(struct block_store *s, struct db_txn *txn, const struct ha
 }
 
 enum err
+block_store_read_by_id(struct block_store *s, struct db_txn *txn, const struct hash *id,
+                       uint64_t *out_height, struct buf *out)
+{
+    struct db_txn *use;
+    struct db_txn *own;
+    uint64_t height = 0;
+    struct block_store_info info;
+    enum err rc = txn_use(s, txn, &use, &own); /* one snapshot for both lookups */
+    if (rc == ERR_OK) {
+        rc = block_store_height_of(s, use, id, &height);
+    }
+    if (rc == ERR_OK) {
+        rc = info_get(s, use, height, &info);
+        rc = rc == ERR_NOT_FOUND ? ERR_CORRUPT : rc; /* the id index names a missing height */
+    }
+    db_txn_abort(own);
+    if (rc == ERR_OK) {
+        rc = record_read(s, &info, out);
+    }
+    if (rc == ERR_OK) {
+        *out_height = height;
+    }
+    return rc;
+}
+
+enum err
 block_store_tx_find(struct block_store *s, struct db_txn *txn, const struct hash *tx_hash,
                     struct block_store_tx_location *out)
 {

@@ -113,6 +113,10 @@ MUST_USE enum err block_store_info(struct block_store *s, struct db_txn *txn, ui
  * maximum is too small. */
 MUST_USE enum err block_store_read(struct block_store *s, struct db_txn *txn, uint64_t height,
                                    struct buf *out);
+/* Like block_store_read, for the block with this id; *out_height gets its height. */
+MUST_USE enum err block_store_read_by_id(struct block_store *s, struct db_txn *txn,
+                                         const struct hash *id, uint64_t *out_height,
+                                         struct buf *out);
 MUST_USE enum err block_store_height_of(struct block_store *s, struct db_txn *txn,
                                         const struct hash *id, uint64_t *out_height);
 MUST_USE enum err block_store_tx_find(struct block_store *s, struct db_txn *txn,

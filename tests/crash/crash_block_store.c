@@ -1,9 +1,12 @@
 /* Crash test of store/block_store: a forked writer appends blocks in a loop, each with a
  * deterministic payload derived from its height and, in the same LMDB write txn, a "state
  * root" (height, H(payload)) in another table of the same db. The parent kills it with SIGKILL
- * after a seeded random delay, reopens, and checks that the tip h, block h's bytes, every
- * index of h (and the absence of h + 1 from all of them) and the state value agree; then it
- * appends h + 1 itself to show the store continues. Repeated --iterations times.
+ * after a seeded random delay; in half the rounds it then also tears the uncommitted tail at a
+ * random length (a write that reached the disk in part, as after a power loss: a kill alone
+ * never splits a write). It reopens and checks that the tip h, block h's bytes, every index
+ * of h (and the absence of h + 1 from all of them) and the state value agree, and that a torn
+ * tail was cut; then it appends h + 1 itself to show the store continues. Repeated
+ * --iterations times.
  *
  * Usage: crash_block_store [--iterations N] [--seed S] [--delay-max-us U] [--keep]
  * Exit status 0 when every check held; the seed is printed so a failure can be replayed. */
@@ -57,6 +60,8 @@ struct stats {
     unsigned tail_cuts;
     unsigned complete_uncommitted;
     unsigned segments_removed;
+    unsigned torn_injected;
+    unsigned torn_cut;
     unsigned writer_blocks_max;
     uint64_t blocks_written_by_writers;
 };
@@ -319,6 +324,10 @@ capture_sink(void *ctx, enum log_level level, const char *line)
         if (strstr(line, "complete_uncommitted_records=0") == NULL) {
             st->complete_uncommitted++;
         }
+        const char *torn = strstr(line, "torn_bytes=");
+        if (torn != NULL && strtoull(torn + strlen("torn_bytes="), NULL, 10) > 0) {
+            st->torn_cut++;
+        }
     }
     if (strstr(line, "removing uncommitted segment") != NULL) {
         st->segments_removed++;
@@ -350,6 +359,49 @@ now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Power-loss model on top of the kill: a write that reached the disk only in part. Finds the
+ * committed end from the index (the layout the store documents) and cuts the uncommitted tail
+ * of the segment at a random length. Returns true if it tore something. */
+static bool
+tail_tear(const struct paths *p, uint64_t *prng)
+{
+    struct db *db;
+    struct db_options dbo = { .map_size_bytes = 1ull << 30 };
+    struct db_table heights;
+    CHECK(db_open(p->db, &dbo, &db) == ERR_OK, "tear: db_open");
+    CHECK(db_table_open(db, "block.height", &heights) == ERR_OK, "tear: table");
+    struct db_txn *txn;
+    struct db_cursor *c;
+    struct db_val k;
+    struct db_val v;
+    CHECK(db_txn_begin(db, false, &txn) == ERR_OK, "tear: txn");
+    CHECK(db_cursor_open(txn, heights, &c) == ERR_OK, "tear: cursor");
+    uint32_t segment = 0;
+    uint64_t end = 0;
+    if (db_cursor_last(c, &k, &v) == ERR_OK) {
+        CHECK(v.size == 48, "tear: index value size %zu", v.size);
+        segment = load_u32(v.data);
+        end = load_u64(v.data + 4) + BLOCK_STORE_RECORD_HEADER + load_u32(v.data + 12);
+    }
+    db_cursor_close(c);
+    db_txn_abort(txn);
+    db_close(db);
+    char path[160];
+    snprintf(path, sizeof path, "%s/seg-%010u.blk", p->blocks, segment);
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        CHECK(errno == ENOENT, "tear: stat %s", path); /* killed before the store existed */
+        return false;
+    }
+    uint64_t size = (uint64_t)sb.st_size;
+    if (size <= end + 1) {
+        return false;
+    }
+    uint64_t keep = end + 1 + prng_next(prng) % (size - end - 1); /* in (end, size) */
+    CHECK(truncate(path, (off_t)keep) == 0, "tear: truncate %s", path);
+    return true;
+}
+
 /* One round: start a writer, kill it, reopen, check, continue by one block. */
 static void
 round_run(const struct config *cfg, const struct paths *p, uint64_t *prng, struct stats *st,
@@ -368,9 +420,13 @@ round_run(const struct config *cfg, const struct paths *p, uint64_t *prng, struc
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "writer ended by itself (status %d)",
           status);
 
+    bool torn = prng_next(prng) % 2 == 0 && tail_tear(p, prng);
+    unsigned cuts_before = st->tail_cuts;
     struct opened o;
     enum err rc = store_open(p, &o);
     CHECK(rc == ERR_OK, "reopen after kill: %s", err_str(rc));
+    CHECK(!torn || st->tail_cuts == cuts_before + 1, "a torn tail was not cut");
+    st->torn_injected += torn ? 1 : 0;
     uint64_t now_tip = 0;
     bool now_has = check_consistent(&o, &now_tip);
     /* Committed blocks survive a process crash: the tip never goes back. */
@@ -471,11 +527,14 @@ main(int argc, char **argv)
     double elapsed = now_s() - start;
     printf("crash_block_store: %u kills in %.1f s; final height %" PRIu64
            "; writers committed %" PRIu64 " blocks (max %u in one life); tails cut %u "
-           "(with a complete uncommitted record %u); uncommitted segments removed %u\n",
+           "(with a complete uncommitted record %u; torn by the test %u, cut as torn %u); "
+           "uncommitted segments removed %u\n",
            cfg.iterations, elapsed, tip, st.blocks_written_by_writers, st.writer_blocks_max,
-           st.tail_cuts, st.complete_uncommitted, st.segments_removed);
+           st.tail_cuts, st.complete_uncommitted, st.torn_injected, st.torn_cut,
+           st.segments_removed);
     /* The runs must have crashed inside an append at least once, or the test proved little. */
     CHECK(cfg.iterations < 50 || st.tail_cuts > 0, "no kill ever left a tail to cut");
+    CHECK(st.torn_cut >= st.torn_injected, "torn tails were not recognised as torn");
     if (!cfg.keep) {
         nftw(p.root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     }

@@ -190,6 +190,16 @@ check_height(struct block_store *store, uint64_t height, size_t size_max)
     uint64_t h = 0;
     assert_int_equal(block_store_height_of(store, NULL, &id, &h), ERR_OK);
     assert_true(h == height);
+    struct buf by_id;
+    buf_init(&by_id, size_max + 1);
+    h = 0;
+    assert_int_equal(block_store_read_by_id(store, NULL, &id, &h, &by_id), ERR_OK);
+    assert_true(h == height);
+    assert_int_equal(by_id.size, size);
+    if (size > 0) {
+        assert_memory_equal(by_id.data, expect, size);
+    }
+    buf_release(&by_id);
     for (uint32_t i = 0; i < tx_count_of(height); i++) {
         struct hash tx;
         tx_of(height, i, &tx);
@@ -252,6 +262,7 @@ test_append_read_reopen(void **state)
     id_of(1000, &unknown);
     uint64_t h = 0;
     assert_int_equal(block_store_height_of(f->store, NULL, &unknown, &h), ERR_NOT_FOUND);
+    assert_int_equal(block_store_read_by_id(f->store, NULL, &unknown, &h, &b), ERR_NOT_FOUND);
     struct block_store_tx_location loc;
     assert_int_equal(block_store_tx_find(f->store, NULL, &unknown, &loc), ERR_NOT_FOUND);
     /* A read into a buffer whose maximum is too small fails and leaves it unchanged. */
@@ -391,6 +402,17 @@ test_rollback(void **state)
     assert_true(file_size(next) < 0);
     assert_int_equal(append_height(f->store, f->db, 3, 1000), ERR_OK);
     check_height(f->store, 3, 1000);
+    /* Closing with a staged append (its txn aborted) cuts it too. */
+    before = file_size(path);
+    block.height = 4;
+    block.payload = payload;
+    block.payload_size = 500;
+    assert_int_equal(db_txn_begin(f->db, true, &txn), ERR_OK);
+    assert_int_equal(block_store_append(f->store, txn, &block), ERR_OK);
+    db_txn_abort(txn);
+    assert_int_equal(fixture_reopen(f), ERR_OK);
+    assert_true(file_size(path) == before);
+    check_tip(f->store, 3);
     mem_free(big);
     fixture_free(f);
 }

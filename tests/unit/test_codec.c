@@ -243,6 +243,16 @@ test_bytes_and_counts(void **state)
     reader_init(&r, huge, sizeof huge);
     assert_int_equal(codec_get_count(&r, 1000, &count), ERR_TOO_LARGE);
 
+    /* Empty values into a fresh buffer (once NULL + 0 inside buf_reserve: clang's UBSan
+     * reported "applying zero offset to null pointer"). */
+    struct buf fresh;
+    buf_init(&fresh, 8);
+    assert_int_equal(codec_put_fixed(&fresh, NULL, 0), ERR_OK);
+    assert_int_equal(fresh.size, 0);
+    assert_int_equal(codec_put_text(&fresh, "", 0, 0), ERR_OK);
+    assert_int_equal(fresh.size, 1);
+    buf_release(&fresh);
+
     /* Writers fail cleanly when the buffer's maximum is reached. */
     struct buf small;
     buf_init(&small, 4);
