@@ -64,7 +64,7 @@ static const struct config_key config_keys[] = {
     NUM_KEY("api", "body_size_max", KIND_U64, api_body_size_max, 1024, 64u << 20),
     NUM_KEY("api", "request_timeout_ms", KIND_U32, api_request_timeout_ms, 100, 600000),
     NUM_KEY("mempool", "txs_max", KIND_U32, mempool_txs_max, 1, 1000000),
-    NUM_KEY("mempool", "bytes_max", KIND_U64, mempool_bytes_max, 64ull * 1024u, 4ull << 30),
+    NUM_KEY("mempool", "bytes_max", KIND_U64, mempool_bytes_max, 1u << 20, 4ull << 30),
     NUM_KEY("verify", "threads", KIND_U32, verify_threads, 1, 64),
 };
 

@@ -62,7 +62,7 @@ struct config {
     uint32_t api_request_timeout_ms;         /* 10000, 100..600000 */
     /* [mempool] */
     uint32_t mempool_txs_max;   /* 10000, 1..1000000 */
-    uint64_t mempool_bytes_max; /* 64 MiB, 64 KiB..4 GiB */
+    uint64_t mempool_bytes_max; /* 64 MiB, 1 MiB..4 GiB */
     /* [verify] */
     uint32_t verify_threads; /* 2, 1..64 */
 };

@@ -83,7 +83,7 @@ test_full(void **state)
         "request_timeout_ms = 500\n"
         "[mempool]\n"
         "txs_max = 5\n"
-        "bytes_max = 70000\n"
+        "bytes_max = 1048576\n"
         "[verify]\n"
         "threads = 3\n";
     struct config c;
@@ -103,7 +103,7 @@ test_full(void **state)
     assert_int_equal(c.queue_bytes_max, 1048576);
     assert_string_equal(c.api_listen, "[::1]:8081");
     assert_int_equal(c.api_body_size_max, 2048);
-    assert_int_equal(c.mempool_bytes_max, 70000);
+    assert_int_equal(c.mempool_bytes_max, 1048576);
     assert_int_equal(c.verify_threads, 3);
 }
 
