@@ -48,7 +48,7 @@ cli_cmd_devnet(int argc, char **argv)
     unsigned long p2p = 0;
     const char *dir = "devnet";
     int init_only = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc && argv[i] != NULL; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;

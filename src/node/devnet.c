@@ -121,6 +121,21 @@ read_small_file(const char *path, char *out, size_t out_max, size_t *out_size)
     return ERR_OK;
 }
 
+static enum err
+read_passphrase(const char *path, char out[DEVNET_PASSPHRASE_HEX + 1])
+{
+    char text[DEVNET_PASSPHRASE_HEX + 8];
+    size_t size = 0;
+    enum err rc = read_small_file(path, text, sizeof text, &size);
+    if (rc != ERR_OK || size < DEVNET_PASSPHRASE_HEX) {
+        log_error(LOG_NODE, "devnet: unreadable passphrase file path=%s", path);
+        return rc != ERR_OK ? rc : ERR_CORRUPT;
+    }
+    memcpy(out, text, DEVNET_PASSPHRASE_HEX);
+    out[DEVNET_PASSPHRASE_HEX] = '\0';
+    return ERR_OK;
+}
+
 /* The passphrase of a node's keys: read back, or made and written (0600) if missing. */
 static enum err
 ensure_passphrase(const char *home, char out[DEVNET_PASSPHRASE_HEX + 1])
@@ -131,16 +146,7 @@ ensure_passphrase(const char *home, char out[DEVNET_PASSPHRASE_HEX + 1])
         return rc;
     }
     if (file_exists(path)) {
-        char text[DEVNET_PASSPHRASE_HEX + 8];
-        size_t size = 0;
-        rc = read_small_file(path, text, sizeof text, &size);
-        if (rc != ERR_OK || size < DEVNET_PASSPHRASE_HEX) {
-            log_error(LOG_NODE, "devnet: unreadable passphrase file path=%s", path);
-            return rc != ERR_OK ? rc : ERR_CORRUPT;
-        }
-        memcpy(out, text, DEVNET_PASSPHRASE_HEX);
-        out[DEVNET_PASSPHRASE_HEX] = '\0';
-        return ERR_OK;
+        return read_passphrase(path, out);
     }
     uint8_t random[DEVNET_PASSPHRASE_HEX / 2];
     if (getrandom(random, sizeof random, 0) != (ssize_t)sizeof random) {
@@ -163,11 +169,11 @@ ensure_key(const char *home, const char *name, const char *passphrase, struct pu
     if (rc != ERR_OK) {
         return rc;
     }
-    if (file_exists(path)) {
-        rc = keystore_read_public(path, out);
-        if (rc != ERR_OK) {
-            log_error(LOG_NODE, "devnet: cannot read key path=%s error=%s", path, err_str(rc));
-        }
+    rc = file_exists(path) ? keystore_read_public(path, out) : ERR_NOT_FOUND;
+    if (rc != ERR_NOT_FOUND && rc != ERR_OK) {
+        log_error(LOG_NODE, "devnet: cannot read key path=%s error=%s", path, err_str(rc));
+    }
+    if (rc != ERR_NOT_FOUND) {
         return rc;
     }
     struct secret_key *key = NULL;
@@ -252,7 +258,7 @@ static enum err
 write_config(const struct devnet_options *o, unsigned i, const struct devnet_node_keys *keys)
 {
     struct buf b;
-    buf_init(&b, 64u * 1024u);
+    buf_init(&b, (size_t)64 * 1024);
     enum err rc = buf_printf(&b,
                              "; written by `lianmeng devnet`; rewritten at every devnet start\n"
                              "[node]\nname = node%u\nlog_level = info\n"
@@ -337,6 +343,46 @@ ensure_node_keys(const struct devnet_options *o, struct devnet_node_keys *keys)
     return ERR_OK;
 }
 
+/* ERR_EXISTS if DIR holds a devnet of another size; *out_reuse: it holds one of this size. */
+static enum err
+check_existing(const struct devnet_options *o, bool *out_reuse)
+{
+    char home[DEVNET_PATH_MAX];
+    char path[DEVNET_PATH_MAX];
+    node_home(o, o->nodes, home);
+    bool more = file_exists(home);
+    node_home(o, 0, home);
+    bool first = join(path, home, "genesis.json") == ERR_OK && file_exists(path);
+    node_home(o, o->nodes - 1, home);
+    bool last = join(path, home, "genesis.json") == ERR_OK && file_exists(path);
+    if (more || (first && !last)) {
+        log_error(LOG_NODE, "devnet: %s holds a devnet with %s than %u nodes", o->dir,
+                  more ? "more" : "fewer", o->nodes);
+        return ERR_EXISTS;
+    }
+    *out_reuse = first;
+    return ERR_OK;
+}
+
+static enum err
+write_genesis(const struct devnet_options *o, const struct devnet_node_keys *keys)
+{
+    struct buf genesis;
+    buf_init(&genesis, GENESIS_JSON_SIZE_MAX);
+    enum err rc = build_genesis(o, keys, &genesis);
+    for (unsigned i = 0; i < o->nodes && rc == ERR_OK; i++) {
+        char home[DEVNET_PATH_MAX];
+        char path[DEVNET_PATH_MAX];
+        node_home(o, i, home);
+        rc = join(path, home, "genesis.json");
+        if (rc == ERR_OK) {
+            rc = write_file(path, genesis.data, genesis.size, 0644);
+        }
+    }
+    buf_release(&genesis);
+    return rc;
+}
+
 enum err
 devnet_init(const struct devnet_options *o)
 {
@@ -347,54 +393,26 @@ devnet_init(const struct devnet_options *o)
                   o->base_port, o->p2p_base_port);
         return rc;
     }
+    bool reuse = false;
     rc = ensure_dir(o->dir);
+    if (rc == ERR_OK) {
+        rc = check_existing(o, &reuse);
+    }
     if (rc != ERR_OK) {
         return rc;
     }
-    char extra[DEVNET_PATH_MAX];
-    node_home(o, o->nodes, extra);
-    if (file_exists(extra)) {
-        log_error(LOG_NODE, "devnet: %s holds a devnet with more than %u nodes", o->dir, o->nodes);
-        return ERR_EXISTS;
-    }
-    char home0[DEVNET_PATH_MAX];
-    char genesis0[DEVNET_PATH_MAX];
-    node_home(o, 0, home0);
-    bool had_genesis = join(genesis0, home0, "genesis.json") == ERR_OK && file_exists(genesis0);
-    if (had_genesis) {
-        char last[DEVNET_PATH_MAX];
-        char last_genesis[DEVNET_PATH_MAX];
-        node_home(o, o->nodes - 1, last);
-        if (join(last_genesis, last, "genesis.json") != ERR_OK || !file_exists(last_genesis)) {
-            log_error(LOG_NODE, "devnet: %s holds a devnet with fewer than %u nodes", o->dir,
-                      o->nodes);
-            return ERR_EXISTS;
-        }
-    }
     struct devnet_node_keys *keys = mem_calloc(o->nodes, sizeof *keys);
     rc = ensure_node_keys(o, keys);
-    struct buf genesis;
-    buf_init(&genesis, GENESIS_JSON_SIZE_MAX);
-    if (rc == ERR_OK && !had_genesis) {
-        rc = build_genesis(o, keys, &genesis);
-        for (unsigned i = 0; i < o->nodes && rc == ERR_OK; i++) {
-            char home[DEVNET_PATH_MAX];
-            char path[DEVNET_PATH_MAX];
-            node_home(o, i, home);
-            rc = join(path, home, "genesis.json");
-            if (rc == ERR_OK) {
-                rc = write_file(path, genesis.data, genesis.size, 0644);
-            }
-        }
+    if (rc == ERR_OK && !reuse) {
+        rc = write_genesis(o, keys);
     }
     for (unsigned i = 0; i < o->nodes && rc == ERR_OK; i++) {
         rc = write_config(o, i, keys);
     }
-    buf_release(&genesis);
     mem_free(keys);
     if (rc == ERR_OK) {
-        log_notice(LOG_NODE, "devnet: %s %s with %u nodes", had_genesis ? "reusing" : "created",
-                   o->dir, o->nodes);
+        log_notice(LOG_NODE, "devnet: %s %s with %u nodes", reuse ? "reusing" : "created", o->dir,
+                   o->nodes);
     }
     return rc;
 }
@@ -417,6 +435,30 @@ now_s(void)
     return (uint64_t)t.tv_sec;
 }
 
+/* In the child: own process group (a Ctrl-C on the terminal reaches the supervisor only,
+ * which then stops the nodes in order), output to node.log, the signal mask of the CLI. */
+static _Noreturn void
+exec_node(const struct devnet_options *o, const char *home, const char *log_path,
+          const sigset_t *child_mask)
+{
+    setpgid(0, 0);
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+    }
+    sigprocmask(SIG_SETMASK, child_mask, NULL);
+    char binary[DEVNET_PATH_MAX];
+    char home_arg[DEVNET_PATH_MAX];
+    char cmd[] = "node";
+    char flag[] = "--home";
+    snprintf(binary, sizeof binary, "%s", o->binary);
+    snprintf(home_arg, sizeof home_arg, "%s", home);
+    char *const argv[] = { binary, cmd, flag, home_arg, NULL };
+    execv(binary, argv);
+    _exit(127);
+}
+
 static enum err
 start_node(const struct devnet_options *o, unsigned i, struct devnet_proc *p,
            const sigset_t *child_mask)
@@ -433,26 +475,25 @@ start_node(const struct devnet_options *o, unsigned i, struct devnet_proc *p,
         return ERR_LIMIT;
     }
     if (pid == 0) {
-        /* Own process group: a Ctrl-C on the terminal reaches the supervisor only, which
-         * then stops the nodes in order. */
-        setpgid(0, 0);
-        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-        }
-        sigprocmask(SIG_SETMASK, child_mask, NULL);
-        char binary[DEVNET_PATH_MAX];
-        char cmd[] = "node";
-        char flag[] = "--home";
-        snprintf(binary, sizeof binary, "%s", o->binary);
-        char *const argv[] = { binary, cmd, flag, home, NULL };
-        execv(binary, argv);
-        _exit(127);
+        exec_node(o, home, log_path, child_mask);
     }
     p->pid = pid;
     p->started_s = now_s();
     return ERR_OK;
+}
+
+static json_t *
+node_json(const struct devnet_options *o, const char *dir_abs, unsigned i,
+          const struct devnet_proc *p)
+{
+    json_t *n = json_object();
+    json_object_set_new(n, "name", json_sprintf("node%u", i));
+    json_object_set_new(n, "api", json_sprintf("http://127.0.0.1:%u", (unsigned)o->base_port + i));
+    json_object_set_new(n, "p2p", json_sprintf("127.0.0.1:%u", (unsigned)o->p2p_base_port + i));
+    json_object_set_new(n, "home", json_sprintf("%s/node%u", dir_abs, i));
+    json_object_set_new(n, "pid", json_integer(p->pid));
+    json_object_set_new(n, "restarts", json_integer(p->restarts));
+    return n;
 }
 
 static enum err
@@ -467,21 +508,10 @@ write_devnet_json(const struct devnet_options *o, const struct devnet_proc *proc
     json_object_set_new(root, "supervisor_pid", json_integer(getpid()));
     json_t *nodes = json_array();
     for (unsigned i = 0; i < o->nodes; i++) {
-        char text[DEVNET_PATH_MAX];
-        json_t *n = json_object();
-        snprintf(text, sizeof text, "node%u", i);
-        json_object_set_new(n, "name", json_string(text));
-        snprintf(text, sizeof text, "http://127.0.0.1:%u", (unsigned)o->base_port + i);
-        json_object_set_new(n, "api", json_string(text));
-        snprintf(text, sizeof text, "127.0.0.1:%u", (unsigned)o->p2p_base_port + i);
-        json_object_set_new(n, "p2p", json_string(text));
-        json_object_set_new(n, "home", json_sprintf("%s/node%u", dir_abs, i));
-        json_object_set_new(n, "pid", json_integer(procs[i].pid));
-        json_object_set_new(n, "restarts", json_integer(procs[i].restarts));
-        json_array_append_new(nodes, n);
+        json_array_append_new(nodes, node_json(o, dir_abs, i, &procs[i]));
     }
     json_object_set_new(root, "nodes", nodes);
-    size_t text_max = 64u * 1024u;
+    size_t text_max = (size_t)64 * 1024;
     char *text = mem_alloc(text_max);
     size_t size = json_dumpb(root, text, text_max, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(root);
@@ -495,6 +525,32 @@ write_devnet_json(const struct devnet_options *o, const struct devnet_proc *proc
     return rc;
 }
 
+/* Index of the node with this pid, or o->nodes. */
+static unsigned
+find_proc(const struct devnet_options *o, const struct devnet_proc *procs, pid_t pid)
+{
+    unsigned i = 0;
+    while (i < o->nodes && procs[i].pid != pid) {
+        i++;
+    }
+    return i;
+}
+
+/* A node exited: log it and schedule its restart with back-off. */
+static void
+node_exited(unsigned i, struct devnet_proc *p, int status)
+{
+    uint64_t ran = now_s() - p->started_s;
+    unsigned backoff = ran >= DEVNET_STABLE_S || p->backoff_s == 0 ? 1 : p->backoff_s * 2;
+    p->backoff_s = backoff > DEVNET_BACKOFF_MAX_S ? DEVNET_BACKOFF_MAX_S : backoff;
+    p->restart_at_s = now_s() + p->backoff_s;
+    bool signaled = WIFSIGNALED(status);
+    log_warn(LOG_NODE, "devnet: node%u (pid %d) %s %d; restarting in %u s", i, (int)p->pid,
+             signaled ? "killed by signal" : "exited with status",
+             signaled ? WTERMSIG(status) : WEXITSTATUS(status), p->backoff_s);
+    p->pid = 0;
+}
+
 /* Reaps exited nodes and schedules their restart. */
 static void
 reap(const struct devnet_options *o, struct devnet_proc *procs)
@@ -502,28 +558,44 @@ reap(const struct devnet_options *o, struct devnet_proc *procs)
     int status = 0;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        for (unsigned i = 0; i < o->nodes; i++) {
-            struct devnet_proc *p = &procs[i];
-            if (p->pid != pid) {
-                continue;
-            }
-            uint64_t ran = now_s() - p->started_s;
-            p->backoff_s = ran >= DEVNET_STABLE_S ? 1 : (p->backoff_s == 0 ? 1 : p->backoff_s * 2);
-            if (p->backoff_s > DEVNET_BACKOFF_MAX_S) {
-                p->backoff_s = DEVNET_BACKOFF_MAX_S;
-            }
-            p->pid = 0;
-            p->restart_at_s = now_s() + p->backoff_s;
-            if (WIFSIGNALED(status)) {
-                log_warn(LOG_NODE,
-                         "devnet: node%u (pid %d) killed by signal %d; restarting in %u s", i,
-                         (int)pid, WTERMSIG(status), p->backoff_s);
-            } else {
-                log_warn(LOG_NODE,
-                         "devnet: node%u (pid %d) exited with status %d; restarting in %u s", i,
-                         (int)pid, WEXITSTATUS(status), p->backoff_s);
-            }
+        unsigned i = find_proc(o, procs, pid);
+        if (i < o->nodes) {
+            node_exited(i, &procs[i], status);
         }
+    }
+}
+
+static unsigned
+running_count(const struct devnet_options *o, struct devnet_proc *procs)
+{
+    int status = 0;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        unsigned i = find_proc(o, procs, pid);
+        if (i < o->nodes) {
+            procs[i].pid = 0;
+        }
+    }
+    unsigned running = 0;
+    for (unsigned i = 0; i < o->nodes; i++) {
+        running += procs[i].pid > 0 ? 1u : 0u;
+    }
+    return running;
+}
+
+static void
+kill_stragglers(const struct devnet_options *o, struct devnet_proc *procs)
+{
+    for (unsigned i = 0; i < o->nodes; i++) {
+        if (procs[i].pid <= 0) {
+            continue;
+        }
+        log_warn(LOG_NODE, "devnet: node%u did not stop in %d s; killing it", i,
+                 DEVNET_STOP_TIMEOUT_S);
+        kill(procs[i].pid, SIGKILL);
+        int status = 0;
+        waitpid(procs[i].pid, &status, 0);
+        procs[i].pid = 0;
     }
 }
 
@@ -536,39 +608,12 @@ stop_all(const struct devnet_options *o, struct devnet_proc *procs, const sigset
         }
     }
     uint64_t deadline = now_s() + DEVNET_STOP_TIMEOUT_S;
-    for (;;) {
-        unsigned running = 0;
-        int status = 0;
-        pid_t pid;
-        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-            for (unsigned i = 0; i < o->nodes; i++) {
-                if (procs[i].pid == pid) {
-                    procs[i].pid = 0;
-                }
-            }
-        }
-        for (unsigned i = 0; i < o->nodes; i++) {
-            running += procs[i].pid > 0 ? 1u : 0u;
-        }
-        if (running == 0) {
-            break;
-        }
-        if (now_s() >= deadline) {
-            for (unsigned i = 0; i < o->nodes; i++) {
-                if (procs[i].pid > 0) {
-                    log_warn(LOG_NODE, "devnet: node%u did not stop in %d s; killing it", i,
-                             DEVNET_STOP_TIMEOUT_S);
-                    kill(procs[i].pid, SIGKILL);
-                    waitpid(procs[i].pid, &status, 0);
-                    procs[i].pid = 0;
-                }
-            }
-            break;
-        }
-        struct timespec t = { 0, 200 * 1000 * 1000 };
+    while (running_count(o, procs) > 0 && now_s() < deadline) {
+        struct timespec t = { 0, 200L * 1000 * 1000 };
         siginfo_t info;
         (void)sigtimedwait(wait_set, &info, &t);
     }
+    kill_stragglers(o, procs);
 }
 
 static void
@@ -584,33 +629,57 @@ print_urls(const struct devnet_options *o)
     fflush(stdout);
 }
 
+/* Starts node i if it is down and due; true if it started. */
+static bool
+start_if_due(const struct devnet_options *o, unsigned i, struct devnet_proc *p,
+             const sigset_t *child_mask)
+{
+    uint64_t now = now_s();
+    if (p->pid != 0 || p->restart_at_s > now) {
+        return false;
+    }
+    bool first = p->started_s == 0;
+    if (start_node(o, i, p, child_mask) != ERR_OK) {
+        p->restart_at_s = now + DEVNET_BACKOFF_MAX_S;
+        return false;
+    }
+    if (!first) {
+        p->restarts++;
+    }
+    log_notice(LOG_NODE, "devnet: node%u %s pid=%d restarts=%u", i, first ? "started" : "restarted",
+               (int)p->pid, p->restarts);
+    return true;
+}
+
 /* Starts every node that is down and due; rewrites devnet.json if any started. */
 static enum err
 start_due(const struct devnet_options *o, struct devnet_proc *procs, const sigset_t *child_mask)
 {
     bool changed = false;
-    uint64_t now = now_s();
     for (unsigned i = 0; i < o->nodes; i++) {
-        struct devnet_proc *p = &procs[i];
-        if (p->pid != 0 || p->restart_at_s > now) {
-            continue;
-        }
-        bool first = p->started_s == 0;
-        enum err rc = start_node(o, i, p, child_mask);
-        if (rc != ERR_OK) {
-            p->restart_at_s = now + DEVNET_BACKOFF_MAX_S;
-            continue;
-        }
-        if (first) {
-            log_info(LOG_NODE, "devnet: node%u started pid=%d", i, (int)p->pid);
-        } else {
-            p->restarts++;
-            log_notice(LOG_NODE, "devnet: node%u restarted pid=%d restarts=%u", i, (int)p->pid,
-                       p->restarts);
-        }
-        changed = true;
+        changed = start_if_due(o, i, &procs[i], child_mask) || changed;
     }
     return changed ? write_devnet_json(o, procs) : ERR_OK;
+}
+
+/* Supervises until SIGINT or SIGTERM (signals in `set` are blocked by the caller). */
+static enum err
+supervise(const struct devnet_options *o, struct devnet_proc *procs, const sigset_t *set,
+          const sigset_t *child_mask)
+{
+    enum err rc = ERR_OK;
+    int sig = 0;
+    while (rc == ERR_OK && sig != SIGINT && sig != SIGTERM) {
+        struct timespec t = { 1, 0 };
+        siginfo_t info;
+        sig = sigtimedwait(set, &info, &t);
+        reap(o, procs);
+        rc = sig == SIGINT || sig == SIGTERM ? ERR_OK : start_due(o, procs, child_mask);
+    }
+    if (rc == ERR_OK) {
+        log_notice(LOG_NODE, "devnet: signal %d: stopping %u nodes", sig, o->nodes);
+    }
+    return rc;
 }
 
 enum err
@@ -633,17 +702,7 @@ devnet_run(const struct devnet_options *o)
     rc = start_due(o, procs, &old);
     if (rc == ERR_OK) {
         print_urls(o);
-    }
-    while (rc == ERR_OK) {
-        struct timespec t = { 1, 0 };
-        siginfo_t info;
-        int sig = sigtimedwait(&set, &info, &t);
-        if (sig == SIGINT || sig == SIGTERM) {
-            log_notice(LOG_NODE, "devnet: signal %d: stopping %u nodes", sig, o->nodes);
-            break;
-        }
-        reap(o, procs);
-        rc = start_due(o, procs, &old);
+        rc = supervise(o, procs, &set, &old);
     }
     stop_all(o, procs, &set);
     log_notice(LOG_NODE, "devnet: all nodes stopped");

@@ -64,6 +64,21 @@ mkdir_if_missing(const char *path)
     return rc;
 }
 
+static enum err
+passphrase_from_env(const char *name, char *out, size_t out_max, size_t *out_size)
+{
+    const char *value = getenv(name);
+    size_t size = value != NULL ? strlen(value) : 0;
+    if (value == NULL || size >= out_max) {
+        log_error(LOG_NODE, "[keys] passphrase_env: environment variable %s is %s", name,
+                  value == NULL ? "not set" : "too long");
+        return ERR_CONFIG;
+    }
+    memcpy(out, value, size + 1);
+    *out_size = size;
+    return ERR_OK;
+}
+
 /* The passphrase from the file (one line; a final newline is not part of it) or from the
  * environment variable the config names. The file must not be readable by group or others,
  * the same rule as the key files. */
@@ -72,20 +87,7 @@ load_passphrase(const struct node *n, char *out, size_t out_max, size_t *out_siz
 {
     const struct config *c = &n->config;
     if (c->passphrase_env[0] != '\0') {
-        const char *value = getenv(c->passphrase_env);
-        if (value == NULL) {
-            log_error(LOG_NODE, "[keys] passphrase_env: environment variable %s is not set",
-                      c->passphrase_env);
-            return ERR_CONFIG;
-        }
-        size_t size = strlen(value);
-        if (size >= out_max) {
-            log_error(LOG_NODE, "passphrase in %s is too long", c->passphrase_env);
-            return ERR_CONFIG;
-        }
-        memcpy(out, value, size + 1);
-        *out_size = size;
-        return ERR_OK;
+        return passphrase_from_env(c->passphrase_env, out, out_max, out_size);
     }
     char path[NODE_PATH_MAX];
     enum err rc = node_path(n, c->passphrase_file, path);
@@ -229,6 +231,33 @@ open_stores(struct node *n)
     return rc;
 }
 
+/* First start: the genesis state, committed as height 0. */
+static enum err
+commit_genesis(struct node *n)
+{
+    struct ledger_result *r = NULL;
+    struct buf encoded;
+    buf_init(&encoded, GENESIS_ENCODED_SIZE_MAX);
+    enum err rc = ledger_execute_genesis(n->ledger, &r);
+    if (rc == ERR_OK) {
+        rc = genesis_encode(&n->genesis, &encoded);
+    }
+    if (rc == ERR_OK) {
+        struct ledger_block_bytes bytes = { .id = *ledger_chain_id(n->ledger),
+                                            .block = encoded.data,
+                                            .block_size = encoded.size };
+        rc = ledger_commit(n->ledger, r, &bytes);
+    }
+    ledger_result_free(r);
+    buf_release(&encoded);
+    if (rc != ERR_OK) {
+        log_error(LOG_NODE, "cannot commit the genesis state error=%s", err_str(rc));
+        return rc;
+    }
+    log_notice(LOG_NODE, "genesis committed chain=%s", n->genesis.chain_name);
+    return ERR_OK;
+}
+
 /* Opens the ledger and commits the genesis state on first start. */
 static enum err
 open_ledger(struct node *n)
@@ -249,26 +278,10 @@ open_ledger(struct node *n)
         return rc;
     }
     if (!ledger_has_genesis(n->ledger)) {
-        struct ledger_result *r = NULL;
-        struct buf encoded;
-        buf_init(&encoded, GENESIS_ENCODED_SIZE_MAX);
-        rc = ledger_execute_genesis(n->ledger, &r);
-        if (rc == ERR_OK) {
-            rc = genesis_encode(&n->genesis, &encoded);
-        }
-        if (rc == ERR_OK) {
-            struct ledger_block_bytes bytes = { .id = *ledger_chain_id(n->ledger),
-                                                .block = encoded.data,
-                                                .block_size = encoded.size };
-            rc = ledger_commit(n->ledger, r, &bytes);
-        }
-        ledger_result_free(r);
-        buf_release(&encoded);
+        rc = commit_genesis(n);
         if (rc != ERR_OK) {
-            log_error(LOG_NODE, "cannot commit the genesis state error=%s", err_str(rc));
             return rc;
         }
-        log_notice(LOG_NODE, "genesis committed chain=%s", n->genesis.chain_name);
     }
     n->validators = mem_calloc(1, sizeof *n->validators);
     rc = ledger_validator_set(n->ledger, NULL, n->validators);
@@ -367,6 +380,24 @@ on_peer_disconnect(void *ctx, const struct public_key *peer)
 }
 
 static enum err
+add_peer(struct node *n, const struct config_peer *peer, const struct public_key *self)
+{
+    if (public_key_equal(&peer->key, self)) {
+        return ERR_OK; /* a config may list every node, this one included */
+    }
+    enum err rc = p2p_add_peer(n->p2p, &peer->key, peer->address);
+    if (rc != ERR_OK) {
+        log_error(LOG_NODE, "[p2p] peer %s: cannot add error=%s", peer->address, err_str(rc));
+        return rc;
+    }
+    if (!p2p_is_allowed(n->p2p, &peer->key)) {
+        log_warn(LOG_NODE, "[p2p] peer %s: key is not a registered node key; not dialled",
+                 peer->address);
+    }
+    return ERR_OK;
+}
+
+static enum err
 open_p2p(struct node *n)
 {
     struct p2p_options po;
@@ -397,22 +428,10 @@ open_p2p(struct node *n)
     }
     struct public_key self;
     p2p_self_key(n->p2p, &self);
-    for (size_t i = 0; i < n->config.peer_count; i++) {
-        const struct config_peer *peer = &n->config.peers[i];
-        if (public_key_equal(&peer->key, &self)) {
-            continue; /* a devnet config may list every node, this one included */
-        }
-        rc = p2p_add_peer(n->p2p, &peer->key, peer->address);
-        if (rc != ERR_OK) {
-            log_error(LOG_NODE, "[p2p] peer %s: cannot add error=%s", peer->address, err_str(rc));
-            return rc;
-        }
-        if (!p2p_is_allowed(n->p2p, &peer->key)) {
-            log_warn(LOG_NODE, "[p2p] peer %s: key is not a registered node key; not dialled",
-                     peer->address);
-        }
+    for (size_t i = 0; i < n->config.peer_count && rc == ERR_OK; i++) {
+        rc = add_peer(n, &n->config.peers[i], &self);
     }
-    return ERR_OK;
+    return rc;
 }
 
 static void

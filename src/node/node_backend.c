@@ -17,6 +17,8 @@
 #include "p2p/p2p.h"
 #include "store/block_store.h"
 
+#define NODE_SUBMIT_CHUNK 256 /* txs per mempool_admit call */
+
 static json_t *
 hash_json(const struct hash *h)
 {
@@ -137,11 +139,13 @@ backend_txs_submit(void *ctx, const struct api_tx_in *txs, size_t count,
                    struct api_tx_result *out_results)
 {
     struct node *n = ctx;
-    enum { CHUNK = 256 };
-    struct mempool_raw raw[CHUNK];
-    struct mempool_result results[CHUNK];
+    struct mempool_raw raw[NODE_SUBMIT_CHUNK];
+    struct mempool_result results[NODE_SUBMIT_CHUNK];
     for (size_t done = 0; done < count;) {
-        size_t take = count - done < CHUNK ? count - done : CHUNK;
+        size_t take = count - done;
+        if (take > NODE_SUBMIT_CHUNK) {
+            take = NODE_SUBMIT_CHUNK;
+        }
         for (size_t i = 0; i < take; i++) {
             raw[i].data = txs[done + i].bytes;
             raw[i].size = txs[done + i].size;
