@@ -678,6 +678,19 @@ p2p_gossip(struct p2p *p, const struct public_key *from, const struct hash *id, 
     return p2p_broadcast(p, from, type, payload, size);
 }
 
+enum err
+p2p_request_blocks(struct p2p *p, const struct public_key *peer, uint64_t height_from,
+                   uint32_t count)
+{
+    if (count == 0 || count > FRAME_BLOCK_REQUEST_COUNT_MAX || height_from > UINT64_MAX - count) {
+        return ERR_INVALID_ARG;
+    }
+    struct frame_block_request req = { .height_from = height_from, .count = count };
+    uint8_t payload[FRAME_BLOCK_REQUEST_SIZE];
+    frame_block_request_encode(&req, payload);
+    return p2p_send(p, peer, FRAME_BLOCK_REQUEST, payload, sizeof payload);
+}
+
 bool
 p2p_gossip_seen(const struct p2p *p, const struct hash *id)
 {

@@ -144,6 +144,13 @@ MUST_USE enum err p2p_gossip(struct p2p *p, const struct public_key *from, const
 /* True if id was gossiped or marked seen already (the caller can skip validating it). */
 bool p2p_gossip_seen(const struct p2p *p, const struct hash *id);
 
+/* Block retrieval: asks peer for blocks [height_from, height_from + count) with a
+ * FRAME_BLOCK_REQUEST (p2p/frame.h); the peer's node answers with FRAME_BLOCK_RESPONSE frames
+ * through p2p_send. Errors as p2p_send; ERR_INVALID_ARG if count is 0 or above
+ * FRAME_BLOCK_REQUEST_COUNT_MAX or the range overflows. */
+MUST_USE enum err p2p_request_blocks(struct p2p *p, const struct public_key *peer,
+                                     uint64_t height_from, uint32_t count);
+
 bool p2p_is_connected(const struct p2p *p, const struct public_key *peer);
 size_t p2p_connected_count(const struct p2p *p);
 /* ERR_NOT_FOUND if the peer is unknown. */

@@ -40,6 +40,8 @@ struct node {
     unsigned drains;
     unsigned gossip_relayed;
     unsigned gossip_dups;
+    unsigned blocks_received;
+    uint64_t next_block;
     struct public_key pk;
     bool out_of_order;
     bool relay_gossip;
@@ -48,6 +50,7 @@ struct node {
 static unsigned refused_lines;
 static unsigned bad_frame_lines;
 static unsigned handshake_failed_lines;
+static unsigned wrong_key_lines;
 
 static void
 capture_sink(void *ctx, enum log_level level, const char *line)
@@ -56,6 +59,7 @@ capture_sink(void *ctx, enum log_level level, const char *line)
     (void)level;
     if (strstr(line, "refused peer") != NULL) {
         refused_lines++;
+        wrong_key_lines += strstr(line, "not the key dialled") != NULL ? 1u : 0u;
     }
     if (strstr(line, "bad frame") != NULL) {
         bad_frame_lines++;
@@ -83,6 +87,25 @@ node_index_of(const struct node *n, const struct public_key *key)
     return -1;
 }
 
+/* A stand-in for the node's block store: block h is its height in 8 bytes. */
+static void
+answer_block_request(struct node *n, const struct public_key *peer, const uint8_t *payload,
+                     size_t size)
+{
+    struct frame_block_request req;
+    if (frame_block_request_decode(payload, size, &req) != ERR_OK) {
+        n->out_of_order = true;
+        return;
+    }
+    for (uint32_t i = 0; i < req.count; i++) {
+        uint8_t block[8];
+        store_u64(block, req.height_from + i);
+        if (p2p_send(n->p2p, peer, FRAME_BLOCK_RESPONSE, block, sizeof block) != ERR_OK) {
+            n->out_of_order = true;
+        }
+    }
+}
+
 static void
 on_frame(void *ctx, const struct public_key *peer, uint8_t type, const uint8_t *payload,
          size_t size)
@@ -91,6 +114,16 @@ on_frame(void *ctx, const struct public_key *peer, uint8_t type, const uint8_t *
     int from = node_index_of(n, peer);
     if (from < 0 || size < 8) {
         n->out_of_order = true;
+        return;
+    }
+    if (type == FRAME_BLOCK_REQUEST) {
+        answer_block_request(n, peer, payload, size);
+        return;
+    }
+    if (type == FRAME_BLOCK_RESPONSE) {
+        n->blocks_received += size == 8 ? 1u : 0u;
+        n->out_of_order |= size != 8 || load_u64(payload) != n->next_block;
+        n->next_block++;
         return;
     }
     if (type == FRAME_TX && n->relay_gossip) {
@@ -439,6 +472,13 @@ test_options_checked(void **state)
 
 /* ---- links in one process ---- */
 
+static bool
+blocks_done(void *ctx)
+{
+    const struct node *n = ctx;
+    return n->blocks_received == 64;
+}
+
 static void
 test_two_nodes_in_order(void **state)
 {
@@ -468,6 +508,14 @@ test_two_nodes_in_order(void **state)
     assert_true(st.frames_in >= 20000);
     assert_true(st.bytes_in >= (uint64_t)20000u * PAYLOAD_SIZE);
     assert_int_equal(st.malformed, 0);
+
+    /* Block retrieval: 0 asks 1 for blocks 100..163 and gets them in order. */
+    n[0].next_block = 100;
+    assert_int_equal(p2p_request_blocks(n[0].p2p, &n[1].pk, 100, 64), ERR_OK);
+    assert_int_equal(p2p_request_blocks(n[0].p2p, &n[1].pk, 1, 0), ERR_INVALID_ARG);
+    assert_int_equal(p2p_request_blocks(n[0].p2p, &n[1].pk, UINT64_MAX, 1), ERR_INVALID_ARG);
+    assert_true(run_until(base, blocks_done, &n[0], 5000));
+    assert_false(n[0].out_of_order);
     nodes_release(n, 2);
     event_base_free(base);
 }
@@ -498,6 +546,20 @@ test_small_frame_limit_streams(void **state)
     event_base_free(base);
 }
 
+static bool
+refused_more(void *ctx)
+{
+    const unsigned *before = ctx;
+    return refused_lines > *before;
+}
+
+static bool
+wrong_key_refused(void *ctx)
+{
+    (void)ctx;
+    return wrong_key_lines >= 1;
+}
+
 static void
 test_unregistered_refused(void **state)
 {
@@ -514,7 +576,9 @@ test_unregistered_refused(void **state)
     node_wire(n, 2, 0x5, 0x1);
     refused_lines = 0;
     struct pair pr = { &n[0], &n[2] };
-    run_for(base, 600);
+    unsigned before = 0;
+    assert_true(run_until(base, refused_more, &before, 5000));
+    run_for(base, 300);
     assert_false(pair_connected(&pr));
     assert_int_equal(n[0].connects, 0);
     assert_int_equal(n[2].connects, 0); /* the TLS client never hears HELLO: not connected */
@@ -522,22 +586,22 @@ test_unregistered_refused(void **state)
 
     /* Outbound: 1 dials the address of 3 expecting 0's key (allowed): 3 presents its own
      * key, which 1 does not allow. */
-    unsigned before = refused_lines;
+    before = refused_lines;
     char addr3[P2P_ADDRESS_TEXT_MAX];
     address_of_node(&n[3], addr3);
     node_wire(n, 3, 0xf, 0);
     assert_int_equal(p2p_add_peer(n[1].p2p, &n[0].pk, addr3), ERR_OK);
-    run_for(base, 400);
+    assert_true(run_until(base, refused_more, &before, 5000));
+    run_for(base, 200);
     assert_int_equal(n[1].connects, 0);
     assert_int_equal(n[3].connects, 0);
-    assert_true(refused_lines > before);
 
     /* Outbound to an allowed but different key than dialled is refused too. */
     before = refused_lines;
+    wrong_key_lines = 0;
     node_wire(n, 1, 0xb, 0);
-    run_for(base, 400);
+    assert_true(run_until(base, wrong_key_refused, NULL, 5000));
     assert_int_equal(n[1].connects, 0);
-    assert_true(refused_lines > before);
     nodes_release(n, 4);
     event_base_free(base);
 }
@@ -769,6 +833,28 @@ test_full_queue(void **state)
     event_base_free(base);
 }
 
+struct raw_set {
+    const int *fds;
+    unsigned count;
+};
+
+static unsigned
+raw_closed_count(const struct raw_set *s)
+{
+    unsigned closed = 0;
+    for (unsigned i = 0; i < s->count; i++) {
+        struct raw_wait w = { s->fds[i], false };
+        closed += raw_closed(&w) ? 1u : 0u;
+    }
+    return closed;
+}
+
+static bool
+raw_two_closed(void *ctx)
+{
+    return raw_closed_count(ctx) >= 2;
+}
+
 /* Unauthenticated connections beyond handshakes_max are dropped at once; members still get
  * in. */
 static void
@@ -781,27 +867,24 @@ test_handshake_cap(void **state)
     struct p2p_options o;
     test_options(&o, &n[0], "127.0.0.1:0");
     o.handshakes_max = 2;
-    o.handshake_timeout_ms = 500;
+    o.handshake_timeout_ms = 3000;
     assert_int_equal(node_start(base, &n[0], &o), ERR_OK);
     node_start_default(base, &n[1]);
     int fds[4];
     for (unsigned i = 0; i < 4; i++) {
         fds[i] = raw_connect(p2p_listen_port(n[0].p2p));
     }
-    run_for(base, 150);
-    unsigned closed = 0;
+    struct raw_set set = { fds, 4 };
+    assert_true(run_until(base, raw_two_closed, &set, 2000));
+    run_for(base, 100);
+    assert_int_equal(raw_closed_count(&set), 2); /* the first two wait for their handshake */
     for (unsigned i = 0; i < 4; i++) {
-        struct raw_wait w = { fds[i], false };
-        closed += raw_closed(&w) ? 1u : 0u;
+        close(fds[i]);
     }
-    assert_int_equal(closed, 2);
     node_wire(n, 0, 3, 0);
     node_wire(n, 1, 3, 1);
     struct pair pr = { &n[0], &n[1] };
     assert_true(run_until(base, pair_connected, &pr, 5000));
-    for (unsigned i = 0; i < 4; i++) {
-        close(fds[i]);
-    }
     nodes_release(n, 2);
     event_base_free(base);
 }
@@ -825,10 +908,11 @@ stuck_child(struct node *n, int port_fd)
     if (write(port_fd, &port, sizeof port) != (ssize_t)sizeof port) {
         _exit(1);
     }
-    uint64_t until = mono_ms() + 1000;
-    while (mono_ms() < until) {
+    uint64_t until = mono_ms() + 10000;
+    while (n[1].connects == 0 && mono_ms() < until) {
         (void)event_base_loop(base, EVLOOP_ONCE);
     }
+    run_for(base, 200);
     pause(); /* the parent kills us */
     _exit(0);
 }
