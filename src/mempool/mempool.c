@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "base/assert.h"
-#include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/reader.h"
@@ -1119,15 +1118,8 @@ mempool_ledger_sender(void *ctx, const struct address *sender, const struct publ
                       struct mempool_sender *out)
 {
     ASSERT(ctx != NULL && sender != NULL && key != NULL && out != NULL);
-    struct ledger *l = ctx;
-    struct buf value;
-    buf_init(&value, ACCOUNT_VALUE_SIZE_MAX);
-    enum err rc = ledger_query(l, NULL, "account.get", sender->bytes, ADDRESS_SIZE, &value);
     struct account acc;
-    if (rc == ERR_OK) {
-        rc = account_decode(value.data, value.size, sender, &acc);
-    }
-    buf_release(&value);
+    enum err rc = ledger_account(ctx, NULL, sender, &acc);
     if (rc != ERR_OK) {
         return rc;
     }

@@ -202,9 +202,8 @@ bool mempool_contains(const struct mempool *mp, const struct hash *hash);
 
 void mempool_get_stats(const struct mempool *mp, struct mempool_stats *out);
 
-/* A mempool_sender_fn over the ledger's committed state (ctx: struct ledger *), through the
- * read-only query "account.get". Call it only where the ledger may be used (ledger.h
- * Threads). */
+/* A mempool_sender_fn over the ledger's committed state (ctx: struct ledger *), through
+ * ledger_account. Call it only where the ledger may be used (ledger.h Threads). */
 enum err mempool_ledger_sender(void *ctx, const struct address *sender,
                                const struct public_key *key, struct mempool_sender *out);
 

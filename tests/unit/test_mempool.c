@@ -716,11 +716,13 @@ test_verified_once(void **state)
     env_close(&e);
 }
 
+/* CPU seconds of the process (all threads): a bound that the neighbours' load on a shared
+ * machine does not break. */
 static double
-now_s(void)
+cpu_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -773,7 +775,7 @@ stress_sender(void *ctx, const struct address *sender, const struct public_key *
 }
 
 /* 100,000 signed txs from 2,000 accounts (50 nonces each) through admission, pull and commit,
- * within a time bound. */
+ * within a bound of CPU time (Ed25519 verification alone is ~5 CPU s of it). */
 static void
 test_stress(void **state)
 {
@@ -789,7 +791,7 @@ test_stress(void **state)
     memset(stress_nonces, 0, sizeof stress_nonces);
     stress_map_build(&e);
     env_start(&e);
-    double t0 = now_s();
+    double t0 = cpu_s();
     uint8_t **copies = mem_calloc(TOTAL, sizeof *copies);
     struct mempool_raw *raws = mem_calloc(TOTAL, sizeof *raws);
     struct buf tx;
@@ -801,7 +803,7 @@ test_stress(void **state)
         copies[i] = mem_dup(tx.data, tx.size);
         raws[i] = (struct mempool_raw){ copies[i], tx.size };
     }
-    double t1 = now_s();
+    double t1 = cpu_s();
     struct mempool_result *res = mem_calloc(1024, sizeof *res);
     for (size_t off = 0; off < TOTAL; off += 1024) {
         size_t n = TOTAL - off < 1024 ? TOTAL - off : 1024;
@@ -810,7 +812,7 @@ test_stress(void **state)
             assert_int_equal(res[k].rc, ERR_OK);
         }
     }
-    double t2 = now_s();
+    double t2 = cpu_s();
     struct mempool_stats st;
     mempool_get_stats(e.mp, &st);
     assert_int_equal(st.txs, TOTAL);
@@ -836,9 +838,9 @@ test_stress(void **state)
         pulled += n;
         mempool_get_stats(e.mp, &st);
     }
-    double t3 = now_s();
+    double t3 = cpu_s();
     assert_int_equal(pulled, TOTAL);
-    print_message("stress: sign %.2fs, admit %.2fs (%.0f tx/s), pull+commit %.2fs\n", t1 - t0,
+    print_message("stress (CPU s): sign %.2f, admit %.2f (%.0f tx/s), pull+commit %.2f\n", t1 - t0,
                   t2 - t1, TOTAL / (t2 - t1), t3 - t2);
     assert_true(t3 - t1 < 60.0);
     for (size_t i = 0; i < TOTAL; i++) {
