@@ -510,16 +510,12 @@ tx_remove(struct mempool *mp, uint32_t t)
     uint32_t a = tx->account;
     struct mp_account *acc = &mp->accounts[a];
     struct mp_inst *inst = &mp->insts[acc->institution];
-    if (acc->head == t) {
-        acc->head = tx->next;
-    } else {
-        uint32_t p = acc->head;
-        while (mp->txs[p].next != t) {
-            p = mp->txs[p].next;
-            ASSERT(p != NIL);
-        }
-        mp->txs[p].next = tx->next;
+    uint32_t *link = &acc->head;
+    while (*link != t) {
+        ASSERT(*link != NIL);
+        link = &mp->txs[*link].next;
     }
+    *link = tx->next;
     index_remove(mp, &mp->tx_index, KIND_TX, t);
     heap_remove(mp, t);
     acc->count--;
@@ -795,6 +791,30 @@ admit_check(struct mempool *mp, const struct mempool_raw *raw, size_t k, size_t 
     return ERR_OK;
 }
 
+/* Phase 3 for tx k of a chunk: the signature's result, insertion, stats, gossip. */
+static void
+admit_finish(struct mempool *mp, const struct mempool_raw *raw, size_t k,
+             struct mempool_result *res, bool gossip)
+{
+    if (res->rc == ERR_OK) {
+        ASSERT(mp->item_of[k] != NIL);
+        res->rc = mp->verify_results[mp->item_of[k]] == ERR_OK
+                      ? tx_insert(mp, raw, &mp->dec[k], &res->hash, &mp->senders[k])
+                      : ERR_BAD_SIGNATURE;
+    }
+    if (res->rc != ERR_OK) {
+        mp->stats.rejected++;
+        if (res->rc == ERR_FULL) {
+            mp->stats.rejected_full++;
+        }
+        return;
+    }
+    mp->stats.admitted++;
+    if (gossip && mp->config.admitted_fn != NULL) {
+        mp->config.admitted_fn(mp->config.admitted_ctx, &res->hash, raw->data, raw->size);
+    }
+}
+
 static void
 admit_chunk(struct mempool *mp, const struct mempool_raw *txs, size_t count,
             struct mempool_result *results, bool gossip)
@@ -808,26 +828,7 @@ admit_chunk(struct mempool *mp, const struct mempool_raw *txs, size_t count,
     }
     verify_pool_batch(mp->config.pool, mp->items, items, mp->verify_results);
     for (size_t k = 0; k < count; k++) {
-        struct mempool_result *res = &results[k];
-        if (res->rc == ERR_OK) {
-            ASSERT(mp->item_of[k] != NIL);
-            if (mp->verify_results[mp->item_of[k]] != ERR_OK) {
-                res->rc = ERR_BAD_SIGNATURE;
-            } else {
-                res->rc = tx_insert(mp, &txs[k], &mp->dec[k], &res->hash, &mp->senders[k]);
-            }
-        }
-        if (res->rc != ERR_OK) {
-            mp->stats.rejected++;
-            if (res->rc == ERR_FULL) {
-                mp->stats.rejected_full++;
-            }
-            continue;
-        }
-        mp->stats.admitted++;
-        if (gossip && mp->config.admitted_fn != NULL) {
-            mp->config.admitted_fn(mp->config.admitted_ctx, &res->hash, txs[k].data, txs[k].size);
-        }
+        admit_finish(mp, &txs[k], k, &results[k], gossip);
     }
 }
 

@@ -127,10 +127,10 @@ struct mempool_result {
 struct mempool_tx_view {
     const uint8_t *data;
     size_t size;
-    struct hash hash;
-    struct address sender;
     uint64_t nonce;
     uint64_t expiry_height;
+    struct hash hash;
+    struct address sender;
     uint32_t institution;
 };
 
