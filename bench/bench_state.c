@@ -1,7 +1,7 @@
 /* State store benchmark: blocks of random-key writes committed with fsync, then proof
  * generation and verification. Run by hand (bench/README.md):
  *   bench_state [--blocks N] [--writes W] [--value-bytes B] [--retain R] [--update-blocks U]
- *               [--proofs P] [--sm3] [--dir DIR]
+ *               [--prune-interval I] [--proofs P] [--sm3] [--dir DIR]
  * Phase 1 inserts N blocks of W new random keys; phase 2 commits U blocks of W writes that
  * update random existing keys (so pruning works, with retain R); phase 3 proves P random
  * keys (half present) and verifies them. Every block is one LMDB write txn with fsync. */
@@ -28,6 +28,7 @@ struct options {
     uint64_t retain;
     uint64_t update_blocks;
     uint64_t proofs;
+    uint64_t prune_interval;
     enum hash_alg alg;
     const char *dir;
 };
@@ -39,6 +40,7 @@ struct timing {
     uint64_t writes;
     uint64_t blocks;
     uint64_t disk_bytes; /* written to the device, from /proc/self/io */
+    double commit_max_s; /* slowest commit + fsync */
 };
 
 static uint64_t
@@ -95,10 +97,20 @@ check(enum err rc, const char *what)
 }
 
 /* One block: the writes for key indices first..first+count (or random existing ones). */
+struct bench {
+    struct db *db;
+    struct state_store *s;
+    struct options o;
+    uint64_t seed;
+};
+
 static void
-run_block(struct db *db, struct state_store *s, const struct options *o, uint64_t key_base,
-          uint64_t key_space, uint64_t *seed, struct timing *t)
+run_block(struct bench *bench, uint64_t key_base, uint64_t key_space, struct timing *t)
 {
+    struct db *db = bench->db;
+    struct state_store *s = bench->s;
+    const struct options *o = &bench->o;
+    uint64_t *seed = &bench->seed;
     uint8_t *keys = mem_alloc(o->writes * KEY_SIZE);
     uint8_t *values = mem_alloc(o->writes * o->value_bytes + 1);
     struct state_write *w = mem_alloc(o->writes * sizeof w[0]);
@@ -129,6 +141,9 @@ run_block(struct db *db, struct state_store *s, const struct options *o, uint64_
     t->build_s += t1 - t0;
     t->commit_s += t2 - t1;
     t->sync_s += t3 - t2;
+    if (t3 - t1 > t->commit_max_s) {
+        t->commit_max_s = t3 - t1;
+    }
     t->writes += o->writes;
     t->blocks++;
     t->disk_bytes += io_write_bytes() - io0;
@@ -140,12 +155,17 @@ run_block(struct db *db, struct state_store *s, const struct options *o, uint64_
 static void
 report(const char *name, const struct timing *t)
 {
+    if (t->blocks == 0) {
+        return;
+    }
     double total = t->build_s + t->commit_s + t->sync_s;
     printf("%-28s blocks=%" PRIu64 " writes=%" PRIu64 " writes/s=%.0f blocks/s=%.1f "
-           "ms/block: build=%.2f commit=%.2f fsync=%.2f disk KiB/block=%.0f\n",
+           "ms/block: build=%.2f commit=%.2f fsync=%.2f (max commit+fsync %.0f ms) "
+           "disk KiB/block=%.0f\n",
            name, t->blocks, t->writes, (double)t->writes / total, (double)t->blocks / total,
            1e3 * t->build_s / (double)t->blocks, 1e3 * t->commit_s / (double)t->blocks,
-           1e3 * t->sync_s / (double)t->blocks, (double)t->disk_bytes / 1024.0 / (double)t->blocks);
+           1e3 * t->sync_s / (double)t->blocks, 1e3 * t->commit_max_s,
+           (double)t->disk_bytes / 1024.0 / (double)t->blocks);
 }
 
 static void
@@ -233,6 +253,8 @@ parse(int argc, char **argv, struct options *o)
             o->update_blocks = arg_u64(argc, argv, &i);
         } else if (strcmp(argv[i], "--proofs") == 0) {
             o->proofs = arg_u64(argc, argv, &i);
+        } else if (strcmp(argv[i], "--prune-interval") == 0) {
+            o->prune_interval = arg_u64(argc, argv, &i);
         } else if (strcmp(argv[i], "--sm3") == 0) {
             o->alg = HASH_SM3;
         } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
@@ -247,7 +269,7 @@ parse(int argc, char **argv, struct options *o)
 int
 main(int argc, char **argv)
 {
-    struct options o = { 200, 1000, 100, 100, 200, 100000, HASH_SHA256, NULL };
+    struct options o = { 200, 1000, 100, 100, 200, 100000, 0, HASH_SHA256, NULL };
     parse(argc, argv, &o);
     char dir[64] = "bench_state_XXXXXX";
     if (o.dir == NULL) {
@@ -261,24 +283,29 @@ main(int argc, char **argv)
     struct db_options dbo = { .map_size_bytes = 64ull << 30 };
     check(db_open(o.dir, &dbo, &db), "db open");
     struct state_store *s = NULL;
-    struct state_store_options so = { .hash_alg = o.alg, .retain_versions = o.retain };
+    struct state_store_options so = { .hash_alg = o.alg,
+                                      .retain_versions = o.retain,
+                                      .prune_interval = o.prune_interval };
     check(state_store_open(db, &so, &s), "state open");
     printf("bench_state: %s, %" PRIu64 "-byte values, %" PRIu64 " writes/block, retain %" PRIu64
            ", dir %s, fsync on\n",
            hash_alg_name(o.alg), o.value_bytes, o.writes, o.retain, o.dir);
-    uint64_t seed = 1;
+    struct bench x = { db, s, o, 1 };
     struct timing first = { 0 };
     struct timing last = { 0 };
     for (uint64_t b = 0; b < o.blocks; b++) {
         struct timing *t = b < o.blocks / 2 ? &first : &last;
-        run_block(db, s, &o, b * o.writes, 0, &seed, t);
+        run_block(&x, b * o.writes, 0, t);
     }
     uint64_t key_count = o.blocks * o.writes;
+    if (key_count == 0) {
+        return 0;
+    }
     report("insert, first half", &first);
     report("insert, second half", &last);
     struct timing upd = { 0 };
     for (uint64_t b = 0; b < o.update_blocks; b++) {
-        run_block(db, s, &o, rng_next(&seed) % key_count, key_count, &seed, &upd);
+        run_block(&x, rng_next(&x.seed) % key_count, key_count, &upd);
     }
     if (o.update_blocks > 0) {
         report("update existing keys", &upd);

@@ -7,6 +7,7 @@
 
 #define TAG_LEAF  0x00
 #define TAG_INNER 0x01
+#define KEY_BITS  ((size_t)8 * HASH_SIZE)
 
 _Static_assert(STATE_PROOF_DEPTH_MAX == 8 * HASH_SIZE, "one sibling per key hash bit at most");
 _Static_assert(STATE_PROOF_DEPTH_MAX <= UINT16_MAX, "count is encoded as u16");
@@ -36,43 +37,39 @@ state_inner_hash(enum hash_alg alg, const struct hash *left, const struct hash *
 unsigned
 state_key_bit(const struct hash *key_hash, size_t i)
 {
-    ASSERT(i < 8 * HASH_SIZE);
-    return (key_hash->bytes[i / 8] >> (7 - i % 8)) & 1u;
+    ASSERT(i < KEY_BITS);
+    return ((unsigned)key_hash->bytes[i / 8] >> (7u - (unsigned)(i % 8))) & 1u;
 }
 
 static size_t
 common_prefix_bits(const struct hash *a, const struct hash *b)
 {
     size_t n = 0;
-    while (n < 8 * HASH_SIZE && state_key_bit(a, n) == state_key_bit(b, n)) {
+    while (n < KEY_BITS && state_key_bit(a, n) == state_key_bit(b, n)) {
         n++;
     }
     return n;
 }
 
 enum err
-state_proof_verify(enum hash_alg alg, const struct hash *root, const uint8_t *key, size_t key_size,
-                   const uint8_t *value, size_t value_size, const struct state_proof *proof)
+state_proof_verify_hashed(enum hash_alg alg, const struct hash *root, const struct hash *key_hash,
+                          const struct hash *value_hash, const struct state_proof *proof)
 {
     if (proof->sibling_count > STATE_PROOF_DEPTH_MAX) {
         return ERR_CORRUPT;
     }
-    struct hash key_hash;
-    hash_bytes(alg, key, key_size, &key_hash);
     struct hash cur;
     memset(&cur, 0, sizeof cur);
-    if (value != NULL) {
-        struct hash value_hash;
-        hash_bytes(alg, value, value_size, &value_hash);
-        if (!proof->has_leaf || !hash_equal(&proof->leaf_key_hash, &key_hash) ||
-            !hash_equal(&proof->leaf_value_hash, &value_hash)) {
+    if (value_hash != NULL) {
+        if (!proof->has_leaf || !hash_equal(&proof->leaf_key_hash, key_hash) ||
+            !hash_equal(&proof->leaf_value_hash, value_hash)) {
             return ERR_CORRUPT;
         }
-        state_leaf_hash(alg, &key_hash, &value_hash, &cur);
+        state_leaf_hash(alg, key_hash, value_hash, &cur);
     } else if (proof->has_leaf) {
         /* Another key's leaf whose subtree holds the path of key: key is absent. */
-        if (hash_equal(&proof->leaf_key_hash, &key_hash) ||
-            common_prefix_bits(&proof->leaf_key_hash, &key_hash) < proof->sibling_count) {
+        if (hash_equal(&proof->leaf_key_hash, key_hash) ||
+            common_prefix_bits(&proof->leaf_key_hash, key_hash) < proof->sibling_count) {
             return ERR_CORRUPT;
         }
         state_leaf_hash(alg, &proof->leaf_key_hash, &proof->leaf_value_hash, &cur);
@@ -80,13 +77,30 @@ state_proof_verify(enum hash_alg alg, const struct hash *root, const uint8_t *ke
     for (size_t i = 0; i < proof->sibling_count; i++) {
         size_t bit_index = proof->sibling_count - 1 - i;
         const struct hash *sibling = &proof->siblings[i];
-        if (state_key_bit(&key_hash, bit_index) == 0) {
+        if (state_key_bit(key_hash, bit_index) == 0) {
             state_inner_hash(alg, &cur, sibling, &cur);
         } else {
             state_inner_hash(alg, sibling, &cur, &cur);
         }
     }
     return hash_equal(&cur, root) ? ERR_OK : ERR_CORRUPT;
+}
+
+/* A key and a value are two (pointer, size) pairs: seven parameters read better than a
+ * struct here. */
+enum err
+// NOLINTNEXTLINE(readability-function-size)
+state_proof_verify(enum hash_alg alg, const struct hash *root, const uint8_t *key, size_t key_size,
+                   const uint8_t *value, size_t value_size, const struct state_proof *proof)
+{
+    struct hash key_hash;
+    struct hash value_hash;
+    hash_bytes(alg, key, key_size, &key_hash);
+    if (value != NULL) {
+        hash_bytes(alg, value, value_size, &value_hash);
+    }
+    return state_proof_verify_hashed(alg, root, &key_hash, value != NULL ? &value_hash : NULL,
+                                     proof);
 }
 
 enum err

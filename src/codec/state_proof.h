@@ -49,6 +49,12 @@ MUST_USE enum err state_proof_verify(enum hash_alg alg, const struct hash *root,
                                      size_t key_size, const uint8_t *value, size_t value_size,
                                      const struct state_proof *proof);
 
+/* The same with H(key) and H(value) (NULL: absence) already computed. */
+MUST_USE enum err state_proof_verify_hashed(enum hash_alg alg, const struct hash *root,
+                                            const struct hash *key_hash,
+                                            const struct hash *value_hash,
+                                            const struct state_proof *proof);
+
 MUST_USE enum err state_proof_encode(struct buf *b, const struct state_proof *proof);
 /* Strict: ERR_MALFORMED/ERR_NONCANONICAL/ERR_TRUNCATED on any deviation (the reader does
  * not move then); does not check trailing bytes (call codec_finish). *out is written only on

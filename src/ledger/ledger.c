@@ -411,7 +411,7 @@ auth_message(enum err rc)
     if (rc == ERR_AGAIN) {
         return "the nonce is ahead of the account's next nonce";
     }
-    return err_str(rc);
+    return err_name(rc);
 }
 
 /* Runs the ops of an authenticated tx into x->tx_writes; returns the tx's status. */
@@ -505,7 +505,7 @@ execute_tx(struct block_exec *x, size_t index, const struct tx *tx, size_t size)
     }
     x->block_used += meter.used;
     inst->used += meter.used;
-    return append_receipt(x, index, rc, message[0] != '\0' ? message : err_str(rc), meter.used);
+    return append_receipt(x, index, rc, message[0] != '\0' ? message : err_name(rc), meter.used);
 }
 
 static void

@@ -82,7 +82,8 @@ MUST_USE enum err exec_ctx_charge(struct exec_ctx *ctx, uint64_t units);
 MUST_USE enum err exec_ctx_emit(struct exec_ctx *ctx, const char *kind,
                                 const struct event_attr *attrs, size_t attr_count);
 /* Sets the receipt's message for the error the handler is about to return (truncated to
- * RECEIPT_MESSAGE_SIZE_MAX). Without it the message is err_str of the code. */
+ * RECEIPT_MESSAGE_SIZE_MAX). Without it the message is err_name of the code. The message is
+ * part of the receipts root: it must depend on the inputs only. */
 void exec_ctx_set_message(struct exec_ctx *ctx, const char *message);
 
 /* Handlers. args are the op's canonical arguments (borrowed). A query writes its answer to

@@ -7,7 +7,9 @@
  *             { text key, bytes value (<= EVENT_ATTR_VALUE_SIZE_MAX) }
  * A receipt's hash is H(encoding); receipts_root is the Merkle root (crypto/merkle.h) of a
  * block's receipt hashes in tx order, so a receipt proof is a Merkle path. Status codes are
- * the values of enum err and therefore part of consensus: never renumber them.
+ * the values of enum err and therefore part of consensus: never renumber them. A failed tx's
+ * message is the module's text or else err_name (the stable code, not err_str), so editing
+ * error texts cannot change receipts roots.
  * Decoded structs borrow the bytes they were decoded from. Pure, thread-safe. */
 #ifndef LM_LEDGER_RECEIPT_H
 #define LM_LEDGER_RECEIPT_H

@@ -80,7 +80,7 @@ op_emit(struct exec_ctx *ctx, const uint8_t *args, size_t args_size)
     char name[EVENT_NAME_SIZE_MAX + 1];
     memcpy(name, kind, kind_size);
     name[kind_size] = '\0';
-        struct event_attr attr = { "tx", 2, exec_ctx_tx_hash(ctx)->bytes, HASH_SIZE };
+    struct event_attr attr = { "tx", 2, exec_ctx_tx_hash(ctx)->bytes, HASH_SIZE };
     return exec_ctx_emit(ctx, name, &attr, 1);
 }
 

@@ -4,7 +4,7 @@
  *   set  { bytes key (<= 64), bytes value (<= 4096) }   writes "test/<key>"
  *   del  { bytes key }                                    deletes it
  *   fail { }                                              fails with ERR_DENIED
-  *   emit { text kind }                                    emits an event { tx: tx hash }
+ *   emit { text kind }                                    emits an event { tx: tx hash }
  *   burn { u64 units }                                    charges resource units
  * Query: get { raw key bytes } -> the value. Genesis data: vector of { key, value } pairs. */
 #ifndef LM_LEDGER_TEST_MODULE_H

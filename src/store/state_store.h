@@ -20,7 +20,8 @@
  * Reads return values at the committed version or at any retained older version; a read can
  * come with a proof of inclusion or non-inclusion that verifies against the version's root
  * alone (state_proof_verify). The latest `retain_versions` versions stay readable; older ones
- * are pruned at commit (a read of a pruned version is ERR_NOT_FOUND).
+ * are pruned at commit, in steps of prune_interval versions (a read of a pruned version is
+ * ERR_NOT_FOUND).
  *
  * Keys are byte strings up to STATE_KEY_SIZE_MAX; the tree is keyed by H(key) with the chain
  * hash. Values up to STATE_VALUE_SIZE_MAX (a zero-length value is a value, not a delete).
@@ -51,7 +52,8 @@
 /* Keys and values of one batch together. */
 #define STATE_BATCH_BYTES_MAX (1ull << 30)
 /* Stale entries deleted per commit; pruning continues at the next commit if it is behind. */
-#define STATE_PRUNE_PER_COMMIT_MAX (1u << 20)
+#define STATE_PRUNE_PER_COMMIT_MAX   (1u << 18)
+#define STATE_PRUNE_INTERVAL_DEFAULT 32
 
 struct state_store;
 struct state_batch;
@@ -61,6 +63,9 @@ struct state_store_options {
     /* Number of most recent versions kept readable (0: keep all). It must cover the
      * versions that speculative batches and readers still use. */
     uint64_t retain_versions;
+    /* Pruning runs when it can drop this many versions at once (0: the default), so between
+     * retain_versions and retain_versions + prune_interval - 1 versions are readable. */
+    uint64_t prune_interval;
 };
 
 /* One entry of a write set. value == NULL means delete. */

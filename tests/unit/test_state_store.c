@@ -39,6 +39,7 @@ struct fixture {
     struct state_store *store;
     enum hash_alg alg;
     uint64_t retain;
+    uint64_t prune_interval;
 };
 
 static void
@@ -46,7 +47,9 @@ fixture_open_store(struct fixture *f)
 {
     struct db_options dbo = { .map_size_bytes = 1ull << 30, .no_sync = true };
     assert_int_equal(db_open(f->dir, &dbo, &f->db), ERR_OK);
-    struct state_store_options so = { .hash_alg = f->alg, .retain_versions = f->retain };
+    struct state_store_options so = { .hash_alg = f->alg,
+                                      .retain_versions = f->retain,
+                                      .prune_interval = f->prune_interval };
     assert_int_equal(state_store_open(f->db, &so, &f->store), ERR_OK);
 }
 
@@ -58,6 +61,7 @@ fixture_init(struct fixture *f, enum hash_alg alg, uint64_t retain)
     assert_non_null(mkdtemp(f->dir));
     f->alg = alg;
     f->retain = retain;
+    f->prune_interval = 1;
     fixture_open_store(f);
 }
 
@@ -177,7 +181,7 @@ ref_root(enum hash_alg alg, struct ref_leaf *leaves, size_t count, struct hash *
         size_t lo, hi, depth, mid;
         int stage;
     } stack[260];
-    struct hash results[520];
+    struct hash results[520] = { 0 };
     size_t top = 0;
     size_t result_count = 0;
     stack[top++] = (struct frame){ 0, count, 0, 0, 0 };
@@ -219,7 +223,7 @@ ref_root(enum hash_alg alg, struct ref_leaf *leaves, size_t count, struct hash *
 
 struct model {
     char keys[MODEL_KEYS][16];
-    char values[MODEL_KEYS][128];
+    char values[MODEL_KEYS][24];
     bool present[MODEL_KEYS];
 };
 
@@ -403,6 +407,41 @@ test_invalid_args(void **state)
     fixture_release(&f);
 }
 
+/* Reaches the model's set through a shuffled order in random block sizes (up to
+ * block_max), after decoys: every key first set to a wrong value, absent ones then deleted. */
+static void
+commit_model_shuffled(struct fixture *f, const struct model *m, uint64_t *seed, size_t block_max)
+{
+    struct state_write *w = mem_alloc(MODEL_KEYS * sizeof w[0]);
+    size_t n = model_writes(m, w);
+    for (size_t i = n; i-- > 1;) {
+        size_t j = rng_below(seed, i + 1);
+        struct state_write t = w[i];
+        w[i] = w[j];
+        w[j] = t;
+    }
+    struct state_write decoys[MODEL_KEYS];
+    for (size_t i = 0; i < MODEL_KEYS; i++) {
+        decoys[i] = m->present[i] ? put(m->keys[i], "old") : put(m->keys[i], "gone");
+    }
+    commit_writes(f, decoys, MODEL_KEYS);
+    struct state_write dels[MODEL_KEYS];
+    size_t nd = 0;
+    for (size_t i = 0; i < MODEL_KEYS; i++) {
+        if (!m->present[i]) {
+            dels[nd++] = del(m->keys[i]);
+        }
+    }
+    commit_writes(f, dels, nd);
+    for (size_t pos = 0; pos < n;) {
+        size_t take = 1 + rng_below(seed, block_max);
+        take = take > n - pos ? n - pos : take;
+        commit_writes(f, w + pos, take);
+        pos += take;
+    }
+    mem_free(w);
+}
+
 /* The same final set through different block sequences, orders and intermediate keys gives
  * the same root, equal to the definition's and to a from-scratch rebuild. */
 static void
@@ -419,47 +458,19 @@ test_root_independence(void **state)
     }
     struct hash expected;
     model_root(HASH_SHA256, m, &expected);
-    struct state_write *w = mem_alloc(2 * MODEL_KEYS * sizeof w[0]);
-    struct hash roots[4];
     for (int run = 0; run < 4; run++) {
         struct fixture f;
         fixture_init(&f, HASH_SHA256, run == 3 ? 2 : 0);
-        size_t n = model_writes(m, w);
         if (run == 0) { /* from scratch: one block */
-            commit_writes(&f, w, n);
+            struct state_write *w = mem_alloc(MODEL_KEYS * sizeof w[0]);
+            commit_writes(&f, w, model_writes(m, w));
+            mem_free(w);
         } else {
-            /* shuffle, add decoys that are later deleted or overwritten */
-            for (size_t i = n; i-- > 1;) {
-                size_t j = rng_below(&seed, i + 1);
-                struct state_write t = w[i];
-                w[i] = w[j];
-                w[j] = t;
-            }
-            struct state_write decoys[MODEL_KEYS];
-            for (size_t i = 0; i < MODEL_KEYS; i++) {
-                decoys[i] = m->present[i] ? put(m->keys[i], "old") : put(m->keys[i], "gone");
-            }
-            commit_writes(&f, decoys, MODEL_KEYS);
-            struct state_write dels[MODEL_KEYS];
-            size_t nd = 0;
-            for (size_t i = 0; i < MODEL_KEYS; i++) {
-                if (!m->present[i]) {
-                    dels[nd++] = del(m->keys[i]);
-                }
-            }
-            commit_writes(&f, dels, nd);
-            for (size_t pos = 0; pos < n;) {
-                size_t take = 1 + rng_below(&seed, run == 1 ? 5 : 120);
-                take = take > n - pos ? n - pos : take;
-                commit_writes(&f, w + pos, take);
-                pos += take;
-            }
+            commit_model_shuffled(&f, m, &seed, run == 1 ? 5 : 120);
         }
-        state_store_root(f.store, &roots[run]);
-        assert_memory_equal(roots[run].bytes, expected.bytes, HASH_SIZE);
+        assert_root(&f, &expected);
         fixture_release(&f);
     }
-    mem_free(w);
     mem_free(m);
 }
 
@@ -676,6 +687,32 @@ test_versioned_reads_and_pruning(void **state)
     fixture_release(&f);
 }
 
+/* Pruning in steps: with retain 3 and interval 4 the floor moves by 4 versions at a time. */
+static void
+test_prune_interval(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f, HASH_SHA256, 3);
+    f.prune_interval = 4;
+    fixture_reopen(&f);
+    const uint64_t floors[] = { 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12 };
+    for (uint64_t v = 1; v < sizeof floors / sizeof floors[0]; v++) {
+        char value[16];
+        snprintf(value, sizeof value, "v%llu", (unsigned long long)v);
+        struct state_write w[] = { put("k", value) };
+        commit_writes(&f, w, 1);
+        assert_int_equal(state_store_version_min(f.store), floors[v]);
+        char oldest[16];
+        snprintf(oldest, sizeof oldest, "v%llu", (unsigned long long)floors[v]);
+        assert_value(&f, floors[v], "k", floors[v] == 0 ? NULL : oldest);
+        if (floors[v] > 0) {
+            assert_value(&f, floors[v] - 1, "k", NULL);
+        }
+    }
+    fixture_release(&f);
+}
+
 /* Flips every bit of the encoded proof, the value and the key: each must fail. */
 static void
 check_tampering(struct fixture *f, const struct hash *root, const char *key,
@@ -769,48 +806,120 @@ test_proofs(void **state)
     fixture_release(&f);
 }
 
-/* Random blocks against the model: roots, reads, proofs, speculative pairs, reopen. */
+/* Random writes of one block into w (the model updated to match); returns their count. */
+static size_t
+model_block(struct model *m, uint64_t *seed, size_t block, struct state_write *w)
+{
+    bool used[MODEL_KEYS] = { false };
+    size_t n = rng_below(seed, block % 10 == 0 ? 200 : 12);
+    size_t count = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = rng_below(seed, block < 50 ? 60 : MODEL_KEYS);
+        if (used[i]) {
+            continue;
+        }
+        used[i] = true;
+        if (rng_below(seed, 3) == 0) {
+            m->present[i] = false;
+            w[count++] = del(m->keys[i]);
+        } else {
+            m->present[i] = true;
+            snprintf(m->values[i], sizeof m->values[i], "%zu-%llu", block,
+                     (unsigned long long)rng_below(seed, 4));
+            w[count++] = put(m->keys[i], m->values[i]);
+        }
+    }
+    return count;
+}
+
+/* Two blocks built speculatively (the second on the first) beside a fork that is dropped;
+ * reads through the chain match the model, then both commit. */
 static void
-run_model(enum hash_alg alg, uint64_t seed, size_t blocks)
+model_speculative_pair(struct fixture *f, struct model *history, uint64_t *seed, size_t block,
+                       struct state_write *w)
+{
+    struct model *m1 = &history[block];
+    struct model *m2 = &history[block + 1];
+    *m1 = history[block - 1];
+    struct state_batch *b1 = NULL;
+    struct state_batch *b2 = NULL;
+    struct state_batch *fork = NULL;
+    size_t n = model_block(m1, seed, block, w);
+    assert_int_equal(state_batch_new(f->store, NULL, block, w, n, &b1), ERR_OK);
+    *m2 = *m1;
+    n = model_block(m2, seed, block + 1, w);
+    assert_int_equal(state_batch_new(f->store, b1, block + 1, w, n, &b2), ERR_OK);
+    struct model *scratch = mem_alloc(sizeof *scratch);
+    *scratch = *m1;
+    n = model_block(scratch, seed, block + 1, w);
+    assert_int_equal(state_batch_new(f->store, b1, block + 1, w, n, &fork), ERR_OK);
+    mem_free(scratch);
+    struct hash expected;
+    struct hash got;
+    model_root(f->alg, m2, &expected);
+    state_batch_root(b2, &got);
+    assert_memory_equal(got.bytes, expected.bytes, HASH_SIZE);
+    struct buf v;
+    buf_init(&v, 256);
+    for (size_t k = 0; k < 16; k++) {
+        size_t i = rng_below(seed, MODEL_KEYS);
+        buf_reset(&v);
+        enum err rc = state_batch_get(b2, (const uint8_t *)m2->keys[i], strlen(m2->keys[i]), &v);
+        assert_int_equal(rc, m2->present[i] ? ERR_OK : ERR_NOT_FOUND);
+        if (m2->present[i]) {
+            assert_int_equal(v.size, strlen(m2->values[i]));
+            assert_memory_equal(v.data, m2->values[i], v.size);
+        }
+    }
+    state_batch_free(fork);
+    commit_batch(f, b1);
+    state_batch_free(b1);
+    commit_batch(f, b2);
+    state_batch_free(b2);
+    buf_release(&v);
+}
+
+/* Random blocks against the model: roots, reads and proofs at the latest and at retained
+ * older versions, pruned versions refused, speculative pairs, reopen. */
+static void
+run_model(enum hash_alg alg, uint64_t seed, size_t blocks, uint64_t prune_interval)
 {
     struct fixture f;
-    fixture_init(&f, alg, 40);
-    struct model *m = mem_alloc(sizeof *m);
-    model_init(m);
+    fixture_init(&f, alg, 20);
+    f.prune_interval = prune_interval;
+    fixture_reopen(&f);
+    struct model *history = mem_alloc((blocks + 2) * sizeof history[0]);
+    model_init(&history[0]);
     struct state_write *w = mem_alloc(MODEL_KEYS * sizeof w[0]);
-    bool *used = mem_alloc(MODEL_KEYS * sizeof used[0]);
     struct state_proof *p = mem_alloc(sizeof *p);
     struct buf v;
     buf_init(&v, 256);
     for (size_t block = 1; block <= blocks; block++) {
-        memset(used, 0, MODEL_KEYS * sizeof used[0]);
-        size_t n = rng_below(&seed, block % 10 == 0 ? 200 : 12);
-        size_t count = 0;
-        for (size_t k = 0; k < n; k++) {
-            size_t i = rng_below(&seed, block < 50 ? 60 : MODEL_KEYS);
-            if (used[i]) {
-                continue;
-            }
-            used[i] = true;
-            if (rng_below(&seed, 3) == 0) {
-                m->present[i] = false;
-                w[count++] = del(m->keys[i]);
-            } else {
-                m->present[i] = true;
-                snprintf(m->values[i], sizeof m->values[i], "%zu-%llu", block,
-                         (unsigned long long)rng_below(&seed, 4));
-                w[count++] = put(m->keys[i], m->values[i]);
-            }
+        if (block % 5 == 0 && block < blocks) {
+            model_speculative_pair(&f, history, &seed, block, w);
+            block++;
+        } else {
+            history[block] = history[block - 1];
+            size_t count = model_block(&history[block], &seed, block, w);
+            commit_writes(&f, w, count);
         }
-        commit_writes(&f, w, count);
+        struct model *m = &history[block];
         struct hash expected;
         model_root(alg, m, &expected);
         assert_root(&f, &expected);
+        uint64_t floor = state_store_version_min(f.store);
+        assert_true(floor + 20 + prune_interval > block);
+        assert_true(block < 20 || floor + 20 <= block + 1);
         for (size_t k = 0; k < 8; k++) {
             size_t i = rng_below(&seed, MODEL_KEYS);
-            assert_value(&f, block, m->keys[i], m->present[i] ? m->values[i] : NULL);
-            bool found = prove_and_verify(&f, block, m->keys[i], p, &v);
-            assert_int_equal(found, m->present[i]);
+            uint64_t ver = floor + rng_below(&seed, block - floor + 1);
+            const struct model *at = &history[ver];
+            assert_value(&f, ver, at->keys[i], at->present[i] ? at->values[i] : NULL);
+            bool found = prove_and_verify(&f, ver, at->keys[i], p, &v);
+            assert_int_equal(found, at->present[i]);
+            if (floor > 0) {
+                assert_value(&f, floor - 1, at->keys[i], NULL);
+            }
         }
         if (block % 97 == 0) {
             fixture_reopen(&f);
@@ -818,9 +927,8 @@ run_model(enum hash_alg alg, uint64_t seed, size_t blocks)
     }
     buf_release(&v);
     mem_free(p);
-    mem_free(used);
     mem_free(w);
-    mem_free(m);
+    mem_free(history);
     fixture_release(&f);
 }
 
@@ -828,14 +936,14 @@ static void
 test_model_sha256(void **state)
 {
     (void)state;
-    run_model(HASH_SHA256, 1, 400);
+    run_model(HASH_SHA256, 1, 400, 1);
 }
 
 static void
 test_model_sm3(void **state)
 {
     (void)state;
-    run_model(HASH_SM3, 2, 150);
+    run_model(HASH_SM3, 2, 200, 7);
 }
 
 /* A malformed proof encoding is refused strictly. */
@@ -876,6 +984,7 @@ main(void)
         cmocka_unit_test(test_speculative_chain),
         cmocka_unit_test(test_reopen),
         cmocka_unit_test(test_versioned_reads_and_pruning),
+        cmocka_unit_test(test_prune_interval),
         cmocka_unit_test(test_proofs),
         cmocka_unit_test(test_model_sha256),
         cmocka_unit_test(test_model_sm3),
