@@ -89,6 +89,7 @@ struct mempool {
 
     uint32_t pull_epoch;
     uint32_t commit_epoch;
+    uint32_t *touched; /* accounts touched by one commit, txs_max */
 
     /* admission scratch, batch_max each */
     struct tx *dec;
@@ -349,6 +350,7 @@ mempool_new(const struct mempool_config *config, struct mempool **out)
     index_init(&mp->account_index, n);
     index_init(&mp->inst_index, ni);
     mp->heap = mem_calloc(n, sizeof *mp->heap);
+    mp->touched = mem_calloc(n, sizeof *mp->touched);
     size_t b = config->batch_max;
     mp->dec = mem_calloc(b, sizeof *mp->dec);
     mp->senders = mem_calloc(b, sizeof *mp->senders);
@@ -376,6 +378,7 @@ mempool_free(struct mempool *mp)
     mem_free(mp->account_index.slots);
     mem_free(mp->inst_index.slots);
     mem_free(mp->heap);
+    mem_free(mp->touched);
     mem_free(mp->dec);
     mem_free(mp->senders);
     mem_free(mp->digests);
@@ -1052,11 +1055,11 @@ mempool_pull(struct mempool *mp, const struct mempool_pull_req *req)
 
 /* Refreshes the committed nonce of account a (touched by a commit) and prunes. */
 static void
-refresh_account(struct mempool *mp, uint32_t a, const struct public_key *key)
+refresh_account(struct mempool *mp, uint32_t a)
 {
     struct mp_account *acc = &mp->accounts[a];
     struct mempool_sender s = { 0 };
-    enum err rc = mp->config.sender_fn(mp->config.sender_ctx, &acc->address, key, &s);
+    enum err rc = mp->config.sender_fn(mp->config.sender_ctx, &acc->address, NULL, &s);
     if (rc != ERR_OK) {
         log_debug(LOG_MEMPOOL, "sender lookup failed at commit rc=%s", err_name(rc));
         return;
@@ -1065,6 +1068,18 @@ refresh_account(struct mempool *mp, uint32_t a, const struct public_key *key)
         acc->nonce = s.nonce;
     }
     prune_stale(mp, a);
+}
+
+static void
+commit_epoch_next(struct mempool *mp)
+{
+    mp->commit_epoch++;
+    if (mp->commit_epoch == 0) { /* wrapped: clear the marks */
+        for (size_t a = 0; a < mp->config.txs_max; a++) {
+            mp->accounts[a].touched_epoch = 0;
+        }
+        mp->commit_epoch = 1;
+    }
 }
 
 enum err
@@ -1076,13 +1091,10 @@ mempool_commit(struct mempool *mp, uint64_t height, const struct mempool_raw *tx
         return ERR_INVALID_ARG;
     }
     mp->config.committed_height = height;
-    mp->commit_epoch++;
-    if (mp->commit_epoch == 0) {
-        for (size_t a = 0; a < mp->config.txs_max; a++) {
-            mp->accounts[a].touched_epoch = 0;
-        }
-        mp->commit_epoch = 1;
-    }
+    commit_epoch_next(mp);
+    /* pass 1: the block's txs leave; their senders' accounts are noted (each raw is read
+     * before anything it may borrow is freed) */
+    size_t touched = 0;
     struct tx tx;
     for (size_t k = 0; k < count; k++) {
         if (tx_decode(txs[k].data, txs[k].size, &tx) != ERR_OK) {
@@ -1093,16 +1105,21 @@ mempool_commit(struct mempool *mp, uint64_t height, const struct mempool_raw *tx
         uint32_t t = find_tx(mp, &h);
         if (t != NIL) {
             mp->stats.committed++;
-            if (!tx_remove(mp, t)) {
-                continue; /* its account has nothing left */
-            }
+            (void)tx_remove(mp, t);
         }
         uint32_t a = find_account(mp, &tx.sender);
-        if (a == NIL || mp->accounts[a].touched_epoch == mp->commit_epoch) {
-            continue;
+        if (a != NIL && mp->accounts[a].touched_epoch != mp->commit_epoch) {
+            ASSERT(touched < mp->config.txs_max);
+            mp->accounts[a].touched_epoch = mp->commit_epoch;
+            mp->touched[touched++] = a;
         }
-        mp->accounts[a].touched_epoch = mp->commit_epoch;
-        refresh_account(mp, a, &tx.key);
+    }
+    /* pass 2: their nonces moved on; txs below them are stale (an account may have gone
+     * since it was noted, and no account is created during a commit) */
+    for (size_t k = 0; k < touched; k++) {
+        if (mp->accounts[mp->touched[k]].count > 0) {
+            refresh_account(mp, mp->touched[k]);
+        }
     }
     /* expiry: a tx with expiry_height < height + 1 can no longer execute */
     while (mp->heap_size > 0 && mp->txs[mp->heap[0]].expiry <= height) {
@@ -1118,7 +1135,7 @@ enum err
 mempool_ledger_sender(void *ctx, const struct address *sender, const struct public_key *key,
                       struct mempool_sender *out)
 {
-    ASSERT(ctx != NULL && sender != NULL && key != NULL && out != NULL);
+    ASSERT(ctx != NULL && sender != NULL && out != NULL);
     struct account acc;
     enum err rc = ledger_account(ctx, NULL, sender, &acc);
     if (rc != ERR_OK) {
@@ -1126,6 +1143,6 @@ mempool_ledger_sender(void *ctx, const struct address *sender, const struct publ
     }
     *out = (struct mempool_sender){ .nonce = acc.nonce,
                                     .institution = acc.institution,
-                                    .key_registered = account_has_key(&acc, key) };
+                                    .key_registered = key != NULL && account_has_key(&acc, key) };
     return ERR_OK;
 }

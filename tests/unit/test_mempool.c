@@ -499,7 +499,9 @@ test_nonce_order_and_exclude(void **state)
     assert_true(hash_equal(&out[0].hash, &h[0]));
     make_tx(&e, 0, 1, 0, &tx);
     assert_int_equal(admit_one(&e, &tx, &h[1]), ERR_OK);
+    uint64_t allocs = mem_alloc_count();
     assert_int_equal(pull(&e, NULL, 0, 8, out), 3);
+    assert_int_equal(mem_alloc_count(), allocs); /* pull does not allocate */
     for (size_t i = 0; i < 3; i++) {
         assert_true(hash_equal(&out[i].hash, &h[i]));
     }
