@@ -13,9 +13,9 @@
 #include "crypto/verify_pool.h"
 #include "mempool/mempool.h"
 
-#define ACCOUNTS   4000
+#define ACCOUNTS   4000u
 #define SLOTS      16384
-#define BLOCK_TXS  5000
+#define BLOCK_TXS  5000u
 #define BLOCK_SIZE (4u << 20)
 
 struct bench {
@@ -166,7 +166,7 @@ pull_commit_all(struct bench *b, struct run *r, size_t count)
     }
     double dt = now_s() - t0;
     double dc = cpu_s() - c0;
-    ASSERT(total == count);
+    ASSERT(total == count && blocks > 0);
     printf("pull + commit: %zu blocks of <= %u txs: %8.0f tx/s wall, %8.0f tx per CPU-s "
            "(pull alone %.0f tx/s wall, %.2f ms per block)\n",
            blocks, BLOCK_TXS, (double)total / dt, (double)total / dc, (double)total / pull_s,
@@ -184,6 +184,7 @@ make_txs(struct bench *b, size_t count, uint8_t **copies, struct mempool_raw *ra
     struct buf tx;
     buf_init(&args, 4096);
     buf_init(&tx, TX_SIZE_MAX);
+    ASSERT(count > 0);
     size_t bytes = 0;
     for (size_t i = 0; i < count; i++) {
         char key[24];
@@ -236,8 +237,8 @@ main(int argc, char **argv)
     size_t count = argc > 1 ? strtoul(argv[1], NULL, 10) : 40000;
     size_t batch = argc > 2 ? strtoul(argv[2], NULL, 10) : 1024;
     if (count == 0 || count > (size_t)ACCOUNTS * 64 || batch == 0 || batch > MEMPOOL_BATCH_MAX) {
-        fprintf(stderr, "usage: bench_mempool [txs 1..%u] [batch 1..%u]\n", ACCOUNTS * 64,
-                MEMPOOL_BATCH_MAX);
+        fprintf(stderr, "usage: bench_mempool [txs 1..%u] [batch 1..%u]\n", ACCOUNTS * 64u,
+                (unsigned)MEMPOOL_BATCH_MAX);
         return 2;
     }
     struct bench *b = mem_calloc(1, sizeof *b);

@@ -124,14 +124,13 @@ key_of(const struct mempool *mp, enum mp_kind kind, uint32_t item, size_t *out_s
 static uint64_t
 mix(uint64_t seed, const uint8_t *key, size_t size)
 {
+    uint8_t head[16] = { 0 }; /* keys are hashes or hash-derived, or short */
+    memcpy(head, key, size < sizeof head ? size : sizeof head);
     uint64_t h = seed ^ (uint64_t)size;
-    size_t take = size < 16 ? size : 16; /* keys are hashes or hash-derived, or short */
-    for (size_t off = 0; off < take; off += 8) {
-        uint8_t chunk[8] = { 0 };
-        memcpy(chunk, key + off, take - off < 8 ? take - off : 8);
-        h = (h ^ load_u64(chunk)) * UINT64_C(0x9E3779B97F4A7C15);
-        h ^= h >> 29;
-    }
+    h = (h ^ load_u64(head)) * UINT64_C(0x9E3779B97F4A7C15);
+    h ^= h >> 29;
+    h = (h ^ load_u64(head + 8)) * UINT64_C(0x9E3779B97F4A7C15);
+    h ^= h >> 29;
     h *= UINT64_C(0xBF58476D1CE4E5B9);
     h ^= h >> 32;
     return h;
@@ -1082,18 +1081,11 @@ commit_epoch_next(struct mempool *mp)
     }
 }
 
-enum err
-mempool_commit(struct mempool *mp, uint64_t height, const struct mempool_raw *txs, size_t count)
+/* Pass 1 of a commit: the block's txs leave; their senders' accounts are noted in
+ * mp->touched (each raw is read before anything it may borrow is freed). Returns how many. */
+static size_t
+commit_remove(struct mempool *mp, const struct mempool_raw *txs, size_t count)
 {
-    ASSERT(mp != NULL);
-    ASSERT(count == 0 || txs != NULL);
-    if (height != mp->config.committed_height + 1) {
-        return ERR_INVALID_ARG;
-    }
-    mp->config.committed_height = height;
-    commit_epoch_next(mp);
-    /* pass 1: the block's txs leave; their senders' accounts are noted (each raw is read
-     * before anything it may borrow is freed) */
     size_t touched = 0;
     struct tx tx;
     for (size_t k = 0; k < count; k++) {
@@ -1108,12 +1100,27 @@ mempool_commit(struct mempool *mp, uint64_t height, const struct mempool_raw *tx
             (void)tx_remove(mp, t);
         }
         uint32_t a = find_account(mp, &tx.sender);
-        if (a != NIL && mp->accounts[a].touched_epoch != mp->commit_epoch) {
-            ASSERT(touched < mp->config.txs_max);
-            mp->accounts[a].touched_epoch = mp->commit_epoch;
-            mp->touched[touched++] = a;
+        if (a == NIL || mp->accounts[a].touched_epoch == mp->commit_epoch) {
+            continue;
         }
+        ASSERT(touched < mp->config.txs_max); /* once per live account */
+        mp->accounts[a].touched_epoch = mp->commit_epoch;
+        mp->touched[touched++] = a;
     }
+    return touched;
+}
+
+enum err
+mempool_commit(struct mempool *mp, uint64_t height, const struct mempool_raw *txs, size_t count)
+{
+    ASSERT(mp != NULL);
+    ASSERT(count == 0 || txs != NULL);
+    if (height != mp->config.committed_height + 1) {
+        return ERR_INVALID_ARG;
+    }
+    mp->config.committed_height = height;
+    commit_epoch_next(mp);
+    size_t touched = commit_remove(mp, txs, count);
     /* pass 2: their nonces moved on; txs below them are stale (an account may have gone
      * since it was noted, and no account is created during a commit) */
     for (size_t k = 0; k < touched; k++) {
