@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "base/assert.h"
-#include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/reader.h"
@@ -90,6 +89,7 @@ struct mempool {
 
     uint32_t pull_epoch;
     uint32_t commit_epoch;
+    uint32_t *touched; /* accounts touched by one commit, txs_max */
 
     /* admission scratch, batch_max each */
     struct tx *dec;
@@ -124,14 +124,13 @@ key_of(const struct mempool *mp, enum mp_kind kind, uint32_t item, size_t *out_s
 static uint64_t
 mix(uint64_t seed, const uint8_t *key, size_t size)
 {
+    uint8_t head[16] = { 0 }; /* keys are hashes or hash-derived, or short */
+    memcpy(head, key, size < sizeof head ? size : sizeof head);
     uint64_t h = seed ^ (uint64_t)size;
-    size_t take = size < 16 ? size : 16; /* keys are hashes or hash-derived, or short */
-    for (size_t off = 0; off < take; off += 8) {
-        uint8_t chunk[8] = { 0 };
-        memcpy(chunk, key + off, take - off < 8 ? take - off : 8);
-        h = (h ^ load_u64(chunk)) * UINT64_C(0x9E3779B97F4A7C15);
-        h ^= h >> 29;
-    }
+    h = (h ^ load_u64(head)) * UINT64_C(0x9E3779B97F4A7C15);
+    h ^= h >> 29;
+    h = (h ^ load_u64(head + 8)) * UINT64_C(0x9E3779B97F4A7C15);
+    h ^= h >> 29;
     h *= UINT64_C(0xBF58476D1CE4E5B9);
     h ^= h >> 32;
     return h;
@@ -350,6 +349,7 @@ mempool_new(const struct mempool_config *config, struct mempool **out)
     index_init(&mp->account_index, n);
     index_init(&mp->inst_index, ni);
     mp->heap = mem_calloc(n, sizeof *mp->heap);
+    mp->touched = mem_calloc(n, sizeof *mp->touched);
     size_t b = config->batch_max;
     mp->dec = mem_calloc(b, sizeof *mp->dec);
     mp->senders = mem_calloc(b, sizeof *mp->senders);
@@ -377,6 +377,7 @@ mempool_free(struct mempool *mp)
     mem_free(mp->account_index.slots);
     mem_free(mp->inst_index.slots);
     mem_free(mp->heap);
+    mem_free(mp->touched);
     mem_free(mp->dec);
     mem_free(mp->senders);
     mem_free(mp->digests);
@@ -511,16 +512,12 @@ tx_remove(struct mempool *mp, uint32_t t)
     uint32_t a = tx->account;
     struct mp_account *acc = &mp->accounts[a];
     struct mp_inst *inst = &mp->insts[acc->institution];
-    if (acc->head == t) {
-        acc->head = tx->next;
-    } else {
-        uint32_t p = acc->head;
-        while (mp->txs[p].next != t) {
-            p = mp->txs[p].next;
-            ASSERT(p != NIL);
-        }
-        mp->txs[p].next = tx->next;
+    uint32_t *link = &acc->head;
+    while (*link != t) {
+        ASSERT(*link != NIL);
+        link = &mp->txs[*link].next;
     }
+    *link = tx->next;
     index_remove(mp, &mp->tx_index, KIND_TX, t);
     heap_remove(mp, t);
     acc->count--;
@@ -796,6 +793,30 @@ admit_check(struct mempool *mp, const struct mempool_raw *raw, size_t k, size_t 
     return ERR_OK;
 }
 
+/* Phase 3 for tx k of a chunk: the signature's result, insertion, stats, gossip. */
+static void
+admit_finish(struct mempool *mp, const struct mempool_raw *raw, size_t k,
+             struct mempool_result *res, bool gossip)
+{
+    if (res->rc == ERR_OK) {
+        ASSERT(mp->item_of[k] != NIL);
+        res->rc = mp->verify_results[mp->item_of[k]] == ERR_OK
+                      ? tx_insert(mp, raw, &mp->dec[k], &res->hash, &mp->senders[k])
+                      : ERR_BAD_SIGNATURE;
+    }
+    if (res->rc != ERR_OK) {
+        mp->stats.rejected++;
+        if (res->rc == ERR_FULL) {
+            mp->stats.rejected_full++;
+        }
+        return;
+    }
+    mp->stats.admitted++;
+    if (gossip && mp->config.admitted_fn != NULL) {
+        mp->config.admitted_fn(mp->config.admitted_ctx, &res->hash, raw->data, raw->size);
+    }
+}
+
 static void
 admit_chunk(struct mempool *mp, const struct mempool_raw *txs, size_t count,
             struct mempool_result *results, bool gossip)
@@ -809,26 +830,7 @@ admit_chunk(struct mempool *mp, const struct mempool_raw *txs, size_t count,
     }
     verify_pool_batch(mp->config.pool, mp->items, items, mp->verify_results);
     for (size_t k = 0; k < count; k++) {
-        struct mempool_result *res = &results[k];
-        if (res->rc == ERR_OK) {
-            ASSERT(mp->item_of[k] != NIL);
-            if (mp->verify_results[mp->item_of[k]] != ERR_OK) {
-                res->rc = ERR_BAD_SIGNATURE;
-            } else {
-                res->rc = tx_insert(mp, &txs[k], &mp->dec[k], &res->hash, &mp->senders[k]);
-            }
-        }
-        if (res->rc != ERR_OK) {
-            mp->stats.rejected++;
-            if (res->rc == ERR_FULL) {
-                mp->stats.rejected_full++;
-            }
-            continue;
-        }
-        mp->stats.admitted++;
-        if (gossip && mp->config.admitted_fn != NULL) {
-            mp->config.admitted_fn(mp->config.admitted_ctx, &res->hash, txs[k].data, txs[k].size);
-        }
+        admit_finish(mp, &txs[k], k, &results[k], gossip);
     }
 }
 
@@ -1052,11 +1054,11 @@ mempool_pull(struct mempool *mp, const struct mempool_pull_req *req)
 
 /* Refreshes the committed nonce of account a (touched by a commit) and prunes. */
 static void
-refresh_account(struct mempool *mp, uint32_t a, const struct public_key *key)
+refresh_account(struct mempool *mp, uint32_t a)
 {
     struct mp_account *acc = &mp->accounts[a];
     struct mempool_sender s = { 0 };
-    enum err rc = mp->config.sender_fn(mp->config.sender_ctx, &acc->address, key, &s);
+    enum err rc = mp->config.sender_fn(mp->config.sender_ctx, &acc->address, NULL, &s);
     if (rc != ERR_OK) {
         log_debug(LOG_MEMPOOL, "sender lookup failed at commit rc=%s", err_name(rc));
         return;
@@ -1065,6 +1067,47 @@ refresh_account(struct mempool *mp, uint32_t a, const struct public_key *key)
         acc->nonce = s.nonce;
     }
     prune_stale(mp, a);
+}
+
+static void
+commit_epoch_next(struct mempool *mp)
+{
+    mp->commit_epoch++;
+    if (mp->commit_epoch == 0) { /* wrapped: clear the marks */
+        for (size_t a = 0; a < mp->config.txs_max; a++) {
+            mp->accounts[a].touched_epoch = 0;
+        }
+        mp->commit_epoch = 1;
+    }
+}
+
+/* Pass 1 of a commit: the block's txs leave; their senders' accounts are noted in
+ * mp->touched (each raw is read before anything it may borrow is freed). Returns how many. */
+static size_t
+commit_remove(struct mempool *mp, const struct mempool_raw *txs, size_t count)
+{
+    size_t touched = 0;
+    struct tx tx;
+    for (size_t k = 0; k < count; k++) {
+        if (tx_decode(txs[k].data, txs[k].size, &tx) != ERR_OK) {
+            continue;
+        }
+        struct hash h;
+        tx_hash(mp->config.hash_alg, txs[k].data, txs[k].size, &h);
+        uint32_t t = find_tx(mp, &h);
+        if (t != NIL) {
+            mp->stats.committed++;
+            (void)tx_remove(mp, t);
+        }
+        uint32_t a = find_account(mp, &tx.sender);
+        if (a == NIL || mp->accounts[a].touched_epoch == mp->commit_epoch) {
+            continue;
+        }
+        ASSERT(touched < mp->config.txs_max); /* once per live account */
+        mp->accounts[a].touched_epoch = mp->commit_epoch;
+        mp->touched[touched++] = a;
+    }
+    return touched;
 }
 
 enum err
@@ -1076,33 +1119,14 @@ mempool_commit(struct mempool *mp, uint64_t height, const struct mempool_raw *tx
         return ERR_INVALID_ARG;
     }
     mp->config.committed_height = height;
-    mp->commit_epoch++;
-    if (mp->commit_epoch == 0) {
-        for (size_t a = 0; a < mp->config.txs_max; a++) {
-            mp->accounts[a].touched_epoch = 0;
+    commit_epoch_next(mp);
+    size_t touched = commit_remove(mp, txs, count);
+    /* pass 2: their nonces moved on; txs below them are stale (an account may have gone
+     * since it was noted, and no account is created during a commit) */
+    for (size_t k = 0; k < touched; k++) {
+        if (mp->accounts[mp->touched[k]].count > 0) {
+            refresh_account(mp, mp->touched[k]);
         }
-        mp->commit_epoch = 1;
-    }
-    struct tx tx;
-    for (size_t k = 0; k < count; k++) {
-        if (tx_decode(txs[k].data, txs[k].size, &tx) != ERR_OK) {
-            continue;
-        }
-        struct hash h;
-        tx_hash(mp->config.hash_alg, txs[k].data, txs[k].size, &h);
-        uint32_t t = find_tx(mp, &h);
-        if (t != NIL) {
-            mp->stats.committed++;
-            if (!tx_remove(mp, t)) {
-                continue; /* its account has nothing left */
-            }
-        }
-        uint32_t a = find_account(mp, &tx.sender);
-        if (a == NIL || mp->accounts[a].touched_epoch == mp->commit_epoch) {
-            continue;
-        }
-        mp->accounts[a].touched_epoch = mp->commit_epoch;
-        refresh_account(mp, a, &tx.key);
     }
     /* expiry: a tx with expiry_height < height + 1 can no longer execute */
     while (mp->heap_size > 0 && mp->txs[mp->heap[0]].expiry <= height) {
@@ -1118,21 +1142,14 @@ enum err
 mempool_ledger_sender(void *ctx, const struct address *sender, const struct public_key *key,
                       struct mempool_sender *out)
 {
-    ASSERT(ctx != NULL && sender != NULL && key != NULL && out != NULL);
-    struct ledger *l = ctx;
-    struct buf value;
-    buf_init(&value, ACCOUNT_VALUE_SIZE_MAX);
-    enum err rc = ledger_query(l, NULL, "account.get", sender->bytes, ADDRESS_SIZE, &value);
+    ASSERT(ctx != NULL && sender != NULL && out != NULL);
     struct account acc;
-    if (rc == ERR_OK) {
-        rc = account_decode(value.data, value.size, sender, &acc);
-    }
-    buf_release(&value);
+    enum err rc = ledger_account(ctx, NULL, sender, &acc);
     if (rc != ERR_OK) {
         return rc;
     }
     *out = (struct mempool_sender){ .nonce = acc.nonce,
                                     .institution = acc.institution,
-                                    .key_registered = account_has_key(&acc, key) };
+                                    .key_registered = key != NULL && account_has_key(&acc, key) };
     return ERR_OK;
 }

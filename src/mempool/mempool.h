@@ -79,9 +79,10 @@ struct mempool_sender {
     bool key_registered; /* the tx's key is one of the account's keys */
 };
 
-/* Looks up `sender` at the committed state and whether `key` is registered to it. Returns
- * ERR_OK, ERR_NOT_FOUND if there is no such account, or another error (e.g. ERR_IO), which
- * admission passes on as the tx's result. */
+/* Looks up `sender` at the committed state and whether `key` is registered to it (key NULL:
+ * only the nonce is wanted, at commit; key_registered is then false). Returns ERR_OK,
+ * ERR_NOT_FOUND if there is no such account, or another error (e.g. ERR_IO), which admission
+ * passes on as the tx's result. */
 typedef enum err mempool_sender_fn(void *ctx, const struct address *sender,
                                    const struct public_key *key, struct mempool_sender *out);
 
@@ -127,10 +128,10 @@ struct mempool_result {
 struct mempool_tx_view {
     const uint8_t *data;
     size_t size;
-    struct hash hash;
-    struct address sender;
     uint64_t nonce;
     uint64_t expiry_height;
+    struct hash hash;
+    struct address sender;
     uint32_t institution;
 };
 
@@ -187,8 +188,9 @@ void mempool_verify_txs(struct mempool *mp, const struct mempool_raw *txs, size_
 size_t mempool_pull(struct mempool *mp, const struct mempool_pull_req *req);
 
 /* A final block at `height` (committed_height + 1, in order) with these txs: see Commit. A tx
- * that does not decode is ignored. ERR_INVALID_ARG for a height out of order (nothing
- * changes); otherwise ERR_OK (a lookup failure keeps the account's txs until a later commit). */
+ * that does not decode is ignored. txs may be the views mempool_pull returned for the block
+ * (each tx once). ERR_INVALID_ARG for a height out of order (nothing changes); otherwise
+ * ERR_OK (a lookup failure keeps the account's txs until a later commit). */
 MUST_USE enum err mempool_commit(struct mempool *mp, uint64_t height, const struct mempool_raw *txs,
                                  size_t count);
 
@@ -202,9 +204,8 @@ bool mempool_contains(const struct mempool *mp, const struct hash *hash);
 
 void mempool_get_stats(const struct mempool *mp, struct mempool_stats *out);
 
-/* A mempool_sender_fn over the ledger's committed state (ctx: struct ledger *), through the
- * read-only query "account.get". Call it only where the ledger may be used (ledger.h
- * Threads). */
+/* A mempool_sender_fn over the ledger's committed state (ctx: struct ledger *), through
+ * ledger_account. Call it only where the ledger may be used (ledger.h Threads). */
 enum err mempool_ledger_sender(void *ctx, const struct address *sender,
                                const struct public_key *key, struct mempool_sender *out);
 
