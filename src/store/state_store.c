@@ -48,6 +48,7 @@
 #include "base/assert.h"
 #include "base/mem.h"
 #include "base/reader.h"
+#include "store/state_store_internal.h"
 
 #define NIBBLES_MAX     ((size_t)2 * HASH_SIZE)
 #define NODE_KEY_SIZE   (8 + NIBBLES_MAX)
@@ -166,6 +167,7 @@ struct state_store {
     enum hash_alg alg;
     uint64_t retain;
     uint64_t prune_interval;
+    size_t prune_budget; /* stale records deleted per commit at most */
     uint64_t version;
     struct hash root_hash;
     struct node_ref root;
@@ -574,6 +576,13 @@ value_load(const struct state_store *s, struct db_txn *txn, const struct hash *k
 
 /* ---- open / close ---- */
 
+void
+state_store_set_prune_budget(struct state_store *s, size_t budget)
+{
+    ASSERT(budget > 0);
+    s->prune_budget = budget;
+}
+
 /* The tree's hash is fixed when the tables are created: opening with another is ERR_CONFIG. */
 static enum err
 store_check_alg(const struct state_store *s, struct db_txn *txn)
@@ -654,6 +663,7 @@ state_store_open(struct db *db, const struct state_store_options *options, struc
     s->db = db;
     s->alg = options->hash_alg;
     s->retain = options->retain_versions;
+    s->prune_budget = STATE_PRUNE_PER_COMMIT_MAX;
     s->prune_interval =
         options->prune_interval != 0 ? options->prune_interval : STATE_PRUNE_INTERVAL_DEFAULT;
     s->next_id = 1;
@@ -1425,6 +1435,9 @@ prune_set_add(struct prune_set *set, struct db_val stale_key)
 static enum err
 prune_set_apply(const struct state_store *s, struct db_txn *txn, struct prune_set *set)
 {
+    if (set->count == 0) {
+        return ERR_OK;
+    }
     qsort(set->items, set->count, sizeof set->items[0], prune_target_compare);
     enum err rc = ERR_OK;
     for (size_t i = 0; rc == ERR_OK && i < set->count; i++) {
@@ -1458,7 +1471,7 @@ prune_stale(const struct state_store *s, struct db_txn *txn, uint64_t target, ui
         if (since > target) {
             break;
         }
-        if (set.count == STATE_PRUNE_PER_COMMIT_MAX) {
+        if (set.count == s->prune_budget) {
             floor = since; /* versions >= since are still whole */
             break;
         }
@@ -1496,7 +1509,7 @@ prune_roots(const struct state_store *s, struct db_txn *txn, uint64_t floor, uin
     uint8_t first[8] = { 0 };
     struct db_val k;
     struct db_val v;
-    size_t budget = STATE_PRUNE_PER_COMMIT_MAX;
+    size_t budget = s->prune_budget;
     rc = db_cursor_seek(c, db_val_of(first, sizeof first), &k, &v);
     while (rc == ERR_OK && k.size == 8 && load_be64(k.data) < floor) {
         if (budget-- == 0) {

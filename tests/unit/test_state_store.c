@@ -12,6 +12,7 @@
 #include "crypto/hash.h"
 #include "store/db.h"
 #include "store/state_store.h"
+#include "store/state_store_internal.h"
 #include "unit.h"
 
 /* ---- deterministic randomness (rand() is banned) ---- */
@@ -713,6 +714,63 @@ test_prune_interval(void **state)
     fixture_release(&f);
 }
 
+/* Pruning that exceeds its per-commit budget falls behind without breaking any version it
+ * still reports readable, and catches up over the next commits. */
+static void
+test_prune_budget(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f, HASH_SHA256, 2);
+    state_store_set_prune_budget(f.store, 5);
+    struct model *history = mem_alloc(32 * sizeof history[0]);
+    model_init(&history[0]);
+    struct state_write w[MODEL_KEYS];
+    struct state_proof *p = mem_alloc(sizeof *p);
+    struct buf v;
+    buf_init(&v, 256);
+    uint64_t seed = 3;
+    bool lagged = false;
+    for (size_t block = 1; block < 32; block++) {
+        history[block] = history[block - 1];
+        size_t n = 0;
+        for (size_t k = 0; block < 16 && k < 6; k++) { /* then empty blocks: catch up */
+            size_t i = k * 50 + rng_below(&seed, 50);
+            history[block].present[i] = true;
+            snprintf(history[block].values[i], sizeof history[block].values[i], "%zu", block);
+            w[n++] = put(history[block].keys[i], history[block].values[i]);
+        }
+        commit_writes(&f, w, n);
+        uint64_t floor = state_store_version_min(f.store);
+        lagged = lagged || floor + 2 < block;
+        for (uint64_t ver = floor; ver <= block; ver++) {
+            for (size_t i = 0; i < MODEL_KEYS; i += 25) {
+                const struct model *at = &history[ver];
+                assert_value(&f, ver, at->keys[i], at->present[i] ? at->values[i] : NULL);
+                assert_int_equal(prove_and_verify(&f, ver, at->keys[i], p, &v), at->present[i]);
+            }
+        }
+    }
+    assert_true(lagged);
+    assert_int_equal(state_store_version_min(f.store), 30); /* caught up: 30 and 31 kept */
+    /* the backlog is gone (blocks 16-31 were empty, so nothing stale is left at all) */
+    struct db_table stale;
+    assert_int_equal(db_table_open(f.db, "state_stale", &stale), ERR_OK);
+    struct db_txn *txn = NULL;
+    struct db_cursor *c = NULL;
+    assert_int_equal(db_txn_begin(f.db, false, &txn), ERR_OK);
+    assert_int_equal(db_cursor_open(txn, stale, &c), ERR_OK);
+    struct db_val k;
+    struct db_val val;
+    assert_int_equal(db_cursor_last(c, &k, &val), ERR_NOT_FOUND);
+    db_cursor_close(c);
+    db_txn_abort(txn);
+    buf_release(&v);
+    mem_free(p);
+    mem_free(history);
+    fixture_release(&f);
+}
+
 /* Flips every bit of the encoded proof, the value and the key: each must fail. */
 static void
 check_tampering(struct fixture *f, const struct hash *root, const char *key,
@@ -985,6 +1043,7 @@ main(void)
         cmocka_unit_test(test_reopen),
         cmocka_unit_test(test_versioned_reads_and_pruning),
         cmocka_unit_test(test_prune_interval),
+        cmocka_unit_test(test_prune_budget),
         cmocka_unit_test(test_proofs),
         cmocka_unit_test(test_model_sha256),
         cmocka_unit_test(test_model_sm3),
