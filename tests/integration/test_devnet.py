@@ -13,6 +13,7 @@ import time
 from lmtest import Procs, check, fail, free_port_range, http, pid_alive, wait_for
 
 BIN = sys.argv[1]
+MAKE_TX = sys.argv[2]
 NODES = 4
 
 
@@ -63,6 +64,23 @@ def main():
             text = f.read()
         for i in range(NODES):
             check("http://127.0.0.1:%d/" % (base + i) in text, "URL of node%d not printed" % i)
+
+        # A signed tx posted to node0 is admitted and gossiped to every node's mempool.
+        home0 = nodes[0]["home"]
+        tx_hex = subprocess.run([MAKE_TX, os.path.join(home0, "genesis.json"),
+                                 os.path.join(home0, "keys", "account.key"),
+                                 os.path.join(home0, "passphrase"), "0"],
+                                capture_output=True, timeout=30, check=True).stdout.decode().strip()
+        code, body = http("POST", nodes[0]["api"] + "/v1/txs", {"tx": tx_hex})
+        check(code == 200 and body["status"] == "pending", "tx answered %d %r" % (code, body))
+        tx_hash = body["hash"]
+        for n in nodes:
+            wait_for(n["name"] + " to hold the gossiped tx",
+                     lambda: (status_of(n["api"]) or {}).get("mempool", {}).get("txs") == 1, 30)
+            code, body = http("GET", n["api"] + "/v1/txs/" + tx_hash)
+            check(code == 200 and body["status"] == "pending", "%s tx: %d %r" % (n["name"], code, body))
+        code, body = http("POST", nodes[2]["api"] + "/v1/txs", {"tx": tx_hex})
+        check(code != 200 and body["error"]["code"] == "exists", "duplicate: %d %r" % (code, body))
 
         # A SIGKILLed node is restarted.
         victim = nodes[1]
