@@ -90,6 +90,25 @@ def main():
         with open(log_path) as f:
             check("genesis committed" not in f.read(), "genesis committed again on restart")
 
+        # SIGKILL loses nothing final: the node comes back on the same chain and height.
+        with open(log_path, "w") as log:
+            p = run_node(procs, home, log)
+            wait_for("/v1/status before SIGKILL", lambda: status_of(port), 30)
+            p.kill()
+            p.wait(timeout=10)
+        with open(log_path, "w") as log:
+            p = run_node(procs, home, log)
+            st3 = wait_for("/v1/status after SIGKILL", lambda: status_of(port), 30)
+            check(st3["genesis_hash"] == st["genesis_hash"] and
+                  st3["final"] == st["final"], "state changed across SIGKILL: %r" % st3)
+            stop(p, log_path)
+
+        # A passphrase file readable by others is refused.
+        pass_path = os.path.join(home, "passphrase")
+        os.chmod(pass_path, 0o640)
+        expect_refusal(procs, home, log_path, "refusing passphrase file")
+        os.chmod(pass_path, 0o600)
+
         # A key file readable by others is refused.
         key = os.path.join(home, "keys", "consensus.key")
         os.chmod(key, 0o644)
