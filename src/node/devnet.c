@@ -705,6 +705,9 @@ devnet_run(const struct devnet_options *o)
         rc = supervise(o, procs, &set, &old);
     }
     stop_all(o, procs, &set);
+    if (write_devnet_json(o, procs) != ERR_OK) { /* pids now 0: nothing runs */
+        log_warn(LOG_NODE, "devnet: cannot update devnet.json at stop");
+    }
     log_notice(LOG_NODE, "devnet: all nodes stopped");
     mem_free(procs);
     sigprocmask(SIG_SETMASK, &old, NULL);

@@ -14,8 +14,9 @@
  *                                                        node as a peer)
  * devnet_run then starts `<binary> node --home DIR/node<i>` for each node (stdout and stderr
  * appended to DIR/node<i>/node.log), writes DIR/devnet.json (name, API URL, p2p address,
- * home, pid of each node), restarts a node that exits (with a log line and a back-off), and
- * on SIGINT or SIGTERM sends SIGTERM to every node, waits for them (SIGKILL after
+ * home, pid and restart count of each node; rewritten at every (re)start, and with pid 0 once
+ * everything stopped), restarts a node that exits (with a log line and a back-off), and on
+ * SIGINT or SIGTERM sends SIGTERM to every node, waits for them (SIGKILL after
  * DEVNET_STOP_TIMEOUT_S) and returns.
  *
  * Threads: devnet_run blocks SIGINT, SIGTERM and SIGCHLD in the calling thread and waits for

@@ -115,6 +115,8 @@ def main():
                 check("node stopped cleanly" in f.read(), n["name"] + " did not stop cleanly")
         for n in final["nodes"]:
             check(status_of(n["api"]) is None, n["name"] + " API still answers")
+        stopped = read_devnet(json_path)
+        check(all(n["pid"] == 0 for n in stopped["nodes"]), "devnet.json after stop: %r" % stopped)
         print("ok: devnet of %d nodes: devnet.json, full p2p mesh, restart after SIGKILL, "
               "clean stop" % NODES)
     finally:
