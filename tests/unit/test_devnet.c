@@ -1,7 +1,7 @@
 /* Unit tests of node/devnet's init: the files it writes load with the node's own readers
  * (config, genesis, keystore), agree with each other, are private where they hold secrets,
  * and a second init reuses the same chain; size mismatches and bad ports are refused. */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _XOPEN_SOURCE 700 /* nftw */ // NOLINT(readability-identifier-naming)
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -179,7 +179,8 @@ test_torn_write(void **state)
     uint8_t image[SAFETY_FILE_SLOT_SIZE];
     memset(image, 0, sizeof image);
     size_t rec_size = make_record(8, rec);
-    memcpy(image, "LMSAFE1\n", 8);
+    static const uint8_t magic[8] = { 'L', 'M', 'S', 'A', 'F', 'E', '1', '\n' };
+    memcpy(image, magic, sizeof magic);
     store_u64(image + 8, 3);
     store_u32(image + 16, (uint32_t)rec_size);
     memcpy(image + SAFETY_FILE_HEADER_SIZE, rec, rec_size);
