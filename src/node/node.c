@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -187,6 +188,27 @@ open_genesis(struct node *n)
     return ERR_OK;
 }
 
+/* One process per data directory (and so per validator key and safety record: two would be
+ * Twins in production, CONSENSUS.md §10), and a second opener must not touch the stores (the
+ * block store cuts uncommitted tails when it opens). The lock dies with the process. */
+static enum err
+lock_data_dir(struct node *n, const char *data)
+{
+    char path[NODE_PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s/LOCK", data);
+    n->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (n->lock_fd < 0) {
+        enum err rc = err_from_errno(errno);
+        log_error(LOG_NODE, "cannot open lock file path=%s error=%s", path, strerror(errno));
+        return rc;
+    }
+    if (flock(n->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        log_error(LOG_NODE, "data directory in use by another node process path=%s", data);
+        return ERR_DENIED;
+    }
+    return ERR_OK;
+}
+
 static enum err
 open_stores(struct node *n)
 {
@@ -195,6 +217,9 @@ open_stores(struct node *n)
     enum err rc = node_path(n, n->config.data_dir, data);
     if (rc == ERR_OK) {
         rc = mkdir_if_missing(data);
+    }
+    if (rc == ERR_OK) {
+        rc = lock_data_dir(n, data);
     }
     if (rc != ERR_OK) {
         return rc;
@@ -501,6 +526,9 @@ node_close(struct node *n)
     block_store_close(n->blocks);
     state_store_close(n->state);
     db_close(n->db);
+    if (n->lock_fd >= 0) {
+        close(n->lock_fd); /* releases the flock */
+    }
     secret_key_free(n->consensus_key);
     secret_key_free(n->transport_key);
     if (n->genesis_loaded) {
@@ -556,6 +584,7 @@ node_run(const char *home)
     ASSERT(home != NULL);
     signal(SIGPIPE, SIG_IGN); /* OpenSSL and evhttp write to sockets with write(2) */
     struct node *n = mem_calloc(1, sizeof *n);
+    n->lock_fd = -1;
     snprintf(n->home, sizeof n->home, "%s", home);
     enum err rc = strlen(home) < sizeof n->home ? node_open(n) : ERR_TOO_LARGE;
     if (rc == ERR_OK) {

@@ -25,6 +25,7 @@ struct node_waiter {
 struct node {
     char home[1024];
     struct config config;
+    int lock_fd; /* DIR/<data_dir>/LOCK, flock'd while the node runs; -1 if not open */
     bool genesis_loaded;
     struct genesis genesis;
     struct secret_key *consensus_key;

@@ -78,6 +78,10 @@ def main():
                   "garbage tx answered %d %r" % (code, body))
             code, body = http("GET", "http://127.0.0.1:%d/v1/txs/%s" % (port, "ab" * 32))
             check(code == 404, "unknown tx answered %d %r" % (code, body))
+            # A second process on the same home is refused before it touches the stores.
+            second_log = os.path.join(tmp, "second.log")
+            expect_refusal(procs, home, second_log, "data directory in use by another node")
+            check(status_of(port) is not None, "the first node stopped answering")
             stop(p, log_path)
         check(status_of(port) is None, "API still answers after the node stopped")
 
