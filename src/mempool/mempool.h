@@ -86,7 +86,8 @@ struct mempool_sender {
 typedef enum err mempool_sender_fn(void *ctx, const struct address *sender,
                                    const struct public_key *key, struct mempool_sender *out);
 
-/* Reports a newly admitted tx (borrowed for the call) for gossip. */
+/* Reports a newly admitted tx (borrowed for the call) for gossip. It may read the mempool
+ * (mempool_get, stats) but must not change it (admit, readmit, commit). */
 typedef void mempool_admitted_fn(void *ctx, const struct hash *hash, const uint8_t *data,
                                  size_t size);
 
