@@ -186,11 +186,11 @@ enum err
 hash_from_hex(const char *text, struct hash *out)
 {
     size_t size = 0;
-    struct hash h;
-    if (strlen(text) != 2 * HASH_SIZE) {
+    struct hash h = { { 0 } };
+    if (strlen(text) != (size_t)2 * HASH_SIZE) {
         return ERR_MALFORMED;
     }
-    enum err rc = hex_decode(text, 2 * HASH_SIZE, h.bytes, HASH_SIZE, &size);
+    enum err rc = hex_decode(text, (size_t)2 * HASH_SIZE, h.bytes, HASH_SIZE, &size);
     if (rc == ERR_OK) {
         *out = h;
     }

@@ -22,6 +22,7 @@ struct ledger {
     struct db *db;
     struct state_store *state;
     struct block_store *blocks;
+    struct verify_pool *verify_pool;
     const struct registry *registry;
     const struct genesis *genesis;
     struct hash chain_id;
@@ -225,6 +226,7 @@ ledger_open(const struct ledger_config *config, struct ledger **out)
     l->db = config->db;
     l->state = config->state;
     l->blocks = config->blocks;
+    l->verify_pool = config->verify_pool;
     l->registry = config->registry;
     l->genesis = config->genesis;
     l->alg = config->genesis->hash_alg;
@@ -262,6 +264,23 @@ ledger_close(struct ledger *l)
     mem_free(l);
 }
 
+/* Verifies items on the pool (through its cache) or, without one, here. */
+static void
+verify_items(const struct ledger *l, const struct verify_item *items, size_t count,
+             enum err *results)
+{
+    if (l->verify_pool != NULL) {
+        verify_pool_batch(l->verify_pool, items, count, results);
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        results[i] =
+            verify_message(items[i].key, items[i].msg, items[i].size, items[i].sig) == ERR_OK
+                ? ERR_OK
+                : ERR_BAD_SIGNATURE;
+    }
+}
+
 static enum err
 check_tx_with(const struct ledger *l, const struct chain_params *params,
               const struct ledger_tx_in *in, bool skip_signature, struct tx *out_tx,
@@ -286,7 +305,10 @@ check_tx_with(const struct ledger *l, const struct chain_params *params,
         return ERR_LIMIT;
     }
     if (!skip_signature) {
-        rc = tx_verify(l->alg, out_tx, wire, size);
+        struct hash digest;
+        tx_signing_digest(l->alg, &out_tx->chain_id, wire, out_tx->unsigned_size, &digest);
+        struct verify_item item = { &out_tx->key, digest.bytes, HASH_SIZE, &out_tx->sig };
+        verify_items(l, &item, 1, &rc);
         if (rc != ERR_OK) {
             return rc;
         }
@@ -515,6 +537,42 @@ log_block_invalid(uint64_t height, size_t index, enum err rc)
              (unsigned long long)height, index, err_name(rc));
 }
 
+/* Verifies, as one batch, the signatures of the block's txs not marked verified. */
+static enum err
+verify_block_signatures(const struct ledger *l, const struct ledger_block_in *in,
+                        const struct tx *txs)
+{
+    size_t n = in->tx_count;
+    struct hash *digests = mem_calloc(n + 1, sizeof *digests);
+    struct verify_item *items = mem_calloc(n + 1, sizeof *items);
+    size_t *tx_index = mem_calloc(n + 1, sizeof *tx_index);
+    enum err *results = mem_calloc(n + 1, sizeof *results);
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (in->txs[i].signature_verified) {
+            continue;
+        }
+        tx_signing_digest(l->alg, &txs[i].chain_id, in->txs[i].data, txs[i].unsigned_size,
+                          &digests[count]);
+        items[count] =
+            (struct verify_item){ &txs[i].key, digests[count].bytes, HASH_SIZE, &txs[i].sig };
+        tx_index[count++] = i;
+    }
+    verify_items(l, items, count, results);
+    enum err rc = ERR_OK;
+    for (size_t k = 0; k < count && rc == ERR_OK; k++) {
+        if (results[k] != ERR_OK) {
+            log_block_invalid(in->height, tx_index[k], ERR_BAD_SIGNATURE);
+            rc = ERR_BAD_SIGNATURE;
+        }
+    }
+    mem_free(digests);
+    mem_free(items);
+    mem_free(tx_index);
+    mem_free(results);
+    return rc;
+}
+
 /* Stateless validity of every tx of the block; fills the tx hashes. */
 static enum err
 check_block_txs(struct block_exec *x, const struct ledger_block_in *in, struct tx *txs)
@@ -523,15 +581,14 @@ check_block_txs(struct block_exec *x, const struct ledger_block_in *in, struct t
         return ERR_LIMIT;
     }
     for (size_t i = 0; i < in->tx_count; i++) {
-        bool verified = in->signatures_verified || in->txs[i].signature_verified;
         enum err rc =
-            check_tx_with(x->l, &x->params, &in->txs[i], verified, &txs[i], &x->r->tx_hashes[i]);
+            check_tx_with(x->l, &x->params, &in->txs[i], true, &txs[i], &x->r->tx_hashes[i]);
         if (rc != ERR_OK) {
             log_block_invalid(in->height, i, rc);
             return rc;
         }
     }
-    return ERR_OK;
+    return in->signatures_verified ? ERR_OK : verify_block_signatures(x->l, in, txs);
 }
 
 /* Reads the epoch-ending set, if the block wrote "system/vs". */

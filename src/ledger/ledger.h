@@ -33,6 +33,7 @@
 #include "codec/tx.h"
 #include "codec/validator_set.h"
 #include "crypto/hash.h"
+#include "crypto/verify_pool.h"
 #include "ledger/account.h"
 #include "ledger/genesis.h"
 #include "ledger/params.h"
@@ -55,6 +56,10 @@ struct ledger_config {
     struct block_store *blocks;      /* borrowed, opened on db */
     const struct registry *registry; /* borrowed; must hold the core modules */
     const struct genesis *genesis;   /* borrowed for the ledger's lifetime */
+    /* Optional (NULL: verify on the calling thread, no cache). Borrowed. A block's tx
+     * signatures are verified as one batch on the pool, through its cache, so a tx whose
+     * signature the mempool checked (ledger_check_tx) is not verified again. */
+    struct verify_pool *verify_pool;
 };
 
 struct ledger_tx_in {

@@ -36,8 +36,9 @@ only_keys(json_t *obj, const char *const *allowed)
     json_object_foreach(obj, key, value)
     {
         (void)value;
-        if (unknown == NULL && !key_is_allowed(key, allowed)) {
+        if (!key_is_allowed(key, allowed)) {
             unknown = key;
+            break;
         }
     }
     if (unknown != NULL) {
@@ -265,6 +266,12 @@ decode_account(json_t *item, struct genesis_account *acc)
     }
     for (size_t k = 0; rc == ERR_OK && k < json_array_size(keys); k++) {
         rc = key_from_text(json_array_get(keys, k), &acc->keys[k]);
+    }
+    if (rc != ERR_OK) {
+        log_error(LOG_NODE,
+                  "genesis: an account needs 1..%d keys \"ed25519:<hex>\" or "
+                  "\"sm2:<hex>\"",
+                  ACCOUNT_KEYS_MAX);
     }
     acc->institution = (uint32_t)institution;
     acc->key_count = json_array_size(keys);

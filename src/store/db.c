@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "base/assert.h"
@@ -162,7 +163,9 @@ dbi_of(const struct db_txn *txn, struct db_table t)
 static MDB_val
 mdb_val_of(struct db_val v)
 {
-    MDB_val m = { v.size, (void *)(uintptr_t)v.data };
+    /* LMDB takes non-const pointers but does not write through keys or values we pass. */
+    MDB_val m = { v.size, NULL };
+    memcpy(&m.mv_data, &v.data, sizeof m.mv_data);
     return m;
 }
 

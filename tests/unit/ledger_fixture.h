@@ -34,8 +34,9 @@
 struct fixture {
     char dir[128];
     enum sig_alg alg;
-    enum hash_alg hash_alg; /* the chain's hash (SHA-256 unless fixture_open_suite) */
-    bool durable;           /* fsync at commit (benchmarks); tests skip it */
+    enum hash_alg hash_alg;          /* the chain's hash (SHA-256 unless fixture_open_suite) */
+    bool durable;                    /* fsync at commit (benchmarks); tests skip it */
+    struct verify_pool *verify_pool; /* borrowed; set, then fixture_stop + fixture_start */
     size_t account_count;
     struct db *db;
     struct state_store *state;
@@ -119,7 +120,8 @@ fixture_start(struct fixture *f)
                                     .state = f->state,
                                     .blocks = f->blocks,
                                     .registry = f->registry,
-                                    .genesis = &f->genesis };
+                                    .genesis = &f->genesis,
+                                    .verify_pool = f->verify_pool };
     ASSERT(ledger_open(&config, &f->ledger) == ERR_OK);
 }
 
@@ -151,11 +153,10 @@ fixture_commit(struct fixture *f, struct ledger_result *r)
 
 /* A fresh chain with account_count accounts of alg, genesis committed; durable: fsync. */
 static inline void
-fixture_open_with(struct fixture *f, size_t account_count, enum sig_alg alg,
+fixture_open_with(struct fixture *f, enum hash_alg hash_alg, size_t account_count, enum sig_alg alg,
                   const struct chain_params *params, bool durable)
 {
     ASSERT(account_count >= 3 && account_count <= FIXTURE_ACCOUNTS_MAX);
-    enum hash_alg hash_alg = f->hash_alg == HASH_SM3 ? HASH_SM3 : HASH_SHA256;
     memset(f, 0, sizeof *f);
     f->durable = durable;
     f->hash_alg = hash_alg;
@@ -193,8 +194,7 @@ static inline void
 fixture_open(struct fixture *f, size_t account_count, enum sig_alg alg,
              const struct chain_params *params)
 {
-    f->hash_alg = HASH_SHA256;
-    fixture_open_with(f, account_count, alg, params, false);
+    fixture_open_with(f, HASH_SHA256, account_count, alg, params, false);
 }
 
 /* Like fixture_open on a chain whose hash is hash_alg (SHA-256 or SM3). */
@@ -202,8 +202,7 @@ static inline void
 fixture_open_suite(struct fixture *f, enum hash_alg hash_alg, size_t account_count,
                    enum sig_alg alg)
 {
-    f->hash_alg = hash_alg;
-    fixture_open_with(f, account_count, alg, NULL, false);
+    fixture_open_with(f, hash_alg, account_count, alg, NULL, false);
 }
 
 /* Removes the regular files of dir, then dir. */

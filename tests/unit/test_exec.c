@@ -662,6 +662,48 @@ test_wrong_chain_directory(void **state)
     fixture_close(&f);
 }
 
+/* Signatures through a verify pool with a cache: what the mempool checked (ledger_check_tx)
+ * is not verified again in the block; a bad signature is still caught. */
+static void
+test_verify_pool(void **state)
+{
+    (void)state;
+    struct verify_cache *cache = verify_cache_new(1024);
+    struct verify_pool *pool = NULL;
+    struct verify_pool_config config = { .threads = 1, .queue_capacity = 64, .cache = cache };
+    assert_int_equal(verify_pool_new(&config, &pool), ERR_OK);
+    struct fixture f;
+    fixture_open(&f, 8, SIG_ED25519, NULL);
+    fixture_stop(&f);
+    f.verify_pool = pool;
+    fixture_start(&f);
+    for (uint64_t i = 0; i < 6; i++) {
+        add_set_tx(&f, 3 + i % 5, i / 5, "k", "v");
+    }
+    for (size_t i = 0; i < 3; i++) { /* the mempool admits half of them */
+        struct tx t;
+        struct hash h;
+        assert_int_equal(
+            ledger_check_tx(f.ledger, block.txs[i].data, block.txs[i].size, false, &t, &h), ERR_OK);
+    }
+    struct verify_pool_stats before;
+    verify_pool_get_stats(pool, &before);
+    assert_int_equal(before.verified, 3);
+    struct ledger_result *r = NULL;
+    assert_int_equal(fixture_execute(&f, NULL, 1, &block, false, &r), ERR_OK);
+    struct verify_pool_stats after;
+    verify_pool_get_stats(pool, &after);
+    assert_int_equal(after.cache_hits - before.cache_hits, 3);
+    assert_int_equal(after.verified - before.verified, 3);
+    ledger_result_free(r);
+    block.data[4][block.txs[4].size - 3] ^= 4;
+    assert_int_equal(fixture_execute(&f, NULL, 1, &block, false, &r), ERR_BAD_SIGNATURE);
+    fixture_block_clear(&block);
+    fixture_close(&f);
+    verify_pool_free(pool);
+    verify_cache_free(cache);
+}
+
 /* A chain on the national algorithms: SM3 chain hash, SM2 account keys. The same blocks
  * give the same roots on two stores, different from a SHA-256 chain's. */
 static void
@@ -719,6 +761,7 @@ main(void)
         cmocka_unit_test(test_restart),
         cmocka_unit_test(test_wrong_chain_directory),
         cmocka_unit_test(test_sm3_chain),
+        cmocka_unit_test(test_verify_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
