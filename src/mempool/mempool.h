@@ -36,12 +36,16 @@
  * go back in with mempool_readmit (same checks; a verified signature is a cache hit; not
  * reported to gossip, since the block carried them to every validator).
  *
- * Gossip: on_admitted is called once for each tx admitted by mempool_admit, during the call,
- * after the tx is pending, so the node relays each tx once.
+ * Gossip: config.admitted_fn is called once for each tx admitted by mempool_admit, during the
+ * call, after the tx is pending, so the node relays each tx once.
+ *
+ * Not re-checked after admission: the sender's keys. A pending tx signed with a key the
+ * account later removed stays until included (its receipt then says the key is not
+ * registered), committed-over (stale) or expired.
  *
  * Bounds: every structure is sized at mempool_new from the config; admission copies each
- * admitted tx (bounded by bytes_max); mempool_pull, mempool_commit, mempool_get and
- * mempool_verify_txs do not allocate.
+ * admitted tx (bounded by bytes_max); mempool_pull, mempool_get and mempool_verify_txs do not
+ * allocate, nor does mempool_commit apart from what the sender lookup does.
  *
  * Threads: a mempool belongs to one thread, the node's event loop; no function may be called
  * from two threads at once. mempool_admit/readmit/verify_txs block that thread for one
@@ -49,7 +53,7 @@
  * pool's workers; bound batch_max so the loop is not held for long). The sender lookup runs
  * on that thread too: the node supplies one that is safe there (committed state only).
  * Ownership: the mempool owns copies of pending txs; views it returns (mempool_get,
- * mempool_pull, on_admitted) borrow them and stay valid until the next call that changes the
+ * mempool_pull, admitted_fn) borrow them and stay valid until the next call that changes the
  * mempool (admit, readmit, commit). */
 #ifndef LM_MEMPOOL_MEMPOOL_H
 #define LM_MEMPOOL_MEMPOOL_H
