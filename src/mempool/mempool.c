@@ -13,6 +13,7 @@
 #include "base/reader.h"
 #include "ledger/account.h"
 #include "ledger/ledger.h"
+#include "mempool/mempool_internal.h"
 
 #define NIL UINT32_MAX
 
@@ -1152,4 +1153,96 @@ mempool_ledger_sender(void *ctx, const struct address *sender, const struct publ
                                     .institution = acc.institution,
                                     .key_registered = key != NULL && account_has_key(&acc, key) };
     return ERR_OK;
+}
+
+/* ---- Invariants (tests) ----------------------------------------------------------------- */
+
+static bool
+account_ok(const struct mempool *mp, uint32_t a, size_t *out_txs, size_t *out_bytes)
+{
+    const struct mp_account *acc = &mp->accounts[a];
+    if (find_account(mp, &acc->address) != a) {
+        return false;
+    }
+    uint32_t n = 0;
+    uint64_t prev = 0;
+    for (uint32_t t = acc->head; t != NIL; t = mp->txs[t].next) {
+        const struct mp_tx *tx = &mp->txs[t];
+        bool sorted = n == 0 ? tx->nonce >= acc->nonce : tx->nonce > prev;
+        if (tx->data == NULL || tx->account != a || !sorted || find_tx(mp, &tx->hash) != t ||
+            mp->heap[tx->heap_pos] != t || n >= acc->count) {
+            return false;
+        }
+        prev = tx->nonce;
+        n++;
+        *out_bytes += tx->size;
+    }
+    *out_txs += n;
+    return n == acc->count && n > 0;
+}
+
+static bool
+inst_ok(const struct mempool *mp, uint32_t i, size_t *out_txs, size_t *out_bytes,
+        size_t *out_accounts)
+{
+    const struct mp_inst *inst = &mp->insts[i];
+    if (find_inst(mp, inst->id) != i || inst->head == NIL) {
+        return false;
+    }
+    size_t txs = 0;
+    size_t bytes = 0;
+    uint32_t accounts = 0;
+    uint32_t a = inst->head;
+    do {
+        const struct mp_account *acc = &mp->accounts[a];
+        if (acc->institution != i || accounts >= inst->accounts ||
+            mp->accounts[acc->ring_next].ring_prev != a || !account_ok(mp, a, &txs, &bytes)) {
+            return false;
+        }
+        accounts++;
+        a = acc->ring_next;
+    } while (a != inst->head);
+    *out_txs += txs;
+    *out_bytes += bytes;
+    *out_accounts += accounts;
+    return accounts == inst->accounts && txs == inst->txs && bytes == inst->bytes;
+}
+
+static bool
+heap_ok(const struct mempool *mp)
+{
+    for (size_t pos = 0; pos < mp->heap_size; pos++) {
+        const struct mp_tx *tx = &mp->txs[mp->heap[pos]];
+        if (tx->data == NULL || tx->heap_pos != pos) {
+            return false;
+        }
+        if (pos > 0 && mp->txs[mp->heap[(pos - 1) / 2]].expiry > tx->expiry) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool
+mempool_invariants_hold(const struct mempool *mp)
+{
+    ASSERT(mp != NULL);
+    size_t txs = 0;
+    size_t bytes = 0;
+    size_t accounts = 0;
+    size_t insts = 0;
+    if (mp->inst_head != NIL) {
+        uint32_t i = mp->inst_head;
+        do {
+            if (insts >= mp->stats.institutions ||
+                mp->insts[mp->insts[i].ring_next].ring_prev != i ||
+                !inst_ok(mp, i, &txs, &bytes, &accounts)) {
+                return false;
+            }
+            insts++;
+            i = mp->insts[i].ring_next;
+        } while (i != mp->inst_head);
+    }
+    return insts == mp->stats.institutions && accounts == mp->stats.accounts &&
+           txs == mp->stats.txs && bytes == mp->stats.bytes && mp->heap_size == txs && heap_ok(mp);
 }

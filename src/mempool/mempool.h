@@ -36,12 +36,16 @@
  * go back in with mempool_readmit (same checks; a verified signature is a cache hit; not
  * reported to gossip, since the block carried them to every validator).
  *
- * Gossip: on_admitted is called once for each tx admitted by mempool_admit, during the call,
- * after the tx is pending, so the node relays each tx once.
+ * Gossip: config.admitted_fn is called once for each tx admitted by mempool_admit, during the
+ * call, after the tx is pending, so the node relays each tx once.
+ *
+ * Not re-checked after admission: the sender's keys. A pending tx signed with a key the
+ * account later removed stays until included (its receipt then says the key is not
+ * registered), committed-over (stale) or expired.
  *
  * Bounds: every structure is sized at mempool_new from the config; admission copies each
- * admitted tx (bounded by bytes_max); mempool_pull, mempool_commit, mempool_get and
- * mempool_verify_txs do not allocate.
+ * admitted tx (bounded by bytes_max); mempool_pull, mempool_get and mempool_verify_txs do not
+ * allocate, nor does mempool_commit apart from what the sender lookup does.
  *
  * Threads: a mempool belongs to one thread, the node's event loop; no function may be called
  * from two threads at once. mempool_admit/readmit/verify_txs block that thread for one
@@ -49,7 +53,7 @@
  * pool's workers; bound batch_max so the loop is not held for long). The sender lookup runs
  * on that thread too: the node supplies one that is safe there (committed state only).
  * Ownership: the mempool owns copies of pending txs; views it returns (mempool_get,
- * mempool_pull, on_admitted) borrow them and stay valid until the next call that changes the
+ * mempool_pull, admitted_fn) borrow them and stay valid until the next call that changes the
  * mempool (admit, readmit, commit). */
 #ifndef LM_MEMPOOL_MEMPOOL_H
 #define LM_MEMPOOL_MEMPOOL_H
@@ -86,7 +90,8 @@ struct mempool_sender {
 typedef enum err mempool_sender_fn(void *ctx, const struct address *sender,
                                    const struct public_key *key, struct mempool_sender *out);
 
-/* Reports a newly admitted tx (borrowed for the call) for gossip. */
+/* Reports a newly admitted tx (borrowed for the call) for gossip. It may read the mempool
+ * (mempool_get, stats) but must not change it (admit, readmit, commit). */
 typedef void mempool_admitted_fn(void *ctx, const struct hash *hash, const uint8_t *data,
                                  size_t size);
 

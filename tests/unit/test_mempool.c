@@ -12,6 +12,7 @@
 #include "crypto/verify_pool.h"
 #include "ledger_fixture.h"
 #include "mempool/mempool.h"
+#include "mempool/mempool_internal.h"
 #include "unit.h"
 
 struct env {
@@ -886,6 +887,187 @@ test_stress(void **state)
     env_close(&e);
 }
 
+/* ---- Randomised run against a model ---------------------------------------------------- */
+
+struct model_tx {
+    bool live;
+    struct hash hash;
+    size_t account;
+    uint64_t nonce;
+    uint64_t expiry;
+};
+
+struct model {
+    struct model_tx txs[256];
+    uint64_t height;
+    uint64_t state;
+};
+
+static uint64_t
+model_rand(struct model *m)
+{
+    m->state ^= m->state << 13; /* xorshift64: deterministic, seeded by the test */
+    m->state ^= m->state >> 7;
+    m->state ^= m->state << 17;
+    return m->state;
+}
+
+static struct model_tx *
+model_find(struct model *m, size_t account, uint64_t nonce)
+{
+    for (size_t i = 0; i < 256; i++) {
+        if (m->txs[i].live && m->txs[i].account == account && m->txs[i].nonce == nonce) {
+            return &m->txs[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+model_check(struct env *e, struct model *m)
+{
+    assert_true(mempool_invariants_hold(e->mp));
+    size_t live = 0;
+    for (size_t i = 0; i < 256; i++) {
+        if (m->txs[i].live) {
+            live++;
+            assert_true(mempool_contains(e->mp, &m->txs[i].hash));
+        }
+    }
+    struct mempool_stats st;
+    mempool_get_stats(e->mp, &st);
+    assert_int_equal(st.txs, live);
+}
+
+static void
+model_admit(struct env *e, struct model *m, struct buf *tx, uint32_t salt)
+{
+    size_t a = (size_t)(model_rand(m) % e->f.account_count);
+    uint64_t nonce = stress_nonces[a] + model_rand(m) % 10;
+    uint64_t expiry = m->height + model_rand(m) % 64;
+    make_tx_spec(e,
+                 &(struct txspec){ &e->f.addrs[a], e->f.keys[a], &e->config.chain_id, nonce, expiry,
+                                   16, salt },
+                 tx);
+    struct hash h;
+    enum err rc = admit_one(e, tx, &h);
+    struct model_tx *same = model_find(m, a, nonce);
+    if (expiry <= m->height) {
+        assert_int_equal(rc, ERR_EXPIRED);
+    } else if (nonce - stress_nonces[a] >= e->config.nonce_window) {
+        assert_int_equal(rc, ERR_LIMIT);
+    } else if (same != NULL) {
+        assert_int_equal(rc, ERR_EXISTS);
+    } else if (rc == ERR_OK) {
+        for (size_t i = 0; i < 256; i++) {
+            if (!m->txs[i].live) {
+                m->txs[i] = (struct model_tx){ true, h, a, nonce, expiry };
+                return;
+            }
+        }
+        fail();
+    } else {
+        assert_true(rc == ERR_FULL || rc == ERR_LIMIT);
+    }
+}
+
+/* Pulls, checks the order, and commits up to `take` of the pulled txs (a prefix, as a block
+ * holds them in order), sometimes with a rival tx from outside. */
+static void
+model_commit(struct env *e, struct model *m, struct buf *rival, uint32_t salt)
+{
+    struct mempool_tx_view out[64];
+    size_t n = pull(e, NULL, 0, 64, out);
+    size_t take = n == 0 ? 0 : (size_t)(model_rand(m) % (n + 1));
+    struct mempool_raw raws[65];
+    for (size_t k = 0; k < take; k++) {
+        size_t a = stress_account(e, &out[k].sender);
+        assert_int_equal(out[k].nonce, stress_nonces[a]); /* contiguous, in nonce order */
+        stress_nonces[a]++;
+        raws[k] = (struct mempool_raw){ out[k].data, out[k].size };
+        struct model_tx *mt = model_find(m, a, out[k].nonce);
+        if (mt == NULL) {
+            fail_msg("pulled a tx the model does not hold");
+            return;
+        }
+        mt->live = false;
+    }
+    if (model_rand(m) % 2 == 0) { /* mostly an account with pending txs */
+        size_t a = (size_t)(model_rand(m) % e->f.account_count);
+        size_t from = (size_t)(model_rand(m) % 256);
+        for (size_t i = 0; i < 256; i++) {
+            if (m->txs[(from + i) % 256].live) {
+                a = m->txs[(from + i) % 256].account;
+                break;
+            }
+        }
+        make_tx_spec(e,
+                     &(struct txspec){ &e->f.addrs[a], e->f.keys[a], &e->config.chain_id,
+                                       stress_nonces[a], m->height + 50, 16, salt },
+                     rival);
+        stress_nonces[a]++;
+        raws[take++] = (struct mempool_raw){ rival->data, rival->size };
+    }
+    m->height++;
+    assert_int_equal(mempool_commit(e->mp, m->height, raws, take), ERR_OK);
+    for (size_t i = 0; i < 256; i++) {
+        struct model_tx *mt = &m->txs[i];
+        if (mt->live && (mt->nonce < stress_nonces[mt->account] || mt->expiry <= m->height)) {
+            mt->live = false;
+        }
+    }
+}
+
+/* txs_max 40 (an index of 128 slots) and 7 (16 slots: probe runs wrap around the end). */
+static void
+random_model_run(size_t txs_max, uint64_t seed)
+{
+    struct env e;
+    env_open(&e, 16, NULL, 0);
+    e.config.txs_max = txs_max;
+    e.config.account_txs_max = 6;
+    e.config.nonce_window = 8;
+    e.config.institution_share = 50;
+    e.config.sender_fn = stress_sender;
+    e.config.sender_ctx = &e;
+    memset(stress_nonces, 0, sizeof stress_nonces);
+    stress_map_build(&e);
+    env_start(&e);
+    struct model *m = mem_calloc(1, sizeof *m);
+    m->state = seed;
+    struct buf tx;
+    struct buf rival;
+    buf_init(&tx, TX_SIZE_MAX);
+    buf_init(&rival, TX_SIZE_MAX);
+    for (uint32_t step = 0; step < 3000; step++) {
+        uint64_t op = model_rand(m) % 10;
+        if (op < 8) {
+            model_admit(&e, m, &tx, step);
+        } else {
+            model_commit(&e, m, &rival, step);
+        }
+        model_check(&e, m);
+    }
+    struct mempool_stats st;
+    mempool_get_stats(e.mp, &st);
+    print_message("random: admitted %lu, committed %lu, stale %lu, expired %lu, full %lu\n",
+                  (unsigned long)st.admitted, (unsigned long)st.committed, (unsigned long)st.stale,
+                  (unsigned long)st.expired, (unsigned long)st.rejected_full);
+    assert_true(st.committed > 50 && st.stale > 10 && st.expired > 10 && st.rejected_full > 0);
+    mem_free(m);
+    buf_release(&tx);
+    buf_release(&rival);
+    env_close(&e);
+}
+
+static void
+test_random_model(void **state)
+{
+    (void)state;
+    random_model_run(40, 0x9e3779b97f4a7c15ull);
+    random_model_run(7, 0x2545f4914f6cdd1dull);
+}
+
 static void
 test_config(void **state)
 {
@@ -907,7 +1089,7 @@ main(void)
         cmocka_unit_test(test_fairness),     cmocka_unit_test(test_nonce_order_and_exclude),
         cmocka_unit_test(test_commit),       cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_fork_readmit), cmocka_unit_test(test_verified_once),
-        cmocka_unit_test(test_stress),
+        cmocka_unit_test(test_random_model), cmocka_unit_test(test_stress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
