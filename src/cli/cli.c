@@ -5,7 +5,11 @@
 
 static const struct cli_command commands[] = {
     { "version", "print the version", cli_cmd_version },
+    { "node", "run a node: lianmeng node --home DIR", cli_cmd_node },
+    { "devnet", "run a local alliance of N nodes: lianmeng devnet --nodes 4 --dir DIR",
+      cli_cmd_devnet },
     { "selfcheck", "run the built-in known-answer checks of the crypto suites", cli_cmd_selfcheck },
+    { "keys", "make, list and show encrypted key files (new, list, show)", cli_cmd_keys },
 };
 
 static void

@@ -1,0 +1,106 @@
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "cli/cli.h"
+#include "node/devnet.h"
+
+static void
+devnet_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: lianmeng devnet [--nodes N] [--dir DIR] [--base-port P] [--p2p-base-port Q]\n"
+            "                       [--init-only]\n\n"
+            "Creates (or reuses) a local alliance of N nodes under DIR (default 4 nodes in\n"
+            "./devnet): keys, a demo genesis and a config per node; then starts the nodes as\n"
+            "separate processes, restarts any that exits, writes DIR/devnet.json, and stops them\n"
+            "all on Ctrl-C or SIGTERM. Node i serves its API and portal on 127.0.0.1:(P + i)\n"
+            "(P = %d) and p2p on 127.0.0.1:(Q + i) (Q = P + %d). --init-only writes the files\n"
+            "and exits.\n",
+            DEVNET_DEFAULT_API, DEVNET_P2P_PORT_OFFSET);
+}
+
+static int
+parse_uint(const char *text, unsigned long max, unsigned long *out)
+{
+    if (text == NULL || text[0] < '0' || text[0] > '9') {
+        return -1;
+    }
+    errno = 0;
+    char *end = NULL;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno != 0 || *end != '\0' || v > max) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int
+cli_cmd_devnet(int argc, char **argv)
+{
+    unsigned long nodes = 4;
+    unsigned long base = DEVNET_DEFAULT_API;
+    unsigned long p2p = 0;
+    const char *dir = "devnet";
+    int init_only = 0;
+    for (int i = 1; i < argc && argv[i] != NULL; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int bad = 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            devnet_usage(stdout);
+            return CLI_EXIT_OK;
+        } else if (strcmp(a, "--nodes") == 0) {
+            bad = parse_uint(v, DEVNET_NODES_MAX, &nodes) != 0 || nodes == 0;
+            i++;
+        } else if (strcmp(a, "--base-port") == 0) {
+            bad = parse_uint(v, 65535, &base) != 0 || base == 0;
+            i++;
+        } else if (strcmp(a, "--p2p-base-port") == 0) {
+            bad = parse_uint(v, 65535, &p2p) != 0 || p2p == 0;
+            i++;
+        } else if (strcmp(a, "--dir") == 0 && v != NULL) {
+            dir = v;
+            i++;
+        } else if (strcmp(a, "--init-only") == 0) {
+            init_only = 1;
+        } else {
+            bad = 1;
+        }
+        if (bad) {
+            fprintf(stderr, "lianmeng devnet: bad argument '%s'\n", a);
+            devnet_usage(stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (p2p == 0) {
+        p2p = base + DEVNET_P2P_PORT_OFFSET;
+    }
+    if (base + nodes > 65536 || p2p + nodes > 65536) {
+        fprintf(stderr, "lianmeng devnet: ports past 65535\n");
+        return CLI_EXIT_USAGE;
+    }
+    static char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+        fprintf(stderr, "lianmeng devnet: cannot find its own executable\n");
+        return CLI_EXIT_FAILURE;
+    }
+    self[n] = '\0';
+    struct devnet_options o = { .nodes = (unsigned)nodes,
+                                .dir = dir,
+                                .base_port = (uint16_t)base,
+                                .p2p_base_port = (uint16_t)p2p,
+                                .binary = self };
+    enum err rc = init_only ? devnet_init(&o) : devnet_run(&o);
+    if (rc != ERR_OK) {
+        fprintf(stderr, "lianmeng devnet: %s\n", err_str(rc));
+        return rc == ERR_INVALID_ARG ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,51 @@
+/* `lianmeng devnet`: a complete local alliance in one directory, its nodes supervised as
+ * separate processes.
+ *
+ * devnet_init creates, unless DIR already holds a devnet of the same size:
+ *   DIR/node<i>/keys/{consensus,transport,account}.key  (Ed25519 keystores, mode 0600, light
+ *                                                        Argon2id parameters: a demo, not a
+ *                                                        vault)
+ *   DIR/node<i>/passphrase                              (random, mode 0600)
+ *   DIR/node<i>/genesis.json                            (the same demo genesis for every node:
+ *                                                        founding institutions, one admin
+ *                                                        account each, one validator each)
+ *   DIR/node<i>/config.ini                              (API on 127.0.0.1:base_port+i, p2p on
+ *                                                        127.0.0.1:p2p_base_port+i, every other
+ *                                                        node as a peer)
+ * devnet_run then starts `<binary> node --home DIR/node<i>` for each node (stdout and stderr
+ * appended to DIR/node<i>/node.log), writes DIR/devnet.json (name, API URL, p2p address,
+ * home, pid and restart count of each node; rewritten at every (re)start, and with pid 0 once
+ * everything stopped), restarts a node that exits (with a log line and a back-off), and on
+ * SIGINT or SIGTERM sends SIGTERM to every node, waits for them (SIGKILL after
+ * DEVNET_STOP_TIMEOUT_S) and returns.
+ *
+ * Threads: devnet_run blocks SIGINT, SIGTERM and SIGCHLD in the calling thread and waits for
+ * them with sigtimedwait; call it from a single-threaded process (the CLI). */
+#ifndef LM_NODE_DEVNET_H
+#define LM_NODE_DEVNET_H
+
+#include <stdint.h>
+
+#include "base/err.h"
+
+#define DEVNET_NODES_MAX       32
+#define DEVNET_STOP_TIMEOUT_S  15
+#define DEVNET_DEFAULT_API     8080
+#define DEVNET_P2P_PORT_OFFSET 1000 /* p2p ports are the API ports + this by default */
+
+struct devnet_options {
+    unsigned nodes;         /* 1..DEVNET_NODES_MAX */
+    const char *dir;        /* created if missing */
+    uint16_t base_port;     /* API of node i: base_port + i */
+    uint16_t p2p_base_port; /* p2p of node i: p2p_base_port + i */
+    const char *binary;     /* the lianmeng executable to start nodes with */
+};
+
+/* Creates the files above. ERR_EXISTS if DIR holds a devnet with another node count;
+ * ERR_INVALID_ARG for options out of range (ports overlapping or past 65535). */
+MUST_USE enum err devnet_init(const struct devnet_options *options);
+
+/* devnet_init, then starts and supervises the nodes until SIGINT or SIGTERM. */
+MUST_USE enum err devnet_run(const struct devnet_options *options);
+
+#endif

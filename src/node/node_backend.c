@@ -1,0 +1,291 @@
+/* The API backend (struct api_backend) over the node's ledger and mempool. Runs on the loop
+ * thread, like every API call. */
+#include <jansson.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "base/assert.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/text.h"
+#include "codec/validator_set.h"
+#include "ledger/ledger.h"
+#include "ledger/receipt.h"
+#include "mempool/mempool.h"
+#include "node/node_internal.h"
+#include "p2p/p2p.h"
+#include "store/block_store.h"
+
+#define NODE_SUBMIT_CHUNK 256 /* txs per mempool_admit call */
+
+static json_t *
+hash_json(const struct hash *h)
+{
+    char hex[2 * HASH_SIZE + 1];
+    hex_encode(h->bytes, HASH_SIZE, hex);
+    return json_string(hex);
+}
+
+static json_t *
+bytes_json(const uint8_t *data, size_t size)
+{
+    char *hex = mem_alloc(2 * size + 1);
+    hex_encode(data, size, hex);
+    json_t *v = json_string(hex);
+    mem_free(hex);
+    return v;
+}
+
+static enum err
+backend_status(void *ctx, struct api_status *out)
+{
+    struct node *n = ctx;
+    struct api_status s;
+    memset(&s, 0, sizeof s);
+    snprintf(s.chain_id, sizeof s.chain_id, "%s", n->genesis.chain_name);
+    s.genesis_hash = *ledger_chain_id(n->ledger);
+    snprintf(s.node_name, sizeof s.node_name, "%s", n->config.name);
+    s.final_height = ledger_committed_height(n->ledger);
+    struct block_store_info info;
+    enum err rc = block_store_info(n->blocks, NULL, s.final_height, &info);
+    if (rc != ERR_OK) {
+        log_warn(LOG_NODE, "status: no index entry for the final block height=%llu error=%s",
+                 (unsigned long long)s.final_height, err_str(rc));
+        return ERR_AGAIN;
+    }
+    s.final_id = info.id;
+    s.epoch = n->validators->epoch;
+    s.round = 0; /* no consensus round until the consensus core is wired */
+    s.is_validator = n->is_validator;
+    s.peers_connected = n->p2p != NULL ? (uint32_t)p2p_connected_count(n->p2p) : 0;
+    struct mempool_stats ms;
+    mempool_get_stats(n->mempool, &ms);
+    s.mempool_txs = (uint32_t)ms.txs;
+    s.mempool_bytes = ms.bytes;
+    s.sync_state = API_SYNC_SYNCED;
+    s.sync_target_height = s.final_height;
+    *out = s;
+    return ERR_OK;
+}
+
+/* Height 0 is the genesis: its "block" is the genesis encoding and its id the chain id. */
+static json_t *
+genesis_block_json(const struct node *n)
+{
+    struct hash zero;
+    memset(&zero, 0, sizeof zero);
+    json_t *b = json_object();
+    json_object_set_new(b, "height", json_integer(0));
+    json_object_set_new(b, "id", hash_json(ledger_chain_id(n->ledger)));
+    json_object_set_new(b, "epoch", json_integer(GENESIS_EPOCH));
+    json_object_set_new(b, "round", json_integer(0));
+    json_object_set_new(b, "parent_id", hash_json(&zero));
+    json_object_set_new(b, "timestamp_ms",
+                        json_integer((json_int_t)(n->genesis.timestamp_us / 1000)));
+    json_object_set_new(b, "genesis", json_true());
+    json_object_set_new(b, "chain_name", json_string(n->genesis.chain_name));
+    json_object_set_new(b, "tx_hashes", json_array());
+    json_object_set_new(b, "commit_cert", json_null());
+    return b;
+}
+
+static enum err
+backend_block_get(void *ctx, const struct api_block_query *query, json_t **out_block)
+{
+    struct node *n = ctx;
+    uint64_t height = query->height;
+    enum err rc = ERR_OK;
+    if (query->by_id) {
+        rc = block_store_height_of(n->blocks, NULL, &query->id, &height);
+        if (rc != ERR_OK) {
+            return rc == ERR_NOT_FOUND ? ERR_NOT_FOUND : rc;
+        }
+    }
+    if (height > ledger_committed_height(n->ledger)) {
+        return ERR_NOT_FOUND;
+    }
+    if (height == 0) {
+        *out_block = genesis_block_json(n);
+        return ERR_OK;
+    }
+    struct block_store_info info;
+    rc = block_store_info(n->blocks, NULL, height, &info);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    struct buf block;
+    struct buf cert;
+    buf_init(&block, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    buf_init(&cert, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    rc = ledger_read_block(n->ledger, height, &block, &cert);
+    if (rc == ERR_OK) {
+        /* The header fields need the consensus block codec, which is not wired yet: the
+         * block and its certificate are given as their canonical bytes. */
+        json_t *b = json_object();
+        json_object_set_new(b, "height", json_integer((json_int_t)height));
+        json_object_set_new(b, "id", hash_json(&info.id));
+        json_object_set_new(b, "block", bytes_json(block.data, block.size));
+        json_object_set_new(b, "commit_cert", bytes_json(cert.data, cert.size));
+        *out_block = b;
+    }
+    buf_release(&block);
+    buf_release(&cert);
+    return rc;
+}
+
+static void
+backend_txs_submit(void *ctx, const struct api_tx_in *txs, size_t count,
+                   struct api_tx_result *out_results)
+{
+    struct node *n = ctx;
+    struct mempool_raw raw[NODE_SUBMIT_CHUNK];
+    struct mempool_result results[NODE_SUBMIT_CHUNK];
+    for (size_t done = 0; done < count;) {
+        size_t take = count - done;
+        if (take > NODE_SUBMIT_CHUNK) {
+            take = NODE_SUBMIT_CHUNK;
+        }
+        for (size_t i = 0; i < take; i++) {
+            raw[i].data = txs[done + i].bytes;
+            raw[i].size = txs[done + i].size;
+        }
+        mempool_admit(n->mempool, raw, take, results);
+        for (size_t i = 0; i < take; i++) {
+            out_results[done + i].rc = results[i].rc;
+            out_results[done + i].has_hash = results[i].has_hash;
+            out_results[done + i].hash = results[i].hash;
+        }
+        done += take;
+    }
+}
+
+static json_t *
+receipt_json(const uint8_t *data, size_t size)
+{
+    struct receipt r;
+    if (receipt_decode(data, size, &r) != ERR_OK) {
+        return NULL;
+    }
+    json_t *v = json_object();
+    json_object_set_new(v, "status", json_integer(r.status));
+    json_object_set_new(v, "message", json_stringn(r.message, r.message_size));
+    json_object_set_new(v, "resource_used", json_integer((json_int_t)r.resource_used));
+    json_object_set_new(v, "events", json_integer((json_int_t)r.event_count));
+    return v;
+}
+
+static enum err
+backend_tx_get(void *ctx, const struct hash *hash, struct api_tx_status *out)
+{
+    struct node *n = ctx;
+    struct api_tx_status s;
+    memset(&s, 0, sizeof s);
+    if (mempool_contains(n->mempool, hash)) {
+        s.state = API_TX_PENDING;
+        *out = s;
+        return ERR_OK;
+    }
+    uint64_t height = 0;
+    uint32_t index = 0;
+    enum err rc = ledger_find_tx(n->ledger, hash, &height, &index);
+    if (rc == ERR_NOT_FOUND) {
+        s.state = API_TX_UNKNOWN;
+        *out = s;
+        return ERR_OK;
+    }
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    struct block_store_info info;
+    rc = block_store_info(n->blocks, NULL, height, &info);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    struct buf receipt;
+    buf_init(&receipt, RECEIPT_SIZE_MAX);
+    rc = ledger_get_receipt(n->ledger, height, index, &receipt);
+    if (rc == ERR_OK) {
+        s.state = API_TX_FINAL;
+        s.height = height;
+        s.block_id = info.id;
+        s.index = index;
+        s.receipt = receipt_json(receipt.data, receipt.size);
+        *out = s;
+    }
+    buf_release(&receipt);
+    return rc;
+}
+
+static enum err
+backend_tx_wait(void *ctx, const struct hash *hash, api_tx_final_fn *cb, void *cb_ctx)
+{
+    struct node *n = ctx;
+    if (n->waiters == NULL) {
+        n->waiters = mem_calloc(NODE_WAITERS_MAX, sizeof *n->waiters);
+    }
+    for (size_t i = 0; i < NODE_WAITERS_MAX; i++) {
+        struct node_waiter *w = &n->waiters[i];
+        if (!w->used) {
+            w->used = true;
+            w->hash = *hash;
+            w->cb = cb;
+            w->cb_ctx = cb_ctx;
+            return ERR_OK;
+        }
+    }
+    return ERR_FULL;
+}
+
+static void
+backend_tx_wait_cancel(void *ctx, const struct hash *hash, const void *cb_ctx)
+{
+    struct node *n = ctx;
+    if (n->waiters == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < NODE_WAITERS_MAX; i++) {
+        struct node_waiter *w = &n->waiters[i];
+        if (w->used && w->cb_ctx == cb_ctx && memcmp(&w->hash, hash, sizeof *hash) == 0) {
+            w->used = false;
+            return;
+        }
+    }
+}
+
+void
+node_waiters_notify(struct node *n, const struct hash *hash, const struct api_tx_status *status)
+{
+    ASSERT(n != NULL);
+    if (n->waiters == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < NODE_WAITERS_MAX; i++) {
+        struct node_waiter *w = &n->waiters[i];
+        if (w->used && memcmp(&w->hash, hash, sizeof *hash) == 0) {
+            w->used = false; /* before the call: the callback may register again */
+            w->cb(w->cb_ctx, status);
+        }
+    }
+}
+
+void
+node_waiters_release(struct node *n)
+{
+    mem_free(n->waiters);
+    n->waiters = NULL;
+}
+
+void
+node_backend_fill(struct node *n, struct api_backend *out)
+{
+    ASSERT(n != NULL);
+    ASSERT(out != NULL);
+    out->ctx = n;
+    out->status = backend_status;
+    out->block_get = backend_block_get;
+    out->txs_submit = backend_txs_submit;
+    out->tx_get = backend_tx_get;
+    out->tx_wait = backend_tx_wait;
+    out->tx_wait_cancel = backend_tx_wait_cancel;
+}

@@ -1,0 +1,61 @@
+/* The node's state, shared by node.c (start-up, loop, shutdown) and node_backend.c (the API
+ * backend over the ledger and mempool). No other file includes this header.
+ * Threads: everything here belongs to the loop thread. */
+#ifndef LM_NODE_NODE_INTERNAL_H
+#define LM_NODE_NODE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "api/api.h"
+#include "crypto/hash.h"
+#include "crypto/sign.h"
+#include "ledger/genesis.h"
+#include "node/config.h"
+
+#define NODE_WAITERS_MAX 1024
+
+struct node_waiter {
+    bool used;
+    struct hash hash;
+    api_tx_final_fn *cb;
+    void *cb_ctx;
+};
+
+struct node {
+    char home[1024];
+    struct config config;
+    int lock_fd; /* DIR/<data_dir>/LOCK, flock'd while the node runs; -1 if not open */
+    bool genesis_loaded;
+    struct genesis genesis;
+    struct secret_key *consensus_key;
+    struct secret_key *transport_key;
+    struct db *db;
+    struct state_store *state;
+    struct block_store *blocks;
+    struct safety_file *safety;
+    struct registry *registry;
+    struct ledger *ledger;
+    struct validator_set *validators; /* in force at the committed state */
+    bool is_validator;
+    struct verify_cache *verify_cache;
+    struct verify_pool *verify_pool;
+    struct mempool *mempool;
+    struct event_base *base;
+    struct event *sig_term;
+    struct event *sig_int;
+    struct api_backend backend;
+    struct api_server *api;
+    struct p2p *p2p;
+    const struct public_key *admitting_from; /* peer whose tx is being admitted, or NULL */
+    struct node_waiter *waiters;             /* NODE_WAITERS_MAX, allocated on first use */
+};
+
+/* Fills the API backend table over n's ledger and mempool. */
+void node_backend_fill(struct node *n, struct api_backend *out);
+/* Answers every registered waiter for a tx now final (or dropped: state unknown). */
+void node_waiters_notify(struct node *n, const struct hash *hash,
+                         const struct api_tx_status *status);
+void node_waiters_release(struct node *n);
+
+#endif

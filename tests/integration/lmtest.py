@@ -1,0 +1,114 @@
+"""Helpers for the integration tests: free ports, HTTP, bounded waits, process cleanup."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+
+def fail(msg):
+    print("FAIL: " + msg, flush=True)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def ports_free(ports):
+    for port in ports:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def free_port_range(count, p2p_offset):
+    """A base port such that base..base+count-1 and base+p2p_offset.. are free."""
+    seed = os.getpid() * 7919
+    for attempt in range(200):
+        base = 20000 + (seed + attempt * 97) % 20000
+        if ports_free(range(base, base + count)) and ports_free(
+                range(base + p2p_offset, base + p2p_offset + count)):
+            return base
+    fail("no free port range")
+
+
+def http(method, url, body=None, timeout=5):
+    """(status, parsed JSON or None). Status 0 when the connection fails."""
+    data = None
+    headers = {}
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        try:
+            return e.code, json.loads(e.read() or b"null")
+        except ValueError:
+            return e.code, None
+    except (urllib.error.URLError, ConnectionError, socket.timeout, OSError):
+        return 0, None
+
+
+def wait_for(what, fn, timeout_s):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.1)
+    fail("timed out after %d s waiting for %s" % (timeout_s, what))
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes.
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+class Procs:
+    """Processes started by a test; all are killed at exit, whatever happens."""
+
+    def __init__(self):
+        self.procs = []
+        self.pids = []
+
+    def start(self, args, **kw):
+        p = subprocess.Popen(args, **kw)
+        self.procs.append(p)
+        return p
+
+    def adopt(self, pid):
+        self.pids.append(pid)
+
+    def cleanup(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for pid in self.pids:
+            if pid_alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass

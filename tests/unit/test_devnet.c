@@ -1,0 +1,163 @@
+/* Unit tests of node/devnet's init: the files it writes load with the node's own readers
+ * (config, genesis, keystore), agree with each other, are private where they hold secrets,
+ * and a second init reuses the same chain; size mismatches and bad ports are refused. */
+#define _XOPEN_SOURCE 700 /* nftw */ // NOLINT(readability-identifier-naming)
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "crypto/keystore.h"
+#include "ledger/genesis.h"
+#include "node/config.h"
+#include "node/devnet.h"
+#include "node/genesis_json.h"
+#include "unit.h"
+
+#define NODES 3
+
+static int
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void
+remove_tree(const char *dir)
+{
+    assert_int_equal(nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+static void
+read_file(const char *path, char *out, size_t out_max)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t n = fread(out, 1, out_max - 1, f);
+    out[n] = '\0';
+    fclose(f);
+}
+
+static mode_t
+mode_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_mode & 0777;
+}
+
+static void
+test_init(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/lm_devnet_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct devnet_options o = {
+        .nodes = NODES, .dir = dir, .base_port = 18080, .p2p_base_port = 19080, .binary = "x"
+    };
+    assert_int_equal(devnet_init(&o), ERR_OK);
+
+    struct genesis g;
+    char path[512];
+    snprintf(path, sizeof path, "%s/node0/genesis.json", dir);
+    assert_int_equal(genesis_json_load(path, &g), ERR_OK);
+    assert_int_equal(g.institution_count, NODES);
+    assert_int_equal(g.account_count, NODES);
+    assert_int_equal(g.validators->count, NODES);
+    struct hash chain;
+    assert_int_equal(genesis_hash(&g, &chain), ERR_OK);
+    static char genesis_text[1 << 16];
+    static char other_text[1 << 16];
+    read_file(path, genesis_text, sizeof genesis_text);
+
+    for (unsigned i = 0; i < NODES; i++) {
+        char home[256];
+        snprintf(home, sizeof home, "%s/node%u", dir, i);
+        snprintf(path, sizeof path, "%s/genesis.json", home);
+        read_file(path, other_text, sizeof other_text);
+        assert_string_equal(genesis_text, other_text); /* one chain */
+        struct config c;
+        char error[CONFIG_ERROR_MAX];
+        snprintf(path, sizeof path, "%s/config.ini", home);
+        assert_int_equal(config_load(path, &c, error), ERR_OK);
+        assert_int_equal(mode_of(path), 0600);
+        char expect[64];
+        snprintf(expect, sizeof expect, "127.0.0.1:%u", 18080 + i);
+        assert_string_equal(c.api_listen, expect);
+        snprintf(expect, sizeof expect, "127.0.0.1:%u", 19080 + i);
+        assert_string_equal(c.p2p_listen, expect);
+        assert_int_equal(c.peer_count, NODES - 1);
+        /* Every peer is another node's registered transport key at its p2p address. */
+        for (size_t p = 0; p < c.peer_count; p++) {
+            long port = strtol(strrchr(c.peers[p].address, ':') + 1, NULL, 10);
+            unsigned j = (unsigned)(port - 19080);
+            assert_true(j < NODES && j != i);
+            assert_true(public_key_equal(&c.peers[p].key, &g.validators->nodes[j].transport_key));
+        }
+        snprintf(path, sizeof path, "%s/passphrase", home);
+        assert_int_equal(mode_of(path), 0600);
+        char pass[64];
+        read_file(path, pass, sizeof pass);
+        pass[strcspn(pass, "\n")] = '\0';
+        snprintf(path, sizeof path, "%s/keys/consensus.key", home);
+        assert_int_equal(mode_of(path), 0600);
+        struct secret_key *key = NULL;
+        assert_int_equal(keystore_read(path, pass, strlen(pass), &key), ERR_OK);
+        struct public_key pub;
+        secret_key_public(key, &pub);
+        assert_true(public_key_equal(&pub, &g.validators->nodes[i].consensus_key));
+        secret_key_free(key);
+    }
+
+    /* A second init reuses keys and genesis; other sizes are refused. */
+    o.base_port = 28080;
+    assert_int_equal(devnet_init(&o), ERR_OK);
+    snprintf(path, sizeof path, "%s/node2/genesis.json", dir);
+    read_file(path, other_text, sizeof other_text);
+    assert_string_equal(genesis_text, other_text);
+    o.nodes = NODES - 1;
+    assert_int_equal(devnet_init(&o), ERR_EXISTS);
+    o.nodes = NODES + 1;
+    assert_int_equal(devnet_init(&o), ERR_EXISTS);
+
+    genesis_release(&g);
+    remove_tree(dir);
+}
+
+static void
+test_bad_options(void **state)
+{
+    (void)state;
+    struct devnet_options o = {
+        .nodes = 4, .dir = "/tmp/lm_never_made", .base_port = 8080, .p2p_base_port = 8082
+    };
+    assert_int_equal(devnet_init(&o), ERR_INVALID_ARG); /* overlapping ranges */
+    o.p2p_base_port = 65534;
+    assert_int_equal(devnet_init(&o), ERR_INVALID_ARG); /* past 65535 */
+    o.p2p_base_port = 9080;
+    o.nodes = 0;
+    assert_int_equal(devnet_init(&o), ERR_INVALID_ARG);
+    o.nodes = DEVNET_NODES_MAX + 1;
+    assert_int_equal(devnet_init(&o), ERR_INVALID_ARG);
+    struct stat st;
+    assert_int_not_equal(stat("/tmp/lm_never_made", &st), 0);
+}
+
+int
+main(void)
+{
+    log_set_level(LOG_LEVEL_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_init),
+        cmocka_unit_test(test_bad_options),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
