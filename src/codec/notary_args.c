@@ -317,3 +317,11 @@ notary_list_key(const struct hash *document, uint8_t out[NOTARY_LIST_KEY_SIZE])
     out[0] = NOTARY_KEY_LIST;
     memcpy(out + 1, document->bytes, HASH_SIZE);
 }
+
+void
+notary_record_state_key(const struct hash *document, const struct address *account,
+                        uint8_t out[NOTARY_STATE_KEY_SIZE])
+{
+    memcpy(out, NOTARY_MODULE "/", sizeof NOTARY_MODULE);
+    notary_record_key(document, account, out + sizeof NOTARY_MODULE);
+}

@@ -51,6 +51,8 @@
 /* Module-relative state keys: tag byte, document, (account). */
 #define NOTARY_RECORD_KEY_SIZE (1 + HASH_SIZE + ADDRESS_SIZE)
 #define NOTARY_LIST_KEY_SIZE   (1 + HASH_SIZE)
+/* The full state key of a record: "notary/" then the record key. */
+#define NOTARY_STATE_KEY_SIZE (sizeof NOTARY_MODULE + NOTARY_RECORD_KEY_SIZE)
 
 /* Encoded sizes (varint lengths of <= 256 take at most 2 bytes). */
 #define NOTARY_ARGS_SIZE_MAX (HASH_SIZE + 1 + NOTARY_KIND_SIZE_MAX + 2 + NOTARY_NOTE_SIZE_MAX)
@@ -126,5 +128,8 @@ MUST_USE enum err notary_anchors_decode(const uint8_t *data, size_t size,
 void notary_record_key(const struct hash *document, const struct address *account,
                        uint8_t out[NOTARY_RECORD_KEY_SIZE]);
 void notary_list_key(const struct hash *document, uint8_t out[NOTARY_LIST_KEY_SIZE]);
+/* The full state key of the record (what state proofs cover). */
+void notary_record_state_key(const struct hash *document, const struct address *account,
+                             uint8_t out[NOTARY_STATE_KEY_SIZE]);
 
 #endif

@@ -132,3 +132,30 @@ notary_bundle_decode(const uint8_t *data, size_t size, struct notary_bundle *out
     }
     return rc;
 }
+
+enum err
+notary_bundle_check_record(enum hash_alg alg, const struct notary_bundle *bundle,
+                           const struct hash *root, struct notary_record *out_record)
+{
+    ASSERT(bundle != NULL);
+    ASSERT(root != NULL);
+    ASSERT(out_record != NULL);
+    uint8_t key[NOTARY_STATE_KEY_SIZE];
+    notary_record_state_key(&bundle->document, &bundle->account, key);
+    enum err rc = state_proof_verify(alg, root, key, sizeof key, bundle->record,
+                                     bundle->record_size, &bundle->proof);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    struct notary_record record;
+    rc = notary_record_decode(bundle->record, bundle->record_size, &record);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    if (memcmp(record.account.bytes, bundle->account.bytes, ADDRESS_SIZE) != 0 ||
+        record.height > bundle->state_height) {
+        return ERR_MALFORMED;
+    }
+    *out_record = record;
+    return ERR_OK;
+}

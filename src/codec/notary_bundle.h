@@ -100,5 +100,12 @@ MUST_USE enum err notary_bundle_encode(const struct notary_bundle *bundle, struc
  * certs, sets and headers are checked by the verifier. On failure *out may be partly
  * written. */
 MUST_USE enum err notary_bundle_decode(const uint8_t *data, size_t size, struct notary_bundle *out);
+/* Step 6 of the verification: the bundle's record is in the state whose root is `root` (as
+ * established by steps 1-5), decodes, belongs to the bundle's account and was anchored at or
+ * before state_height. Fills *out_record. ERR_CORRUPT if the proof does not hold,
+ * ERR_MALFORMED (or the decoder's error) for a record that does not fit. */
+MUST_USE enum err notary_bundle_check_record(enum hash_alg alg, const struct notary_bundle *bundle,
+                                             const struct hash *root,
+                                             struct notary_record *out_record);
 
 #endif

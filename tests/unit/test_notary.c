@@ -407,9 +407,9 @@ test_record_proof(void **state)
     struct hash root1 = ledger_result_outcome(r1)->exec_root;
     uint8_t key[NOTARY_RECORD_KEY_SIZE];
     notary_record_key(&doc, &f.addrs[4], key);
-    uint8_t full_key[sizeof NOTARY_MODULE + NOTARY_RECORD_KEY_SIZE];
-    memcpy(full_key, NOTARY_MODULE "/", sizeof NOTARY_MODULE);
-    memcpy(full_key + sizeof NOTARY_MODULE, key, sizeof key);
+    uint8_t full_key[NOTARY_STATE_KEY_SIZE];
+    notary_record_state_key(&doc, &f.addrs[4], full_key);
+    assert_memory_equal(full_key + sizeof NOTARY_MODULE, key, sizeof key);
 
     struct buf value;
     buf_init(&value, NOTARY_RECORD_SIZE_MAX);
@@ -638,20 +638,26 @@ test_bundle(void **state)
     assert_int_equal(d->state_height, 2);
     assert_int_equal(d->header_count, 1);
     assert_int_equal(d->headers[0].size, block_bytes.size);
-    uint8_t full_key[sizeof NOTARY_MODULE + NOTARY_RECORD_KEY_SIZE];
-    memcpy(full_key, NOTARY_MODULE "/", sizeof NOTARY_MODULE);
-    notary_record_key(&d->document, &d->account, full_key + sizeof NOTARY_MODULE);
-    assert_int_equal(state_proof_verify(HASH_SHA256, &lp->root, full_key, sizeof full_key,
-                                        d->record, d->record_size, &d->proof),
-                     ERR_OK);
     struct notary_record rec;
-    assert_int_equal(notary_record_decode(d->record, d->record_size, &rec), ERR_OK);
+    assert_int_equal(notary_bundle_check_record(HASH_SHA256, d, &lp->root, &rec), ERR_OK);
     assert_int_equal(rec.height, 1);
-    /* The bundle names the record: another account's key does not verify. */
-    notary_record_key(&d->document, &f.addrs[7], full_key + sizeof NOTARY_MODULE);
-    assert_int_not_equal(state_proof_verify(HASH_SHA256, &lp->root, full_key, sizeof full_key,
-                                            d->record, d->record_size, &d->proof),
-                         ERR_OK);
+    assert_int_equal(rec.institution, 6 % 4 + 1);
+    /* The bundle names the record: another account, another root, a later anchor height
+     * than the proved state, a changed record: all refused. */
+    d->account = f.addrs[7];
+    assert_int_equal(notary_bundle_check_record(HASH_SHA256, d, &lp->root, &rec), ERR_CORRUPT);
+    d->account = f.addrs[6];
+    struct hash other_root = lp->root;
+    other_root.bytes[31] ^= 1;
+    assert_int_equal(notary_bundle_check_record(HASH_SHA256, d, &other_root, &rec), ERR_CORRUPT);
+    d->state_height = 0;
+    assert_int_equal(notary_bundle_check_record(HASH_SHA256, d, &lp->root, &rec), ERR_MALFORMED);
+    d->state_height = 2;
+    uint8_t changed[NOTARY_RECORD_SIZE_MAX];
+    memcpy(changed, d->record, d->record_size);
+    changed[d->record_size - 1] ^= 1; /* the tx hash */
+    d->record = changed;
+    assert_int_equal(notary_bundle_check_record(HASH_SHA256, d, &lp->root, &rec), ERR_CORRUPT);
     /* Strict: every truncation, a trailing byte and another version are refused. */
     for (size_t cut = 0; cut < enc.size; cut++) {
         assert_int_not_equal(notary_bundle_decode(enc.data, cut, d), ERR_OK);
