@@ -81,4 +81,29 @@ void sign_digest_tagged(enum hash_alg alg, const char *tag, const struct hash *c
 /* Constant-time comparison for secrets and MACs. */
 bool ct_equal(const void *a, const void *b, size_t size);
 
+/* Interchange with X.509 tools (the CLI, the openssl command-line tool). */
+
+#define PUBLIC_KEY_DER_SIZE_MAX 128 /* SubjectPublicKeyInfo: 44 (Ed25519), 91 (SM2) */
+#define SIGNATURE_DER_SIZE_MAX  72  /* SEQUENCE { INTEGER r, INTEGER s } of SM2 */
+#define PUBLIC_KEY_PEM_SIZE_MAX 256 /* "-----BEGIN PUBLIC KEY-----\n...", NUL included */
+
+/* SubjectPublicKeyInfo DER of key (RFC 8410 for Ed25519; id-ecPublicKey on the SM2 curve).
+ * ERR_MALFORMED if the key is not valid for its algorithm. */
+MUST_USE enum err public_key_to_der(const struct public_key *key,
+                                    uint8_t out[PUBLIC_KEY_DER_SIZE_MAX], size_t *out_size);
+/* The same as PEM text ("-----BEGIN PUBLIC KEY-----"), NUL-terminated. */
+MUST_USE enum err public_key_to_pem(const struct public_key *key,
+                                    char out[PUBLIC_KEY_PEM_SIZE_MAX]);
+/* Parses a SubjectPublicKeyInfo (DER) holding an Ed25519 or SM2 key; ERR_MALFORMED for
+ * anything else (other curves, trailing bytes, points not on the curve). */
+MUST_USE enum err public_key_from_der(const uint8_t *der, size_t size, struct public_key *out);
+/* The signature as other tools write it: SM2 as DER SEQUENCE { r, s }, Ed25519 as the raw
+ * 64 bytes (RFC 8410 does not wrap it). */
+void signature_to_der(const struct signature *sig, uint8_t out[SIGNATURE_DER_SIZE_MAX],
+                      size_t *out_size);
+/* Inverse of signature_to_der for alg; ERR_MALFORMED if not strict DER or r, s do not fit
+ * 32 bytes. */
+MUST_USE enum err signature_from_der(enum sig_alg alg, const uint8_t *der, size_t size,
+                                     struct signature *out);
+
 #endif
