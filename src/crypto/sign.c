@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -41,7 +42,7 @@ _Static_assert(sizeof sm2_id == SM2_ID_SIZE + 1, "distinguishing ID size");
 
 struct secret_key {
     enum sig_alg alg;
-    uint8_t secret[SECRET_KEY_SIZE_MAX];             /* seed (Ed25519) or scalar (SM2) */
+    uint8_t secret[SECRET_KEY_SIZE_MAX];            /* seed (Ed25519) or scalar (SM2) */
     uint8_t ed25519_sk[crypto_sign_SECRETKEYBYTES]; /* libsodium's seed || public key */
     struct public_key pub;
     EVP_PKEY *pkey; /* SM2 only: the key pair; used read-only after import */
@@ -222,8 +223,7 @@ sm2_md_ctx_new(EVP_PKEY *pkey, bool for_signing, EVP_MD_CTX **out_mctx, EVP_PKEY
 {
     EVP_MD_CTX *mctx = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
-    bool ok = mctx != NULL && pctx != NULL &&
-              EVP_PKEY_CTX_set1_id(pctx, sm2_id, SM2_ID_SIZE) == 1;
+    bool ok = mctx != NULL && pctx != NULL && EVP_PKEY_CTX_set1_id(pctx, sm2_id, SM2_ID_SIZE) == 1;
     if (ok) {
         EVP_MD_CTX_set_pkey_ctx(mctx, pctx);
         ok = for_signing ? EVP_DigestSignInit(mctx, NULL, md_sm3, NULL, pkey) == 1
@@ -504,8 +504,12 @@ public_key_check(const struct public_key *key)
 bool
 public_key_equal(const struct public_key *a, const struct public_key *b)
 {
-    ASSERT(a->size <= PUBLIC_KEY_SIZE_MAX);
-    return a->alg == b->alg && a->size == b->size && memcmp(a->bytes, b->bytes, a->size) == 0;
+    ASSERT(a != NULL);
+    ASSERT(b != NULL);
+    if (a->alg != b->alg || a->size != b->size || a->size > PUBLIC_KEY_SIZE_MAX) {
+        return false; /* an out-of-range size (undecoded garbage) equals nothing */
+    }
+    return memcmp(a->bytes, b->bytes, a->size) == 0;
 }
 
 void
@@ -526,8 +530,9 @@ sign_digest_tagged(enum hash_alg alg, const char *tag, const struct hash *chain_
 {
     ASSERT(tag != NULL);
     ASSERT(bytes != NULL || size == 0);
-    size_t tag_size = strlen(tag);
-    ASSERT(tag_size > 0 && tag_size <= TAG_SIZE_MAX); /* tags are our own constants */
+    size_t tag_size = strnlen(tag, TAG_SIZE_MAX + 1);
+    ASSERT(tag_size > 0);
+    ASSERT(tag_size <= TAG_SIZE_MAX); /* tags are our own constants */
     uint8_t prefix[TAG_SIZE_MAX + HASH_SIZE];
     memcpy(prefix, tag, tag_size);
     memcpy(prefix + tag_size, chain_id->bytes, HASH_SIZE);
@@ -550,8 +555,8 @@ public_key_to_pkey(const struct public_key *key)
         return NULL;
     }
     if (key->alg == SIG_ED25519) {
-        EVP_PKEY *pkey = EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL, key->bytes,
-                                                        ED25519_PK_SIZE);
+        EVP_PKEY *pkey =
+            EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL, key->bytes, ED25519_PK_SIZE);
         ERR_clear_error();
         return pkey;
     }
@@ -596,9 +601,8 @@ public_key_to_pem(const struct public_key *key, char out[PUBLIC_KEY_PEM_SIZE_MAX
     if (bio != NULL && PEM_write_bio_PUBKEY(bio, pkey) == 1) {
         long size = BIO_get_mem_data(bio, &text);
         if (size > 0 && size < PUBLIC_KEY_PEM_SIZE_MAX) {
-            memcpy(out, text, (size_t)size);
-            out[size] = '\0';
-            rc = ERR_OK;
+            int n = snprintf(out, PUBLIC_KEY_PEM_SIZE_MAX, "%.*s", (int)size, text);
+            rc = n == (int)size ? ERR_OK : ERR_CRYPTO;
         }
     }
     BIO_free(bio);
@@ -616,8 +620,8 @@ sm2_pkey_point(const EVP_PKEY *pkey, uint8_t out[SM2_POINT_SIZE])
     BIGNUM *x = NULL;
     BIGNUM *y = NULL;
     bool ok = (EVP_PKEY_is_a(pkey, "SM2") || EVP_PKEY_is_a(pkey, "EC")) &&
-              EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group,
-                                             sizeof group, &group_size) == 1 &&
+              EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
+                                             &group_size) == 1 &&
               strcmp(group, "SM2") == 0 &&
               EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, &x) == 1 &&
               EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, &y) == 1;
@@ -660,13 +664,19 @@ public_key_from_der(const uint8_t *der, size_t size, struct public_key *out)
     if (!ok || public_key_check(&key) != ERR_OK) {
         return ERR_MALFORMED;
     }
+    /* Strict: only the encoding we write (named curve, uncompressed point) is accepted. */
+    uint8_t again[PUBLIC_KEY_DER_SIZE_MAX];
+    size_t again_size = 0;
+    if (public_key_to_der(&key, again, &again_size) != ERR_OK || again_size != size ||
+        memcmp(again, der, size) != 0) {
+        return ERR_MALFORMED;
+    }
     *out = key;
     return ERR_OK;
 }
 
 void
-signature_to_der(const struct signature *sig, uint8_t out[SIGNATURE_DER_SIZE_MAX],
-                 size_t *out_size)
+signature_to_der(const struct signature *sig, uint8_t out[SIGNATURE_DER_SIZE_MAX], size_t *out_size)
 {
     ASSERT(sig != NULL);
     ASSERT(out_size != NULL);

@@ -69,9 +69,13 @@ MUST_USE enum err sign_message(const struct secret_key *key, const uint8_t *msg,
 MUST_USE enum err verify_message(const struct public_key *key, const uint8_t *msg, size_t size,
                                  const struct signature *sig);
 
-/* Checks that a decoded public key is well-formed for its algorithm (size, on the curve). */
+/* Checks that a decoded public key is well-formed for its algorithm: Ed25519 canonical, on
+ * the curve, not of small order and in the prime-order subgroup (libsodium's
+ * crypto_core_ed25519_is_valid_point); SM2 65 bytes 04 || X || Y on the curve. Run it when a
+ * key is registered; verify_message makes its own checks. ERR_MALFORMED otherwise. */
 MUST_USE enum err public_key_check(const struct public_key *key);
 bool public_key_equal(const struct public_key *a, const struct public_key *b);
+/* key must be well-formed (public_key_check). */
 void address_of(enum hash_alg alg, const struct public_key *key, struct address *out);
 
 /* The digest every chain signature covers: H(tag || chain_id || bytes) (CONSENSUS.md 1). */
@@ -94,8 +98,9 @@ MUST_USE enum err public_key_to_der(const struct public_key *key,
 /* The same as PEM text ("-----BEGIN PUBLIC KEY-----"), NUL-terminated. */
 MUST_USE enum err public_key_to_pem(const struct public_key *key,
                                     char out[PUBLIC_KEY_PEM_SIZE_MAX]);
-/* Parses a SubjectPublicKeyInfo (DER) holding an Ed25519 or SM2 key; ERR_MALFORMED for
- * anything else (other curves, trailing bytes, points not on the curve). */
+/* Parses a SubjectPublicKeyInfo (DER) holding an Ed25519 or SM2 key, exactly as
+ * public_key_to_der writes it (named curve, uncompressed point); ERR_MALFORMED for anything
+ * else (other curves, compressed points, trailing bytes, points not on the curve). */
 MUST_USE enum err public_key_from_der(const uint8_t *der, size_t size, struct public_key *out);
 /* The signature as other tools write it: SM2 as DER SEQUENCE { r, s }, Ed25519 as the raw
  * 64 bytes (RFC 8410 does not wrap it). */

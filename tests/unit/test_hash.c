@@ -1,5 +1,6 @@
 /* Unit tests of crypto/hash: FIPS 180-2 SHA-256 and GB/T 32905 SM3 vectors, the incremental
  * hasher, hash_two, hex, and use from several threads at once. */
+#include <ctype.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -116,8 +117,8 @@ test_hex_round_trip(void **state)
     assert_int_equal(hash_from_hex(text, &back), ERR_OK);
     assert_true(hash_equal(&h, &back));
     char upper[2 * HASH_SIZE + 1];
-    for (size_t i = 0; i <= 2 * HASH_SIZE; i++) {
-        upper[i] = (text[i] >= 'a' && text[i] <= 'f') ? (char)(text[i] - 'a' + 'A') : text[i];
+    for (size_t i = 0; i < sizeof upper; i++) {
+        upper[i] = (char)(toupper)((unsigned char)text[i]);
     }
     memset(&back, 0, sizeof back);
     assert_int_equal(hash_from_hex(upper, &back), ERR_OK);
