@@ -6,6 +6,7 @@
 static const struct cli_command commands[] = {
     { "version", "print the version", cli_cmd_version },
     { "selfcheck", "run the built-in known-answer checks of the crypto suites", cli_cmd_selfcheck },
+    { "sim", "run the deterministic consensus simulator (--scenario X --seed S)", cli_cmd_sim },
 };
 
 static void

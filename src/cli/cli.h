@@ -25,5 +25,6 @@ int cli_main(int argc, char **argv);
 /* Commands (one per cmd_*.c). */
 int cli_cmd_version(int argc, char **argv);
 int cli_cmd_selfcheck(int argc, char **argv);
+int cli_cmd_sim(int argc, char **argv);
 
 #endif

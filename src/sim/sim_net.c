@@ -1,0 +1,364 @@
+/* The simulated network (latency, bandwidth, loss, duplication, partitions), the event heap
+ * and the Byzantine wrappers that rewrite what a faulty validator sends. */
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/mem.h"
+#include "codec/codec.h"
+#include "sim/sim_internal.h"
+
+uint64_t
+rng_next(struct rng *r)
+{
+    /* splitmix64 */
+    r->s += UINT64_C(0x9e3779b97f4a7c15);
+    uint64_t z = r->s;
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+uint64_t
+rng_below(struct rng *r, uint64_t n)
+{
+    return n == 0 ? 0 : rng_next(r) % n;
+}
+
+bool
+rng_permille(struct rng *r, uint32_t permille)
+{
+    return rng_below(r, 1000) < permille;
+}
+
+struct sim_buf *
+sim_buf_new(const uint8_t *data, size_t size)
+{
+    struct sim_buf *b = mem_alloc(sizeof *b);
+    b->refs = 1;
+    b->size = size;
+    b->data = mem_dup(data, size == 0 ? 1 : size);
+    return b;
+}
+
+void
+sim_buf_unref(struct sim_buf *b)
+{
+    if (b == NULL) {
+        return;
+    }
+    ASSERT(b->refs > 0);
+    b->refs--;
+    if (b->refs == 0) {
+        mem_free(b->data);
+        mem_free(b);
+    }
+}
+
+/* ---- event heap ordered by (time, seq) ---- */
+
+static bool
+ev_before(const struct event *a, const struct event *b)
+{
+    return a->at_us < b->at_us || (a->at_us == b->at_us && a->seq < b->seq);
+}
+
+void
+sim_push(struct sim *s, const struct event *ev)
+{
+    if (s->heap_count == s->heap_cap) {
+        s->heap_cap = s->heap_cap == 0 ? 1024 : s->heap_cap * 2;
+        s->heap = mem_realloc(s->heap, s->heap_cap * sizeof *s->heap);
+    }
+    size_t i = s->heap_count++;
+    s->heap[i] = *ev;
+    s->heap[i].seq = s->seq++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!ev_before(&s->heap[i], &s->heap[p])) {
+            break;
+        }
+        struct event t = s->heap[p];
+        s->heap[p] = s->heap[i];
+        s->heap[i] = t;
+        i = p;
+    }
+}
+
+/* ---- delivery ---- */
+
+static void
+deliver_one(struct sim *s, struct sim_node *from, struct sim_node *to, struct sim_buf *msg,
+            uint64_t extra_us)
+{
+    uint64_t lat = s->lat_us[from->idx][to->idx];
+    uint64_t jitter = rng_below(&s->net, lat / 10u + 1u);
+    if (!s->gst) {
+        jitter += rng_below(&s->net, lat + 1u); /* reordering before GST */
+    }
+    uint64_t depart = s->now_us;
+    if (s->cfg.bandwidth_kbps > 0) {
+        uint64_t tx_us = (uint64_t)msg->size * 8u * 1000u / s->cfg.bandwidth_kbps;
+        depart = (from->egress_free_us > s->now_us ? from->egress_free_us : s->now_us) + tx_us;
+        from->egress_free_us = depart;
+    }
+    struct event ev = { .at_us = depart + lat + jitter + to->cpu_delay_us + extra_us,
+                        .kind = EV_DELIVER,
+                        .node = to->id,
+                        .from = from->idx,
+                        .gen = to->gen,
+                        .msg = msg };
+    msg->refs++;
+    s->res.msgs++;
+    s->res.bytes += msg->size;
+    sim_push(s, &ev);
+}
+
+void
+sim_net_send(struct sim_node *from, uint16_t to_idx, struct sim_buf *msg)
+{
+    struct sim *s = from->sim;
+    for (uint16_t k = 0; k < s->node_count; k++) {
+        struct sim_node *to = &s->nodes[k];
+        if (to->idx != to_idx || to == from) {
+            continue;
+        }
+        if (s->blocked[(size_t)from->id * s->node_count + k] != 0) {
+            continue;
+        }
+        if (!s->gst && rng_permille(&s->net, s->cfg.drop_permille)) {
+            continue;
+        }
+        deliver_one(s, from, to, msg, 0);
+        if (rng_permille(&s->net, s->cfg.dup_permille)) {
+            deliver_one(s, from, to, msg, rng_below(&s->net, 50000));
+        }
+    }
+}
+
+static void
+send_bytes(struct sim_node *from, int to_idx, const uint8_t *data, size_t size)
+{
+    struct sim *s = from->sim;
+    struct sim_buf *b = sim_buf_new(data, size);
+    if (to_idx >= 0) {
+        sim_net_send(from, (uint16_t)to_idx, b);
+    } else {
+        for (uint16_t j = 0; j < s->cfg.n; j++) {
+            if (j != from->idx) {
+                sim_net_send(from, j, b);
+            }
+        }
+    }
+    sim_buf_unref(b);
+}
+
+/* ---- partitions ---- */
+
+void
+sim_heal(struct sim *s)
+{
+    if (s->cfg.twins_fixed_split) {
+        return;
+    }
+    memset(s->blocked, 0, (size_t)s->node_count * s->node_count);
+}
+
+void
+sim_partition_step(struct sim *s)
+{
+    uint16_t n = s->node_count;
+    sim_heal(s);
+    switch (rng_below(&s->fault, 4)) {
+    case 0:
+        break; /* healed */
+    case 1: {  /* two sides */
+        for (uint16_t i = 0; i < n; i++) {
+            s->nodes[i].group = (uint8_t)rng_below(&s->fault, 2);
+        }
+        for (uint16_t a = 0; a < n; a++) {
+            for (uint16_t b = 0; b < n; b++) {
+                s->blocked[(size_t)a * n + b] = s->nodes[a].group != s->nodes[b].group;
+            }
+        }
+        break;
+    }
+    case 2: { /* one node cut off */
+        uint16_t x = (uint16_t)rng_below(&s->fault, n);
+        for (uint16_t b = 0; b < n; b++) {
+            s->blocked[(size_t)x * n + b] = 1;
+            s->blocked[(size_t)b * n + x] = 1;
+        }
+        break;
+    }
+    default: /* asymmetric: some links drop one way only */
+        for (uint16_t k = 0; k < n; k++) {
+            uint16_t a = (uint16_t)rng_below(&s->fault, n);
+            uint16_t b = (uint16_t)rng_below(&s->fault, n);
+            s->blocked[(size_t)a * n + b] = 1;
+        }
+        break;
+    }
+}
+
+/* ---- Byzantine wrappers ---- */
+
+/* Re-signs a proposal with one more transaction: a second, valid block for the round. */
+static bool
+equivocal_proposal(struct sim_node *node, const uint8_t *data, size_t size, struct buf *out)
+{
+    struct sim *s = node->sim;
+    if (cons_msg_decode(data, size, s->scratch) != ERR_OK) {
+        return false;
+    }
+    struct proposal_msg *p = &s->scratch->u.proposal;
+    struct buf txs;
+    buf_init(&txs, CONS_BLOCK_BYTES_MAX);
+    uint8_t tx[24];
+    memset(tx, 0xee, sizeof tx);
+    store_u64(tx, p->block.header.round);
+    enum err rc = buf_append(&txs, p->block.payload.txs, p->block.payload.txs_size);
+    if (rc == ERR_OK) {
+        rc = codec_put_bytes(&txs, tx, sizeof tx, CONS_TX_SIZE_MAX);
+    }
+    p->block.payload = (struct block_payload){ .kind = PAYLOAD_INLINE,
+                                               .tx_count = p->block.payload.tx_count + 1,
+                                               .txs = txs.data,
+                                               .txs_size = txs.size };
+    block_payload_root(s->ccfg.chain.alg, &p->block.payload, &p->block.header.payload_root);
+    struct hash id;
+    block_header_id(s->ccfg.chain.alg, &p->block.header, &id);
+    struct hash digest;
+    proposal_digest(&s->ccfg.chain, &id, &digest);
+    if (rc == ERR_OK) {
+        rc = sign_message(node->key, digest.bytes, HASH_SIZE, &p->sig);
+    }
+    if (rc == ERR_OK) {
+        rc = cons_msg_encode(out, s->scratch);
+    }
+    buf_release(&txs);
+    return rc == ERR_OK;
+}
+
+/* A second vote in the same round for a block id that does not exist. */
+static bool
+conflicting_vote(struct sim_node *node, const uint8_t *data, size_t size, struct buf *out)
+{
+    struct sim *s = node->sim;
+    if (cons_msg_decode(data, size, s->scratch) != ERR_OK) {
+        return false;
+    }
+    struct vote *v = &s->scratch->u.vote.vote;
+    v->vote_data.proposed.id.bytes[0] ^= 0x5a;
+    vote_data_hash(s->ccfg.chain.alg, &v->vote_data, &v->ledger_info.vote_data_hash);
+    struct hash digest;
+    vote_digest(&s->ccfg.chain, v->vote_data.proposed.epoch, &v->ledger_info, &digest);
+    if (sign_message(node->key, digest.bytes, HASH_SIZE, &v->sig) != ERR_OK) {
+        return false;
+    }
+    return cons_msg_encode(out, s->scratch) == ERR_OK;
+}
+
+static void
+send_garbage(struct sim_node *node, const uint8_t *data, size_t size)
+{
+    struct sim *s = node->sim;
+    uint8_t junk[512];
+    size_t n = (size_t)rng_below(&s->byzr, sizeof junk) + 1;
+    for (size_t i = 0; i < n; i++) {
+        junk[i] = (uint8_t)rng_next(&s->byzr);
+    }
+    if (rng_below(&s->byzr, 2) == 0) {
+        junk[0] = (uint8_t)(1 + rng_below(&s->byzr, CONS_MSG_TYPE_MAX)); /* plausible type */
+    }
+    send_bytes(node, (int)rng_below(&s->byzr, s->cfg.n), junk, n);
+    if (data != NULL && size > 0) {
+        uint8_t *copy = mem_dup(data, size);
+        copy[rng_below(&s->byzr, size)] ^= (uint8_t)(1u << rng_below(&s->byzr, 8));
+        send_bytes(node, (int)rng_below(&s->byzr, s->cfg.n), copy, size);
+        mem_free(copy);
+    }
+}
+
+static void
+replay_old(struct sim_node *node)
+{
+    struct sim *s = node->sim;
+    struct sim_buf *old = s->replay[rng_below(&s->byzr, SIM_REPLAY_RING)];
+    if (old != NULL) {
+        send_bytes(node, (int)rng_below(&s->byzr, s->cfg.n), old->data, old->size);
+    }
+}
+
+void
+sim_byz_outgoing(struct sim_node *from, int to_idx, const uint8_t *data, size_t size)
+{
+    struct sim *s = from->sim;
+    struct buf alt;
+    buf_init(&alt, CONS_MSG_SIZE_MAX);
+    switch (from->byz) {
+    case SIM_BYZ_SILENT:
+        break;
+    case SIM_BYZ_EQUIVOCATE:
+        if (to_idx < 0 && data[0] == CONS_MSG_PROPOSAL &&
+            equivocal_proposal(from, data, size, &alt)) {
+            for (uint16_t j = 0; j < s->cfg.n; j++) {
+                if (j == from->idx) {
+                    continue;
+                }
+                if (j % 2 == 0) {
+                    send_bytes(from, j, data, size);
+                } else {
+                    send_bytes(from, j, alt.data, alt.size);
+                }
+            }
+        } else {
+            send_bytes(from, to_idx, data, size);
+        }
+        break;
+    case SIM_BYZ_DOUBLE_VOTE:
+        send_bytes(from, to_idx, data, size);
+        if (data[0] == CONS_MSG_VOTE && conflicting_vote(from, data, size, &alt)) {
+            send_bytes(from, to_idx, alt.data, alt.size);
+        }
+        break;
+    case SIM_BYZ_GARBAGE:
+        send_bytes(from, to_idx, data, size);
+        send_garbage(from, data, size);
+        break;
+    case SIM_BYZ_REPLAY: {
+        send_bytes(from, to_idx, data, size);
+        size_t slot = s->replay_next;
+        sim_buf_unref(s->replay[slot]);
+        s->replay[slot] = sim_buf_new(data, size);
+        s->replay_next = (slot + 1) % SIM_REPLAY_RING;
+        replay_old(from);
+        break;
+    }
+    case SIM_BYZ_NONE:
+    case SIM_BYZ_AMNESIA:
+        send_bytes(from, to_idx, data, size);
+        break;
+    }
+    buf_release(&alt);
+}
+
+void
+sim_byz_tick(struct sim_node *node)
+{
+    struct sim *s = node->sim;
+    if (!node->up) {
+        return;
+    }
+    if (node->byz == SIM_BYZ_GARBAGE) {
+        send_garbage(node, NULL, 0);
+    } else if (node->byz == SIM_BYZ_REPLAY) {
+        for (int i = 0; i < 4; i++) {
+            replay_old(node); /* a small flood of stale and old-epoch messages */
+        }
+    }
+    struct event ev = { .at_us = s->now_us + 20000u + rng_below(&s->byzr, 80000u),
+                        .kind = EV_BYZ_TICK,
+                        .node = node->id,
+                        .gen = 0 };
+    sim_push(s, &ev);
+}
