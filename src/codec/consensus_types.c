@@ -768,6 +768,16 @@ cons_msg_read_body(struct reader *r, struct cons_msg *m)
     }
     case CONS_MSG_EVIDENCE:
         return evidence_read(r, &m->u.evidence);
+    case CONS_MSG_LEDGER_REQUEST: {
+        struct ledger_request *q = &m->u.ledger_request;
+        TRY(codec_get_hash(r, &q->after_id));
+        TRY(codec_get_u64(r, &q->after_height));
+        TRY(codec_get_u16(r, &q->num_blocks));
+        if (q->num_blocks == 0 || q->num_blocks > CONS_RETRIEVAL_BLOCKS_MAX) {
+            return ERR_MALFORMED;
+        }
+        return ERR_OK;
+    }
     }
     return ERR_MALFORMED;
 }
@@ -836,6 +846,10 @@ cons_msg_encode(struct buf *b, const struct cons_msg *m)
     }
     case CONS_MSG_EVIDENCE:
         return evidence_encode(b, &m->u.evidence);
+    case CONS_MSG_LEDGER_REQUEST:
+        TRY(codec_put_hash(b, &m->u.ledger_request.after_id));
+        TRY(codec_put_u64(b, m->u.ledger_request.after_height));
+        return codec_put_u16(b, m->u.ledger_request.num_blocks);
     }
     UNREACHABLE();
 }

@@ -265,8 +265,9 @@ enum cons_msg_type {
     CONS_MSG_EPOCH_REQUEST = 7,
     CONS_MSG_EPOCH_PROOF = 8,
     CONS_MSG_EVIDENCE = 9,
+    CONS_MSG_LEDGER_REQUEST = 10,
 };
-#define CONS_MSG_TYPE_MAX 9
+#define CONS_MSG_TYPE_MAX 10
 
 struct proposal_msg {
     struct block block;
@@ -288,6 +289,14 @@ struct block_request {
     struct hash block_id;
     uint16_t num_blocks; /* 1..CONS_RETRIEVAL_BLOCKS_MAX */
     struct hash stop_at; /* the requester's committed root: not sent */
+};
+
+/* Committed blocks after `after_id` (at `after_height`), ascending: how a node that fell far
+ * behind catches up in bounded steps. Answered with a BLOCK_RESPONSE, blocks bottom-up. */
+struct ledger_request {
+    struct hash after_id;
+    uint64_t after_height;
+    uint16_t num_blocks; /* 1..CONS_RETRIEVAL_BLOCKS_MAX */
 };
 
 enum block_response_status {
@@ -341,6 +350,7 @@ struct cons_msg {
         struct timeout_msg timeout;
         struct sync_info sync;
         struct block_request block_request;
+        struct ledger_request ledger_request;
         struct block_response block_response;
         struct epoch_request epoch_request;
         struct epoch_change_proof epoch_proof;

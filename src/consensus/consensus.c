@@ -436,7 +436,7 @@ set_epoch(struct consensus *c, const struct validator_set *vs, const struct bloc
     memset(c->timeouts, 0, sizeof c->timeouts);
     memset(c->evidence_done, 0, sizeof c->evidence_done);
     memset(c->sync_reply_round, 0, sizeof c->sync_reply_round);
-    memset(c->epoch_reply_round, 0, sizeof c->epoch_reply_round);
+    memset(c->epoch_reply_us, 0, sizeof c->epoch_reply_us);
     memset(c->cert_cache, 0, sizeof c->cert_cache);
     cert_clear(&c->high_tc);
     encode_into(&c->enc);
@@ -452,14 +452,37 @@ set_epoch(struct consensus *c, const struct validator_set *vs, const struct bloc
 }
 
 static void
+history_entry_free(struct epoch_entry *e)
+{
+    mem_free(e->cert);
+    mem_free(e->set);
+    for (size_t i = 0; i < e->suffix_count; i++) {
+        mem_free(e->suffix[i].bytes);
+    }
+    memset(e, 0, sizeof *e);
+}
+
+/* Keeps the suffix blocks from the cert's block down to (not including) the ending block. */
+static void
+history_keep_suffix(struct consensus *c, struct epoch_entry *e, const struct hash *cert_block,
+                    const struct cblock *ending)
+{
+    const struct cblock *b = tree_find(c, cert_block);
+    size_t max = sizeof e->suffix / sizeof e->suffix[0];
+    for (; b != NULL && b != ending && e->suffix_count < max; b = b->parent) {
+        e->suffix[e->suffix_count++] = (struct raw_msg){ 0, dup_bytes(b->bytes, b->size), b->size };
+    }
+}
+
+static void
 history_add(struct consensus *c, uint64_t epoch, const uint8_t *cert, size_t cert_size,
             const struct validator_set *next)
 {
     if (c->history_count == EPOCH_HISTORY) {
-        mem_free(c->history[0].cert);
-        mem_free(c->history[0].set);
+        history_entry_free(&c->history[0]);
         memmove(&c->history[0], &c->history[1], (EPOCH_HISTORY - 1) * sizeof c->history[0]);
         c->history_count--;
+        memset(&c->history[EPOCH_HISTORY - 1], 0, sizeof c->history[0]);
     }
     struct buf b;
     buf_init(&b, (size_t)CONS_VALIDATORS_MAX * 160u);
@@ -475,8 +498,8 @@ history_add(struct consensus *c, uint64_t epoch, const uint8_t *cert, size_t cer
 
 /* Epoch e ended at `ending` (just committed) with the cert `cert`: install e+1. */
 static void
-switch_epoch(struct consensus *c, const struct cblock *ending, const uint8_t *cert,
-             size_t cert_size)
+switch_epoch(struct consensus *c, const struct cblock *ending, const struct qc *qc,
+             const uint8_t *cert, size_t cert_size)
 {
     enum err rc = c->env.next_validator_set(c->env.ctx, &ending->info, c->tmp_vs);
     struct hash h;
@@ -494,6 +517,7 @@ switch_epoch(struct consensus *c, const struct cblock *ending, const uint8_t *ce
         return;
     }
     history_add(c, c->epoch, cert, cert_size, c->tmp_vs);
+    history_keep_suffix(c, &c->history[c->history_count - 1], qc_block_id(qc), ending);
     struct block_info root = ending->info;
     root.epoch = c->epoch + 1;
     root.round = 0;
@@ -594,7 +618,7 @@ apply_commit(struct consensus *c, const struct qc *qc, const uint8_t *qc_bytes, 
     }
     if (connected && deliver_chain(c, path, count, qc, commit_from)) {
         if (!hash_is_zero(&ci->next_epoch_vs_hash)) {
-            switch_epoch(c, path[commit_from], qc_bytes, qc_size);
+            switch_epoch(c, path[commit_from], qc, qc_bytes, qc_size);
         } else {
             tree_prune(c);
         }
@@ -618,23 +642,31 @@ next_peer(const struct consensus *c, uint16_t peer)
 }
 
 static void
+arm_retrieval_timer(struct consensus *c)
+{
+    c->rt.token++;
+    c->env.set_timer(c->env.ctx, CONS_TIMER_RETRIEVAL, c->cfg.retrieval_timeout_ms, c->rt.token);
+}
+
+static void
 send_block_request(struct consensus *c)
 {
     encode_into(&c->out);
-    enum err rc = codec_put_u8(&c->out, CONS_MSG_BLOCK_REQUEST);
-    if (rc == ERR_OK) {
-        rc = codec_put_hash(&c->out, &c->rt.want);
-    }
-    if (rc == ERR_OK) {
-        rc = codec_put_u16(&c->out, CONS_RETRIEVAL_BLOCKS_MAX);
-    }
-    if (rc == ERR_OK) {
-        rc = codec_put_hash(&c->out, &c->root->id);
+    enum err rc = ERR_OK;
+    if (c->rt.mode == RT_LEDGER) {
+        rc = codec_put_u8(&c->out, CONS_MSG_LEDGER_REQUEST);
+        rc = rc == ERR_OK ? codec_put_hash(&c->out, &c->root->id) : rc;
+        rc = rc == ERR_OK ? codec_put_u64(&c->out, c->root->info.height) : rc;
+        rc = rc == ERR_OK ? codec_put_u16(&c->out, CONS_RETRIEVAL_BLOCKS_MAX) : rc;
+    } else {
+        rc = codec_put_u8(&c->out, CONS_MSG_BLOCK_REQUEST);
+        rc = rc == ERR_OK ? codec_put_hash(&c->out, &c->rt.want) : rc;
+        rc = rc == ERR_OK ? codec_put_u16(&c->out, CONS_RETRIEVAL_BLOCKS_MAX) : rc;
+        rc = rc == ERR_OK ? codec_put_hash(&c->out, &c->root->id) : rc;
     }
     ASSERT(rc == ERR_OK);
     send_to(c, c->rt.peer, c->out.data, c->out.size);
-    c->rt.token++;
-    c->env.set_timer(c->env.ctx, CONS_TIMER_RETRIEVAL, c->cfg.retrieval_timeout_ms, c->rt.token);
+    arm_retrieval_timer(c);
 }
 
 static void
@@ -648,14 +680,25 @@ retrieval_reset(struct consensus *c)
     c->rt.tries = 0;
 }
 
+/* Far behind: catch up through committed blocks first (bounded steps), then top-down. */
+static uint8_t
+retrieval_mode_for(const struct consensus *c, uint64_t target_height)
+{
+    bool far = target_height > c->root->info.height + CONS_RETRIEVAL_BLOCKS_MAX;
+    return far && c->env.load_committed_at != NULL ? RT_LEDGER : RT_TOP_DOWN;
+}
+
 static void
-start_retrieval(struct consensus *c, const struct hash *want, uint16_t from)
+start_retrieval(struct consensus *c, const struct hash *want, uint64_t want_height, uint16_t from)
 {
     if (c->rt.active || c->vs.count < 2) {
         return; /* one at a time: held messages retry when it ends */
     }
     c->rt.active = true;
+    c->rt.target = *want;
+    c->rt.target_height = want_height;
     c->rt.want = *want;
+    c->rt.mode = retrieval_mode_for(c, want_height);
     c->rt.tries = 0;
     c->rt.peer = (from < c->vs.count && !is_self(c, from))
                      ? from
@@ -677,7 +720,7 @@ insert_qc(struct consensus *c, const struct qc *qc, uint16_t from)
         if (round <= c->root->info.round) {
             return V_DONE; /* below the committed root: nothing to learn */
         }
-        start_retrieval(c, qc_block_id(qc), from);
+        start_retrieval(c, qc_block_id(qc), qc->vote_data.proposed.height, from);
         return V_HOLD;
     }
     encode_into(&c->enc);
@@ -1108,7 +1151,7 @@ propose(struct consensus *c)
     }
     struct cblock *parent = tree_find(c, &c->high_qc.block_id);
     if (parent == NULL) {
-        start_retrieval(c, &c->high_qc.block_id, CONS_PEER_NONE);
+        start_retrieval(c, &c->high_qc.block_id, 0, CONS_PEER_NONE);
         return;
     }
     struct block *blk = c->tmp_block;
@@ -1615,45 +1658,110 @@ on_timeout(struct consensus *c, uint16_t from)
 
 /* ---- block retrieval: serving and receiving ---- */
 
-static void
-on_block_request(struct consensus *c, uint16_t from)
+/* A suffix block kept from an ended epoch (see history_keep_suffix). */
+static bool
+find_in_history(struct consensus *c, const struct hash *id, struct buf *out)
 {
-    const struct block_request *q = &c->msg->u.block_request;
-    struct buf blocks[CONS_RETRIEVAL_BLOCKS_MAX];
+    for (size_t i = 0; i < c->history_count; i++) {
+        const struct epoch_entry *e = &c->history[i];
+        for (size_t k = 0; k < e->suffix_count; k++) {
+            if (block_decode(e->suffix[k].bytes, e->suffix[k].size, c->tmp_block) != ERR_OK) {
+                continue;
+            }
+            struct hash h;
+            block_header_id(c->cfg.chain.alg, &c->tmp_block->header, &h);
+            if (hash_equal(&h, id)) {
+                return buf_append(out, e->suffix[k].bytes, e->suffix[k].size) == ERR_OK;
+            }
+        }
+    }
+    return false;
+}
+
+/* One block by id from the tree, the committed ledger or the epoch history. */
+static enum err
+load_any_block(struct consensus *c, const struct hash *id, struct buf *out)
+{
+    const struct cblock *b = tree_find(c, id);
+    if (b != NULL && b->bytes != NULL) {
+        return buf_append(out, b->bytes, b->size);
+    }
+    if (c->env.load_committed_block != NULL &&
+        c->env.load_committed_block(c->env.ctx, id, out) == ERR_OK) {
+        return ERR_OK;
+    }
+    return find_in_history(c, id, out) ? ERR_OK : ERR_NOT_FOUND;
+}
+
+/* Sends the blocks collected in bufs[0..n) as a BLOCK_RESPONSE. */
+static void
+send_blocks(struct consensus *c, uint16_t to, struct buf *bufs, uint16_t n)
+{
     struct cons_msg *resp = mem_calloc(1, sizeof *resp);
     resp->type = CONS_MSG_BLOCK_RESPONSE;
-    struct hash want = q->block_id;
-    size_t total = 0;
-    uint16_t n = 0;
-    while (n < q->num_blocks && !hash_equal(&want, &q->stop_at)) {
-        buf_init(&blocks[n], CONS_MSG_SIZE_MAX);
-        const struct cblock *b = tree_find(c, &want);
-        enum err rc = ERR_NOT_FOUND;
-        if (b != NULL && b->bytes != NULL) {
-            rc = buf_append(&blocks[n], b->bytes, b->size);
-        } else if (c->env.load_committed_block != NULL) {
-            rc = c->env.load_committed_block(c->env.ctx, &want, &blocks[n]);
-        }
-        if (rc != ERR_OK || block_decode(blocks[n].data, blocks[n].size, c->tmp_block) != ERR_OK ||
-            (n > 0 && total + blocks[n].size > CONS_MSG_SIZE_MAX / 2)) {
-            buf_release(&blocks[n]);
-            break;
-        }
-        total += blocks[n].size;
-        resp->u.block_response.blocks[n] = (struct byte_span){ blocks[n].data, blocks[n].size };
-        want = c->tmp_block->header.parent_id;
-        n++;
+    for (uint16_t i = 0; i < n; i++) {
+        resp->u.block_response.blocks[i] = (struct byte_span){ bufs[i].data, bufs[i].size };
     }
     resp->u.block_response.count = n;
     resp->u.block_response.status = n > 0 ? BLOCK_RESPONSE_OK : BLOCK_RESPONSE_NOT_FOUND;
     encode_into(&c->out);
     enum err rc = cons_msg_encode(&c->out, resp);
+    mem_free(resp);
+    if (rc == ERR_OK) {
+        send_to(c, to, c->out.data, c->out.size);
+    }
+}
+
+static void
+on_block_request(struct consensus *c, uint16_t from)
+{
+    const struct block_request q = c->msg->u.block_request;
+    struct buf blocks[CONS_RETRIEVAL_BLOCKS_MAX];
+    struct hash want = q.block_id;
+    size_t total = 0;
+    uint16_t n = 0;
+    while (n < q.num_blocks && !hash_equal(&want, &q.stop_at)) {
+        buf_init(&blocks[n], CONS_MSG_SIZE_MAX);
+        if (load_any_block(c, &want, &blocks[n]) != ERR_OK ||
+            block_decode(blocks[n].data, blocks[n].size, c->tmp_block) != ERR_OK ||
+            (n > 0 && total + blocks[n].size > CONS_MSG_SIZE_MAX / 2)) {
+            buf_release(&blocks[n]);
+            break;
+        }
+        total += blocks[n].size;
+        want = c->tmp_block->header.parent_id;
+        n++;
+    }
+    send_blocks(c, from, blocks, n);
     for (uint16_t i = 0; i < n; i++) {
         buf_release(&blocks[i]);
     }
-    mem_free(resp);
-    if (rc == ERR_OK) {
-        send_to(c, from, c->out.data, c->out.size);
+}
+
+static void
+on_ledger_request(struct consensus *c, uint16_t from)
+{
+    const struct ledger_request q = c->msg->u.ledger_request;
+    struct buf blocks[CONS_RETRIEVAL_BLOCKS_MAX];
+    struct hash parent = q.after_id;
+    size_t total = 0;
+    uint16_t n = 0;
+    while (n < q.num_blocks && c->env.load_committed_at != NULL) {
+        buf_init(&blocks[n], CONS_MSG_SIZE_MAX);
+        if (c->env.load_committed_at(c->env.ctx, q.after_height + 1u + n, &blocks[n]) != ERR_OK ||
+            block_decode(blocks[n].data, blocks[n].size, c->tmp_block) != ERR_OK ||
+            !hash_equal(&c->tmp_block->header.parent_id, &parent) ||
+            (n > 0 && total + blocks[n].size > CONS_MSG_SIZE_MAX / 2)) {
+            buf_release(&blocks[n]);
+            break;
+        }
+        total += blocks[n].size;
+        block_header_id(c->cfg.chain.alg, &c->tmp_block->header, &parent);
+        n++;
+    }
+    send_blocks(c, from, blocks, n);
+    for (uint16_t i = 0; i < n; i++) {
+        buf_release(&blocks[i]);
     }
 }
 
@@ -1668,11 +1776,38 @@ check_fetched(struct consensus *c, const struct byte_span *span, const struct ha
     const struct block_header *h = &c->tmp_block->header;
     struct hash id;
     block_header_id(c->cfg.chain.alg, h, &id);
-    if (!hash_equal(&id, expect) || h->epoch != c->epoch ||
+    if ((expect != NULL && !hash_equal(&id, expect)) || h->epoch != c->epoch ||
         !hash_equal(qc_block_id(&h->qc), &h->parent_id)) {
         return ERR_MALFORMED;
     }
     return verify_qc(c, &h->qc);
+}
+
+/* Inserts one fetched block whose parent is in the tree, then its header QC (commit rule). */
+static bool
+insert_fetched(struct consensus *c, const uint8_t *bytes, size_t size)
+{
+    if (block_decode(bytes, size, c->tmp_block) != ERR_OK) {
+        return false;
+    }
+    struct cblock *b = NULL;
+    if (accept_block(c, c->tmp_block, bytes, size, &b) != ERR_OK) {
+        c->stats.dropped_invalid_block++;
+        return false;
+    }
+    uint64_t epoch = c->tmp_block->header.epoch;
+    *c->tmp_qc = c->tmp_block->header.qc;
+    bool bad = false;
+    (void)take_qc(c, c->tmp_qc, CONS_PEER_NONE, &bad);
+    return c->epoch == epoch; /* false: an epoch ended on the way */
+}
+
+static void
+retrieval_done(struct consensus *c)
+{
+    retrieval_reset(c);
+    maybe_advance(c);
+    release_held(c);
 }
 
 /* Inserts the fetched chain bottom-up once its lowest block's parent is in the tree. */
@@ -1681,36 +1816,16 @@ connect_fetched(struct consensus *c)
 {
     for (size_t k = c->rt.fetched_count; k > 0; k--) {
         const struct raw_msg *f = &c->rt.fetched[k - 1];
-        if (block_decode(f->bytes, f->size, c->tmp_block) != ERR_OK) {
+        if (!insert_fetched(c, f->bytes, f->size)) {
             break;
-        }
-        struct cblock *b = NULL;
-        enum err rc = accept_block(c, c->tmp_block, f->bytes, f->size, &b);
-        if (rc != ERR_OK) {
-            c->stats.dropped_invalid_block++;
-            break;
-        }
-        /* the header QC certifies the parent: insert it (commit rule) */
-        *c->tmp_qc = c->tmp_block->header.qc;
-        bool bad = false;
-        (void)take_qc(c, c->tmp_qc, CONS_PEER_NONE, &bad);
-        if (c->epoch != c->tmp_block->header.epoch) {
-            break; /* an epoch ended on the way */
         }
     }
-    retrieval_reset(c);
-    maybe_advance(c);
-    release_held(c);
+    retrieval_done(c);
 }
 
 static void
-on_block_response(struct consensus *c, uint16_t from)
+on_top_down_response(struct consensus *c, const struct block_response *resp, uint16_t from)
 {
-    const struct block_response *resp = &c->msg->u.block_response;
-    if (!c->rt.active || from != c->rt.peer || resp->status != BLOCK_RESPONSE_OK) {
-        c->stats.dropped_stale++;
-        return;
-    }
     struct hash expect = c->rt.want;
     for (uint16_t i = 0; i < resp->count; i++) {
         enum err rc = check_fetched(c, &resp->blocks[i], &expect);
@@ -1720,8 +1835,7 @@ on_block_response(struct consensus *c, uint16_t from)
         }
         if (c->rt.fetched_count + c->block_count >= c->cfg.block_tree_max) {
             log_warn(LOG_CONSENSUS, "missing chain longer than the block tree; ledger sync needed");
-            retrieval_reset(c);
-            release_held(c);
+            retrieval_done(c);
             return;
         }
         c->rt.fetched[c->rt.fetched_count++] =
@@ -1739,6 +1853,43 @@ on_block_response(struct consensus *c, uint16_t from)
 }
 
 static void
+on_ledger_response(struct consensus *c, const struct block_response *resp)
+{
+    size_t accepted = 0;
+    for (uint16_t i = 0; i < resp->count; i++) {
+        if (check_fetched(c, &resp->blocks[i], NULL) != ERR_OK ||
+            tree_find(c, &c->tmp_block->header.parent_id) == NULL ||
+            !insert_fetched(c, resp->blocks[i].data, resp->blocks[i].size)) {
+            break;
+        }
+        accepted++;
+    }
+    if (tree_find(c, &c->rt.target) != NULL || accepted == 0 || !c->rt.active) {
+        retrieval_done(c);
+        return;
+    }
+    c->rt.mode = retrieval_mode_for(c, c->rt.target_height);
+    c->rt.want = c->rt.target;
+    c->rt.tries = 0;
+    send_block_request(c);
+}
+
+static void
+on_block_response(struct consensus *c, uint16_t from)
+{
+    const struct block_response *resp = &c->msg->u.block_response;
+    if (!c->rt.active || from != c->rt.peer || resp->status != BLOCK_RESPONSE_OK) {
+        c->stats.dropped_stale++;
+        return;
+    }
+    if (c->rt.mode == RT_LEDGER) {
+        on_ledger_response(c, resp);
+    } else {
+        on_top_down_response(c, resp, from);
+    }
+}
+
+static void
 on_retrieval_timer(struct consensus *c)
 {
     if (!c->rt.active) {
@@ -1746,8 +1897,7 @@ on_retrieval_timer(struct consensus *c)
     }
     c->rt.tries++;
     if (c->rt.tries >= RETRIEVAL_TRIES) {
-        retrieval_reset(c);
-        release_held(c);
+        retrieval_done(c);
         return;
     }
     c->rt.peer = next_peer(c, c->rt.peer);
@@ -1760,11 +1910,15 @@ static void
 epoch_mismatch(struct consensus *c, uint16_t from, uint64_t their_epoch)
 {
     c->stats.dropped_wrong_epoch++;
-    if (from >= c->vs.count || is_self(c, from) ||
-        c->epoch_reply_round[from] == c->current_round + 1) {
+    if (from >= c->vs.count || is_self(c, from)) {
         return;
     }
-    c->epoch_reply_round[from] = c->current_round + 1;
+    uint64_t now = c->env.now_us(c->env.ctx);
+    if (c->epoch_reply_us[from] != 0 &&
+        now < c->epoch_reply_us[from] + c->cfg.retrieval_timeout_ms * 1000u) {
+        return; /* at most one request or proof per peer per retrieval timeout */
+    }
+    c->epoch_reply_us[from] = now;
     encode_into(&c->out);
     enum err rc = ERR_OK;
     if (their_epoch > c->epoch) {
@@ -1900,6 +2054,9 @@ dispatch(struct consensus *c, uint16_t from, const uint8_t *bytes, size_t size)
         return on_epoch_proof(c, from);
     case CONS_MSG_EVIDENCE:
         on_evidence(c);
+        return V_DONE;
+    case CONS_MSG_LEDGER_REQUEST:
+        on_ledger_request(c, from);
         return V_DONE;
     }
     UNREACHABLE();
@@ -2048,8 +2205,7 @@ consensus_free(struct consensus *c)
         mem_free(c->held[i].bytes);
     }
     for (size_t i = 0; i < c->history_count; i++) {
-        mem_free(c->history[i].cert);
-        mem_free(c->history[i].set);
+        history_entry_free(&c->history[i]);
     }
     cert_clear(&c->high_qc);
     cert_clear(&c->high_cc);

@@ -131,8 +131,10 @@ struct consensus_env {
     /* The validator set that the epoch-ending block `ending` installs. */
     enum err (*next_validator_set)(void *ctx, const struct block_info *ending,
                                    struct validator_set *out);
-    /* A committed block by id, for serving block retrieval below the tree; ERR_NOT_FOUND. */
+    /* A committed block by id or by height, appended to out, for serving block retrieval and
+     * catch-up below the tree; ERR_NOT_FOUND. Optional (NULL: serve only the tree). */
     enum err (*load_committed_block)(void *ctx, const struct hash *id, struct buf *out);
+    enum err (*load_committed_at)(void *ctx, uint64_t height, struct buf *out);
     /* Equivocation evidence found (encoded struct evidence). Optional (NULL). */
     void (*evidence)(void *ctx, const uint8_t *evidence, size_t size);
 };

@@ -9,7 +9,7 @@
 #define HELD_MAX        32  /* messages waiting for a block or for the clock */
 #define INBOX_MAX       64  /* messages to self and replays, processed before returning */
 #define CERT_CACHE_SIZE 128 /* hashes of verified certificates */
-#define EPOCH_HISTORY   16  /* epoch-ending certs kept to serve EpochChangeProofs */
+#define EPOCH_HISTORY   64  /* epoch-ending certs kept to serve EpochChangeProofs */
 #define RETRIEVAL_TRIES 8   /* peers tried before a retrieval is abandoned */
 
 /* A block in the tree above (and including) the committed root. */
@@ -70,10 +70,22 @@ struct epoch_entry {
     size_t cert_size;
     uint8_t *set; /* the next validator set */
     size_t set_size;
+    /* the reconfiguration suffix up to the cert's block: never in the ledger, but a node
+     * catching up needs it to check the cert */
+    struct raw_msg suffix[16];
+    size_t suffix_count;
+};
+
+enum retrieval_mode {
+    RT_TOP_DOWN = 0, /* from a wanted block down to the tree */
+    RT_LEDGER = 1,   /* committed blocks up from the root, when far behind */
 };
 
 struct retrieval {
     bool active;
+    uint8_t mode;       /* enum retrieval_mode */
+    struct hash target; /* the block whose absence started it */
+    uint64_t target_height;
     struct hash want; /* the next block to fetch (top of the missing chain) */
     uint16_t peer;
     uint32_t tries;
@@ -120,7 +132,7 @@ struct consensus {
     size_t seen_prop_size;
     bool evidence_done[CONS_VALIDATORS_MAX];
     uint64_t sync_reply_round[CONS_VALIDATORS_MAX];
-    uint64_t epoch_reply_round[CONS_VALIDATORS_MAX];
+    uint64_t epoch_reply_us[CONS_VALIDATORS_MAX];
     bool propose_pending;
 
     struct raw_msg inbox[INBOX_MAX];

@@ -1,5 +1,6 @@
 #include "node/node_sim.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,7 @@ static void
 usage(FILE *out)
 {
     fprintf(out, "usage: lianmeng sim [--scenario NAME] [--seed S] [--seeds COUNT] [--n N] "
-                 "[--list]\n"
+                 "[--list] [--verbose]\n"
                  "Runs N validators on virtual time; the same seed replays bit for bit.\n");
 }
 
@@ -56,6 +57,7 @@ node_sim_main(int argc, char **argv)
     uint64_t seed = 1;
     uint64_t count = 1;
     uint64_t n = 0;
+    bool verbose = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -64,6 +66,10 @@ node_sim_main(int argc, char **argv)
                 printf("%s\n", *s);
             }
             return 0;
+        }
+        if (strcmp(a, "--verbose") == 0) {
+            verbose = true;
+            continue;
         }
         if (strcmp(a, "--help") == 0) {
             usage(stdout);
@@ -97,6 +103,7 @@ node_sim_main(int argc, char **argv)
         if (n > 0) {
             cfg.n = (uint16_t)n;
         }
+        cfg.quiet = !verbose;
         struct sim_result r;
         if (sim_run(&cfg, &r) != ERR_OK) {
             fprintf(stderr, "lianmeng sim: invalid configuration\n");

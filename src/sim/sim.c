@@ -462,6 +462,35 @@ check_memory(struct sim *s)
     }
 }
 
+/* Per-instance state, for a human reading a failed run. */
+static void
+dump_nodes(const struct sim *s)
+{
+    for (uint16_t i = 0; i < s->node_count; i++) {
+        const struct sim_node *node = &s->nodes[i];
+        fprintf(stderr, "node %u idx=%u byz=%d up=%d epoch=%llu committed=%llu", node->id,
+                node->idx, (int)node->byz, node->up, (unsigned long long)node->epoch,
+                (unsigned long long)node->committed_height);
+        if (node->up) {
+            const struct consensus_stats *st = consensus_stats(node->c);
+            fprintf(stderr,
+                    " c.epoch=%llu round=%llu lvr=%llu tree=%zu held=%zu retrievals=%llu "
+                    "stale=%llu wrong_epoch=%llu invalid=%llu bad_sig=%llu malformed=%llu",
+                    (unsigned long long)consensus_epoch(node->c),
+                    (unsigned long long)consensus_round(node->c),
+                    (unsigned long long)consensus_last_voted_round(node->c),
+                    consensus_tree_size(node->c), consensus_held_count(node->c),
+                    (unsigned long long)st->retrievals_started,
+                    (unsigned long long)st->dropped_stale,
+                    (unsigned long long)st->dropped_wrong_epoch,
+                    (unsigned long long)st->dropped_invalid_block,
+                    (unsigned long long)st->dropped_bad_signature,
+                    (unsigned long long)st->dropped_malformed);
+        }
+        fprintf(stderr, "\n");
+    }
+}
+
 static int
 cmp_u64(const void *a, const void *b)
 {
@@ -618,6 +647,9 @@ sim_run(const struct sim_config *cfg, struct sim_result *out)
     }
     if (!s->res.violation && !cfg->expect_violation && !finished(s)) {
         sim_violation(s, "liveness: target height not reached", cfg->target_height, s->max_height);
+    }
+    if (!cfg->quiet) {
+        dump_nodes(s);
     }
     collect(s, out);
     sim_free(s);

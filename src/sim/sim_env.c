@@ -486,6 +486,18 @@ env_load_committed_block(void *ctx, const struct hash *id, struct buf *out)
     return ERR_NOT_FOUND;
 }
 
+static enum err
+env_load_committed_at(void *ctx, uint64_t height, struct buf *out)
+{
+    struct sim_node *node = ctx;
+    struct sim *s = node->sim;
+    if (height == 0 || height > node->committed_height || height >= s->chain_cap ||
+        !s->chain[height].set) {
+        return ERR_NOT_FOUND;
+    }
+    return buf_append(out, s->chain[height].block, s->chain[height].size);
+}
+
 static void
 env_evidence(void *ctx, const uint8_t *evidence, size_t size)
 {
@@ -512,5 +524,6 @@ sim_env_fill(struct sim_node *node, struct consensus_env *env)
                                    .commit = env_commit,
                                    .next_validator_set = env_next_validator_set,
                                    .load_committed_block = env_load_committed_block,
+                                   .load_committed_at = env_load_committed_at,
                                    .evidence = env_evidence };
 }
