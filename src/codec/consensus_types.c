@@ -233,7 +233,8 @@ bitmap_get(const uint8_t *bitmap, uint16_t bitmap_size, uint16_t i)
     if (i / 8u >= bitmap_size) {
         return false;
     }
-    return ((bitmap[i / 8u] >> (i % 8u)) & 1u) != 0;
+    unsigned byte = bitmap[i / 8u];
+    return ((byte >> (i % 8u)) & 1u) != 0;
 }
 
 void
