@@ -775,9 +775,13 @@ take_tc(struct consensus *c, const struct tc *tc)
     c->high_tc.aux_round = qc_round(&tc->hqc);
 }
 
-/* on_sync_info steps 1-4. *out_bad: the message carries an invalid certificate. */
+/* on_sync_info steps 1-4. *out_bad: the message carries an invalid certificate. `slack`:
+ * how many rounds the sender may be behind without a reply (votes and proposals trail the
+ * newest certificate by one round in the normal case; answering them would add n/3 large
+ * messages per round at the leader). */
 static enum verdict
-process_sync(struct consensus *c, const struct sync_info *si, uint16_t from, bool *out_bad)
+process_sync(struct consensus *c, const struct sync_info *si, uint16_t from, uint64_t slack,
+             bool *out_bad)
 {
     *out_bad = false;
     enum verdict v = take_qc(c, &si->highest_commit_cert, from, out_bad);
@@ -802,8 +806,13 @@ process_sync(struct consensus *c, const struct sync_info *si, uint16_t from, boo
         take_tc(c, &si->highest_tc);
     }
     maybe_advance(c);
-    bool behind = qc_round(&si->highest_qc) < c->high_qc.round ||
-                  si->highest_commit_cert.ledger_info.commit_info.round < c->high_cc.aux_round;
+    uint64_t their = qc_round(&si->highest_qc);
+    if (si->has_tc && si->highest_tc.round > their) {
+        their = si->highest_tc.round;
+    }
+    bool behind = their + 1 + slack < c->current_round ||
+                  (slack == 0 &&
+                   si->highest_commit_cert.ledger_info.commit_info.round < c->high_cc.aux_round);
     if (behind && from < c->vs.count && !is_self(c, from) &&
         c->sync_reply_round[from] != c->current_round) {
         c->sync_reply_round[from] = c->current_round;
@@ -1261,7 +1270,7 @@ on_proposal(struct consensus *c, uint16_t from, const uint8_t *raw, size_t raw_s
         return V_DONE;
     }
     bool bad = false;
-    enum verdict v = process_sync(c, &p->sync, from, &bad);
+    enum verdict v = process_sync(c, &p->sync, from, 1, &bad);
     if (bad || v == V_HOLD) {
         return v;
     }
@@ -1456,7 +1465,7 @@ on_vote(struct consensus *c, uint16_t from)
         return V_DONE;
     }
     bool bad = false;
-    enum verdict verdict = process_sync(c, &m->sync, from, &bad);
+    enum verdict verdict = process_sync(c, &m->sync, from, 1, &bad);
     if (bad || verdict == V_HOLD) {
         return verdict;
     }
@@ -1620,7 +1629,7 @@ on_timeout(struct consensus *c, uint16_t from)
         return V_DONE;
     }
     bool bad = false;
-    enum verdict v = process_sync(c, &m->sync, from, &bad);
+    enum verdict v = process_sync(c, &m->sync, from, 0, &bad);
     if (bad || v == V_HOLD) {
         return v;
     }
@@ -2038,7 +2047,7 @@ dispatch(struct consensus *c, uint16_t from, const uint8_t *bytes, size_t size)
             epoch_mismatch(c, from, c->msg->u.sync.highest_qc.vote_data.proposed.epoch);
             return V_DONE;
         }
-        return process_sync(c, &c->msg->u.sync, from, &dummy);
+        return process_sync(c, &c->msg->u.sync, from, 0, &dummy);
     case CONS_MSG_BLOCK_REQUEST:
         on_block_request(c, from);
         return V_DONE;
