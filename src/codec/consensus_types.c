@@ -729,6 +729,29 @@ evidence_encode(struct buf *b, const struct evidence *e)
 }
 
 static enum err
+block_request_read(struct reader *r, struct block_request *q)
+{
+    TRY(codec_get_hash(r, &q->block_id));
+    TRY(codec_get_u16(r, &q->num_blocks));
+    if (q->num_blocks == 0 || q->num_blocks > CONS_RETRIEVAL_BLOCKS_MAX) {
+        return ERR_MALFORMED;
+    }
+    return codec_get_hash(r, &q->stop_at);
+}
+
+static enum err
+ledger_request_read(struct reader *r, struct ledger_request *q)
+{
+    TRY(codec_get_hash(r, &q->after_id));
+    TRY(codec_get_u64(r, &q->after_height));
+    TRY(codec_get_u16(r, &q->num_blocks));
+    if (q->num_blocks == 0 || q->num_blocks > CONS_RETRIEVAL_BLOCKS_MAX) {
+        return ERR_MALFORMED;
+    }
+    return ERR_OK;
+}
+
+static enum err
 cons_msg_read_body(struct reader *r, struct cons_msg *m)
 {
     switch ((enum cons_msg_type)m->type) {
@@ -744,15 +767,8 @@ cons_msg_read_body(struct reader *r, struct cons_msg *m)
         return sync_info_read(r, &m->u.timeout.sync);
     case CONS_MSG_SYNC_INFO:
         return sync_info_read(r, &m->u.sync);
-    case CONS_MSG_BLOCK_REQUEST: {
-        struct block_request *q = &m->u.block_request;
-        TRY(codec_get_hash(r, &q->block_id));
-        TRY(codec_get_u16(r, &q->num_blocks));
-        if (q->num_blocks == 0 || q->num_blocks > CONS_RETRIEVAL_BLOCKS_MAX) {
-            return ERR_MALFORMED;
-        }
-        return codec_get_hash(r, &q->stop_at);
-    }
+    case CONS_MSG_BLOCK_REQUEST:
+        return block_request_read(r, &m->u.block_request);
     case CONS_MSG_BLOCK_RESPONSE: {
         struct block *scratch = mem_alloc(sizeof *scratch);
         enum err rc = block_response_read(r, &m->u.block_response, scratch);
@@ -769,16 +785,8 @@ cons_msg_read_body(struct reader *r, struct cons_msg *m)
     }
     case CONS_MSG_EVIDENCE:
         return evidence_read(r, &m->u.evidence);
-    case CONS_MSG_LEDGER_REQUEST: {
-        struct ledger_request *q = &m->u.ledger_request;
-        TRY(codec_get_hash(r, &q->after_id));
-        TRY(codec_get_u64(r, &q->after_height));
-        TRY(codec_get_u16(r, &q->num_blocks));
-        if (q->num_blocks == 0 || q->num_blocks > CONS_RETRIEVAL_BLOCKS_MAX) {
-            return ERR_MALFORMED;
-        }
-        return ERR_OK;
-    }
+    case CONS_MSG_LEDGER_REQUEST:
+        return ledger_request_read(r, &m->u.ledger_request);
     }
     return ERR_MALFORMED;
 }
@@ -809,6 +817,33 @@ spans_encode(struct buf *b, const struct byte_span *spans, uint16_t count)
     return ERR_OK;
 }
 
+static enum err
+block_request_encode(struct buf *b, const struct block_request *q)
+{
+    TRY(codec_put_hash(b, &q->block_id));
+    TRY(codec_put_u16(b, q->num_blocks));
+    return codec_put_hash(b, &q->stop_at);
+}
+
+static enum err
+ledger_request_encode(struct buf *b, const struct ledger_request *q)
+{
+    TRY(codec_put_hash(b, &q->after_id));
+    TRY(codec_put_u64(b, q->after_height));
+    return codec_put_u16(b, q->num_blocks);
+}
+
+static enum err
+epoch_proof_encode(struct buf *b, const struct epoch_change_proof *p)
+{
+    TRY(codec_put_count(b, p->count, CONS_EPOCH_PROOF_MAX));
+    for (uint16_t i = 0; i < p->count; i++) {
+        TRY(codec_put_fixed(b, p->certs[i].data, p->certs[i].size));
+        TRY(codec_put_fixed(b, p->sets[i].data, p->sets[i].size));
+    }
+    return ERR_OK;
+}
+
 enum err
 cons_msg_encode(struct buf *b, const struct cons_msg *m)
 {
@@ -827,30 +862,19 @@ cons_msg_encode(struct buf *b, const struct cons_msg *m)
     case CONS_MSG_SYNC_INFO:
         return sync_info_encode(b, &m->u.sync);
     case CONS_MSG_BLOCK_REQUEST:
-        TRY(codec_put_hash(b, &m->u.block_request.block_id));
-        TRY(codec_put_u16(b, m->u.block_request.num_blocks));
-        return codec_put_hash(b, &m->u.block_request.stop_at);
+        return block_request_encode(b, &m->u.block_request);
     case CONS_MSG_BLOCK_RESPONSE:
         TRY(codec_put_u8(b, m->u.block_response.status));
         TRY(codec_put_count(b, m->u.block_response.count, CONS_RETRIEVAL_BLOCKS_MAX));
         return spans_encode(b, m->u.block_response.blocks, m->u.block_response.count);
     case CONS_MSG_EPOCH_REQUEST:
         return codec_put_u64(b, m->u.epoch_request.epoch);
-    case CONS_MSG_EPOCH_PROOF: {
-        const struct epoch_change_proof *p = &m->u.epoch_proof;
-        TRY(codec_put_count(b, p->count, CONS_EPOCH_PROOF_MAX));
-        for (uint16_t i = 0; i < p->count; i++) {
-            TRY(codec_put_fixed(b, p->certs[i].data, p->certs[i].size));
-            TRY(codec_put_fixed(b, p->sets[i].data, p->sets[i].size));
-        }
-        return ERR_OK;
-    }
+    case CONS_MSG_EPOCH_PROOF:
+        return epoch_proof_encode(b, &m->u.epoch_proof);
     case CONS_MSG_EVIDENCE:
         return evidence_encode(b, &m->u.evidence);
     case CONS_MSG_LEDGER_REQUEST:
-        TRY(codec_put_hash(b, &m->u.ledger_request.after_id));
-        TRY(codec_put_u64(b, m->u.ledger_request.after_height));
-        return codec_put_u16(b, m->u.ledger_request.num_blocks);
+        return ledger_request_encode(b, &m->u.ledger_request);
     }
     UNREACHABLE();
 }

@@ -39,13 +39,13 @@
 #define CONS_VALIDATORS_MAX       256
 #define CONS_BITMAP_SIZE_MAX      (CONS_VALIDATORS_MAX / 8)
 #define CONS_FAILED_AUTHORS_MAX   32
-#define CONS_TX_SIZE_MAX          (64u * 1024u)
+#define CONS_TX_SIZE_MAX          ((size_t)64 << 10)
 #define CONS_BLOCK_TXS_MAX        10000u
-#define CONS_BLOCK_BYTES_MAX      (4u * 1024u * 1024u)
+#define CONS_BLOCK_BYTES_MAX      ((size_t)4 << 20)
 #define CONS_RETRIEVAL_BLOCKS_MAX 16
 #define CONS_EPOCH_PROOF_MAX      4
 #define FINALITY_HEADERS_MAX      256
-#define CONS_MSG_SIZE_MAX         (CONS_BLOCK_BYTES_MAX + 512u * 1024u)
+#define CONS_MSG_SIZE_MAX         (CONS_BLOCK_BYTES_MAX + ((size_t)512 << 10))
 #define CONS_POWER_TOTAL_MAX      (UINT64_C(1) << 60)
 
 #define CONS_TAG_PROPOSAL "LM1/proposal"

@@ -363,44 +363,37 @@ tree_add(struct consensus *c, struct cblock *b)
     c->blocks[c->block_count++] = b;
 }
 
-/* Keeps only the root and its descendants (parents always precede children in a pass
- * ordered by height). */
+static bool
+descends_from_root(const struct consensus *c, const struct cblock *b)
+{
+    for (; b != NULL; b = b->parent) {
+        if (b == c->root) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Keeps only the root and its descendants; frees the rest (older blocks and forks). */
 static void
 tree_prune(struct consensus *c)
 {
     size_t n = c->block_count;
-    struct cblock **keep = mem_calloc(n, sizeof *keep);
-    size_t kept = 0;
-    keep[kept++] = c->root;
-    bool progress = true;
-    bool *taken = mem_calloc(n, sizeof *taken);
-    while (progress) {
-        progress = false;
-        for (size_t i = 0; i < n; i++) {
-            struct cblock *b = c->blocks[i];
-            if (taken[i] || b == c->root) {
-                continue;
-            }
-            for (size_t k = 0; k < kept; k++) {
-                if (b->parent == keep[k]) {
-                    keep[kept++] = b;
-                    taken[i] = true;
-                    progress = true;
-                    break;
-                }
-            }
-        }
-    }
+    bool *keep = mem_calloc(n, sizeof *keep);
     for (size_t i = 0; i < n; i++) {
-        if (!taken[i] && c->blocks[i] != c->root) {
+        keep[i] = descends_from_root(c, c->blocks[i]); /* before anything is freed */
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (keep[i]) {
+            c->blocks[kept++] = c->blocks[i];
+        } else {
             cblock_free(c->blocks[i]);
         }
     }
-    memcpy(c->blocks, keep, kept * sizeof *keep);
     c->block_count = kept;
     c->root->parent = NULL;
     mem_free(keep);
-    mem_free(taken);
 }
 
 static void
@@ -540,6 +533,26 @@ switch_epoch(struct consensus *c, const struct cblock *ending, const struct qc *
 
 /* ---- commit ---- */
 
+/* Hands one final block to the env; a failure halts the node. */
+static bool
+commit_one(struct consensus *c, const struct cblock *b, const struct buf *proof)
+{
+    struct committed_block cb = { .info = &b->info,
+                                  .block = b->bytes,
+                                  .block_size = b->size,
+                                  .proof = proof->data,
+                                  .proof_size = proof->size,
+                                  .ends_epoch = !hash_is_zero(&b->info.next_epoch_vs_hash) };
+    enum err rc = c->env.commit(c->env.ctx, &cb);
+    if (rc != ERR_OK) {
+        log_error(LOG_CONSENSUS, "commit failed, halting err=%s", err_name(rc));
+        c->halted = true;
+        return false;
+    }
+    c->stats.blocks_committed++;
+    return true;
+}
+
 /* Delivers path[from_index] .. path[0] is the newest; commits oldest first. */
 static bool
 deliver_chain(struct consensus *c, struct cblock **path, size_t count, const struct qc *cert,
@@ -557,22 +570,10 @@ deliver_chain(struct consensus *c, struct cblock **path, size_t count, const str
         buf_reset(&proof);
         enum err rc = finality_proof_encode(&proof, cert, headers, (uint16_t)i);
         ASSERT(rc == ERR_OK);
-        struct committed_block cb = { .info = &path[i]->info,
-                                      .block = path[i]->bytes,
-                                      .block_size = path[i]->size,
-                                      .proof = proof.data,
-                                      .proof_size = proof.size,
-                                      .ends_epoch =
-                                          !hash_is_zero(&path[i]->info.next_epoch_vs_hash) };
-        rc = c->env.commit(c->env.ctx, &cb);
-        if (rc != ERR_OK) {
-            log_error(LOG_CONSENSUS, "commit failed, halting err=%s", err_name(rc));
-            c->halted = true;
-            ok = false;
-            break;
+        ok = commit_one(c, path[i], &proof);
+        if (ok) {
+            c->root = path[i];
         }
-        c->stats.blocks_committed++;
-        c->root = path[i];
     }
     buf_release(&proof);
     mem_free(headers);
@@ -599,6 +600,7 @@ apply_commit(struct consensus *c, const struct qc *qc, const uint8_t *qc_bytes, 
         return;
     }
     /* path[0] = C, ..., path[count-1] = the child of the root */
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     struct cblock **path = mem_calloc(c->block_count, sizeof *path);
     size_t count = 0;
     for (struct cblock *b = target; b != NULL && b != c->root; b = b->parent) {
@@ -1133,8 +1135,11 @@ build_block(struct consensus *c, struct cblock *parent, struct block *blk, struc
             exclude[n_anc++] = a->id;
         }
         uint32_t count = 0;
-        rc = c->env.pull_payload(c->env.ctx, exclude, n_anc, c->cfg.max_block_txs,
-                                 c->cfg.max_block_bytes, txs, &count);
+        struct payload_request req = { .exclude = exclude,
+                                       .exclude_count = n_anc,
+                                       .max_txs = c->cfg.max_block_txs,
+                                       .max_bytes = c->cfg.max_block_bytes };
+        rc = c->env.pull_payload(c->env.ctx, &req, txs, &count);
         mem_free(exclude);
         if (rc == ERR_OK && count > 0) {
             blk->payload = (struct block_payload){
@@ -1398,6 +1403,32 @@ double_vote(struct consensus *c, const struct vote *v)
     buf_release(&b);
 }
 
+/* The slot of this ledger info, or a new one; -1 when every slot is taken. Two slots for one
+ * block id mean validators computed different results: the non-determinism alarm. */
+static int
+find_or_add_slot(struct consensus *c, const struct vote *v, const struct hash *li_hash)
+{
+    for (int i = 0; i < VOTE_SLOTS_MAX; i++) {
+        if (c->slots[i].used && hash_equal(&c->slots[i].li_hash, li_hash)) {
+            return i;
+        }
+    }
+    for (int i = 0; i < VOTE_SLOTS_MAX; i++) {
+        if (c->slots[i].used) {
+            if (hash_equal(&c->slots[i].vote_data.proposed.id, &v->vote_data.proposed.id)) {
+                c->stats.nondeterminism_alarms++;
+            }
+            continue;
+        }
+        c->slots[i] = (struct vote_slot){ .used = true,
+                                          .li_hash = *li_hash,
+                                          .vote_data = v->vote_data,
+                                          .ledger_info = v->ledger_info };
+        return i;
+    }
+    return -1;
+}
+
 static void
 add_vote(struct consensus *c, const struct vote *v, const struct hash *li_hash)
 {
@@ -1408,28 +1439,7 @@ add_vote(struct consensus *c, const struct vote *v, const struct hash *li_hash)
         }
         return;
     }
-    int slot = -1;
-    for (int i = 0; i < VOTE_SLOTS_MAX; i++) {
-        if (c->slots[i].used && hash_equal(&c->slots[i].li_hash, li_hash)) {
-            slot = i;
-            break;
-        }
-    }
-    for (int i = 0; i < VOTE_SLOTS_MAX && slot < 0; i++) {
-        if (!c->slots[i].used) {
-            slot = i;
-            c->slots[i] = (struct vote_slot){ .used = true,
-                                              .li_hash = *li_hash,
-                                              .vote_data = v->vote_data,
-                                              .ledger_info = v->ledger_info };
-            for (int k = 0; k < VOTE_SLOTS_MAX; k++) {
-                if (k != i && c->slots[k].used &&
-                    hash_equal(&c->slots[k].vote_data.proposed.id, &v->vote_data.proposed.id)) {
-                    c->stats.nondeterminism_alarms++; /* same block, different results */
-                }
-            }
-        }
-    }
+    int slot = find_or_add_slot(c, v, li_hash);
     if (slot < 0) {
         c->stats.dropped_held_overflow++;
         return;
@@ -1832,6 +1842,16 @@ connect_fetched(struct consensus *c)
     retrieval_done(c);
 }
 
+static bool
+fetched_has_room(const struct consensus *c)
+{
+    if (c->rt.fetched_count + c->block_count < c->cfg.block_tree_max) {
+        return true;
+    }
+    log_warn(LOG_CONSENSUS, "missing chain longer than the block tree; ledger sync needed");
+    return false;
+}
+
 static void
 on_top_down_response(struct consensus *c, const struct block_response *resp, uint16_t from)
 {
@@ -1842,8 +1862,7 @@ on_top_down_response(struct consensus *c, const struct block_response *resp, uin
             count_verify_error(c, rc);
             return; /* a bad response: the retry timer moves to another peer */
         }
-        if (c->rt.fetched_count + c->block_count >= c->cfg.block_tree_max) {
-            log_warn(LOG_CONSENSUS, "missing chain longer than the block tree; ledger sync needed");
+        if (!fetched_has_room(c)) {
             retrieval_done(c);
             return;
         }
@@ -1929,9 +1948,8 @@ epoch_mismatch(struct consensus *c, uint16_t from, uint64_t their_epoch)
     }
     c->epoch_reply_us[from] = now;
     encode_into(&c->out);
-    enum err rc = ERR_OK;
     if (their_epoch > c->epoch) {
-        rc = codec_put_u8(&c->out, CONS_MSG_EPOCH_REQUEST);
+        enum err rc = codec_put_u8(&c->out, CONS_MSG_EPOCH_REQUEST);
         rc = rc == ERR_OK ? codec_put_u64(&c->out, c->epoch) : rc;
         ASSERT(rc == ERR_OK);
         send_to(c, from, c->out.data, c->out.size);
@@ -2185,6 +2203,7 @@ consensus_new(const struct consensus_config *cfg, const struct consensus_env *en
     c->env = *env;
     c->verifier =
         (struct cons_verifier){ .chain = &c->cfg.chain, .verify = verify_counted, .ctx = c };
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     c->blocks = mem_calloc(cfg->block_tree_max, sizeof *c->blocks);
     c->rt.fetched = mem_calloc(cfg->block_tree_max, sizeof *c->rt.fetched);
     c->msg = mem_alloc(sizeof *c->msg);

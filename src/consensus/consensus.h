@@ -100,6 +100,13 @@ struct committed_block {
     bool ends_epoch;
 };
 
+struct payload_request {
+    const struct hash *exclude; /* ids of the uncommitted ancestors */
+    size_t exclude_count;
+    uint32_t max_txs;
+    uint32_t max_bytes;
+};
+
 struct consensus_env {
     void *ctx;
     uint64_t (*now_us)(void *ctx); /* wall clock for block timestamps */
@@ -119,11 +126,10 @@ struct consensus_env {
      * parent's speculative state. ERR_MALFORMED: the block is invalid (no vote). */
     enum err (*execute)(void *ctx, const struct block *blk, const struct block_info *parent,
                         struct exec_result *out);
-    /* Appends up to max_txs transactions (each as a codec byte string) of at most max_bytes
-     * in total to out, none of them in the blocks `exclude` (uncommitted ancestors);
-     * sets *out_count. */
-    enum err (*pull_payload)(void *ctx, const struct hash *exclude, size_t exclude_count,
-                             uint32_t max_txs, uint32_t max_bytes, struct buf *out,
+    /* Appends up to req->max_txs transactions (each as a codec byte string) of at most
+     * req->max_bytes in total to out, none of them in the blocks req->exclude (the
+     * uncommitted ancestors); sets *out_count. */
+    enum err (*pull_payload)(void *ctx, const struct payload_request *req, struct buf *out,
                              uint32_t *out_count);
     /* Atomically and durably commits the block (ledger, state, the cert). Blocks come in
      * height order. An error halts the node. */

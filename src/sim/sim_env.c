@@ -303,15 +303,15 @@ env_execute(void *ctx, const struct block *blk, const struct block_info *parent,
 }
 
 static enum err
-env_pull_payload(void *ctx, const struct hash *exclude, size_t exclude_count, uint32_t max_txs,
-                 uint32_t max_bytes, struct buf *out, uint32_t *out_count)
+env_pull_payload(void *ctx, const struct payload_request *req, struct buf *out, uint32_t *out_count)
 {
+    /* every simulated transaction is unique (instance id, counter): nothing to exclude */
     struct sim_node *node = ctx;
     struct sim *s = node->sim;
-    (void)exclude;
-    (void)exclude_count;
+    uint32_t max_txs = req->max_txs;
+    uint32_t max_bytes = req->max_bytes;
     uint32_t count = 0;
-    uint8_t tx[CONS_TX_SIZE_MAX];
+    uint8_t tx[4096];
     uint32_t size = s->cfg.tx_size < 16 ? 16 : s->cfg.tx_size;
     size = size > sizeof tx ? (uint32_t)sizeof tx : size;
     memset(tx, 0xab, size);
@@ -319,10 +319,11 @@ env_pull_payload(void *ctx, const struct hash *exclude, size_t exclude_count, ui
            out->size + size + VARINT_SIZE_MAX <= max_bytes) {
         store_u16(tx, node->id);
         store_u64(tx + 2, node->tx_counter++);
-        if (codec_put_bytes(out, tx, size, CONS_TX_SIZE_MAX) != ERR_OK) {
+        enum err rc = codec_put_bytes(out, tx, size, CONS_TX_SIZE_MAX);
+        count += rc == ERR_OK ? 1u : 0u;
+        if (rc != ERR_OK) {
             break;
         }
-        count++;
     }
     *out_count = count;
     return ERR_OK;

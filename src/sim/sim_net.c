@@ -163,39 +163,58 @@ sim_heal(struct sim *s)
     memset(s->blocked, 0, (size_t)s->node_count * s->node_count);
 }
 
+static void
+split_two_sides(struct sim *s)
+{
+    uint16_t n = s->node_count;
+    for (uint16_t i = 0; i < n; i++) {
+        s->nodes[i].group = (uint8_t)rng_below(&s->fault, 2);
+    }
+    for (uint16_t a = 0; a < n; a++) {
+        for (uint16_t b = 0; b < n; b++) {
+            s->blocked[(size_t)a * n + b] = s->nodes[a].group != s->nodes[b].group;
+        }
+    }
+}
+
+static void
+cut_off_one(struct sim *s)
+{
+    uint16_t n = s->node_count;
+    uint16_t x = (uint16_t)rng_below(&s->fault, n);
+    for (uint16_t b = 0; b < n; b++) {
+        s->blocked[(size_t)x * n + b] = 1;
+        s->blocked[(size_t)b * n + x] = 1;
+    }
+}
+
+/* Asymmetric: some links drop one way only. */
+static void
+block_one_way(struct sim *s)
+{
+    uint16_t n = s->node_count;
+    for (uint16_t k = 0; k < n; k++) {
+        uint16_t a = (uint16_t)rng_below(&s->fault, n);
+        uint16_t b = (uint16_t)rng_below(&s->fault, n);
+        s->blocked[(size_t)a * n + b] = 1;
+    }
+}
+
 void
 sim_partition_step(struct sim *s)
 {
-    uint16_t n = s->node_count;
     sim_heal(s);
     switch (rng_below(&s->fault, 4)) {
     case 0:
         break; /* healed */
-    case 1: {  /* two sides */
-        for (uint16_t i = 0; i < n; i++) {
-            s->nodes[i].group = (uint8_t)rng_below(&s->fault, 2);
-        }
-        for (uint16_t a = 0; a < n; a++) {
-            for (uint16_t b = 0; b < n; b++) {
-                s->blocked[(size_t)a * n + b] = s->nodes[a].group != s->nodes[b].group;
-            }
-        }
+    case 1:
+        split_two_sides(s);
         break;
-    }
-    case 2: { /* one node cut off */
-        uint16_t x = (uint16_t)rng_below(&s->fault, n);
-        for (uint16_t b = 0; b < n; b++) {
-            s->blocked[(size_t)x * n + b] = 1;
-            s->blocked[(size_t)b * n + x] = 1;
-        }
+    case 2:
+        cut_off_one(s);
         break;
-    }
-    default: /* asymmetric: some links drop one way only */
-        for (uint16_t k = 0; k < n; k++) {
-            uint16_t a = (uint16_t)rng_below(&s->fault, n);
-            uint16_t b = (uint16_t)rng_below(&s->fault, n);
-            s->blocked[(size_t)a * n + b] = 1;
-        }
+    default:
+        block_one_way(s);
         break;
     }
 }
@@ -289,6 +308,19 @@ replay_old(struct sim_node *node)
     }
 }
 
+/* One proposal to the even validators, the other to the odd ones. */
+static void
+send_split(struct sim_node *from, const uint8_t *data, size_t size, const struct buf *alt)
+{
+    for (uint16_t j = 0; j < from->sim->cfg.n; j++) {
+        if (j == from->idx) {
+            continue;
+        }
+        const uint8_t *d = j % 2 == 0 ? data : alt->data;
+        send_bytes(from, j, d, j % 2 == 0 ? size : alt->size);
+    }
+}
+
 void
 sim_byz_outgoing(struct sim_node *from, int to_idx, const uint8_t *data, size_t size)
 {
@@ -301,16 +333,7 @@ sim_byz_outgoing(struct sim_node *from, int to_idx, const uint8_t *data, size_t 
     case SIM_BYZ_EQUIVOCATE:
         if (to_idx < 0 && data[0] == CONS_MSG_PROPOSAL &&
             equivocal_proposal(from, data, size, &alt)) {
-            for (uint16_t j = 0; j < s->cfg.n; j++) {
-                if (j == from->idx) {
-                    continue;
-                }
-                if (j % 2 == 0) {
-                    send_bytes(from, j, data, size);
-                } else {
-                    send_bytes(from, j, alt.data, alt.size);
-                }
-            }
+            send_split(from, data, size, &alt);
         } else {
             send_bytes(from, to_idx, data, size);
         }

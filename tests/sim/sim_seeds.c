@@ -53,12 +53,20 @@ run_file(const char *path)
     unsigned runs = 0;
     int rc = 0;
     while (rc == 0 && fgets(line, sizeof line, f) != NULL) {
-        char name[64];
-        unsigned long long seed = 0;
-        if (line[0] == '#' || sscanf(line, "%63s %llu", name, &seed) != 2) {
+        char *space = strchr(line, ' ');
+        if (line[0] == '#' || space == NULL) {
             continue;
         }
-        rc = run_one(name, (uint64_t)seed, &blocks);
+        *space = '\0';
+        char *nl = strchr(space + 1, '\n');
+        if (nl != NULL) {
+            *nl = '\0';
+        }
+        uint64_t seed = 0;
+        if (parse_u64(space + 1, &seed) != 0) {
+            continue;
+        }
+        rc = run_one(line, seed, &blocks);
         runs++;
     }
     fclose(f);

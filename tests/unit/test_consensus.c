@@ -43,7 +43,7 @@ struct harness {
     int commits;
 };
 
-static struct harness *H;
+static struct harness *hx;
 
 static uint64_t
 h_now(void *ctx)
@@ -55,8 +55,8 @@ h_now(void *ctx)
 static void
 h_record(int to, const uint8_t *msg, size_t size)
 {
-    assert_true(H->nout < sizeof H->out / sizeof H->out[0]);
-    H->out[H->nout++] = (struct sent){ to, mem_dup(msg, size), size, H->persists };
+    assert_true(hx->nout < sizeof hx->out / sizeof hx->out[0]);
+    hx->out[hx->nout++] = (struct sent){ to, mem_dup(msg, size), size, hx->persists };
 }
 
 static void
@@ -79,7 +79,7 @@ h_timer(void *ctx, enum cons_timer kind, uint64_t delay_ms, uint64_t token)
     (void)ctx;
     (void)delay_ms;
     if (kind == CONS_TIMER_ROUND) {
-        H->round_token = token;
+        hx->round_token = token;
     }
 }
 
@@ -87,10 +87,10 @@ static enum err
 h_persist(void *ctx, const uint8_t *rec, size_t size)
 {
     (void)ctx;
-    assert_true(size <= sizeof H->safety);
-    memcpy(H->safety, rec, size);
-    H->safety_size = size;
-    H->persists++;
+    assert_true(size <= sizeof hx->safety);
+    memcpy(hx->safety, rec, size);
+    hx->safety_size = size;
+    hx->persists++;
     return ERR_OK;
 }
 
@@ -108,7 +108,7 @@ static enum err
 h_sign(void *ctx, const struct hash *digest, struct signature *out)
 {
     (void)ctx;
-    return sign_message(H->keys[SELF], digest->bytes, HASH_SIZE, out);
+    return sign_message(hx->keys[SELF], digest->bytes, HASH_SIZE, out);
 }
 
 static void
@@ -119,8 +119,8 @@ exec_of(const struct block_info *parent, const struct hash *payload_root, uint64
     hash_two(HASH_SHA256, parent->exec_root.bytes, HASH_SIZE, payload_root->bytes, HASH_SIZE,
              &out->exec_root);
     hash_two(HASH_SHA256, "r", 1, out->exec_root.bytes, HASH_SIZE, &out->receipts_root);
-    if (height == H->epoch_end_height) {
-        validator_set_hash(HASH_SHA256, &H->vs, &out->next_epoch_vs_hash);
+    if (height == hx->epoch_end_height) {
+        validator_set_hash(HASH_SHA256, &hx->vs, &out->next_epoch_vs_hash);
     }
 }
 
@@ -134,14 +134,10 @@ h_execute(void *ctx, const struct block *blk, const struct block_info *parent,
 }
 
 static enum err
-h_pull(void *ctx, const struct hash *ex, size_t n_ex, uint32_t max_txs, uint32_t max_bytes,
-       struct buf *out, uint32_t *out_count)
+h_pull(void *ctx, const struct payload_request *req, struct buf *out, uint32_t *out_count)
 {
     (void)ctx;
-    (void)ex;
-    (void)n_ex;
-    (void)max_txs;
-    (void)max_bytes;
+    (void)req;
     (void)out;
     *out_count = 0;
     return ERR_OK;
@@ -152,7 +148,7 @@ h_commit(void *ctx, const struct committed_block *cb)
 {
     (void)ctx;
     (void)cb;
-    H->commits++;
+    hx->commits++;
     return ERR_OK;
 }
 
@@ -161,7 +157,7 @@ h_next_vs(void *ctx, const struct block_info *ending, struct validator_set *out)
 {
     (void)ctx;
     (void)ending;
-    *out = H->vs;
+    *out = hx->vs;
     return ERR_OK;
 }
 
@@ -182,51 +178,51 @@ static const struct consensus_env h_env = {
 static void
 start_node(bool with_record)
 {
-    struct cons_start st = { .validators = &H->vs,
-                             .epoch_root = H->genesis,
-                             .committed_root = H->genesis };
+    struct cons_start st = { .validators = &hx->vs,
+                             .epoch_root = hx->genesis,
+                             .committed_root = hx->genesis };
     if (with_record) {
-        st.safety_record = (struct byte_span){ H->safety, H->safety_size };
+        st.safety_record = (struct byte_span){ hx->safety, hx->safety_size };
     }
-    secret_key_public(H->keys[SELF], &st.self_key);
-    assert_int_equal(consensus_new(&H->cfg, &h_env, &H->c), ERR_OK);
-    assert_int_equal(consensus_start(H->c, &st), ERR_OK);
+    secret_key_public(hx->keys[SELF], &st.self_key);
+    assert_int_equal(consensus_new(&hx->cfg, &h_env, &hx->c), ERR_OK);
+    assert_int_equal(consensus_start(hx->c, &st), ERR_OK);
 }
 
 static void
 clear_out(void)
 {
-    for (size_t i = 0; i < H->nout; i++) {
-        mem_free(H->out[i].data);
+    for (size_t i = 0; i < hx->nout; i++) {
+        mem_free(hx->out[i].data);
     }
-    H->nout = 0;
+    hx->nout = 0;
 }
 
 static int
 setup(void **state)
 {
     (void)state;
-    H = mem_calloc(1, sizeof *H);
-    H->vs.count = N;
+    hx = mem_calloc(1, sizeof *hx);
+    hx->vs.count = N;
     for (uint16_t i = 0; i < N; i++) {
         uint8_t seed[32];
         memset(seed, (int)(0x30 + i), sizeof seed);
-        if (secret_key_import(SIG_ED25519, seed, sizeof seed, &H->keys[i]) != ERR_OK) {
+        if (secret_key_import(SIG_ED25519, seed, sizeof seed, &hx->keys[i]) != ERR_OK) {
             return -1;
         }
-        H->vs.v[i].index = i;
-        secret_key_public(H->keys[i], &H->vs.v[i].key);
-        H->vs.v[i].power = 1;
+        hx->vs.v[i].index = i;
+        secret_key_public(hx->keys[i], &hx->vs.v[i].key);
+        hx->vs.v[i].power = 1;
     }
-    if (validator_set_check(&H->vs) != ERR_OK) {
+    if (validator_set_check(&hx->vs) != ERR_OK) {
         return -1;
     }
     struct hash chain_id;
     hash_bytes(HASH_SHA256, "unit-chain", 10, &chain_id);
-    consensus_config_default(&H->cfg, HASH_SHA256, &chain_id);
-    H->genesis = (struct block_info){ .epoch = 1, .timestamp_us = 5000 };
-    hash_bytes(HASH_SHA256, "g", 1, &H->genesis.id);
-    qc_epoch_genesis(HASH_SHA256, &H->genesis, &H->epoch_qc);
+    consensus_config_default(&hx->cfg, HASH_SHA256, &chain_id);
+    hx->genesis = (struct block_info){ .epoch = 1, .timestamp_us = 5000 };
+    hash_bytes(HASH_SHA256, "g", 1, &hx->genesis.id);
+    qc_epoch_genesis(HASH_SHA256, &hx->genesis, &hx->epoch_qc);
     start_node(false);
     return 0;
 }
@@ -235,12 +231,12 @@ static int
 teardown(void **state)
 {
     (void)state;
-    consensus_free(H->c);
+    consensus_free(hx->c);
     clear_out();
     for (int i = 0; i < N; i++) {
-        secret_key_free(H->keys[i]);
+        secret_key_free(hx->keys[i]);
     }
-    mem_free(H);
+    mem_free(hx);
     return 0;
 }
 
@@ -282,11 +278,11 @@ craft(uint64_t round, const struct block_info *parent, const struct qc *qc, cons
     struct hash id;
     block_header_id(HASH_SHA256, h, &id);
     struct hash d;
-    proposal_digest(&H->cfg.chain, &id, &d);
-    assert_int_equal(sign_message(H->keys[h->author], d.bytes, HASH_SIZE, &m->u.proposal.sig),
+    proposal_digest(&hx->cfg.chain, &id, &d);
+    assert_int_equal(sign_message(hx->keys[h->author], d.bytes, HASH_SIZE, &m->u.proposal.sig),
                      ERR_OK);
     m->u.proposal.sync.highest_qc = *qc;
-    m->u.proposal.sync.highest_commit_cert = H->epoch_qc;
+    m->u.proposal.sync.highest_commit_cert = hx->epoch_qc;
     if (tc != NULL) {
         m->u.proposal.sync.has_tc = true;
         m->u.proposal.sync.highest_tc = *tc;
@@ -325,11 +321,11 @@ certify(const struct block_info *b, const struct block_info *parent, struct qc *
     }
     vote_data_hash(HASH_SHA256, &qc->vote_data, &qc->ledger_info.vote_data_hash);
     struct hash d;
-    vote_digest(&H->cfg.chain, 1, &qc->ledger_info, &d);
+    vote_digest(&hx->cfg.chain, 1, &qc->ledger_info, &d);
     qc->bitmap_size = 1;
     for (uint16_t i = 0; i < 3; i++) {
         bitmap_set(qc->bitmap, i);
-        assert_int_equal(sign_message(H->keys[i], d.bytes, HASH_SIZE, &qc->sigs[i]), ERR_OK);
+        assert_int_equal(sign_message(hx->keys[i], d.bytes, HASH_SIZE, &qc->sigs[i]), ERR_OK);
         qc->sig_count++;
     }
 }
@@ -347,8 +343,8 @@ timeout_cert(uint64_t round, const struct qc *hqc, const uint64_t rounds[3], str
         bitmap_set(tc->bitmap, i);
         tc->hqc_rounds[i] = rounds[i];
         struct hash d;
-        timeout_digest(&H->cfg.chain, 1, round, rounds[i], &d);
-        assert_int_equal(sign_message(H->keys[i], d.bytes, HASH_SIZE, &tc->sigs[i]), ERR_OK);
+        timeout_digest(&hx->cfg.chain, 1, round, rounds[i], &d);
+        assert_int_equal(sign_message(hx->keys[i], d.bytes, HASH_SIZE, &tc->sigs[i]), ERR_OK);
         tc->sig_count++;
     }
 }
@@ -356,9 +352,9 @@ timeout_cert(uint64_t round, const struct qc *hqc, const uint64_t rounds[3], str
 static const struct sent *
 find_sent(uint8_t type)
 {
-    for (size_t i = 0; i < H->nout; i++) {
-        if (H->out[i].size > 0 && H->out[i].data[0] == type) {
-            return &H->out[i];
+    for (size_t i = 0; i < hx->nout; i++) {
+        if (hx->out[i].size > 0 && hx->out[i].data[0] == type) {
+            return &hx->out[i];
         }
     }
     return NULL;
@@ -379,14 +375,14 @@ must_find(uint8_t type)
 static void
 deliver(uint16_t from, const struct buf *msg)
 {
-    consensus_on_message(H->c, from, msg->data, msg->size);
+    consensus_on_message(hx->c, from, msg->data, msg->size);
 }
 
 static void
 restart(bool with_record)
 {
-    consensus_free(H->c);
-    H->c = NULL;
+    consensus_free(hx->c);
+    hx->c = NULL;
     clear_out();
     start_node(with_record);
 }
@@ -397,8 +393,8 @@ test_vote_persisted_then_resent(void **state)
     (void)state;
     restart(false);
     struct crafted b1;
-    craft(1, &H->genesis, &H->epoch_qc, NULL, true, &b1);
-    int persists = H->persists;
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, true, &b1);
+    int persists = hx->persists;
     deliver(1, &b1.msg);
     const struct sent *v = must_find(CONS_MSG_VOTE);
     assert_int_equal(v->to, 2);                 /* leader of round 2 */
@@ -412,7 +408,7 @@ test_vote_persisted_then_resent(void **state)
     v = must_find(CONS_MSG_VOTE);
     assert_int_equal(v->size, first_size);
     assert_memory_equal(v->data, first, first_size);
-    assert_int_equal(consensus_last_voted_round(H->c), 1);
+    assert_int_equal(consensus_last_voted_round(hx->c), 1);
     buf_release(&b1.msg);
 }
 
@@ -421,11 +417,11 @@ test_no_vote_after_timeout(void **state)
 {
     (void)state;
     restart(false);
-    consensus_on_timer(H->c, CONS_TIMER_ROUND, H->round_token);
+    consensus_on_timer(hx->c, CONS_TIMER_ROUND, hx->round_token);
     assert_non_null(find_sent(CONS_MSG_TIMEOUT));
     clear_out();
     struct crafted b1;
-    craft(1, &H->genesis, &H->epoch_qc, NULL, false, &b1);
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, false, &b1);
     deliver(1, &b1.msg);
     assert_null(find_sent(CONS_MSG_VOTE));
     buf_release(&b1.msg);
@@ -437,22 +433,22 @@ test_tc_rule_and_no_commit_on_gap(void **state)
     (void)state;
     restart(false);
     struct crafted b1;
-    craft(1, &H->genesis, &H->epoch_qc, NULL, true, &b1);
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, true, &b1);
     deliver(1, &b1.msg);
     struct qc *qc1 = mem_alloc(sizeof *qc1);
-    certify(&b1.info, &H->genesis, qc1);
+    certify(&b1.info, &hx->genesis, qc1);
     /* rounds 2-4 timed out; the signers' highest QC is round 1 */
     struct tc *tc2 = mem_alloc(sizeof *tc2);
     const uint64_t rounds[3] = { 1, 0, 1 };
     timeout_cert(4, qc1, rounds, tc2);
     /* a proposal for round 5 (leader 1) that extends the epoch QC (round 0 < 1): no vote */
     struct crafted bad;
-    craft(5, &H->genesis, &H->epoch_qc, tc2, false, &bad);
+    craft(5, &hx->genesis, &hx->epoch_qc, tc2, false, &bad);
     clear_out();
     deliver(1, &bad.msg);
-    assert_int_equal(consensus_round(H->c), 5);
+    assert_int_equal(consensus_round(hx->c), 5);
     assert_null(find_sent(CONS_MSG_VOTE));
-    assert_int_equal(consensus_stats(H->c)->evidence_found, 0);
+    assert_int_equal(consensus_stats(hx->c)->evidence_found, 0);
     /* round 9 (leader 1) after a TC for round 8 whose hqc is QC1, proposed on QC1: a vote,
      * without commit info (rounds 1 and 9 are not consecutive) */
     struct tc *tc3 = mem_alloc(sizeof *tc3);
@@ -467,7 +463,7 @@ test_tc_rule_and_no_commit_on_gap(void **state)
     assert_int_equal(cons_msg_decode(v->data, v->size, m), ERR_OK);
     assert_int_equal(m->u.vote.vote.vote_data.proposed.round, 9);
     assert_false(m->u.vote.vote.ledger_info.has_commit);
-    assert_int_equal(H->commits, 0);
+    assert_int_equal(hx->commits, 0);
     mem_free(m);
     mem_free(qc1);
     mem_free(tc2);
@@ -483,8 +479,8 @@ test_drops_are_counted(void **state)
     (void)state;
     restart(false);
     struct crafted b1;
-    craft(1, &H->genesis, &H->epoch_qc, NULL, false, &b1);
-    const struct consensus_stats *st = consensus_stats(H->c);
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, false, &b1);
+    const struct consensus_stats *st = consensus_stats(hx->c);
     uint64_t bad_sig = st->dropped_bad_signature;
     uint64_t non_member = st->dropped_non_validator;
     uint64_t malformed = st->dropped_malformed;
@@ -499,9 +495,9 @@ test_drops_are_counted(void **state)
     assert_int_equal(cons_msg_encode(&broken, m), ERR_OK);
     deliver(1, &broken);
     assert_int_equal(st->dropped_bad_signature, bad_sig + 1);
-    consensus_on_message(H->c, 9, b1.msg.data, b1.msg.size); /* not a validator */
+    consensus_on_message(hx->c, 9, b1.msg.data, b1.msg.size); /* not a validator */
     assert_int_equal(st->dropped_non_validator, non_member + 1);
-    consensus_on_message(H->c, 1, b1.msg.data, b1.msg.size - 1); /* truncated */
+    consensus_on_message(hx->c, 1, b1.msg.data, b1.msg.size - 1); /* truncated */
     assert_int_equal(st->dropped_malformed, malformed + 1);
     assert_null(find_sent(CONS_MSG_VOTE));
     deliver(1, &b1.msg); /* the genuine one still gets its vote */
@@ -515,22 +511,22 @@ static void
 test_suffix_payload_rejected(void **state)
 {
     (void)state;
-    H->epoch_end_height = 1;
+    hx->epoch_end_height = 1;
     restart(false);
     struct crafted b1;
-    craft(1, &H->genesis, &H->epoch_qc, NULL, true, &b1);
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, true, &b1);
     deliver(1, &b1.msg);
     assert_false(hash_is_zero(&b1.info.next_epoch_vs_hash));
     struct qc *qc1 = mem_alloc(sizeof *qc1);
-    certify(&b1.info, &H->genesis, qc1);
+    certify(&b1.info, &hx->genesis, qc1);
     struct crafted with_txs;
     craft(2, &b1.info, qc1, NULL, true, &with_txs);
     clear_out();
-    uint64_t invalid = consensus_stats(H->c)->dropped_invalid_block;
+    uint64_t invalid = consensus_stats(hx->c)->dropped_invalid_block;
     deliver(2, &with_txs.msg);
     assert_null(find_sent(CONS_MSG_VOTE));
-    assert_int_equal(consensus_stats(H->c)->dropped_invalid_block, invalid + 1);
-    H->epoch_end_height = 0;
+    assert_int_equal(consensus_stats(hx->c)->dropped_invalid_block, invalid + 1);
+    hx->epoch_end_height = 0;
     mem_free(qc1);
     buf_release(&b1.msg);
     buf_release(&with_txs.msg);

@@ -210,6 +210,19 @@ test_messages_round_trip(void **state)
     write_state_corpus("block", 3, blk.data, blk.size);
     buf_release(&blk);
 
+    buf_release(&txs);
+    buf_release(&b);
+    mem_free(m);
+}
+
+static void
+test_vote_timeout_round_trip(void **state)
+{
+    (void)state;
+    struct cons_msg *m = mem_calloc(1, sizeof *m);
+    struct buf b;
+    buf_init(&b, CONS_MSG_SIZE_MAX);
+    struct hash d;
     /* vote */
     memset(m, 0, sizeof *m);
     m->type = CONS_MSG_VOTE;
@@ -241,6 +254,20 @@ test_messages_round_trip(void **state)
     check_strict(b.data, b.size);
     write_corpus("timeout", b.data, b.size);
 
+    buf_release(&b);
+    mem_free(q);
+    mem_free(m);
+}
+
+static void
+test_other_messages_round_trip(void **state)
+{
+    (void)state;
+    struct cons_msg *m = mem_calloc(1, sizeof *m);
+    struct buf b;
+    buf_init(&b, CONS_MSG_SIZE_MAX);
+    struct qc *q = mem_alloc(sizeof *q);
+    make_qc(8, 80, 0, q);
     /* block request, ledger request, epoch request */
     memset(m, 0, sizeof *m);
     m->type = CONS_MSG_BLOCK_REQUEST;
@@ -287,7 +314,6 @@ test_messages_round_trip(void **state)
 
     buf_release(&cert);
     buf_release(&set);
-    buf_release(&txs);
     buf_release(&b);
     mem_free(q);
     mem_free(m);
@@ -459,9 +485,14 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_messages_round_trip), cmocka_unit_test(test_validator_set_limits),
-        cmocka_unit_test(test_qc_verify),           cmocka_unit_test(test_domain_separation),
-        cmocka_unit_test(test_tc_verify),           cmocka_unit_test(test_finality_proof),
+        cmocka_unit_test(test_messages_round_trip),
+        cmocka_unit_test(test_vote_timeout_round_trip),
+        cmocka_unit_test(test_other_messages_round_trip),
+        cmocka_unit_test(test_validator_set_limits),
+        cmocka_unit_test(test_qc_verify),
+        cmocka_unit_test(test_domain_separation),
+        cmocka_unit_test(test_tc_verify),
+        cmocka_unit_test(test_finality_proof),
         cmocka_unit_test(test_reject_noncanonical),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
