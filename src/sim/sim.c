@@ -16,7 +16,8 @@
 static const char *const scenario_names[] = {
     "lan",        "wan",         "lossy",          "partition",       "crash",      "disk",
     "slow",       "epoch",       "byz-equivocate", "byz-double-vote", "byz-silent", "byz-garbage",
-    "byz-replay", "byz-amnesia", "twins",          "twins-fail",      "mixed",      NULL,
+    "byz-replay", "byz-amnesia", "byz-fork",       "twins",           "twins-fail", "mixed",
+    NULL,
 };
 
 const char *const *
@@ -111,6 +112,8 @@ sim_scenario(const char *name, uint64_t seed, struct sim_config *out)
     } else if (strcmp(name, "byz-amnesia") == 0) {
         scenario_byz(&c, SIM_BYZ_AMNESIA);
         c.crashes = 4;
+    } else if (strcmp(name, "byz-fork") == 0) {
+        scenario_byz(&c, SIM_BYZ_FORK);
     } else if (strcmp(name, "twins") == 0) {
         c.n = 4;
         c.twins = 1;
@@ -135,7 +138,7 @@ sim_scenario(const char *name, uint64_t seed, struct sim_config *out)
         c.clock_skew_ms = rng_below(&r, 200);
         c.reconfig_every = rng_below(&r, 2) == 0 ? 0 : 4 + rng_below(&r, 6);
         c.byzantine = (uint16_t)rng_below(&r, (uint64_t)(c.n - 1) / 3 + 1);
-        c.byz = c.byzantine > 0 ? (enum sim_byz)(1 + rng_below(&r, 6)) : SIM_BYZ_NONE;
+        c.byz = c.byzantine > 0 ? (enum sim_byz)(1 + rng_below(&r, 7)) : SIM_BYZ_NONE;
         c.gst_ms = 2000 + rng_below(&r, 4000);
         c.target_height = 24;
     }
@@ -557,6 +560,9 @@ sim_free(struct sim *s)
     }
     for (size_t i = 0; i < SIM_REPLAY_RING; i++) {
         sim_buf_unref(s->replay[i]);
+    }
+    for (size_t i = 0; i < SIM_PROPOSAL_RING; i++) {
+        sim_buf_unref(s->proposals[i].qc);
     }
     for (size_t h = 0; h < s->chain_cap; h++) {
         mem_free(s->chain[h].block);

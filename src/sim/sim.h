@@ -43,6 +43,8 @@ enum sim_byz {
     SIM_BYZ_GARBAGE = 4,     /* random bytes and bit-flipped copies of its messages */
     SIM_BYZ_REPLAY = 5,      /* replays old messages (incl. old epochs), floods */
     SIM_BYZ_AMNESIA = 6,     /* restarts without its safety record */
+    SIM_BYZ_FORK = 7,        /* as leader extends an older QC (orphans its predecessor's
+                              * block); times out with a stale hqc */
 };
 
 struct sim_config {

@@ -171,6 +171,9 @@ env_broadcast(void *ctx, const uint8_t *msg, size_t size)
         return;
     }
     inspect_outgoing(node, msg, size);
+    if (size > 0 && msg[0] == CONS_MSG_PROPOSAL) {
+        sim_remember_proposal(node->sim, msg, size);
+    }
     if (node->byz != SIM_BYZ_NONE && node->byz != SIM_BYZ_AMNESIA) {
         sim_byz_outgoing(node, -1, msg, size);
         return;

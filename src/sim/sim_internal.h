@@ -132,6 +132,14 @@ struct vcache_entry {
     uint8_t state; /* 0 empty, 1 valid, 2 invalid */
 };
 
+/* A recent proposal: its block id and the QC in its header (for the forking leader). */
+struct seen_proposal {
+    struct hash id;
+    struct sim_buf *qc;
+};
+
+#define SIM_PROPOSAL_RING 16
+
 struct sim {
     struct sim_config cfg;
     struct consensus_config ccfg;
@@ -168,6 +176,9 @@ struct sim {
 
     struct sim_buf *replay[SIM_REPLAY_RING];
     size_t replay_next;
+    bool sent_oversized;
+    struct seen_proposal proposals[SIM_PROPOSAL_RING];
+    size_t proposal_next;
 
     struct cons_msg *scratch;
     struct block *scratch_block;
@@ -189,6 +200,7 @@ struct sim_buf *sim_buf_new(const uint8_t *data, size_t size);
 void sim_buf_unref(struct sim_buf *b);
 void sim_byz_outgoing(struct sim_node *from, int to_idx, const uint8_t *data, size_t size);
 void sim_byz_tick(struct sim_node *node);
+void sim_remember_proposal(struct sim *s, const uint8_t *data, size_t size);
 void sim_partition_step(struct sim *s);
 void sim_heal(struct sim *s);
 

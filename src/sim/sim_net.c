@@ -277,6 +277,32 @@ conflicting_vote(struct sim_node *node, const uint8_t *data, size_t size, struct
     return cons_msg_encode(out, s->scratch) == ERR_OK;
 }
 
+/* The same bytes delivered as if from a peer that is not a validator (CONS_PEER_NONE), and
+ * once per run a message over the size limit. Both must be dropped and counted. */
+static void
+send_as_outsider(struct sim_node *node, const uint8_t *data, size_t size)
+{
+    struct sim *s = node->sim;
+    uint16_t k = (uint16_t)rng_below(&s->byzr, s->node_count);
+    struct sim_buf *b = NULL;
+    if (!s->sent_oversized) {
+        s->sent_oversized = true;
+        uint8_t *big = mem_calloc(CONS_MSG_SIZE_MAX + 1, 1);
+        big[0] = CONS_MSG_PROPOSAL;
+        b = sim_buf_new(big, CONS_MSG_SIZE_MAX + 1);
+        mem_free(big);
+    } else {
+        b = sim_buf_new(data, size);
+    }
+    struct event ev = { .at_us = s->now_us + 1000u,
+                        .kind = EV_DELIVER,
+                        .node = k,
+                        .from = CONS_PEER_NONE,
+                        .gen = s->nodes[k].gen,
+                        .msg = b };
+    sim_push(s, &ev); /* the event owns the reference */
+}
+
 static void
 send_garbage(struct sim_node *node, const uint8_t *data, size_t size)
 {
@@ -295,6 +321,7 @@ send_garbage(struct sim_node *node, const uint8_t *data, size_t size)
         copy[rng_below(&s->byzr, size)] ^= (uint8_t)(1u << rng_below(&s->byzr, 8));
         send_bytes(node, (int)rng_below(&s->byzr, s->cfg.n), copy, size);
         mem_free(copy);
+        send_as_outsider(node, data, size);
     }
 }
 
@@ -308,6 +335,99 @@ replay_old(struct sim_node *node)
     }
 }
 
+void
+sim_remember_proposal(struct sim *s, const uint8_t *data, size_t size)
+{
+    if (cons_msg_decode(data, size, s->scratch) != ERR_OK) {
+        return;
+    }
+    const struct block_header *h = &s->scratch->u.proposal.block.header;
+    struct buf qc;
+    buf_init(&qc, CONS_MSG_SIZE_MAX);
+    if (qc_encode(&qc, &h->qc) != ERR_OK) {
+        buf_release(&qc);
+        return;
+    }
+    struct seen_proposal *p = &s->proposals[s->proposal_next];
+    s->proposal_next = (s->proposal_next + 1) % SIM_PROPOSAL_RING;
+    sim_buf_unref(p->qc);
+    block_header_id(s->ccfg.chain.alg, h, &p->id);
+    p->qc = sim_buf_new(qc.data, qc.size);
+    buf_release(&qc);
+}
+
+static const struct sim_buf *
+qc_of_proposal(const struct sim *s, const struct hash *id)
+{
+    for (size_t i = 0; i < SIM_PROPOSAL_RING; i++) {
+        if (s->proposals[i].qc != NULL && hash_equal(&s->proposals[i].id, id)) {
+            return s->proposals[i].qc;
+        }
+    }
+    return NULL;
+}
+
+/* Rewrites the leader's proposal to extend the QC its parent carries (one round older),
+ * orphaning the parent. Honest nodes must refuse it (no TC justifies the gap). */
+static bool
+forked_proposal(struct sim_node *node, const uint8_t *data, size_t size, struct buf *out)
+{
+    struct sim *s = node->sim;
+    if (cons_msg_decode(data, size, s->scratch) != ERR_OK) {
+        return false;
+    }
+    struct block_header *h = &s->scratch->u.proposal.block.header;
+    const struct sim_buf *older = qc_of_proposal(s, &h->parent_id);
+    if (older == NULL || qc_decode(older->data, older->size, &h->qc) != ERR_OK) {
+        return false;
+    }
+    const struct block_info *gp = &h->qc.vote_data.proposed;
+    if (!hash_is_zero(&gp->next_epoch_vs_hash) || gp->epoch != h->epoch) {
+        return false;
+    }
+    h->parent_id = gp->id;
+    h->height = gp->height + 1;
+    h->parent_exec_root = gp->exec_root;
+    h->parent_receipts_root = gp->receipts_root;
+    sim_validator_set(s, h->epoch, s->vs_scratch);
+    h->failed_count = 0;
+    for (uint64_t r = gp->round + 1; r < h->round && h->failed_count < CONS_FAILED_AUTHORS_MAX;
+         r++) {
+        h->failed[h->failed_count++] =
+            (struct failed_author){ r, consensus_leader(s->ccfg.chain.alg, s->vs_scratch, h->epoch,
+                                                        r) };
+    }
+    struct hash id;
+    block_header_id(s->ccfg.chain.alg, h, &id);
+    struct hash digest;
+    proposal_digest(&s->ccfg.chain, &id, &digest);
+    if (sign_message(node->key, digest.bytes, HASH_SIZE, &s->scratch->u.proposal.sig) != ERR_OK) {
+        return false;
+    }
+    return cons_msg_encode(out, s->scratch) == ERR_OK;
+}
+
+/* Re-signs a timeout with the epoch QC as its hqc: stale, but validly signed. */
+static bool
+stale_timeout(struct sim_node *node, const uint8_t *data, size_t size, struct buf *out)
+{
+    struct sim *s = node->sim;
+    if (cons_msg_decode(data, size, s->scratch) != ERR_OK) {
+        return false;
+    }
+    struct timeout *t = &s->scratch->u.timeout.timeout;
+    if (t->epoch != node->epoch_root.epoch) {
+        return false;
+    }
+    qc_epoch_genesis(s->ccfg.chain.alg, &node->epoch_root, &t->hqc);
+    struct hash digest;
+    timeout_digest(&s->ccfg.chain, t->epoch, t->round, 0, &digest);
+    if (sign_message(node->key, digest.bytes, HASH_SIZE, &t->sig) != ERR_OK) {
+        return false;
+    }
+    return cons_msg_encode(out, s->scratch) == ERR_OK;
+}
+
 /* One proposal to the even validators, the other to the odd ones. */
 static void
 send_split(struct sim_node *from, const uint8_t *data, size_t size, const struct buf *alt)
@@ -318,6 +438,22 @@ send_split(struct sim_node *from, const uint8_t *data, size_t size, const struct
         }
         const uint8_t *d = j % 2 == 0 ? data : alt->data;
         send_bytes(from, j, d, j % 2 == 0 ? size : alt->size);
+    }
+}
+
+static void
+byz_fork(struct sim_node *from, int to_idx, const uint8_t *data, size_t size, struct buf *alt)
+{
+    bool rewritten = false;
+    if (data[0] == CONS_MSG_PROPOSAL) {
+        rewritten = forked_proposal(from, data, size, alt);
+    } else if (data[0] == CONS_MSG_TIMEOUT) {
+        rewritten = stale_timeout(from, data, size, alt);
+    }
+    if (rewritten) {
+        send_bytes(from, to_idx, alt->data, alt->size);
+    } else {
+        send_bytes(from, to_idx, data, size);
     }
 }
 
@@ -357,6 +493,9 @@ sim_byz_outgoing(struct sim_node *from, int to_idx, const uint8_t *data, size_t 
         replay_old(from);
         break;
     }
+    case SIM_BYZ_FORK:
+        byz_fork(from, to_idx, data, size, &alt);
+        break;
     case SIM_BYZ_NONE:
     case SIM_BYZ_AMNESIA:
         send_bytes(from, to_idx, data, size);
