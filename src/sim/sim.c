@@ -14,10 +14,10 @@
 /* ---- scenarios ---- */
 
 static const char *const scenario_names[] = {
-    "lan",        "wan",         "lossy",          "partition",       "crash",      "disk",
-    "slow",       "epoch",       "byz-equivocate", "byz-double-vote", "byz-silent", "byz-garbage",
-    "byz-replay", "byz-amnesia", "byz-fork",       "twins",           "twins-fail", "mixed",
-    NULL,
+    "lan",        "wan",         "lossy",      "partition",      "crash",
+    "disk",       "slow",        "epoch",      "byz-equivocate", "byz-double-vote",
+    "byz-silent", "byz-garbage", "byz-replay", "byz-amnesia",    "byz-fork",
+    "idle",       "twins",       "twins-fail", "mixed",          NULL,
 };
 
 const char *const *
@@ -76,6 +76,11 @@ scenario_faults(const char *name, struct sim_config *c)
         c->slow_nodes = 1;
         c->clock_skew_ms = 200;
         c->dup_permille = 20;
+    } else if (strcmp(name, "idle") == 0) {
+        /* the mempool runs dry: empty blocks wait idle_ms, the last full one still commits */
+        c->tx_budget = 30;
+        c->idle_ms = 100;
+        c->target_height = 30;
     } else if (strcmp(name, "epoch") == 0) {
         c->reconfig_every = 5;
         c->target_height = 24;
@@ -600,6 +605,7 @@ init_sim(struct sim *s, const struct sim_config *cfg)
     hash_bytes(HASH_SHA256, "lianmeng-sim", 12, &chain_id);
     consensus_config_default(&s->ccfg, HASH_SHA256, &chain_id);
     s->ccfg.base_timeout_ms = cfg->base_timeout_ms;
+    s->ccfg.idle_block_interval_ms = cfg->idle_ms;
     s->ccfg.retrieval_timeout_ms = cfg->net == SIM_NET_WAN ? 800 : 200;
     s->ccfg.max_block_txs = cfg->txs_per_block > 0 ? cfg->txs_per_block + 1 : 1;
     s->verifier = (struct cons_verifier){ .chain = &s->ccfg.chain, .verify = sim_verify, .ctx = s };

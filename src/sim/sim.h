@@ -70,6 +70,8 @@ struct sim_config {
     uint64_t reconfig_every; /* >0: an epoch ends at every multiple of this height */
     uint32_t txs_per_block;
     uint32_t tx_size;
+    uint64_t tx_budget; /* >0: the mempool runs dry after this many transactions */
+    uint64_t idle_ms;   /* idle_block_interval_ms of the nodes */
     uint64_t base_timeout_ms;
     bool expect_violation; /* a must-fail run (twins > f) */
     bool quiet;

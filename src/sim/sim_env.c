@@ -319,7 +319,9 @@ env_pull_payload(void *ctx, const struct payload_request *req, struct buf *out, 
     size = size > sizeof tx ? (uint32_t)sizeof tx : size;
     memset(tx, 0xab, size);
     while (count < s->cfg.txs_per_block && count < max_txs &&
-           out->size + size + VARINT_SIZE_MAX <= max_bytes) {
+           out->size + size + VARINT_SIZE_MAX <= max_bytes &&
+           (s->cfg.tx_budget == 0 || s->txs_issued < s->cfg.tx_budget)) {
+        s->txs_issued++;
         store_u16(tx, node->id);
         store_u64(tx + 2, node->tx_counter++);
         enum err rc = codec_put_bytes(out, tx, size, CONS_TX_SIZE_MAX);

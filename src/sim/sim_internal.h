@@ -177,6 +177,7 @@ struct sim {
     struct sim_buf *replay[SIM_REPLAY_RING];
     size_t replay_next;
     bool sent_oversized;
+    uint64_t txs_issued;
     struct seen_proposal proposals[SIM_PROPOSAL_RING];
     size_t proposal_next;
 
