@@ -927,6 +927,24 @@ cons_verify_sig(const struct cons_verifier *v, const struct public_key *key,
                                                                         : ERR_BAD_SIGNATURE;
 }
 
+/* Every item, through the batch hook when there is one. */
+static enum err
+verify_items(const struct cons_verifier *v, const struct cons_verify_item *items, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (items[i].sig->alg != items[i].key->alg) {
+            return ERR_BAD_SIGNATURE;
+        }
+    }
+    if (v->verify_batch != NULL) {
+        return v->verify_batch(v->ctx, items, count) == ERR_OK ? ERR_OK : ERR_BAD_SIGNATURE;
+    }
+    for (size_t i = 0; i < count; i++) {
+        TRY(cons_verify_sig(v, items[i].key, &items[i].digest, items[i].sig));
+    }
+    return ERR_OK;
+}
+
 /* Sum of the signers' power; ERR_MALFORMED if the bitmap does not fit the set. */
 static enum err
 signers_power(const struct validator_set *vs, const uint8_t *bitmap, uint16_t bitmap_size,
@@ -971,16 +989,16 @@ qc_verify(const struct cons_verifier *v, const struct validator_set *vs, const s
     }
     struct hash digest;
     vote_digest(v->chain, qc->vote_data.proposed.epoch, &qc->ledger_info, &digest);
+    struct cons_verify_item items[CONS_VALIDATORS_MAX];
     uint16_t k = 0;
     for (uint16_t i = 0; i < vs->count; i++) {
-        if (!bitmap_get(qc->bitmap, qc->bitmap_size, i)) {
-            continue;
+        if (bitmap_get(qc->bitmap, qc->bitmap_size, i)) {
+            items[k] = (struct cons_verify_item){ &vs->v[i].key, digest, &qc->sigs[k] };
+            k++;
         }
-        TRY(cons_verify_sig(v, &vs->v[i].key, &digest, &qc->sigs[k]));
-        k++;
     }
     ASSERT(k == qc->sig_count);
-    return ERR_OK;
+    return verify_items(v, items, k);
 }
 
 enum err
@@ -1013,17 +1031,16 @@ tc_verify(const struct cons_verifier *v, const struct validator_set *vs, const s
     } else {
         TRY(qc_verify(v, vs, &tc->hqc));
     }
+    struct cons_verify_item items[CONS_VALIDATORS_MAX];
     uint16_t k = 0;
     for (uint16_t i = 0; i < vs->count; i++) {
-        if (!bitmap_get(tc->bitmap, tc->bitmap_size, i)) {
-            continue;
+        if (bitmap_get(tc->bitmap, tc->bitmap_size, i)) {
+            items[k] = (struct cons_verify_item){ .key = &vs->v[i].key, .sig = &tc->sigs[k] };
+            timeout_digest(v->chain, tc->epoch, tc->round, tc->hqc_rounds[k], &items[k].digest);
+            k++;
         }
-        struct hash digest;
-        timeout_digest(v->chain, tc->epoch, tc->round, tc->hqc_rounds[k], &digest);
-        TRY(cons_verify_sig(v, &vs->v[i].key, &digest, &tc->sigs[k]));
-        k++;
     }
-    return ERR_OK;
+    return verify_items(v, items, k);
 }
 
 /* ---- Finality proofs ---- */

@@ -385,10 +385,23 @@ void timeout_digest(const struct cons_chain *chain, uint64_t epoch, uint64_t rou
 typedef enum err cons_verify_fn(void *ctx, const struct public_key *key, const struct hash *digest,
                                 const struct signature *sig);
 
+/* One signature check of a certificate. */
+struct cons_verify_item {
+    const struct public_key *key;
+    struct hash digest;
+    const struct signature *sig;
+};
+
+/* Checks all items (e.g. spread over a worker pool, waiting for all): ERR_OK only if every
+ * signature is valid, ERR_BAD_SIGNATURE otherwise. Items are borrowed for the call. */
+typedef enum err cons_verify_batch_fn(void *ctx, const struct cons_verify_item *items,
+                                      size_t count);
+
 struct cons_verifier {
     const struct cons_chain *chain;
     cons_verify_fn *verify; /* NULL: verify_message directly */
     void *ctx;
+    cons_verify_batch_fn *verify_batch; /* optional: a certificate's signatures at once */
 };
 
 MUST_USE enum err cons_verify_sig(const struct cons_verifier *v, const struct public_key *key,

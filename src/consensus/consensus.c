@@ -87,6 +87,14 @@ verify_counted(void *ctx, const struct public_key *key, const struct hash *diges
                                                                         : ERR_BAD_SIGNATURE;
 }
 
+static enum err
+verify_batch_counted(void *ctx, const struct cons_verify_item *items, size_t count)
+{
+    struct consensus *c = ctx;
+    c->stats.sig_verifications += count;
+    return c->env.verify_batch(c->env.ctx, items, count);
+}
+
 static void
 encode_into(struct buf *b)
 {
@@ -2202,7 +2210,11 @@ consensus_new(const struct consensus_config *cfg, const struct consensus_env *en
     c->cfg = *cfg;
     c->env = *env;
     c->verifier =
-        (struct cons_verifier){ .chain = &c->cfg.chain, .verify = verify_counted, .ctx = c };
+        (struct cons_verifier){ .chain = &c->cfg.chain,
+                                .verify = verify_counted,
+                                .ctx = c,
+                                .verify_batch =
+                                    env->verify_batch != NULL ? verify_batch_counted : NULL };
     /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     c->blocks = mem_calloc(cfg->block_tree_max, sizeof *c->blocks);
     c->rt.fetched = mem_calloc(cfg->block_tree_max, sizeof *c->rt.fetched);

@@ -121,7 +121,10 @@ struct consensus_env {
     enum err (*persist_block)(void *ctx, const struct hash *id, const uint8_t *block, size_t size);
     /* Signs the 32-byte digest with this node's consensus key. */
     enum err (*sign)(void *ctx, const struct hash *digest, struct signature *out);
-    cons_verify_fn *verify; /* may consult a cache or a worker pool; NULL: verify_message */
+    cons_verify_fn *verify; /* may consult a cache; NULL: verify_message */
+    /* Optional: all signatures of one certificate at once, e.g. on a worker pool (the call
+     * returns when all are checked). NULL: one env->verify call per signature. */
+    cons_verify_batch_fn *verify_batch;
     /* Validates the payload (tx well-formed and signed) and executes the block on its
      * parent's speculative state. ERR_MALFORMED: the block is invalid (no vote). */
     enum err (*execute)(void *ctx, const struct block *blk, const struct block_info *parent,

@@ -367,6 +367,49 @@ test_qc_verify(void **state)
     mem_free(qc);
 }
 
+static size_t batch_calls;
+static size_t batch_items;
+
+/* A stand-in for a worker pool: checks every item, counts what it was given. */
+static enum err
+batch_verify(void *ctx, const struct cons_verify_item *items, size_t count)
+{
+    (void)ctx;
+    batch_calls++;
+    batch_items += count;
+    for (size_t i = 0; i < count; i++) {
+        if (verify_message(items[i].key, items[i].digest.bytes, HASH_SIZE, items[i].sig) !=
+            ERR_OK) {
+            return ERR_BAD_SIGNATURE;
+        }
+    }
+    return ERR_OK;
+}
+
+static void
+test_batch_hook(void **state)
+{
+    (void)state;
+    struct cons_verifier bv = verifier;
+    bv.verify_batch = batch_verify;
+    struct qc *qc = mem_alloc(sizeof *qc);
+    make_qc(5, 50, 3, qc);
+    batch_calls = 0;
+    batch_items = 0;
+    assert_int_equal(qc_verify(&bv, vs, qc), ERR_OK);
+    assert_int_equal(batch_calls, 1);
+    assert_int_equal(batch_items, 3);
+    qc->sigs[2].bytes[9] ^= 1;
+    assert_int_equal(qc_verify(&bv, vs, qc), ERR_BAD_SIGNATURE);
+    struct tc *tc = mem_alloc(sizeof *tc);
+    make_tc(10, tc);
+    batch_calls = 0;
+    assert_int_equal(tc_verify(&bv, vs, tc, NULL), ERR_OK);
+    assert_int_equal(batch_calls, 2); /* its hqc, then its own signatures */
+    mem_free(tc);
+    mem_free(qc);
+}
+
 static void
 test_domain_separation(void **state)
 {
@@ -489,6 +532,7 @@ main(void)
         cmocka_unit_test(test_vote_timeout_round_trip),
         cmocka_unit_test(test_other_messages_round_trip),
         cmocka_unit_test(test_validator_set_limits),
+        cmocka_unit_test(test_batch_hook),
         cmocka_unit_test(test_qc_verify),
         cmocka_unit_test(test_domain_separation),
         cmocka_unit_test(test_tc_verify),
