@@ -160,8 +160,8 @@ backend_txs_submit(void *ctx, const struct api_tx_in *txs, size_t count,
     }
 }
 
-static json_t *
-receipt_json(const uint8_t *data, size_t size)
+json_t *
+node_receipt_json(const uint8_t *data, size_t size)
 {
     struct receipt r;
     if (receipt_decode(data, size, &r) != ERR_OK) {
@@ -210,7 +210,7 @@ backend_tx_get(void *ctx, const struct hash *hash, struct api_tx_status *out)
         s.height = height;
         s.block_id = info.id;
         s.index = index;
-        s.receipt = receipt_json(receipt.data, receipt.size);
+        s.receipt = node_receipt_json(receipt.data, receipt.size);
         *out = s;
     }
     buf_release(&receipt);
