@@ -82,7 +82,10 @@ struct node_cons {
 static void
 info_key(uint64_t height, uint8_t key[4 + 8])
 {
-    memcpy(key, META_KEY_INFO, 4);
+    key[0] = 'i';
+    key[1] = 'n';
+    key[2] = 'f';
+    key[3] = 'o';
     for (int i = 0; i < 8; i++) {
         key[4 + i] = (uint8_t)(height >> (56 - 8 * i));
     }
@@ -327,8 +330,8 @@ prune_blocks(struct node_cons *nc, uint64_t height)
     enum err rc = db_cursor_open(txn, nc->blocks_table, &cur);
     struct db_val k;
     struct db_val v;
-    uint8_t zero[1] = { 0 };
     if (rc == ERR_OK) {
+        uint8_t zero[1] = { 0 };
         rc = db_cursor_seek(cur, db_val_of(zero, sizeof zero), &k, &v);
     }
     while (rc == ERR_OK && k.size == 8 + HASH_SIZE) {
@@ -459,18 +462,17 @@ env_execute(void *ctx, const struct block *blk, const struct block_info *parent,
     if (blk->header.height <= committed) {
         return execute_committed(nc, &id, blk->header.height, out);
     }
+    if (parent->height == committed && !hash_equal(&parent->id, &nc->committed_id)) {
+        return ERR_MALFORMED; /* a fork below the committed block */
+    }
     struct ledger_result *parent_result = NULL;
-    if (parent->height == committed) {
-        if (!hash_equal(&parent->id, &nc->committed_id)) {
-            return ERR_MALFORMED; /* a fork below the committed block */
-        }
-    } else {
-        struct exec_entry *p = exec_find(nc, &parent->id);
-        if (p == NULL) {
-            log_warn(LOG_CONSENSUS, "parent result unknown height=%llu",
-                     (unsigned long long)parent->height);
-            return ERR_MALFORMED;
-        }
+    struct exec_entry *p = parent->height == committed ? NULL : exec_find(nc, &parent->id);
+    if (parent->height != committed && p == NULL) {
+        log_warn(LOG_CONSENSUS, "parent result unknown height=%llu",
+                 (unsigned long long)parent->height);
+        return ERR_MALFORMED;
+    }
+    if (p != NULL) {
         parent_result = p->result;
     }
     struct exec_entry *slot = exec_slot(nc);
@@ -635,6 +637,29 @@ commit_ledger(struct node_cons *nc, const struct committed_block *cb, struct exe
     return ERR_OK;
 }
 
+/* A block above the ledger's committed height: the next one, executed before. */
+static enum err
+commit_new(struct node_cons *nc, const struct committed_block *cb, uint64_t committed)
+{
+    struct exec_entry *e = exec_find(nc, &cb->info->id);
+    if (e == NULL || cb->info->height != committed + 1) {
+        log_error(LOG_CONSENSUS, "committed block not executed height=%llu",
+                  (unsigned long long)cb->info->height);
+        return ERR_CORRUPT;
+    }
+    enum err rc = commit_ledger(nc, cb, e);
+    if (rc != ERR_OK) {
+        log_error(LOG_CONSENSUS, "ledger commit failed height=%llu error=%s",
+                  (unsigned long long)cb->info->height, err_str(rc));
+        return rc;
+    }
+    log_info(LOG_CONSENSUS, "committed height=%llu round=%llu txs=%zu",
+             (unsigned long long)cb->info->height, (unsigned long long)cb->info->round,
+             ledger_result_outcome(e->result)->tx_count);
+    exec_prune(nc, cb->info->height);
+    return ERR_OK;
+}
+
 static enum err
 env_commit(void *ctx, const struct committed_block *cb)
 {
@@ -642,22 +667,10 @@ env_commit(void *ctx, const struct committed_block *cb)
     uint64_t committed = ledger_committed_height(nc->n->ledger);
     enum err rc = ERR_OK;
     if (cb->info->height > committed) {
-        struct exec_entry *e = exec_find(nc, &cb->info->id);
-        if (e == NULL || cb->info->height != committed + 1) {
-            log_error(LOG_CONSENSUS, "committed block not executed height=%llu",
-                      (unsigned long long)cb->info->height);
-            return ERR_CORRUPT;
-        }
-        rc = commit_ledger(nc, cb, e);
+        rc = commit_new(nc, cb, committed);
         if (rc != ERR_OK) {
-            log_error(LOG_CONSENSUS, "ledger commit failed height=%llu error=%s",
-                      (unsigned long long)cb->info->height, err_str(rc));
             return rc;
         }
-        log_info(LOG_CONSENSUS, "committed height=%llu round=%llu txs=%zu",
-                 (unsigned long long)cb->info->height, (unsigned long long)cb->info->round,
-                 ledger_result_outcome(e->result)->tx_count);
-        exec_prune(nc, cb->info->height);
     }
     /* else: a replayed block the ledger holds, or a reconfiguration suffix block */
     struct buf cert;
@@ -861,8 +874,9 @@ load_blocks(struct node_cons *nc, uint64_t height, struct buf *store, struct byt
     return ERR_OK;
 }
 
-enum err
-node_consensus_start(struct node *n)
+/* The core with its env and events. */
+static enum err
+core_new(struct node *n)
 {
     struct node_cons *nc = n->cons;
     struct consensus_config cfg;
@@ -903,6 +917,33 @@ node_consensus_start(struct node *n)
     enum err rc = consensus_new(&cfg, &env, &nc->core);
     if (rc != ERR_OK) {
         log_error(LOG_CONSENSUS, "bad consensus config error=%s", err_str(rc));
+    }
+    return rc;
+}
+
+/* Stopped between the commit of an epoch-ending block and the "epoch" update: the ledger's
+ * set is already the next epoch's, whose root is that block. */
+static void
+epoch_fixup(const struct node *n, const struct block_info *top, struct block_info *epoch_root,
+            struct block_info *root, struct buf *root_cert)
+{
+    if (hash_is_zero(&top->next_epoch_vs_hash) || n->validators->epoch != epoch_root->epoch + 1) {
+        return;
+    }
+    *epoch_root = *top;
+    epoch_root->epoch++;
+    epoch_root->round = 0;
+    memset(&epoch_root->next_epoch_vs_hash, 0, sizeof epoch_root->next_epoch_vs_hash);
+    *root = *epoch_root;
+    buf_reset(root_cert);
+}
+
+enum err
+node_consensus_start(struct node *n)
+{
+    struct node_cons *nc = n->cons;
+    enum err rc = core_new(n);
+    if (rc != ERR_OK) {
         return rc;
     }
     struct block_info epoch_root;
@@ -926,10 +967,12 @@ node_consensus_start(struct node *n)
         rc = load_blocks(nc, root.height, &store, blocks, &block_count);
     }
     struct block_info top;
+    memset(&top, 0, sizeof top);
     if (rc == ERR_OK) {
         rc = info_at(nc, ledger_committed_height(n->ledger), &top);
     }
     if (rc == ERR_OK) {
+        epoch_fixup(n, &top, &epoch_root, &root, &root_cert);
         nc->committed_id = top.id;
         struct cons_start st = { .validators = n->validators,
                                  .epoch_root = epoch_root,
@@ -940,13 +983,10 @@ node_consensus_start(struct node *n)
                                  .block_count = block_count };
         secret_key_public(n->consensus_key, &st.self_key);
         rc = consensus_start(nc->core, &st);
-        if (rc != ERR_OK) {
-            log_error(LOG_CONSENSUS, "consensus cannot start error=%s", err_str(rc));
-        }
-    } else {
-        log_error(LOG_CONSENSUS, "consensus state unreadable error=%s", err_str(rc));
     }
-    if (rc == ERR_OK) {
+    if (rc != ERR_OK) {
+        log_error(LOG_CONSENSUS, "consensus cannot start error=%s", err_str(rc));
+    } else {
         log_notice(LOG_CONSENSUS, "consensus started epoch=%llu root_height=%llu blocks=%zu",
                    (unsigned long long)epoch_root.epoch, (unsigned long long)root.height,
                    block_count);

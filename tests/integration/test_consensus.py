@@ -90,6 +90,16 @@ def main():
         top = min(final_height(n["api"]) for n in nodes)
         check(top >= 1, "no block finalized")
         same_chains(nodes, top)
+        # The block API decodes the header and the finality proof (a quorum signed it).
+        code, blk = http("GET", "%s/v1/blocks/%d" % (nodes[0]["api"], top))
+        check(code == 200 and blk["height"] == top and blk["epoch"] == 1 and blk["round"] >= 1,
+              "block %d: %d %r" % (top, code, blk))
+        fin = blk.get("finality") or {}
+        check(fin.get("signers", 0) >= 3 and fin.get("commits_height", 0) >= top,
+              "finality of block %d: %r" % (top, fin))
+        with_txs = sum(http("GET", "%s/v1/blocks/%d" % (nodes[0]["api"], h))[1]["tx_count"]
+                       for h in range(1, top + 1))
+        check(with_txs >= TXS, "blocks 1..%d hold %d txs, want %d" % (top, with_txs, TXS))
 
         # A SIGKILLed validator is restarted and catches up.
         victim = nodes[1]
