@@ -57,7 +57,7 @@ backend_status(void *ctx, struct api_status *out)
     }
     s.final_id = info.id;
     s.epoch = n->validators->epoch;
-    s.round = 0; /* no consensus round until the consensus core is wired */
+    s.round = node_consensus_round(n);
     s.is_validator = n->is_validator;
     s.peers_connected = n->p2p != NULL ? (uint32_t)p2p_connected_count(n->p2p) : 0;
     struct mempool_stats ms;

@@ -1022,3 +1022,9 @@ node_consensus_close(struct node *n)
     mem_free(nc);
     n->cons = NULL;
 }
+
+uint64_t
+node_consensus_round(const struct node *n)
+{
+    return n->cons != NULL && n->cons->core != NULL ? consensus_round(n->cons->core) : 0;
+}

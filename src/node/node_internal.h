@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "api/api.h"
 #include "base/err.h"
@@ -72,6 +73,8 @@ MUST_USE enum err node_consensus_genesis(struct node *n, const struct ledger_res
 /* Starts the core from the durable state (after p2p is up). */
 MUST_USE enum err node_consensus_start(struct node *n);
 void node_consensus_close(struct node *n);
+/* The core's current round (0 before it starts). */
+uint64_t node_consensus_round(const struct node *n);
 void node_consensus_on_frame(struct node *n, const struct public_key *peer, const uint8_t *payload,
                              size_t size);
 /* The mempool admitted txs: tell the core (deferred to the loop, never re-entrant). */

@@ -89,6 +89,8 @@ def main():
                 check(st["height"] >= 1, "final tx without a height: %r" % st)
         top = min(final_height(n["api"]) for n in nodes)
         check(top >= 1, "no block finalized")
+        st0 = status_of(nodes[0]["api"])
+        check(st0["round"] >= top and st0["validator"], "status of node0: %r" % st0)
         same_chains(nodes, top)
         # The block API decodes the header and the finality proof (a quorum signed it).
         code, blk = http("GET", "%s/v1/blocks/%d" % (nodes[0]["api"], top))
