@@ -152,7 +152,7 @@ struct consensus_env {
 struct cons_start {
     const struct validator_set *validators; /* the set of `epoch_root.epoch` */
     struct block_info epoch_root;           /* round 0 of the current epoch (section 9) */
-    struct block_info committed_root;       /* the last committed block (== epoch_root) */
+    struct block_info committed_root;       /* the last committed block (or epoch_root) */
     struct byte_span root_cert;             /* commit cert naming committed_root, or empty */
     struct byte_span safety_record;         /* empty: a fresh record for this epoch */
     const struct byte_span *blocks;         /* durable blocks above the root, any order */
