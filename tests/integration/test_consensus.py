@@ -72,14 +72,16 @@ def main():
 
         # Transactions submitted to node0 become final on every node.
         home0 = nodes[0]["home"]
+
+        def make_tx(nonce):
+            return subprocess.run([MAKE_TX, os.path.join(home0, "genesis.json"),
+                                   os.path.join(home0, "keys", "account.key"),
+                                   os.path.join(home0, "passphrase"), str(nonce)],
+                                  capture_output=True, timeout=30, check=True).stdout.decode().strip()
+
         hashes = []
         for nonce in range(TXS):
-            tx_hex = subprocess.run([MAKE_TX, os.path.join(home0, "genesis.json"),
-                                     os.path.join(home0, "keys", "account.key"),
-                                     os.path.join(home0, "passphrase"), str(nonce)],
-                                    capture_output=True, timeout=30,
-                                    check=True).stdout.decode().strip()
-            code, body = http("POST", nodes[0]["api"] + "/v1/txs", {"tx": tx_hex})
+            code, body = http("POST", nodes[0]["api"] + "/v1/txs", {"tx": make_tx(nonce)})
             check(code == 200, "tx %d answered %d %r" % (nonce, code, body))
             hashes.append(body["hash"])
         for n in nodes:
@@ -102,6 +104,12 @@ def main():
         with_txs = sum(http("GET", "%s/v1/blocks/%d" % (nodes[0]["api"], h))[1]["tx_count"]
                        for h in range(1, top + 1))
         check(with_txs >= TXS, "blocks 1..%d hold %d txs, want %d" % (top, with_txs, TXS))
+
+        # ?wait=final answers once the committed block notifies the waiter.
+        code, body = http("POST", nodes[2]["api"] + "/v1/txs?wait=final&timeout_ms=10000",
+                          {"tx": make_tx(TXS)}, timeout=15)
+        check(code == 200 and body["status"] == "final" and body["height"] > top,
+              "wait=final answered %d %r" % (code, body))
 
         # A SIGKILLed validator is restarted and catches up.
         victim = nodes[1]
