@@ -28,5 +28,6 @@ int cli_cmd_selfcheck(int argc, char **argv);
 int cli_cmd_keys(int argc, char **argv);
 int cli_cmd_node(int argc, char **argv);
 int cli_cmd_devnet(int argc, char **argv);
+int cli_cmd_sim(int argc, char **argv);
 
 #endif

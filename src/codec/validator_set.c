@@ -85,34 +85,47 @@ validator_set_encode(const struct validator_set *vs, struct buf *out)
 }
 
 enum err
+validator_set_read(struct reader *r, struct validator_set *out)
+{
+    ASSERT(r != NULL && out != NULL);
+    struct validator_set *vs = mem_calloc(1, sizeof *vs);
+    enum err rc = codec_get_u64(r, &vs->epoch);
+    if (rc == ERR_OK) {
+        rc = codec_get_count(r, VS_NODES_MAX, &vs->count);
+    }
+    for (size_t i = 0; rc == ERR_OK && i < vs->count; i++) {
+        struct vs_node *node = &vs->nodes[i];
+        rc = codec_get_u32(r, &node->institution);
+        if (rc == ERR_OK) {
+            rc = codec_get_public_key(r, &node->consensus_key);
+        }
+        if (rc == ERR_OK) {
+            rc = codec_get_public_key(r, &node->transport_key);
+        }
+        if (rc == ERR_OK) {
+            rc = codec_get_u64(r, &node->power);
+        }
+    }
+    if (rc == ERR_OK) {
+        rc = validator_set_check(vs);
+    }
+    if (rc == ERR_OK) {
+        memcpy(out, vs, sizeof *vs);
+    }
+    mem_free(vs);
+    return rc;
+}
+
+enum err
 validator_set_decode(const uint8_t *data, size_t size, struct validator_set *out)
 {
     ASSERT(out != NULL);
     struct reader r;
     reader_init(&r, data, size);
-    struct validator_set *vs = mem_calloc(1, sizeof *vs);
-    enum err rc = codec_get_u64(&r, &vs->epoch);
-    if (rc == ERR_OK) {
-        rc = codec_get_count(&r, VS_NODES_MAX, &vs->count);
-    }
-    for (size_t i = 0; rc == ERR_OK && i < vs->count; i++) {
-        struct vs_node *node = &vs->nodes[i];
-        rc = codec_get_u32(&r, &node->institution);
-        if (rc == ERR_OK) {
-            rc = codec_get_public_key(&r, &node->consensus_key);
-        }
-        if (rc == ERR_OK) {
-            rc = codec_get_public_key(&r, &node->transport_key);
-        }
-        if (rc == ERR_OK) {
-            rc = codec_get_u64(&r, &node->power);
-        }
-    }
+    struct validator_set *vs = mem_alloc(sizeof *vs);
+    enum err rc = validator_set_read(&r, vs);
     if (rc == ERR_OK) {
         rc = codec_finish(&r);
-    }
-    if (rc == ERR_OK) {
-        rc = validator_set_check(vs);
     }
     if (rc == ERR_OK) {
         memcpy(out, vs, sizeof *vs);
@@ -130,4 +143,44 @@ validator_set_hash(enum hash_alg alg, const struct validator_set *vs, struct has
     ASSERT(rc == ERR_OK); /* callers hash valid sets only */
     hash_bytes(alg, b.data, b.size, out);
     buf_release(&b);
+}
+
+int
+validator_set_find(const struct validator_set *vs, const struct public_key *consensus_key)
+{
+    ASSERT(vs->count <= VS_NODES_MAX);
+    for (size_t i = 0; i < vs->count; i++) {
+        if (public_key_equal(&vs->nodes[i].consensus_key, consensus_key)) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+int
+validator_set_find_transport(const struct validator_set *vs, const struct public_key *transport_key)
+{
+    ASSERT(vs->count <= VS_NODES_MAX);
+    for (size_t i = 0; i < vs->count; i++) {
+        if (public_key_equal(&vs->nodes[i].transport_key, transport_key)) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+bool
+validator_set_is_quorum(const struct validator_set *vs, uint64_t power)
+{
+    uint64_t total = validator_set_power(vs);
+    ASSERT(power <= total);
+    return 3 * power > 2 * total;
+}
+
+bool
+validator_set_is_weak_quorum(const struct validator_set *vs, uint64_t power)
+{
+    uint64_t total = validator_set_power(vs);
+    ASSERT(power <= total);
+    return 3 * power > total;
 }

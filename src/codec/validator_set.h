@@ -13,11 +13,13 @@
 #ifndef LM_CODEC_VALIDATOR_SET_H
 #define LM_CODEC_VALIDATOR_SET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/reader.h"
 #include "crypto/hash.h"
 #include "crypto/sign.h"
 
@@ -46,9 +48,23 @@ MUST_USE enum err validator_set_check(const struct validator_set *vs);
 uint64_t validator_set_power(const struct validator_set *vs);
 /* Appends the encoding; ERR_MALFORMED if the set is invalid. */
 MUST_USE enum err validator_set_encode(const struct validator_set *vs, struct buf *out);
+/* Strict decoding of a valid set from the reader (a set embedded in a larger message); out is
+ * written only on success. */
+MUST_USE enum err validator_set_read(struct reader *r, struct validator_set *out);
 /* Strict decoding of a valid set filling all of data. */
 MUST_USE enum err validator_set_decode(const uint8_t *data, size_t size, struct validator_set *out);
 /* H(encoding) of a valid set. */
 void validator_set_hash(enum hash_alg alg, const struct validator_set *vs, struct hash *out);
+
+/* Helpers for consensus (CONSENSUS.md 1): all take a valid set. */
+/* Index of the node with this consensus key, or -1. */
+int validator_set_find(const struct validator_set *vs, const struct public_key *consensus_key);
+/* Index of the node with this transport key, or -1. */
+int validator_set_find_transport(const struct validator_set *vs,
+                                 const struct public_key *transport_key);
+/* Quorum: 3 * power > 2 * P; weak quorum (at least one honest): 3 * power > P, where P is
+ * validator_set_power(vs) and power <= P. */
+bool validator_set_is_quorum(const struct validator_set *vs, uint64_t power);
+bool validator_set_is_weak_quorum(const struct validator_set *vs, uint64_t power);
 
 #endif

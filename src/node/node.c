@@ -236,6 +236,11 @@ open_stores(struct node *n)
         log_error(LOG_NODE, "cannot open database path=%s error=%s", sub, err_str(rc));
         return rc;
     }
+    rc = node_consensus_open_tables(n);
+    if (rc != ERR_OK) {
+        log_error(LOG_NODE, "cannot open the consensus tables error=%s", err_str(rc));
+        return rc;
+    }
     struct state_store_options so = { .hash_alg = n->genesis.hash_alg, .retain_versions = 0 };
     rc = state_store_open(n->db, &so, &n->state);
     if (rc != ERR_OK) {
@@ -267,6 +272,9 @@ commit_genesis(struct node *n)
     enum err rc = ledger_execute_genesis(n->ledger, &r);
     if (rc == ERR_OK) {
         rc = genesis_encode(&n->genesis, &encoded);
+    }
+    if (rc == ERR_OK) {
+        rc = node_consensus_genesis(n, r);
     }
     if (rc == ERR_OK) {
         struct ledger_block_bytes bytes = { .id = *ledger_chain_id(n->ledger),
@@ -324,6 +332,7 @@ static void
 on_admitted(void *ctx, const struct hash *hash, const uint8_t *data, size_t size)
 {
     struct node *n = ctx;
+    node_consensus_txs_available(n);
     if (n->p2p == NULL) {
         return;
     }
@@ -375,8 +384,12 @@ on_frame(void *ctx, const struct public_key *peer, uint8_t type, const uint8_t *
          size_t size)
 {
     struct node *n = ctx;
+    if (type == FRAME_CONSENSUS) {
+        node_consensus_on_frame(n, peer, payload, size);
+        return;
+    }
     if (type != FRAME_TX) {
-        /* Consensus and block-sync frames need the consensus core, not wired yet. */
+        /* Block sync goes through consensus messages (LEDGER_REQUEST). */
         log_debug(LOG_NODE, "frame ignored type=%u size=%zu", type, size);
         return;
     }
@@ -509,6 +522,7 @@ open_api(struct node *n)
 static void
 node_close(struct node *n)
 {
+    node_consensus_close(n);
     api_server_free(n->api);
     p2p_free(n->p2p);
     if (n->sig_term != NULL) {
@@ -578,6 +592,9 @@ node_open(struct node *n)
     }
     if (rc == ERR_OK) {
         rc = open_p2p(n);
+    }
+    if (rc == ERR_OK) {
+        rc = node_consensus_start(n);
     }
     return rc;
 }

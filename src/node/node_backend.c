@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/text.h"
+#include "codec/consensus_types.h"
 #include "codec/validator_set.h"
 #include "ledger/ledger.h"
 #include "ledger/receipt.h"
@@ -56,7 +57,7 @@ backend_status(void *ctx, struct api_status *out)
     }
     s.final_id = info.id;
     s.epoch = n->validators->epoch;
-    s.round = 0; /* no consensus round until the consensus core is wired */
+    s.round = node_consensus_round(n);
     s.is_validator = n->is_validator;
     s.peers_connected = n->p2p != NULL ? (uint32_t)p2p_connected_count(n->p2p) : 0;
     struct mempool_stats ms;
@@ -70,6 +71,47 @@ backend_status(void *ctx, struct api_status *out)
 }
 
 /* Height 0 is the genesis: its "block" is the genesis encoding and its id the chain id. */
+/* The consensus header fields of a committed block (consensus codec); nothing if the bytes do
+ * not decode as a block. */
+static void
+block_header_json(json_t *o, const uint8_t *data, size_t size)
+{
+    struct block *blk = mem_alloc(sizeof *blk);
+    if (block_decode(data, size, blk) == ERR_OK) {
+        const struct block_header *h = &blk->header;
+        json_object_set_new(o, "epoch", json_integer((json_int_t)h->epoch));
+        json_object_set_new(o, "round", json_integer((json_int_t)h->round));
+        json_object_set_new(o, "parent_id", hash_json(&h->parent_id));
+        json_object_set_new(o, "author", json_integer(h->author));
+        json_object_set_new(o, "timestamp_us", json_integer((json_int_t)h->timestamp_us));
+        json_object_set_new(o, "payload_root", hash_json(&h->payload_root));
+        json_object_set_new(o, "parent_exec_root", hash_json(&h->parent_exec_root));
+        json_object_set_new(o, "tx_count",
+                            json_integer(blk->payload.kind == PAYLOAD_INLINE
+                                             ? (json_int_t)blk->payload.tx_count
+                                             : 0));
+    }
+    mem_free(blk);
+}
+
+/* The finality proof of a committed block: the commit cert's block and signers. */
+static void
+commit_cert_json(json_t *o, const uint8_t *data, size_t size)
+{
+    struct finality_proof *p = mem_alloc(sizeof *p);
+    if (finality_proof_decode(data, size, p) == ERR_OK && p->cert.ledger_info.has_commit) {
+        json_t *c = json_object();
+        const struct block_info *ci = &p->cert.ledger_info.commit_info;
+        json_object_set_new(c, "commits_height", json_integer((json_int_t)ci->height));
+        json_object_set_new(c, "commits_id", hash_json(&ci->id));
+        json_object_set_new(c, "round", json_integer((json_int_t)p->cert.vote_data.proposed.round));
+        json_object_set_new(c, "signers", json_integer(p->cert.sig_count));
+        json_object_set_new(c, "headers", json_integer(p->header_count));
+        json_object_set_new(o, "finality", c);
+    }
+    mem_free(p);
+}
+
 static json_t *
 genesis_block_json(const struct node *n)
 {
@@ -120,11 +162,11 @@ backend_block_get(void *ctx, const struct api_block_query *query, json_t **out_b
     buf_init(&cert, BLOCK_STORE_PAYLOAD_SIZE_MAX);
     rc = ledger_read_block(n->ledger, height, &block, &cert);
     if (rc == ERR_OK) {
-        /* The header fields need the consensus block codec, which is not wired yet: the
-         * block and its certificate are given as their canonical bytes. */
         json_t *b = json_object();
         json_object_set_new(b, "height", json_integer((json_int_t)height));
         json_object_set_new(b, "id", hash_json(&info.id));
+        block_header_json(b, block.data, block.size);
+        commit_cert_json(b, cert.data, cert.size);
         json_object_set_new(b, "block", bytes_json(block.data, block.size));
         json_object_set_new(b, "commit_cert", bytes_json(cert.data, cert.size));
         *out_block = b;
@@ -160,8 +202,8 @@ backend_txs_submit(void *ctx, const struct api_tx_in *txs, size_t count,
     }
 }
 
-static json_t *
-receipt_json(const uint8_t *data, size_t size)
+json_t *
+node_receipt_json(const uint8_t *data, size_t size)
 {
     struct receipt r;
     if (receipt_decode(data, size, &r) != ERR_OK) {
@@ -210,7 +252,7 @@ backend_tx_get(void *ctx, const struct hash *hash, struct api_tx_status *out)
         s.height = height;
         s.block_id = info.id;
         s.index = index;
-        s.receipt = receipt_json(receipt.data, receipt.size);
+        s.receipt = node_receipt_json(receipt.data, receipt.size);
         *out = s;
     }
     buf_release(&receipt);

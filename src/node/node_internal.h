@@ -4,10 +4,13 @@
 #ifndef LM_NODE_NODE_INTERNAL_H
 #define LM_NODE_NODE_INTERNAL_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "api/api.h"
+#include "base/err.h"
 #include "crypto/hash.h"
 #include "crypto/sign.h"
 #include "ledger/genesis.h"
@@ -49,6 +52,7 @@ struct node {
     struct p2p *p2p;
     const struct public_key *admitting_from; /* peer whose tx is being admitted, or NULL */
     struct node_waiter *waiters;             /* NODE_WAITERS_MAX, allocated on first use */
+    struct node_cons *cons;                  /* the consensus core and its env */
 };
 
 /* Fills the API backend table over n's ledger and mempool. */
@@ -57,5 +61,23 @@ void node_backend_fill(struct node *n, struct api_backend *out);
 void node_waiters_notify(struct node *n, const struct hash *hash,
                          const struct api_tx_status *status);
 void node_waiters_release(struct node *n);
+/* A receipt as the API shows it (NULL if it does not decode); the caller owns it. */
+json_t *node_receipt_json(const uint8_t *data, size_t size);
+
+/* node_consensus.c: the consensus core wired to the ledger, mempool and p2p. */
+struct ledger_result;
+/* Opens the consensus tables (before any other db transaction). */
+MUST_USE enum err node_consensus_open_tables(struct node *n);
+/* Records the genesis block info (first start, before the genesis commit). */
+MUST_USE enum err node_consensus_genesis(struct node *n, const struct ledger_result *genesis);
+/* Starts the core from the durable state (after p2p is up). */
+MUST_USE enum err node_consensus_start(struct node *n);
+void node_consensus_close(struct node *n);
+/* The core's current round (0 before it starts). */
+uint64_t node_consensus_round(const struct node *n);
+void node_consensus_on_frame(struct node *n, const struct public_key *peer, const uint8_t *payload,
+                             size_t size);
+/* The mempool admitted txs: tell the core (deferred to the loop, never re-entrant). */
+void node_consensus_txs_available(struct node *n);
 
 #endif

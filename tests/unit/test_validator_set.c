@@ -1,5 +1,6 @@
 /* Unit tests of the validator-set encoding: round trip, hash, strict decoding and the
- * validity rules (powers, totals, transport key algorithm, duplicate keys). */
+ * validity rules (powers, totals, transport key algorithm, duplicate keys), and the helpers
+ * consensus uses (lookup, quorum predicates, reading an embedded set). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,42 @@ test_rules(void **state)
     mem_free(other);
 }
 
+/* The consensus helpers: lookup by either key, quorum (3p > 2P) and weak quorum (3p > P),
+ * and validator_set_read inside a longer input. */
+static void
+test_consensus_helpers(void **state)
+{
+    (void)state;
+    struct validator_set *vs = make(4); /* powers 1, 2, 3, 4: P = 10 */
+    assert_int_equal(validator_set_check(vs), ERR_OK);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(validator_set_find(vs, &vs->nodes[i].consensus_key), (int)i);
+        assert_int_equal(validator_set_find_transport(vs, &vs->nodes[i].transport_key), (int)i);
+    }
+    assert_int_equal(validator_set_find(vs, &vs->nodes[1].transport_key), -1);
+    assert_int_equal(validator_set_find_transport(vs, &vs->nodes[1].consensus_key), -1);
+    assert_true(validator_set_is_quorum(vs, 7));
+    assert_false(validator_set_is_quorum(vs, 6)); /* 18 > 20 is false */
+    assert_true(validator_set_is_weak_quorum(vs, 4));
+    assert_false(validator_set_is_weak_quorum(vs, 3)); /* 9 > 10 is false */
+    struct buf b;
+    buf_init(&b, VS_ENCODED_SIZE_MAX + 1);
+    assert_int_equal(validator_set_encode(vs, &b), ERR_OK);
+    size_t size = b.size;
+    assert_int_equal(buf_append_byte(&b, 0x7f), ERR_OK);
+    struct reader r;
+    reader_init(&r, b.data, b.size);
+    struct validator_set *back = mem_alloc(sizeof *back);
+    assert_int_equal(validator_set_read(&r, back), ERR_OK);
+    assert_int_equal(r.pos, size);
+    assert_int_equal(back->count, 4);
+    reader_init(&r, b.data, size - 1);
+    assert_int_not_equal(validator_set_read(&r, back), ERR_OK);
+    buf_release(&b);
+    mem_free(back);
+    mem_free(vs);
+}
+
 /* Writes seed sets for tests/fuzz/fuzz_validator_set.c when LM_WRITE_CORPUS names a
  * directory. */
 static void
@@ -121,6 +158,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_consensus_helpers),
         cmocka_unit_test(test_write_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

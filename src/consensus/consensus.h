@@ -1,0 +1,218 @@
+/*
+ * consensus/consensus.h - Jolteon (two-chain HotStuff, DiemBFT v4 / AptosBFT) as a pure state
+ * machine, as specified by CONSENSUS.md (stage A: inline payloads).
+ *
+ * Inputs: consensus_on_message (bytes from a peer), consensus_on_timer (a timer the env set
+ * fired), consensus_on_txs_available (the mempool has transactions). Block execution is
+ * synchronous through env->execute. Outputs go through struct consensus_env: messages,
+ * timers, the durable safety record (persisted before any vote, timeout or proposal that
+ * depends on it is sent), durable blocks, committed blocks in height order with their
+ * finality proofs, evidence.
+ *
+ * No sockets, files, clocks, threads or randomness: everything is injected. Every message is
+ * decoded strictly and verified (epoch, membership, signatures, voting power, sizes) before it
+ * changes state; rejected messages are dropped and counted in consensus_stats.
+ *
+ * Peers are named by their validator index in the current epoch's set; CONS_PEER_NONE for a
+ * sender that is not a validator (its messages are dropped except sync replies).
+ *
+ * Threads: one consensus object is owned by one thread. The env callbacks must not call back
+ * into the consensus object (messages to self are queued inside, so there is no re-entry).
+ *
+ * Resolutions of points CONSENSUS.md leaves open:
+ *   - failed_authors lists the leaders of rounds max(qc.round + 1, round - 32) .. round - 1:
+ *     the list is bounded by CONS_FAILED_AUTHORS_MAX, the most recent rounds are kept.
+ *   - The synthetic epoch QC certifies the epoch root with proposed = parent = commit_info =
+ *     root BlockInfo (round 0, epoch e, next_epoch_vs_hash zero).
+ *   - A proposal whose timestamp is more than max_clock_skew ahead is held and retried once
+ *     the local clock has caught up (up to one base timeout), then dropped.
+ *   - Leader election: V_e[r mod n] when all powers are equal, otherwise the stateless
+ *     weighted pick of section 7 (u128 of the seed reduced mod P without 128-bit types).
+ */
+#ifndef LM_CONSENSUS_CONSENSUS_H
+#define LM_CONSENSUS_CONSENSUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "codec/consensus_types.h"
+
+#define CONS_PEER_NONE UINT16_MAX
+
+struct consensus_config {
+    struct cons_chain chain;
+    uint64_t base_timeout_ms;        /* T(r) before back-off */
+    uint32_t backoff_permille;       /* 1000..2000, e.g. 1200 */
+    uint32_t max_backoff_exp;        /* cap of the exponent, e.g. 6 */
+    uint32_t max_block_txs;          /* <= CONS_BLOCK_TXS_MAX */
+    uint32_t max_block_bytes;        /* <= CONS_BLOCK_BYTES_MAX */
+    uint64_t max_clock_skew_ms;      /* proposals up to this far ahead are accepted */
+    uint64_t round_window;           /* R_max: later rounds need a certificate that proves them */
+    uint64_t idle_block_interval_ms; /* 0: propose at once; <= base_timeout/3 */
+    uint32_t block_tree_max;         /* blocks above the committed root, incl. a fetched chain */
+    uint64_t retrieval_timeout_ms;   /* per block-retrieval try */
+};
+
+/* Fills a config with CONSENSUS.md defaults for the given chain. */
+void consensus_config_default(struct consensus_config *cfg, enum hash_alg alg,
+                              const struct hash *chain_id);
+MUST_USE enum err consensus_config_check(const struct consensus_config *cfg);
+
+enum cons_timer {
+    CONS_TIMER_ROUND = 1,     /* the round deadline */
+    CONS_TIMER_RETRIEVAL = 2, /* a block-retrieval try timed out */
+    CONS_TIMER_PROPOSE = 3,   /* idle-chain delay or a future proposal became current */
+};
+
+/* The durable safety record (CONSENSUS.md section 3). */
+struct safety_record {
+    uint64_t epoch;
+    uint64_t last_voted_round;
+    uint64_t one_chain_round;
+    bool has_vote;
+    struct vote last_vote;
+    bool has_proposal;
+    uint64_t proposal_round;
+    struct hash proposal_id;
+    struct signature proposal_sig;
+};
+
+#define SAFETY_RECORD_SIZE_MAX 2048
+MUST_USE enum err safety_record_encode(struct buf *b, const struct safety_record *s);
+MUST_USE enum err safety_record_decode(const uint8_t *data, size_t size, struct safety_record *out);
+
+struct exec_result {
+    struct hash exec_root;
+    struct hash receipts_root;
+    struct hash next_epoch_vs_hash; /* non-zero: this block ends its epoch */
+};
+
+/* A block that became final. Borrowed for the duration of env->commit. */
+struct committed_block {
+    const struct block_info *info;
+    const uint8_t *block; /* the full block encoding (header then payload) */
+    size_t block_size;
+    const uint8_t *proof; /* finality_proof encoding */
+    size_t proof_size;
+    bool ends_epoch;
+};
+
+struct payload_request {
+    const struct hash *exclude; /* ids of the uncommitted ancestors */
+    size_t exclude_count;
+    uint32_t max_txs;
+    uint32_t max_bytes;
+};
+
+struct consensus_env {
+    void *ctx;
+    uint64_t (*now_us)(void *ctx); /* wall clock for block timestamps */
+    /* Queue a message to one validator (index in the current set) or to all others. */
+    void (*send)(void *ctx, uint16_t to, const uint8_t *msg, size_t size);
+    void (*broadcast)(void *ctx, const uint8_t *msg, size_t size);
+    /* (Re)arm the one timer of this kind; fire consensus_on_timer(kind, token) after delay. */
+    void (*set_timer)(void *ctx, enum cons_timer kind, uint64_t delay_ms, uint64_t token);
+    /* Durable (fsync'd) on ERR_OK. Any error halts the node: nothing more is signed. */
+    enum err (*persist_safety)(void *ctx, const uint8_t *record, size_t size);
+    /* Durable block store: a validated block above the committed root. */
+    enum err (*persist_block)(void *ctx, const struct hash *id, const uint8_t *block, size_t size);
+    /* Signs the 32-byte digest with this node's consensus key. */
+    enum err (*sign)(void *ctx, const struct hash *digest, struct signature *out);
+    cons_verify_fn *verify; /* may consult a cache; NULL: verify_message */
+    /* Optional: all signatures of one certificate at once, e.g. on a worker pool (the call
+     * returns when all are checked). NULL: one env->verify call per signature. */
+    cons_verify_batch_fn *verify_batch;
+    /* Validates the payload (tx well-formed and signed) and executes the block on its
+     * parent's speculative state. ERR_MALFORMED: the block is invalid (no vote). */
+    enum err (*execute)(void *ctx, const struct block *blk, const struct block_info *parent,
+                        struct exec_result *out);
+    /* Appends up to req->max_txs transactions (each as a codec byte string) of at most
+     * req->max_bytes in total to out, none of them in the blocks req->exclude (the
+     * uncommitted ancestors); sets *out_count. */
+    enum err (*pull_payload)(void *ctx, const struct payload_request *req, struct buf *out,
+                             uint32_t *out_count);
+    /* Atomically and durably commits the block (ledger, state, the cert). Blocks come in
+     * height order. An error halts the node. */
+    enum err (*commit)(void *ctx, const struct committed_block *cb);
+    /* The validator set that the epoch-ending block `ending` installs. */
+    enum err (*next_validator_set)(void *ctx, const struct block_info *ending,
+                                   struct validator_set *out);
+    /* A committed block by id or by height, appended to out, for serving block retrieval and
+     * catch-up below the tree; ERR_NOT_FOUND. Optional (NULL: serve only the tree). */
+    enum err (*load_committed_block)(void *ctx, const struct hash *id, struct buf *out);
+    enum err (*load_committed_at)(void *ctx, uint64_t height, struct buf *out);
+    /* Equivocation evidence found (encoded struct evidence). Optional (NULL). */
+    void (*evidence)(void *ctx, const uint8_t *evidence, size_t size);
+};
+
+/* Where a node starts: genesis, an epoch start, or a restart. */
+struct cons_start {
+    const struct validator_set *validators; /* the set of `epoch_root.epoch` */
+    struct block_info epoch_root;           /* round 0 of the current epoch (section 9) */
+    struct block_info committed_root;       /* the last committed block (or epoch_root) */
+    struct byte_span root_cert;             /* commit cert naming committed_root, or empty */
+    struct byte_span safety_record;         /* empty: a fresh record for this epoch */
+    const struct byte_span *blocks;         /* durable blocks above the root, any order */
+    size_t block_count;
+    struct public_key self_key; /* this node's consensus key */
+};
+
+struct consensus_stats {
+    uint64_t msgs_in;
+    uint64_t dropped_malformed;
+    uint64_t dropped_bad_signature;
+    uint64_t dropped_non_validator;
+    uint64_t dropped_wrong_epoch;
+    uint64_t dropped_stale;
+    uint64_t dropped_future;
+    uint64_t dropped_invalid_block;
+    uint64_t dropped_held_overflow;
+    uint64_t votes_sent;
+    uint64_t proposals_sent;
+    uint64_t timeouts_sent;
+    uint64_t qcs_formed;
+    uint64_t tcs_formed;
+    uint64_t blocks_committed;
+    uint64_t evidence_found;
+    uint64_t nondeterminism_alarms;
+    uint64_t retrievals_started;
+    uint64_t epoch_changes;
+    uint64_t sig_verifications; /* signature checks requested from env->verify */
+    uint64_t cert_cache_hits;
+};
+
+struct consensus;
+
+/* Creates a node. The config and env are copied. The caller owns the result and releases it
+ * with consensus_free. Does nothing until consensus_start. */
+MUST_USE enum err consensus_new(const struct consensus_config *cfg, const struct consensus_env *env,
+                                struct consensus **out);
+void consensus_free(struct consensus *c);
+/* Loads the state, re-executes durable blocks, enters the round after the highest
+ * certificate and re-sends a persisted vote or proposal of that round. */
+MUST_USE enum err consensus_start(struct consensus *c, const struct cons_start *s);
+
+void consensus_on_message(struct consensus *c, uint16_t from, const uint8_t *msg, size_t size);
+void consensus_on_timer(struct consensus *c, enum cons_timer kind, uint64_t token);
+void consensus_on_txs_available(struct consensus *c);
+
+/* Inspection (tests, metrics, the simulator's oracle). */
+const struct consensus_stats *consensus_stats(const struct consensus *c);
+uint64_t consensus_epoch(const struct consensus *c);
+uint64_t consensus_round(const struct consensus *c);
+uint64_t consensus_last_voted_round(const struct consensus *c);
+const struct block_info *consensus_committed_root(const struct consensus *c);
+const struct validator_set *consensus_validators(const struct consensus *c);
+/* Blocks held in the tree, pending votes/timeouts and held messages (memory oracle). */
+size_t consensus_tree_size(const struct consensus *c);
+size_t consensus_held_count(const struct consensus *c);
+bool consensus_is_halted(const struct consensus *c);
+
+/* Leader of (epoch, round) in vs. */
+uint16_t consensus_leader(enum hash_alg alg, const struct validator_set *vs, uint64_t epoch,
+                          uint64_t round);
+
+#endif

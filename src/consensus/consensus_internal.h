@@ -1,0 +1,164 @@
+/* consensus/consensus_internal.h - the node's state, shared by the files of consensus/ and
+ * white-box tests. Nothing outside consensus/ and tests includes it. */
+#ifndef LM_CONSENSUS_CONSENSUS_INTERNAL_H
+#define LM_CONSENSUS_CONSENSUS_INTERNAL_H
+
+#include "consensus/consensus.h"
+
+#define VOTE_SLOTS_MAX  4   /* distinct ledger infos collected in one round */
+#define HELD_MAX        32  /* messages waiting for a block or for the clock */
+#define INBOX_MAX       64  /* messages to self and replays, processed before returning */
+#define CERT_CACHE_SIZE 128 /* hashes of verified certificates */
+#define EPOCH_HISTORY   64  /* epoch-ending certs kept to serve EpochChangeProofs */
+#define RETRIEVAL_TRIES 8   /* peers tried before a retrieval is abandoned */
+
+/* A block in the tree above (and including) the committed root. */
+struct cblock {
+    struct hash id;
+    struct block_info info; /* with this node's execution results */
+    struct hash parent_id;
+    uint64_t qc_round; /* round of the QC in the header (the parent's) */
+    uint16_t author;
+    bool empty_payload;
+    uint8_t *bytes; /* full encoding; NULL for a root known only by its BlockInfo */
+    size_t size;
+    size_t header_size;
+    uint8_t *qc; /* the first verified QC certifying this block, or NULL */
+    size_t qc_size;
+    struct cblock *parent;
+};
+
+/* An owned encoded certificate. */
+struct cert {
+    uint8_t *bytes;
+    size_t size;
+    uint64_t round;       /* certified round (QC) or timeout round (TC) */
+    uint64_t aux_round;   /* QC: commit_info round (0 if none); TC: its hqc round */
+    struct hash block_id; /* QC: certified block */
+};
+
+struct vote_slot {
+    bool used;
+    struct hash li_hash;
+    struct vote_data vote_data;
+    struct ledger_info ledger_info;
+    uint64_t power;
+};
+
+struct pending_vote {
+    bool present;
+    uint8_t slot;
+    struct signature sig;
+};
+
+struct pending_timeout {
+    bool present;
+    uint64_t round;
+    uint64_t hqc_round;
+    struct signature sig;
+};
+
+struct raw_msg {
+    uint16_t from;
+    uint8_t *bytes;
+    size_t size;
+};
+
+struct epoch_entry {
+    uint64_t epoch; /* the epoch this cert ends */
+    uint8_t *cert;
+    size_t cert_size;
+    uint8_t *set; /* the next validator set */
+    size_t set_size;
+    /* the reconfiguration suffix up to the cert's block: never in the ledger, but a node
+     * catching up needs it to check the cert */
+    struct raw_msg suffix[16];
+    size_t suffix_count;
+};
+
+enum retrieval_mode {
+    RT_TOP_DOWN = 0, /* from a wanted block down to the tree */
+    RT_LEDGER = 1,   /* committed blocks up from the root, when far behind */
+};
+
+struct retrieval {
+    bool active;
+    uint8_t mode;       /* enum retrieval_mode */
+    struct hash target; /* the block whose absence started it */
+    uint64_t target_height;
+    struct hash want; /* the next block to fetch (top of the missing chain) */
+    uint16_t peer;
+    uint32_t tries;
+    uint64_t token;
+    struct raw_msg *fetched; /* top-down copies, block_tree_max slots */
+    size_t fetched_count;
+};
+
+struct consensus {
+    struct consensus_config cfg;
+    struct consensus_env env;
+    struct cons_verifier verifier;
+    bool started;
+    bool halted;  /* persistence failed: signs nothing more */
+    bool no_vote; /* non-determinism alarm: stopped voting */
+
+    struct validator_set vs;
+    int self; /* index in vs, or -1 (not a validator in this epoch) */
+    struct public_key self_key;
+    uint64_t epoch;
+    struct block_info epoch_root;
+    struct qc epoch_qc;
+    struct safety_record safety;
+
+    uint64_t current_round;
+    struct cblock **blocks;
+    size_t block_count;
+    struct cblock *root;
+    struct cert high_qc;
+    struct cert high_cc;
+    struct cert high_tc; /* bytes NULL if none */
+
+    uint64_t votes_round;
+    bool qc_formed;
+    struct vote_slot slots[VOTE_SLOTS_MAX];
+    struct pending_vote votes[CONS_VALIDATORS_MAX];
+    struct pending_timeout timeouts[CONS_VALIDATORS_MAX];
+    bool timed_out;
+    uint8_t *my_timeout;
+    size_t my_timeout_size;
+    uint64_t seen_prop_round;
+    struct hash seen_prop_id;
+    uint8_t *seen_prop; /* header || signature of the first proposal of seen_prop_round */
+    size_t seen_prop_size;
+    bool evidence_done[CONS_VALIDATORS_MAX];
+    uint64_t sync_reply_round[CONS_VALIDATORS_MAX];
+    uint64_t epoch_reply_us[CONS_VALIDATORS_MAX];
+    bool propose_pending;
+
+    struct raw_msg inbox[INBOX_MAX];
+    size_t inbox_head;
+    size_t inbox_count;
+    struct raw_msg held[HELD_MAX];
+    size_t held_count;
+    struct retrieval rt;
+    uint64_t round_token;
+    uint64_t propose_token;
+
+    struct hash cert_cache[CERT_CACHE_SIZE];
+    size_t cert_cache_next;
+    struct epoch_entry history[EPOCH_HISTORY];
+    size_t history_count;
+
+    /* scratch */
+    struct cons_msg *msg;
+    struct qc *tmp_qc;
+    struct tc *tmp_tc;
+    struct block *tmp_block;
+    struct validator_set *tmp_vs;
+    struct buf out;
+    struct buf enc;
+
+    struct consensus_stats stats;
+};
+
+#endif

@@ -1,0 +1,1030 @@
+/* The node's consensus_env (consensus/consensus.h) over the ledger, mempool, p2p, safety file
+ * and the node's LMDB environment, and the routing of FRAME_CONSENSUS frames to the core.
+ *
+ * Durable consensus data (tables in the node's db, beside the ledger's):
+ *   cons_blocks: u64 BE height || block id -> block bytes (persist_block; replayed at start,
+ *                pruned below the committed root)
+ *   cons_meta:   "info" || u64 BE height -> block_info of the committed block at that height
+ *                (written before ledger_commit, so every height the ledger holds has one);
+ *                "root" -> block_info || cert bytes (the newest committed block named by its
+ *                own commit cert; written after ledger_commit); "epoch" -> the epoch root.
+ * A crash between the ledger's commit and the "root" update leaves an older root: at start
+ * the core re-executes the durable blocks above it, and blocks at heights the ledger already
+ * holds are answered from "info" (same id, same roots) and not committed twice.
+ *
+ * Execution runs on the loop thread (env->execute is synchronous in the core): a block's txs
+ * are checked with mempool_verify_txs (pending txs and cached signatures cost nothing) and
+ * executed with ledger_execute_block on the parent's result, kept in a map block id -> result
+ * until the block is committed or falls below the committed height. Reconfiguration suffix
+ * blocks are never executed (the core copies the epoch-ending block's results). */
+#include <event2/event.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/reader.h"
+#include "codec/codec.h"
+#include "codec/consensus_types.h"
+#include "consensus/consensus.h"
+#include "crypto/verify_cache.h"
+#include "crypto/verify_pool.h"
+#include "ledger/ledger.h"
+#include "mempool/mempool.h"
+#include "node/node_internal.h"
+#include "node/safety_file.h"
+#include "p2p/frame.h"
+#include "p2p/p2p.h"
+#include "store/block_store.h"
+#include "store/db.h"
+
+#define EXEC_MAP_MAX     1024
+#define META_KEY_INFO    "info"
+#define META_KEY_ROOT    "root"
+#define META_KEY_EPOCH   "epoch"
+#define BLOCK_INFO_MAX   512
+#define START_BLOCKS_MAX 1024
+#define NODE_TIMER_KINDS 4
+
+struct exec_entry {
+    bool used;
+    struct hash id;
+    uint64_t height;
+    struct ledger_result *result;
+};
+
+struct node_cons;
+
+struct timer_ctx {
+    struct node_cons *nc;
+    size_t kind;
+};
+
+struct node_cons {
+    struct node *n;
+    struct timer_ctx timer_ctx[NODE_TIMER_KINDS];
+    struct consensus *core;
+    struct db_table blocks_table;
+    struct db_table meta_table;
+    struct event *timers[NODE_TIMER_KINDS];
+    uint64_t tokens[NODE_TIMER_KINDS];
+    struct event *txs_event;
+    struct exec_entry exec[EXEC_MAP_MAX];
+    struct hash committed_id; /* the ledger's committed block */
+    bool halted;
+};
+
+/* ---- durable tables ---- */
+
+static void
+info_key(uint64_t height, uint8_t key[4 + 8])
+{
+    key[0] = 'i';
+    key[1] = 'n';
+    key[2] = 'f';
+    key[3] = 'o';
+    for (int i = 0; i < 8; i++) {
+        key[4 + i] = (uint8_t)(height >> (56 - 8 * i));
+    }
+}
+
+static enum err
+meta_put(struct node_cons *nc, const void *key, size_t key_size, const uint8_t *v, size_t v_size)
+{
+    struct db_txn *txn = NULL;
+    enum err rc = db_txn_begin(nc->n->db, true, &txn);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    rc = db_put(txn, nc->meta_table, db_val_of(key, key_size), db_val_of(v, v_size));
+    if (rc != ERR_OK) {
+        db_txn_abort(txn);
+        return rc;
+    }
+    return db_txn_commit(txn);
+}
+
+static enum err
+meta_get(struct node_cons *nc, const void *key, size_t key_size, struct buf *out)
+{
+    struct db_txn *txn = NULL;
+    enum err rc = db_txn_begin(nc->n->db, false, &txn);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    struct db_val v;
+    rc = db_get(txn, nc->meta_table, db_val_of(key, key_size), &v);
+    if (rc == ERR_OK) {
+        rc = buf_append(out, v.data, v.size);
+    }
+    db_txn_abort(txn);
+    return rc;
+}
+
+static enum err
+info_put(struct node_cons *nc, const void *key, size_t key_size, const struct block_info *bi,
+         const uint8_t *cert, size_t cert_size)
+{
+    struct buf b;
+    buf_init(&b, BLOCK_INFO_MAX + cert_size);
+    enum err rc = block_info_encode(&b, bi);
+    if (rc == ERR_OK && cert_size > 0) {
+        rc = buf_append(&b, cert, cert_size);
+    }
+    if (rc == ERR_OK) {
+        rc = meta_put(nc, key, key_size, b.data, b.size);
+    }
+    buf_release(&b);
+    return rc;
+}
+
+/* Reads a block_info (and the bytes after it, if out_rest) stored under key. */
+static enum err
+info_get(struct node_cons *nc, const void *key, size_t key_size, struct block_info *out,
+         struct buf *out_rest)
+{
+    struct buf b;
+    buf_init(&b, CONS_MSG_SIZE_MAX);
+    enum err rc = meta_get(nc, key, key_size, &b);
+    if (rc == ERR_OK) {
+        struct reader r;
+        reader_init(&r, b.data, b.size);
+        rc = block_info_read(&r, out);
+        if (rc == ERR_OK && out_rest != NULL) {
+            rc = buf_append(out_rest, b.data + r.pos, b.size - r.pos);
+        }
+    }
+    buf_release(&b);
+    return rc;
+}
+
+static enum err
+info_at(struct node_cons *nc, uint64_t height, struct block_info *out)
+{
+    uint8_t key[12];
+    info_key(height, key);
+    return info_get(nc, key, sizeof key, out, NULL);
+}
+
+/* ---- execution map ---- */
+
+static struct exec_entry *
+exec_find(struct node_cons *nc, const struct hash *id)
+{
+    for (size_t i = 0; i < EXEC_MAP_MAX; i++) {
+        if (nc->exec[i].used && hash_equal(&nc->exec[i].id, id)) {
+            return &nc->exec[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+exec_drop(struct exec_entry *e)
+{
+    ledger_result_free(e->result);
+    memset(e, 0, sizeof *e);
+}
+
+/* Drops results at or below the committed height: committed, or forks that can no longer
+ * commit. */
+static void
+exec_prune(struct node_cons *nc, uint64_t committed_height)
+{
+    for (size_t i = 0; i < EXEC_MAP_MAX; i++) {
+        if (nc->exec[i].used && nc->exec[i].height <= committed_height) {
+            exec_drop(&nc->exec[i]);
+        }
+    }
+}
+
+static struct exec_entry *
+exec_slot(struct node_cons *nc)
+{
+    for (size_t i = 0; i < EXEC_MAP_MAX; i++) {
+        if (!nc->exec[i].used) {
+            return &nc->exec[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+result_of(const struct ledger_result *r, struct exec_result *out)
+{
+    const struct ledger_outcome *o = ledger_result_outcome(r);
+    memset(out, 0, sizeof *out);
+    out->exec_root = o->exec_root;
+    out->receipts_root = o->receipts_root;
+    out->next_epoch_vs_hash = o->next_epoch_vs_hash;
+}
+
+/* ---- env callbacks ---- */
+
+static uint64_t
+env_now_us(void *ctx)
+{
+    (void)ctx;
+    return clock_wall_us(clock_system());
+}
+
+static void
+env_send(void *ctx, uint16_t to, const uint8_t *msg, size_t size)
+{
+    struct node_cons *nc = ctx;
+    const struct validator_set *vs = consensus_validators(nc->core);
+    if (to >= vs->count || nc->n->p2p == NULL) {
+        return;
+    }
+    enum err rc = p2p_send(nc->n->p2p, &vs->nodes[to].transport_key, FRAME_CONSENSUS, msg, size);
+    if (rc != ERR_OK) {
+        log_debug(LOG_CONSENSUS, "send failed to=%u error=%s", to, err_name(rc));
+    }
+}
+
+static void
+env_broadcast(void *ctx, const uint8_t *msg, size_t size)
+{
+    struct node_cons *nc = ctx;
+    if (nc->n->p2p == NULL) {
+        return;
+    }
+    enum err rc = p2p_broadcast(nc->n->p2p, NULL, FRAME_CONSENSUS, msg, size);
+    if (rc != ERR_OK) {
+        log_debug(LOG_CONSENSUS, "broadcast incomplete error=%s", err_name(rc));
+    }
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg);
+
+static void
+env_set_timer(void *ctx, enum cons_timer kind, uint64_t delay_ms, uint64_t token)
+{
+    struct node_cons *nc = ctx;
+    size_t k = (size_t)kind;
+    ASSERT(k < NODE_TIMER_KINDS && nc->timers[k] != NULL);
+    nc->tokens[k] = token;
+    struct timeval tv = { .tv_sec = (time_t)(delay_ms / 1000u),
+                          .tv_usec = (suseconds_t)((delay_ms % 1000u) * 1000u) };
+    if (evtimer_add(nc->timers[k], &tv) != 0) {
+        log_error(LOG_CONSENSUS, "cannot arm a timer kind=%zu", k);
+    }
+}
+
+static enum err
+env_persist_safety(void *ctx, const uint8_t *record, size_t size)
+{
+    struct node_cons *nc = ctx;
+    if (nc->halted) {
+        return ERR_CLOSED;
+    }
+    enum err rc = safety_file_write(nc->n->safety, record, size);
+    if (rc != ERR_OK) {
+        nc->halted = true; /* nothing more is signed (STYLE.md 2.5) */
+        log_error(LOG_CONSENSUS, "safety record write failed, signing stops error=%s", err_str(rc));
+    }
+    return rc;
+}
+
+static enum err
+env_persist_block(void *ctx, const struct hash *id, const uint8_t *block, size_t size)
+{
+    struct node_cons *nc = ctx;
+    struct block *blk = mem_alloc(sizeof *blk);
+    enum err rc = block_decode(block, size, blk);
+    uint8_t key[8 + HASH_SIZE];
+    if (rc == ERR_OK) {
+        for (int i = 0; i < 8; i++) {
+            key[i] = (uint8_t)(blk->header.height >> (56 - 8 * i));
+        }
+        memcpy(key + 8, id->bytes, HASH_SIZE);
+    }
+    mem_free(blk);
+    struct db_txn *txn = NULL;
+    if (rc == ERR_OK) {
+        rc = db_txn_begin(nc->n->db, true, &txn);
+    }
+    if (rc == ERR_OK) {
+        rc = db_put(txn, nc->blocks_table, db_val_of(key, sizeof key), db_val_of(block, size));
+        if (rc != ERR_OK) {
+            db_txn_abort(txn);
+        } else {
+            rc = db_txn_commit(txn);
+        }
+    }
+    return rc;
+}
+
+/* Deletes durable blocks below height. */
+static void
+prune_blocks(struct node_cons *nc, uint64_t height)
+{
+    struct db_txn *txn = NULL;
+    if (db_txn_begin(nc->n->db, true, &txn) != ERR_OK) {
+        return;
+    }
+    struct db_cursor *cur = NULL;
+    enum err rc = db_cursor_open(txn, nc->blocks_table, &cur);
+    struct db_val k;
+    struct db_val v;
+    if (rc == ERR_OK) {
+        uint8_t zero[1] = { 0 };
+        rc = db_cursor_seek(cur, db_val_of(zero, sizeof zero), &k, &v);
+    }
+    while (rc == ERR_OK && k.size == 8 + HASH_SIZE) {
+        uint64_t h = 0;
+        for (size_t i = 0; i < 8; i++) {
+            h = (h << 8) | k.data[i];
+        }
+        if (h >= height) {
+            break;
+        }
+        rc = db_cursor_del(cur);
+        if (rc == ERR_OK) {
+            rc = db_cursor_next(cur, &k, &v);
+        }
+    }
+    db_cursor_close(cur);
+    if (db_txn_commit(txn) != ERR_OK) {
+        log_warn(LOG_CONSENSUS, "cannot prune durable blocks");
+    }
+}
+
+static enum err
+env_sign(void *ctx, const struct hash *digest, struct signature *out)
+{
+    struct node_cons *nc = ctx;
+    if (nc->halted) {
+        return ERR_CLOSED;
+    }
+    return sign_message(nc->n->consensus_key, digest->bytes, HASH_SIZE, out);
+}
+
+static enum err
+env_verify(void *ctx, const struct public_key *key, const struct hash *digest,
+           const struct signature *sig)
+{
+    struct node_cons *nc = ctx;
+    return verify_cached(nc->n->verify_cache, key, digest->bytes, HASH_SIZE, sig);
+}
+
+static enum err
+env_verify_batch(void *ctx, const struct cons_verify_item *items, size_t count)
+{
+    struct node_cons *nc = ctx;
+    struct verify_item *v = mem_calloc(count + 1, sizeof *v);
+    enum err *results = mem_calloc(count + 1, sizeof *results);
+    for (size_t i = 0; i < count; i++) {
+        v[i] = (struct verify_item){ .key = items[i].key,
+                                     .msg = items[i].digest.bytes,
+                                     .size = HASH_SIZE,
+                                     .sig = items[i].sig };
+    }
+    verify_pool_batch(nc->n->verify_pool, v, count, results);
+    enum err rc = ERR_OK;
+    for (size_t i = 0; i < count; i++) {
+        if (results[i] != ERR_OK) {
+            rc = ERR_BAD_SIGNATURE;
+        }
+    }
+    mem_free(v);
+    mem_free(results);
+    return rc;
+}
+
+/* A block at a height the ledger already committed (replay after a restart): valid only if
+ * it is the committed block there; its results are the stored ones. */
+static enum err
+execute_committed(struct node_cons *nc, const struct hash *id, uint64_t height,
+                  struct exec_result *out)
+{
+    struct block_info bi;
+    if (info_at(nc, height, &bi) != ERR_OK || !hash_equal(&bi.id, id)) {
+        return ERR_MALFORMED;
+    }
+    memset(out, 0, sizeof *out);
+    out->exec_root = bi.exec_root;
+    out->receipts_root = bi.receipts_root;
+    out->next_epoch_vs_hash = bi.next_epoch_vs_hash;
+    return ERR_OK;
+}
+
+static enum err
+execute_txs(struct node_cons *nc, const struct block *blk, struct ledger_result *parent,
+            struct ledger_result **out)
+{
+    size_t count = blk->payload.kind == PAYLOAD_INLINE ? blk->payload.tx_count : 0;
+    struct mempool_raw *raw = mem_calloc(count + 1, sizeof *raw);
+    struct ledger_tx_in *txs = mem_calloc(count + 1, sizeof *txs);
+    enum err *results = mem_calloc(count + 1, sizeof *results);
+    size_t pos = 0;
+    enum err rc = ERR_OK;
+    for (size_t i = 0; i < count && rc == ERR_OK; i++) {
+        rc = payload_next_tx(&blk->payload, &pos, &raw[i].data, &raw[i].size);
+    }
+    if (rc == ERR_OK && count > 0) {
+        mempool_verify_txs(nc->n->mempool, raw, count, results);
+        for (size_t i = 0; i < count && rc == ERR_OK; i++) {
+            rc = results[i] == ERR_OK ? ERR_OK : ERR_MALFORMED;
+            txs[i] = (struct ledger_tx_in){ raw[i].data, raw[i].size, true };
+        }
+    }
+    if (rc == ERR_OK) {
+        struct ledger_block_in in = { .height = blk->header.height,
+                                      .timestamp_us = blk->header.timestamp_us,
+                                      .txs = txs,
+                                      .tx_count = count,
+                                      .signatures_verified = true };
+        rc = ledger_execute_block(nc->n->ledger, parent, &in, out);
+    }
+    mem_free(raw);
+    mem_free(txs);
+    mem_free(results);
+    return rc;
+}
+
+static enum err
+env_execute(void *ctx, const struct block *blk, const struct block_info *parent,
+            struct exec_result *out)
+{
+    struct node_cons *nc = ctx;
+    struct hash id;
+    block_header_id(ledger_hash_alg(nc->n->ledger), &blk->header, &id);
+    struct exec_entry *known = exec_find(nc, &id);
+    if (known != NULL) {
+        result_of(known->result, out);
+        return ERR_OK;
+    }
+    uint64_t committed = ledger_committed_height(nc->n->ledger);
+    if (blk->header.height <= committed) {
+        return execute_committed(nc, &id, blk->header.height, out);
+    }
+    if (parent->height == committed && !hash_equal(&parent->id, &nc->committed_id)) {
+        return ERR_MALFORMED; /* a fork below the committed block */
+    }
+    struct ledger_result *parent_result = NULL;
+    struct exec_entry *p = parent->height == committed ? NULL : exec_find(nc, &parent->id);
+    if (parent->height != committed && p == NULL) {
+        log_warn(LOG_CONSENSUS, "parent result unknown height=%llu",
+                 (unsigned long long)parent->height);
+        return ERR_MALFORMED;
+    }
+    if (p != NULL) {
+        parent_result = p->result;
+    }
+    struct exec_entry *slot = exec_slot(nc);
+    if (slot == NULL) {
+        log_warn(LOG_CONSENSUS, "execution map full");
+        return ERR_FULL;
+    }
+    struct ledger_result *r = NULL;
+    enum err rc = execute_txs(nc, blk, parent_result, &r);
+    if (rc != ERR_OK) {
+        log_info(LOG_CONSENSUS, "block rejected height=%llu error=%s",
+                 (unsigned long long)blk->header.height, err_name(rc));
+        return ERR_MALFORMED;
+    }
+    *slot =
+        (struct exec_entry){ .used = true, .id = id, .height = blk->header.height, .result = r };
+    result_of(r, out);
+    return ERR_OK;
+}
+
+static enum err
+env_pull_payload(void *ctx, const struct payload_request *req, struct buf *out, uint32_t *out_count)
+{
+    struct node_cons *nc = ctx;
+    size_t excl_count = 0;
+    for (size_t i = 0; i < req->exclude_count; i++) {
+        struct exec_entry *e = exec_find(nc, &req->exclude[i]);
+        if (e != NULL) {
+            excl_count += ledger_result_outcome(e->result)->tx_count;
+        }
+    }
+    struct hash *excl = mem_calloc(excl_count + 1, sizeof *excl);
+    size_t k = 0;
+    for (size_t i = 0; i < req->exclude_count; i++) {
+        struct exec_entry *e = exec_find(nc, &req->exclude[i]);
+        if (e != NULL) {
+            const struct ledger_outcome *o = ledger_result_outcome(e->result);
+            memcpy(excl + k, o->tx_hashes, o->tx_count * sizeof *excl);
+            k += o->tx_count;
+        }
+    }
+    struct mempool_tx_view *views = mem_calloc((size_t)req->max_txs + 1, sizeof *views);
+    struct mempool_pull_req pr = { .exclude = excl,
+                                   .exclude_count = excl_count,
+                                   .bytes_max = req->max_bytes,
+                                   .txs_max = req->max_txs,
+                                   .out = views };
+    size_t got = mempool_pull(nc->n->mempool, &pr);
+    uint32_t count = 0;
+    size_t used = 0;
+    enum err rc = ERR_OK;
+    for (size_t i = 0; i < got && rc == ERR_OK; i++) {
+        if (used + views[i].size + VARINT_SIZE_MAX > req->max_bytes) {
+            break;
+        }
+        rc = codec_put_bytes(out, views[i].data, views[i].size, CONS_TX_SIZE_MAX);
+        if (rc == ERR_OK) {
+            used += views[i].size + VARINT_SIZE_MAX;
+            count++;
+        }
+    }
+    mem_free(views);
+    mem_free(excl);
+    if (rc == ERR_OK) {
+        *out_count = count;
+    }
+    return rc;
+}
+
+static void
+notify_waiters(struct node *n, const struct ledger_outcome *o, const struct hash *block_id)
+{
+    if (n->waiters == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < o->tx_count; i++) {
+        struct api_tx_status s;
+        memset(&s, 0, sizeof s);
+        s.state = API_TX_FINAL;
+        s.height = o->height;
+        s.block_id = *block_id;
+        s.index = (uint32_t)i;
+        s.receipt = node_receipt_json(o->receipts[i].data, o->receipts[i].size);
+        node_waiters_notify(n, &o->tx_hashes[i], &s);
+        json_decref(s.receipt);
+    }
+}
+
+static void
+refresh_validators(struct node_cons *nc)
+{
+    struct node *n = nc->n;
+    if (ledger_validator_set(n->ledger, NULL, n->validators) != ERR_OK || n->p2p == NULL) {
+        log_error(LOG_CONSENSUS, "cannot read the new validator set");
+        return;
+    }
+    struct public_key *keys = mem_calloc(VS_NODES_MAX, sizeof *keys);
+    for (size_t i = 0; i < n->validators->count; i++) {
+        keys[i] = n->validators->nodes[i].transport_key;
+    }
+    if (p2p_set_allowed_keys(n->p2p, keys, n->validators->count) != ERR_OK) {
+        log_error(LOG_CONSENSUS, "cannot refresh the p2p allow-set");
+    }
+    mem_free(keys);
+}
+
+/* The commit cert of the root when the block is the newest of its finality proof. */
+static enum err
+root_cert_of(const struct committed_block *cb, struct buf *out)
+{
+    struct finality_proof *p = mem_alloc(sizeof *p);
+    enum err rc = finality_proof_decode(cb->proof, cb->proof_size, p);
+    if (rc == ERR_OK && p->header_count != 0) {
+        rc = ERR_NOT_FOUND;
+    }
+    if (rc == ERR_OK) {
+        rc = qc_encode(out, &p->cert);
+    }
+    mem_free(p);
+    return rc;
+}
+
+static enum err
+commit_ledger(struct node_cons *nc, const struct committed_block *cb, struct exec_entry *e)
+{
+    struct node *n = nc->n;
+    uint8_t key[12];
+    info_key(cb->info->height, key);
+    enum err rc = info_put(nc, key, sizeof key, cb->info, NULL, 0);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    struct ledger_block_bytes bytes = { .id = cb->info->id,
+                                        .block = cb->block,
+                                        .block_size = cb->block_size,
+                                        .cert = cb->proof,
+                                        .cert_size = cb->proof_size };
+    rc = ledger_commit(n->ledger, e->result, &bytes);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    nc->committed_id = cb->info->id;
+    const struct ledger_outcome *o = ledger_result_outcome(e->result);
+    struct mempool_raw *raw = mem_calloc(o->tx_count + 1, sizeof *raw);
+    struct block *blk = mem_alloc(sizeof *blk);
+    size_t pos = 0;
+    if (block_decode(cb->block, cb->block_size, blk) == ERR_OK &&
+        blk->payload.kind == PAYLOAD_INLINE) {
+        for (size_t i = 0; i < blk->payload.tx_count && i < o->tx_count; i++) {
+            if (payload_next_tx(&blk->payload, &pos, &raw[i].data, &raw[i].size) != ERR_OK) {
+                break;
+            }
+        }
+    }
+    if (mempool_commit(n->mempool, cb->info->height, raw, o->tx_count) != ERR_OK) {
+        log_warn(LOG_CONSENSUS, "mempool out of step height=%llu",
+                 (unsigned long long)cb->info->height);
+    }
+    mem_free(blk);
+    mem_free(raw);
+    notify_waiters(n, o, &cb->info->id);
+    return ERR_OK;
+}
+
+/* A block above the ledger's committed height: the next one, executed before. */
+static enum err
+commit_new(struct node_cons *nc, const struct committed_block *cb, uint64_t committed)
+{
+    struct exec_entry *e = exec_find(nc, &cb->info->id);
+    if (e == NULL || cb->info->height != committed + 1) {
+        log_error(LOG_CONSENSUS, "committed block not executed height=%llu",
+                  (unsigned long long)cb->info->height);
+        return ERR_CORRUPT;
+    }
+    enum err rc = commit_ledger(nc, cb, e);
+    if (rc != ERR_OK) {
+        log_error(LOG_CONSENSUS, "ledger commit failed height=%llu error=%s",
+                  (unsigned long long)cb->info->height, err_str(rc));
+        return rc;
+    }
+    log_info(LOG_CONSENSUS, "committed height=%llu round=%llu txs=%zu",
+             (unsigned long long)cb->info->height, (unsigned long long)cb->info->round,
+             ledger_result_outcome(e->result)->tx_count);
+    exec_prune(nc, cb->info->height);
+    return ERR_OK;
+}
+
+static enum err
+env_commit(void *ctx, const struct committed_block *cb)
+{
+    struct node_cons *nc = ctx;
+    uint64_t committed = ledger_committed_height(nc->n->ledger);
+    enum err rc = ERR_OK;
+    if (cb->info->height > committed) {
+        rc = commit_new(nc, cb, committed);
+        if (rc != ERR_OK) {
+            return rc;
+        }
+    }
+    /* else: a replayed block the ledger holds, or a reconfiguration suffix block */
+    struct buf cert;
+    buf_init(&cert, CONS_MSG_SIZE_MAX);
+    if (root_cert_of(cb, &cert) == ERR_OK && !cb->ends_epoch) {
+        rc = info_put(nc, META_KEY_ROOT, 4, cb->info, cert.data, cert.size);
+    }
+    buf_release(&cert);
+    if (rc == ERR_OK && cb->ends_epoch) {
+        struct block_info root = *cb->info;
+        root.epoch++;
+        root.round = 0;
+        memset(&root.next_epoch_vs_hash, 0, sizeof root.next_epoch_vs_hash);
+        rc = info_put(nc, META_KEY_EPOCH, 5, &root, NULL, 0);
+        if (rc == ERR_OK) {
+            rc = info_put(nc, META_KEY_ROOT, 4, &root, NULL, 0);
+        }
+        refresh_validators(nc);
+    }
+    if (rc == ERR_OK) {
+        prune_blocks(nc, cb->info->height);
+    }
+    return rc;
+}
+
+static enum err
+env_next_validator_set(void *ctx, const struct block_info *ending, struct validator_set *out)
+{
+    struct node_cons *nc = ctx;
+    struct exec_entry *e = exec_find(nc, &ending->id);
+    if (e != NULL && ledger_result_outcome(e->result)->next_vs != NULL) {
+        *out = *ledger_result_outcome(e->result)->next_vs;
+        return ERR_OK;
+    }
+    if (hash_equal(&ending->id, &nc->committed_id)) {
+        return ledger_validator_set(nc->n->ledger, NULL, out);
+    }
+    return ERR_NOT_FOUND;
+}
+
+static enum err
+env_load_committed_at(void *ctx, uint64_t height, struct buf *out)
+{
+    struct node_cons *nc = ctx;
+    if (height == 0 || height > ledger_committed_height(nc->n->ledger)) {
+        return ERR_NOT_FOUND;
+    }
+    struct buf cert;
+    buf_init(&cert, CONS_MSG_SIZE_MAX);
+    enum err rc = ledger_read_block(nc->n->ledger, height, out, &cert);
+    buf_release(&cert);
+    return rc;
+}
+
+static enum err
+env_load_committed_block(void *ctx, const struct hash *id, struct buf *out)
+{
+    struct node_cons *nc = ctx;
+    uint64_t height = 0;
+    struct db_txn *txn = NULL;
+    enum err rc = db_txn_begin(nc->n->db, false, &txn);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    rc = block_store_height_of(nc->n->blocks, txn, id, &height);
+    db_txn_abort(txn);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    return env_load_committed_at(ctx, height, out);
+}
+
+static void
+env_evidence(void *ctx, const uint8_t *evidence, size_t size)
+{
+    (void)ctx;
+    (void)evidence;
+    log_warn(LOG_CONSENSUS, "equivocation evidence found size=%zu", size);
+}
+
+/* ---- events ---- */
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct timer_ctx *t = arg;
+    struct node_cons *nc = t->nc;
+    consensus_on_timer(nc->core, (enum cons_timer)t->kind, nc->tokens[t->kind]);
+}
+
+static void
+on_txs(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct node_cons *nc = arg;
+    consensus_on_txs_available(nc->core);
+}
+
+void
+node_consensus_txs_available(struct node *n)
+{
+    if (n->cons != NULL && n->cons->txs_event != NULL) {
+        event_active(n->cons->txs_event, 0, 0);
+    }
+}
+
+void
+node_consensus_on_frame(struct node *n, const struct public_key *peer, const uint8_t *payload,
+                        size_t size)
+{
+    if (n->cons == NULL || n->cons->core == NULL) {
+        return;
+    }
+    int idx = validator_set_find_transport(consensus_validators(n->cons->core), peer);
+    uint16_t from = idx < 0 ? CONS_PEER_NONE : (uint16_t)idx;
+    consensus_on_message(n->cons->core, from, payload, size);
+}
+
+/* ---- start-up ---- */
+
+enum err
+node_consensus_open_tables(struct node *n)
+{
+    n->cons = mem_calloc(1, sizeof *n->cons);
+    n->cons->n = n;
+    enum err rc = db_table_open(n->db, "cons_blocks", &n->cons->blocks_table);
+    if (rc == ERR_OK) {
+        rc = db_table_open(n->db, "cons_meta", &n->cons->meta_table);
+    }
+    return rc;
+}
+
+enum err
+node_consensus_genesis(struct node *n, const struct ledger_result *genesis)
+{
+    const struct ledger_outcome *o = ledger_result_outcome(genesis);
+    struct block_info bi = { .epoch = GENESIS_EPOCH,
+                             .round = 0,
+                             .id = *ledger_chain_id(n->ledger),
+                             .height = 0,
+                             .exec_root = o->exec_root,
+                             .receipts_root = o->receipts_root,
+                             .timestamp_us = n->genesis.timestamp_us };
+    uint8_t key[12];
+    info_key(0, key);
+    enum err rc = info_put(n->cons, key, sizeof key, &bi, NULL, 0);
+    if (rc == ERR_OK) {
+        rc = info_put(n->cons, META_KEY_ROOT, 4, &bi, NULL, 0);
+    }
+    if (rc == ERR_OK) {
+        rc = info_put(n->cons, META_KEY_EPOCH, 5, &bi, NULL, 0);
+    }
+    return rc;
+}
+
+/* The durable blocks at or above height, for the core's replay. */
+static enum err
+load_blocks(struct node_cons *nc, uint64_t height, struct buf *store, struct byte_span *out,
+            size_t *out_count)
+{
+    struct db_txn *txn = NULL;
+    enum err rc = db_txn_begin(nc->n->db, false, &txn);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    struct db_cursor *cur = NULL;
+    rc = db_cursor_open(txn, nc->blocks_table, &cur);
+    uint8_t start[8];
+    for (int i = 0; i < 8; i++) {
+        start[i] = (uint8_t)(height >> (56 - 8 * i));
+    }
+    struct db_val k;
+    struct db_val v;
+    size_t offsets[START_BLOCKS_MAX];
+    size_t sizes[START_BLOCKS_MAX];
+    size_t count = 0;
+    if (rc == ERR_OK) {
+        rc = db_cursor_seek(cur, db_val_of(start, sizeof start), &k, &v);
+    }
+    while (rc == ERR_OK && count < START_BLOCKS_MAX) {
+        offsets[count] = store->size;
+        sizes[count] = v.size;
+        rc = buf_append(store, v.data, v.size);
+        if (rc == ERR_OK) {
+            count++;
+            rc = db_cursor_next(cur, &k, &v);
+        }
+    }
+    db_cursor_close(cur);
+    db_txn_abort(txn);
+    if (rc != ERR_OK && rc != ERR_NOT_FOUND) {
+        return rc;
+    }
+    for (size_t i = 0; i < count; i++) {
+        out[i] = (struct byte_span){ store->data + offsets[i], sizes[i] };
+    }
+    *out_count = count;
+    return ERR_OK;
+}
+
+/* The core with its env and events. */
+static enum err
+core_new(struct node *n)
+{
+    struct node_cons *nc = n->cons;
+    struct consensus_config cfg;
+    consensus_config_default(&cfg, ledger_hash_alg(n->ledger), ledger_chain_id(n->ledger));
+    cfg.idle_block_interval_ms = cfg.base_timeout_ms / 4; /* no stream of empty blocks */
+    uint64_t txs_max = ledger_params(n->ledger)->block_txs_max;
+    if (txs_max < cfg.max_block_txs) {
+        cfg.max_block_txs = (uint32_t)txs_max;
+    }
+    struct consensus_env env = { .ctx = nc,
+                                 .now_us = env_now_us,
+                                 .send = env_send,
+                                 .broadcast = env_broadcast,
+                                 .set_timer = env_set_timer,
+                                 .persist_safety = env_persist_safety,
+                                 .persist_block = env_persist_block,
+                                 .sign = env_sign,
+                                 .verify = env_verify,
+                                 .verify_batch = env_verify_batch,
+                                 .execute = env_execute,
+                                 .pull_payload = env_pull_payload,
+                                 .commit = env_commit,
+                                 .next_validator_set = env_next_validator_set,
+                                 .load_committed_block = env_load_committed_block,
+                                 .load_committed_at = env_load_committed_at,
+                                 .evidence = env_evidence };
+    for (size_t k = 1; k < NODE_TIMER_KINDS; k++) {
+        nc->timer_ctx[k] = (struct timer_ctx){ nc, k };
+        nc->timers[k] = evtimer_new(n->base, on_timer, &nc->timer_ctx[k]);
+        if (nc->timers[k] == NULL) {
+            return ERR_IO;
+        }
+    }
+    nc->txs_event = event_new(n->base, -1, 0, on_txs, nc);
+    if (nc->txs_event == NULL) {
+        return ERR_IO;
+    }
+    enum err rc = consensus_new(&cfg, &env, &nc->core);
+    if (rc != ERR_OK) {
+        log_error(LOG_CONSENSUS, "bad consensus config error=%s", err_str(rc));
+    }
+    return rc;
+}
+
+/* Stopped between the commit of an epoch-ending block and the "epoch" update: the ledger's
+ * set is already the next epoch's, whose root is that block. */
+static void
+epoch_fixup(const struct node *n, const struct block_info *top, struct block_info *epoch_root,
+            struct block_info *root, struct buf *root_cert)
+{
+    if (hash_is_zero(&top->next_epoch_vs_hash) || n->validators->epoch != epoch_root->epoch + 1) {
+        return;
+    }
+    *epoch_root = *top;
+    epoch_root->epoch++;
+    epoch_root->round = 0;
+    memset(&epoch_root->next_epoch_vs_hash, 0, sizeof epoch_root->next_epoch_vs_hash);
+    *root = *epoch_root;
+    buf_reset(root_cert);
+}
+
+enum err
+node_consensus_start(struct node *n)
+{
+    struct node_cons *nc = n->cons;
+    enum err rc = core_new(n);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    struct block_info epoch_root;
+    struct block_info root;
+    struct buf root_cert;
+    uint8_t *safety = mem_alloc(SAFETY_FILE_RECORD_MAX);
+    struct buf store;
+    buf_init(&root_cert, CONS_MSG_SIZE_MAX);
+    buf_init(&store, (size_t)1 << 30);
+    struct byte_span *blocks = mem_calloc(START_BLOCKS_MAX, sizeof *blocks);
+    size_t block_count = 0;
+    rc = info_get(nc, META_KEY_EPOCH, 5, &epoch_root, NULL);
+    if (rc == ERR_OK) {
+        rc = info_get(nc, META_KEY_ROOT, 4, &root, &root_cert);
+    }
+    size_t safety_size = 0;
+    if (rc == ERR_OK) {
+        rc = safety_file_read(n->safety, safety, SAFETY_FILE_RECORD_MAX, &safety_size);
+    }
+    if (rc == ERR_OK) {
+        rc = load_blocks(nc, root.height, &store, blocks, &block_count);
+    }
+    struct block_info top;
+    memset(&top, 0, sizeof top);
+    if (rc == ERR_OK) {
+        rc = info_at(nc, ledger_committed_height(n->ledger), &top);
+    }
+    if (rc == ERR_OK) {
+        epoch_fixup(n, &top, &epoch_root, &root, &root_cert);
+        nc->committed_id = top.id;
+        struct cons_start st = { .validators = n->validators,
+                                 .epoch_root = epoch_root,
+                                 .committed_root = root,
+                                 .root_cert = { root_cert.data, root_cert.size },
+                                 .safety_record = { safety, safety_size },
+                                 .blocks = blocks,
+                                 .block_count = block_count };
+        secret_key_public(n->consensus_key, &st.self_key);
+        rc = consensus_start(nc->core, &st);
+    }
+    if (rc != ERR_OK) {
+        log_error(LOG_CONSENSUS, "consensus cannot start error=%s", err_str(rc));
+    } else {
+        log_notice(LOG_CONSENSUS, "consensus started epoch=%llu root_height=%llu blocks=%zu",
+                   (unsigned long long)epoch_root.epoch, (unsigned long long)root.height,
+                   block_count);
+    }
+    mem_free(blocks);
+    buf_release(&store);
+    mem_free(safety);
+    buf_release(&root_cert);
+    return rc;
+}
+
+void
+node_consensus_close(struct node *n)
+{
+    struct node_cons *nc = n->cons;
+    if (nc == NULL) {
+        return;
+    }
+    consensus_free(nc->core);
+    for (size_t k = 0; k < NODE_TIMER_KINDS; k++) {
+        if (nc->timers[k] != NULL) {
+            event_free(nc->timers[k]);
+        }
+    }
+    if (nc->txs_event != NULL) {
+        event_free(nc->txs_event);
+    }
+    for (size_t i = 0; i < EXEC_MAP_MAX; i++) {
+        if (nc->exec[i].used) {
+            exec_drop(&nc->exec[i]);
+        }
+    }
+    mem_free(nc);
+    n->cons = NULL;
+}
+
+uint64_t
+node_consensus_round(const struct node *n)
+{
+    return n->cons != NULL && n->cons->core != NULL ? consensus_round(n->cons->core) : 0;
+}

@@ -1,0 +1,554 @@
+/* Targeted cases of CONSENSUS.md T5 against one consensus node whose env is captured here;
+ * the other three validators are played by the test with real keys:
+ *   - the vote is persisted before it is sent, and a restart between fsync and send re-sends
+ *     the identical vote;
+ *   - no vote after a timeout in the same round;
+ *   - a TC whose max(hqc_rounds) exceeds the proposal's qc.round gets no vote; a proposal on
+ *     the highest QC does, and its vote commits nothing (non-consecutive rounds);
+ *   - messages with a bad signature, from a non-validator or for another epoch are dropped
+ *     and counted;
+ *   - an epoch-suffix block with a payload is rejected. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/mem.h"
+#include "codec/codec.h"
+#include "consensus/consensus.h"
+#include "unit.h"
+
+#define N    4
+#define SELF 3
+
+struct sent {
+    int to; /* -1 broadcast */
+    uint8_t *data;
+    size_t size;
+    int persists_before; /* persists done when it was sent */
+};
+
+struct harness {
+    struct secret_key *keys[N];
+    struct validator_set vs;
+    struct consensus_config cfg;
+    struct consensus *c;
+    struct sent out[512];
+    size_t nout;
+    uint64_t round_token;
+    uint8_t safety[SAFETY_RECORD_SIZE_MAX];
+    size_t safety_size;
+    int persists;
+    struct block_info genesis;
+    struct qc epoch_qc;
+    uint64_t epoch_end_height; /* execution ends the epoch at this height (0: never) */
+    int commits;
+};
+
+static struct harness *hx;
+
+static uint64_t
+h_now(void *ctx)
+{
+    (void)ctx;
+    return 1000000000u;
+}
+
+static void
+h_record(int to, const uint8_t *msg, size_t size)
+{
+    assert_true(hx->nout < sizeof hx->out / sizeof hx->out[0]);
+    hx->out[hx->nout++] = (struct sent){ to, mem_dup(msg, size), size, hx->persists };
+}
+
+static void
+h_send(void *ctx, uint16_t to, const uint8_t *msg, size_t size)
+{
+    (void)ctx;
+    h_record(to, msg, size);
+}
+
+static void
+h_broadcast(void *ctx, const uint8_t *msg, size_t size)
+{
+    (void)ctx;
+    h_record(-1, msg, size);
+}
+
+static void
+h_timer(void *ctx, enum cons_timer kind, uint64_t delay_ms, uint64_t token)
+{
+    (void)ctx;
+    (void)delay_ms;
+    if (kind == CONS_TIMER_ROUND) {
+        hx->round_token = token;
+    }
+}
+
+static enum err
+h_persist(void *ctx, const uint8_t *rec, size_t size)
+{
+    (void)ctx;
+    assert_true(size <= sizeof hx->safety);
+    memcpy(hx->safety, rec, size);
+    hx->safety_size = size;
+    hx->persists++;
+    return ERR_OK;
+}
+
+static enum err
+h_persist_block(void *ctx, const struct hash *id, const uint8_t *b, size_t size)
+{
+    (void)ctx;
+    (void)id;
+    (void)b;
+    (void)size;
+    return ERR_OK;
+}
+
+static enum err
+h_sign(void *ctx, const struct hash *digest, struct signature *out)
+{
+    (void)ctx;
+    return sign_message(hx->keys[SELF], digest->bytes, HASH_SIZE, out);
+}
+
+static void
+exec_of(const struct block_info *parent, const struct hash *payload_root, uint64_t height,
+        struct exec_result *out)
+{
+    memset(out, 0, sizeof *out);
+    hash_two(HASH_SHA256, parent->exec_root.bytes, HASH_SIZE, payload_root->bytes, HASH_SIZE,
+             &out->exec_root);
+    hash_two(HASH_SHA256, "r", 1, out->exec_root.bytes, HASH_SIZE, &out->receipts_root);
+    if (height == hx->epoch_end_height) {
+        validator_set_hash(HASH_SHA256, &hx->vs, &out->next_epoch_vs_hash);
+    }
+}
+
+static enum err
+h_execute(void *ctx, const struct block *blk, const struct block_info *parent,
+          struct exec_result *out)
+{
+    (void)ctx;
+    exec_of(parent, &blk->header.payload_root, blk->header.height, out);
+    return ERR_OK;
+}
+
+static enum err
+h_pull(void *ctx, const struct payload_request *req, struct buf *out, uint32_t *out_count)
+{
+    (void)ctx;
+    (void)req;
+    (void)out;
+    *out_count = 0;
+    return ERR_OK;
+}
+
+static enum err
+h_commit(void *ctx, const struct committed_block *cb)
+{
+    (void)ctx;
+    (void)cb;
+    hx->commits++;
+    return ERR_OK;
+}
+
+static enum err
+h_next_vs(void *ctx, const struct block_info *ending, struct validator_set *out)
+{
+    (void)ctx;
+    (void)ending;
+    *out = hx->vs;
+    return ERR_OK;
+}
+
+static const struct consensus_env h_env = {
+    .now_us = h_now,
+    .send = h_send,
+    .broadcast = h_broadcast,
+    .set_timer = h_timer,
+    .persist_safety = h_persist,
+    .persist_block = h_persist_block,
+    .sign = h_sign,
+    .execute = h_execute,
+    .pull_payload = h_pull,
+    .commit = h_commit,
+    .next_validator_set = h_next_vs,
+};
+
+static void
+start_node(bool with_record)
+{
+    struct cons_start st = { .validators = &hx->vs,
+                             .epoch_root = hx->genesis,
+                             .committed_root = hx->genesis };
+    if (with_record) {
+        st.safety_record = (struct byte_span){ hx->safety, hx->safety_size };
+    }
+    secret_key_public(hx->keys[SELF], &st.self_key);
+    assert_int_equal(consensus_new(&hx->cfg, &h_env, &hx->c), ERR_OK);
+    assert_int_equal(consensus_start(hx->c, &st), ERR_OK);
+}
+
+static void
+clear_out(void)
+{
+    for (size_t i = 0; i < hx->nout; i++) {
+        mem_free(hx->out[i].data);
+    }
+    hx->nout = 0;
+}
+
+static int
+setup(void **state)
+{
+    (void)state;
+    hx = mem_calloc(1, sizeof *hx);
+    hx->vs.count = N;
+    for (uint16_t i = 0; i < N; i++) {
+        uint8_t seed[32];
+        memset(seed, (int)(0x30 + i), sizeof seed);
+        if (secret_key_import(SIG_ED25519, seed, sizeof seed, &hx->keys[i]) != ERR_OK) {
+            return -1;
+        }
+        hx->vs.nodes[i].institution = i;
+        secret_key_public(hx->keys[i], &hx->vs.nodes[i].consensus_key);
+        hx->vs.nodes[i].power = 1;
+        struct secret_key *tk = NULL;
+        memset(seed, (int)(0x70 + i), sizeof seed);
+        if (secret_key_import(SIG_ED25519, seed, sizeof seed, &tk) != ERR_OK) {
+            return -1;
+        }
+        secret_key_public(tk, &hx->vs.nodes[i].transport_key);
+        secret_key_free(tk);
+    }
+    hx->vs.epoch = 1;
+    if (validator_set_check(&hx->vs) != ERR_OK) {
+        return -1;
+    }
+    struct hash chain_id;
+    hash_bytes(HASH_SHA256, "unit-chain", 10, &chain_id);
+    consensus_config_default(&hx->cfg, HASH_SHA256, &chain_id);
+    hx->genesis = (struct block_info){ .epoch = 1, .timestamp_us = 5000 };
+    hash_bytes(HASH_SHA256, "g", 1, &hx->genesis.id);
+    qc_epoch_genesis(HASH_SHA256, &hx->genesis, &hx->epoch_qc);
+    start_node(false);
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    (void)state;
+    consensus_free(hx->c);
+    clear_out();
+    for (int i = 0; i < N; i++) {
+        secret_key_free(hx->keys[i]);
+    }
+    mem_free(hx);
+    return 0;
+}
+
+/* A block on `parent` certified by `qc`, its BlockInfo, and the signed proposal bytes. */
+struct crafted {
+    struct block_info info;
+    struct buf msg;
+};
+
+static void
+craft(uint64_t round, const struct block_info *parent, const struct qc *qc, const struct tc *tc,
+      bool with_payload, struct crafted *out)
+{
+    struct cons_msg *m = mem_calloc(1, sizeof *m);
+    m->type = CONS_MSG_PROPOSAL;
+    struct block_header *h = &m->u.proposal.block.header;
+    bool suffix = !hash_is_zero(&parent->next_epoch_vs_hash);
+    h->epoch = 1;
+    h->round = round;
+    h->height = suffix ? parent->height : parent->height + 1;
+    h->parent_id = parent->id;
+    h->qc = *qc;
+    h->author = (uint16_t)(round % N);
+    h->timestamp_us = suffix ? parent->timestamp_us : parent->timestamp_us + 1;
+    for (uint64_t r = qc_round(qc) + 1; r < round; r++) {
+        h->failed[h->failed_count++] = (struct failed_author){ r, (uint16_t)(r % N) };
+    }
+    struct buf txs;
+    buf_init(&txs, 256);
+    if (with_payload) {
+        assert_int_equal(codec_put_bytes(&txs, "tx", 2, CONS_TX_SIZE_MAX), ERR_OK);
+        m->u.proposal.block.payload = (struct block_payload){
+            .kind = PAYLOAD_INLINE, .tx_count = 1, .txs = txs.data, .txs_size = txs.size
+        };
+    }
+    block_payload_root(HASH_SHA256, &m->u.proposal.block.payload, &h->payload_root);
+    h->parent_exec_root = parent->exec_root;
+    h->parent_receipts_root = parent->receipts_root;
+    struct hash id;
+    block_header_id(HASH_SHA256, h, &id);
+    struct hash d;
+    proposal_digest(&hx->cfg.chain, &id, &d);
+    assert_int_equal(sign_message(hx->keys[h->author], d.bytes, HASH_SIZE, &m->u.proposal.sig),
+                     ERR_OK);
+    m->u.proposal.sync.highest_qc = *qc;
+    m->u.proposal.sync.highest_commit_cert = hx->epoch_qc;
+    if (tc != NULL) {
+        m->u.proposal.sync.has_tc = true;
+        m->u.proposal.sync.highest_tc = *tc;
+    }
+    buf_init(&out->msg, CONS_MSG_SIZE_MAX);
+    assert_int_equal(cons_msg_encode(&out->msg, m), ERR_OK);
+    struct exec_result r;
+    if (suffix) {
+        r = (struct exec_result){ parent->exec_root, parent->receipts_root,
+                                  parent->next_epoch_vs_hash };
+    } else {
+        exec_of(parent, &h->payload_root, h->height, &r);
+    }
+    out->info = (struct block_info){ .epoch = 1,
+                                     .round = round,
+                                     .id = id,
+                                     .height = h->height,
+                                     .exec_root = r.exec_root,
+                                     .receipts_root = r.receipts_root,
+                                     .timestamp_us = h->timestamp_us,
+                                     .next_epoch_vs_hash = r.next_epoch_vs_hash };
+    buf_release(&txs);
+    mem_free(m);
+}
+
+/* A QC on `b` (child of `parent`) signed by validators 0..2. */
+static void
+certify(const struct block_info *b, const struct block_info *parent, struct qc *qc)
+{
+    memset(qc, 0, sizeof *qc);
+    qc->vote_data.proposed = *b;
+    qc->vote_data.parent = *parent;
+    qc->ledger_info.has_commit = b->round == parent->round + 1;
+    if (qc->ledger_info.has_commit) {
+        qc->ledger_info.commit_info = *parent;
+    }
+    vote_data_hash(HASH_SHA256, &qc->vote_data, &qc->ledger_info.vote_data_hash);
+    struct hash d;
+    vote_digest(&hx->cfg.chain, 1, &qc->ledger_info, &d);
+    qc->bitmap_size = 1;
+    for (uint16_t i = 0; i < 3; i++) {
+        bitmap_set(qc->bitmap, i);
+        assert_int_equal(sign_message(hx->keys[i], d.bytes, HASH_SIZE, &qc->sigs[i]), ERR_OK);
+        qc->sig_count++;
+    }
+}
+
+/* A TC for `round` from validators 0..2 with the given hqc rounds; hqc must match the max. */
+static void
+timeout_cert(uint64_t round, const struct qc *hqc, const uint64_t rounds[3], struct tc *tc)
+{
+    memset(tc, 0, sizeof *tc);
+    tc->epoch = 1;
+    tc->round = round;
+    tc->hqc = *hqc;
+    tc->bitmap_size = 1;
+    for (uint16_t i = 0; i < 3; i++) {
+        bitmap_set(tc->bitmap, i);
+        tc->hqc_rounds[i] = rounds[i];
+        struct hash d;
+        timeout_digest(&hx->cfg.chain, 1, round, rounds[i], &d);
+        assert_int_equal(sign_message(hx->keys[i], d.bytes, HASH_SIZE, &tc->sigs[i]), ERR_OK);
+        tc->sig_count++;
+    }
+}
+
+static const struct sent *
+find_sent(uint8_t type)
+{
+    for (size_t i = 0; i < hx->nout; i++) {
+        if (hx->out[i].size > 0 && hx->out[i].data[0] == type) {
+            return &hx->out[i];
+        }
+    }
+    return NULL;
+}
+
+/* The sent message of this type; the test stops if there is none. */
+static const struct sent *
+must_find(uint8_t type)
+{
+    const struct sent *s = find_sent(type);
+    if (s == NULL) {
+        fail_msg("no message of type %u was sent", type);
+        abort();
+    }
+    return s;
+}
+
+static void
+deliver(uint16_t from, const struct buf *msg)
+{
+    consensus_on_message(hx->c, from, msg->data, msg->size);
+}
+
+static void
+restart(bool with_record)
+{
+    consensus_free(hx->c);
+    hx->c = NULL;
+    clear_out();
+    start_node(with_record);
+}
+
+static void
+test_vote_persisted_then_resent(void **state)
+{
+    (void)state;
+    restart(false);
+    struct crafted b1;
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, true, &b1);
+    int persists = hx->persists;
+    deliver(1, &b1.msg);
+    const struct sent *v = must_find(CONS_MSG_VOTE);
+    assert_int_equal(v->to, 2);                 /* leader of round 2 */
+    assert_true(v->persists_before > persists); /* durable before it left */
+    uint8_t first[4096];
+    size_t first_size = v->size;
+    assert_true(first_size <= sizeof first);
+    memcpy(first, v->data, first_size);
+    /* crash between fsync and send: the restarted node sends the identical vote */
+    restart(true);
+    v = must_find(CONS_MSG_VOTE);
+    assert_int_equal(v->size, first_size);
+    assert_memory_equal(v->data, first, first_size);
+    assert_int_equal(consensus_last_voted_round(hx->c), 1);
+    buf_release(&b1.msg);
+}
+
+static void
+test_no_vote_after_timeout(void **state)
+{
+    (void)state;
+    restart(false);
+    consensus_on_timer(hx->c, CONS_TIMER_ROUND, hx->round_token);
+    assert_non_null(find_sent(CONS_MSG_TIMEOUT));
+    clear_out();
+    struct crafted b1;
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, false, &b1);
+    deliver(1, &b1.msg);
+    assert_null(find_sent(CONS_MSG_VOTE));
+    buf_release(&b1.msg);
+}
+
+static void
+test_tc_rule_and_no_commit_on_gap(void **state)
+{
+    (void)state;
+    restart(false);
+    struct crafted b1;
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, true, &b1);
+    deliver(1, &b1.msg);
+    struct qc *qc1 = mem_alloc(sizeof *qc1);
+    certify(&b1.info, &hx->genesis, qc1);
+    /* rounds 2-4 timed out; the signers' highest QC is round 1 */
+    struct tc *tc2 = mem_alloc(sizeof *tc2);
+    const uint64_t rounds[3] = { 1, 0, 1 };
+    timeout_cert(4, qc1, rounds, tc2);
+    /* a proposal for round 5 (leader 1) that extends the epoch QC (round 0 < 1): no vote */
+    struct crafted bad;
+    craft(5, &hx->genesis, &hx->epoch_qc, tc2, false, &bad);
+    clear_out();
+    deliver(1, &bad.msg);
+    assert_int_equal(consensus_round(hx->c), 5);
+    assert_null(find_sent(CONS_MSG_VOTE));
+    assert_int_equal(consensus_stats(hx->c)->evidence_found, 0);
+    /* round 9 (leader 1) after a TC for round 8 whose hqc is QC1, proposed on QC1: a vote,
+     * without commit info (rounds 1 and 9 are not consecutive) */
+    struct tc *tc3 = mem_alloc(sizeof *tc3);
+    const uint64_t rounds3[3] = { 1, 1, 1 };
+    timeout_cert(8, qc1, rounds3, tc3);
+    struct crafted good;
+    craft(9, &b1.info, qc1, tc3, false, &good);
+    clear_out();
+    deliver(1, &good.msg);
+    const struct sent *v = must_find(CONS_MSG_VOTE);
+    struct cons_msg *m = mem_alloc(sizeof *m);
+    assert_int_equal(cons_msg_decode(v->data, v->size, m), ERR_OK);
+    assert_int_equal(m->u.vote.vote.vote_data.proposed.round, 9);
+    assert_false(m->u.vote.vote.ledger_info.has_commit);
+    assert_int_equal(hx->commits, 0);
+    mem_free(m);
+    mem_free(qc1);
+    mem_free(tc2);
+    mem_free(tc3);
+    buf_release(&b1.msg);
+    buf_release(&bad.msg);
+    buf_release(&good.msg);
+}
+
+static void
+test_drops_are_counted(void **state)
+{
+    (void)state;
+    restart(false);
+    struct crafted b1;
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, false, &b1);
+    const struct consensus_stats *st = consensus_stats(hx->c);
+    uint64_t bad_sig = st->dropped_bad_signature;
+    uint64_t non_member = st->dropped_non_validator;
+    uint64_t malformed = st->dropped_malformed;
+    /* the proposal signature is the 65 bytes after the block: flip one of them */
+    struct buf broken;
+    buf_init(&broken, CONS_MSG_SIZE_MAX);
+    assert_int_equal(buf_append(&broken, b1.msg.data, b1.msg.size), ERR_OK);
+    struct cons_msg *m = mem_alloc(sizeof *m);
+    assert_int_equal(cons_msg_decode(broken.data, broken.size, m), ERR_OK);
+    m->u.proposal.sig.bytes[3] ^= 1;
+    buf_reset(&broken);
+    assert_int_equal(cons_msg_encode(&broken, m), ERR_OK);
+    deliver(1, &broken);
+    assert_int_equal(st->dropped_bad_signature, bad_sig + 1);
+    consensus_on_message(hx->c, 9, b1.msg.data, b1.msg.size); /* not a validator */
+    assert_int_equal(st->dropped_non_validator, non_member + 1);
+    consensus_on_message(hx->c, 1, b1.msg.data, b1.msg.size - 1); /* truncated */
+    assert_int_equal(st->dropped_malformed, malformed + 1);
+    assert_null(find_sent(CONS_MSG_VOTE));
+    deliver(1, &b1.msg); /* the genuine one still gets its vote */
+    assert_non_null(find_sent(CONS_MSG_VOTE));
+    mem_free(m);
+    buf_release(&broken);
+    buf_release(&b1.msg);
+}
+
+static void
+test_suffix_payload_rejected(void **state)
+{
+    (void)state;
+    hx->epoch_end_height = 1;
+    restart(false);
+    struct crafted b1;
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, true, &b1);
+    deliver(1, &b1.msg);
+    assert_false(hash_is_zero(&b1.info.next_epoch_vs_hash));
+    struct qc *qc1 = mem_alloc(sizeof *qc1);
+    certify(&b1.info, &hx->genesis, qc1);
+    struct crafted with_txs;
+    craft(2, &b1.info, qc1, NULL, true, &with_txs);
+    clear_out();
+    uint64_t invalid = consensus_stats(hx->c)->dropped_invalid_block;
+    deliver(2, &with_txs.msg);
+    assert_null(find_sent(CONS_MSG_VOTE));
+    assert_int_equal(consensus_stats(hx->c)->dropped_invalid_block, invalid + 1);
+    hx->epoch_end_height = 0;
+    mem_free(qc1);
+    buf_release(&b1.msg);
+    buf_release(&with_txs.msg);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_vote_persisted_then_resent),
+        cmocka_unit_test(test_no_vote_after_timeout),
+        cmocka_unit_test(test_tc_rule_and_no_commit_on_gap),
+        cmocka_unit_test(test_drops_are_counted),
+        cmocka_unit_test(test_suffix_payload_rejected),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
