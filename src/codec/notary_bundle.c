@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/mem.h"
 #include "codec/codec.h"
 
 enum err
@@ -10,8 +11,7 @@ notary_bundle_encode(const struct notary_bundle *bundle, struct buf *out)
 {
     ASSERT(bundle != NULL);
     ASSERT(out != NULL);
-    if (bundle->header_count == 0 || bundle->header_count > NOTARY_BUNDLE_HEADERS_MAX ||
-        bundle->epoch_count > NOTARY_BUNDLE_EPOCHS_MAX) {
+    if (bundle->epoch_count > NOTARY_BUNDLE_EPOCHS_MAX) {
         return ERR_MALFORMED;
     }
     enum err rc = codec_put_u8(out, NOTARY_BUNDLE_VERSION);
@@ -44,15 +44,7 @@ notary_bundle_encode(const struct notary_bundle *bundle, struct buf *out)
         }
     }
     if (rc == ERR_OK) {
-        rc = codec_put_bytes(out, bundle->commit_cert, bundle->commit_cert_size,
-                             NOTARY_BUNDLE_CERT_SIZE_MAX);
-    }
-    if (rc == ERR_OK) {
-        rc = codec_put_count(out, bundle->header_count, NOTARY_BUNDLE_HEADERS_MAX);
-    }
-    for (size_t i = 0; rc == ERR_OK && i < bundle->header_count; i++) {
-        rc = codec_put_bytes(out, bundle->headers[i].data, bundle->headers[i].size,
-                             NOTARY_BUNDLE_HEADER_SIZE_MAX);
+        rc = codec_put_bytes(out, bundle->finality, bundle->finality_size, NOTARY_BUNDLE_SIZE_MAX);
     }
     return rc;
 }
@@ -98,18 +90,7 @@ read_finality(struct reader *r, struct notary_bundle *out)
         }
     }
     if (rc == ERR_OK) {
-        rc = codec_get_bytes(r, NOTARY_BUNDLE_CERT_SIZE_MAX, &out->commit_cert,
-                             &out->commit_cert_size);
-    }
-    if (rc == ERR_OK) {
-        rc = codec_get_count(r, NOTARY_BUNDLE_HEADERS_MAX, &out->header_count);
-    }
-    if (rc == ERR_OK && out->header_count == 0) {
-        rc = ERR_MALFORMED;
-    }
-    for (size_t i = 0; rc == ERR_OK && i < out->header_count; i++) {
-        rc = codec_get_bytes(r, NOTARY_BUNDLE_HEADER_SIZE_MAX, &out->headers[i].data,
-                             &out->headers[i].size);
+        rc = codec_get_bytes(r, NOTARY_BUNDLE_SIZE_MAX, &out->finality, &out->finality_size);
     }
     return rc;
 }
@@ -158,4 +139,117 @@ notary_bundle_check_record(enum hash_alg alg, const struct notary_bundle *bundle
     }
     *out_record = record;
     return ERR_OK;
+}
+
+/* Step 2: walks the epoch changes from vs (updated in place to the last epoch's set). */
+static enum err
+verify_epochs(const struct cons_verifier *v, const struct notary_bundle *bundle,
+              struct validator_set *vs, struct qc *cert)
+{
+    struct validator_set *next = mem_alloc(sizeof *next);
+    enum err rc = ERR_OK;
+    for (size_t i = 0; rc == ERR_OK && i < bundle->epoch_count; i++) {
+        const struct notary_bundle_epoch *e = &bundle->epochs[i];
+        rc = qc_decode(e->commit_cert, e->commit_cert_size, cert);
+        if (rc == ERR_OK &&
+            (!cert->ledger_info.has_commit || cert->ledger_info.commit_info.epoch != vs->epoch ||
+             hash_is_zero(&cert->ledger_info.commit_info.next_epoch_vs_hash))) {
+            rc = ERR_MALFORMED;
+        }
+        if (rc == ERR_OK) {
+            rc = qc_verify(v, vs, cert);
+        }
+        if (rc == ERR_OK) {
+            rc = validator_set_decode(e->validator_set, e->validator_set_size, next);
+        }
+        struct hash next_hash;
+        if (rc == ERR_OK) {
+            validator_set_hash(v->chain->alg, next, &next_hash);
+            bool linked = hash_equal(&next_hash, &cert->ledger_info.commit_info.next_epoch_vs_hash);
+            rc = linked && next->epoch == vs->epoch + 1 ? ERR_OK : ERR_BAD_SIGNATURE;
+        }
+        if (rc == ERR_OK) {
+            memcpy(vs, next, sizeof *vs);
+        }
+    }
+    mem_free(next);
+    return rc;
+}
+
+/* Step 4: the state root of B from the finality proof (cert already verified). */
+static enum err
+finality_root(enum hash_alg alg, const struct finality_proof *proof, uint64_t state_height,
+              struct hash *out_root)
+{
+    const struct block_info *c = &proof->cert.ledger_info.commit_info;
+    if (proof->header_count == 0) {
+        if (c->height != state_height) {
+            return ERR_MALFORMED;
+        }
+        *out_root = c->exec_root;
+        return ERR_OK;
+    }
+    if (c->height != state_height + proof->header_count) {
+        return ERR_MALFORMED;
+    }
+    struct block_header *header = mem_alloc(sizeof *header);
+    struct hash expect = c->id;
+    uint64_t height = c->height;
+    enum err rc = ERR_OK;
+    for (uint16_t i = 0; rc == ERR_OK && i < proof->header_count; i++) {
+        struct hash id;
+        hash_bytes(alg, proof->headers[i].data, proof->headers[i].size, &id);
+        struct reader r;
+        reader_init(&r, proof->headers[i].data, proof->headers[i].size);
+        rc = hash_equal(&id, &expect) ? block_header_read(&r, header) : ERR_BAD_SIGNATURE;
+        if (rc == ERR_OK) {
+            rc = codec_finish(&r);
+        }
+        if (rc == ERR_OK && header->height != height - i) {
+            rc = ERR_MALFORMED;
+        }
+        expect = header->parent_id;
+    }
+    if (rc == ERR_OK) {
+        *out_root = header->parent_exec_root; /* the last header is at state_height + 1 */
+    }
+    mem_free(header);
+    return rc;
+}
+
+enum err
+notary_bundle_verify(const struct cons_verifier *v, const struct validator_set *genesis_vs,
+                     const struct notary_bundle *bundle, struct notary_record *out_record)
+{
+    ASSERT(v != NULL);
+    ASSERT(genesis_vs != NULL);
+    ASSERT(bundle != NULL);
+    ASSERT(out_record != NULL);
+    if (!hash_equal(&v->chain->chain_id, &bundle->chain_id)) {
+        return ERR_WRONG_CHAIN;
+    }
+    struct validator_set *vs = mem_alloc(sizeof *vs);
+    memcpy(vs, genesis_vs, sizeof *vs);
+    struct finality_proof *proof = mem_alloc(sizeof *proof);
+    enum err rc = verify_epochs(v, bundle, vs, &proof->cert);
+    if (rc == ERR_OK) {
+        rc = finality_proof_decode(bundle->finality, bundle->finality_size, proof);
+    }
+    if (rc == ERR_OK && (!proof->cert.ledger_info.has_commit ||
+                         proof->cert.ledger_info.commit_info.epoch != vs->epoch)) {
+        rc = ERR_MALFORMED;
+    }
+    if (rc == ERR_OK) {
+        rc = qc_verify(v, vs, &proof->cert);
+    }
+    struct hash root;
+    if (rc == ERR_OK) {
+        rc = finality_root(v->chain->alg, proof, bundle->state_height, &root);
+    }
+    if (rc == ERR_OK) {
+        rc = notary_bundle_check_record(v->chain->alg, bundle, &root, out_record);
+    }
+    mem_free(proof);
+    mem_free(vs);
+    return rc;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codec/consensus_types.h"
 #include "codec/notary_args.h"
 #include "codec/notary_bundle.h"
 #include "codec/state_proof.h"
@@ -586,79 +587,217 @@ test_codec(void **state)
     buf_release(&b);
 }
 
-/* A proof bundle built from a real proof and the committed block bytes round-trips, and its
- * state part verifies from the decoded bytes alone. (The fixture commits stand-in block bytes
- * and an empty cert: the header and commit-cert checks need the consensus types.) */
+/* What a test commit cert names and who signs it (validators 0..signers-1 of the fixture's
+ * genesis set, whose keys serve in every epoch of these tests). */
+struct cert_spec {
+    uint64_t epoch;
+    uint64_t height;
+    struct hash id;
+    struct hash root;
+    struct hash next_vs_hash;
+    uint16_t signers;
+};
+
+/* Encodes the signed commit cert of spec into out (qc_encode). */
+static void
+make_cert(struct fixture *f, const struct cert_spec *spec, struct qc *qc)
+{
+    memset(qc, 0, sizeof *qc);
+    struct block_info c = { .epoch = spec->epoch,
+                            .round = 10 + spec->height,
+                            .id = spec->id,
+                            .height = spec->height,
+                            .exec_root = spec->root,
+                            .next_epoch_vs_hash = spec->next_vs_hash };
+    qc->vote_data.parent = c;
+    qc->vote_data.proposed = c;
+    qc->vote_data.proposed.round++;
+    qc->vote_data.proposed.height++;
+    qc->vote_data.proposed.id.bytes[0] ^= 0xff;
+    qc->ledger_info.has_commit = true;
+    qc->ledger_info.commit_info = c;
+    vote_data_hash(f->hash_alg, &qc->vote_data, &qc->ledger_info.vote_data_hash);
+    struct cons_chain chain = { f->hash_alg, *ledger_chain_id(f->ledger) };
+    struct hash digest;
+    vote_digest(&chain, spec->epoch, &qc->ledger_info, &digest);
+    qc->bitmap_size = 1;
+    for (uint16_t i = 0; i < spec->signers; i++) {
+        struct secret_key *key = fixture_key(SIG_ED25519, 100000 + i);
+        bitmap_set(qc->bitmap, i);
+        assert_int_equal(sign_message(key, digest.bytes, HASH_SIZE, &qc->sigs[i]), ERR_OK);
+        secret_key_free(key);
+    }
+    qc->sig_count = spec->signers;
+}
+
+/* The genesis-epoch cert naming block `height` (id, exec_root root) by `signers`. */
+static struct cert_spec
+spec_of(uint64_t height, const struct hash *id, const struct hash *root, uint16_t signers)
+{
+    struct cert_spec spec = {
+        .epoch = GENESIS_EPOCH, .height = height, .id = *id, .root = *root, .signers = signers
+    };
+    return spec;
+}
+
+/* A finality proof: the cert of spec and `headers` (C down to B + 1). */
+static void
+make_finality(struct fixture *f, struct cert_spec spec, const struct byte_span *headers,
+              uint16_t header_count, struct buf *out)
+{
+    struct qc *qc = mem_alloc(sizeof *qc);
+    make_cert(f, &spec, qc);
+    buf_reset(out);
+    assert_int_equal(finality_proof_encode(out, qc, headers, header_count), ERR_OK);
+    mem_free(qc);
+}
+
+/* Builds, encodes, decodes and verifies bundle b (finality from fin) for the chain of f. */
+static enum err
+verify_bundle(struct fixture *f, struct notary_bundle *b, const struct buf *fin,
+              struct notary_record *out)
+{
+    b->finality = fin->data;
+    b->finality_size = fin->size;
+    struct buf enc;
+    buf_init(&enc, NOTARY_BUNDLE_SIZE_MAX);
+    assert_int_equal(notary_bundle_encode(b, &enc), ERR_OK);
+    struct notary_bundle *d = mem_alloc(sizeof *d);
+    assert_int_equal(notary_bundle_decode(enc.data, enc.size, d), ERR_OK);
+    struct cons_chain chain = { f->hash_alg, *ledger_chain_id(f->ledger) };
+    struct cons_verifier v = { .chain = &chain };
+    enum err rc = notary_bundle_verify(&v, f->genesis.validators, d, out);
+    mem_free(d);
+    buf_release(&enc);
+    return rc;
+}
+
+/* A chain where account 6 anchored "bundled" at height 1 and account 7 at height 2; b
+ * holds account 6's record with its proof at the committed height 2 (lp, record). */
+static void
+prepare_bundle(struct fixture *f, struct notary_bundle *b, struct buf *record,
+               struct ledger_state_proof *lp)
+{
+    open_chain(f, HASH_SHA256, 8);
+    struct hash doc;
+    doc_hash(HASH_SHA256, "bundled", &doc);
+    add_anchor(f, 6, 0, &doc, "evidence", "证据");
+    ledger_result_free(run_block(f, 1));
+    add_anchor(f, 7, 0, &doc, "evidence", "");
+    ledger_result_free(run_block(f, 2));
+    uint8_t key[NOTARY_RECORD_KEY_SIZE];
+    notary_record_key(&doc, &f->addrs[6], key);
+    assert_int_equal(ledger_prove(f->ledger, NOTARY_MODULE, key, sizeof key, record, lp), ERR_OK);
+    assert_true(lp->found);
+    assert_int_equal(lp->height, 2);
+    memset(b, 0, sizeof *b);
+    b->chain_id = *ledger_chain_id(f->ledger);
+    b->document = doc;
+    b->account = f->addrs[6];
+    b->record = record->data;
+    b->record_size = record->size;
+    b->proof = lp->proof;
+    b->state_height = 2;
+}
+
+/* Proof bundles from a real record proof and real commit certs signed by the genesis
+ * validators verify offline; every forgery is refused. */
 static void
 test_bundle(void **state)
 {
     (void)state;
     struct fixture f;
-    open_chain(&f, HASH_SHA256, 8);
-    struct hash doc;
-    doc_hash(HASH_SHA256, "bundled", &doc);
-    add_anchor(&f, 6, 0, &doc, "evidence", "证据");
-    ledger_result_free(run_block(&f, 1));
-    add_anchor(&f, 7, 0, &doc, "evidence", "");
-    ledger_result_free(run_block(&f, 2));
-
-    uint8_t key[NOTARY_RECORD_KEY_SIZE];
-    notary_record_key(&doc, &f.addrs[6], key);
+    struct notary_bundle *b = mem_alloc(sizeof *b);
     struct buf record;
     buf_init(&record, NOTARY_RECORD_SIZE_MAX);
     struct ledger_state_proof *lp = mem_alloc(sizeof *lp);
-    assert_int_equal(ledger_prove(f.ledger, NOTARY_MODULE, key, sizeof key, &record, lp), ERR_OK);
-    assert_true(lp->found);
-    struct buf block_bytes;
-    struct buf cert;
-    buf_init(&block_bytes, 1 << 20);
-    buf_init(&cert, 1 << 20);
-    assert_int_equal(ledger_read_block(f.ledger, lp->height, &block_bytes, &cert), ERR_OK);
+    prepare_bundle(&f, b, &record, lp);
+    struct buf fin;
+    buf_init(&fin, NOTARY_BUNDLE_SIZE_MAX);
+    struct hash id2;
+    doc_hash(HASH_SHA256, "block 2", &id2);
+    struct notary_record rec;
+    /* B == C: the cert names block 2, whose exec_root holds the record. */
+    make_finality(&f, spec_of(2, &id2, &lp->root, 3), NULL, 0, &fin);
+    assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_OK);
+    assert_int_equal(rec.height, 1);
+    assert_int_equal(rec.institution, 6 % 4 + 1);
+    assert_memory_equal(rec.account.bytes, f.addrs[6].bytes, ADDRESS_SIZE);
+    /* Two of four signers are no quorum; a flipped signature byte fails. */
+    make_finality(&f, spec_of(2, &id2, &lp->root, 2), NULL, 0, &fin);
+    assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_BAD_SIGNATURE);
+    make_finality(&f, spec_of(2, &id2, &lp->root, 3), NULL, 0, &fin);
+    fin.data[fin.size - 40] ^= 1; /* inside the last signature */
+    assert_int_not_equal(verify_bundle(&f, b, &fin, &rec), ERR_OK);
+    /* A cert over another root, or for another height, does not prove this state. */
+    struct hash other = lp->root;
+    other.bytes[7] ^= 1;
+    make_finality(&f, spec_of(2, &id2, &other, 3), NULL, 0, &fin);
+    assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_CORRUPT);
+    make_finality(&f, spec_of(3, &id2, &lp->root, 3), NULL, 0, &fin);
+    assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_MALFORMED);
 
-    struct notary_bundle *b = mem_alloc(sizeof *b);
-    memset(b, 0, sizeof *b);
-    b->chain_id = *ledger_chain_id(f.ledger);
-    b->document = doc;
+    /* Another chain; a record that is not the proved one. */
+    make_finality(&f, spec_of(2, &id2, &lp->root, 3), NULL, 0, &fin);
+    b->chain_id.bytes[0] ^= 1;
+    assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_WRONG_CHAIN);
+    b->chain_id.bytes[0] ^= 1;
+    b->account = f.addrs[7];
+    assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_CORRUPT);
     b->account = f.addrs[6];
-    b->record = record.data;
-    b->record_size = record.size;
-    b->proof = lp->proof;
-    b->state_height = lp->height;
-    b->commit_cert = cert.data;
-    b->commit_cert_size = cert.size;
-    b->header_count = 1;
-    b->headers[0] = (struct notary_bundle_header){ block_bytes.data, block_bytes.size };
+    assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_OK);
+
+    mem_free(b);
+    mem_free(lp);
+    buf_release(&fin);
+    buf_release(&record);
+    fixture_close(&f);
+}
+
+/* B < C: a cert naming block 3 and block 3's header, whose parent_exec_root is B's root;
+ * and strict decoding of the bundle. */
+static void
+test_bundle_header_chain(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct notary_bundle *b = mem_alloc(sizeof *b);
+    struct buf record;
+    buf_init(&record, NOTARY_RECORD_SIZE_MAX);
+    struct ledger_state_proof *lp = mem_alloc(sizeof *lp);
+    prepare_bundle(&f, b, &record, lp);
+    struct buf fin;
+    buf_init(&fin, NOTARY_BUNDLE_SIZE_MAX);
+    struct hash id2;
+    doc_hash(HASH_SHA256, "block 2", &id2);
+    struct notary_record rec;
+    struct block_header *h3 = mem_calloc(1, sizeof *h3);
+    h3->epoch = GENESIS_EPOCH;
+    h3->round = 13;
+    h3->height = 3;
+    h3->parent_id = id2;
+    h3->parent_exec_root = lp->root;
+    struct buf hb;
+    buf_init(&hb, 1 << 20);
+    assert_int_equal(block_header_encode(&hb, h3), ERR_OK);
+    struct hash id3;
+    hash_bytes(HASH_SHA256, hb.data, hb.size, &id3);
+    struct byte_span span = { hb.data, hb.size };
+    struct hash root3;
+    doc_hash(HASH_SHA256, "some later root", &root3);
+    make_finality(&f, spec_of(3, &id3, &root3, 3), &span, 1, &fin);
+    assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_OK);
+    make_finality(&f, spec_of(3, &id2, &root3, 3), &span, 1,
+                  &fin); /* header is not the cert's block */
+    assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_BAD_SIGNATURE);
+
+    /* Strict decoding: every truncation, a trailing byte, another version. */
+    b->finality = fin.data;
+    b->finality_size = fin.size;
     struct buf enc;
     buf_init(&enc, NOTARY_BUNDLE_SIZE_MAX);
     assert_int_equal(notary_bundle_encode(b, &enc), ERR_OK);
-
     struct notary_bundle *d = mem_alloc(sizeof *d);
-    assert_int_equal(notary_bundle_decode(enc.data, enc.size, d), ERR_OK);
-    assert_true(hash_equal(&d->chain_id, ledger_chain_id(f.ledger)));
-    assert_int_equal(d->state_height, 2);
-    assert_int_equal(d->header_count, 1);
-    assert_int_equal(d->headers[0].size, block_bytes.size);
-    struct notary_record rec;
-    assert_int_equal(notary_bundle_check_record(HASH_SHA256, d, &lp->root, &rec), ERR_OK);
-    assert_int_equal(rec.height, 1);
-    assert_int_equal(rec.institution, 6 % 4 + 1);
-    /* The bundle names the record: another account, another root, a later anchor height
-     * than the proved state, a changed record: all refused. */
-    d->account = f.addrs[7];
-    assert_int_equal(notary_bundle_check_record(HASH_SHA256, d, &lp->root, &rec), ERR_CORRUPT);
-    d->account = f.addrs[6];
-    struct hash other_root = lp->root;
-    other_root.bytes[31] ^= 1;
-    assert_int_equal(notary_bundle_check_record(HASH_SHA256, d, &other_root, &rec), ERR_CORRUPT);
-    d->state_height = 0;
-    assert_int_equal(notary_bundle_check_record(HASH_SHA256, d, &lp->root, &rec), ERR_MALFORMED);
-    d->state_height = 2;
-    uint8_t changed[NOTARY_RECORD_SIZE_MAX];
-    memcpy(changed, d->record, d->record_size);
-    changed[d->record_size - 1] ^= 1; /* the tx hash */
-    d->record = changed;
-    assert_int_equal(notary_bundle_check_record(HASH_SHA256, d, &lp->root, &rec), ERR_CORRUPT);
-    /* Strict: every truncation, a trailing byte and another version are refused. */
     for (size_t cut = 0; cut < enc.size; cut++) {
         assert_int_not_equal(notary_bundle_decode(enc.data, cut, d), ERR_OK);
     }
@@ -666,17 +805,91 @@ test_bundle(void **state)
     assert_int_equal(notary_bundle_decode(enc.data, enc.size, d), ERR_TRAILING);
     enc.data[0] = 2;
     assert_int_equal(notary_bundle_decode(enc.data, enc.size - 1, d), ERR_UNSUPPORTED);
-    b->header_count = 0;
-    buf_reset(&enc);
-    assert_int_equal(notary_bundle_encode(b, &enc), ERR_MALFORMED);
 
+    mem_free(h3);
     mem_free(b);
     mem_free(d);
     mem_free(lp);
+    buf_release(&hb);
     buf_release(&enc);
+    buf_release(&fin);
     buf_release(&record);
-    buf_release(&block_bytes);
-    buf_release(&cert);
+    fixture_close(&f);
+}
+
+/* A bundle from a later epoch carries the epoch change from the genesis set. */
+static void
+test_bundle_epoch_change(void **state)
+{
+    (void)state;
+    struct fixture f;
+    open_chain(&f, HASH_SHA256, 8);
+    struct hash doc;
+    doc_hash(HASH_SHA256, "later epoch", &doc);
+    add_anchor(&f, 5, 0, &doc, "evidence", "");
+    ledger_result_free(run_block(&f, 1));
+    uint8_t key[NOTARY_RECORD_KEY_SIZE];
+    notary_record_key(&doc, &f.addrs[5], key);
+    struct buf record;
+    buf_init(&record, NOTARY_RECORD_SIZE_MAX);
+    struct ledger_state_proof *lp = mem_alloc(sizeof *lp);
+    assert_int_equal(ledger_prove(f.ledger, NOTARY_MODULE, key, sizeof key, &record, lp), ERR_OK);
+    /* Epoch 2's set: the genesis nodes, epoch + 1. */
+    struct validator_set *vs2 = mem_alloc(sizeof *vs2);
+    memcpy(vs2, f.genesis.validators, sizeof *vs2);
+    vs2->epoch = GENESIS_EPOCH + 1;
+    struct buf vs_bytes;
+    buf_init(&vs_bytes, VS_ENCODED_SIZE_MAX);
+    assert_int_equal(validator_set_encode(vs2, &vs_bytes), ERR_OK);
+    struct cert_spec end = { .epoch = GENESIS_EPOCH, .height = 1, .signers = 3 };
+    doc_hash(HASH_SHA256, "block 1", &end.id);
+    validator_set_hash(HASH_SHA256, vs2, &end.next_vs_hash);
+    struct qc *qc = mem_alloc(sizeof *qc);
+    make_cert(&f, &end, qc);
+    struct buf end_bytes;
+    buf_init(&end_bytes, 1 << 20);
+    assert_int_equal(qc_encode(&end_bytes, qc), ERR_OK);
+    struct cert_spec fin_spec = {
+        .epoch = GENESIS_EPOCH + 1, .height = 1, .root = lp->root, .signers = 3
+    };
+    doc_hash(HASH_SHA256, "block 1", &fin_spec.id);
+    make_cert(&f, &fin_spec, qc);
+    struct buf fin;
+    buf_init(&fin, NOTARY_BUNDLE_SIZE_MAX);
+    assert_int_equal(finality_proof_encode(&fin, qc, NULL, 0), ERR_OK);
+
+    struct notary_bundle *b = mem_calloc(1, sizeof *b);
+    b->chain_id = *ledger_chain_id(f.ledger);
+    b->document = doc;
+    b->account = f.addrs[5];
+    b->record = record.data;
+    b->record_size = record.size;
+    b->proof = lp->proof;
+    b->state_height = 1;
+    struct notary_record rec;
+    /* Without the epoch change the epoch-2 cert is refused; with it, it verifies. */
+    assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_MALFORMED);
+    b->epoch_count = 1;
+    b->epochs[0] = (struct notary_bundle_epoch){ end_bytes.data, end_bytes.size, vs_bytes.data,
+                                                 vs_bytes.size };
+    assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_OK);
+    assert_int_equal(rec.height, 1);
+    /* A set that is not the one the cert names is refused. */
+    vs2->nodes[0].power = 2;
+    buf_reset(&vs_bytes);
+    assert_int_equal(validator_set_encode(vs2, &vs_bytes), ERR_OK);
+    b->epochs[0].validator_set = vs_bytes.data;
+    b->epochs[0].validator_set_size = vs_bytes.size;
+    assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_BAD_SIGNATURE);
+
+    mem_free(b);
+    mem_free(qc);
+    mem_free(vs2);
+    mem_free(lp);
+    buf_release(&fin);
+    buf_release(&end_bytes);
+    buf_release(&vs_bytes);
+    buf_release(&record);
     fixture_close(&f);
 }
 
@@ -694,6 +907,8 @@ main(void)
         cmocka_unit_test(test_record_proof),
         cmocka_unit_test(test_reexecution),
         cmocka_unit_test(test_bundle),
+        cmocka_unit_test(test_bundle_header_chain),
+        cmocka_unit_test(test_bundle_epoch_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
