@@ -18,7 +18,10 @@
  *   bytes  finality        (<= NOTARY_BUNDLE_SIZE_MAX) a finality proof
  *                          (codec/consensus_types.h finality_proof_encode): a commit cert
  *                          naming block C >= B and the headers of C down to B + 1 (none when
- *                          B == C: the usual case, a node proving at its latest final block)
+ *                          B == C: the usual case, a node proving at its latest final block).
+ *                          These are the bytes node/ stores as each committed block's cert
+ *                          (ledger_read_block), so a node builds a bundle from ledger_prove
+ *                          at its committed height h and the cert bytes of h.
  *
  * Verification (notary_bundle_verify), against the genesis file alone:
  *  1. chain_id == the genesis hash; V := the genesis validator set.

@@ -15,7 +15,7 @@
  * Resources: besides the state reads and writes the view charges, an anchor costs
  * NOTARY_RES_ANCHOR + its args size (argument validation).
  *
- * The proof bundle that shows a record offline is defined in codec/notary_args.h.
+ * The proof bundle that shows a record offline is codec/notary_bundle.h.
  */
 #ifndef LM_MODULES_NOTARY_H
 #define LM_MODULES_NOTARY_H
