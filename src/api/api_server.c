@@ -536,6 +536,16 @@ handle_tx_get(struct api_server *server, struct api_conn *conn, struct evhttp_re
     }
     json_t *body = tx_status_json(hash, &st);
     json_decref(st.receipt);
+    if (st.state == API_TX_FINAL) {
+        json_t *proof = NULL;
+        rc = server->backend.tx_inclusion(server->backend.ctx, st.height, st.index, &proof);
+        if (rc != ERR_OK) {
+            json_decref(body);
+            respond_err(conn, req, rc, "inclusion proof unavailable");
+            return;
+        }
+        json_object_set_new(body, "inclusion", proof);
+    }
     if (st.state == API_TX_UNKNOWN) {
         json_object_set_new(body, "error",
                             json_pack("{s:s,s:s}", "code", "not_found", "message",
@@ -544,6 +554,54 @@ handle_tx_get(struct api_server *server, struct api_conn *conn, struct evhttp_re
         return;
     }
     respond(conn, req, 200, body, false);
+}
+
+static void
+handle_account(struct api_server *server, struct api_conn *conn, struct evhttp_request *req,
+               const char *text)
+{
+    uint8_t address[API_ADDRESS_SIZE];
+    size_t size = 0;
+    if (strlen(text) != 2 * API_ADDRESS_SIZE ||
+        hex_decode(text, 2 * API_ADDRESS_SIZE, address, sizeof address, &size) != ERR_OK) {
+        respond_err(conn, req, ERR_MALFORMED, "address must be 40 hex digits");
+        return;
+    }
+    json_t *account = NULL;
+    enum err rc = server->backend.account_get(server->backend.ctx, address, &account);
+    if (rc != ERR_OK) {
+        respond_err(conn, req, rc, rc == ERR_NOT_FOUND ? "no such account" : NULL);
+        return;
+    }
+    respond(conn, req, 200, account, false);
+}
+
+static void
+handle_validators(struct api_server *server, struct api_conn *conn, struct evhttp_request *req,
+                  const char *query_text)
+{
+    static const char *const allowed[] = { "epoch", NULL };
+    struct query q;
+    if (!query_parse(query_text, allowed, &q)) {
+        respond_err(conn, req, ERR_INVALID_ARG, "unknown, duplicate or malformed query parameter");
+        return;
+    }
+    size_t size = 0;
+    const char *epoch_text = query_get(&q, "epoch", &size);
+    uint64_t epoch = 0;
+    if (epoch_text != NULL && !parse_u64(epoch_text, size, &epoch)) {
+        respond_err(conn, req, ERR_INVALID_ARG, "epoch must be a decimal number");
+        return;
+    }
+    json_t *set = NULL;
+    enum err rc =
+        server->backend.validators_get(server->backend.ctx, epoch_text != NULL, epoch, &set);
+    if (rc != ERR_OK) {
+        respond_err(conn, req, rc,
+                    rc == ERR_NOT_FOUND ? "the node keeps only the current epoch's set" : NULL);
+        return;
+    }
+    respond(conn, req, 200, set, false);
 }
 
 /* ---- POST /v1/txs ---------------------------------------------------------------------- */
@@ -875,6 +933,14 @@ route_get(struct api_server *server, struct api_conn *conn, struct evhttp_reques
             return;
         }
         handle_tx_get(server, conn, req, &hash);
+    } else if (starts_with(path, "/v1/accounts/", &rest)) {
+        if (query != NULL && query[0] != '\0') {
+            respond_err(conn, req, ERR_INVALID_ARG, "/v1/accounts/{address} takes no query");
+            return;
+        }
+        handle_account(server, conn, req, rest);
+    } else if (strcmp(path, "/v1/validators") == 0) {
+        handle_validators(server, conn, req, query);
     } else {
         UNREACHABLE();
     }
@@ -894,7 +960,8 @@ route_of(const char *path)
         return ROUTE_POST_TXS;
     }
     if (strcmp(path, "/v1/status") == 0 || starts_with(path, "/v1/blocks/", &rest) ||
-        starts_with(path, "/v1/txs/", &rest)) {
+        starts_with(path, "/v1/txs/", &rest) || starts_with(path, "/v1/accounts/", &rest) ||
+        strcmp(path, "/v1/validators") == 0) {
         return ROUTE_GET;
     }
     return ROUTE_NONE;

@@ -10,6 +10,8 @@ static const struct cli_command commands[] = {
       cli_cmd_devnet },
     { "selfcheck", "run the built-in known-answer checks of the crypto suites", cli_cmd_selfcheck },
     { "keys", "make, list and show encrypted key files (new, list, show)", cli_cmd_keys },
+    { "status", "print a node's chain, final block and sync state", cli_cmd_status },
+    { "query", "ask a node about a tx, block, account or the validators", cli_cmd_query },
     { "sim", "run the deterministic consensus simulator (--scenario X --seed S)", cli_cmd_sim },
 };
 

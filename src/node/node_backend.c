@@ -10,7 +10,10 @@
 #include "base/mem.h"
 #include "base/text.h"
 #include "codec/consensus_types.h"
+#include "codec/state_proof.h"
 #include "codec/validator_set.h"
+#include "crypto/merkle.h"
+#include "ledger/account.h"
 #include "ledger/ledger.h"
 #include "ledger/receipt.h"
 #include "mempool/mempool.h"
@@ -318,6 +321,160 @@ node_waiters_release(struct node *n)
     n->waiters = NULL;
 }
 
+static json_t *
+hash_array_json(const struct hash *hashes, size_t count)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < count; i++) {
+        json_array_append_new(a, hash_json(&hashes[i]));
+    }
+    return a;
+}
+
+/* The Merkle path of tx `index` in the block at `height` against its header's payload_root. */
+static enum err
+backend_tx_inclusion(void *ctx, uint64_t height, uint32_t index, json_t **out_proof)
+{
+    struct node *n = ctx;
+    enum hash_alg alg = ledger_hash_alg(n->ledger);
+    struct buf block;
+    struct buf cert;
+    struct buf header;
+    buf_init(&block, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    buf_init(&cert, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    buf_init(&header, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    struct block *blk = mem_alloc(sizeof *blk);
+    struct merkle_proof *proof = mem_alloc(sizeof *proof);
+    struct hash *leaves = NULL;
+    enum err rc = ledger_read_block(n->ledger, height, &block, &cert);
+    if (rc == ERR_OK) {
+        rc = block_decode(block.data, block.size, blk);
+    }
+    if (rc == ERR_OK && (blk->payload.kind != PAYLOAD_INLINE || index >= blk->payload.tx_count)) {
+        rc = ERR_NOT_FOUND;
+    }
+    if (rc == ERR_OK) {
+        leaves = mem_calloc(blk->payload.tx_count, sizeof *leaves);
+        size_t pos = 0;
+        const uint8_t *tx = NULL;
+        size_t tx_size = 0;
+        for (uint32_t i = 0; i < blk->payload.tx_count && rc == ERR_OK; i++) {
+            rc = payload_next_tx(&blk->payload, &pos, &tx, &tx_size);
+            if (rc == ERR_OK) {
+                hash_bytes(alg, tx, tx_size, &leaves[i]);
+            }
+        }
+    }
+    if (rc == ERR_OK) {
+        rc = merkle_prove(alg, leaves, blk->payload.tx_count, index, proof);
+    }
+    if (rc == ERR_OK) {
+        rc = block_header_encode(&header, &blk->header);
+    }
+    if (rc == ERR_OK) {
+        json_t *o = json_object();
+        json_object_set_new(o, "header", bytes_json(header.data, header.size));
+        json_object_set_new(o, "payload_root", hash_json(&blk->header.payload_root));
+        json_object_set_new(o, "leaf", hash_json(&leaves[index]));
+        json_object_set_new(o, "index", json_integer((json_int_t)proof->index));
+        json_object_set_new(o, "tree_size", json_integer((json_int_t)proof->tree_size));
+        json_object_set_new(o, "path", hash_array_json(proof->path, proof->path_count));
+        *out_proof = o;
+    }
+    mem_free(leaves);
+    mem_free(proof);
+    mem_free(blk);
+    buf_release(&block);
+    buf_release(&cert);
+    buf_release(&header);
+    return rc;
+}
+
+static json_t *
+public_key_json(const struct public_key *k)
+{
+    return json_pack("{s:s,s:o}", "algorithm", sig_alg_name((enum sig_alg)k->alg), "public_key",
+                     bytes_json(k->bytes, k->size));
+}
+
+static enum err
+backend_account_get(void *ctx, const uint8_t *address, json_t **out_account)
+{
+    struct node *n = ctx;
+    struct address addr;
+    memcpy(addr.bytes, address, ADDRESS_SIZE);
+    struct account *acct = mem_alloc(sizeof *acct);
+    struct ledger_state_proof *sp = mem_alloc(sizeof *sp);
+    struct buf value;
+    struct buf proof;
+    buf_init(&value, STATE_PROOF_SIZE_MAX);
+    buf_init(&proof, STATE_PROOF_SIZE_MAX);
+    enum err rc = ledger_prove(n->ledger, ACCOUNT_MODULE, addr.bytes, ADDRESS_SIZE, &value, sp);
+    if (rc == ERR_OK && !sp->found) {
+        rc = ERR_NOT_FOUND;
+    }
+    if (rc == ERR_OK) {
+        rc = account_decode(value.data, value.size, &addr, acct);
+    }
+    if (rc == ERR_OK) {
+        rc = state_proof_encode(&proof, &sp->proof);
+    }
+    if (rc == ERR_OK) {
+        json_t *keys = json_array();
+        for (size_t i = 0; i < acct->key_count; i++) {
+            json_array_append_new(keys, public_key_json(&acct->keys[i]));
+        }
+        json_t *o = json_object();
+        json_object_set_new(o, "address", bytes_json(addr.bytes, ADDRESS_SIZE));
+        json_object_set_new(o, "nonce", json_integer((json_int_t)acct->nonce));
+        json_object_set_new(o, "institution", json_integer(acct->institution));
+        json_object_set_new(o, "admin", json_boolean(acct->admin));
+        json_object_set_new(o, "keys", keys);
+        json_t *p = json_object();
+        json_object_set_new(p, "height", json_integer((json_int_t)sp->height));
+        json_object_set_new(p, "root", hash_json(&sp->root));
+        json_object_set_new(p, "root_is",
+                            json_string("exec_root of the commit_info certified by the commit "
+                                        "cert of the block at height"));
+        json_object_set_new(p, "key", json_string(ACCOUNT_MODULE "/<address>"));
+        json_object_set_new(p, "value", bytes_json(value.data, value.size));
+        json_object_set_new(p, "state_proof", bytes_json(proof.data, proof.size));
+        json_object_set_new(o, "proof", p);
+        *out_account = o;
+    }
+    buf_release(&value);
+    buf_release(&proof);
+    mem_free(sp);
+    mem_free(acct);
+    return rc;
+}
+
+static enum err
+backend_validators_get(void *ctx, bool has_epoch, uint64_t epoch, json_t **out_set)
+{
+    struct node *n = ctx;
+    struct validator_set *vs = mem_alloc(sizeof *vs);
+    enum err rc = ledger_validator_set(n->ledger, NULL, vs);
+    if (rc == ERR_OK && has_epoch && epoch != vs->epoch) {
+        rc = ERR_NOT_FOUND;
+    }
+    if (rc == ERR_OK) {
+        json_t *nodes = json_array();
+        for (size_t i = 0; i < vs->count; i++) {
+            const struct vs_node *v = &vs->nodes[i];
+            json_array_append_new(
+                nodes,
+                json_pack("{s:I,s:o,s:o,s:I}", "institution", (json_int_t)v->institution,
+                          "consensus_key", public_key_json(&v->consensus_key), "transport_key",
+                          public_key_json(&v->transport_key), "power", (json_int_t)v->power));
+        }
+        *out_set = json_pack("{s:I,s:I,s:o}", "epoch", (json_int_t)vs->epoch, "total_power",
+                             (json_int_t)validator_set_power(vs), "validators", nodes);
+    }
+    mem_free(vs);
+    return rc;
+}
+
 void
 node_backend_fill(struct node *n, struct api_backend *out)
 {
@@ -330,4 +487,7 @@ node_backend_fill(struct node *n, struct api_backend *out)
     out->tx_get = backend_tx_get;
     out->tx_wait = backend_tx_wait;
     out->tx_wait_cancel = backend_tx_wait_cancel;
+    out->tx_inclusion = backend_tx_inclusion;
+    out->account_get = backend_account_get;
+    out->validators_get = backend_validators_get;
 }

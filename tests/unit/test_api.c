@@ -277,6 +277,36 @@ tb_finalize(struct test_backend *tb, const struct hash *h)
     json_decref(st.receipt);
 }
 
+static enum err
+tb_tx_inclusion(void *ctx, uint64_t height, uint32_t index, json_t **out_proof)
+{
+    (void)ctx;
+    *out_proof = json_pack("{s:I,s:I}", "height", (json_int_t)height, "index", (json_int_t)index);
+    return ERR_OK;
+}
+
+static enum err
+tb_account_get(void *ctx, const uint8_t *address, json_t **out_account)
+{
+    (void)ctx;
+    if (address[0] != 0xaa) {
+        return ERR_NOT_FOUND;
+    }
+    *out_account = json_pack("{s:i}", "nonce", 3);
+    return ERR_OK;
+}
+
+static enum err
+tb_validators_get(void *ctx, bool has_epoch, uint64_t epoch, json_t **out_set)
+{
+    (void)ctx;
+    if (has_epoch && epoch != 1) {
+        return ERR_NOT_FOUND;
+    }
+    *out_set = json_pack("{s:i}", "epoch", 1);
+    return ERR_OK;
+}
+
 static void
 tb_init(struct test_backend *tb, struct api_backend *out)
 {
@@ -302,7 +332,10 @@ tb_init(struct test_backend *tb, struct api_backend *out)
                                  .txs_submit = tb_txs_submit,
                                  .tx_get = tb_tx_get,
                                  .tx_wait = tb_tx_wait,
-                                 .tx_wait_cancel = tb_tx_wait_cancel };
+                                 .tx_wait_cancel = tb_tx_wait_cancel,
+                                 .tx_inclusion = tb_tx_inclusion,
+                                 .account_get = tb_account_get,
+                                 .validators_get = tb_validators_get };
 }
 
 /* A test transaction; good_mac false gives a bad "signature". */
