@@ -22,6 +22,7 @@ b_status(void *ctx, struct api_status *out)
     (void)ctx;
     memset(out, 0, sizeof *out);
     snprintf(out->chain_id, sizeof out->chain_id, "bench");
+    out->hash_alg = HASH_SHA256;
     snprintf(out->node_name, sizeof out->node_name, "node");
     return ERR_OK;
 }
@@ -121,6 +122,15 @@ b_account_get(void *ctx, const uint8_t *address, json_t **out_account)
 }
 
 static enum err
+b_notary_get(void *ctx, const struct hash *document, json_t **out_anchors)
+{
+    (void)ctx;
+    (void)document;
+    (void)out_anchors;
+    return ERR_NOT_FOUND;
+}
+
+static enum err
 b_validators(void *ctx, bool has_epoch, uint64_t epoch, json_t **out_set)
 {
     (void)ctx;
@@ -142,9 +152,9 @@ main(int argc, char **argv)
     struct event *keep = event_new(base, -1, EV_PERSIST, noop_cb, NULL);
     struct timeval hour = { 3600, 0 };
     event_add(keep, &hour);
-    struct api_backend backend = { NULL,          b_status,    b_block_get,      b_txs_submit,
-                                   b_tx_get,      b_tx_wait,   b_tx_wait_cancel, b_tx_inclusion,
-                                   b_account_get, b_validators };
+    struct api_backend backend = { NULL,          b_status,     b_block_get,      b_txs_submit,
+                                   b_tx_get,      b_tx_wait,    b_tx_wait_cancel, b_tx_inclusion,
+                                   b_account_get, b_validators, b_notary_get };
     struct api_options o;
     api_options_default(&o);
     o.bind_address = "127.0.0.1:0";

@@ -10,6 +10,7 @@
  *                                        inclusion proof against the block's payload_root)
  *                                        or unknown
  *   GET  /v1/accounts/{address}          nonce, keys and a state proof (40 hex digits)
+ *   GET  /v1/notary/{hash}               the anchors of a document hash with proof bundles
  *   GET  /v1/validators[?epoch=N]        the validator set in force (only the current epoch
  *                                        is kept; another N is a 404)
  *
@@ -18,7 +19,7 @@
  * transport's own: 404 not_found (route), 405 method_not_allowed (with Allow), 413 too_large,
  * 431 headers_too_large, 503 too_many_connections (at connections_max, then closed).
  * Answers:
- *   status   {"chain_id","genesis_hash","node_name","final":{"height","id"},"epoch","round",
+ *   status   {"chain_id","genesis_hash","hash","node_name","final":{"height","id"},"epoch","round",
  *             "validator":bool,"peers","mempool":{"txs","bytes"},
  *             "sync":{"state":"synced"|"catching_up","target_height"}}
  *   block    the backend's object (see block_get)
@@ -63,6 +64,7 @@ enum api_sync_state {
 struct api_status {
     char chain_id[API_TEXT_MAX + 1];
     struct hash genesis_hash;
+    enum hash_alg hash_alg; /* the chain's hash, shown as "hash" */
     char node_name[API_TEXT_MAX + 1];
     uint64_t final_height; /* latest final block */
     struct hash final_id;
@@ -162,6 +164,10 @@ struct api_backend {
     /* The validator set of `epoch` (has_epoch false: the one in force). ERR_NOT_FOUND for an
      * epoch the node does not keep. */
     enum err (*validators_get)(void *ctx, bool has_epoch, uint64_t epoch, json_t **out_set);
+    /* Every anchor of a document hash, each with its proof bundle (codec/notary_bundle.h, as
+     * hex): {"document","anchors":[{"account","institution","height","timestamp_us","kind",
+     * "note","tx_hash","bundle"}]}. ERR_NOT_FOUND if the hash was never anchored. */
+    enum err (*notary_get)(void *ctx, const struct hash *document, json_t **out_anchors);
 };
 
 /* Limits and address. api_options_default() gives the values below. */

@@ -452,14 +452,15 @@ handle_status(struct api_server *server, struct api_conn *conn, struct evhttp_re
     }
     st.chain_id[API_TEXT_MAX] = '\0';
     st.node_name[API_TEXT_MAX] = '\0';
-    json_t *body = json_pack(
-        "{s:s,s:o,s:s,s:{s:o,s:o},s:o,s:o,s:b,s:I,s:{s:I,s:o},s:{s:s,s:o}}", "chain_id",
-        st.chain_id, "genesis_hash", hash_json(&st.genesis_hash), "node_name", st.node_name,
-        "final", "height", u64_json(st.final_height), "id", hash_json(&st.final_id), "epoch",
-        u64_json(st.epoch), "round", u64_json(st.round), "validator", st.is_validator, "peers",
-        (json_int_t)st.peers_connected, "mempool", "txs", (json_int_t)st.mempool_txs, "bytes",
-        u64_json(st.mempool_bytes), "sync", "state", sync_state_name(st.sync_state),
-        "target_height", u64_json(st.sync_target_height));
+    json_t *body =
+        json_pack("{s:s,s:o,s:s,s:s,s:{s:o,s:o},s:o,s:o,s:b,s:I,s:{s:I,s:o},s:{s:s,s:o}}",
+                  "chain_id", st.chain_id, "genesis_hash", hash_json(&st.genesis_hash), "hash",
+                  hash_alg_name(st.hash_alg), "node_name", st.node_name, "final", "height",
+                  u64_json(st.final_height), "id", hash_json(&st.final_id), "epoch",
+                  u64_json(st.epoch), "round", u64_json(st.round), "validator", st.is_validator,
+                  "peers", (json_int_t)st.peers_connected, "mempool", "txs",
+                  (json_int_t)st.mempool_txs, "bytes", u64_json(st.mempool_bytes), "sync", "state",
+                  sync_state_name(st.sync_state), "target_height", u64_json(st.sync_target_height));
     if (body == NULL) { /* a name that is not UTF-8 */
         respond_err(conn, req, ERR_UTF8, "node status is not valid UTF-8");
         return;
@@ -941,6 +942,22 @@ route_get(struct api_server *server, struct api_conn *conn, struct evhttp_reques
         handle_account(server, conn, req, rest);
     } else if (strcmp(path, "/v1/validators") == 0) {
         handle_validators(server, conn, req, query);
+    } else if (starts_with(path, "/v1/notary/", &rest)) {
+        if (query != NULL && query[0] != '\0') {
+            respond_err(conn, req, ERR_INVALID_ARG, "/v1/notary/{hash} takes no query");
+            return;
+        }
+        if (!parse_hash(rest, &hash)) {
+            respond_err(conn, req, ERR_MALFORMED, "document hash must be 64 hex digits");
+            return;
+        }
+        json_t *anchors = NULL;
+        enum err rc = server->backend.notary_get(server->backend.ctx, &hash, &anchors);
+        if (rc != ERR_OK) {
+            respond_err(conn, req, rc, rc == ERR_NOT_FOUND ? "the hash was never anchored" : NULL);
+            return;
+        }
+        respond(conn, req, 200, anchors, false);
     } else {
         UNREACHABLE();
     }
@@ -961,7 +978,7 @@ route_of(const char *path)
     }
     if (strcmp(path, "/v1/status") == 0 || starts_with(path, "/v1/blocks/", &rest) ||
         starts_with(path, "/v1/txs/", &rest) || starts_with(path, "/v1/accounts/", &rest) ||
-        strcmp(path, "/v1/validators") == 0) {
+        strcmp(path, "/v1/validators") == 0 || starts_with(path, "/v1/notary/", &rest)) {
         return ROUTE_GET;
     }
     return ROUTE_NONE;

@@ -31,5 +31,7 @@ int cli_cmd_devnet(int argc, char **argv);
 int cli_cmd_sim(int argc, char **argv);
 int cli_cmd_status(int argc, char **argv);
 int cli_cmd_query(int argc, char **argv);
+int cli_cmd_notarize(int argc, char **argv);
+int cli_cmd_verify(int argc, char **argv);
 
 #endif

@@ -113,13 +113,14 @@ cli_cmd_status(int argc, char **argv)
 static void
 query_usage(FILE *out)
 {
-    fprintf(out, "usage: lianmeng query tx HASH | block HEIGHT|ID | account ADDRESS | validators"
-                 " [--epoch N]\n"
+    fprintf(out, "usage: lianmeng query tx HASH | block HEIGHT|ID | account ADDRESS | notary HASH"
+                 " | validators [--epoch N]\n"
                  "                      [--node URL] [--output text|json]\n\n"
                  "Asks a node about one object of the chain:\n"
                  "  tx HASH           pending, final (block, receipt, inclusion proof) or unknown\n"
                  "  block HEIGHT|ID   a final block by height or by id (64 hex digits)\n"
                  "  account ADDRESS   nonce and keys with a state proof (40 hex digits)\n"
+                 "  notary HASH       the anchors of a document hash with their proof bundles\n"
                  "  validators        the validator set in force (--epoch N: only that epoch)\n"
                  "'lianmeng query KIND --help' describes one.\n" CLI_EXIT_CODES_TEXT);
 }
@@ -164,6 +165,11 @@ query_one(const char *kind, int argc, char **argv)
         } else {
             return cli_usage_error(&ctx, "a block is a height or a 64-hex-digit id, not '%s'", arg);
         }
+    } else if (strcmp(kind, "notary") == 0) {
+        if (!is_hex(arg, 64)) {
+            return cli_usage_error(&ctx, "a document hash is 64 hex digits, not '%s'", arg);
+        }
+        snprintf(path, sizeof path, "/v1/notary/%s", arg);
     } else if (strcmp(kind, "account") == 0) {
         if (!is_hex(arg, 40)) {
             return cli_usage_error(&ctx, "an address is 40 hex digits, not '%s'", arg);
@@ -183,7 +189,7 @@ int
 cli_cmd_query(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "lianmeng query: missing kind (tx, block, account or validators)\n"
+        fprintf(stderr, "lianmeng query: missing kind (tx, block, account, notary or validators)\n"
                         "run 'lianmeng query --help' for the usage\n");
         return CLI_EXIT_USAGE;
     }
@@ -192,14 +198,14 @@ cli_cmd_query(int argc, char **argv)
         query_usage(stdout);
         return CLI_EXIT_OK;
     }
-    static const char *const kinds[] = { "tx", "block", "account", "validators" };
+    static const char *const kinds[] = { "tx", "block", "account", "notary", "validators" };
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         if (strcmp(kind, kinds[i]) == 0) {
             return query_one(kinds[i], argc - 1, argv + 1);
         }
     }
     fprintf(stderr,
-            "lianmeng query: unknown kind '%s' (tx, block, account or validators)\n"
+            "lianmeng query: unknown kind '%s' (tx, block, account, notary or validators)\n"
             "run 'lianmeng query --help' for the usage\n",
             kind);
     return CLI_EXIT_USAGE;

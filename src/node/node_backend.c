@@ -10,10 +10,13 @@
 #include "base/mem.h"
 #include "base/text.h"
 #include "codec/consensus_types.h"
+#include "codec/notary_args.h"
+#include "codec/notary_bundle.h"
 #include "codec/state_proof.h"
 #include "codec/validator_set.h"
 #include "crypto/merkle.h"
 #include "ledger/account.h"
+#include "ledger/genesis.h"
 #include "ledger/ledger.h"
 #include "ledger/receipt.h"
 #include "mempool/mempool.h"
@@ -49,6 +52,7 @@ backend_status(void *ctx, struct api_status *out)
     memset(&s, 0, sizeof s);
     snprintf(s.chain_id, sizeof s.chain_id, "%s", n->genesis.chain_name);
     s.genesis_hash = *ledger_chain_id(n->ledger);
+    s.hash_alg = ledger_hash_alg(n->ledger);
     snprintf(s.node_name, sizeof s.node_name, "%s", n->config.name);
     s.final_height = ledger_committed_height(n->ledger);
     struct block_store_info info;
@@ -475,6 +479,136 @@ backend_validators_get(void *ctx, bool has_epoch, uint64_t epoch, json_t **out_s
     return rc;
 }
 
+/* The proof bundle (codec/notary_bundle.h) of `document` anchored by `account`, at the
+ * committed state: the record's state proof, the commit cert of that block and the headers
+ * from the block it names down to the committed one. ERR_UNSUPPORTED once the chain has left
+ * the genesis epoch (the node does not keep the epoch change certificates yet). */
+static enum err
+notary_bundle_build(struct node *n, const struct hash *document, const struct address *account,
+                    struct buf *out)
+{
+    if (n->validators->epoch != GENESIS_EPOCH) {
+        return ERR_UNSUPPORTED;
+    }
+    uint8_t key[NOTARY_RECORD_KEY_SIZE];
+    notary_record_key(document, account, key);
+    struct notary_bundle *bundle = mem_calloc(1, sizeof *bundle);
+    struct ledger_state_proof *sp = mem_alloc(sizeof *sp);
+    struct finality_proof *fp = mem_alloc(sizeof *fp);
+    struct block *blk = mem_alloc(sizeof *blk);
+    struct buf value;
+    struct buf block;
+    struct buf cert;
+    struct buf qc;
+    struct buf header;
+    buf_init(&value, NOTARY_RECORD_SIZE_MAX);
+    buf_init(&block, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    buf_init(&cert, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    buf_init(&qc, NOTARY_BUNDLE_CERT_SIZE_MAX);
+    buf_init(&header, NOTARY_BUNDLE_HEADER_SIZE_MAX);
+    enum err rc = ledger_prove(n->ledger, NOTARY_MODULE, key, sizeof key, &value, sp);
+    if (rc == ERR_OK && !sp->found) {
+        rc = ERR_NOT_FOUND;
+    }
+    if (rc == ERR_OK) {
+        rc = ledger_read_block(n->ledger, sp->height, &block, &cert);
+    }
+    if (rc == ERR_OK) {
+        rc = block_decode(block.data, block.size, blk);
+    }
+    if (rc == ERR_OK) {
+        rc = finality_proof_decode(cert.data, cert.size, fp);
+    }
+    if (rc == ERR_OK && fp->header_count + 1u > NOTARY_BUNDLE_HEADERS_MAX) {
+        rc = ERR_TOO_LARGE;
+    }
+    if (rc == ERR_OK) {
+        rc = qc_encode(&qc, &fp->cert);
+    }
+    if (rc == ERR_OK) {
+        rc = block_header_encode(&header, &blk->header);
+    }
+    if (rc == ERR_OK) {
+        bundle->chain_id = *ledger_chain_id(n->ledger);
+        bundle->document = *document;
+        bundle->account = *account;
+        bundle->record = value.data;
+        bundle->record_size = value.size;
+        bundle->proof = sp->proof;
+        bundle->state_height = sp->height;
+        bundle->epoch_count = 0;
+        bundle->commit_cert = qc.data;
+        bundle->commit_cert_size = qc.size;
+        for (uint16_t i = 0; i < fp->header_count; i++) {
+            bundle->headers[i].data = fp->headers[i].data;
+            bundle->headers[i].size = fp->headers[i].size;
+        }
+        bundle->headers[fp->header_count].data = header.data;
+        bundle->headers[fp->header_count].size = header.size;
+        bundle->header_count = fp->header_count + 1u;
+        rc = notary_bundle_encode(bundle, out);
+    }
+    buf_release(&value);
+    buf_release(&block);
+    buf_release(&cert);
+    buf_release(&qc);
+    buf_release(&header);
+    mem_free(blk);
+    mem_free(fp);
+    mem_free(sp);
+    mem_free(bundle);
+    return rc;
+}
+
+static json_t *
+notary_record_json(const struct notary_record *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "account", bytes_json(r->account.bytes, ADDRESS_SIZE));
+    json_object_set_new(o, "institution", json_integer(r->institution));
+    json_object_set_new(o, "height", json_integer((json_int_t)r->height));
+    json_object_set_new(o, "timestamp_us", json_integer((json_int_t)r->timestamp_us));
+    json_object_set_new(o, "kind", json_stringn(r->kind, r->kind_size));
+    json_object_set_new(o, "note", json_stringn(r->note, r->note_size));
+    json_object_set_new(o, "tx_hash", hash_json(&r->tx_hash));
+    return o;
+}
+
+static enum err
+backend_notary_get(void *ctx, const struct hash *document, json_t **out_anchors)
+{
+    struct node *n = ctx;
+    struct notary_anchors *anchors = mem_alloc(sizeof *anchors);
+    struct buf answer;
+    struct buf bundle;
+    buf_init(&answer, NOTARY_ANSWER_SIZE_MAX);
+    buf_init(&bundle, NOTARY_BUNDLE_SIZE_MAX);
+    enum err rc = ledger_query(n->ledger, NULL, NOTARY_MODULE "." NOTARY_QUERY_GET, document->bytes,
+                               HASH_SIZE, &answer);
+    if (rc == ERR_OK) {
+        rc = notary_anchors_decode(answer.data, answer.size, anchors);
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; rc == ERR_OK && i < anchors->count; i++) {
+        buf_reset(&bundle);
+        rc = notary_bundle_build(n, document, &anchors->records[i].account, &bundle);
+        if (rc == ERR_OK) {
+            json_t *o = notary_record_json(&anchors->records[i]);
+            json_object_set_new(o, "bundle", bytes_json(bundle.data, bundle.size));
+            json_array_append_new(list, o);
+        }
+    }
+    if (rc == ERR_OK) {
+        *out_anchors = json_pack("{s:o,s:o}", "document", hash_json(document), "anchors", list);
+    } else {
+        json_decref(list);
+    }
+    buf_release(&answer);
+    buf_release(&bundle);
+    mem_free(anchors);
+    return rc;
+}
+
 void
 node_backend_fill(struct node *n, struct api_backend *out)
 {
@@ -490,4 +624,5 @@ node_backend_fill(struct node *n, struct api_backend *out)
     out->tx_inclusion = backend_tx_inclusion;
     out->account_get = backend_account_get;
     out->validators_get = backend_validators_get;
+    out->notary_get = backend_notary_get;
 }

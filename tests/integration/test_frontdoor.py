@@ -236,8 +236,64 @@ def main():
                           timeout=15)
         check(code == 200 and body["status"] == "final", "tx 1 after the abuse: %d %r" %
               (code, body))
-        print("ok: status/txs/accounts/validators/blocks endpoints and CLI, inclusion proof "
-              "verified, hostile requests refused, node still finalizing")
+
+        # notarize -> verify offline against the genesis file; tampering is detected.
+        doc = os.path.join(tmp, "contract.txt")
+        with open(doc, "w") as f:
+            f.write("the parties agree\n")
+        proof_path = os.path.join(tmp, "contract.lmproof")
+        genesis = os.path.join(home, "genesis.json")
+        sign = ["--key", "account", "--dir", os.path.join(home, "keys"), "--passphrase-file",
+                os.path.join(home, "passphrase")]
+        got = json.loads(cli(["notarize", doc, "--kind", "contract", "--note", "v1", "--out",
+                              proof_path, "--output", "json"] + sign + node_opt, 0, "notarize"))
+        check(got["height"] >= 1 and got["account"] == addr, "notarize %r" % got)
+        got_v = json.loads(cli(["verify", proof_path, "--genesis", genesis, "--file", doc,
+                                "--output", "json"], 0, "verify"))
+        check(got_v["valid"] and got_v["document"] == got["document"] and
+              got_v["height"] == got["height"] and got_v["kind"] == "contract" and
+              got_v["note"] == "v1", "verify %r" % got_v)
+        code, anchors = http("GET", api + "/v1/notary/" + got["document"])
+        check(code == 200 and len(anchors["anchors"]) == 1 and
+              anchors["anchors"][0]["account"] == addr, "notary %d %r" % (code, anchors))
+        later = os.path.join(tmp, "later.lmproof")
+        with open(later, "wb") as f:
+            f.write(bytes.fromhex(anchors["anchors"][0]["bundle"]))
+        cli(["verify", later, "--genesis", genesis], 0, "verify of a bundle fetched later")
+        cli(["query", "notary", got["document"]] + node_opt, 0, "query notary")
+        with open(proof_path, "rb") as f:
+            good = f.read()
+        step = max(1, len(good) // 25)
+        for pos in range(0, len(good), step):
+            bad = bytearray(good)
+            bad[pos] ^= 0x01
+            with open(later, "wb") as f:
+                f.write(bad)
+            cli(["verify", later, "--genesis", genesis], 2, "verify of a proof with byte %d "
+                "flipped" % pos)
+        with open(later, "wb") as f:
+            f.write(good[:len(good) // 2])
+        cli(["verify", later, "--genesis", genesis], 2, "verify of a truncated proof")
+        other = os.path.join(tmp, "other.txt")
+        with open(other, "w") as f:
+            f.write("something else\n")
+        cli(["verify", proof_path, "--genesis", genesis, "--file", other], 2,
+            "verify against another document")
+        cli(["verify", proof_path], 1, "verify without --genesis")
+        cli(["verify", os.path.join(tmp, "missing"), "--genesis", genesis], 4,
+            "verify of a missing file")
+        cli(["notarize", doc] + sign + node_opt, 2, "a second anchor of the same document")
+        cli(["notarize", doc] + sign + ["--node", "127.0.0.1:1"], 3, "notarize, node down")
+        cli(["notarize", doc] + node_opt, 1, "notarize without --key")
+        cli(["notarize", doc, "--kind", "Bad Kind"] + sign + node_opt, 1, "notarize, bad kind")
+        code, body = http("GET", api + "/v1/notary/" + "ab" * 32)
+        check(code == 404 and is_error(body, "not_found"), "unknown document %d" % code)
+        code, body = http("GET", api + "/v1/notary/zz")
+        check(code == 400 and is_error(body), "bad document hash %d" % code)
+        wait_for("status at the end", lambda: status_of(api), 15)
+        print("ok: status/txs/accounts/validators/blocks/notary endpoints and CLI, inclusion "
+              "proof verified, hostile requests refused, node still finalizing, notarize -> "
+              "verify offline, %d tampered proofs refused" % len(range(0, len(good), step)))
     finally:
         for s in idle:
             s.close()

@@ -297,6 +297,15 @@ tb_account_get(void *ctx, const uint8_t *address, json_t **out_account)
 }
 
 static enum err
+tb_notary_get(void *ctx, const struct hash *document, json_t **out_anchors)
+{
+    (void)ctx;
+    (void)document;
+    (void)out_anchors;
+    return ERR_NOT_FOUND;
+}
+
+static enum err
 tb_validators_get(void *ctx, bool has_epoch, uint64_t epoch, json_t **out_set)
 {
     (void)ctx;
@@ -314,6 +323,7 @@ tb_init(struct test_backend *tb, struct api_backend *out)
     snprintf(tb->status.chain_id, sizeof tb->status.chain_id, "lianmeng-test");
     snprintf(tb->status.node_name, sizeof tb->status.node_name, "node-1");
     hash_bytes(HASH_SHA256, "genesis", 7, &tb->status.genesis_hash);
+    tb->status.hash_alg = HASH_SHA256;
     for (uint64_t i = 0; i < TB_BLOCKS; i++) {
         hash_bytes(HASH_SHA256, &i, sizeof i, &tb->block_ids[i]);
     }
@@ -335,7 +345,8 @@ tb_init(struct test_backend *tb, struct api_backend *out)
                                  .tx_wait_cancel = tb_tx_wait_cancel,
                                  .tx_inclusion = tb_tx_inclusion,
                                  .account_get = tb_account_get,
-                                 .validators_get = tb_validators_get };
+                                 .validators_get = tb_validators_get,
+                                 .notary_get = tb_notary_get };
 }
 
 /* A test transaction; good_mac false gives a bad "signature". */
