@@ -820,6 +820,30 @@ test_routes(void **state)
     fixture_stop(&f);
 }
 
+/* The read routes added for the front door: accounts, validators, notary. */
+static void
+test_read_routes(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_start_default(&f);
+    expect_get(&f, "/v1/accounts/aa00000000000000000000000000000000000000", 200, NULL);
+    expect_get(&f, "/v1/accounts/bb00000000000000000000000000000000000000", 404, "not_found");
+    expect_get(&f, "/v1/accounts/aa", 400, "malformed");
+    expect_get(&f, "/v1/accounts/zz00000000000000000000000000000000000000", 400, "malformed");
+    expect_get(&f, "/v1/accounts/aa00000000000000000000000000000000000000?x=1", 400, NULL);
+    expect_get(&f, "/v1/validators", 200, NULL);
+    expect_get(&f, "/v1/validators?epoch=1", 200, NULL);
+    expect_get(&f, "/v1/validators?epoch=2", 404, "not_found");
+    expect_get(&f, "/v1/validators?epoch=x", 400, NULL);
+    expect_get(&f, "/v1/validators?era=1", 400, NULL);
+    expect_get(&f, "/v1/validators/", 404, "not_found");
+    expect_get(&f, "/v1/notary/00", 400, "malformed");
+    expect_get(&f, "/v1/notary/0000000000000000000000000000000000000000000000000000000000000000",
+               404, "not_found");
+    fixture_stop(&f);
+}
+
 static void
 test_post_forms(void **state)
 {
@@ -1580,15 +1604,16 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_err_table),     cmocka_unit_test(test_body_decoder),
-        cmocka_unit_test(test_status),        cmocka_unit_test(test_blocks),
-        cmocka_unit_test(test_routes),        cmocka_unit_test(test_post_forms),
-        cmocka_unit_test(test_post_errors),   cmocka_unit_test(test_batch),
-        cmocka_unit_test(test_wait_final),    cmocka_unit_test(test_body_limit),
-        cmocka_unit_test(test_header_limit),  cmocka_unit_test(test_connection_cap),
-        cmocka_unit_test(test_slowloris),     cmocka_unit_test(test_keepalive),
-        cmocka_unit_test(test_client_errors), cmocka_unit_test(test_backend_failure),
-        cmocka_unit_test(test_options),       cmocka_unit_test(test_malformed_http),
+        cmocka_unit_test(test_err_table),       cmocka_unit_test(test_body_decoder),
+        cmocka_unit_test(test_status),          cmocka_unit_test(test_blocks),
+        cmocka_unit_test(test_routes),          cmocka_unit_test(test_read_routes),
+        cmocka_unit_test(test_post_forms),      cmocka_unit_test(test_post_errors),
+        cmocka_unit_test(test_batch),           cmocka_unit_test(test_wait_final),
+        cmocka_unit_test(test_body_limit),      cmocka_unit_test(test_header_limit),
+        cmocka_unit_test(test_connection_cap),  cmocka_unit_test(test_slowloris),
+        cmocka_unit_test(test_keepalive),       cmocka_unit_test(test_client_errors),
+        cmocka_unit_test(test_backend_failure), cmocka_unit_test(test_options),
+        cmocka_unit_test(test_malformed_http),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
