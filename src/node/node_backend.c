@@ -413,9 +413,16 @@ backend_account_get(void *ctx, const uint8_t *address, json_t **out_account)
     struct buf proof;
     buf_init(&value, STATE_PROOF_SIZE_MAX);
     buf_init(&proof, STATE_PROOF_SIZE_MAX);
+    struct buf block;
+    struct buf cert;
+    buf_init(&block, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    buf_init(&cert, BLOCK_STORE_PAYLOAD_SIZE_MAX);
     enum err rc = ledger_prove(n->ledger, ACCOUNT_MODULE, addr.bytes, ADDRESS_SIZE, &value, sp);
     if (rc == ERR_OK && !sp->found) {
         rc = ERR_NOT_FOUND;
+    }
+    if (rc == ERR_OK && sp->height > 0) {
+        rc = ledger_read_block(n->ledger, sp->height, &block, &cert);
     }
     if (rc == ERR_OK) {
         rc = account_decode(value.data, value.size, &addr, acct);
@@ -438,8 +445,10 @@ backend_account_get(void *ctx, const uint8_t *address, json_t **out_account)
         json_object_set_new(p, "height", json_integer((json_int_t)sp->height));
         json_object_set_new(p, "root", hash_json(&sp->root));
         json_object_set_new(p, "root_is",
-                            json_string("exec_root of the commit_info certified by the commit "
-                                        "cert of the block at height"));
+                            json_string("the state root after the block at height: the "
+                                        "exec_root of the commit_info of the latest commit "
+                                        "cert (finality_proof, stored with that block)"));
+        json_object_set_new(p, "finality_proof", bytes_json(cert.data, cert.size));
         json_object_set_new(p, "key", json_string(ACCOUNT_MODULE "/<address>"));
         json_object_set_new(p, "value", bytes_json(value.data, value.size));
         json_object_set_new(p, "state_proof", bytes_json(proof.data, proof.size));
@@ -448,6 +457,8 @@ backend_account_get(void *ctx, const uint8_t *address, json_t **out_account)
     }
     buf_release(&value);
     buf_release(&proof);
+    buf_release(&block);
+    buf_release(&cert);
     mem_free(sp);
     mem_free(acct);
     return rc;

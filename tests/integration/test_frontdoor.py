@@ -183,7 +183,10 @@ def main():
         check(len(proof["root"]) == 64 and proof["height"] >= tx["height"] and
               len(proof["state_proof"]) > 0 and len(proof["value"]) > 0, "proof %r" % proof)
         code, blk = http("GET", "%s/v1/blocks/%d" % (api, proof["height"]))
-        check(code == 200, "block of the account proof: %d" % code)
+        check(code == 200 and blk["finality"]["commits_height"] == proof["height"] and
+              len(proof["finality_proof"]) > 0,
+              "the account proof's block is not the one its commit cert names: %r %r" %
+              (blk.get("finality"), proof["height"]))
         got = json.loads(cli(["query", "account", addr, "--output", "json"] + node_opt, 0,
                              "query account"))
         check(got["nonce"] == acct["nonce"], "query account %r" % got)
