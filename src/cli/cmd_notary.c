@@ -26,7 +26,6 @@
 #include "crypto/hash.h"
 #include "crypto/keystore.h"
 #include "crypto/sign.h"
-#include "ledger/genesis.h"
 #include "node/genesis_json.h"
 
 #define NOTARY_PATH_MAX     4096
