@@ -60,12 +60,11 @@ hash_file(const char *path, enum hash_alg alg, struct hash *out)
     bool failed = ferror(f) != 0;
     fclose(f);
     mem_free(chunk);
-    if (failed) {
-        hasher_release(&h);
-        return ERR_IO;
+    if (!failed) {
+        hasher_final(&h, out);
     }
-    hasher_final(&h, out);
-    return ERR_OK;
+    hasher_release(&h);
+    return failed ? ERR_IO : ERR_OK;
 }
 
 /* Reads a whole file of at most max bytes into out. */
