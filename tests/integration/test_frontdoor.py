@@ -282,6 +282,11 @@ def main():
             f.write("something else\n")
         cli(["verify", proof_path, "--genesis", genesis, "--file", other], 2,
             "verify against another document")
+        other_net = os.path.join(tmp, "othernet")
+        cli(["devnet", "--nodes", "1", "--dir", other_net, "--init-only"], 0,
+            "devnet --init-only of another chain")
+        cli(["verify", proof_path, "--genesis", os.path.join(other_net, "node0", "genesis.json")],
+            2, "verify against another chain's genesis")
         cli(["verify", proof_path], 1, "verify without --genesis")
         cli(["verify", os.path.join(tmp, "missing"), "--genesis", genesis], 4,
             "verify of a missing file")
