@@ -412,86 +412,41 @@ cli_cmd_notarize(int argc, char **argv)
 struct verify_state {
     struct genesis genesis;
     struct notary_bundle bundle;
-    struct validator_set vs;
-    struct qc qc;
-    struct block_header header;
     struct notary_record record;
 };
 
-static enum err
-header_decode(const uint8_t *data, size_t size, struct block_header *out)
-{
-    struct reader r;
-    reader_init(&r, data, size);
-    enum err rc = block_header_read(&r, out);
-    if (rc == ERR_OK && r.pos != r.size) {
-        rc = ERR_MALFORMED;
-    }
-    return rc;
-}
-
-/* Steps 1-6; *out_what names the step that failed. */
+/* Decodes and verifies the bundle against the genesis alone (notary_bundle_verify: genesis
+ * validator set -> epoch changes -> commit cert -> header chain -> state proof of the record);
+ * *out_what says which step failed. */
 static enum err
 verify_bundle(struct verify_state *s, const struct buf *data, const char **out_what)
 {
     *out_what = "the proof file does not decode as a proof bundle";
     TRY(notary_bundle_decode(data->data, data->size, &s->bundle));
-    const struct notary_bundle *b = &s->bundle;
-    enum hash_alg alg = s->genesis.hash_alg;
-    struct cons_chain chain = { .alg = alg };
+    struct cons_chain chain = { .alg = s->genesis.hash_alg };
     *out_what = "the genesis file is invalid";
     TRY(genesis_hash(&s->genesis, &chain.chain_id));
-    *out_what = "the proof is for another chain than this genesis";
-    if (!hash_equal(&chain.chain_id, &b->chain_id)) {
-        return ERR_WRONG_CHAIN;
-    }
     struct cons_verifier v = { .chain = &chain };
-    s->vs = *s->genesis.validators;
-    for (size_t i = 0; i < b->epoch_count; i++) {
-        *out_what = "an epoch change certificate does not verify";
-        TRY(qc_decode(b->epochs[i].commit_cert, b->epochs[i].commit_cert_size, &s->qc));
-        TRY(qc_verify(&v, &s->vs, &s->qc));
-        struct hash next = s->qc.ledger_info.commit_info.next_epoch_vs_hash;
-        TRY(validator_set_decode(b->epochs[i].validator_set, b->epochs[i].validator_set_size,
-                                 &s->vs));
-        struct hash got;
-        validator_set_hash(alg, &s->vs, &got);
-        if (!s->qc.ledger_info.has_commit || !hash_equal(&got, &next)) {
-            return ERR_CORRUPT;
-        }
+    enum err rc = notary_bundle_verify(&v, s->genesis.validators, &s->bundle, &s->record);
+    switch (rc) {
+    case ERR_OK:
+        *out_what = NULL;
+        break;
+    case ERR_WRONG_CHAIN:
+        *out_what = "the proof is for another chain than this genesis";
+        break;
+    case ERR_BAD_SIGNATURE:
+        *out_what = "the finality proof (commit certificate or header chain) does not verify "
+                    "under the genesis validator set and its epoch changes";
+        break;
+    case ERR_CORRUPT:
+        *out_what = "the anchor record is not in the certified state";
+        break;
+    default:
+        *out_what = "the proof bundle is malformed";
+        break;
     }
-    *out_what = "the commit certificate does not verify under the validator set";
-    TRY(qc_decode(b->commit_cert, b->commit_cert_size, &s->qc));
-    TRY(qc_verify(&v, &s->vs, &s->qc));
-    if (!s->qc.ledger_info.has_commit) {
-        return ERR_CORRUPT;
-    }
-    const struct block_info *ci = &s->qc.ledger_info.commit_info;
-    *out_what = "the header chain does not lead from the certified block to the state";
-    struct hash expect_id = ci->id;
-    uint64_t expect_height = ci->height;
-    struct hash root = ci->exec_root;
-    for (size_t i = 0; i < b->header_count; i++) {
-        TRY(header_decode(b->headers[i].data, b->headers[i].size, &s->header));
-        struct hash id;
-        hash_bytes(alg, b->headers[i].data, b->headers[i].size, &id);
-        if (!hash_equal(&id, &expect_id) || s->header.height != expect_height) {
-            return ERR_CORRUPT;
-        }
-        if (i + 1 < b->header_count) {
-            if (expect_height == 0) {
-                return ERR_CORRUPT;
-            }
-            expect_id = s->header.parent_id;
-            expect_height--;
-            root = s->header.parent_exec_root; /* the state after the next (older) header */
-        }
-    }
-    if (expect_height != b->state_height) {
-        return ERR_CORRUPT;
-    }
-    *out_what = "the anchor record is not in the certified state";
-    return notary_bundle_check_record(alg, b, &root, &s->record);
+    return rc;
 }
 
 struct verify_opts {

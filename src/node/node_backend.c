@@ -491,9 +491,9 @@ backend_validators_get(void *ctx, bool has_epoch, uint64_t epoch, json_t **out_s
 }
 
 /* The proof bundle (codec/notary_bundle.h) of `document` anchored by `account`, at the
- * committed state: the record's state proof, the commit cert of that block and the headers
- * from the block it names down to the committed one. ERR_UNSUPPORTED once the chain has left
- * the genesis epoch (the node does not keep the epoch change certificates yet). */
+ * committed state: the record's state proof and the finality proof stored with the block whose
+ * state it proves. ERR_UNSUPPORTED once the chain has left the genesis epoch (the node does not
+ * keep the epoch change certificates yet). */
 static enum err
 notary_bundle_build(struct node *n, const struct hash *document, const struct address *account,
                     struct buf *out)
@@ -505,39 +505,18 @@ notary_bundle_build(struct node *n, const struct hash *document, const struct ad
     notary_record_key(document, account, key);
     struct notary_bundle *bundle = mem_calloc(1, sizeof *bundle);
     struct ledger_state_proof *sp = mem_alloc(sizeof *sp);
-    struct finality_proof *fp = mem_alloc(sizeof *fp);
-    struct block *blk = mem_alloc(sizeof *blk);
     struct buf value;
     struct buf block;
     struct buf cert;
-    struct buf qc;
-    struct buf header;
     buf_init(&value, NOTARY_RECORD_SIZE_MAX);
     buf_init(&block, BLOCK_STORE_PAYLOAD_SIZE_MAX);
     buf_init(&cert, BLOCK_STORE_PAYLOAD_SIZE_MAX);
-    buf_init(&qc, NOTARY_BUNDLE_CERT_SIZE_MAX);
-    buf_init(&header, NOTARY_BUNDLE_HEADER_SIZE_MAX);
     enum err rc = ledger_prove(n->ledger, NOTARY_MODULE, key, sizeof key, &value, sp);
     if (rc == ERR_OK && !sp->found) {
         rc = ERR_NOT_FOUND;
     }
     if (rc == ERR_OK) {
         rc = ledger_read_block(n->ledger, sp->height, &block, &cert);
-    }
-    if (rc == ERR_OK) {
-        rc = block_decode(block.data, block.size, blk);
-    }
-    if (rc == ERR_OK) {
-        rc = finality_proof_decode(cert.data, cert.size, fp);
-    }
-    if (rc == ERR_OK && fp->header_count + 1u > NOTARY_BUNDLE_HEADERS_MAX) {
-        rc = ERR_TOO_LARGE;
-    }
-    if (rc == ERR_OK) {
-        rc = qc_encode(&qc, &fp->cert);
-    }
-    if (rc == ERR_OK) {
-        rc = block_header_encode(&header, &blk->header);
     }
     if (rc == ERR_OK) {
         bundle->chain_id = *ledger_chain_id(n->ledger);
@@ -548,24 +527,13 @@ notary_bundle_build(struct node *n, const struct hash *document, const struct ad
         bundle->proof = sp->proof;
         bundle->state_height = sp->height;
         bundle->epoch_count = 0;
-        bundle->commit_cert = qc.data;
-        bundle->commit_cert_size = qc.size;
-        for (uint16_t i = 0; i < fp->header_count; i++) {
-            bundle->headers[i].data = fp->headers[i].data;
-            bundle->headers[i].size = fp->headers[i].size;
-        }
-        bundle->headers[fp->header_count].data = header.data;
-        bundle->headers[fp->header_count].size = header.size;
-        bundle->header_count = fp->header_count + 1u;
+        bundle->finality = cert.data;
+        bundle->finality_size = cert.size;
         rc = notary_bundle_encode(bundle, out);
     }
     buf_release(&value);
     buf_release(&block);
     buf_release(&cert);
-    buf_release(&qc);
-    buf_release(&header);
-    mem_free(blk);
-    mem_free(fp);
     mem_free(sp);
     mem_free(bundle);
     return rc;
