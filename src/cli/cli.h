@@ -29,5 +29,6 @@ int cli_cmd_keys(int argc, char **argv);
 int cli_cmd_node(int argc, char **argv);
 int cli_cmd_devnet(int argc, char **argv);
 int cli_cmd_sim(int argc, char **argv);
+int cli_cmd_bench(int argc, char **argv);
 
 #endif

@@ -19,10 +19,12 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/reader.h"
 #include "base/text.h"
 #include "crypto/keystore.h"
 #include "crypto/sign.h"
 #include "ledger/genesis.h"
+#include "ledger/test_module.h"
 #include "node/genesis_json.h"
 
 #define DEVNET_PATH_MAX       1024
@@ -201,6 +203,18 @@ key_text(const struct public_key *key, char *out, size_t out_size)
     snprintf(out, out_size, "%s:%s", sig_alg_name((enum sig_alg)key->alg), hex);
 }
 
+enum err
+devnet_load_key(unsigned alg, uint32_t i, struct secret_key **out)
+{
+    uint8_t seed_in[32] = "lianmeng/devnet-load/";
+    size_t n = strlen((const char *)seed_in);
+    seed_in[n] = (uint8_t)alg;
+    store_u32(seed_in + n + 1, i);
+    struct hash h;
+    hash_bytes(HASH_SHA256, seed_in, n + 5, &h);
+    return secret_key_import((enum sig_alg)alg, h.bytes, HASH_SIZE, out);
+}
+
 static void
 node_home(const struct devnet_options *o, unsigned i, char out[DEVNET_PATH_MAX])
 {
@@ -241,6 +255,23 @@ build_genesis(const struct devnet_options *o, const struct devnet_node_keys *key
         v->transport_key = keys[i].transport;
     }
     g.validators->count = o->nodes;
+    if (o->hash_alg != 0) {
+        g.hash_alg = (enum hash_alg)o->hash_alg;
+    }
+    for (uint32_t i = 0; i < o->load_accounts && rc == ERR_OK; i++) {
+        struct secret_key *key = NULL;
+        rc = devnet_load_key(o->load_alg, i, &key);
+        if (rc == ERR_OK) {
+            struct genesis_account acc = { .institution = 0, .admin = false, .key_count = 1 };
+            secret_key_public(key, &acc.keys[0]);
+            rc = genesis_add_account(&g, &acc);
+        }
+        secret_key_free(key);
+    }
+    if (rc == ERR_OK && o->load_accounts > 0) {
+        g.params.sig_algs_allowed |= 1u << o->load_alg;
+        rc = genesis_add_module(&g, TEST_MODULE, NULL, 0);
+    }
     if (rc == ERR_OK) {
         rc = genesis_check(&g);
     }

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "crypto/sign.h"
 
 #define DEVNET_NODES_MAX       32
 #define DEVNET_STOP_TIMEOUT_S  15
@@ -39,7 +40,20 @@ struct devnet_options {
     uint16_t base_port;     /* API of node i: base_port + i */
     uint16_t p2p_base_port; /* p2p of node i: p2p_base_port + i */
     const char *binary;     /* the lianmeng executable to start nodes with */
+    /* Devnet-only demo load accounts (for `lianmeng bench`): this many extra accounts of no
+     * institution, each with the key devnet_load_key(load_alg, i), and the "test" module in
+     * the genesis (so nodes register it). 0: none. The keys are public knowledge: never use
+     * this outside a local devnet. */
+    unsigned load_accounts;
+    unsigned load_alg; /* enum sig_alg of the load accounts' keys */
+    unsigned hash_alg; /* enum hash_alg of the chain; 0: SHA-256 */
 };
+
+#define DEVNET_LOAD_ACCOUNTS_MAX 4000 /* GENESIS_ACCOUNTS_MAX less room for the admins */
+
+/* The deterministic secret key of demo load account i: the scalar/seed is
+ * H_sha256("lianmeng/devnet-load/" || alg || i as u32 LE). Devnet-only. */
+MUST_USE enum err devnet_load_key(unsigned alg, uint32_t i, struct secret_key **out);
 
 /* Creates the files above. ERR_EXISTS if DIR holds a devnet with another node count;
  * ERR_INVALID_ARG for options out of range (ports overlapping or past 65535). */
