@@ -107,6 +107,8 @@ struct bench {
     unsigned duration_s;
     unsigned drain_s;
     unsigned accounts;
+    unsigned first_account;
+    unsigned window;
     unsigned alg;
     unsigned size_min;
     unsigned size_max;
@@ -163,7 +165,7 @@ bench_usage(FILE *out)
             "usage: lianmeng bench [--devnet DIR] [--rate TX_PER_S] [--duration S] [--drain S]\n"
             "                      [--accounts N] [--alg ed25519|sm2] [--size-min B]\n"
             "                      [--size-max B] [--batch N] [--conns N] [--max-txs N]\n"
-            "                      [--report FILE] [--quiet]\n\n"
+            "                      [--first-account K] [--window N] [--report FILE] [--quiet]\n\n"
             "Load generator for a devnet started with `lianmeng devnet --load-accounts N`.\n"
             "Pre-signs test.set puts of --size-min..--size-max bytes (default 100..1000) from\n"
             "the first --accounts demo load accounts (default 1000; keys of --alg, default\n"
@@ -174,7 +176,9 @@ bench_usage(FILE *out)
             "become final. Reports submitted, admitted and finalized tx/s (finalized counted in\n"
             "node 0's final blocks), submit-to-final latency, rejections by code and each node's\n"
             "CPU and RSS. --max-txs bounds the pre-signed txs (default rate x duration, or\n"
-            "200000 with --rate 0). Devnet only: the load accounts' keys are public.\n");
+            "200000 with --rate 0). --first-account K uses load accounts K.. (nonces start at\n"
+            "0: use accounts no earlier run used). With --rate 0 at most --window txs (default\n"
+            "6000) are out and not yet final. Devnet only: the load accounts' keys are public.\n");
 }
 
 static int
@@ -206,6 +210,7 @@ parse_args(struct bench *b, int argc, char **argv)
     b->size_max = 1000;
     b->batch = 200;
     b->conns = 2;
+    b->window = 6000;
     unsigned long max_txs = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -240,6 +245,12 @@ parse_args(struct bench *b, int argc, char **argv)
         } else if (strcmp(a, "--accounts") == 0) {
             bad = parse_ulong(v, DEVNET_LOAD_ACCOUNTS_MAX, &n) != 0 || n == 0;
             b->accounts = (unsigned)n;
+        } else if (strcmp(a, "--first-account") == 0) {
+            bad = parse_ulong(v, DEVNET_LOAD_ACCOUNTS_MAX - 1, &n);
+            b->first_account = (unsigned)n;
+        } else if (strcmp(a, "--window") == 0) {
+            bad = parse_ulong(v, BENCH_TXS_MAX, &n) != 0 || n == 0;
+            b->window = (unsigned)n;
         } else if (strcmp(a, "--size-min") == 0) {
             bad = parse_ulong(v, TEST_VALUE_SIZE_MAX, &n) != 0 || n == 0;
             b->size_min = (unsigned)n;
@@ -263,6 +274,11 @@ parse_args(struct bench *b, int argc, char **argv)
             return CLI_EXIT_USAGE;
         }
         i++;
+    }
+    if (b->first_account + b->accounts > DEVNET_LOAD_ACCOUNTS_MAX) {
+        fprintf(stderr, "lianmeng bench: --first-account + --accounts above %u\n",
+                DEVNET_LOAD_ACCOUNTS_MAX);
+        return CLI_EXIT_USAGE;
     }
     if (b->size_min > b->size_max) {
         fprintf(stderr, "lianmeng bench: --size-min above --size-max\n");
@@ -408,7 +424,7 @@ presign(struct bench *b)
     struct public_key *pubs = mem_calloc(b->accounts, sizeof *pubs);
     int exit_code = CLI_CONTINUE;
     for (uint32_t a = 0; a < b->accounts; a++) {
-        if (devnet_load_key(b->alg, a, &keys[a]) != ERR_OK) {
+        if (devnet_load_key(b->alg, b->first_account + a, &keys[a]) != ERR_OK) {
             fprintf(stderr, "lianmeng bench: cannot derive load key %u\n", a);
             exit_code = CLI_EXIT_FAILURE;
             break;
@@ -439,7 +455,7 @@ presign(struct bench *b)
     for (size_t i = 0; i < b->tx_count && exit_code == CLI_CONTINUE; i++) {
         uint32_t a = (uint32_t)(i % b->accounts);
         uint8_t key[24] = "bench/";
-        store_u32(key + 6, a);
+        store_u32(key + 6, b->first_account + a);
         store_u64(key + 10, nonces[a]);
         store_u32(key + 18, (uint32_t)(b->start_height & 0xffffffffu));
         unsigned span = b->size_max - b->size_min + 1;
@@ -516,8 +532,8 @@ poller_main(void *arg)
             size_t hex_size = hex != NULL ? strlen(hex) : 0;
             size_t raw_size = 0;
             struct block blk_dec;
-            enum err rc = hex != NULL ? hex_decode(hex, hex_size, raw, raw_max, &raw_size)
-                                      : ERR_MALFORMED;
+            enum err rc =
+                hex != NULL ? hex_decode(hex, hex_size, raw, raw_max, &raw_size) : ERR_MALFORMED;
             if (rc == ERR_OK) {
                 rc = block_decode(raw, raw_size, &blk_dec);
             }
@@ -598,6 +614,18 @@ conn_fill(struct bench *b, struct bench_conn *c, uint64_t t)
 {
     unsigned n = c->node;
     size_t allowed = txs_allowed(b, t);
+    if (b->rate <= 0) {
+        /* as fast as accepted, with at most `window` txs out and not yet final (every
+         * node's mempool holds all of them) */
+        uint64_t out = b->submitted - b->rejected - atomic_load(&b->finalized);
+        if (out >= b->window) {
+            return false;
+        }
+        size_t room = b->window - (size_t)out;
+        if (room < b->batch / 2 + 1) {
+            return false;
+        }
+    }
     size_t first = b->queue_next[n];
     size_t count = 0;
     size_t body = 10;
@@ -943,6 +971,8 @@ report_json(const struct bench *b, const struct bench_result *r)
     json_object_set_new(opt, "size_min", json_integer(b->size_min));
     json_object_set_new(opt, "size_max", json_integer(b->size_max));
     json_object_set_new(opt, "batch", json_integer(b->batch));
+    json_object_set_new(opt, "first_account", json_integer(b->first_account));
+    json_object_set_new(opt, "window", json_integer(b->window));
     json_object_set_new(opt, "conns_per_node", json_integer(b->conns));
     json_object_set_new(opt, "nodes", json_integer(b->node_count));
     json_object_set_new(opt, "tx_kind", json_string("test.set"));

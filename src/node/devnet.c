@@ -262,7 +262,11 @@ build_genesis(const struct devnet_options *o, const struct devnet_node_keys *key
         struct secret_key *key = NULL;
         rc = devnet_load_key(o->load_alg, i, &key);
         if (rc == ERR_OK) {
-            struct genesis_account acc = { .institution = 0, .admin = false, .key_count = 1 };
+            /* spread over the founding institutions: the mempool caps each institution's
+             * share of the pool (mempool.h) */
+            struct genesis_account acc = { .institution = i % o->nodes + 1,
+                                           .admin = false,
+                                           .key_count = 1 };
             secret_key_public(key, &acc.keys[0]);
             rc = genesis_add_account(&g, &acc);
         }

@@ -40,10 +40,10 @@ struct devnet_options {
     uint16_t base_port;     /* API of node i: base_port + i */
     uint16_t p2p_base_port; /* p2p of node i: p2p_base_port + i */
     const char *binary;     /* the lianmeng executable to start nodes with */
-    /* Devnet-only demo load accounts (for `lianmeng bench`): this many extra accounts of no
-     * institution, each with the key devnet_load_key(load_alg, i), and the "test" module in
-     * the genesis (so nodes register it). 0: none. The keys are public knowledge: never use
-     * this outside a local devnet. */
+    /* Devnet-only demo load accounts (for `lianmeng bench`): this many extra accounts (account i
+     * belongs to founding institution i % nodes + 1), each with the key devnet_load_key(load_alg,
+     * i), and the "test" module in the genesis (so nodes register it). 0: none. The keys are public
+     * knowledge: never use this outside a local devnet. */
     unsigned load_accounts;
     unsigned load_alg; /* enum sig_alg of the load accounts' keys */
     unsigned hash_alg; /* enum hash_alg of the chain; 0: SHA-256 */
