@@ -223,12 +223,15 @@ parse_args(struct bench *b, int argc, char **argv)
         } else if (strcmp(a, "--quiet") == 0) {
             b->quiet = true;
             continue;
-        } else if (v == NULL) {
-            bad = 1;
-        } else if (strcmp(a, "--devnet") == 0) {
-            bad = strlen(v) >= sizeof b->dir;
+        }
+        if (v == NULL) {
+            v = ""; /* every option below takes a value; "" fails its check */
+        }
+        if (strcmp(a, "--devnet") == 0) {
+            bad = v[0] == '\0' || strlen(v) >= sizeof b->dir;
             snprintf(b->dir, sizeof b->dir, "%s", v);
         } else if (strcmp(a, "--report") == 0) {
+            bad = v[0] == '\0';
             b->report = v;
         } else if (strcmp(a, "--alg") == 0) {
             bad = strcmp(v, "ed25519") != 0 && strcmp(v, "sm2") != 0;
@@ -419,6 +422,7 @@ static int
 presign(struct bench *b)
 {
     uint64_t expiry = b->start_height + BENCH_EXPIRY_WINDOW;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     struct secret_key **keys = mem_calloc(b->accounts, sizeof *keys);
     uint64_t *nonces = mem_calloc(b->accounts, sizeof *nonces);
     struct public_key *pubs = mem_calloc(b->accounts, sizeof *pubs);
@@ -433,7 +437,7 @@ presign(struct bench *b)
     }
     b->tx_count = b->max_txs;
     b->txs = mem_calloc(b->tx_count, sizeof *b->txs);
-    size_t hex_cap = b->tx_count * (2u * (b->size_max + 300u));
+    size_t hex_cap = b->tx_count * (2 * ((size_t)b->size_max + 300));
     b->hex = mem_alloc(hex_cap);
     size_t hex_used = 0;
     for (unsigned n = 0; n < b->node_count; n++) {
@@ -511,6 +515,45 @@ presign(struct bench *b)
     return exit_code;
 }
 
+/* Fetches final block `height` from node 0 and stamps our txs in it final. */
+static enum err
+poll_block(struct bench *b, uint64_t height, uint8_t *raw, size_t raw_max)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/v1/blocks/%llu", (unsigned long long)height);
+    json_t *blk = get_json(b, 0, path);
+    const char *hex = json_string_value(json_object_get(blk, "block"));
+    size_t raw_size = 0;
+    struct block dec;
+    enum err rc =
+        hex != NULL ? hex_decode(hex, strlen(hex), raw, raw_max, &raw_size) : ERR_MALFORMED;
+    if (rc == ERR_OK) {
+        rc = block_decode(raw, raw_size, &dec);
+    }
+    if (rc == ERR_OK) {
+        uint64_t t = now_ns();
+        size_t count = 0;
+        size_t pos = 0;
+        const uint8_t *wire = NULL;
+        size_t wire_size = 0;
+        while (payload_next_tx(&dec.payload, &pos, &wire, &wire_size) == ERR_OK) {
+            struct hash h;
+            tx_hash(b->hash_alg, wire, wire_size, &h);
+            count++;
+            struct bench_tx *tx = table_find(b, &h);
+            uint64_t zero = 0;
+            if (tx != NULL && atomic_compare_exchange_strong(&tx->final_ns, &zero, t)) {
+                atomic_fetch_add(&b->finalized, 1);
+            }
+        }
+        atomic_fetch_add(&b->blocks, 1);
+        atomic_fetch_add(&b->block_txs, count);
+        atomic_store(&b->height, height);
+    }
+    json_decref(blk);
+    return rc;
+}
+
 /* The poller thread: walks node 0's final blocks and stamps our txs final. */
 static void *
 poller_main(void *arg)
@@ -525,42 +568,10 @@ poller_main(void *arg)
             atomic_fetch_add(&b->poll_errors, 1);
         }
         while (next <= top && !atomic_load(&b->stop_poller)) {
-            char path[64];
-            snprintf(path, sizeof path, "/v1/blocks/%llu", (unsigned long long)next);
-            json_t *blk = get_json(b, 0, path);
-            const char *hex = json_string_value(json_object_get(blk, "block"));
-            size_t hex_size = hex != NULL ? strlen(hex) : 0;
-            size_t raw_size = 0;
-            struct block blk_dec;
-            enum err rc =
-                hex != NULL ? hex_decode(hex, hex_size, raw, raw_max, &raw_size) : ERR_MALFORMED;
-            if (rc == ERR_OK) {
-                rc = block_decode(raw, raw_size, &blk_dec);
-            }
-            if (rc != ERR_OK) {
+            if (poll_block(b, next, raw, raw_max) != ERR_OK) {
                 atomic_fetch_add(&b->poll_errors, 1);
-                json_decref(blk);
                 break;
             }
-            uint64_t t = now_ns();
-            size_t count = 0;
-            size_t pos = 0;
-            const uint8_t *wire = NULL;
-            size_t wire_size = 0;
-            while (payload_next_tx(&blk_dec.payload, &pos, &wire, &wire_size) == ERR_OK) {
-                struct hash h;
-                tx_hash(b->hash_alg, wire, wire_size, &h);
-                count++;
-                struct bench_tx *tx = table_find(b, &h);
-                uint64_t zero = 0;
-                if (tx != NULL && atomic_compare_exchange_strong(&tx->final_ns, &zero, t)) {
-                    atomic_fetch_add(&b->finalized, 1);
-                }
-            }
-            atomic_fetch_add(&b->blocks, 1);
-            atomic_fetch_add(&b->block_txs, count);
-            atomic_store(&b->height, next);
-            json_decref(blk);
             next++;
         }
         struct timespec ts = { 0, BENCH_POLL_MS * 1000000L };
@@ -823,15 +834,21 @@ proc_sample(struct bench_proc *p, bool start)
     size_t n = fread(text, 1, sizeof text - 1, f);
     fclose(f);
     text[n] = '\0';
+    /* fields after "pid (comm) ": state ppid pgrp session tty tpgid flags minflt cminflt
+     * majflt cmajflt utime stime */
     const char *s = strrchr(text, ')');
-    unsigned long long ut = 0;
-    unsigned long long st = 0;
-    if (s != NULL &&
-        sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2) {
+    unsigned long long ticks = 0;
+    for (unsigned field = 0; s != NULL && field < 13; field++) {
+        s = strchr(s + 1, ' ');
+        if (s != NULL && field >= 11) {
+            ticks += strtoull(s + 1, NULL, 10);
+        }
+    }
+    if (s != NULL) {
         if (start) {
-            p->cpu_ticks_start = ut + st;
+            p->cpu_ticks_start = ticks;
         } else {
-            p->cpu_ticks_end = ut + st;
+            p->cpu_ticks_end = ticks;
         }
     }
     snprintf(path, sizeof path, "/proc/%ld/status", p->pid);
@@ -841,11 +858,11 @@ proc_sample(struct bench_proc *p, bool start)
     }
     char line[256];
     while (fgets(line, sizeof line, f) != NULL) {
-        unsigned long long v = 0;
-        if (sscanf(line, "VmRSS: %llu", &v) == 1 && v > p->rss_kib) {
-            p->rss_kib = v;
-        } else if (sscanf(line, "VmHWM: %llu", &v) == 1) {
-            p->hwm_kib = v;
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            unsigned long long v = strtoull(line + 6, NULL, 10);
+            p->rss_kib = v > p->rss_kib ? v : p->rss_kib;
+        } else if (strncmp(line, "VmHWM:", 6) == 0) {
+            p->hwm_kib = strtoull(line + 6, NULL, 10);
         }
     }
     fclose(f);
@@ -948,9 +965,12 @@ summarize(struct bench *b, struct bench_result *r)
     qsort(lat, count, sizeof *lat, compare_u64);
     r->latency_count = count;
     if (count > 0) {
-        r->p50_ms = (double)lat[count * 50 / 100] / 1e6;
-        r->p90_ms = (double)lat[count * 90 / 100] / 1e6;
-        r->p99_ms = (double)lat[count * 99 / 100] / 1e6;
+        size_t at50 = count * 50 / 100;
+        r->p50_ms = (double)lat[at50] / 1e6;
+        size_t at90 = count * 90 / 100;
+        r->p90_ms = (double)lat[at90] / 1e6;
+        size_t at99 = count * 99 / 100;
+        r->p99_ms = (double)lat[at99] / 1e6;
         r->max_ms = (double)lat[count - 1] / 1e6;
         r->mean_ms = sum / (double)count / 1e6;
     }
