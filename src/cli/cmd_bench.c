@@ -41,10 +41,7 @@
 #include "codec/tx.h"
 #include "crypto/hash.h"
 #include "crypto/sign.h"
-#include "ledger/genesis.h"
-#include "ledger/test_module.h"
 #include "node/devnet.h"
-#include "node/genesis_json.h"
 
 #define BENCH_TXS_MAX        2000000u
 #define BENCH_NODES_MAX      DEVNET_NODES_MAX
@@ -255,10 +252,10 @@ parse_args(struct bench *b, int argc, char **argv)
             bad = parse_ulong(v, BENCH_TXS_MAX, &n) != 0 || n == 0;
             b->window = (unsigned)n;
         } else if (strcmp(a, "--size-min") == 0) {
-            bad = parse_ulong(v, TEST_VALUE_SIZE_MAX, &n) != 0 || n == 0;
+            bad = parse_ulong(v, DEVNET_LOAD_VALUE_MAX, &n) != 0 || n == 0;
             b->size_min = (unsigned)n;
         } else if (strcmp(a, "--size-max") == 0) {
-            bad = parse_ulong(v, TEST_VALUE_SIZE_MAX, &n) != 0 || n == 0;
+            bad = parse_ulong(v, DEVNET_LOAD_VALUE_MAX, &n) != 0 || n == 0;
             b->size_max = (unsigned)n;
         } else if (strcmp(a, "--batch") == 0) {
             bad = parse_ulong(v, BENCH_BATCH_MAX, &n) != 0 || n == 0;
@@ -326,16 +323,11 @@ load_devnet(struct bench *b)
         b->procs[i].pid = (long)json_integer_value(json_object_get(n, "pid"));
     }
     json_decref(root);
-    snprintf(path, sizeof path, "%s/node0/genesis.json", b->dir);
-    struct genesis g;
-    if (genesis_json_load(path, &g) != ERR_OK) {
-        fprintf(stderr, "lianmeng bench: cannot read the genesis %s\n", path);
+    if (devnet_chain(b->dir, &b->hash_alg, &b->chain_id) != ERR_OK) {
+        fprintf(stderr, "lianmeng bench: cannot read the genesis of %s\n", b->dir);
         return CLI_EXIT_FAILURE;
     }
-    enum err rc = genesis_hash(&g, &b->chain_id);
-    b->hash_alg = g.hash_alg;
-    genesis_release(&g);
-    return rc == ERR_OK ? CLI_CONTINUE : CLI_EXIT_FAILURE;
+    return CLI_CONTINUE;
 }
 
 static struct api_client
@@ -425,7 +417,6 @@ presign(struct bench *b)
     /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     struct secret_key **keys = mem_calloc(b->accounts, sizeof *keys);
     uint64_t *nonces = mem_calloc(b->accounts, sizeof *nonces);
-    struct public_key *pubs = mem_calloc(b->accounts, sizeof *pubs);
     int exit_code = CLI_CONTINUE;
     for (uint32_t a = 0; a < b->accounts; a++) {
         if (devnet_load_key(b->alg, b->first_account + a, &keys[a]) != ERR_OK) {
@@ -433,7 +424,6 @@ presign(struct bench *b)
             exit_code = CLI_EXIT_FAILURE;
             break;
         }
-        secret_key_public(keys[a], &pubs[a]);
     }
     b->tx_count = b->max_txs;
     b->txs = mem_calloc(b->tx_count, sizeof *b->txs);
@@ -449,11 +439,9 @@ presign(struct bench *b)
     }
     b->table = mem_calloc(table_size, sizeof *b->table);
     b->table_mask = table_size - 1;
-    struct buf args;
-    buf_init(&args, TEST_VALUE_SIZE_MAX + 256);
     struct buf wire;
     buf_init(&wire, TX_SIZE_MAX);
-    uint8_t value[TEST_VALUE_SIZE_MAX];
+    uint8_t value[DEVNET_LOAD_VALUE_MAX];
     uint64_t rng = 0x9e3779b97f4a7c15u;
     uint64_t t0 = now_ns();
     for (size_t i = 0; i < b->tx_count && exit_code == CLI_CONTINUE; i++) {
@@ -467,23 +455,17 @@ presign(struct bench *b)
         for (size_t k = 0; k < size; k++) {
             value[k] = (uint8_t)xorshift(&rng);
         }
-        buf_reset(&args);
         buf_reset(&wire);
-        struct tx tx;
-        memset(&tx, 0, sizeof tx);
-        tx.type = TX_TYPE_V1;
-        tx.chain_id = b->chain_id;
-        address_of(b->hash_alg, &pubs[a], &tx.sender);
-        tx.key = pubs[a];
-        tx.nonce = nonces[a]++;
-        tx.expiry_height = expiry;
-        tx.op_count = 1;
-        enum err rc = test_module_set_args(key, sizeof key, value, size, &args);
-        tx.ops[0] =
-            (struct tx_op){ TEST_MODULE, strlen(TEST_MODULE), "set", 3, args.data, args.size };
-        if (rc == ERR_OK) {
-            rc = tx_sign(b->hash_alg, &tx, keys[a], &wire);
-        }
+        struct devnet_load_tx lt = { .alg = b->hash_alg,
+                                     .chain_id = b->chain_id,
+                                     .secret = keys[a],
+                                     .nonce = nonces[a]++,
+                                     .expiry_height = expiry,
+                                     .key = key,
+                                     .key_size = sizeof key,
+                                     .value = value,
+                                     .value_size = size };
+        enum err rc = devnet_load_put(&lt, &wire);
         if (rc != ERR_OK || hex_used + 2 * wire.size + 1 > hex_cap) {
             fprintf(stderr, "lianmeng bench: cannot sign tx %zu: %s\n", i, err_str(rc));
             exit_code = CLI_EXIT_FAILURE;
@@ -504,14 +486,12 @@ presign(struct bench *b)
         fprintf(stderr, "bench: signed %zu txs from %u accounts in %.1f s\n", b->tx_count,
                 b->accounts, secs);
     }
-    buf_release(&args);
     buf_release(&wire);
     for (uint32_t a = 0; a < b->accounts; a++) {
         secret_key_free(keys[a]);
     }
     mem_free(keys);
     mem_free(nonces);
-    mem_free(pubs);
     return exit_code;
 }
 

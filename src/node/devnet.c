@@ -21,6 +21,7 @@
 #include "base/mem.h"
 #include "base/reader.h"
 #include "base/text.h"
+#include "codec/tx.h"
 #include "crypto/keystore.h"
 #include "crypto/sign.h"
 #include "ledger/genesis.h"
@@ -201,6 +202,58 @@ key_text(const struct public_key *key, char *out, size_t out_size)
     char hex[2 * PUBLIC_KEY_SIZE_MAX + 1];
     hex_encode(key->bytes, key->size, hex);
     snprintf(out, out_size, "%s:%s", sig_alg_name((enum sig_alg)key->alg), hex);
+}
+
+_Static_assert(DEVNET_LOAD_KEY_MAX == TEST_KEY_SIZE_MAX, "load key size");
+_Static_assert(DEVNET_LOAD_VALUE_MAX == TEST_VALUE_SIZE_MAX, "load value size");
+
+enum err
+devnet_chain(const char *dir, enum hash_alg *out_alg, struct hash *out_chain_id)
+{
+    char path[DEVNET_PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s/node0/genesis.json", dir);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        return ERR_TOO_LARGE;
+    }
+    struct genesis g;
+    enum err rc = genesis_json_load(path, &g);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    struct hash id;
+    rc = genesis_hash(&g, &id);
+    if (rc == ERR_OK) {
+        *out_alg = g.hash_alg;
+        *out_chain_id = id;
+    }
+    genesis_release(&g);
+    return rc;
+}
+
+enum err
+devnet_load_put(const struct devnet_load_tx *t, struct buf *out)
+{
+    struct buf args;
+    buf_init(&args, TEST_KEY_SIZE_MAX + TEST_VALUE_SIZE_MAX + 64);
+    enum err rc = test_module_set_args(t->key, t->key_size, t->value, t->value_size, &args);
+    if (rc == ERR_OK) {
+        struct public_key pub;
+        secret_key_public(t->secret, &pub);
+        struct tx tx;
+        memset(&tx, 0, sizeof tx);
+        tx.type = TX_TYPE_V1;
+        tx.chain_id = t->chain_id;
+        address_of(t->alg, &pub, &tx.sender);
+        tx.key = pub;
+        tx.nonce = t->nonce;
+        tx.expiry_height = t->expiry_height;
+        tx.op_count = 1;
+        tx.ops[0] =
+            (struct tx_op){ TEST_MODULE, strlen(TEST_MODULE), "set", 3, args.data, args.size };
+        rc = tx_sign(t->alg, &tx, t->secret, out);
+    }
+    buf_release(&args);
+    return rc;
 }
 
 enum err

@@ -26,7 +26,9 @@
 
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "base/err.h"
+#include "crypto/hash.h"
 #include "crypto/sign.h"
 
 #define DEVNET_NODES_MAX       32
@@ -50,6 +52,29 @@ struct devnet_options {
 };
 
 #define DEVNET_LOAD_ACCOUNTS_MAX 4000 /* GENESIS_ACCOUNTS_MAX less room for the admins */
+
+#define DEVNET_LOAD_KEY_MAX   64   /* TEST_KEY_SIZE_MAX */
+#define DEVNET_LOAD_VALUE_MAX 4096 /* TEST_VALUE_SIZE_MAX */
+
+/* The chain of the devnet in DIR (from DIR/node0/genesis.json): its hash algorithm and chain
+ * id. ERR_NOT_FOUND/ERR_MALFORMED as genesis_json_load. */
+MUST_USE enum err devnet_chain(const char *dir, enum hash_alg *out_alg, struct hash *out_chain_id);
+
+/* One load tx: test.set(key, value) from the account of `secret`. */
+struct devnet_load_tx {
+    enum hash_alg alg;
+    struct hash chain_id;
+    const struct secret_key *secret;
+    uint64_t nonce;
+    uint64_t expiry_height;
+    const uint8_t *key; /* <= DEVNET_LOAD_KEY_MAX bytes */
+    size_t key_size;
+    const uint8_t *value; /* <= DEVNET_LOAD_VALUE_MAX bytes */
+    size_t value_size;
+};
+
+/* Appends the signed load tx to out. */
+MUST_USE enum err devnet_load_put(const struct devnet_load_tx *t, struct buf *out);
 
 /* The deterministic secret key of demo load account i: the scalar/seed is
  * H_sha256("lianmeng/devnet-load/" || alg || i as u32 LE). Devnet-only. */
