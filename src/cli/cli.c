@@ -8,6 +8,7 @@ static const struct cli_command commands[] = {
     { "node", "run a node: lianmeng node --home DIR", cli_cmd_node },
     { "devnet", "run a local alliance of N nodes: lianmeng devnet --nodes 4 --dir DIR",
       cli_cmd_devnet },
+    { "bench", "load a devnet and measure final tx/s: lianmeng bench --devnet DIR", cli_cmd_bench },
     { "selfcheck", "run the built-in known-answer checks of the crypto suites", cli_cmd_selfcheck },
     { "keys", "make, list and show encrypted key files (new, list, show)", cli_cmd_keys },
     { "status", "print a node's chain, final block and sync state", cli_cmd_status },

@@ -33,5 +33,6 @@ int cli_cmd_status(int argc, char **argv);
 int cli_cmd_query(int argc, char **argv);
 int cli_cmd_notarize(int argc, char **argv);
 int cli_cmd_verify(int argc, char **argv);
+int cli_cmd_bench(int argc, char **argv);
 
 #endif

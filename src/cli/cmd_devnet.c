@@ -7,6 +7,8 @@
 
 #include "base/err.h"
 #include "cli/cli.h"
+#include "crypto/hash.h"
+#include "crypto/sign.h"
 #include "node/devnet.h"
 
 static void
@@ -14,13 +16,16 @@ devnet_usage(FILE *out)
 {
     fprintf(out,
             "usage: lianmeng devnet [--nodes N] [--dir DIR] [--base-port P] [--p2p-base-port Q]\n"
-            "                       [--init-only]\n\n"
+            "                       [--init-only] [--load-accounts N] [--load-alg ed25519|sm2]\n"
+            "                       [--hash sha256|sm3]\n\n"
             "Creates (or reuses) a local alliance of N nodes under DIR (default 4 nodes in\n"
             "./devnet): keys, a demo genesis and a config per node; then starts the nodes as\n"
             "separate processes, restarts any that exits, writes DIR/devnet.json, and stops them\n"
             "all on Ctrl-C or SIGTERM. Node i serves its API and portal on 127.0.0.1:(P + i)\n"
             "(P = %d) and p2p on 127.0.0.1:(Q + i) (Q = P + %d). --init-only writes the files\n"
-            "and exits.\n",
+            "and exits. --load-accounts N (devnet only, for `lianmeng bench`) adds N demo\n"
+            "accounts whose keys anyone can derive (--load-alg, default ed25519) and the test\n"
+            "module to the genesis; --hash picks the chain hash (default sha256).\n",
             DEVNET_DEFAULT_API, DEVNET_P2P_PORT_OFFSET);
 }
 
@@ -48,6 +53,9 @@ cli_cmd_devnet(int argc, char **argv)
     unsigned long p2p = 0;
     const char *dir = "devnet";
     int init_only = 0;
+    unsigned long load_accounts = 0;
+    unsigned load_alg = SIG_ED25519;
+    unsigned hash_alg = HASH_SHA256;
     for (int i = 1; i < argc && argv[i] != NULL; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -66,6 +74,17 @@ cli_cmd_devnet(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--dir") == 0 && v != NULL) {
             dir = v;
+            i++;
+        } else if (strcmp(a, "--load-accounts") == 0) {
+            bad = parse_uint(v, DEVNET_LOAD_ACCOUNTS_MAX, &load_accounts) != 0;
+            i++;
+        } else if (strcmp(a, "--load-alg") == 0 && v != NULL) {
+            load_alg = strcmp(v, "sm2") == 0 ? SIG_SM2 : SIG_ED25519;
+            bad = strcmp(v, "sm2") != 0 && strcmp(v, "ed25519") != 0;
+            i++;
+        } else if (strcmp(a, "--hash") == 0 && v != NULL) {
+            hash_alg = strcmp(v, "sm3") == 0 ? HASH_SM3 : HASH_SHA256;
+            bad = strcmp(v, "sm3") != 0 && strcmp(v, "sha256") != 0;
             i++;
         } else if (strcmp(a, "--init-only") == 0) {
             init_only = 1;
@@ -96,7 +115,10 @@ cli_cmd_devnet(int argc, char **argv)
                                 .dir = dir,
                                 .base_port = (uint16_t)base,
                                 .p2p_base_port = (uint16_t)p2p,
-                                .binary = self };
+                                .binary = self,
+                                .load_accounts = (unsigned)load_accounts,
+                                .load_alg = load_alg,
+                                .hash_alg = hash_alg };
     enum err rc = init_only ? devnet_init(&o) : devnet_run(&o);
     if (rc != ERR_OK) {
         fprintf(stderr, "lianmeng devnet: %s\n", err_str(rc));

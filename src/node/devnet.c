@@ -19,10 +19,13 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/reader.h"
 #include "base/text.h"
+#include "codec/tx.h"
 #include "crypto/keystore.h"
 #include "crypto/sign.h"
 #include "ledger/genesis.h"
+#include "ledger/test_module.h"
 #include "node/genesis_json.h"
 
 #define DEVNET_PATH_MAX       1024
@@ -201,6 +204,70 @@ key_text(const struct public_key *key, char *out, size_t out_size)
     snprintf(out, out_size, "%s:%s", sig_alg_name((enum sig_alg)key->alg), hex);
 }
 
+_Static_assert(DEVNET_LOAD_KEY_MAX == TEST_KEY_SIZE_MAX, "load key size");
+_Static_assert(DEVNET_LOAD_VALUE_MAX == TEST_VALUE_SIZE_MAX, "load value size");
+
+enum err
+devnet_chain(const char *dir, enum hash_alg *out_alg, struct hash *out_chain_id)
+{
+    char path[DEVNET_PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s/node0/genesis.json", dir);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        return ERR_TOO_LARGE;
+    }
+    struct genesis g;
+    enum err rc = genesis_json_load(path, &g);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    struct hash id;
+    rc = genesis_hash(&g, &id);
+    if (rc == ERR_OK) {
+        *out_alg = g.hash_alg;
+        *out_chain_id = id;
+    }
+    genesis_release(&g);
+    return rc;
+}
+
+enum err
+devnet_load_put(const struct devnet_load_tx *t, struct buf *out)
+{
+    struct buf args;
+    buf_init(&args, TEST_KEY_SIZE_MAX + TEST_VALUE_SIZE_MAX + 64);
+    enum err rc = test_module_set_args(t->key, t->key_size, t->value, t->value_size, &args);
+    if (rc == ERR_OK) {
+        struct public_key pub;
+        secret_key_public(t->secret, &pub);
+        struct tx tx;
+        memset(&tx, 0, sizeof tx);
+        tx.type = TX_TYPE_V1;
+        tx.chain_id = t->chain_id;
+        address_of(t->alg, &pub, &tx.sender);
+        tx.key = pub;
+        tx.nonce = t->nonce;
+        tx.expiry_height = t->expiry_height;
+        tx.op_count = 1;
+        tx.ops[0] =
+            (struct tx_op){ TEST_MODULE, strlen(TEST_MODULE), "set", 3, args.data, args.size };
+        rc = tx_sign(t->alg, &tx, t->secret, out);
+    }
+    buf_release(&args);
+    return rc;
+}
+
+enum err
+devnet_load_key(unsigned alg, uint32_t i, struct secret_key **out)
+{
+    uint8_t seed_in[32] = "lianmeng/devnet-load/";
+    size_t n = strlen((const char *)seed_in);
+    seed_in[n] = (uint8_t)alg;
+    store_u32(seed_in + n + 1, i);
+    struct hash h;
+    hash_bytes(HASH_SHA256, seed_in, n + 5, &h);
+    return secret_key_import((enum sig_alg)alg, h.bytes, HASH_SIZE, out);
+}
+
 static void
 node_home(const struct devnet_options *o, unsigned i, char out[DEVNET_PATH_MAX])
 {
@@ -241,6 +308,27 @@ build_genesis(const struct devnet_options *o, const struct devnet_node_keys *key
         v->transport_key = keys[i].transport;
     }
     g.validators->count = o->nodes;
+    if (o->hash_alg != 0) {
+        g.hash_alg = (enum hash_alg)o->hash_alg;
+    }
+    for (uint32_t i = 0; i < o->load_accounts && rc == ERR_OK; i++) {
+        struct secret_key *key = NULL;
+        rc = devnet_load_key(o->load_alg, i, &key);
+        if (rc == ERR_OK) {
+            /* spread over the founding institutions: the mempool caps each institution's
+             * share of the pool (mempool.h) */
+            struct genesis_account acc = { .institution = i % o->nodes + 1,
+                                           .admin = false,
+                                           .key_count = 1 };
+            secret_key_public(key, &acc.keys[0]);
+            rc = genesis_add_account(&g, &acc);
+        }
+        secret_key_free(key);
+    }
+    if (rc == ERR_OK && o->load_accounts > 0) {
+        g.params.sig_algs_allowed |= 1u << o->load_alg;
+        rc = genesis_add_module(&g, TEST_MODULE, NULL, 0);
+    }
     if (rc == ERR_OK) {
         rc = genesis_check(&g);
     }

@@ -26,7 +26,10 @@
 
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "base/err.h"
+#include "crypto/hash.h"
+#include "crypto/sign.h"
 
 #define DEVNET_NODES_MAX       32
 #define DEVNET_STOP_TIMEOUT_S  15
@@ -39,7 +42,43 @@ struct devnet_options {
     uint16_t base_port;     /* API of node i: base_port + i */
     uint16_t p2p_base_port; /* p2p of node i: p2p_base_port + i */
     const char *binary;     /* the lianmeng executable to start nodes with */
+    /* Devnet-only demo load accounts (for `lianmeng bench`): this many extra accounts (account i
+     * belongs to founding institution i % nodes + 1), each with the key devnet_load_key(load_alg,
+     * i), and the "test" module in the genesis (so nodes register it). 0: none. The keys are public
+     * knowledge: never use this outside a local devnet. */
+    unsigned load_accounts;
+    unsigned load_alg; /* enum sig_alg of the load accounts' keys */
+    unsigned hash_alg; /* enum hash_alg of the chain; 0: SHA-256 */
 };
+
+#define DEVNET_LOAD_ACCOUNTS_MAX 4000 /* GENESIS_ACCOUNTS_MAX less room for the admins */
+
+#define DEVNET_LOAD_KEY_MAX   64   /* TEST_KEY_SIZE_MAX */
+#define DEVNET_LOAD_VALUE_MAX 4096 /* TEST_VALUE_SIZE_MAX */
+
+/* The chain of the devnet in DIR (from DIR/node0/genesis.json): its hash algorithm and chain
+ * id. ERR_NOT_FOUND/ERR_MALFORMED as genesis_json_load. */
+MUST_USE enum err devnet_chain(const char *dir, enum hash_alg *out_alg, struct hash *out_chain_id);
+
+/* One load tx: test.set(key, value) from the account of `secret`. */
+struct devnet_load_tx {
+    enum hash_alg alg;
+    struct hash chain_id;
+    const struct secret_key *secret;
+    uint64_t nonce;
+    uint64_t expiry_height;
+    const uint8_t *key; /* <= DEVNET_LOAD_KEY_MAX bytes */
+    size_t key_size;
+    const uint8_t *value; /* <= DEVNET_LOAD_VALUE_MAX bytes */
+    size_t value_size;
+};
+
+/* Appends the signed load tx to out. */
+MUST_USE enum err devnet_load_put(const struct devnet_load_tx *t, struct buf *out);
+
+/* The deterministic secret key of demo load account i: the scalar/seed is
+ * H_sha256("lianmeng/devnet-load/" || alg || i as u32 LE). Devnet-only. */
+MUST_USE enum err devnet_load_key(unsigned alg, uint32_t i, struct secret_key **out);
 
 /* Creates the files above. ERR_EXISTS if DIR holds a devnet with another node count;
  * ERR_INVALID_ARG for options out of range (ports overlapping or past 65535). */

@@ -27,6 +27,7 @@
 #include "ledger/ledger.h"
 #include "ledger/receipt.h"
 #include "ledger/registry.h"
+#include "ledger/test_module.h"
 #include "mempool/mempool.h"
 #include "modules/modules.h"
 #include "node/config.h"
@@ -300,6 +301,13 @@ open_ledger(struct node *n)
     enum err rc = registry_add_core(n->registry);
     if (rc == ERR_OK) {
         rc = modules_register_all(n->registry);
+    }
+    /* A devnet genesis with demo load accounts lists the test module (devnet.h): register it
+     * then, and only then. */
+    for (size_t i = 0; rc == ERR_OK && i < n->genesis.module_count; i++) {
+        if (strcmp(n->genesis.modules[i].name, TEST_MODULE) == 0) {
+            rc = registry_add(n->registry, &test_module);
+        }
     }
     if (rc != ERR_OK) {
         return rc;

@@ -1,0 +1,65 @@
+"""`lianmeng bench` against a 4-node devnet with demo load accounts: 3 seconds at 100 tx/s
+produce a JSON report with finalized > 0, every submitted tx admitted, no rejections, and a
+CPU/RSS sample of each node."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from lmtest import Procs, check, free_port_range, http, wait_for
+
+BIN = sys.argv[1]
+NODES = 4
+
+
+def final_height(url):
+    code, body = http("GET", url + "/v1/status")
+    return body["final"]["height"] if code == 200 and body["final"]["height"] > 0 else None
+
+
+def main():
+    procs = Procs()
+    tmp = tempfile.mkdtemp(prefix="lm_it_bench_")
+    devnet_dir = os.path.join(tmp, "net")
+    report = os.path.join(tmp, "report.json")
+    try:
+        base = free_port_range(NODES, 1000)
+        with open(os.path.join(tmp, "devnet.out"), "w") as out:
+            procs.start([BIN, "devnet", "--nodes", str(NODES), "--dir", devnet_dir,
+                         "--base-port", str(base), "--load-accounts", "100"],
+                        stdout=out, stderr=subprocess.STDOUT)
+        json_path = os.path.join(devnet_dir, "devnet.json")
+        wait_for("devnet.json", lambda: os.path.isfile(json_path) or None, 60)
+        with open(json_path) as f:
+            for n in json.load(f)["nodes"]:
+                procs.adopt(n["pid"])
+        wait_for("a final block", lambda: final_height("http://127.0.0.1:%d" % base), 60)
+        run = subprocess.run([BIN, "bench", "--devnet", devnet_dir, "--rate", "100",
+                              "--duration", "3", "--drain", "20", "--accounts", "100",
+                              "--report", report],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=90)
+        out = run.stdout.decode(errors="replace")
+        check(run.returncode == 0, "bench exited %d: %s" % (run.returncode, out))
+        with open(report) as f:
+            rep = json.load(f)
+        check(290 <= rep["submitted"] <= 300, "submitted %r" % rep["submitted"])
+        check(rep["rejected"] == 0 and rep["rejections"] == {}, "rejections %r" % rep)
+        check(rep["admitted"] == rep["submitted"], "admitted %r" % rep["admitted"])
+        check(rep["finalized"] > 0, "nothing finalized: %r" % rep)
+        check(rep["finalized"] == rep["admitted"],
+              "finalized %r of %r after the drain" % (rep["finalized"], rep["admitted"]))
+        check(rep["latency_ms"]["count"] == rep["finalized"], "latency %r" % rep["latency_ms"])
+        check(0 < rep["latency_ms"]["p50"] <= rep["latency_ms"]["max"], "latency %r" % rep)
+        check(len(rep["nodes"]) == NODES and all(n["rss_kib_max"] > 0 for n in rep["nodes"]),
+              "nodes %r" % rep["nodes"])
+        print("ok: bench report finalized=%d p50=%.0f ms" % (rep["finalized"],
+                                                             rep["latency_ms"]["p50"]))
+    finally:
+        procs.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
