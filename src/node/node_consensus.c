@@ -881,7 +881,7 @@ core_new(struct node *n)
     struct node_cons *nc = n->cons;
     struct consensus_config cfg;
     consensus_config_default(&cfg, ledger_hash_alg(n->ledger), ledger_chain_id(n->ledger));
-    cfg.idle_block_interval_ms = cfg.base_timeout_ms / 4; /* no stream of empty blocks */
+    cfg.idle_block_interval_ms = n->config.idle_block_interval_ms; /* 250: no empty stream */
     uint64_t txs_max = ledger_params(n->ledger)->block_txs_max;
     if (txs_max < cfg.max_block_txs) {
         cfg.max_block_txs = (uint32_t)txs_max;
