@@ -1111,17 +1111,18 @@ node_consensus_apply_final(struct node *n, const uint8_t *block, size_t block_si
         rc = certified_roots(p, &exec_root, &receipts_root);
     }
     const struct ledger_outcome *o = r != NULL ? ledger_result_outcome(r) : NULL;
-    if (rc == ERR_OK && (!hash_equal(&o->exec_root, &exec_root) ||
-                         !hash_equal(&o->receipts_root, &receipts_root))) {
+    if (rc == ERR_OK && o != NULL &&
+        (!hash_equal(&o->exec_root, &exec_root) ||
+         !hash_equal(&o->receipts_root, &receipts_root))) {
         log_error(LOG_NODE, "synced block executes to other roots height=%llu",
                   (unsigned long long)blk->header.height);
         rc = ERR_CORRUPT;
     }
     struct exec_entry *slot = rc == ERR_OK ? exec_slot(nc) : NULL;
-    if (rc == ERR_OK && slot == NULL) {
+    if (rc == ERR_OK && (slot == NULL || o == NULL)) {
         rc = ERR_FULL;
     }
-    if (rc == ERR_OK) {
+    if (rc == ERR_OK && slot != NULL && o != NULL) {
         *slot = (struct exec_entry){
             .used = true, .id = id, .height = blk->header.height, .result = r
         };

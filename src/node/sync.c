@@ -66,28 +66,26 @@ static bool
 serve_allowed(struct sync *s, const struct public_key *peer)
 {
     uint64_t now = now_ms();
-    struct served_peer *slot = NULL;
-    struct served_peer *oldest = &s->served[0];
-    for (size_t i = 0; i < SYNC_SERVED_PEERS_MAX; i++) {
-        struct served_peer *sp = &s->served[i];
-        if (public_key_equal(&sp->key, peer)) {
-            slot = sp;
-            break;
-        }
-        if (sp->window_ms < oldest->window_ms) {
-            oldest = sp;
+    size_t at = SYNC_SERVED_PEERS_MAX;
+    size_t oldest = 0;
+    for (size_t i = 0; i < SYNC_SERVED_PEERS_MAX && at == SYNC_SERVED_PEERS_MAX; i++) {
+        if (public_key_equal(&s->served[i].key, peer)) {
+            at = i;
+        } else if (s->served[i].window_ms < s->served[oldest].window_ms) {
+            oldest = i;
         }
     }
-    if (slot == NULL) {
-        slot = oldest;
-        *slot = (struct served_peer){ .key = *peer, .window_ms = now, .count = 0 };
+    if (at == SYNC_SERVED_PEERS_MAX) {
+        at = oldest;
+        s->served[at] = (struct served_peer){ .key = *peer, .window_ms = now, .count = 0 };
     }
-    if (now - slot->window_ms >= 1000) {
-        slot->window_ms = now;
-        slot->count = 0;
+    struct served_peer *sp = &s->served[at];
+    if (now - sp->window_ms >= 1000) {
+        sp->window_ms = now;
+        sp->count = 0;
     }
-    slot->count++;
-    return slot->count <= SYNC_SERVE_PER_S;
+    sp->count++;
+    return sp->count <= SYNC_SERVE_PER_S;
 }
 
 void
@@ -251,37 +249,48 @@ on_tick(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* One (block, proof) entry of a response. */
+static enum err
+read_entry(struct reader *r, const uint8_t **block, uint32_t *block_size, const uint8_t **proof,
+           uint32_t *proof_size)
+{
+    enum err rc = reader_u32(r, block_size);
+    if (rc == ERR_OK) {
+        rc = reader_borrow(r, *block_size, block);
+    }
+    if (rc == ERR_OK) {
+        rc = reader_u32(r, proof_size);
+    }
+    if (rc == ERR_OK) {
+        rc = reader_borrow(r, *proof_size, proof);
+    }
+    return rc;
+}
+
 /* Applies the blocks of one response; false if a block failed (the peer is skipped). */
 static bool
 apply_blocks(struct sync *s, struct reader *r, uint32_t count, const char *peer_hex)
 {
-    for (uint32_t i = 0; i < count; i++) {
-        uint32_t bsize = 0;
-        uint32_t csize = 0;
+    enum err rc = ERR_OK;
+    for (uint32_t i = 0; i < count && rc == ERR_OK; i++) {
         const uint8_t *b = NULL;
         const uint8_t *c = NULL;
-        enum err rc = reader_u32(r, &bsize);
-        if (rc == ERR_OK) {
-            rc = reader_borrow(r, bsize, &b);
-        }
-        if (rc == ERR_OK) {
-            rc = reader_u32(r, &csize);
-        }
-        if (rc == ERR_OK) {
-            rc = reader_borrow(r, csize, &c);
-        }
-        uint64_t height = ledger_committed_height(s->n->ledger) + 1;
+        uint32_t bsize = 0;
+        uint32_t csize = 0;
+        rc = read_entry(r, &b, &bsize, &c, &csize);
         if (rc == ERR_OK) {
             rc = node_consensus_apply_final(s->n, b, bsize, c, csize);
         }
-        if (rc != ERR_OK) {
-            log_warn(LOG_NODE, "sync: block refused height=%llu peer=%s error=%s",
-                     (unsigned long long)height, peer_hex, err_name(rc));
-            return false;
+        if (rc == ERR_OK) {
+            s->applied++;
         }
-        s->applied++;
     }
-    return true;
+    if (rc != ERR_OK) {
+        log_warn(LOG_NODE, "sync: block refused height=%llu peer=%s error=%s",
+                 (unsigned long long)(ledger_committed_height(s->n->ledger) + 1), peer_hex,
+                 err_name(rc));
+    }
+    return rc == ERR_OK;
 }
 
 void

@@ -30,7 +30,7 @@
 #include "crypto/sign.h"
 
 #define SYNC_RANGE_BLOCKS       128u
-#define SYNC_RESPONSE_BYTES_MAX (2u * 1024u * 1024u)
+#define SYNC_RESPONSE_BYTES_MAX 2097152u /* 2 MiB */
 #define SYNC_SERVE_PER_S        50u
 #define SYNC_REQUEST_TIMEOUT_MS 2000u
 #define SYNC_BEHIND_MAX         8u
