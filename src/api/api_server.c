@@ -1164,9 +1164,14 @@ conn_sweep_cb(evutil_socket_t fd, short what, void *arg)
         if (!conn->used || conn->evcon == NULL) {
             continue;
         }
+        /* bufferevent_free clears all three callbacks; evhttp clears only the read callback
+         * while it writes a response (evhttp_write_buffer), so a NULL read callback alone is a
+         * live connection. */
         bufferevent_data_cb read_cb = NULL;
-        bufferevent_getcb(conn->bev, &read_cb, NULL, NULL, NULL);
-        if (read_cb == NULL) {
+        bufferevent_data_cb write_cb = NULL;
+        bufferevent_event_cb event_cb = NULL;
+        bufferevent_getcb(conn->bev, &read_cb, &write_cb, &event_cb, NULL);
+        if (read_cb == NULL && write_cb == NULL && event_cb == NULL) {
             conn_reclaim(conn);
         }
     }
