@@ -22,6 +22,7 @@ b_status(void *ctx, struct api_status *out)
     (void)ctx;
     memset(out, 0, sizeof *out);
     snprintf(out->chain_id, sizeof out->chain_id, "bench");
+    out->hash_alg = HASH_SHA256;
     snprintf(out->node_name, sizeof out->node_name, "node");
     return ERR_OK;
 }
@@ -103,6 +104,42 @@ run(const struct api_client *client, int requests, const char *path, const char 
     return (double)requests * 1e9 / (double)ns;
 }
 
+static enum err
+b_tx_inclusion(void *ctx, uint64_t height, uint32_t index, json_t **out_proof)
+{
+    (void)ctx;
+    *out_proof = json_pack("{s:I,s:I}", "height", (json_int_t)height, "index", (json_int_t)index);
+    return ERR_OK;
+}
+
+static enum err
+b_account_get(void *ctx, const uint8_t *address, json_t **out_account)
+{
+    (void)ctx;
+    (void)address;
+    (void)out_account;
+    return ERR_NOT_FOUND;
+}
+
+static enum err
+b_notary_get(void *ctx, const struct hash *document, json_t **out_anchors)
+{
+    (void)ctx;
+    (void)document;
+    (void)out_anchors;
+    return ERR_NOT_FOUND;
+}
+
+static enum err
+b_validators(void *ctx, bool has_epoch, uint64_t epoch, json_t **out_set)
+{
+    (void)ctx;
+    (void)has_epoch;
+    (void)epoch;
+    (void)out_set;
+    return ERR_NOT_FOUND;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -115,8 +152,9 @@ main(int argc, char **argv)
     struct event *keep = event_new(base, -1, EV_PERSIST, noop_cb, NULL);
     struct timeval hour = { 3600, 0 };
     event_add(keep, &hour);
-    struct api_backend backend = { NULL,     b_status,  b_block_get,     b_txs_submit,
-                                   b_tx_get, b_tx_wait, b_tx_wait_cancel };
+    struct api_backend backend = { NULL,          b_status,     b_block_get,      b_txs_submit,
+                                   b_tx_get,      b_tx_wait,    b_tx_wait_cancel, b_tx_inclusion,
+                                   b_account_get, b_validators, b_notary_get };
     struct api_options o;
     api_options_default(&o);
     o.bind_address = "127.0.0.1:0";

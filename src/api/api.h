@@ -6,14 +6,20 @@
  *   POST /v1/txs[?wait=final[&timeout_ms=N]]
  *        body: {"tx":"<hex|base64>"}, {"txs":["<hex|base64>", ...]} or the raw canonical
  *        bytes of one tx as application/octet-stream
- *   GET  /v1/txs/{hash}                  pending, final (with its receipt) or unknown
+ *   GET  /v1/txs/{hash}                  pending, final (with its receipt and a Merkle
+ *                                        inclusion proof against the block's payload_root)
+ *                                        or unknown
+ *   GET  /v1/accounts/{address}          nonce, keys and a state proof (40 hex digits)
+ *   GET  /v1/notary/{hash}               the anchors of a document hash with proof bundles
+ *   GET  /v1/validators[?epoch=N]        the validator set in force (only the current epoch
+ *                                        is kept; another N is a 404)
  *
  * Every answer is JSON with Content-Type application/json; errors are
  * {"error":{"code":"...","message":"..."}} with the status of api_err_http_status(), and the
  * transport's own: 404 not_found (route), 405 method_not_allowed (with Allow), 413 too_large,
  * 431 headers_too_large, 503 too_many_connections (at connections_max, then closed).
  * Answers:
- *   status   {"chain_id","genesis_hash","node_name","final":{"height","id"},"epoch","round",
+ *   status   {"chain_id","genesis_hash","hash","node_name","final":{"height","id"},"epoch","round",
  *             "validator":bool,"peers","mempool":{"txs","bytes"},
  *             "sync":{"state":"synced"|"catching_up","target_height"}}
  *   block    the backend's object (see block_get)
@@ -46,7 +52,8 @@
 
 struct event_base;
 
-#define API_TEXT_MAX 64 /* chain id, node name (bytes, without NUL) */
+#define API_TEXT_MAX     64           /* chain id, node name (bytes, without NUL) */
+#define API_ADDRESS_SIZE ((size_t)20) /* = ADDRESS_SIZE of crypto/sign.h */
 
 enum api_sync_state {
     API_SYNC_SYNCED,
@@ -57,6 +64,7 @@ enum api_sync_state {
 struct api_status {
     char chain_id[API_TEXT_MAX + 1];
     struct hash genesis_hash;
+    enum hash_alg hash_alg; /* the chain's hash, shown as "hash" */
     char node_name[API_TEXT_MAX + 1];
     uint64_t final_height; /* latest final block */
     struct hash final_id;
@@ -146,6 +154,20 @@ struct api_backend {
     enum err (*tx_wait)(void *ctx, const struct hash *hash, api_tx_final_fn *cb, void *cb_ctx);
     /* Forgets a registration whose callback has not run; a no-op if there is none. */
     void (*tx_wait_cancel)(void *ctx, const struct hash *hash, const void *cb_ctx);
+
+    /* The inclusion proof of the final tx at (height, index): {"header" (hex encoding),
+     * "payload_root", "leaf", "index", "tree_size", "path" (hex hashes, leaf level up)}. */
+    enum err (*tx_inclusion)(void *ctx, uint64_t height, uint32_t index, json_t **out_proof);
+    /* The account at `address` (ADDRESS_SIZE bytes) at the committed state with its state
+     * proof. ERR_NOT_FOUND if there is none. */
+    enum err (*account_get)(void *ctx, const uint8_t *address, json_t **out_account);
+    /* The validator set of `epoch` (has_epoch false: the one in force). ERR_NOT_FOUND for an
+     * epoch the node does not keep. */
+    enum err (*validators_get)(void *ctx, bool has_epoch, uint64_t epoch, json_t **out_set);
+    /* Every anchor of a document hash, each with its proof bundle (codec/notary_bundle.h, as
+     * hex): {"document","anchors":[{"account","institution","height","timestamp_us","kind",
+     * "note","tx_hash","bundle"}]}. ERR_NOT_FOUND if the hash was never anchored. */
+    enum err (*notary_get)(void *ctx, const struct hash *document, json_t **out_anchors);
 };
 
 /* Limits and address. api_options_default() gives the values below. */

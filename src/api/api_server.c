@@ -452,14 +452,15 @@ handle_status(struct api_server *server, struct api_conn *conn, struct evhttp_re
     }
     st.chain_id[API_TEXT_MAX] = '\0';
     st.node_name[API_TEXT_MAX] = '\0';
-    json_t *body = json_pack(
-        "{s:s,s:o,s:s,s:{s:o,s:o},s:o,s:o,s:b,s:I,s:{s:I,s:o},s:{s:s,s:o}}", "chain_id",
-        st.chain_id, "genesis_hash", hash_json(&st.genesis_hash), "node_name", st.node_name,
-        "final", "height", u64_json(st.final_height), "id", hash_json(&st.final_id), "epoch",
-        u64_json(st.epoch), "round", u64_json(st.round), "validator", st.is_validator, "peers",
-        (json_int_t)st.peers_connected, "mempool", "txs", (json_int_t)st.mempool_txs, "bytes",
-        u64_json(st.mempool_bytes), "sync", "state", sync_state_name(st.sync_state),
-        "target_height", u64_json(st.sync_target_height));
+    json_t *body =
+        json_pack("{s:s,s:o,s:s,s:s,s:{s:o,s:o},s:o,s:o,s:b,s:I,s:{s:I,s:o},s:{s:s,s:o}}",
+                  "chain_id", st.chain_id, "genesis_hash", hash_json(&st.genesis_hash), "hash",
+                  hash_alg_name(st.hash_alg), "node_name", st.node_name, "final", "height",
+                  u64_json(st.final_height), "id", hash_json(&st.final_id), "epoch",
+                  u64_json(st.epoch), "round", u64_json(st.round), "validator", st.is_validator,
+                  "peers", (json_int_t)st.peers_connected, "mempool", "txs",
+                  (json_int_t)st.mempool_txs, "bytes", u64_json(st.mempool_bytes), "sync", "state",
+                  sync_state_name(st.sync_state), "target_height", u64_json(st.sync_target_height));
     if (body == NULL) { /* a name that is not UTF-8 */
         respond_err(conn, req, ERR_UTF8, "node status is not valid UTF-8");
         return;
@@ -536,6 +537,16 @@ handle_tx_get(struct api_server *server, struct api_conn *conn, struct evhttp_re
     }
     json_t *body = tx_status_json(hash, &st);
     json_decref(st.receipt);
+    if (st.state == API_TX_FINAL) {
+        json_t *proof = NULL;
+        rc = server->backend.tx_inclusion(server->backend.ctx, st.height, st.index, &proof);
+        if (rc != ERR_OK) {
+            json_decref(body);
+            respond_err(conn, req, rc, "inclusion proof unavailable");
+            return;
+        }
+        json_object_set_new(body, "inclusion", proof);
+    }
     if (st.state == API_TX_UNKNOWN) {
         json_object_set_new(body, "error",
                             json_pack("{s:s,s:s}", "code", "not_found", "message",
@@ -544,6 +555,54 @@ handle_tx_get(struct api_server *server, struct api_conn *conn, struct evhttp_re
         return;
     }
     respond(conn, req, 200, body, false);
+}
+
+static void
+handle_account(struct api_server *server, struct api_conn *conn, struct evhttp_request *req,
+               const char *text)
+{
+    uint8_t address[API_ADDRESS_SIZE];
+    size_t size = 0;
+    if (strlen(text) != 2 * API_ADDRESS_SIZE ||
+        hex_decode(text, 2 * API_ADDRESS_SIZE, address, sizeof address, &size) != ERR_OK) {
+        respond_err(conn, req, ERR_MALFORMED, "address must be 40 hex digits");
+        return;
+    }
+    json_t *account = NULL;
+    enum err rc = server->backend.account_get(server->backend.ctx, address, &account);
+    if (rc != ERR_OK) {
+        respond_err(conn, req, rc, rc == ERR_NOT_FOUND ? "no such account" : NULL);
+        return;
+    }
+    respond(conn, req, 200, account, false);
+}
+
+static void
+handle_validators(struct api_server *server, struct api_conn *conn, struct evhttp_request *req,
+                  const char *query_text)
+{
+    static const char *const allowed[] = { "epoch", NULL };
+    struct query q;
+    if (!query_parse(query_text, allowed, &q)) {
+        respond_err(conn, req, ERR_INVALID_ARG, "unknown, duplicate or malformed query parameter");
+        return;
+    }
+    size_t size = 0;
+    const char *epoch_text = query_get(&q, "epoch", &size);
+    uint64_t epoch = 0;
+    if (epoch_text != NULL && !parse_u64(epoch_text, size, &epoch)) {
+        respond_err(conn, req, ERR_INVALID_ARG, "epoch must be a decimal number");
+        return;
+    }
+    json_t *set = NULL;
+    enum err rc =
+        server->backend.validators_get(server->backend.ctx, epoch_text != NULL, epoch, &set);
+    if (rc != ERR_OK) {
+        respond_err(conn, req, rc,
+                    rc == ERR_NOT_FOUND ? "the node keeps only the current epoch's set" : NULL);
+        return;
+    }
+    respond(conn, req, 200, set, false);
 }
 
 /* ---- POST /v1/txs ---------------------------------------------------------------------- */
@@ -875,6 +934,30 @@ route_get(struct api_server *server, struct api_conn *conn, struct evhttp_reques
             return;
         }
         handle_tx_get(server, conn, req, &hash);
+    } else if (starts_with(path, "/v1/accounts/", &rest)) {
+        if (query != NULL && query[0] != '\0') {
+            respond_err(conn, req, ERR_INVALID_ARG, "/v1/accounts/{address} takes no query");
+            return;
+        }
+        handle_account(server, conn, req, rest);
+    } else if (strcmp(path, "/v1/validators") == 0) {
+        handle_validators(server, conn, req, query);
+    } else if (starts_with(path, "/v1/notary/", &rest)) {
+        if (query != NULL && query[0] != '\0') {
+            respond_err(conn, req, ERR_INVALID_ARG, "/v1/notary/{hash} takes no query");
+            return;
+        }
+        if (!parse_hash(rest, &hash)) {
+            respond_err(conn, req, ERR_MALFORMED, "document hash must be 64 hex digits");
+            return;
+        }
+        json_t *anchors = NULL;
+        enum err rc = server->backend.notary_get(server->backend.ctx, &hash, &anchors);
+        if (rc != ERR_OK) {
+            respond_err(conn, req, rc, rc == ERR_NOT_FOUND ? "the hash was never anchored" : NULL);
+            return;
+        }
+        respond(conn, req, 200, anchors, false);
     } else {
         UNREACHABLE();
     }
@@ -894,7 +977,8 @@ route_of(const char *path)
         return ROUTE_POST_TXS;
     }
     if (strcmp(path, "/v1/status") == 0 || starts_with(path, "/v1/blocks/", &rest) ||
-        starts_with(path, "/v1/txs/", &rest)) {
+        starts_with(path, "/v1/txs/", &rest) || starts_with(path, "/v1/accounts/", &rest) ||
+        strcmp(path, "/v1/validators") == 0 || starts_with(path, "/v1/notary/", &rest)) {
         return ROUTE_GET;
     }
     return ROUTE_NONE;

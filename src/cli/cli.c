@@ -10,6 +10,10 @@ static const struct cli_command commands[] = {
       cli_cmd_devnet },
     { "selfcheck", "run the built-in known-answer checks of the crypto suites", cli_cmd_selfcheck },
     { "keys", "make, list and show encrypted key files (new, list, show)", cli_cmd_keys },
+    { "status", "print a node's chain, final block and sync state", cli_cmd_status },
+    { "query", "ask a node about a tx, block, account or the validators", cli_cmd_query },
+    { "notarize", "anchor a file's hash on the chain and save its proof", cli_cmd_notarize },
+    { "verify", "check a notary proof offline against the genesis file", cli_cmd_verify },
     { "sim", "run the deterministic consensus simulator (--scenario X --seed S)", cli_cmd_sim },
 };
 

@@ -29,5 +29,9 @@ int cli_cmd_keys(int argc, char **argv);
 int cli_cmd_node(int argc, char **argv);
 int cli_cmd_devnet(int argc, char **argv);
 int cli_cmd_sim(int argc, char **argv);
+int cli_cmd_status(int argc, char **argv);
+int cli_cmd_query(int argc, char **argv);
+int cli_cmd_notarize(int argc, char **argv);
+int cli_cmd_verify(int argc, char **argv);
 
 #endif

@@ -28,6 +28,7 @@
 #include "ledger/receipt.h"
 #include "ledger/registry.h"
 #include "mempool/mempool.h"
+#include "modules/modules.h"
 #include "node/config.h"
 #include "node/genesis_json.h"
 #include "node/node_internal.h"
@@ -298,6 +299,9 @@ open_ledger(struct node *n)
 {
     n->registry = registry_new();
     enum err rc = registry_add_core(n->registry);
+    if (rc == ERR_OK) {
+        rc = modules_register_all(n->registry);
+    }
     if (rc != ERR_OK) {
         return rc;
     }

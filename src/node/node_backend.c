@@ -10,7 +10,13 @@
 #include "base/mem.h"
 #include "base/text.h"
 #include "codec/consensus_types.h"
+#include "codec/notary_args.h"
+#include "codec/notary_bundle.h"
+#include "codec/state_proof.h"
 #include "codec/validator_set.h"
+#include "crypto/merkle.h"
+#include "ledger/account.h"
+#include "ledger/genesis.h"
 #include "ledger/ledger.h"
 #include "ledger/receipt.h"
 #include "mempool/mempool.h"
@@ -46,6 +52,7 @@ backend_status(void *ctx, struct api_status *out)
     memset(&s, 0, sizeof s);
     snprintf(s.chain_id, sizeof s.chain_id, "%s", n->genesis.chain_name);
     s.genesis_hash = *ledger_chain_id(n->ledger);
+    s.hash_alg = ledger_hash_alg(n->ledger);
     snprintf(s.node_name, sizeof s.node_name, "%s", n->config.name);
     s.final_height = ledger_committed_height(n->ledger);
     struct block_store_info info;
@@ -318,6 +325,269 @@ node_waiters_release(struct node *n)
     n->waiters = NULL;
 }
 
+static json_t *
+hash_array_json(const struct hash *hashes, size_t count)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < count; i++) {
+        json_array_append_new(a, hash_json(&hashes[i]));
+    }
+    return a;
+}
+
+/* The Merkle path of tx `index` in the block at `height` against its header's payload_root. */
+static enum err
+backend_tx_inclusion(void *ctx, uint64_t height, uint32_t index, json_t **out_proof)
+{
+    struct node *n = ctx;
+    enum hash_alg alg = ledger_hash_alg(n->ledger);
+    struct buf block;
+    struct buf cert;
+    struct buf header;
+    buf_init(&block, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    buf_init(&cert, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    buf_init(&header, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    struct block *blk = mem_alloc(sizeof *blk);
+    struct merkle_proof *proof = mem_alloc(sizeof *proof);
+    struct hash *leaves = NULL;
+    enum err rc = ledger_read_block(n->ledger, height, &block, &cert);
+    if (rc == ERR_OK) {
+        rc = block_decode(block.data, block.size, blk);
+    }
+    if (rc == ERR_OK && (blk->payload.kind != PAYLOAD_INLINE || index >= blk->payload.tx_count)) {
+        rc = ERR_NOT_FOUND;
+    }
+    if (rc == ERR_OK) {
+        leaves = mem_calloc(blk->payload.tx_count, sizeof *leaves);
+        size_t pos = 0;
+        const uint8_t *tx = NULL;
+        size_t tx_size = 0;
+        for (uint32_t i = 0; i < blk->payload.tx_count && rc == ERR_OK; i++) {
+            rc = payload_next_tx(&blk->payload, &pos, &tx, &tx_size);
+            if (rc == ERR_OK) {
+                hash_bytes(alg, tx, tx_size, &leaves[i]);
+            }
+        }
+    }
+    if (rc == ERR_OK) {
+        rc = merkle_prove(alg, leaves, blk->payload.tx_count, index, proof);
+    }
+    if (rc == ERR_OK) {
+        rc = block_header_encode(&header, &blk->header);
+    }
+    if (rc == ERR_OK) {
+        json_t *o = json_object();
+        json_object_set_new(o, "header", bytes_json(header.data, header.size));
+        json_object_set_new(o, "payload_root", hash_json(&blk->header.payload_root));
+        json_object_set_new(o, "leaf", hash_json(&leaves[index]));
+        json_object_set_new(o, "index", json_integer((json_int_t)proof->index));
+        json_object_set_new(o, "tree_size", json_integer((json_int_t)proof->tree_size));
+        json_object_set_new(o, "path", hash_array_json(proof->path, proof->path_count));
+        *out_proof = o;
+    }
+    mem_free(leaves);
+    mem_free(proof);
+    mem_free(blk);
+    buf_release(&block);
+    buf_release(&cert);
+    buf_release(&header);
+    return rc;
+}
+
+static json_t *
+public_key_json(const struct public_key *k)
+{
+    return json_pack("{s:s,s:o}", "algorithm", sig_alg_name((enum sig_alg)k->alg), "public_key",
+                     bytes_json(k->bytes, k->size));
+}
+
+static enum err
+backend_account_get(void *ctx, const uint8_t *address, json_t **out_account)
+{
+    struct node *n = ctx;
+    struct address addr;
+    memcpy(addr.bytes, address, ADDRESS_SIZE);
+    struct account *acct = mem_alloc(sizeof *acct);
+    struct ledger_state_proof *sp = mem_alloc(sizeof *sp);
+    struct buf value;
+    struct buf proof;
+    buf_init(&value, STATE_PROOF_SIZE_MAX);
+    buf_init(&proof, STATE_PROOF_SIZE_MAX);
+    struct buf block;
+    struct buf cert;
+    buf_init(&block, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    buf_init(&cert, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    enum err rc = ledger_prove(n->ledger, ACCOUNT_MODULE, addr.bytes, ADDRESS_SIZE, &value, sp);
+    if (rc == ERR_OK && !sp->found) {
+        rc = ERR_NOT_FOUND;
+    }
+    if (rc == ERR_OK && sp->height > 0) {
+        rc = ledger_read_block(n->ledger, sp->height, &block, &cert);
+    }
+    if (rc == ERR_OK) {
+        rc = account_decode(value.data, value.size, &addr, acct);
+    }
+    if (rc == ERR_OK) {
+        rc = state_proof_encode(&proof, &sp->proof);
+    }
+    if (rc == ERR_OK) {
+        json_t *keys = json_array();
+        for (size_t i = 0; i < acct->key_count; i++) {
+            json_array_append_new(keys, public_key_json(&acct->keys[i]));
+        }
+        json_t *o = json_object();
+        json_object_set_new(o, "address", bytes_json(addr.bytes, ADDRESS_SIZE));
+        json_object_set_new(o, "nonce", json_integer((json_int_t)acct->nonce));
+        json_object_set_new(o, "institution", json_integer(acct->institution));
+        json_object_set_new(o, "admin", json_boolean(acct->admin));
+        json_object_set_new(o, "keys", keys);
+        json_t *p = json_object();
+        json_object_set_new(p, "height", json_integer((json_int_t)sp->height));
+        json_object_set_new(p, "root", hash_json(&sp->root));
+        json_object_set_new(p, "root_is",
+                            json_string("the state root after the block at height: the "
+                                        "exec_root of the commit_info of the latest commit "
+                                        "cert (finality_proof, stored with that block)"));
+        json_object_set_new(p, "finality_proof", bytes_json(cert.data, cert.size));
+        json_object_set_new(p, "key", json_string(ACCOUNT_MODULE "/<address>"));
+        json_object_set_new(p, "value", bytes_json(value.data, value.size));
+        json_object_set_new(p, "state_proof", bytes_json(proof.data, proof.size));
+        json_object_set_new(o, "proof", p);
+        *out_account = o;
+    }
+    buf_release(&value);
+    buf_release(&proof);
+    buf_release(&block);
+    buf_release(&cert);
+    mem_free(sp);
+    mem_free(acct);
+    return rc;
+}
+
+static enum err
+backend_validators_get(void *ctx, bool has_epoch, uint64_t epoch, json_t **out_set)
+{
+    struct node *n = ctx;
+    struct validator_set *vs = mem_alloc(sizeof *vs);
+    enum err rc = ledger_validator_set(n->ledger, NULL, vs);
+    if (rc == ERR_OK && has_epoch && epoch != vs->epoch) {
+        rc = ERR_NOT_FOUND;
+    }
+    if (rc == ERR_OK) {
+        json_t *nodes = json_array();
+        for (size_t i = 0; i < vs->count; i++) {
+            const struct vs_node *v = &vs->nodes[i];
+            json_array_append_new(
+                nodes,
+                json_pack("{s:I,s:o,s:o,s:I}", "institution", (json_int_t)v->institution,
+                          "consensus_key", public_key_json(&v->consensus_key), "transport_key",
+                          public_key_json(&v->transport_key), "power", (json_int_t)v->power));
+        }
+        *out_set = json_pack("{s:I,s:I,s:o}", "epoch", (json_int_t)vs->epoch, "total_power",
+                             (json_int_t)validator_set_power(vs), "validators", nodes);
+    }
+    mem_free(vs);
+    return rc;
+}
+
+/* The proof bundle (codec/notary_bundle.h) of `document` anchored by `account`, at the
+ * committed state: the record's state proof and the finality proof stored with the block whose
+ * state it proves. ERR_UNSUPPORTED once the chain has left the genesis epoch (the node does not
+ * keep the epoch change certificates yet). */
+static enum err
+notary_bundle_build(struct node *n, const struct hash *document, const struct address *account,
+                    struct buf *out)
+{
+    if (n->validators->epoch != GENESIS_EPOCH) {
+        return ERR_UNSUPPORTED;
+    }
+    uint8_t key[NOTARY_RECORD_KEY_SIZE];
+    notary_record_key(document, account, key);
+    struct notary_bundle *bundle = mem_calloc(1, sizeof *bundle);
+    struct ledger_state_proof *sp = mem_alloc(sizeof *sp);
+    struct buf value;
+    struct buf block;
+    struct buf cert;
+    buf_init(&value, NOTARY_RECORD_SIZE_MAX);
+    buf_init(&block, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    buf_init(&cert, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    enum err rc = ledger_prove(n->ledger, NOTARY_MODULE, key, sizeof key, &value, sp);
+    if (rc == ERR_OK && !sp->found) {
+        rc = ERR_NOT_FOUND;
+    }
+    if (rc == ERR_OK) {
+        rc = ledger_read_block(n->ledger, sp->height, &block, &cert);
+    }
+    if (rc == ERR_OK) {
+        bundle->chain_id = *ledger_chain_id(n->ledger);
+        bundle->document = *document;
+        bundle->account = *account;
+        bundle->record = value.data;
+        bundle->record_size = value.size;
+        bundle->proof = sp->proof;
+        bundle->state_height = sp->height;
+        bundle->epoch_count = 0;
+        bundle->finality = cert.data;
+        bundle->finality_size = cert.size;
+        rc = notary_bundle_encode(bundle, out);
+    }
+    buf_release(&value);
+    buf_release(&block);
+    buf_release(&cert);
+    mem_free(sp);
+    mem_free(bundle);
+    return rc;
+}
+
+static json_t *
+notary_record_json(const struct notary_record *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "account", bytes_json(r->account.bytes, ADDRESS_SIZE));
+    json_object_set_new(o, "institution", json_integer(r->institution));
+    json_object_set_new(o, "height", json_integer((json_int_t)r->height));
+    json_object_set_new(o, "timestamp_us", json_integer((json_int_t)r->timestamp_us));
+    json_object_set_new(o, "kind", json_stringn(r->kind, r->kind_size));
+    json_object_set_new(o, "note", json_stringn(r->note, r->note_size));
+    json_object_set_new(o, "tx_hash", hash_json(&r->tx_hash));
+    return o;
+}
+
+static enum err
+backend_notary_get(void *ctx, const struct hash *document, json_t **out_anchors)
+{
+    struct node *n = ctx;
+    struct notary_anchors *anchors = mem_alloc(sizeof *anchors);
+    struct buf answer;
+    struct buf bundle;
+    buf_init(&answer, NOTARY_ANSWER_SIZE_MAX);
+    buf_init(&bundle, NOTARY_BUNDLE_SIZE_MAX);
+    enum err rc = ledger_query(n->ledger, NULL, NOTARY_MODULE "." NOTARY_QUERY_GET, document->bytes,
+                               HASH_SIZE, &answer);
+    if (rc == ERR_OK) {
+        rc = notary_anchors_decode(answer.data, answer.size, anchors);
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; rc == ERR_OK && i < anchors->count; i++) {
+        buf_reset(&bundle);
+        rc = notary_bundle_build(n, document, &anchors->records[i].account, &bundle);
+        if (rc == ERR_OK) {
+            json_t *o = notary_record_json(&anchors->records[i]);
+            json_object_set_new(o, "bundle", bytes_json(bundle.data, bundle.size));
+            json_array_append_new(list, o);
+        }
+    }
+    if (rc == ERR_OK) {
+        *out_anchors = json_pack("{s:o,s:o}", "document", hash_json(document), "anchors", list);
+    } else {
+        json_decref(list);
+    }
+    buf_release(&answer);
+    buf_release(&bundle);
+    mem_free(anchors);
+    return rc;
+}
+
 void
 node_backend_fill(struct node *n, struct api_backend *out)
 {
@@ -330,4 +600,8 @@ node_backend_fill(struct node *n, struct api_backend *out)
     out->tx_get = backend_tx_get;
     out->tx_wait = backend_tx_wait;
     out->tx_wait_cancel = backend_tx_wait_cancel;
+    out->tx_inclusion = backend_tx_inclusion;
+    out->account_get = backend_account_get;
+    out->validators_get = backend_validators_get;
+    out->notary_get = backend_notary_get;
 }

@@ -277,6 +277,45 @@ tb_finalize(struct test_backend *tb, const struct hash *h)
     json_decref(st.receipt);
 }
 
+static enum err
+tb_tx_inclusion(void *ctx, uint64_t height, uint32_t index, json_t **out_proof)
+{
+    (void)ctx;
+    *out_proof = json_pack("{s:I,s:I}", "height", (json_int_t)height, "index", (json_int_t)index);
+    return ERR_OK;
+}
+
+static enum err
+tb_account_get(void *ctx, const uint8_t *address, json_t **out_account)
+{
+    (void)ctx;
+    if (address[0] != 0xaa) {
+        return ERR_NOT_FOUND;
+    }
+    *out_account = json_pack("{s:i}", "nonce", 3);
+    return ERR_OK;
+}
+
+static enum err
+tb_notary_get(void *ctx, const struct hash *document, json_t **out_anchors)
+{
+    (void)ctx;
+    (void)document;
+    (void)out_anchors;
+    return ERR_NOT_FOUND;
+}
+
+static enum err
+tb_validators_get(void *ctx, bool has_epoch, uint64_t epoch, json_t **out_set)
+{
+    (void)ctx;
+    if (has_epoch && epoch != 1) {
+        return ERR_NOT_FOUND;
+    }
+    *out_set = json_pack("{s:i}", "epoch", 1);
+    return ERR_OK;
+}
+
 static void
 tb_init(struct test_backend *tb, struct api_backend *out)
 {
@@ -284,6 +323,7 @@ tb_init(struct test_backend *tb, struct api_backend *out)
     snprintf(tb->status.chain_id, sizeof tb->status.chain_id, "lianmeng-test");
     snprintf(tb->status.node_name, sizeof tb->status.node_name, "node-1");
     hash_bytes(HASH_SHA256, "genesis", 7, &tb->status.genesis_hash);
+    tb->status.hash_alg = HASH_SHA256;
     for (uint64_t i = 0; i < TB_BLOCKS; i++) {
         hash_bytes(HASH_SHA256, &i, sizeof i, &tb->block_ids[i]);
     }
@@ -302,7 +342,11 @@ tb_init(struct test_backend *tb, struct api_backend *out)
                                  .txs_submit = tb_txs_submit,
                                  .tx_get = tb_tx_get,
                                  .tx_wait = tb_tx_wait,
-                                 .tx_wait_cancel = tb_tx_wait_cancel };
+                                 .tx_wait_cancel = tb_tx_wait_cancel,
+                                 .tx_inclusion = tb_tx_inclusion,
+                                 .account_get = tb_account_get,
+                                 .validators_get = tb_validators_get,
+                                 .notary_get = tb_notary_get };
 }
 
 /* A test transaction; good_mac false gives a bad "signature". */
@@ -773,6 +817,30 @@ test_routes(void **state)
     assert_int_equal(raw_status(buf), 405);
     assert_non_null(strstr(buf, "Allow: POST"));
     close(fd);
+    fixture_stop(&f);
+}
+
+/* The read routes added for the front door: accounts, validators, notary. */
+static void
+test_read_routes(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_start_default(&f);
+    expect_get(&f, "/v1/accounts/aa00000000000000000000000000000000000000", 200, NULL);
+    expect_get(&f, "/v1/accounts/bb00000000000000000000000000000000000000", 404, "not_found");
+    expect_get(&f, "/v1/accounts/aa", 400, "malformed");
+    expect_get(&f, "/v1/accounts/zz00000000000000000000000000000000000000", 400, "malformed");
+    expect_get(&f, "/v1/accounts/aa00000000000000000000000000000000000000?x=1", 400, NULL);
+    expect_get(&f, "/v1/validators", 200, NULL);
+    expect_get(&f, "/v1/validators?epoch=1", 200, NULL);
+    expect_get(&f, "/v1/validators?epoch=2", 404, "not_found");
+    expect_get(&f, "/v1/validators?epoch=x", 400, NULL);
+    expect_get(&f, "/v1/validators?era=1", 400, NULL);
+    expect_get(&f, "/v1/validators/", 404, "not_found");
+    expect_get(&f, "/v1/notary/00", 400, "malformed");
+    expect_get(&f, "/v1/notary/0000000000000000000000000000000000000000000000000000000000000000",
+               404, "not_found");
     fixture_stop(&f);
 }
 
@@ -1536,15 +1604,16 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_err_table),     cmocka_unit_test(test_body_decoder),
-        cmocka_unit_test(test_status),        cmocka_unit_test(test_blocks),
-        cmocka_unit_test(test_routes),        cmocka_unit_test(test_post_forms),
-        cmocka_unit_test(test_post_errors),   cmocka_unit_test(test_batch),
-        cmocka_unit_test(test_wait_final),    cmocka_unit_test(test_body_limit),
-        cmocka_unit_test(test_header_limit),  cmocka_unit_test(test_connection_cap),
-        cmocka_unit_test(test_slowloris),     cmocka_unit_test(test_keepalive),
-        cmocka_unit_test(test_client_errors), cmocka_unit_test(test_backend_failure),
-        cmocka_unit_test(test_options),       cmocka_unit_test(test_malformed_http),
+        cmocka_unit_test(test_err_table),       cmocka_unit_test(test_body_decoder),
+        cmocka_unit_test(test_status),          cmocka_unit_test(test_blocks),
+        cmocka_unit_test(test_routes),          cmocka_unit_test(test_read_routes),
+        cmocka_unit_test(test_post_forms),      cmocka_unit_test(test_post_errors),
+        cmocka_unit_test(test_batch),           cmocka_unit_test(test_wait_final),
+        cmocka_unit_test(test_body_limit),      cmocka_unit_test(test_header_limit),
+        cmocka_unit_test(test_connection_cap),  cmocka_unit_test(test_slowloris),
+        cmocka_unit_test(test_keepalive),       cmocka_unit_test(test_client_errors),
+        cmocka_unit_test(test_backend_failure), cmocka_unit_test(test_options),
+        cmocka_unit_test(test_malformed_http),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
