@@ -66,6 +66,7 @@ static const struct config_key config_keys[] = {
     NUM_KEY("mempool", "txs_max", KIND_U32, mempool_txs_max, 1, 1000000),
     NUM_KEY("mempool", "bytes_max", KIND_U64, mempool_bytes_max, 1u << 20, 4ull << 30),
     NUM_KEY("verify", "threads", KIND_U32, verify_threads, 1, 64),
+    NUM_KEY("consensus", "idle_block_interval_ms", KIND_U32, idle_block_interval_ms, 0, 600000),
 };
 
 #define CONFIG_KEY_COUNT (sizeof config_keys / sizeof config_keys[0])
@@ -107,6 +108,7 @@ config_default(struct config *out)
     out->mempool_txs_max = 10000;
     out->mempool_bytes_max = 64u << 20;
     out->verify_threads = 2;
+    out->idle_block_interval_ms = 250;
 }
 
 static void parse_fail(struct config_parse *p, const char *section, const char *name,

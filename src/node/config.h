@@ -7,6 +7,8 @@
  *   [api]      listen, connections_max, body_size_max, request_timeout_ms
  *   [mempool]  txs_max, bytes_max
  *   [verify]   threads
+ *   [consensus] idle_block_interval_ms (the pause before an empty block on an idle chain;
+ *              0: empty blocks back to back, e.g. to grow a test chain fast)
  *
  * Parsing is strict: an unknown section or key, a repeated key (except peer), an empty
  * value, a number out of its range or with trailing characters, a bad address or peer key
@@ -65,6 +67,8 @@ struct config {
     uint64_t mempool_bytes_max; /* 64 MiB, 1 MiB..4 GiB */
     /* [verify] */
     uint32_t verify_threads; /* 2, 1..64 */
+    /* [consensus] */
+    uint32_t idle_block_interval_ms; /* 250, 0..600000 */
 };
 
 /* The defaults listed above. */

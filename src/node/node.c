@@ -34,6 +34,7 @@
 #include "node/genesis_json.h"
 #include "node/node_internal.h"
 #include "node/safety_file.h"
+#include "node/sync.h"
 #include "p2p/p2p.h"
 #include "store/block_store.h"
 #include "store/db.h"
@@ -396,8 +397,15 @@ on_frame(void *ctx, const struct public_key *peer, uint8_t type, const uint8_t *
         node_consensus_on_frame(n, peer, payload, size);
         return;
     }
+    if (type == FRAME_BLOCK_REQUEST && n->sync != NULL) {
+        sync_on_request(n->sync, peer, payload, size);
+        return;
+    }
+    if (type == FRAME_BLOCK_RESPONSE && n->sync != NULL) {
+        sync_on_response(n->sync, peer, payload, size);
+        return;
+    }
     if (type != FRAME_TX) {
-        /* Block sync goes through consensus messages (LEDGER_REQUEST). */
         log_debug(LOG_NODE, "frame ignored type=%u size=%zu", type, size);
         return;
     }
@@ -530,6 +538,8 @@ open_api(struct node *n)
 static void
 node_close(struct node *n)
 {
+    sync_free(n->sync);
+    n->sync = NULL;
     node_consensus_close(n);
     api_server_free(n->api);
     p2p_free(n->p2p);
@@ -602,7 +612,16 @@ node_open(struct node *n)
         rc = open_p2p(n);
     }
     if (rc == ERR_OK) {
-        rc = node_consensus_start(n);
+        struct public_key self;
+        secret_key_public(n->consensus_key, &self);
+        n->is_validator = false;
+        for (size_t i = 0; i < n->validators->count; i++) {
+            if (public_key_equal(&n->validators->nodes[i].consensus_key, &self)) {
+                n->is_validator = true;
+            }
+        }
+        /* consensus starts once sync has caught up (node/sync.h); an observer never votes */
+        rc = sync_new(n, !n->is_validator, node_consensus_start, &n->sync);
     }
     return rc;
 }
@@ -617,14 +636,6 @@ node_run(const char *home)
     snprintf(n->home, sizeof n->home, "%s", home);
     enum err rc = strlen(home) < sizeof n->home ? node_open(n) : ERR_TOO_LARGE;
     if (rc == ERR_OK) {
-        struct public_key self;
-        secret_key_public(n->consensus_key, &self);
-        n->is_validator = false;
-        for (size_t i = 0; i < n->validators->count; i++) {
-            if (public_key_equal(&n->validators->nodes[i].consensus_key, &self)) {
-                n->is_validator = true;
-            }
-        }
         log_notice(LOG_NODE,
                    "node ready name=%s chain=%s height=%llu validator=%s api=http://%s/ "
                    "p2p=%s",

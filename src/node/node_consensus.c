@@ -881,7 +881,7 @@ core_new(struct node *n)
     struct node_cons *nc = n->cons;
     struct consensus_config cfg;
     consensus_config_default(&cfg, ledger_hash_alg(n->ledger), ledger_chain_id(n->ledger));
-    cfg.idle_block_interval_ms = cfg.base_timeout_ms / 4; /* no stream of empty blocks */
+    cfg.idle_block_interval_ms = n->config.idle_block_interval_ms; /* 250: no empty stream */
     /* Blocks as large as the chain allows (block_txs_max, default 10,000): the core's
      * default of 1,000 capped a 4-validator devnet near 2,000 tx/s (bench/README.md). */
     uint64_t txs_max = ledger_params(n->ledger)->block_txs_max;
@@ -1027,4 +1027,124 @@ uint64_t
 node_consensus_round(const struct node *n)
 {
     return n->cons != NULL && n->cons->core != NULL ? consensus_round(n->cons->core) : 0;
+}
+
+/* ---- block sync (node/sync.c) ---- */
+
+/* The exec root and receipts root the proof certifies for the block it proves final: the
+ * commit cert's own when it names the block, else the parent roots in the header above it. */
+static enum err
+certified_roots(const struct finality_proof *p, struct hash *out_exec, struct hash *out_receipts)
+{
+    if (p->header_count == 0) {
+        *out_exec = p->cert.ledger_info.commit_info.exec_root;
+        *out_receipts = p->cert.ledger_info.commit_info.receipts_root;
+        return ERR_OK;
+    }
+    struct block_header *h = mem_alloc(sizeof *h);
+    struct reader r;
+    const struct byte_span *last = &p->headers[p->header_count - 1];
+    reader_init(&r, last->data, last->size);
+    enum err rc = block_header_read(&r, h);
+    if (rc == ERR_OK) {
+        *out_exec = h->parent_exec_root;
+        *out_receipts = h->parent_receipts_root;
+    }
+    mem_free(h);
+    return rc;
+}
+
+static enum err
+sync_verify(struct node_cons *nc, const struct block *blk, const struct hash *id,
+            const uint8_t *proof, size_t proof_size, struct finality_proof *p)
+{
+    struct node *n = nc->n;
+    if (blk->header.height != ledger_committed_height(n->ledger) + 1 ||
+        !hash_equal(&blk->header.parent_id, &nc->committed_id)) {
+        return ERR_MALFORMED;
+    }
+    enum err rc = finality_proof_decode(proof, proof_size, p);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    struct cons_chain chain = { .alg = ledger_hash_alg(n->ledger),
+                                .chain_id = *ledger_chain_id(n->ledger) };
+    struct cons_verifier v = {
+        .chain = &chain, .verify = env_verify, .ctx = nc, .verify_batch = env_verify_batch
+    };
+    struct block_header *scratch = mem_alloc(sizeof *scratch);
+    rc = finality_proof_verify(&v, n->validators, p, id, scratch);
+    mem_free(scratch);
+    return rc;
+}
+
+enum err
+node_consensus_apply_final(struct node *n, const uint8_t *block, size_t block_size,
+                           const uint8_t *proof, size_t proof_size)
+{
+    struct node_cons *nc = n->cons;
+    struct block *blk = mem_alloc(sizeof *blk);
+    struct finality_proof *p = mem_alloc(sizeof *p);
+    struct ledger_result *r = NULL;
+    struct hash id;
+    enum err rc = ERR_OK;
+    if (hash_is_zero(&nc->committed_id)) {
+        struct block_info top;
+        rc = info_at(nc, ledger_committed_height(n->ledger), &top);
+        if (rc == ERR_OK) {
+            nc->committed_id = top.id;
+        }
+    }
+    if (rc == ERR_OK) {
+        rc = block_decode(block, block_size, blk);
+    }
+    if (rc == ERR_OK) {
+        block_header_id(ledger_hash_alg(n->ledger), &blk->header, &id);
+        rc = sync_verify(nc, blk, &id, proof, proof_size, p);
+    }
+    if (rc == ERR_OK) {
+        rc = execute_txs(nc, blk, NULL, &r);
+    }
+    struct hash exec_root;
+    struct hash receipts_root;
+    if (rc == ERR_OK) {
+        rc = certified_roots(p, &exec_root, &receipts_root);
+    }
+    const struct ledger_outcome *o = r != NULL ? ledger_result_outcome(r) : NULL;
+    if (rc == ERR_OK && o != NULL &&
+        (!hash_equal(&o->exec_root, &exec_root) ||
+         !hash_equal(&o->receipts_root, &receipts_root))) {
+        log_error(LOG_NODE, "synced block executes to other roots height=%llu",
+                  (unsigned long long)blk->header.height);
+        rc = ERR_CORRUPT;
+    }
+    struct exec_entry *slot = rc == ERR_OK ? exec_slot(nc) : NULL;
+    if (rc == ERR_OK && (slot == NULL || o == NULL)) {
+        rc = ERR_FULL;
+    }
+    if (rc == ERR_OK && slot != NULL && o != NULL) {
+        *slot = (struct exec_entry){
+            .used = true, .id = id, .height = blk->header.height, .result = r
+        };
+        r = NULL;
+        struct block_info bi = { .epoch = blk->header.epoch,
+                                 .round = blk->header.round,
+                                 .id = id,
+                                 .height = blk->header.height,
+                                 .exec_root = o->exec_root,
+                                 .receipts_root = o->receipts_root,
+                                 .timestamp_us = blk->header.timestamp_us,
+                                 .next_epoch_vs_hash = o->next_epoch_vs_hash };
+        struct committed_block cb = { .info = &bi,
+                                      .block = block,
+                                      .block_size = block_size,
+                                      .proof = proof,
+                                      .proof_size = proof_size,
+                                      .ends_epoch = !hash_is_zero(&o->next_epoch_vs_hash) };
+        rc = env_commit(nc, &cb);
+    }
+    ledger_result_free(r);
+    mem_free(p);
+    mem_free(blk);
+    return rc;
 }

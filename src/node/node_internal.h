@@ -53,6 +53,7 @@ struct node {
     const struct public_key *admitting_from; /* peer whose tx is being admitted, or NULL */
     struct node_waiter *waiters;             /* NODE_WAITERS_MAX, allocated on first use */
     struct node_cons *cons;                  /* the consensus core and its env */
+    struct sync *sync;                       /* block sync (node/sync.h) */
 };
 
 /* Fills the API backend table over n's ledger and mempool. */
@@ -79,5 +80,12 @@ void node_consensus_on_frame(struct node *n, const struct public_key *peer, cons
                              size_t size);
 /* The mempool admitted txs: tell the core (deferred to the loop, never re-entrant). */
 void node_consensus_txs_available(struct node *n);
+/* Block sync: checks that block (the next height, on the committed block) is final by proof
+ * under the committed validator set, executes it, compares the exec and receipts roots with
+ * the certified ones and commits it as consensus would. ERR_MALFORMED for a block that does
+ * not follow, the proof's errors, ERR_CORRUPT for other roots. */
+MUST_USE enum err node_consensus_apply_final(struct node *n, const uint8_t *block,
+                                             size_t block_size, const uint8_t *proof,
+                                             size_t proof_size);
 
 #endif

@@ -1,6 +1,7 @@
 /* Test helper: prints the hex of a signed tx (account.add_key with dummy args) from a devnet
  * node's account key, for the integration tests' admission and gossip checks.
- * usage: make_tx GENESIS_JSON KEY_FILE PASSPHRASE_FILE NONCE */
+ * usage: make_tx GENESIS_JSON KEY_FILE PASSPHRASE_FILE NONCE [COUNT]
+ * (COUNT txs, nonces NONCE .. NONCE + COUNT - 1, one hex line each). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,8 @@
 int
 main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: make_tx GENESIS_JSON KEY_FILE PASSPHRASE_FILE NONCE\n");
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: make_tx GENESIS_JSON KEY_FILE PASSPHRASE_FILE NONCE [COUNT]\n");
         return 1;
     }
     struct genesis g;
@@ -50,20 +51,25 @@ main(int argc, char **argv)
     tx.chain_id = chain_id;
     address_of(g.hash_alg, &pub, &tx.sender);
     tx.key = pub;
-    tx.nonce = strtoull(argv[4], NULL, 10);
+    uint64_t first = strtoull(argv[4], NULL, 10);
+    uint64_t count = argc == 6 ? strtoull(argv[5], NULL, 10) : 1;
     tx.expiry_height = 1000;
     tx.op_count = 1;
     static const uint8_t args[4] = { 1, 2, 3, 4 };
     tx.ops[0] = (struct tx_op){ "account", 7, "add_key", 7, args, sizeof args };
     struct buf out;
     buf_init(&out, TX_SIZE_MAX);
-    if (tx_sign(g.hash_alg, &tx, key, &out) != ERR_OK) {
-        fprintf(stderr, "make_tx: cannot sign\n");
-        return 1;
+    char *hex = mem_alloc(2 * TX_SIZE_MAX + 1);
+    for (uint64_t i = 0; i < count; i++) {
+        tx.nonce = first + i;
+        buf_reset(&out);
+        if (tx_sign(g.hash_alg, &tx, key, &out) != ERR_OK) {
+            fprintf(stderr, "make_tx: cannot sign\n");
+            return 1;
+        }
+        hex_encode(out.data, out.size, hex);
+        printf("%s\n", hex);
     }
-    char *hex = mem_alloc(2 * out.size + 1);
-    hex_encode(out.data, out.size, hex);
-    printf("%s\n", hex);
     mem_free(hex);
     buf_release(&out);
     secret_key_free(key);
