@@ -569,6 +569,9 @@ refresh_validators(struct node_cons *nc)
         log_error(LOG_CONSENSUS, "cannot read the new validator set");
         return;
     }
+    struct public_key self;
+    secret_key_public(n->consensus_key, &self);
+    n->is_validator = validator_set_find(n->validators, &self) >= 0;
     struct public_key *keys = mem_calloc(VS_NODES_MAX, sizeof *keys);
     for (size_t i = 0; i < n->validators->count; i++) {
         keys[i] = n->validators->nodes[i].transport_key;
