@@ -277,7 +277,7 @@ parse_args(struct bench *b, int argc, char **argv)
     }
     if (b->first_account + b->accounts > DEVNET_LOAD_ACCOUNTS_MAX) {
         fprintf(stderr, "lianmeng bench: --first-account + --accounts above %u\n",
-                DEVNET_LOAD_ACCOUNTS_MAX);
+                (unsigned)DEVNET_LOAD_ACCOUNTS_MAX);
         return CLI_EXIT_USAGE;
     }
     if (b->size_min > b->size_max) {

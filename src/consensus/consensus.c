@@ -339,7 +339,7 @@ enter_round(struct consensus *c, uint64_t round)
     c->my_timeout = NULL;
     c->my_timeout_size = 0;
     c->propose_pending = false;
-    for (uint16_t i = 0; i < c->vs.count; i++) {
+    for (uint16_t i = 0; i < (uint16_t)c->vs.count; i++) { /* count <= VS_NODES_MAX */
         if (c->timeouts[i].present && c->timeouts[i].round < round) {
             c->timeouts[i].present = false;
         }
@@ -645,7 +645,7 @@ static uint16_t
 next_peer(const struct consensus *c, uint16_t peer)
 {
     uint16_t p = peer;
-    for (uint16_t i = 0; i < c->vs.count; i++) {
+    for (uint16_t i = 0; i < (uint16_t)c->vs.count; i++) { /* count <= VS_NODES_MAX */
         p = (uint16_t)((p + 1u) % c->vs.count);
         if (!is_self(c, p)) {
             return p;
@@ -1365,7 +1365,7 @@ form_qc(struct consensus *c, uint8_t slot)
     qc->vote_data = c->slots[slot].vote_data;
     qc->ledger_info = c->slots[slot].ledger_info;
     qc->bitmap_size = (uint16_t)((c->vs.count + 7u) / 8u);
-    for (uint16_t i = 0; i < c->vs.count; i++) {
+    for (uint16_t i = 0; i < (uint16_t)c->vs.count; i++) { /* count <= VS_NODES_MAX */
         if (c->votes[i].present && c->votes[i].slot == slot) {
             bitmap_set(qc->bitmap, i);
             qc->sigs[qc->sig_count++] = c->votes[i].sig;
@@ -1535,7 +1535,7 @@ form_tc(struct consensus *c, uint64_t round)
     tc->round = round;
     tc->bitmap_size = (uint16_t)((c->vs.count + 7u) / 8u);
     uint64_t max_round = 0;
-    for (uint16_t i = 0; i < c->vs.count; i++) {
+    for (uint16_t i = 0; i < (uint16_t)c->vs.count; i++) { /* count <= VS_NODES_MAX */
         const struct pending_timeout *t = &c->timeouts[i];
         if (t->present && t->round == round) {
             bitmap_set(tc->bitmap, i);
@@ -1620,7 +1620,7 @@ static uint64_t
 timeout_power(const struct consensus *c, uint64_t round)
 {
     uint64_t power = 0;
-    for (uint16_t i = 0; i < c->vs.count; i++) {
+    for (uint16_t i = 0; i < (uint16_t)c->vs.count; i++) { /* count <= VS_NODES_MAX */
         if (c->timeouts[i].present && c->timeouts[i].round == round) {
             power += c->vs.nodes[i].power;
         }

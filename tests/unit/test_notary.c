@@ -173,13 +173,13 @@ expect_record(const struct fixture *f, const struct notary_record *rec, const st
 {
     size_t account = e->account;
     uint64_t height = e->height;
-    const struct hash *tx_hash = e->tx_hash;
+    const struct hash *want_tx = e->tx_hash;
     assert_memory_equal(rec->account.bytes, f->addrs[account].bytes, ADDRESS_SIZE);
     assert_int_equal(rec->institution, account % 4 + 1);
     assert_int_equal(rec->height, height);
     assert_int_equal(rec->timestamp_us, 1700000000000000ull + height * 1000000ull);
     expect_texts(rec, e->kind, e->note);
-    assert_true(hash_equal(&rec->tx_hash, tx_hash));
+    assert_true(hash_equal(&rec->tx_hash, want_tx));
 }
 
 static void
