@@ -63,6 +63,27 @@ def http(method, url, body=None, timeout=5):
         return 0, None
 
 
+
+def read_devnet(path):
+    """The devnet's devnet.json, or None while it is missing or half written."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def status_of(url):
+    """GET /v1/status of the node at url, or None if it does not answer 200."""
+    code, body = http("GET", url + "/v1/status")
+    return body if code == 200 else None
+
+
+def final_height(url):
+    """The node's latest final height, or -1 if it does not answer."""
+    st = status_of(url)
+    return st["final"]["height"] if st is not None else -1
+
 def wait_for(what, fn, timeout_s):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -10,25 +10,12 @@ import sys
 import tempfile
 import time
 
-from lmtest import Procs, check, fail, free_port_range, http, wait_for
+from lmtest import Procs, check, fail, final_height, free_port_range, http, read_devnet, wait_for
 
 BIN = sys.argv[1]
 MAKE_TX = sys.argv[2]
 NODES = 4
 TXS = 40
-
-
-def read_devnet(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def final_height(url):
-    code, body = http("GET", url + "/v1/status")
-    return body["final"]["height"] if code == 200 else -1
 
 
 def main():

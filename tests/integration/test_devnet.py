@@ -10,24 +10,11 @@ import sys
 import tempfile
 import time
 
-from lmtest import Procs, check, fail, free_port_range, http, pid_alive, wait_for
+from lmtest import Procs, check, fail, free_port_range, http, pid_alive, read_devnet, status_of, wait_for
 
 BIN = sys.argv[1]
 MAKE_TX = sys.argv[2]
 NODES = 4
-
-
-def read_devnet(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def status_of(url):
-    code, body = http("GET", url + "/v1/status")
-    return body if code == 200 else None
 
 
 def main():

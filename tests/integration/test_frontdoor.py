@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 
-from lmtest import Procs, check, fail, free_port_range, http, wait_for
+from lmtest import Procs, check, fail, free_port_range, http, status_of, wait_for
 
 BIN = sys.argv[1]
 MAKE_TX = sys.argv[2]
@@ -25,11 +25,6 @@ def read_json(path):
             return json.load(f)
     except (OSError, ValueError):
         return None
-
-
-def status_of(url):
-    code, body = http("GET", url + "/v1/status")
-    return body if code == 200 else None
 
 
 def is_error(body, code=None):

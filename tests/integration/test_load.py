@@ -12,31 +12,13 @@ import sys
 import tempfile
 import time
 
-from lmtest import Procs, check, fail, free_port_range, http, wait_for
+from lmtest import Procs, check, fail, final_height, free_port_range, http, read_devnet, status_of, wait_for
 
 BIN = sys.argv[1]
 MAKE_TX = sys.argv[2]
 TXS = int(sys.argv[3]) if len(sys.argv) > 3 else 10000
 NODES = 4
 WAVE = 64
-
-
-def read_devnet(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def status_of(url):
-    code, body = http("GET", url + "/v1/status")
-    return body if code == 200 else None
-
-
-def final_height(url):
-    st = status_of(url)
-    return st["final"]["height"] if st is not None else -1
 
 
 def block_of(url, height):

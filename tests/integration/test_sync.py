@@ -14,21 +14,11 @@ import sys
 import tempfile
 import time
 
-from lmtest import Procs, check, fail, free_port_range, http, wait_for
+from lmtest import Procs, check, fail, final_height, free_port_range, http, status_of, wait_for
 
 BIN = sys.argv[1]
 BLOCKS = int(sys.argv[3]) if len(sys.argv) > 3 else 200
 NODES = 4
-
-
-def status_of(url):
-    code, body = http("GET", url + "/v1/status")
-    return body if code == 200 else None
-
-
-def final_height(url):
-    st = status_of(url)
-    return st["final"]["height"] if st is not None else -1
 
 
 def block_id(url, height):
