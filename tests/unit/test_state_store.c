@@ -13,6 +13,7 @@
 #include "store/db.h"
 #include "store/state_store.h"
 #include "store/state_store_internal.h"
+#include "store/value_cache.h"
 #include "unit.h"
 
 /* ---- deterministic randomness (rand() is banned) ---- */
@@ -979,10 +980,28 @@ run_model(enum hash_alg alg, uint64_t seed, size_t blocks, uint64_t prune_interv
                 assert_value(&f, floor - 1, at->keys[i], NULL);
             }
         }
+        /* reads through an empty batch on the committed state: the value cache's path
+         * (filled by these reads, kept exact by later commits) */
+        struct state_batch *top = NULL;
+        assert_int_equal(state_batch_new(f.store, NULL, block + 1, NULL, 0, &top), ERR_OK);
+        for (size_t k = 0; k < 24; k++) {
+            size_t i = rng_below(&seed, MODEL_KEYS / 4); /* a hot quarter, so entries repeat */
+            buf_reset(&v);
+            enum err rc = state_batch_get(top, (const uint8_t *)m->keys[i], strlen(m->keys[i]), &v);
+            assert_int_equal(rc, m->present[i] ? ERR_OK : ERR_NOT_FOUND);
+            if (m->present[i]) {
+                assert_int_equal(v.size, strlen(m->values[i]));
+                assert_memory_equal(v.data, m->values[i], v.size);
+            }
+        }
+        state_batch_free(top);
         if (block % 97 == 0) {
             fixture_reopen(&f);
         }
     }
+    struct value_cache_stats cs;
+    state_store_cache_stats(f.store, &cs);
+    assert_true(cs.hits > 0); /* the cached path was taken (since the last reopen) */
     buf_release(&v);
     mem_free(p);
     mem_free(w);
