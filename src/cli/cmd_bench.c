@@ -1,11 +1,12 @@
 /* `lianmeng bench`: the load generator for a local devnet (node/devnet.h, --load-accounts).
  *
  * Pre-signs test.set puts (a fresh key per tx, a value of --size-min..--size-max bytes: the
- * size of a notary anchor's note) from the devnet's demo load accounts, then submits them as
- * JSON batches to every node over persistent HTTP/1.1 connections (non-blocking sockets,
+ * size of a notary anchor's note) from the devnet's demo load accounts, then submits them in
+ * binary batches (application/vnd.lianmeng.txs) to every node over persistent HTTP/1.1
+ * connections (non-blocking sockets,
  * poll), at --rate tx/s or as fast as the nodes answer (--rate 0), for --duration seconds. A
- * second thread polls the final blocks of node 0 (/v1/status, /v1/blocks/{h}) and marks each
- * of our txs final when it appears in one. Reports submitted, admitted and finalized tx/s,
+ * second thread polls the final blocks of node 0 (/v1/status, /v1/blocks/{h}: tx hashes only)
+ * every BENCH_POLL_MS and marks each of our txs final when it appears in one. Reports submitted, admitted and finalized tx/s,
  * submit-to-final latency percentiles, rejections by code and each node's CPU and RSS (from
  * /proc/PID of the pids in devnet.json); one progress line a second on a terminal; a JSON
  * report with --report FILE. Bounded: at most BENCH_TXS_MAX txs, --duration + --drain
