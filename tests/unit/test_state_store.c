@@ -891,6 +891,23 @@ model_block(struct model *m, uint64_t *seed, size_t block, struct state_write *w
     return count;
 }
 
+/* `count` reads through batch b of random keys among the first `keys` match the model. */
+static void
+model_check_reads(const struct state_batch *b, const struct model *m, uint64_t *seed, size_t keys,
+                  size_t count, struct buf *v)
+{
+    for (size_t k = 0; k < count; k++) {
+        size_t i = rng_below(seed, keys);
+        buf_reset(v);
+        enum err rc = state_batch_get(b, (const uint8_t *)m->keys[i], strlen(m->keys[i]), v);
+        assert_int_equal(rc, m->present[i] ? ERR_OK : ERR_NOT_FOUND);
+        if (m->present[i]) {
+            assert_int_equal(v->size, strlen(m->values[i]));
+            assert_memory_equal(v->data, m->values[i], v->size);
+        }
+    }
+}
+
 /* Two blocks built speculatively (the second on the first) beside a fork that is dropped;
  * reads through the chain match the model, then both commit. */
 static void
@@ -920,16 +937,7 @@ model_speculative_pair(struct fixture *f, struct model *history, uint64_t *seed,
     assert_memory_equal(got.bytes, expected.bytes, HASH_SIZE);
     struct buf v;
     buf_init(&v, 256);
-    for (size_t k = 0; k < 16; k++) {
-        size_t i = rng_below(seed, MODEL_KEYS);
-        buf_reset(&v);
-        enum err rc = state_batch_get(b2, (const uint8_t *)m2->keys[i], strlen(m2->keys[i]), &v);
-        assert_int_equal(rc, m2->present[i] ? ERR_OK : ERR_NOT_FOUND);
-        if (m2->present[i]) {
-            assert_int_equal(v.size, strlen(m2->values[i]));
-            assert_memory_equal(v.data, m2->values[i], v.size);
-        }
-    }
+    model_check_reads(b2, m2, seed, MODEL_KEYS, 16, &v);
     state_batch_free(fork);
     commit_batch(f, b1);
     state_batch_free(b1);
@@ -984,16 +992,7 @@ run_model(enum hash_alg alg, uint64_t seed, size_t blocks, uint64_t prune_interv
          * (filled by these reads, kept exact by later commits) */
         struct state_batch *top = NULL;
         assert_int_equal(state_batch_new(f.store, NULL, block + 1, NULL, 0, &top), ERR_OK);
-        for (size_t k = 0; k < 24; k++) {
-            size_t i = rng_below(&seed, MODEL_KEYS / 4); /* a hot quarter, so entries repeat */
-            buf_reset(&v);
-            enum err rc = state_batch_get(top, (const uint8_t *)m->keys[i], strlen(m->keys[i]), &v);
-            assert_int_equal(rc, m->present[i] ? ERR_OK : ERR_NOT_FOUND);
-            if (m->present[i]) {
-                assert_int_equal(v.size, strlen(m->values[i]));
-                assert_memory_equal(v.data, m->values[i], v.size);
-            }
-        }
+        model_check_reads(top, m, &seed, MODEL_KEYS / 4, 24, &v); /* a hot quarter: repeats */
         state_batch_free(top);
         if (block % 97 == 0) {
             fixture_reopen(&f);
