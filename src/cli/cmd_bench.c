@@ -137,6 +137,7 @@ struct bench {
     size_t tx_count;
     struct bench_tx *txs;
     uint8_t *wire;
+    size_t wire_bytes;              /* signed bytes of all txs */
     size_t *queue[BENCH_NODES_MAX]; /* tx indices per node, in global order */
     size_t queue_size[BENCH_NODES_MAX];
     size_t queue_next[BENCH_NODES_MAX];
@@ -527,6 +528,7 @@ presign(struct bench *b)
         t->wire_size = (uint32_t)wire.size;
         memcpy(b->wire + wire_used, wire.data, wire.size);
         wire_used += wire.size;
+        b->wire_bytes = wire_used;
         tx_hash(b->hash_alg, wire.data, wire.size, &t->hash);
         t->node = (uint8_t)(a % b->node_count);
         b->queue[t->node][b->queue_size[t->node]++] = i;
@@ -1020,6 +1022,9 @@ report_json(const struct bench *b, const struct bench_result *r)
     json_object_set_new(root, "options", opt);
     uint64_t fin = atomic_load(&b->finalized);
     json_object_set_new(root, "presigned", json_integer((json_int_t)b->tx_count));
+    json_object_set_new(
+        root, "tx_bytes_mean",
+        json_integer((json_int_t)(b->wire_bytes / (b->tx_count > 0 ? b->tx_count : 1))));
     json_object_set_new(root, "submitted", json_integer((json_int_t)b->submitted));
     json_object_set_new(root, "admitted", json_integer((json_int_t)b->admitted));
     json_object_set_new(root, "rejected", json_integer((json_int_t)b->rejected));
