@@ -774,18 +774,31 @@ take_qc(struct consensus *c, const struct qc *qc, uint16_t from, bool *out_bad)
     return insert_qc(c, qc, from);
 }
 
-static void
-take_tc(struct consensus *c, const struct tc *tc)
+/* Raises high_tc to a verified TC. A higher TC is made durable first (persist is false only
+ * for the TC handed back at start, which is durable already): the round after it is entered
+ * on return, and a restart must resume there. False: the write failed, the node halted. */
+static bool
+take_tc(struct consensus *c, const struct tc *tc, bool persist)
 {
     if (c->high_tc.bytes != NULL && tc->round <= c->high_tc.round) {
-        return;
+        return true;
     }
     encode_into(&c->enc);
     enum err rc = tc_encode(&c->enc, tc);
     ASSERT(rc == ERR_OK);
+    if (persist) {
+        rc = c->env.persist_tc(c->env.ctx, c->enc.data, c->enc.size);
+        if (rc != ERR_OK) {
+            log_error(LOG_CONSENSUS, "highest TC not persisted, halting round=%llu err=%s",
+                      (unsigned long long)tc->round, err_name(rc));
+            c->halted = true;
+            return false;
+        }
+    }
     cert_set(&c->high_tc, c->enc.data, c->enc.size);
     c->high_tc.round = tc->round;
     c->high_tc.aux_round = qc_round(&tc->hqc);
+    return true;
 }
 
 /* on_sync_info steps 1-4. *out_bad: the message carries an invalid certificate. `slack`:
@@ -816,7 +829,9 @@ process_sync(struct consensus *c, const struct sync_info *si, uint16_t from, uin
         if (*out_bad || v == V_HOLD) {
             return v;
         }
-        take_tc(c, &si->highest_tc);
+        if (!take_tc(c, &si->highest_tc, true)) {
+            return V_DONE;
+        }
     }
     maybe_advance(c);
     uint64_t their = qc_round(&si->highest_qc);
@@ -2209,9 +2224,9 @@ consensus_new(const struct consensus_config *cfg, const struct consensus_env *en
         return ERR_CONFIG;
     }
     if (env->send == NULL || env->broadcast == NULL || env->set_timer == NULL ||
-        env->persist_safety == NULL || env->persist_block == NULL || env->sign == NULL ||
-        env->execute == NULL || env->pull_payload == NULL || env->commit == NULL ||
-        env->next_validator_set == NULL || env->now_us == NULL) {
+        env->persist_safety == NULL || env->persist_tc == NULL || env->persist_block == NULL ||
+        env->sign == NULL || env->execute == NULL || env->pull_payload == NULL ||
+        env->commit == NULL || env->next_validator_set == NULL || env->now_us == NULL) {
         return ERR_INVALID_ARG;
     }
     struct consensus *c = mem_calloc(1, sizeof *c);
@@ -2324,6 +2339,36 @@ load_safety(struct consensus *c, const struct cons_start *s)
     return ERR_OK;
 }
 
+/* The highest TC persisted before the stop (section 10, restart step 1). One of an older
+ * epoch, or one that does not verify, is ignored: the round then comes from the QCs and
+ * from peers. Its hqc is inserted like any certificate (a retrieval starts if its block is
+ * not in the durable tree); the TC counts even while that block is missing. */
+static void
+restore_tc(struct consensus *c, const struct byte_span *stored)
+{
+    if (stored->size == 0) {
+        return;
+    }
+    struct reader r;
+    reader_init(&r, stored->data, stored->size);
+    enum err rc = tc_read(&r, c->tmp_tc);
+    if (rc == ERR_OK) {
+        rc = codec_finish(&r);
+    }
+    if (rc == ERR_OK) {
+        rc = verify_tc(c, c->tmp_tc);
+    }
+    if (rc != ERR_OK) {
+        log_warn(LOG_CONSENSUS, "stored TC ignored err=%s", err_name(rc));
+        return;
+    }
+    *c->tmp_qc = c->tmp_tc->hqc;
+    bool bad = false;
+    (void)take_qc(c, c->tmp_qc, CONS_PEER_NONE, &bad);
+    bool ok = take_tc(c, c->tmp_tc, false);
+    ASSERT(ok);
+}
+
 /* Re-sends what the safety record says was signed in the round we restart in. */
 static void
 resend_after_restart(struct consensus *c)
@@ -2374,6 +2419,7 @@ consensus_start(struct consensus *c, const struct cons_start *s)
     }
     c->started = true;
     restore_blocks(c, s->blocks, s->block_count);
+    restore_tc(c, &s->high_tc);
     c->current_round = 0;
     maybe_advance(c);
     resend_after_restart(c);

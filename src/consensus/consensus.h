@@ -6,8 +6,8 @@
  * fired), consensus_on_txs_available (the mempool has transactions). Block execution is
  * synchronous through env->execute. Outputs go through struct consensus_env: messages,
  * timers, the durable safety record (persisted before any vote, timeout or proposal that
- * depends on it is sent), durable blocks, committed blocks in height order with their
- * finality proofs, evidence.
+ * depends on it is sent), the highest TC (durable before the round after it is entered),
+ * durable blocks, committed blocks in height order with their finality proofs, evidence.
  *
  * No sockets, files, clocks, threads or randomness: everything is injected. Every message is
  * decoded strictly and verified (epoch, membership, signatures, voting power, sizes) before it
@@ -117,6 +117,12 @@ struct consensus_env {
     void (*set_timer)(void *ctx, enum cons_timer kind, uint64_t delay_ms, uint64_t token);
     /* Durable (fsync'd) on ERR_OK. Any error halts the node: nothing more is signed. */
     enum err (*persist_safety)(void *ctx, const uint8_t *record, size_t size);
+    /* Durable (fsync'd, replacing the previous one atomically) on ERR_OK: the highest TC
+     * (a tc_encode encoding, up to ~30 KB at 200 validators: too large for the safety
+     * record). Called before the node enters the round after a newly formed or learned TC,
+     * so a restart resumes in that round (CONSENSUS.md sections 3 and 10). An error halts
+     * the node like a failed persist_safety. */
+    enum err (*persist_tc)(void *ctx, const uint8_t *tc, size_t size);
     /* Durable block store: a validated block above the committed root. */
     enum err (*persist_block)(void *ctx, const struct hash *id, const uint8_t *block, size_t size);
     /* Signs the 32-byte digest with this node's consensus key. */
@@ -155,7 +161,9 @@ struct cons_start {
     struct block_info committed_root;       /* the last committed block (or epoch_root) */
     struct byte_span root_cert;             /* commit cert naming committed_root, or empty */
     struct byte_span safety_record;         /* empty: a fresh record for this epoch */
-    const struct byte_span *blocks;         /* durable blocks above the root, any order */
+    struct byte_span high_tc;       /* what persist_tc stored last, or empty; ignored unless it
+                                     * verifies in the current epoch */
+    const struct byte_span *blocks; /* durable blocks above the root, any order */
     size_t block_count;
     struct public_key self_key; /* this node's consensus key */
 };

@@ -17,7 +17,8 @@ static const char *const scenario_names[] = {
     "lan",        "wan",         "lossy",      "partition",      "crash",
     "disk",       "slow",        "epoch",      "byz-equivocate", "byz-double-vote",
     "byz-silent", "byz-garbage", "byz-replay", "byz-amnesia",    "byz-fork",
-    "idle",       "twins",       "twins-fail", "mixed",          NULL,
+    "idle",       "twins",       "twins-fail", "mixed",          "tc-restart",
+    NULL,
 };
 
 const char *const *
@@ -81,6 +82,11 @@ scenario_faults(const char *name, struct sim_config *c)
         c->tx_budget = 30;
         c->idle_ms = 100;
         c->target_height = 30;
+    } else if (strcmp(name, "tc-restart") == 0) {
+        /* dead leaders make TCs; right after one is persisted the whole cluster crashes and
+         * restarts from disk: only the stored TC puts a node back in the round after it */
+        c->down_every = 4;
+        c->crash_all_on_tc = 3;
     } else if (strcmp(name, "epoch") == 0) {
         c->reconfig_every = 5;
         c->target_height = 24;
@@ -178,6 +184,7 @@ start_instance(struct sim *s, struct sim_node *node)
                              .committed_root = node->committed_root,
                              .root_cert = { node->root_cert, node->root_cert_size },
                              .safety_record = { node->safety, node->safety_size },
+                             .high_tc = { node->tc, node->tc_size },
                              .blocks = blocks,
                              .block_count = node->block_count };
     secret_key_public(node->key, &st.self_key);
@@ -189,7 +196,9 @@ start_instance(struct sim *s, struct sim_node *node)
     mem_free(vs);
     if (rc != ERR_OK) {
         sim_violation(s, "restart failed", node->id, (uint64_t) - (int64_t)rc);
+        return;
     }
+    sim_check_restart(node);
 }
 
 static void
@@ -208,6 +217,9 @@ crash_instance(struct sim *s, struct sim_node *node)
         mem_free(node->safety); /* loses its internal state */
         node->safety = NULL;
         node->safety_size = 0;
+        mem_free(node->tc);
+        node->tc = NULL;
+        node->tc_size = 0;
     }
     uint64_t down = 200000u + rng_below(&s->fault, s->cfg.net == SIM_NET_WAN ? 3000000u : 800000u);
     struct event ev = { .at_us = s->now_us + down, .kind = EV_RESTART, .node = node->id };
@@ -568,6 +580,7 @@ sim_free(struct sim *s)
         secret_key_free(node->key);
         mem_free(node->safety);
         mem_free(node->root_cert);
+        mem_free(node->tc);
         for (size_t k = 0; k < node->block_count; k++) {
             mem_free(node->blocks[k].bytes);
         }
@@ -616,6 +629,7 @@ init_sim(struct sim *s, const struct sim_config *cfg)
     s->net.s = cfg->seed * 3u + 1u;
     s->fault.s = cfg->seed * 5u + 2u;
     s->byzr.s = cfg->seed * 7u + 3u;
+    s->crash_all_left = cfg->crash_all_on_tc;
     struct hash chain_id;
     hash_bytes(HASH_SHA256, "lianmeng-sim", 12, &chain_id);
     consensus_config_default(&s->ccfg, HASH_SHA256, &chain_id);

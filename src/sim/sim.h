@@ -53,17 +53,19 @@ struct sim_config {
     uint16_t twins;         /* validators 0..twins-1 get a second instance */
     bool twins_fixed_split; /* twins in one half, originals in the other, never healed */
     enum sim_net net;
-    uint32_t drop_permille; /* before GST */
-    uint32_t dup_permille;  /* any time */
-    uint64_t gst_ms;        /* faults before, bounded delays after */
-    uint64_t duration_ms;   /* virtual time limit */
-    uint64_t target_height; /* stop once every live honest node committed this height */
-    bool partitions;        /* partitions form and heal before GST */
-    uint16_t crashes;       /* crash/restart events before GST (honest nodes) */
-    bool disk_faults;       /* crashes between sign/fsync/send and disk-full errors */
-    uint16_t slow_nodes;    /* nodes with CPU delay per message */
-    uint64_t clock_skew_ms; /* max per-node clock skew */
-    uint16_t byzantine;     /* validators n-byzantine..n-1 misbehave */
+    uint32_t drop_permille;   /* before GST */
+    uint32_t dup_permille;    /* any time */
+    uint64_t gst_ms;          /* faults before, bounded delays after */
+    uint64_t duration_ms;     /* virtual time limit */
+    uint64_t target_height;   /* stop once every live honest node committed this height */
+    bool partitions;          /* partitions form and heal before GST */
+    uint16_t crashes;         /* crash/restart events before GST (honest nodes) */
+    uint16_t crash_all_on_tc; /* the first k times an honest node persists a TC, every
+                               * instance crashes a moment later and restarts from disk */
+    bool disk_faults;         /* crashes between sign/fsync/send and disk-full errors */
+    uint16_t slow_nodes;      /* nodes with CPU delay per message */
+    uint64_t clock_skew_ms;   /* max per-node clock skew */
+    uint16_t byzantine;       /* validators n-byzantine..n-1 misbehave */
     enum sim_byz byz;
     uint16_t down_every;     /* >0: validators with index % down_every == 1 never run */
     uint64_t bandwidth_kbps; /* per-node egress; 0 = unlimited */

@@ -201,25 +201,49 @@ env_set_timer(void *ctx, enum cons_timer kind, uint64_t delay_ms, uint64_t token
     sim_push(s, &ev);
 }
 
+/* The crash and disk faults of a persist (shared by the safety record and the TC): false
+ * when nothing reaches the disk, with *out_rc what the core is told. */
+static bool
+disk_write_fault(struct sim_node *node, enum err *out_rc)
+{
+    if (node->dying) {
+        *out_rc = ERR_IO;
+        return true;
+    }
+    if (node->crash_next == CRASH_DISK_FULL) {
+        node->crash_next = CRASH_NONE;
+        *out_rc = ERR_NO_SPACE;
+        return true;
+    }
+    if (node->crash_next == CRASH_BEFORE_FSYNC) {
+        node->crash_next = CRASH_NONE;
+        node->dying = true; /* the process dies before the write reaches the disk */
+        *out_rc = ERR_OK;
+        return true;
+    }
+    return false;
+}
+
+static void
+disk_write_done(struct sim_node *node)
+{
+    if (node->crash_next == CRASH_AFTER_FSYNC) {
+        node->crash_next = CRASH_NONE;
+        node->dying = true; /* durable, but what depends on it never happens */
+    }
+}
+
 static enum err
 env_persist_safety(void *ctx, const uint8_t *rec, size_t size)
 {
     struct sim_node *node = ctx;
     struct sim *s = node->sim;
-    if (node->dying) {
-        return ERR_IO;
-    }
-    if (node->crash_next == CRASH_DISK_FULL) {
-        node->crash_next = CRASH_NONE;
-        return ERR_NO_SPACE;
-    }
-    if (node->crash_next == CRASH_BEFORE_FSYNC) {
-        node->crash_next = CRASH_NONE;
-        node->dying = true; /* the process dies before the write reaches the disk */
-        return ERR_OK;
+    enum err rc = ERR_OK;
+    if (disk_write_fault(node, &rc)) {
+        return rc;
     }
     struct safety_record r;
-    enum err rc = safety_record_decode(rec, size, &r);
+    rc = safety_record_decode(rec, size, &r);
     ASSERT(rc == ERR_OK);
     if (is_honest(node)) {
         if (r.epoch == node->lvr_epoch && r.last_voted_round < node->lvr) {
@@ -234,11 +258,57 @@ env_persist_safety(void *ctx, const uint8_t *rec, size_t size)
     mem_free(node->safety);
     node->safety = mem_dup(rec, size);
     node->safety_size = size;
-    if (node->crash_next == CRASH_AFTER_FSYNC) {
-        node->crash_next = CRASH_NONE;
-        node->dying = true; /* durable, but the message never leaves */
-    }
+    disk_write_done(node);
     return ERR_OK;
+}
+
+static enum err
+env_persist_tc(void *ctx, const uint8_t *tc, size_t size)
+{
+    struct sim_node *node = ctx;
+    struct sim *s = node->sim;
+    enum err rc = ERR_OK;
+    if (disk_write_fault(node, &rc)) {
+        return rc;
+    }
+    struct reader r;
+    reader_init(&r, tc, size);
+    rc = tc_read(&r, &s->scratch->u.sync.highest_tc);
+    ASSERT(rc == ERR_OK && codec_finish(&r) == ERR_OK);
+    uint64_t epoch = s->scratch->u.sync.highest_tc.epoch;
+    uint64_t round = s->scratch->u.sync.highest_tc.round;
+    if (is_honest(node) && node->tc != NULL && epoch == node->tc_epoch && round <= node->tc_round) {
+        sim_violation(s, "honest highest TC did not increase", node->id, round);
+    }
+    mem_free(node->tc);
+    node->tc = mem_dup(tc, size);
+    node->tc_size = size;
+    node->tc_epoch = epoch;
+    node->tc_round = round;
+    if (s->crash_all_left > 0 && is_honest(node)) {
+        s->crash_all_left--;
+        for (uint16_t i = 0; i < s->node_count; i++) {
+            struct event ev = { .at_us = s->now_us + 1000u + rng_below(&s->fault, 20000u),
+                                .kind = EV_CRASH,
+                                .node = i };
+            sim_push(s, &ev);
+        }
+    }
+    disk_write_done(node);
+    return ERR_OK;
+}
+
+/* Called after every consensus_start of an instance. */
+void
+sim_check_restart(struct sim_node *node)
+{
+    if (node->tc == NULL || !is_honest(node) || consensus_epoch(node->c) != node->tc_epoch) {
+        return;
+    }
+    if (consensus_round(node->c) <= node->tc_round) {
+        sim_violation(node->sim, "restart: below the round after the stored TC", node->id,
+                      consensus_round(node->c));
+    }
 }
 
 static enum err
@@ -535,6 +605,7 @@ sim_env_fill(struct sim_node *node, struct consensus_env *env)
                                    .broadcast = env_broadcast,
                                    .set_timer = env_set_timer,
                                    .persist_safety = env_persist_safety,
+                                   .persist_tc = env_persist_tc,
                                    .persist_block = env_persist_block,
                                    .sign = env_sign,
                                    .verify = env_verify,

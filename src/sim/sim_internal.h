@@ -102,6 +102,10 @@ struct sim_node {
     struct block_info committed_root;
     uint8_t *root_cert;
     size_t root_cert_size;
+    uint8_t *tc; /* the highest TC (persist_tc) */
+    size_t tc_size;
+    uint64_t tc_epoch;
+    uint64_t tc_round;
 
     /* oracle */
     uint64_t lvr_epoch;
@@ -181,6 +185,7 @@ struct sim {
     uint64_t txs_issued;
     struct seen_proposal proposals[SIM_PROPOSAL_RING];
     size_t proposal_next;
+    uint16_t crash_all_left; /* whole-cluster crashes still to trigger on a persisted TC */
 
     struct cons_msg *scratch;
     struct block *scratch_block;
@@ -194,6 +199,8 @@ void sim_validator_set(const struct sim *s, uint64_t epoch, struct validator_set
 enum err sim_verify(void *ctx, const struct public_key *key, const struct hash *digest,
                     const struct signature *sig);
 void sim_violation(struct sim *s, const char *what, uint64_t a, uint64_t b);
+/* Oracle after a (re)start: an instance resumes at least in the round after its stored TC. */
+void sim_check_restart(struct sim_node *node);
 
 /* sim_net.c: delivery, partitions, Byzantine transforms. */
 void sim_push(struct sim *s, const struct event *ev);
