@@ -3,12 +3,18 @@
  * For each n: finality latency p50/p99 (proposal timestamp to commit, over every node and
  * block), messages and bytes per finalized block, and the rounds lost when every k-th
  * validator (index % k == 1, at most f of them) is down.
- *   bench_sim [BLOCKS] [SEED]      prints a Markdown table (bench/README.md) */
+ * Per-block figures are the steady state: counted from the moment the first node commits
+ * height WARMUP (the start-up, when every node broadcasts its SyncInfo to all, is reported
+ * on its own as a one-off message count).
+ *   bench_sim [BLOCKS] [SEED] [N...]   prints a Markdown table (bench/README.md) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include "codec/consensus_types.h"
 #include "sim/sim.h"
+
+#define WARMUP 5
 
 static double
 seconds(void)
@@ -27,9 +33,10 @@ run(uint16_t n, uint16_t down_every, uint64_t blocks, uint64_t seed, struct sim_
         return -1;
     }
     cfg.n = n;
-    cfg.target_height = blocks;
+    cfg.target_height = blocks + WARMUP;
+    cfg.warmup_height = WARMUP;
     cfg.down_every = down_every;
-    cfg.bandwidth_kbps = 100000;
+    cfg.bandwidth_kbps = 100000; /* also the leader egress the pacemaker assumes */
     cfg.base_timeout_ms = 1500;
     cfg.duration_ms = 1000000;
     cfg.txs_per_block = 100;
@@ -39,7 +46,7 @@ run(uint16_t n, uint16_t down_every, uint64_t blocks, uint64_t seed, struct sim_
         return -1;
     }
     *wall = seconds() - t0;
-    return out->ok ? 0 : -1;
+    return out->ok && out->warm_height == WARMUP && out->blocks > WARMUP ? 0 : -1;
 }
 
 int
@@ -47,13 +54,25 @@ main(int argc, char **argv)
 {
     uint64_t blocks = argc > 1 ? strtoull(argv[1], NULL, 10) : 30;
     uint64_t seed = argc > 2 ? strtoull(argv[2], NULL, 10) : 1;
-    static const uint16_t sizes[] = { 4, 16, 64, 100, 128, 200 };
+    static const uint16_t all[] = { 4, 16, 64, 100, 128, 200 };
+    uint16_t sizes[16];
+    size_t count = 0;
+    for (int i = 3; i < argc && count < 16; i++) {
+        sizes[count++] = (uint16_t)strtoul(argv[i], NULL, 10);
+    }
+    for (size_t i = 0; count == 0 && i < sizeof all / sizeof all[0]; i++) {
+        sizes[i] = all[i];
+        if (i + 1 == sizeof all / sizeof all[0]) {
+            count = i + 1;
+        }
+    }
     const uint16_t k = 4;
-    printf("| n | p50 finality (ms) | p99 finality (ms) | msgs/block | KB/block | rounds/block "
-           "| with every %u-th down: rounds lost per 100 blocks | p50 (ms) | sim wall (s) |\n",
+    printf("| n | p50 finality (ms) | p99 finality (ms) | msgs/block | msgs/block/n | KB/block "
+           "| rounds/block | timeout msgs/block | start-up msgs (once) | every %u-th down: "
+           "rounds lost per 100 blocks | p50 (ms) | sim wall (s) |\n",
            k);
-    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (size_t i = 0; i < count; i++) {
         struct sim_result a;
         struct sim_result b;
         double wa = 0;
@@ -61,15 +80,22 @@ main(int argc, char **argv)
         int ra = run(sizes[i], 0, blocks, seed, &a, &wa);
         int rb = run(sizes[i], k, blocks, seed, &b, &wb);
         if (ra != 0 || rb != 0) {
-            printf("| %u | run failed: %s | | | | | | | |\n", sizes[i], ra != 0 ? a.what : b.what);
+            printf("| %u | run failed: %s | | | | | | | | | | |\n", sizes[i],
+                   ra != 0 ? a.what : b.what);
             continue;
         }
-        double per = (double)a.blocks;
-        double lost_b = (double)b.rounds - (double)b.blocks;
-        printf("| %u | %llu | %llu | %.0f | %.1f | %.2f | %.0f | %llu | %.1f |\n", sizes[i],
-               (unsigned long long)a.latency_p50_ms, (unsigned long long)a.latency_p99_ms,
-               (double)a.msgs / per, (double)a.bytes / per / 1024.0, (double)a.rounds / per,
-               100.0 * lost_b / (double)b.blocks, (unsigned long long)b.latency_p50_ms, wa + wb);
+        double per = (double)(a.blocks - a.warm_height);
+        double per_b = (double)(b.blocks - b.warm_height);
+        double lost_b = (double)(b.rounds - b.warm_rounds) - per_b;
+        double msgs = (double)(a.msgs - a.warm_msgs) / per;
+        double tmo =
+            (double)(a.type_msgs[CONS_MSG_TIMEOUT] - a.warm_type_msgs[CONS_MSG_TIMEOUT]) / per;
+        printf("| %u | %llu | %llu | %.0f | %.2f | %.0f | %.2f | %.1f | %llu | %.0f | %llu | %.1f "
+               "|\n",
+               sizes[i], (unsigned long long)a.latency_p50_ms, (unsigned long long)a.latency_p99_ms,
+               msgs, msgs / sizes[i], (double)(a.bytes - a.warm_bytes) / per / 1024.0,
+               (double)(a.rounds - a.warm_rounds) / per, tmo, (unsigned long long)a.warm_msgs,
+               100.0 * lost_b / per_b, (unsigned long long)b.latency_p50_ms, wa + wb);
         fflush(stdout);
     }
     return 0;

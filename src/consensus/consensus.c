@@ -300,6 +300,22 @@ persist_safety(struct consensus *c)
 
 /* ---- pacemaker ---- */
 
+/* T(r) of section 6, plus (with leader_egress_kbps) the dissemination time of stage A: a
+ * round ends when this node holds the next leader's proposal, which that leader sends to
+ * n-1 peers one after another, so the last of them gets it (n-1) x size / bandwidth after
+ * the first. Sized by the newest proposal this node accepted (the load changes slowly),
+ * capped at base_timeout so a large proposal cannot stretch failure detection further. */
+static uint64_t
+dissemination_ms(const struct consensus *c)
+{
+    if (c->cfg.leader_egress_kbps == 0 || c->vs.count < 2) {
+        return 0;
+    }
+    uint64_t bits = (uint64_t)(c->vs.count - 1u) * c->last_proposal_size * 8u;
+    uint64_t ms = bits / c->cfg.leader_egress_kbps;
+    return ms < c->cfg.base_timeout_ms ? ms : c->cfg.base_timeout_ms;
+}
+
 static uint64_t
 round_timeout_ms(const struct consensus *c, uint64_t round)
 {
@@ -312,7 +328,7 @@ round_timeout_ms(const struct consensus *c, uint64_t round)
     for (uint64_t i = 0; i < k; i++) {
         t = t * c->cfg.backoff_permille / 1000u;
     }
-    return t;
+    return t + dissemination_ms(c);
 }
 
 static void
@@ -1349,6 +1365,7 @@ on_proposal(struct consensus *c, uint16_t from, const uint8_t *raw, size_t raw_s
         return V_DONE;
     }
     remember_proposal(c, b, &p->sig);
+    c->last_proposal_size = raw_size;
     make_vote(c, b);
     return V_DONE;
 }

@@ -54,6 +54,10 @@ struct consensus_config {
     uint64_t idle_block_interval_ms; /* 0: propose at once; <= base_timeout/3 */
     uint32_t block_tree_max;         /* blocks above the committed root, incl. a fetched chain */
     uint64_t retrieval_timeout_ms;   /* per block-retrieval try */
+    /* 0: off. Otherwise the expected egress of a leader (kbit/s): the round timer adds the
+     * time to send the last accepted proposal to the n-1 others at that rate, at most
+     * base_timeout_ms (stage A dissemination, see round_timeout_ms in consensus.c). */
+    uint64_t leader_egress_kbps;
 };
 
 /* Fills a config with CONSENSUS.md defaults for the given chain. */

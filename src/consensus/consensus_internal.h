@@ -111,6 +111,7 @@ struct consensus {
     struct safety_record safety;
 
     uint64_t current_round;
+    uint64_t last_proposal_size; /* bytes of the newest accepted proposal message */
     struct cblock **blocks;
     size_t block_count;
     struct cblock *root;

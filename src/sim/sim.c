@@ -529,6 +529,17 @@ dump_nodes(const struct sim *s)
     }
 }
 
+uint64_t
+sim_rounds(const struct sim *s)
+{
+    for (uint16_t i = 0; i < s->node_count; i++) {
+        if (s->nodes[i].up && is_honest(&s->nodes[i])) {
+            return s->rounds_acc + consensus_round(s->nodes[i].c);
+        }
+    }
+    return s->rounds_acc;
+}
+
 static int
 cmp_u64(const void *a, const void *b)
 {
@@ -550,18 +561,17 @@ collect(struct sim *s, struct sim_result *out)
             const struct consensus_stats *st = consensus_stats(node->c);
             s->res.dropped_bad +=
                 st->dropped_malformed + st->dropped_bad_signature + st->dropped_non_validator;
+            if (is_honest(node)) {
+                s->res.timeouts_sent += st->timeouts_sent;
+                s->res.tcs_formed += st->tcs_formed;
+            }
         }
     }
     s->res.min_height = min == UINT64_MAX ? 0 : min;
     s->res.max_height = s->max_height;
     s->res.blocks = s->max_height;
     s->res.virtual_ms = s->now_us / 1000u;
-    for (uint16_t i = 0; i < s->node_count; i++) {
-        if (s->nodes[i].up && is_honest(&s->nodes[i])) {
-            s->res.rounds = s->rounds_acc + consensus_round(s->nodes[i].c);
-            break;
-        }
-    }
+    s->res.rounds = sim_rounds(s);
     if (s->latency_count > 0) {
         qsort(s->latency, s->latency_count, sizeof *s->latency, cmp_u64);
         s->res.latency_p50_ms = s->latency[s->latency_count / 2] / 1000u;
@@ -636,6 +646,7 @@ init_sim(struct sim *s, const struct sim_config *cfg)
     s->ccfg.base_timeout_ms = cfg->base_timeout_ms;
     s->ccfg.idle_block_interval_ms = cfg->idle_ms;
     s->ccfg.retrieval_timeout_ms = cfg->net == SIM_NET_WAN ? 800 : 200;
+    s->ccfg.leader_egress_kbps = cfg->bandwidth_kbps; /* the model's leader egress */
     s->ccfg.max_block_txs = cfg->txs_per_block > 0 ? cfg->txs_per_block + 1 : 1;
     s->verifier = (struct cons_verifier){ .chain = &s->ccfg.chain, .verify = sim_verify, .ctx = s };
     s->genesis =

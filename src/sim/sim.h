@@ -75,9 +75,13 @@ struct sim_config {
     uint64_t tx_budget; /* >0: the mempool runs dry after this many transactions */
     uint64_t idle_ms;   /* idle_block_interval_ms of the nodes */
     uint64_t base_timeout_ms;
-    bool expect_violation; /* a must-fail run (twins > f) */
+    uint64_t warmup_height; /* >0: the steady-state counters of sim_result start when the
+                             * first honest node commits this height (start-up excluded) */
+    bool expect_violation;  /* a must-fail run (twins > f) */
     bool quiet;
 };
+
+#define SIM_MSG_TYPES 12
 
 struct sim_result {
     bool ok;             /* no invariant broken (or, if expected, one was) */
@@ -98,6 +102,18 @@ struct sim_result {
     uint64_t evidence;
     uint64_t dropped_bad; /* messages dropped as malformed, bad signature, non-member */
     uint64_t restarts;
+    /* by message type (index: the first byte, CONS_MSG_*; 0 holds anything else) */
+    uint64_t type_msgs[SIM_MSG_TYPES];
+    uint64_t type_bytes[SIM_MSG_TYPES];
+    /* at warmup_height: what had been sent until then, and the rounds entered; latencies
+     * are sampled only for heights above it */
+    uint64_t warm_msgs;
+    uint64_t warm_bytes;
+    uint64_t warm_rounds;
+    uint64_t warm_height;
+    uint64_t warm_type_msgs[SIM_MSG_TYPES];
+    uint64_t timeouts_sent; /* local timeouts broadcast, over honest nodes */
+    uint64_t tcs_formed;    /* over honest nodes */
 };
 
 /* Fills cfg for a named scenario and seed; ERR_NOT_FOUND for an unknown name. */

@@ -458,6 +458,13 @@ check_agreement(struct sim_node *node, const struct committed_block *cb)
             s->max_height = h;
             s->last_progress_us = s->now_us;
         }
+        if (h == s->cfg.warmup_height) {
+            s->res.warm_msgs = s->res.msgs;
+            s->res.warm_bytes = s->res.bytes;
+            s->res.warm_rounds = sim_rounds(s);
+            s->res.warm_height = h;
+            memcpy(s->res.warm_type_msgs, s->res.type_msgs, sizeof s->res.type_msgs);
+        }
         return;
     }
     if (!hash_equal(&e->id, &cb->info->id)) {
@@ -519,7 +526,7 @@ env_commit(void *ctx, const struct committed_block *cb)
     if (is_honest(node)) {
         check_agreement(node, cb);
         check_proof(node, cb);
-        if (s->latency_count < SIM_LATENCY_MAX) {
+        if (s->latency_count < SIM_LATENCY_MAX && h > s->cfg.warmup_height) {
             uint64_t now = SIM_GENESIS_US + s->now_us;
             s->latency[s->latency_count++] =
                 now > cb->info->timestamp_us ? now - cb->info->timestamp_us : 0;

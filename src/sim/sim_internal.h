@@ -199,6 +199,8 @@ void sim_validator_set(const struct sim *s, uint64_t epoch, struct validator_set
 enum err sim_verify(void *ctx, const struct public_key *key, const struct hash *digest,
                     const struct signature *sig);
 void sim_violation(struct sim *s, const char *what, uint64_t a, uint64_t b);
+/* Rounds entered so far (sum over epochs) by the first live honest instance. */
+uint64_t sim_rounds(const struct sim *s);
 /* Oracle after a (re)start: an instance resumes at least in the round after its stored TC. */
 void sim_check_restart(struct sim_node *node);
 

@@ -110,6 +110,9 @@ deliver_one(struct sim *s, struct sim_node *from, struct sim_node *to, struct si
     msg->refs++;
     s->res.msgs++;
     s->res.bytes += msg->size;
+    size_t type = msg->size > 0 && msg->data[0] < SIM_MSG_TYPES ? msg->data[0] : 0;
+    s->res.type_msgs[type]++;
+    s->res.type_bytes[type] += msg->size;
     sim_push(s, &ev);
 }
 

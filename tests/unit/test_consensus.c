@@ -10,7 +10,9 @@
  *   - an epoch-suffix block with a payload is rejected;
  *   - a learned TC is persisted before its next round is entered; a node restarted with it
  *     resumes in that round and votes on the TC without re-forming it; a failed TC write
- *     halts the node. */
+ *     halts the node;
+ *   - with leader_egress_kbps the round timer adds the stage-A dissemination time of the last
+ *     accepted proposal, capped at base_timeout. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +39,7 @@ struct harness {
     struct sent out[512];
     size_t nout;
     uint64_t round_token;
+    uint64_t round_delay_ms;
     uint8_t safety[SAFETY_RECORD_SIZE_MAX];
     size_t safety_size;
     int persists;
@@ -88,6 +91,7 @@ h_timer(void *ctx, enum cons_timer kind, uint64_t delay_ms, uint64_t token)
     (void)delay_ms;
     if (kind == CONS_TIMER_ROUND) {
         hx->round_token = token;
+        hx->round_delay_ms = delay_ms;
     }
 }
 
@@ -674,6 +678,46 @@ test_tc_write_failure_halts(void **state)
     buf_release(&p5.msg);
 }
 
+static void
+test_timer_covers_dissemination(void **state)
+{
+    (void)state;
+    restart(false);
+    assert_int_equal(hx->round_delay_ms, hx->cfg.base_timeout_ms); /* off by default */
+    consensus_free(hx->c);
+    hx->c = NULL;
+    clear_out();
+    hx->cfg.leader_egress_kbps = 80; /* 10 bytes/ms to each of the 3 others */
+    start_node(false);
+    assert_int_equal(hx->round_delay_ms, hx->cfg.base_timeout_ms); /* nothing accepted yet */
+    struct crafted b1;
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, true, &b1);
+    deliver(1, &b1.msg);
+    struct qc *qc1 = mem_alloc(sizeof *qc1);
+    certify(&b1.info, &hx->genesis, qc1);
+    struct crafted b2;
+    craft(2, &b1.info, qc1, NULL, true, &b2);
+    deliver(2, &b2.msg); /* enters round 2 on QC1, timer sized by the round-1 proposal */
+    assert_int_equal(consensus_round(hx->c), 2);
+    uint64_t allowance = 3u * b1.msg.size * 8u / 80u;
+    assert_true(allowance < hx->cfg.base_timeout_ms);
+    assert_int_equal(hx->round_delay_ms, hx->cfg.base_timeout_ms + allowance);
+    /* a slow link (3 x 8 x size ms at 1 kbit/s): capped at base_timeout */
+    consensus_free(hx->c);
+    hx->c = NULL;
+    clear_out();
+    hx->cfg.leader_egress_kbps = 1;
+    start_node(false);
+    deliver(1, &b1.msg);
+    deliver(2, &b2.msg);
+    assert_int_equal(consensus_round(hx->c), 2);
+    assert_int_equal(hx->round_delay_ms, 2 * hx->cfg.base_timeout_ms);
+    hx->cfg.leader_egress_kbps = 0;
+    mem_free(qc1);
+    buf_release(&b1.msg);
+    buf_release(&b2.msg);
+}
+
 int
 main(void)
 {
@@ -686,6 +730,7 @@ main(void)
         cmocka_unit_test(test_tc_persisted_and_restored),
         cmocka_unit_test(test_restored_tc_justifies_vote),
         cmocka_unit_test(test_tc_write_failure_halts),
+        cmocka_unit_test(test_timer_covers_dissemination),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
