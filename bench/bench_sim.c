@@ -2,11 +2,13 @@
  * Mbit/s egress per node, real Ed25519 signatures with one shared verification cache).
  * For each n: finality latency p50/p99 (proposal timestamp to commit, over every node and
  * block), messages and bytes per finalized block, and the rounds lost when every k-th
- * validator (index % k == 1, at most f of them) is down.
+ * validator (index % k == 1, at most f of them) is down, with round-robin leaders and with
+ * leader reputation (CONSENSUS.md section 7 stage 2).
  * Per-block figures are the steady state: counted from the moment the first node commits
  * height WARMUP (the start-up, when every node broadcasts its SyncInfo to all, is reported
  * on its own as a one-off message count).
  *   bench_sim [BLOCKS] [SEED] [N...]   prints a Markdown table (bench/README.md) */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -25,8 +27,8 @@ seconds(void)
 }
 
 static int
-run(uint16_t n, uint16_t down_every, uint64_t blocks, uint64_t seed, struct sim_result *out,
-    double *wall)
+run(uint16_t n, uint16_t down_every, bool reputation, uint64_t blocks, uint64_t seed,
+    struct sim_result *out, double *wall)
 {
     struct sim_config cfg;
     if (sim_scenario("wan", seed, &cfg) != ERR_OK) {
@@ -36,7 +38,8 @@ run(uint16_t n, uint16_t down_every, uint64_t blocks, uint64_t seed, struct sim_
     cfg.target_height = blocks + WARMUP;
     cfg.warmup_height = WARMUP;
     cfg.down_every = down_every;
-    cfg.bandwidth_kbps = 100000; /* also the leader egress the pacemaker assumes */
+    cfg.leader_reputation = reputation; /* exclude_rounds 20, window 10 n (at most 1000) */
+    cfg.bandwidth_kbps = 100000;        /* also the leader egress the pacemaker assumes */
     cfg.base_timeout_ms = 1500;
     cfg.duration_ms = 1000000;
     cfg.txs_per_block = 100;
@@ -47,6 +50,14 @@ run(uint16_t n, uint16_t down_every, uint64_t blocks, uint64_t seed, struct sim_
     }
     *wall = seconds() - t0;
     return out->ok && out->warm_height == WARMUP && out->blocks > WARMUP ? 0 : -1;
+}
+
+/* Rounds entered beyond one per finalized block, per 100 blocks, in the steady state. */
+static double
+lost_per_100(const struct sim_result *r)
+{
+    double blocks = (double)(r->blocks - r->warm_height);
+    return 100.0 * ((double)(r->rounds - r->warm_rounds) - blocks) / blocks;
 }
 
 int
@@ -69,33 +80,38 @@ main(int argc, char **argv)
     const uint16_t k = 4;
     printf("| n | p50 finality (ms) | p99 finality (ms) | msgs/block | msgs/block/n | KB/block "
            "| rounds/block | timeout msgs/block | start-up msgs (once) | every %u-th down: "
-           "rounds lost per 100 blocks | p50 (ms) | sim wall (s) |\n",
+           "rounds lost per 100 blocks | p50 / p99 (ms) | same with reputation: rounds lost "
+           "| p50 / p99 (ms) | sim wall (s) |\n",
            k);
-    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (size_t i = 0; i < count; i++) {
         struct sim_result a;
         struct sim_result b;
+        struct sim_result d;
         double wa = 0;
         double wb = 0;
-        int ra = run(sizes[i], 0, blocks, seed, &a, &wa);
-        int rb = run(sizes[i], k, blocks, seed, &b, &wb);
-        if (ra != 0 || rb != 0) {
-            printf("| %u | run failed: %s | | | | | | | | | | |\n", sizes[i],
-                   ra != 0 ? a.what : b.what);
+        double wd = 0;
+        int ra = run(sizes[i], 0, false, blocks, seed, &a, &wa);
+        int rb = run(sizes[i], k, false, blocks, seed, &b, &wb);
+        int rd = run(sizes[i], k, true, blocks, seed, &d, &wd);
+        if (ra != 0 || rb != 0 || rd != 0) {
+            printf("| %u | run failed: %s | | | | | | | | | | | | |\n", sizes[i],
+                   ra != 0 ? a.what : (rb != 0 ? b.what : d.what));
             continue;
         }
         double per = (double)(a.blocks - a.warm_height);
-        double per_b = (double)(b.blocks - b.warm_height);
-        double lost_b = (double)(b.rounds - b.warm_rounds) - per_b;
         double msgs = (double)(a.msgs - a.warm_msgs) / per;
         double tmo =
             (double)(a.type_msgs[CONS_MSG_TIMEOUT] - a.warm_type_msgs[CONS_MSG_TIMEOUT]) / per;
-        printf("| %u | %llu | %llu | %.0f | %.2f | %.0f | %.2f | %.1f | %llu | %.0f | %llu | %.1f "
-               "|\n",
+        printf("| %u | %llu | %llu | %.0f | %.2f | %.0f | %.2f | %.1f | %llu | %.0f | %llu / %llu "
+               "| %.0f | %llu / %llu | %.1f |\n",
                sizes[i], (unsigned long long)a.latency_p50_ms, (unsigned long long)a.latency_p99_ms,
                msgs, msgs / sizes[i], (double)(a.bytes - a.warm_bytes) / per / 1024.0,
                (double)(a.rounds - a.warm_rounds) / per, tmo, (unsigned long long)a.warm_msgs,
-               100.0 * lost_b / per_b, (unsigned long long)b.latency_p50_ms, wa + wb);
+               lost_per_100(&b), (unsigned long long)b.latency_p50_ms,
+               (unsigned long long)b.latency_p99_ms, lost_per_100(&d),
+               (unsigned long long)d.latency_p50_ms, (unsigned long long)d.latency_p99_ms,
+               wa + wb + wd);
         fflush(stdout);
     }
     return 0;

@@ -28,6 +28,12 @@
  *     the local clock has caught up (up to one base timeout), then dropped.
  *   - Leader election: V_e[r mod n] when all powers are equal, otherwise the stateless
  *     weighted pick of section 7 (u128 of the seed reduced mod P without 128-bit types).
+ *   - Leader reputation (optional): the history restarts at every epoch; at start it is
+ *     reloaded through env->load_committed_at. Blocks that are fetched or restored (already
+ *     certified, or validated by this node before) skip the failed_authors check, which
+ *     depends on the node's committed history: a node still catching up may see other
+ *     leaders and must not refuse the certified chain. A pick's weights are power x weight
+ *     with the powers scaled down (deterministically) so the total stays below 2^60.
  */
 #ifndef LM_CONSENSUS_CONSENSUS_H
 #define LM_CONSENSUS_CONSENSUS_H
@@ -58,7 +64,17 @@ struct consensus_config {
      * time to send the last accepted proposal to the n-1 others at that rate, at most
      * base_timeout_ms (stage A dissemination, see round_timeout_ms in consensus.c). */
     uint64_t leader_egress_kbps;
+    /* Leader reputation (CONSENSUS.md section 7 stage 2), off by default. When on, the leader
+     * of round r is a hash pick weighted by power x {1 failed, 1000 active, 10 inactive},
+     * judged from the committed blocks of this epoch with rounds <= r - exclude_rounds:
+     * proposals and failed_authors over the last proposer_window of them, votes (the QC
+     * bitmaps) over the last n. */
+    bool leader_reputation;
+    uint32_t exclude_rounds;  /* >= 3, e.g. 20 */
+    uint32_t proposer_window; /* 1..CONS_REPUTATION_WINDOW_MAX, e.g. 10 n */
 };
+
+#define CONS_REPUTATION_WINDOW_MAX 1024
 
 /* Fills a config with CONSENSUS.md defaults for the given chain. */
 void consensus_config_default(struct consensus_config *cfg, enum hash_alg alg,
@@ -158,6 +174,13 @@ struct consensus_env {
     void (*evidence)(void *ctx, const uint8_t *evidence, size_t size);
 };
 
+/* An epoch this node saw end, handed back at start so a restarted node still serves
+ * EpochChangeProofs and the reconfiguration suffix to peers left in that epoch. */
+struct cons_epoch_end {
+    struct byte_span proof;    /* the epoch-ending block's finality proof (env->commit) */
+    struct byte_span next_set; /* validator_set_encode of the set that block installed */
+};
+
 /* Where a node starts: genesis, an epoch start, or a restart. */
 struct cons_start {
     const struct validator_set *validators; /* the set of `epoch_root.epoch` */
@@ -169,6 +192,8 @@ struct cons_start {
                                      * verifies in the current epoch */
     const struct byte_span *blocks; /* durable blocks above the root, any order */
     size_t block_count;
+    const struct cons_epoch_end *epoch_ends; /* oldest first; the newest 64 are kept */
+    size_t epoch_end_count;
     struct public_key self_key; /* this node's consensus key */
 };
 

@@ -14,10 +14,28 @@
 /* ---- scenarios ---- */
 
 static const char *const scenario_names[] = {
-    "lan",        "wan",         "lossy",      "partition",      "crash",
-    "disk",       "slow",        "epoch",      "byz-equivocate", "byz-double-vote",
-    "byz-silent", "byz-garbage", "byz-replay", "byz-amnesia",    "byz-fork",
-    "idle",       "twins",       "twins-fail", "mixed",          "tc-restart",
+    "lan",
+    "wan",
+    "lossy",
+    "partition",
+    "crash",
+    "disk",
+    "slow",
+    "epoch",
+    "byz-equivocate",
+    "byz-double-vote",
+    "byz-silent",
+    "byz-garbage",
+    "byz-replay",
+    "byz-amnesia",
+    "byz-fork",
+    "idle",
+    "twins",
+    "twins-fail",
+    "mixed",
+    "tc-restart",
+    "reputation",
+    "reputation-faults",
     NULL,
 };
 
@@ -87,6 +105,24 @@ scenario_faults(const char *name, struct sim_config *c)
          * restarts from disk: only the stored TC puts a node back in the round after it */
         c->down_every = 4;
         c->crash_all_on_tc = 3;
+    } else if (strcmp(name, "reputation") == 0) {
+        /* every 4-th validator never starts; reputation learns it and stops picking it */
+        c->down_every = 4;
+        c->leader_reputation = true;
+        c->exclude_rounds = 6;
+        c->target_height = 40;
+    } else if (strcmp(name, "reputation-faults") == 0) {
+        /* reputation while nodes crash, lag, get cut off and cross epochs: leaders may
+         * differ for a while between nodes, safety must not care, liveness must return */
+        c->down_every = 4;
+        c->leader_reputation = true;
+        c->exclude_rounds = 4;
+        c->crashes = 3;
+        c->partitions = true;
+        c->drop_permille = 50;
+        c->reconfig_every = 9;
+        c->gst_ms = 3000;
+        c->target_height = 40;
     } else if (strcmp(name, "epoch") == 0) {
         c->reconfig_every = 5;
         c->target_height = 24;
@@ -179,6 +215,12 @@ start_instance(struct sim *s, struct sim_node *node)
     for (size_t i = 0; i < node->block_count; i++) {
         blocks[i] = (struct byte_span){ node->blocks[i].bytes, node->blocks[i].size };
     }
+    struct cons_epoch_end ends[SIM_EPOCH_ENDS];
+    for (size_t i = 0; i < node->epoch_end_count; i++) {
+        const struct sim_epoch_end *e = &node->epoch_ends[i];
+        ends[i] = (struct cons_epoch_end){ .proof = { e->proof, e->proof_size },
+                                           .next_set = { e->set, e->set_size } };
+    }
     struct cons_start st = { .validators = vs,
                              .epoch_root = node->epoch_root,
                              .committed_root = node->committed_root,
@@ -186,7 +228,9 @@ start_instance(struct sim *s, struct sim_node *node)
                              .safety_record = { node->safety, node->safety_size },
                              .high_tc = { node->tc, node->tc_size },
                              .blocks = blocks,
-                             .block_count = node->block_count };
+                             .block_count = node->block_count,
+                             .epoch_ends = ends,
+                             .epoch_end_count = node->epoch_end_count };
     secret_key_public(node->key, &st.self_key);
     node->up = true;
     node->dying = false;
@@ -591,6 +635,10 @@ sim_free(struct sim *s)
         mem_free(node->safety);
         mem_free(node->root_cert);
         mem_free(node->tc);
+        for (size_t k = 0; k < node->epoch_end_count; k++) {
+            mem_free(node->epoch_ends[k].proof);
+            mem_free(node->epoch_ends[k].set);
+        }
         for (size_t k = 0; k < node->block_count; k++) {
             mem_free(node->blocks[k].bytes);
         }
@@ -647,6 +695,9 @@ init_sim(struct sim *s, const struct sim_config *cfg)
     s->ccfg.idle_block_interval_ms = cfg->idle_ms;
     s->ccfg.retrieval_timeout_ms = cfg->net == SIM_NET_WAN ? 800 : 200;
     s->ccfg.leader_egress_kbps = cfg->bandwidth_kbps; /* the model's leader egress */
+    s->ccfg.leader_reputation = cfg->leader_reputation;
+    s->ccfg.exclude_rounds = cfg->exclude_rounds > 0 ? cfg->exclude_rounds : 20u;
+    s->ccfg.proposer_window = 10u * cfg->n < 1000u ? 10u * cfg->n : 1000u;
     s->ccfg.max_block_txs = cfg->txs_per_block > 0 ? cfg->txs_per_block + 1 : 1;
     s->verifier = (struct cons_verifier){ .chain = &s->ccfg.chain, .verify = sim_verify, .ctx = s };
     s->genesis =

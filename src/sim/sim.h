@@ -75,9 +75,11 @@ struct sim_config {
     uint64_t tx_budget; /* >0: the mempool runs dry after this many transactions */
     uint64_t idle_ms;   /* idle_block_interval_ms of the nodes */
     uint64_t base_timeout_ms;
-    uint64_t warmup_height; /* >0: the steady-state counters of sim_result start when the
-                             * first honest node commits this height (start-up excluded) */
-    bool expect_violation;  /* a must-fail run (twins > f) */
+    bool leader_reputation;  /* section 7 stage 2 */
+    uint32_t exclude_rounds; /* with leader_reputation; 0: the default (20) */
+    uint64_t warmup_height;  /* >0: the steady-state counters of sim_result start when the
+                              * first honest node commits this height (start-up excluded) */
+    bool expect_violation;   /* a must-fail run (twins > f) */
     bool quiet;
 };
 

@@ -507,6 +507,32 @@ remember_root_cert(struct sim_node *node, const struct committed_block *cb)
     node->committed_root = *cb->info;
 }
 
+/* Like a node's ledger: the epoch-ending block's proof and the set it installed. */
+static void
+remember_epoch_end(struct sim_node *node, const struct committed_block *cb)
+{
+    struct sim *s = node->sim;
+    if (node->epoch_end_count == SIM_EPOCH_ENDS) {
+        mem_free(node->epoch_ends[0].proof);
+        mem_free(node->epoch_ends[0].set);
+        memmove(&node->epoch_ends[0], &node->epoch_ends[1],
+                (SIM_EPOCH_ENDS - 1) * sizeof node->epoch_ends[0]);
+        node->epoch_end_count--;
+    }
+    sim_validator_set(s, cb->info->epoch + 1, s->vs_scratch);
+    struct buf b;
+    buf_init(&b, VS_ENCODED_SIZE_MAX);
+    enum err rc = validator_set_encode(s->vs_scratch, &b);
+    ASSERT(rc == ERR_OK);
+    size_t set_size = 0;
+    uint8_t *set = buf_detach(&b, &set_size);
+    node->epoch_ends[node->epoch_end_count++] =
+        (struct sim_epoch_end){ .proof = mem_dup(cb->proof, cb->proof_size),
+                                .proof_size = cb->proof_size,
+                                .set = set,
+                                .set_size = set_size };
+}
+
 static enum err
 env_commit(void *ctx, const struct committed_block *cb)
 {
@@ -537,6 +563,7 @@ env_commit(void *ctx, const struct committed_block *cb)
     node->committed_height = h;
     remember_root_cert(node, cb);
     if (cb->ends_epoch) {
+        remember_epoch_end(node, cb);
         if (node->id == 0 || (s->nodes[0].down_forever && node->id == 1)) {
             s->rounds_acc += consensus_round(node->c);
             s->res.epochs++;

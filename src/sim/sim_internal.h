@@ -12,6 +12,7 @@
 #define SIM_RECORD_RING    64
 #define SIM_VCACHE_SIZE    (1u << 16)
 #define SIM_LATENCY_MAX    (1u << 20)
+#define SIM_EPOCH_ENDS     64
 #define SIM_GENESIS_US     UINT64_C(1767225600000000) /* 2026-01-01 */
 
 struct rng {
@@ -59,6 +60,14 @@ struct stored_block {
     size_t size;
 };
 
+/* An epoch-ending block's finality proof and the set it installed (cons_epoch_end). */
+struct sim_epoch_end {
+    uint8_t *proof;
+    size_t proof_size;
+    uint8_t *set;
+    size_t set_size;
+};
+
 /* What an instance sent, for the oracle's safety-module checks. */
 struct sent_record {
     uint64_t epoch;
@@ -102,6 +111,8 @@ struct sim_node {
     struct block_info committed_root;
     uint8_t *root_cert;
     size_t root_cert_size;
+    struct sim_epoch_end epoch_ends[SIM_EPOCH_ENDS]; /* oldest first */
+    size_t epoch_end_count;
     uint8_t *tc; /* the highest TC (persist_tc) */
     size_t tc_size;
     uint64_t tc_epoch;
