@@ -26,10 +26,17 @@ seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+struct run_args {
+    uint64_t blocks; /* after the warm-up */
+    uint64_t seed;
+};
+
 static int
-run(uint16_t n, uint16_t down_every, bool reputation, uint64_t blocks, uint64_t seed,
+run(uint16_t n, uint16_t down_every, bool reputation, const struct run_args *args,
     struct sim_result *out, double *wall)
 {
+    uint64_t blocks = args->blocks;
+    uint64_t seed = args->seed;
     struct sim_config cfg;
     if (sim_scenario("wan", seed, &cfg) != ERR_OK) {
         return -1;
@@ -63,8 +70,8 @@ lost_per_100(const struct sim_result *r)
 int
 main(int argc, char **argv)
 {
-    uint64_t blocks = argc > 1 ? strtoull(argv[1], NULL, 10) : 30;
-    uint64_t seed = argc > 2 ? strtoull(argv[2], NULL, 10) : 1;
+    struct run_args args = { .blocks = argc > 1 ? strtoull(argv[1], NULL, 10) : 30,
+                             .seed = argc > 2 ? strtoull(argv[2], NULL, 10) : 1 };
     static const uint16_t all[] = { 4, 16, 64, 100, 128, 200 };
     uint16_t sizes[16];
     size_t count = 0;
@@ -91,9 +98,9 @@ main(int argc, char **argv)
         double wa = 0;
         double wb = 0;
         double wd = 0;
-        int ra = run(sizes[i], 0, false, blocks, seed, &a, &wa);
-        int rb = run(sizes[i], k, false, blocks, seed, &b, &wb);
-        int rd = run(sizes[i], k, true, blocks, seed, &d, &wd);
+        int ra = run(sizes[i], 0, false, &args, &a, &wa);
+        int rb = run(sizes[i], k, false, &args, &b, &wb);
+        int rd = run(sizes[i], k, true, &args, &d, &wd);
         if (ra != 0 || rb != 0 || rd != 0) {
             printf("| %u | run failed: %s | | | | | | | | | | | | |\n", sizes[i],
                    ra != 0 ? a.what : (rb != 0 ? b.what : d.what));

@@ -799,6 +799,20 @@ take_qc(struct consensus *c, const struct qc *qc, uint16_t from, bool *out_bad)
     return insert_qc(c, qc, from);
 }
 
+/* Writes the TC encoded in c->enc; a failure halts the node. */
+static bool
+persist_tc(struct consensus *c, uint64_t round)
+{
+    enum err rc = c->env.persist_tc(c->env.ctx, c->enc.data, c->enc.size);
+    if (rc != ERR_OK) {
+        log_error(LOG_CONSENSUS, "highest TC not persisted, halting round=%llu err=%s",
+                  (unsigned long long)round, err_name(rc));
+        c->halted = true;
+        return false;
+    }
+    return true;
+}
+
 /* Raises high_tc to a verified TC. A higher TC is made durable first (persist is false only
  * for the TC handed back at start, which is durable already): the round after it is entered
  * on return, and a restart must resume there. False: the write failed, the node halted. */
@@ -811,14 +825,8 @@ take_tc(struct consensus *c, const struct tc *tc, bool persist)
     encode_into(&c->enc);
     enum err rc = tc_encode(&c->enc, tc);
     ASSERT(rc == ERR_OK);
-    if (persist) {
-        rc = c->env.persist_tc(c->env.ctx, c->enc.data, c->enc.size);
-        if (rc != ERR_OK) {
-            log_error(LOG_CONSENSUS, "highest TC not persisted, halting round=%llu err=%s",
-                      (unsigned long long)tc->round, err_name(rc));
-            c->halted = true;
-            return false;
-        }
+    if (persist && !persist_tc(c, tc->round)) {
+        return false;
     }
     cert_set(&c->high_tc, c->enc.data, c->enc.size);
     c->high_tc.round = tc->round;

@@ -29,10 +29,13 @@
  *   - Leader election: V_e[r mod n] when all powers are equal, otherwise the stateless
  *     weighted pick of section 7 (u128 of the seed reduced mod P without 128-bit types).
  *   - Leader reputation (optional): the history restarts at every epoch; at start it is
- *     reloaded through env->load_committed_at. Blocks that are fetched or restored (already
- *     certified, or validated by this node before) skip the failed_authors check, which
- *     depends on the node's committed history: a node still catching up may see other
- *     leaders and must not refuse the certified chain. A pick's weights are power x weight
+ *     reloaded through env->load_committed_at. With no usable history (an epoch start) or
+ *     none recent (nothing committed in the exclude_rounds before the window) the leader is
+ *     the stage-1 one: frozen weights can otherwise keep electing a dead validator (live
+ *     ones that failed > 10 % weigh 1, a never-picked dead one 10) and nothing commits. Blocks that
+ * are fetched or restored (already certified, or validated by this node before) skip the
+ * failed_authors check, which depends on the node's committed history: a node still catching up may
+ * see other leaders and must not refuse the certified chain. A pick's weights are power x weight
  *     with the powers scaled down (deterministically) so the total stays below 2^60.
  */
 #ifndef LM_CONSENSUS_CONSENSUS_H

@@ -91,8 +91,10 @@ reputation_load(struct consensus *c, uint64_t root_height)
     if (c->env.load_committed_at == NULL) {
         return;
     }
-    size_t want = c->cfg.proposer_window > c->vs.count ? c->cfg.proposer_window : c->vs.count;
-    want = want < CONS_REPUTATION_WINDOW_MAX ? want : CONS_REPUTATION_WINDOW_MAX;
+    size_t want = CONS_REPUTATION_WINDOW_MAX; /* the window (<= the max) or n votes */
+    if (c->cfg.proposer_window < want && c->vs.count < want) {
+        want = c->cfg.proposer_window > c->vs.count ? c->cfg.proposer_window : c->vs.count;
+    }
     struct rep_record *tmp = mem_calloc(want, sizeof *tmp);
     size_t got = 0;
     struct buf b;

@@ -36,6 +36,8 @@ static const char *const scenario_names[] = {
     "tc-restart",
     "reputation",
     "reputation-faults",
+    "twins-enum",
+    "twins-enum-fail",
     NULL,
 };
 
@@ -131,6 +133,46 @@ scenario_faults(const char *name, struct sim_config *c)
     }
 }
 
+/* Twins (CONSENSUS.md T3), enumerated: 4 validators, validator 0 twinned (instances 0 and
+ * 4), round-robin leaders (the twin leads round 4). The seed's base-9 digits choose, for
+ * each of the first SIM_TWINS_ENUM_ROUNDS rounds, either no partition (0) or one of the 8
+ * splits that put the original and the twin on different sides (1..8: bits 1-3 say which
+ * of validators 1-3 join the twin). The space is seeds 0 .. 9^4 - 1. */
+static void
+scenario_twins_enum(uint64_t seed, struct sim_config *c)
+{
+    c->n = 4;
+    c->twins = 1;
+    c->gst_ms = 0;
+    c->target_height = 6;
+    c->duration_ms = 30000;
+    c->round_split_count = SIM_TWINS_ENUM_ROUNDS;
+    uint64_t x = seed;
+    for (unsigned r = 0; r < SIM_TWINS_ENUM_ROUNDS; r++) {
+        unsigned choice = (unsigned)(x % SIM_TWINS_ENUM_CHOICES);
+        x /= SIM_TWINS_ENUM_CHOICES;
+        c->round_split[r] = choice == 0 ? 0 : (uint8_t)((1u << 4) | ((choice - 1u) << 1));
+    }
+}
+
+/* A must-fail enumeration: two of four validators twinned (> f), 8 rounds, each either
+ * connected or split into {0, 1, 2} and {twin 0, twin 1, 3} (both sides hold a quorum of
+ * keys), chosen by the seed's bits 0-7. Some schedules must break agreement, and the oracle
+ * has to see it (sim_seeds ... --some-fail). Leaders stay round-robin. */
+static void
+scenario_twins_enum_fail(uint64_t seed, struct sim_config *c)
+{
+    c->n = 4;
+    c->twins = 2;
+    c->gst_ms = 0;
+    c->target_height = 6;
+    c->duration_ms = 30000;
+    c->round_split_count = SIM_SPLIT_ROUNDS_MAX;
+    for (unsigned r = 0; r < SIM_SPLIT_ROUNDS_MAX; r++) {
+        c->round_split[r] = ((seed >> r) & 1u) != 0 ? (uint8_t)((3u << 4) | (1u << 3)) : 0;
+    }
+}
+
 enum err
 sim_scenario(const char *name, uint64_t seed, struct sim_config *out)
 {
@@ -166,6 +208,10 @@ sim_scenario(const char *name, uint64_t seed, struct sim_config *out)
         c.twins = 1;
         c.partitions = true;
         c.gst_ms = 4000;
+    } else if (strcmp(name, "twins-enum") == 0) {
+        scenario_twins_enum(seed, &c);
+    } else if (strcmp(name, "twins-enum-fail") == 0) {
+        scenario_twins_enum_fail(seed, &c);
     } else if (strcmp(name, "twins-fail") == 0) {
         c.n = 4;
         c.twins = 2;

@@ -14,7 +14,9 @@
  * persisted safety record (also between sign and fsync, and between fsync and send), disk
  * full. Byzantine nodes (at most f by power) wrap the honest code: equivocating leader,
  * double votes, silence, garbage bytes, replays, amnesia. Twins: extra instances sharing a
- * validator's key.
+ * validator's key, sampled (random partitions) or enumerated (a partition per round, every
+ * schedule of the first rounds: scenario twins-enum; twins-enum-fail must break).
+ * Leader reputation (section 7 stage 2) can be switched on per run.
  *
  * The oracle runs after every event: agreement at every height, prefix, every finality proof
  * verifies, equal state roots per height, honest lvr never decreases, no conflicting or
@@ -29,6 +31,12 @@
 #include <stdint.h>
 
 #include "base/err.h"
+
+#define SIM_SPLIT_ROUNDS_MAX 8
+/* twins-enum: the partition choices per round and the rounds enumerated (seeds 0 ..
+ * SIM_TWINS_ENUM_CHOICES^SIM_TWINS_ENUM_ROUNDS - 1 cover the space) */
+#define SIM_TWINS_ENUM_CHOICES 9
+#define SIM_TWINS_ENUM_ROUNDS  4
 
 enum sim_net {
     SIM_NET_LAN = 0,
@@ -52,6 +60,11 @@ struct sim_config {
     uint16_t n;             /* validators, 1..200 */
     uint16_t twins;         /* validators 0..twins-1 get a second instance */
     bool twins_fixed_split; /* twins in one half, originals in the other, never healed */
+    /* Twins enumeration: a proposal, vote or timeout of round r (1..round_split_count)
+     * reaches only the instances on its sender's side of round_split[r-1] (bit i: instance
+     * i on side 1). Later rounds, and messages without a round, are connected. */
+    uint8_t round_split[SIM_SPLIT_ROUNDS_MAX];
+    uint8_t round_split_count;
     enum sim_net net;
     uint32_t drop_permille;   /* before GST */
     uint32_t dup_permille;    /* any time */

@@ -185,7 +185,7 @@ start_at(uint64_t root_height)
     struct consensus *c = NULL;
     assert_int_equal(consensus_new(&rh->cfg, &r_env, &c), ERR_OK);
     struct block_info root = rh->genesis;
-    if (root_height > 0) {
+    if (root_height > 0 && root_height <= HISTORY) {
         root.height = root_height;
         root.round = rh->rounds[root_height];
         hash_bytes(HASH_SHA256, &root_height, sizeof root_height, &root.id);
