@@ -93,10 +93,7 @@ block_header_json(json_t *o, const uint8_t *data, size_t size)
         json_object_set_new(o, "timestamp_us", json_integer((json_int_t)h->timestamp_us));
         json_object_set_new(o, "payload_root", hash_json(&h->payload_root));
         json_object_set_new(o, "parent_exec_root", hash_json(&h->parent_exec_root));
-        json_object_set_new(o, "tx_count",
-                            json_integer(blk->payload.kind == PAYLOAD_INLINE
-                                             ? (json_int_t)blk->payload.tx_count
-                                             : 0));
+        json_object_set_new(o, "tx_count", json_integer((json_int_t)h->tx_count));
     }
     mem_free(blk);
 }
@@ -379,6 +376,7 @@ backend_tx_inclusion(void *ctx, uint64_t height, uint32_t index, json_t **out_pr
         json_t *o = json_object();
         json_object_set_new(o, "header", bytes_json(header.data, header.size));
         json_object_set_new(o, "payload_root", hash_json(&blk->header.payload_root));
+        json_object_set_new(o, "tx_count", json_integer((json_int_t)blk->header.tx_count));
         json_object_set_new(o, "leaf", hash_json(&leaves[index]));
         json_object_set_new(o, "index", json_integer((json_int_t)proof->index));
         json_object_set_new(o, "tree_size", json_integer((json_int_t)proof->tree_size));

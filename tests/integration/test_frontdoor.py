@@ -135,7 +135,11 @@ def main():
                             inc["payload_root"]), "inclusion proof does not verify: %r" % inc)
         header = bytes.fromhex(inc["header"])
         check(sha256(header).hex() == tx["block_id"], "header hash is not the block id")
-        check(bytes.fromhex(inc["payload_root"]) in header, "payload_root not in the header")
+        # The header ends with u32 tx_count, payload_root, parent_exec_root,
+        # parent_receipts_root: the proof's tree size is the count the block id binds.
+        check(header[-96:-64].hex() == inc["payload_root"], "payload_root not in the header")
+        check(int.from_bytes(header[-100:-96], "little") == inc["tx_count"] == inc["tree_size"],
+              "tree size not bound by the header: %r" % inc)
         bad_root = ("0" if inc["payload_root"][0] != "0" else "1") + inc["payload_root"][1:]
         check(not merkle_verify(inc["leaf"], inc["index"], inc["tree_size"], inc["path"],
                                 bad_root), "a wrong root verifies")
