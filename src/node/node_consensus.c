@@ -692,6 +692,9 @@ env_commit(void *ctx, const struct committed_block *cb)
             rc = info_put(nc, META_KEY_ROOT, 4, &root, NULL, 0);
         }
         refresh_validators(nc);
+        if (rc == ERR_OK) {
+            rc = node_epochs_record(nc->n);
+        }
     }
     if (rc == ERR_OK) {
         prune_blocks(nc, cb->info->height);
