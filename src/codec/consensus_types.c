@@ -921,9 +921,10 @@ qc_verify(const struct cons_verifier *v, const struct validator_set *vs, const s
     if (!hash_equal(&vd_hash, &qc->ledger_info.vote_data_hash)) {
         return ERR_MALFORMED;
     }
-    if (qc->ledger_info.has_commit &&
-        qc->ledger_info.commit_info.epoch != qc->vote_data.proposed.epoch) {
-        return ERR_MALFORMED;
+    if (qc->vote_data.proposed.epoch != vs->epoch ||
+        (qc->ledger_info.has_commit &&
+         qc->ledger_info.commit_info.epoch != qc->vote_data.proposed.epoch)) {
+        return ERR_MALFORMED; /* a cert is checked against the set of its own epoch only */
     }
     uint64_t power = 0;
     TRY(signers_power(vs, qc->bitmap, qc->bitmap_size, qc->sig_count, &power));

@@ -402,9 +402,9 @@ struct cons_verifier {
 MUST_USE enum err cons_verify_sig(const struct cons_verifier *v, const struct public_key *key,
                                   const struct hash *digest, const struct signature *sig);
 
-/* A QC with signatures, against vs (its epoch must be vs's): vote_data_hash matches, the
- * bitmap has exactly ceil(n/8) bytes and no bits past n, one signature per signer, quorum
- * power, every signature valid. A signature-less QC is rejected here (ERR_BAD_SIGNATURE):
+/* A QC with signatures, against vs (its epoch must be vs's, else ERR_MALFORMED): vote_data_hash
+ * matches, the bitmap has exactly ceil(n/8) bytes and no bits past n, one signature per signer,
+ * quorum power, every signature valid. A signature-less QC is rejected here (ERR_BAD_SIGNATURE):
  * the caller compares it with its derived epoch QC. */
 MUST_USE enum err qc_verify(const struct cons_verifier *v, const struct validator_set *vs,
                             const struct qc *qc);

@@ -1067,6 +1067,7 @@ sync_verify(struct node_cons *nc, const struct block *blk, const struct hash *id
     struct node *n = nc->n;
     if (blk->header.height != ledger_committed_height(n->ledger) + 1 ||
         !hash_equal(&blk->header.parent_id, &nc->committed_id) ||
+        blk->header.epoch != n->validators->epoch || /* each range under its epoch's set */
         block_check_payload(ledger_hash_alg(n->ledger), blk) != ERR_OK) {
         return ERR_MALFORMED;
     }

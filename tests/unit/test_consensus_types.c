@@ -376,6 +376,11 @@ test_qc_verify(void **state)
     assert_int_not_equal(qc_verify(&verifier, vs, qc), ERR_OK);
     make_qc(5, 50, 0, qc); /* signature-less: only the derived epoch QC is trusted */
     assert_int_equal(qc_verify(&verifier, vs, qc), ERR_BAD_SIGNATURE);
+    make_qc(5, 50, 3, qc); /* the same signers, checked as the set of another epoch */
+    vs->epoch++;
+    assert_int_equal(qc_verify(&verifier, vs, qc), ERR_MALFORMED);
+    vs->epoch--;
+    assert_int_equal(qc_verify(&verifier, vs, qc), ERR_OK);
     mem_free(qc);
 }
 
