@@ -146,6 +146,20 @@ def main():
         got = json.loads(cli(["query", "tx", tx_hash, "--output", "json"] + node_opt, 0,
                              "query tx"))
         check(got["status"] == "final", "query tx %r" % got)
+        # `lianmeng verify` checks the saved answer: header -> block id, path -> payload_root
+        # for the tree size the header's tx_count binds; another size is refused.
+        tx_proof = os.path.join(tmp, "tx.json")
+        with open(tx_proof, "w") as f:
+            json.dump(got, f)
+        genesis0 = os.path.join(home, "genesis.json")
+        got_v = json.loads(cli(["verify", tx_proof, "--genesis", genesis0, "--output", "json"],
+                               0, "verify of a tx inclusion proof"))
+        check(got_v["valid"] and got_v["tx"] == tx_hash and
+              got_v["tx_count"] == inc["tx_count"], "verify tx %r" % got_v)
+        got["inclusion"]["tree_size"] += 1
+        with open(tx_proof, "w") as f:
+            json.dump(got, f)
+        cli(["verify", tx_proof, "--genesis", genesis0], 2, "verify with another tree size")
         code, body = http("GET", api + "/v1/txs/" + "ab" * 32)
         check(code == 404 and body["status"] == "unknown" and is_error(body, "not_found"),
               "unknown tx: %d %r" % (code, body))
