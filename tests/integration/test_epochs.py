@@ -8,7 +8,9 @@ answer the old and the new set. A document notarized after the change has a proo
 carries the epoch change proof and verifies offline against the genesis file alone
 (`lianmeng verify --genesis`). Then node3 comes back: it was offline across the change, syncs
 the blocks of both epochs (each range checked against the set of its epoch), joins consensus
-in epoch 2 and holds the same chain; it answers both epochs' sets too.
+in epoch 2 and holds the same chain; it answers both epochs' sets too. Last, epoch 3 leaves
+node3 out: the other three go on without it (node3 finalizes nothing more) and the first document's bundle, fetched again,
+carries both epoch changes and still verifies.
 usage: test_epochs.py LIANMENG MAKE_TX"""
 import json
 import os
@@ -64,13 +66,24 @@ def block_id(url, height):
     return None
 
 
-def system_tx(home, kind):
-    """A propose_vs or approve_vs tx for epoch 2 with POWERS, from the node's admin account
-    (its first tx: nonce 0)."""
+def system_tx(home, nonce, kind, epoch, powers_):
+    """A propose_vs or approve_vs tx for the set of `epoch` with powers_ (one per genesis
+    validator, 0: left out), from the node's admin account."""
     return subprocess.run([MAKE_TX, os.path.join(home, "genesis.json"),
                            os.path.join(home, "keys", "account.key"),
-                           os.path.join(home, "passphrase"), "0", kind, "2", POWERS],
+                           os.path.join(home, "passphrase"), str(nonce), kind, str(epoch),
+                           powers_],
                           capture_output=True, timeout=30, check=True).stdout.decode().strip()
+
+
+def change_set(api, homes, signers, epoch, powers_):
+    """Proposes (first signer) and approves (the others) a set; each tx final in turn."""
+    for k, (i, nonce) in enumerate(signers):
+        kind = "propose_vs" if k == 0 else "approve_vs"
+        code, body = http("POST", api + "/v1/txs?wait=final&timeout_ms=10000",
+                          {"tx": system_tx(homes[i], nonce, kind, epoch, powers_)}, timeout=30)
+        check(code == 200 and body["status"] == "final" and body["receipt"]["status"] == 0,
+              "%s for epoch %d from node%d: %d %r" % (kind, epoch, i, code, body))
 
 
 def powers(url, epoch):
@@ -111,11 +124,7 @@ def main():
         started[3].kill()
         started[3].wait()
         t0 = time.monotonic()
-        for i, kind in ((0, "propose_vs"), (1, "approve_vs"), (2, "approve_vs")):
-            code, body = http("POST", apis[0] + "/v1/txs?wait=final&timeout_ms=10000",
-                              {"tx": system_tx(homes[i], kind)}, timeout=30)
-            check(code == 200 and body["status"] == "final" and body["receipt"]["status"] == 0,
-                  "%s from node%d: %d %r" % (kind, i, code, body))
+        change_set(apis[0], homes, ((0, 0), (1, 0), (2, 0)), 2, POWERS)
         for u in apis[:3]:
             wait_slow(u + " in epoch 2", lambda: epoch_of(u) == 2, 60)
         change_s = time.monotonic() - t0
@@ -179,10 +188,42 @@ def main():
         for h in range(1, upto + 1):
             ids = {block_id(u, h) for u in apis}
             check(len(ids) == 1 and None not in ids, "block ids differ at height %d: %r" % (h, ids))
+
+        # Epoch 3 leaves node3 out (node3 itself approves): the other three go on without it;
+        # the epoch-2 document's bundle now
+        # carries two epoch changes and still verifies.
+        t2 = time.monotonic()
+        change_set(apis[0], homes, ((3, 0), (0, 1), (2, 1)), 3, "2,1,1,0")
+        for u in apis[:3]:
+            wait_slow(u + " in epoch 3", lambda: epoch_of(u) == 3, 60)
+        remove_s = time.monotonic() - t2
+        top = max(final_height(u) for u in apis[:3])
+        wait_slow("5 more final blocks in epoch 3 without node3",
+                  lambda: min(final_height(u) for u in apis[:3]) >= top + 5, 60)
+        code, body = http("GET", apis[1] + "/v1/validators?epoch=3")
+        check(code == 200 and [v["power"] for v in body["validators"]] == [2, 1, 1],
+              "epoch 3 set %d %r" % (code, body))
+        for u in apis[:3]:
+            check(powers(u, 1) == [1, 1, 1, 1] and powers(u, 2) == [2, 1, 1, 1],
+                  u + ": past sets after epoch 3")
+        # node3 may or may not have seen the epoch-ending commit before the others dropped its
+        # links (validators admit only the current set's transport keys); either way it
+        # finalizes nothing past the end of epoch 2 and does not validate in epoch 3.
+        st3 = status_of(apis[3])
+        check(st3 is not None and st3["final"]["height"] <= top and
+              (st3["epoch"] == 2 or not st3["validator"]), "node3 after its removal: %r" % st3)
+        code, anchors = http("GET", apis[0] + "/v1/notary/" + got["document"])
+        check(code == 200 and len(anchors["anchors"]) == 1, "notary %d %r" % (code, anchors))
+        with open(later, "wb") as f:
+            f.write(bytes.fromhex(anchors["anchors"][0]["bundle"]))
+        got_v = json.loads(cli(["verify", later, "--genesis", genesis, "--file", doc,
+                                "--output", "json"], 0, "verify of a bundle from epoch 3"))
+        check(got_v["valid"] and got_v["final_height"] > top, "verify in epoch 3 %r" % got_v)
         print("ok: epoch 2 on 3 running validators %.1f s after the proposal; epoch-2 "
               "notary bundle verifies offline; node3 synced across the change and rejoined "
-              "in %.1f s; %d identical blocks on 4 nodes" % (change_s, rejoin_s, upto),
-              flush=True)
+              "in %.1f s; %d identical blocks on 4 nodes; epoch 3 without node3 %.1f s after "
+              "its proposal, bundle with 2 epoch changes verifies" %
+              (change_s, rejoin_s, upto, remove_s), flush=True)
     finally:
         procs.cleanup()
         if os.environ.get("LM_KEEP"):
