@@ -590,7 +590,7 @@ test_tx_count(void **state)
     blk->header.tx_count = CONS_BLOCK_TXS_MAX;
     buf_reset(&hdr);
     assert_int_equal(block_header_encode(&hdr, &blk->header), ERR_OK);
-    size_t at = hdr.size - 3 * HASH_SIZE - 4; /* u32 tx_count before the three roots */
+    size_t at = hdr.size - (size_t)3 * HASH_SIZE - 4; /* u32 tx_count before the 3 roots */
     store_u32(hdr.data + at, CONS_BLOCK_TXS_MAX + 1);
     struct reader r;
     reader_init(&r, hdr.data, hdr.size);
