@@ -11,8 +11,8 @@
  *                                        or unknown
  *   GET  /v1/accounts/{address}          nonce, keys and a state proof (40 hex digits)
  *   GET  /v1/notary/{hash}               the anchors of a document hash with proof bundles
- *   GET  /v1/validators[?epoch=N]        the validator set in force (only the current epoch
- *                                        is kept; another N is a 404)
+ *   GET  /v1/validators[?epoch=N]        the validator set in force, or of epoch N (past
+ *                                        epochs are kept; a future N is a 404)
  *
  * Every answer is JSON with Content-Type application/json; errors are
  * {"error":{"code":"...","message":"..."}} with the status of api_err_http_status(), and the

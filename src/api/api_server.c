@@ -601,8 +601,7 @@ handle_validators(struct api_server *server, struct api_conn *conn, struct evhtt
     enum err rc =
         server->backend.validators_get(server->backend.ctx, epoch_text != NULL, epoch, &set);
     if (rc != ERR_OK) {
-        respond_err(conn, req, rc,
-                    rc == ERR_NOT_FOUND ? "the node keeps only the current epoch's set" : NULL);
+        respond_err(conn, req, rc, rc == ERR_NOT_FOUND ? "no such epoch (yet)" : NULL);
         return;
     }
     respond(conn, req, 200, set, false);

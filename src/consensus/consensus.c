@@ -1026,9 +1026,8 @@ validate_block(struct consensus *c, const struct block *blk, const struct hash *
             }
         }
     }
-    struct hash root;
-    block_payload_root(c->cfg.chain.alg, &blk->payload, &root);
-    if (!hash_equal(&root, &h->payload_root) || blk->payload.tx_count > c->cfg.max_block_txs ||
+    if (block_check_payload(c->cfg.chain.alg, blk) != ERR_OK ||
+        blk->payload.tx_count > c->cfg.max_block_txs ||
         blk->payload.txs_size > c->cfg.max_block_bytes) {
         return ERR_MALFORMED;
     }
@@ -1209,7 +1208,7 @@ build_block(struct consensus *c, struct cblock *parent, struct block *blk, struc
             };
         }
     }
-    block_payload_root(c->cfg.chain.alg, &blk->payload, &h->payload_root);
+    block_header_set_payload(c->cfg.chain.alg, h, &blk->payload);
     return ERR_OK;
 }
 

@@ -239,6 +239,9 @@ open_stores(struct node *n)
         return rc;
     }
     rc = node_consensus_open_tables(n);
+    if (rc == ERR_OK) {
+        rc = node_epochs_open(n);
+    }
     if (rc != ERR_OK) {
         log_error(LOG_NODE, "cannot open the consensus tables error=%s", err_str(rc));
         return rc;
@@ -334,7 +337,7 @@ open_ledger(struct node *n)
     if (rc != ERR_OK) {
         log_error(LOG_NODE, "cannot read the validator set error=%s", err_str(rc));
     }
-    return rc;
+    return rc == ERR_OK ? node_epochs_record(n) : rc;
 }
 
 static void

@@ -710,6 +710,9 @@ env_commit(void *ctx, const struct committed_block *cb)
             rc = info_put(nc, META_KEY_ROOT, 4, &root, NULL, 0);
         }
         refresh_validators(nc);
+        if (rc == ERR_OK) {
+            rc = node_epochs_record(nc->n);
+        }
     }
     if (rc == ERR_OK) {
         prune_blocks(nc, cb->info->height);
@@ -1090,7 +1093,9 @@ sync_verify(struct node_cons *nc, const struct block *blk, const struct hash *id
 {
     struct node *n = nc->n;
     if (blk->header.height != ledger_committed_height(n->ledger) + 1 ||
-        !hash_equal(&blk->header.parent_id, &nc->committed_id)) {
+        !hash_equal(&blk->header.parent_id, &nc->committed_id) ||
+        blk->header.epoch != n->validators->epoch || /* each range under its epoch's set */
+        block_check_payload(ledger_hash_alg(n->ledger), blk) != ERR_OK) {
         return ERR_MALFORMED;
     }
     enum err rc = finality_proof_decode(proof, proof_size, p);

@@ -268,7 +268,7 @@ equivocal_proposal(struct sim_node *node, const uint8_t *data, size_t size, stru
                                                .tx_count = p->block.payload.tx_count + 1,
                                                .txs = txs.data,
                                                .txs_size = txs.size };
-    block_payload_root(s->ccfg.chain.alg, &p->block.payload, &p->block.header.payload_root);
+    block_header_set_payload(s->ccfg.chain.alg, &p->block.header, &p->block.payload);
     struct hash id;
     block_header_id(s->ccfg.chain.alg, &p->block.header, &id);
     struct hash digest;

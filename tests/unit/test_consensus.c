@@ -309,7 +309,7 @@ craft(uint64_t round, const struct block_info *parent, const struct qc *qc, cons
             .kind = PAYLOAD_INLINE, .tx_count = 1, .txs = txs.data, .txs_size = txs.size
         };
     }
-    block_payload_root(HASH_SHA256, &m->u.proposal.block.payload, &h->payload_root);
+    block_header_set_payload(HASH_SHA256, h, &m->u.proposal.block.payload);
     h->parent_exec_root = parent->exec_root;
     h->parent_receipts_root = parent->receipts_root;
     struct hash id;
