@@ -17,7 +17,8 @@ static const char *const scenario_names[] = {
     "lan",        "wan",         "lossy",      "partition",      "crash",
     "disk",       "slow",        "epoch",      "byz-equivocate", "byz-double-vote",
     "byz-silent", "byz-garbage", "byz-replay", "byz-amnesia",    "byz-fork",
-    "idle",       "twins",       "twins-fail", "mixed",          NULL,
+    "idle",       "twins",       "twins-fail", "mixed",          "async",
+    NULL,
 };
 
 const char *const *
@@ -89,6 +90,18 @@ scenario_faults(const char *name, struct sim_config *c)
     }
 }
 
+/* Asynchronous execution with delays around the LAN latency (WAN: ten times): results of
+ * consecutive blocks overtake each other. */
+static void
+scenario_async(struct sim_config *c, uint64_t scale)
+{
+    c->async_exec = true;
+    c->exec_base_us = 300 * scale;
+    c->exec_per_tx_us = 200 * scale;
+    c->exec_jitter_us = 4000 * scale;
+    c->exec_sync_permille = 200;
+}
+
 enum err
 sim_scenario(const char *name, uint64_t seed, struct sim_config *out)
 {
@@ -146,6 +159,23 @@ sim_scenario(const char *name, uint64_t seed, struct sim_config *out)
         c.byz = c.byzantine > 0 ? (enum sim_byz)(1 + rng_below(&r, 7)) : SIM_BYZ_NONE;
         c.gst_ms = 2000 + rng_below(&r, 4000);
         c.target_height = 24;
+    } else if (strcmp(name, "async") == 0) {
+        /* slow execution (up to a third of the round timeout), crashes while blocks
+         * execute, restarts that re-execute durable blocks, epoch changes, loss */
+        bool epochs = seed % 2 == 0;
+        c.crashes = epochs ? 2 : 5;
+        c.drop_permille = epochs ? 0 : 50;
+        c.reconfig_every = epochs ? 5 : 0;
+        c.target_height = 24;
+        c.gst_ms = 3000;
+        scenario_async(&c, 1);
+        c.exec_base_us = 2000;
+        c.exec_per_tx_us = 3000;
+        c.exec_jitter_us = 80000;
+        c.exec_sync_permille = 100;
+    }
+    if (seed % 4 == 3 && !c.async_exec) {
+        scenario_async(&c, c.net == SIM_NET_WAN ? 10 : 1); /* a quarter of every scenario */
     }
     *out = c;
     return ERR_OK;
@@ -198,6 +228,7 @@ crash_instance(struct sim *s, struct sim_node *node)
     if (!node->up) {
         return;
     }
+    s->res.crash_pending += consensus_exec_pending(node->c) > 0 ? 1u : 0u;
     consensus_free(node->c);
     node->c = NULL;
     node->up = false;
@@ -424,6 +455,18 @@ process(struct sim *s, const struct event *ev)
     case EV_BYZ_TICK:
         sim_byz_tick(node);
         break;
+    case EV_EXECUTED:
+        if (node->up && ev->gen == node->gen) {
+            struct hash id;
+            struct exec_result r;
+            memcpy(id.bytes, ev->msg->data, HASH_SIZE);
+            memcpy(r.exec_root.bytes, ev->msg->data + HASH_SIZE, HASH_SIZE);
+            memcpy(r.receipts_root.bytes, ev->msg->data + 2 * HASH_SIZE, HASH_SIZE);
+            memcpy(r.next_epoch_vs_hash.bytes, ev->msg->data + 3 * HASH_SIZE, HASH_SIZE);
+            consensus_on_executed(node->c, &id, ERR_OK, &r);
+        }
+        sim_buf_unref(ev->msg);
+        break;
     }
     if (node->up && (node->dying || consensus_is_halted(node->c))) {
         crash_instance(s, node);
@@ -477,7 +520,8 @@ check_memory(struct sim *s)
             continue;
         }
         if (consensus_tree_size(node->c) > s->ccfg.block_tree_max ||
-            consensus_held_count(node->c) > 64u + s->ccfg.block_tree_max) {
+            consensus_held_count(node->c) > 64u + s->ccfg.block_tree_max ||
+            consensus_exec_pending(node->c) > CONS_EXEC_PENDING_MAX + s->ccfg.block_tree_max) {
             sim_violation(s, "bounded resources: a node holds too much", node->id,
                           consensus_tree_size(node->c));
         }
@@ -538,6 +582,7 @@ collect(struct sim *s, struct sim_result *out)
             const struct consensus_stats *st = consensus_stats(node->c);
             s->res.dropped_bad +=
                 st->dropped_malformed + st->dropped_bad_signature + st->dropped_non_validator;
+            s->res.exec_ignored += st->exec_results_ignored;
         }
     }
     s->res.min_height = min == UINT64_MAX ? 0 : min;
@@ -574,9 +619,7 @@ sim_free(struct sim *s)
         mem_free(node->blocks);
     }
     for (size_t i = 0; i < s->heap_count; i++) {
-        if (s->heap[i].kind == EV_DELIVER) {
-            sim_buf_unref(s->heap[i].msg);
-        }
+        sim_buf_unref(s->heap[i].msg); /* deliveries and execution results */
     }
     for (size_t i = 0; i < SIM_REPLAY_RING; i++) {
         sim_buf_unref(s->replay[i]);
@@ -616,6 +659,7 @@ init_sim(struct sim *s, const struct sim_config *cfg)
     s->net.s = cfg->seed * 3u + 1u;
     s->fault.s = cfg->seed * 5u + 2u;
     s->byzr.s = cfg->seed * 7u + 3u;
+    s->exec.s = cfg->seed * 11u + 4u;
     struct hash chain_id;
     hash_bytes(HASH_SHA256, "lianmeng-sim", 12, &chain_id);
     consensus_config_default(&s->ccfg, HASH_SHA256, &chain_id);
@@ -672,9 +716,7 @@ sim_run(const struct sim_config *cfg, struct sim_result *out)
     while (s->heap_count > 0 && !s->res.violation) {
         struct event ev = pop(s);
         if (ev.at_us > end_us) {
-            if (ev.kind == EV_DELIVER) {
-                sim_buf_unref(ev.msg);
-            }
+            sim_buf_unref(ev.msg);
             s->now_us = end_us;
             break;
         }

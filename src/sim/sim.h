@@ -12,8 +12,9 @@
  * asymmetric partitions that form and heal, slow nodes, per-node clock skew, and a GST after
  * which delays are bounded and nothing is dropped. Faults: crash and restart from the
  * persisted safety record (also between sign and fsync, and between fsync and send), disk
- * full. Byzantine nodes (at most f by power) wrap the honest code: equivocating leader,
- * double votes, silence, garbage bytes, replays, amnesia. Twins: extra instances sharing a
+ * full. Execution is synchronous or (async_exec) answered later by a seeded delay, results
+ * reordered across blocks. Byzantine nodes (at most f by power) wrap the honest code: equivocating
+ * leader, double votes, silence, garbage bytes, replays, amnesia. Twins: extra instances sharing a
  * validator's key.
  *
  * The oracle runs after every event: agreement at every height, prefix, every finality proof
@@ -73,6 +74,15 @@ struct sim_config {
     uint64_t tx_budget; /* >0: the mempool runs dry after this many transactions */
     uint64_t idle_ms;   /* idle_block_interval_ms of the nodes */
     uint64_t base_timeout_ms;
+    /* Asynchronous execution: env->execute returns ERR_AGAIN and the result arrives as an
+     * event exec_base_us + tx_count * exec_per_tx_us + up to exec_jitter_us later (seeded,
+     * so results of different blocks overtake each other); exec_sync_permille of the
+     * executions still answer at once. A crash forgets the pending ones. */
+    bool async_exec;
+    uint64_t exec_base_us;
+    uint64_t exec_per_tx_us;
+    uint64_t exec_jitter_us;
+    uint32_t exec_sync_permille;
     bool expect_violation; /* a must-fail run (twins > f) */
     bool quiet;
 };
@@ -96,6 +106,9 @@ struct sim_result {
     uint64_t evidence;
     uint64_t dropped_bad; /* messages dropped as malformed, bad signature, non-member */
     uint64_t restarts;
+    uint64_t exec_async;    /* executions answered later (async_exec) */
+    uint64_t exec_ignored;  /* results the nodes no longer waited for */
+    uint64_t crash_pending; /* crashes of a node with executions pending */
 };
 
 /* Fills cfg for a named scenario and seed; ERR_NOT_FOUND for an unknown name. */

@@ -314,8 +314,28 @@ env_execute(void *ctx, const struct block *blk, const struct block_info *parent,
         sim_validator_set(s, blk->header.epoch + 1, s->vs_scratch);
         validator_set_hash(alg, s->vs_scratch, &r.next_epoch_vs_hash);
     }
-    *out = r;
-    return ERR_OK;
+    if (!s->cfg.async_exec || rng_permille(&s->exec, s->cfg.exec_sync_permille)) {
+        *out = r;
+        return ERR_OK;
+    }
+    /* started: the result arrives as an event, after a delay that grows with the payload */
+    uint8_t msg[4 * HASH_SIZE];
+    struct hash id;
+    block_header_id(alg, &blk->header, &id);
+    memcpy(msg, id.bytes, HASH_SIZE);
+    memcpy(msg + HASH_SIZE, r.exec_root.bytes, HASH_SIZE);
+    memcpy(msg + 2 * HASH_SIZE, r.receipts_root.bytes, HASH_SIZE);
+    memcpy(msg + 3 * HASH_SIZE, r.next_epoch_vs_hash.bytes, HASH_SIZE);
+    uint64_t delay = s->cfg.exec_base_us + blk->payload.tx_count * s->cfg.exec_per_tx_us +
+                     rng_below(&s->exec, s->cfg.exec_jitter_us + 1u);
+    struct event ev = { .at_us = s->now_us + delay,
+                        .kind = EV_EXECUTED,
+                        .node = node->id,
+                        .gen = node->gen,
+                        .msg = sim_buf_new(msg, sizeof msg) };
+    sim_push(s, &ev); /* the event owns the reference */
+    s->res.exec_async++;
+    return ERR_AGAIN;
 }
 
 static enum err
