@@ -483,7 +483,7 @@ exec_slot(struct consensus *c, uint64_t round)
 }
 
 /* Parks a block whose execution env->execute started (validate_block made sure of a slot). */
-static struct exec_wait *
+static void
 exec_park(struct consensus *c, const struct block_info *info, const struct block *blk,
           const uint8_t *bytes, size_t size, bool own)
 {
@@ -499,7 +499,6 @@ exec_park(struct consensus *c, const struct block_info *info, const struct block
                              .parent_id = blk->header.parent_id,
                              .bytes = dup_bytes(bytes, size),
                              .size = size };
-    return w;
 }
 
 static void
@@ -781,6 +780,7 @@ retrieval_reset(struct consensus *c)
     }
     c->rt.fetched_count = 0;
     c->rt.active = false;
+    c->rt.exec_wait = false;
     c->rt.tries = 0;
 }
 
@@ -1167,7 +1167,7 @@ accept_block(struct consensus *c, const struct block *blk, const uint8_t *bytes,
     struct block_info info;
     enum err rc = validate_block(c, blk, &id, parent, &info);
     if (rc == ERR_AGAIN) {
-        (void)exec_park(c, &info, blk, bytes, size, false);
+        exec_park(c, &info, blk, bytes, size, false);
     }
     if (rc != ERR_OK) {
         return rc;
@@ -1352,7 +1352,7 @@ propose(struct consensus *c)
     rc = validate_block(c, blk, &id, parent, &info);
     struct cblock *b = NULL;
     if (rc == ERR_AGAIN) {
-        (void)exec_park(c, &info, blk, bytes.data, bytes.size, true); /* sent once executed */
+        exec_park(c, &info, blk, bytes.data, bytes.size, true); /* sent once executed */
     } else if (rc == ERR_OK &&
                c->env.persist_block(c->env.ctx, &id, bytes.data, bytes.size) == ERR_OK) {
         b = tree_insert(c, blk, bytes.data, bytes.size, &info, parent);

@@ -791,6 +791,60 @@ test_async_own_block(void **state)
     buf_release(&b2.msg);
 }
 
+/* B2 names B1, which this node lacks: B1 is fetched, executes, and only then does the
+ * retrieval end and B2 (held meanwhile) execute and get the vote. */
+static void
+test_async_retrieval_chain(void **state)
+{
+    (void)state;
+    async_restart();
+    struct crafted b1;
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, true, &b1);
+    struct qc *qc1 = mem_alloc(sizeof *qc1);
+    certify(&b1.info, &hx->genesis, qc1);
+    struct crafted b2;
+    craft(2, &b1.info, qc1, NULL, true, &b2);
+    deliver(2, &b2.msg);
+    const struct sent *q = must_find(CONS_MSG_BLOCK_REQUEST);
+    assert_int_equal(q->to, 2);
+    /* the response: B1's block, as the proposal carried it */
+    struct cons_msg *m = mem_calloc(1, sizeof *m);
+    assert_int_equal(cons_msg_decode(b1.msg.data, b1.msg.size, m), ERR_OK);
+    struct buf block;
+    buf_init(&block, CONS_MSG_SIZE_MAX);
+    assert_int_equal(block_encode(&block, &m->u.proposal.block), ERR_OK);
+    memset(m, 0, sizeof *m);
+    m->type = CONS_MSG_BLOCK_RESPONSE;
+    m->u.block_response.status = BLOCK_RESPONSE_OK;
+    m->u.block_response.count = 1;
+    m->u.block_response.blocks[0] = (struct byte_span){ block.data, block.size };
+    struct buf resp;
+    buf_init(&resp, CONS_MSG_SIZE_MAX);
+    assert_int_equal(cons_msg_encode(&resp, m), ERR_OK);
+    deliver(2, &resp);
+    assert_int_equal(hx->nstarted, 1); /* B1 executes; B2 waits */
+    assert_true(hash_equal(&hx->started[0], &b1.info.id));
+    assert_int_equal(consensus_round(hx->c), 1);
+    uint64_t stale = consensus_stats(hx->c)->dropped_stale;
+    deliver(2, &resp); /* a second response while B1 executes is not used */
+    assert_int_equal(consensus_stats(hx->c)->dropped_stale, stale + 1);
+    assert_int_equal(hx->nstarted, 1);
+    executed(&b1.info.id, ERR_OK);
+    assert_int_equal(consensus_round(hx->c), 2);
+    assert_int_equal(hx->nstarted, 2);
+    assert_null(find_sent(CONS_MSG_VOTE));
+    executed(&b2.info.id, ERR_OK);
+    assert_int_equal(consensus_last_voted_round(hx->c), 2);
+    assert_int_equal(consensus_exec_pending(hx->c), 0);
+    assert_int_equal(consensus_tree_size(hx->c), 3);
+    mem_free(m);
+    mem_free(qc1);
+    buf_release(&block);
+    buf_release(&resp);
+    buf_release(&b1.msg);
+    buf_release(&b2.msg);
+}
+
 /* An equivocating leader floods one round with distinct valid blocks: at most
  * CONS_EXEC_PENDING_MAX wait; a block of a later round evicts one of them. */
 static void
@@ -853,6 +907,7 @@ main(void)
         cmocka_unit_test(test_async_stale_results_ignored),
         cmocka_unit_test(test_async_out_of_order),
         cmocka_unit_test(test_async_own_block),
+        cmocka_unit_test(test_async_retrieval_chain),
         cmocka_unit_test(test_async_pending_bound),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
