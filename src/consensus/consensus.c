@@ -1359,14 +1359,12 @@ propose(struct consensus *c)
     }
     buf_release(&bytes);
     buf_release(&txs);
-    if (b == NULL) {
-        if (rc != ERR_AGAIN) {
-            log_warn(LOG_CONSENSUS, "cannot propose round=%llu err=%s",
-                     (unsigned long long)c->current_round, err_name(rc));
-        }
-        return;
+    if (b != NULL) {
+        sign_proposal(c, b);
+    } else if (rc != ERR_AGAIN) {
+        log_warn(LOG_CONSENSUS, "cannot propose round=%llu err=%s",
+                 (unsigned long long)c->current_round, err_name(rc));
     }
-    sign_proposal(c, b);
 }
 
 static void
@@ -2619,6 +2617,19 @@ restore_blocks(struct consensus *c, const struct byte_span *blocks, size_t count
     mem_free(done);
 }
 
+/* A restart block is in the tree: its QC, and our proposal of the current round again. */
+static void
+restored(struct consensus *c, const struct cblock *b)
+{
+    *c->tmp_qc = c->tmp_block->header.qc;
+    bool bad = false;
+    (void)take_qc(c, c->tmp_qc, CONS_PEER_NONE, &bad);
+    if (c->self >= 0 && c->safety.has_proposal && c->safety.proposal_round == c->current_round &&
+        hash_equal(&b->id, &c->safety.proposal_id)) {
+        broadcast_proposal(c, b, &c->safety.proposal_sig);
+    }
+}
+
 /* One pass over the restart blocks after an execution result: inserts those whose parent is
  * in the tree, takes their QCs, re-sends our proposal of the current round if it is among
  * them. The list is detached during the pass (an epoch change may clear it). */
@@ -2645,13 +2656,7 @@ restore_pass(struct consensus *c)
                 continue;
             }
             if (rc == ERR_OK) {
-                *c->tmp_qc = c->tmp_block->header.qc;
-                bool bad = false;
-                (void)take_qc(c, c->tmp_qc, CONS_PEER_NONE, &bad);
-                if (c->safety.has_proposal && c->safety.proposal_round == c->current_round &&
-                    hash_equal(&b->id, &c->safety.proposal_id) && c->self >= 0) {
-                    broadcast_proposal(c, b, &c->safety.proposal_sig);
-                }
+                restored(c, b);
             }
             mem_free(list[i].bytes);
             list[i] = list[--n];

@@ -461,8 +461,8 @@ process(struct sim *s, const struct event *ev)
             struct exec_result r;
             memcpy(id.bytes, ev->msg->data, HASH_SIZE);
             memcpy(r.exec_root.bytes, ev->msg->data + HASH_SIZE, HASH_SIZE);
-            memcpy(r.receipts_root.bytes, ev->msg->data + 2 * HASH_SIZE, HASH_SIZE);
-            memcpy(r.next_epoch_vs_hash.bytes, ev->msg->data + 3 * HASH_SIZE, HASH_SIZE);
+            memcpy(r.receipts_root.bytes, ev->msg->data + (size_t)2 * HASH_SIZE, HASH_SIZE);
+            memcpy(r.next_epoch_vs_hash.bytes, ev->msg->data + (size_t)3 * HASH_SIZE, HASH_SIZE);
             consensus_on_executed(node->c, &id, ERR_OK, &r);
         }
         sim_buf_unref(ev->msg);

@@ -324,8 +324,8 @@ env_execute(void *ctx, const struct block *blk, const struct block_info *parent,
     block_header_id(alg, &blk->header, &id);
     memcpy(msg, id.bytes, HASH_SIZE);
     memcpy(msg + HASH_SIZE, r.exec_root.bytes, HASH_SIZE);
-    memcpy(msg + 2 * HASH_SIZE, r.receipts_root.bytes, HASH_SIZE);
-    memcpy(msg + 3 * HASH_SIZE, r.next_epoch_vs_hash.bytes, HASH_SIZE);
+    memcpy(msg + (size_t)2 * HASH_SIZE, r.receipts_root.bytes, HASH_SIZE);
+    memcpy(msg + (size_t)3 * HASH_SIZE, r.next_epoch_vs_hash.bytes, HASH_SIZE);
     uint64_t delay = s->cfg.exec_base_us + blk->payload.tx_count * s->cfg.exec_per_tx_us +
                      rng_below(&s->exec, s->cfg.exec_jitter_us + 1u);
     struct event ev = { .at_us = s->now_us + delay,
