@@ -77,7 +77,9 @@ struct sim_config {
     /* Asynchronous execution: env->execute returns ERR_AGAIN and the result arrives as an
      * event exec_base_us + tx_count * exec_per_tx_us + up to exec_jitter_us later (seeded,
      * so results of different blocks overtake each other); exec_sync_permille of the
-     * executions still answer at once. A crash forgets the pending ones. */
+     * executions still answer at once. A crash forgets the pending ones. A block with more
+     * than txs_per_block transactions (the equivocating leader's second one) then fails
+     * execution at every node. */
     bool async_exec;
     uint64_t exec_base_us;
     uint64_t exec_per_tx_us;

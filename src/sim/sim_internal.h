@@ -37,7 +37,7 @@ enum sim_ev {
     EV_PARTITION = 5,
     EV_GST = 6,
     EV_BYZ_TICK = 7,
-    EV_EXECUTED = 8, /* msg: block id || exec_result */
+    EV_EXECUTED = 8, /* msg: block id || exec_result || 1 if the block is invalid */
 };
 
 struct event {
