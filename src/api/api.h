@@ -74,6 +74,8 @@ struct api_status {
     uint32_t peers_connected;
     uint32_t mempool_txs;
     uint64_t mempool_bytes;
+    uint64_t mempool_admitted; /* since start */
+    uint64_t mempool_rejected; /* since start, all reasons (duplicates too) */
     enum api_sync_state sync_state;
     uint64_t sync_target_height; /* highest final height heard of; = final_height if synced */
     uint64_t sigs_checked;       /* signatures verified since start (cache misses) */

@@ -73,6 +73,8 @@ backend_status(void *ctx, struct api_status *out)
     mempool_get_stats(n->mempool, &ms);
     s.mempool_txs = (uint32_t)ms.txs;
     s.mempool_bytes = ms.bytes;
+    s.mempool_admitted = ms.admitted;
+    s.mempool_rejected = ms.rejected;
     s.sync_state = API_SYNC_SYNCED;
     s.sync_target_height = s.final_height;
     struct verify_cache_stats vs;
