@@ -12,10 +12,12 @@
  * asymmetric partitions that form and heal, slow nodes, per-node clock skew, and a GST after
  * which delays are bounded and nothing is dropped. Faults: crash and restart from the
  * persisted safety record (also between sign and fsync, and between fsync and send), disk
- * full. Execution is synchronous or (async_exec) answered later by a seeded delay, results
- * reordered across blocks. Byzantine nodes (at most f by power) wrap the honest code: equivocating
- * leader, double votes, silence, garbage bytes, replays, amnesia. Twins: extra instances sharing a
+ * full. Byzantine nodes (at most f by power) wrap the honest code: equivocating leader,
+ * double votes, silence, garbage bytes, replays, amnesia. Twins: extra instances sharing a
  * validator's key.
+ *
+ * Execution: synchronous, or (async_exec) answered later by a seeded delay as a simulated
+ * event, results reordered across blocks and lost in crashes.
  *
  * The oracle runs after every event: agreement at every height, prefix, every finality proof
  * verifies, equal state roots per height, honest lvr never decreases, no conflicting or
