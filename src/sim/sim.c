@@ -463,7 +463,7 @@ process(struct sim *s, const struct event *ev)
             memcpy(r.exec_root.bytes, ev->msg->data + HASH_SIZE, HASH_SIZE);
             memcpy(r.receipts_root.bytes, ev->msg->data + (size_t)2 * HASH_SIZE, HASH_SIZE);
             memcpy(r.next_epoch_vs_hash.bytes, ev->msg->data + (size_t)3 * HASH_SIZE, HASH_SIZE);
-            bool invalid = ev->msg->data[4 * HASH_SIZE] != 0;
+            bool invalid = ev->msg->data[(size_t)4 * HASH_SIZE] != 0;
             consensus_on_executed(node->c, &id, invalid ? ERR_MALFORMED : ERR_OK, &r);
         }
         sim_buf_unref(ev->msg);

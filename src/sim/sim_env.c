@@ -329,7 +329,7 @@ env_execute(void *ctx, const struct block *blk, const struct block_info *parent,
     memcpy(msg + HASH_SIZE, r.exec_root.bytes, HASH_SIZE);
     memcpy(msg + (size_t)2 * HASH_SIZE, r.receipts_root.bytes, HASH_SIZE);
     memcpy(msg + (size_t)3 * HASH_SIZE, r.next_epoch_vs_hash.bytes, HASH_SIZE);
-    msg[4 * HASH_SIZE] = invalid ? 1 : 0;
+    msg[(size_t)4 * HASH_SIZE] = invalid ? 1 : 0;
     uint64_t delay = s->cfg.exec_base_us + blk->payload.tx_count * s->cfg.exec_per_tx_us +
                      rng_below(&s->exec, s->cfg.exec_jitter_us + 1u);
     struct event ev = { .at_us = s->now_us + delay,
