@@ -443,6 +443,94 @@ root_from_info(const struct block_info *info)
     return b;
 }
 
+/* ---- asynchronous execution: blocks waiting for their results ---- */
+
+static struct exec_wait *
+exec_find(struct consensus *c, const struct hash *id)
+{
+    for (size_t i = 0; i < CONS_EXEC_PENDING_MAX; i++) {
+        if (c->exec[i].used && hash_equal(&c->exec[i].info.id, id)) {
+            return &c->exec[i];
+        }
+    }
+    return NULL;
+}
+
+static bool
+exec_any(const struct consensus *c)
+{
+    for (size_t i = 0; i < CONS_EXEC_PENDING_MAX; i++) {
+        if (c->exec[i].used) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+exec_release(struct exec_wait *w)
+{
+    mem_free(w->bytes);
+    mem_free(w->replay_tail);
+    memset(w, 0, sizeof *w);
+}
+
+static void
+exec_clear(struct consensus *c)
+{
+    for (size_t i = 0; i < CONS_EXEC_PENDING_MAX; i++) {
+        exec_release(&c->exec[i]);
+    }
+}
+
+/* The slot a block of `round` would take: a free one, else the lowest-round entry if its
+ * round is lower (evicted: its result will be ignored). NULL: full with newer blocks. */
+static struct exec_wait *
+exec_slot(struct consensus *c, uint64_t round)
+{
+    struct exec_wait *low = NULL;
+    for (size_t i = 0; i < CONS_EXEC_PENDING_MAX; i++) {
+        struct exec_wait *w = &c->exec[i];
+        if (!w->used) {
+            return w;
+        }
+        if (low == NULL || w->info.round < low->info.round) {
+            low = w;
+        }
+    }
+    return low->info.round < round ? low : NULL;
+}
+
+/* Parks a block whose execution env->execute started (validate_block made sure of a slot). */
+static void
+exec_park(struct consensus *c, const struct block_info *info, const struct block *blk,
+          const uint8_t *bytes, size_t size, bool own)
+{
+    struct exec_wait *w = exec_slot(c, info->round);
+    ASSERT(w != NULL);
+    if (w->used) {
+        c->stats.exec_dropped++;
+        exec_release(w);
+    }
+    *w = (struct exec_wait){ .used = true,
+                             .own = own,
+                             .info = *info,
+                             .parent_id = blk->header.parent_id,
+                             .bytes = dup_bytes(bytes, size),
+                             .size = size };
+}
+
+static void
+restore_clear(struct consensus *c)
+{
+    for (size_t i = 0; i < c->restore_count; i++) {
+        mem_free(c->restore[i].bytes);
+    }
+    mem_free(c->restore);
+    c->restore = NULL;
+    c->restore_count = 0;
+}
+
 /* ---- epochs ---- */
 
 static void
@@ -549,6 +637,8 @@ switch_epoch(struct consensus *c, const struct cblock *ending, const struct qc *
     root.round = 0;
     memset(&root.next_epoch_vs_hash, 0, sizeof root.next_epoch_vs_hash);
     tree_clear(c);
+    exec_clear(c); /* results for the old epoch's blocks are ignored */
+    restore_clear(c);
     c->root = root_from_info(&root);
     tree_add(c, c->root);
     set_epoch(c, c->tmp_vs, &root);
@@ -715,6 +805,7 @@ retrieval_reset(struct consensus *c)
     }
     c->rt.fetched_count = 0;
     c->rt.active = false;
+    c->rt.exec_wait = false;
     c->rt.tries = 0;
 }
 
@@ -757,6 +848,9 @@ insert_qc(struct consensus *c, const struct qc *qc, uint16_t from)
     if (b == NULL) {
         if (round <= c->root->info.round) {
             return V_DONE; /* below the committed root: nothing to learn */
+        }
+        if (exec_find(c, qc_block_id(qc)) != NULL) {
+            return V_HOLD; /* retried once the block is executed */
         }
         start_retrieval(c, qc_block_id(qc), qc->vote_data.proposed.height, from);
         return V_HOLD;
@@ -998,9 +1092,11 @@ expected_failed(struct consensus *c, uint64_t qc_round, uint64_t round, struct f
 }
 
 /* Checks a block against its parent (not round or leader) and computes its BlockInfo.
- * ERR_AGAIN: the timestamp is ahead of the local clock (hold and retry). `certified`: the
- * block was fetched under a QC or validated by this node before; with leader reputation
- * its failed_authors (which depend on this node's committed history) are then not judged. */
+ * ERR_AGAIN: env->execute started the execution; *out holds all but the results and the
+ * caller parks the block (exec_park). ERR_FULL: no room to wait for another execution.
+ * `certified`: the block was fetched under a QC or validated by this node before; with leader
+ * reputation its failed_authors (which depend on this node's committed history) are then not
+ * judged. */
 static enum err
 validate_block(struct consensus *c, const struct block *blk, const struct hash *id,
                const struct cblock *parent, bool certified, struct block_info *out)
@@ -1048,15 +1144,23 @@ validate_block(struct consensus *c, const struct block *blk, const struct hash *
     if (h->height != parent->info.height + 1 || h->timestamp_us <= parent->info.timestamp_us) {
         return ERR_MALFORMED;
     }
+    out->height = h->height;
+    out->timestamp_us = h->timestamp_us;
+    if (exec_slot(c, h->round) == NULL) {
+        c->stats.exec_dropped++; /* full of newer blocks: a later result could not be kept */
+        return ERR_FULL;
+    }
     struct exec_result res;
     enum err rc = c->env.execute(c->env.ctx, blk, &parent->info, &res);
+    if (rc == ERR_AGAIN) {
+        c->stats.exec_started++;
+        return ERR_AGAIN;
+    }
     if (rc != ERR_OK) {
         return ERR_MALFORMED;
     }
-    out->height = h->height;
     out->exec_root = res.exec_root;
     out->receipts_root = res.receipts_root;
-    out->timestamp_us = h->timestamp_us;
     out->next_epoch_vs_hash = res.next_epoch_vs_hash;
     return ERR_OK;
 }
@@ -1091,7 +1195,8 @@ tree_insert(struct consensus *c, const struct block *blk, const uint8_t *bytes, 
     return b;
 }
 
-/* Validates, executes, stores durably and inserts one block whose parent is in the tree. */
+/* Validates, executes, stores durably and inserts one block whose parent is in the tree.
+ * ERR_AGAIN: the block or its parent is executing (the block is parked). */
 static enum err
 accept_block(struct consensus *c, const struct block *blk, const uint8_t *bytes, size_t size,
              bool certified, struct cblock **out)
@@ -1103,12 +1208,18 @@ accept_block(struct consensus *c, const struct block *blk, const uint8_t *bytes,
         *out = existing;
         return ERR_OK;
     }
+    if (exec_find(c, &id) != NULL) {
+        return ERR_AGAIN;
+    }
     struct cblock *parent = tree_find(c, &blk->header.parent_id);
     if (parent == NULL) {
-        return ERR_NOT_FOUND;
+        return exec_find(c, &blk->header.parent_id) != NULL ? ERR_AGAIN : ERR_NOT_FOUND;
     }
     struct block_info info;
     enum err rc = validate_block(c, blk, &id, parent, certified, &info);
+    if (rc == ERR_AGAIN) {
+        exec_park(c, &info, blk, bytes, size, false);
+    }
     if (rc != ERR_OK) {
         return rc;
     }
@@ -1212,6 +1323,40 @@ build_block(struct consensus *c, struct cblock *parent, struct block *blk, struc
     return ERR_OK;
 }
 
+/* Signs this round's own block (made durable and inserted), records it, broadcasts it. */
+static void
+sign_proposal(struct consensus *c, const struct cblock *b)
+{
+    struct hash digest;
+    proposal_digest(&c->cfg.chain, &b->id, &digest);
+    struct signature sig;
+    if (c->env.sign(c->env.ctx, &digest, &sig) != ERR_OK) {
+        c->halted = true;
+        return;
+    }
+    c->safety.has_proposal = true;
+    c->safety.proposal_round = b->info.round;
+    c->safety.proposal_id = b->id;
+    c->safety.proposal_sig = sig;
+    if (!persist_safety(c)) {
+        return;
+    }
+    broadcast_proposal(c, b, &sig);
+}
+
+/* This round's own block is executing: no second one is built. */
+static bool
+own_block_executing(const struct consensus *c)
+{
+    for (size_t i = 0; i < CONS_EXEC_PENDING_MAX; i++) {
+        const struct exec_wait *w = &c->exec[i];
+        if (w->used && w->own && w->info.round == c->current_round) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void
 propose(struct consensus *c)
 {
@@ -1223,6 +1368,9 @@ propose(struct consensus *c)
     }
     if (c->current_round <= c->safety.last_voted_round) {
         return; /* sign_proposal rule 1 */
+    }
+    if (own_block_executing(c)) {
+        return;
     }
     struct cblock *parent = tree_find(c, &c->high_qc.block_id);
     if (parent == NULL) {
@@ -1254,31 +1402,20 @@ propose(struct consensus *c)
     block_header_id(c->cfg.chain.alg, &blk->header, &id);
     rc = validate_block(c, blk, &id, parent, false, &info);
     struct cblock *b = NULL;
-    if (rc == ERR_OK && c->env.persist_block(c->env.ctx, &id, bytes.data, bytes.size) == ERR_OK) {
+    if (rc == ERR_AGAIN) {
+        exec_park(c, &info, blk, bytes.data, bytes.size, true); /* sent once executed */
+    } else if (rc == ERR_OK &&
+               c->env.persist_block(c->env.ctx, &id, bytes.data, bytes.size) == ERR_OK) {
         b = tree_insert(c, blk, bytes.data, bytes.size, &info, parent);
     }
     buf_release(&bytes);
     buf_release(&txs);
-    if (b == NULL) {
+    if (b != NULL) {
+        sign_proposal(c, b);
+    } else if (rc != ERR_AGAIN) {
         log_warn(LOG_CONSENSUS, "cannot propose round=%llu err=%s",
                  (unsigned long long)c->current_round, err_name(rc));
-        return;
     }
-    struct hash digest;
-    proposal_digest(&c->cfg.chain, &id, &digest);
-    struct signature sig;
-    if (c->env.sign(c->env.ctx, &digest, &sig) != ERR_OK) {
-        c->halted = true;
-        return;
-    }
-    c->safety.has_proposal = true;
-    c->safety.proposal_round = c->current_round;
-    c->safety.proposal_id = id;
-    c->safety.proposal_sig = sig;
-    if (!persist_safety(c)) {
-        return;
-    }
-    broadcast_proposal(c, b, &sig);
 }
 
 static void
@@ -1313,6 +1450,27 @@ double_proposal(struct consensus *c, const struct proposal_msg *p, const uint8_t
 }
 
 static void epoch_mismatch(struct consensus *c, uint16_t from, uint64_t their_epoch);
+
+/* A proposal whose block is executing: keeps what follows the block in the message (its
+ * signature and sync info) to handle the proposal again once the result is in. False: the
+ * block itself is not parked (its parent is executing). */
+static bool
+keep_for_replay(struct consensus *c, const struct hash *id, uint16_t from, const uint8_t *raw,
+                size_t raw_size, const struct buf *block)
+{
+    struct exec_wait *w = exec_find(c, id);
+    if (w == NULL) {
+        return false;
+    }
+    if (!w->has_replay && raw_size > 1 + block->size &&
+        memcmp(raw + 1, block->data, block->size) == 0) {
+        w->has_replay = true;
+        w->replay_from = from;
+        w->replay_tail = dup_bytes(raw + 1 + block->size, raw_size - 1 - block->size);
+        w->replay_tail_size = raw_size - 1 - block->size;
+    }
+    return true;
+}
 
 static enum verdict
 on_proposal(struct consensus *c, uint16_t from, const uint8_t *raw, size_t raw_size)
@@ -1377,8 +1535,12 @@ on_proposal(struct consensus *c, uint16_t from, const uint8_t *raw, size_t raw_s
     ASSERT(rc == ERR_OK);
     struct cblock *b = NULL;
     rc = accept_block(c, &p->block, bytes.data, bytes.size, false, &b);
+    if (rc == ERR_AGAIN) {
+        bool parked = keep_for_replay(c, &id, from, raw, raw_size, &bytes);
+        buf_release(&bytes);
+        return parked ? V_DONE : V_HOLD; /* V_HOLD: its parent is executing */
+    }
     buf_release(&bytes);
-    (void)raw_size;
     if (rc != ERR_OK) {
         c->stats.dropped_invalid_block++;
         return V_DONE;
@@ -1867,23 +2029,29 @@ check_fetched(struct consensus *c, const struct byte_span *span, const struct ha
     return verify_qc(c, &h->qc);
 }
 
-/* Inserts one fetched block whose parent is in the tree, then its header QC (commit rule). */
-static bool
+/* Inserts one fetched block whose parent is in the tree, then its header QC (commit rule).
+ * ERR_AGAIN: it or its parent is executing; ERR_STALE: an epoch ended on the way. */
+static enum err
 insert_fetched(struct consensus *c, const uint8_t *bytes, size_t size)
 {
     if (block_decode(bytes, size, c->tmp_block) != ERR_OK) {
-        return false;
+        return ERR_MALFORMED;
     }
     struct cblock *b = NULL;
-    if (accept_block(c, c->tmp_block, bytes, size, true, &b) != ERR_OK) {
+    enum err rc = accept_block(c, c->tmp_block, bytes, size, true, &b);
+    if (rc == ERR_AGAIN) {
+        block_header_id(c->cfg.chain.alg, &c->tmp_block->header, &c->rt.exec_id);
+        return ERR_AGAIN;
+    }
+    if (rc != ERR_OK) {
         c->stats.dropped_invalid_block++;
-        return false;
+        return rc;
     }
     uint64_t epoch = c->tmp_block->header.epoch;
     *c->tmp_qc = c->tmp_block->header.qc;
     bool bad = false;
     (void)take_qc(c, c->tmp_qc, CONS_PEER_NONE, &bad);
-    return c->epoch == epoch; /* false: an epoch ended on the way */
+    return c->epoch == epoch ? ERR_OK : ERR_STALE;
 }
 
 static void
@@ -1894,15 +2062,33 @@ retrieval_done(struct consensus *c)
     release_held(c);
 }
 
-/* Inserts the fetched chain bottom-up once its lowest block's parent is in the tree. */
+static void ledger_next(struct consensus *c, size_t accepted);
+
+/* Inserts the fetched chain bottom-up once its lowest block's parent is in the tree. When a
+ * block is executing, waits for its result (consensus_on_executed or the retrieval timer
+ * resumes here); a ledger catch-up then asks for the next blocks. */
 static void
 connect_fetched(struct consensus *c)
 {
-    for (size_t k = c->rt.fetched_count; k > 0; k--) {
-        const struct raw_msg *f = &c->rt.fetched[k - 1];
-        if (!insert_fetched(c, f->bytes, f->size)) {
-            break;
+    c->rt.exec_wait = false;
+    enum err rc = ERR_OK;
+    while (c->rt.fetched_count > 0 && rc == ERR_OK) {
+        struct raw_msg *f = &c->rt.fetched[c->rt.fetched_count - 1];
+        rc = insert_fetched(c, f->bytes, f->size);
+        if (rc == ERR_AGAIN) {
+            c->rt.exec_wait = true;
+            arm_retrieval_timer(c);
+            return;
         }
+        if (rc == ERR_OK) {
+            mem_free(f->bytes);
+            f->bytes = NULL;
+            c->rt.fetched_count--;
+        }
+    }
+    if (rc == ERR_OK && c->rt.mode == RT_LEDGER) {
+        ledger_next(c, 1);
+        return;
     }
     retrieval_done(c);
 }
@@ -1935,7 +2121,7 @@ on_top_down_response(struct consensus *c, const struct block_response *resp, uin
             (struct raw_msg){ from, dup_bytes(resp->blocks[i].data, resp->blocks[i].size),
                               resp->blocks[i].size };
         expect = c->tmp_block->header.parent_id;
-        if (tree_find(c, &expect) != NULL) {
+        if (tree_find(c, &expect) != NULL || exec_find(c, &expect) != NULL) {
             connect_fetched(c);
             return;
         }
@@ -1945,18 +2131,51 @@ on_top_down_response(struct consensus *c, const struct block_response *resp, uin
     send_block_request(c);
 }
 
+/* Block `first` of a ledger response is executing: keeps it and the checked blocks above it
+ * as a fetched chain (top first) for connect_fetched. */
+static void
+ledger_park(struct consensus *c, const struct block_response *resp, uint16_t first)
+{
+    uint16_t last = first;
+    while (last + 1 < resp->count && check_fetched(c, &resp->blocks[last + 1], NULL) == ERR_OK &&
+           fetched_has_room(c)) {
+        last++;
+    }
+    for (uint16_t k = last + 1; k > first; k--) {
+        const struct byte_span *b = &resp->blocks[k - 1];
+        c->rt.fetched[c->rt.fetched_count++] =
+            (struct raw_msg){ c->rt.peer, dup_bytes(b->data, b->size), b->size };
+    }
+    c->rt.exec_wait = true;
+    arm_retrieval_timer(c);
+}
+
 static void
 on_ledger_response(struct consensus *c, const struct block_response *resp)
 {
     size_t accepted = 0;
     for (uint16_t i = 0; i < resp->count; i++) {
         if (check_fetched(c, &resp->blocks[i], NULL) != ERR_OK ||
-            tree_find(c, &c->tmp_block->header.parent_id) == NULL ||
-            !insert_fetched(c, resp->blocks[i].data, resp->blocks[i].size)) {
+            tree_find(c, &c->tmp_block->header.parent_id) == NULL) {
+            break;
+        }
+        enum err rc = insert_fetched(c, resp->blocks[i].data, resp->blocks[i].size);
+        if (rc == ERR_AGAIN && c->rt.fetched_count == 0) {
+            ledger_park(c, resp, i);
+            return;
+        }
+        if (rc != ERR_OK) {
             break;
         }
         accepted++;
     }
+    ledger_next(c, accepted);
+}
+
+/* After a ledger step: done when the target is in the tree or nothing came, else go on. */
+static void
+ledger_next(struct consensus *c, size_t accepted)
+{
     if (tree_find(c, &c->rt.target) != NULL || accepted == 0 || !c->rt.active) {
         retrieval_done(c);
         return;
@@ -1971,7 +2190,8 @@ static void
 on_block_response(struct consensus *c, uint16_t from)
 {
     const struct block_response *resp = &c->msg->u.block_response;
-    if (!c->rt.active || from != c->rt.peer || resp->status != BLOCK_RESPONSE_OK) {
+    if (!c->rt.active || c->rt.exec_wait || from != c->rt.peer ||
+        resp->status != BLOCK_RESPONSE_OK) {
         c->stats.dropped_stale++;
         return;
     }
@@ -1986,6 +2206,10 @@ static void
 on_retrieval_timer(struct consensus *c)
 {
     if (!c->rt.active) {
+        return;
+    }
+    if (c->rt.exec_wait) {
+        connect_fetched(c); /* still executing: waits again (an evicted block re-executes) */
         return;
     }
     c->rt.tries++;
@@ -2251,6 +2475,84 @@ consensus_on_txs_available(struct consensus *c)
     drain(c);
 }
 
+static void restore_pass(struct consensus *c);
+
+/* Inserts a block whose execution result arrived; resumes what waited for it. */
+static void
+exec_finish(struct consensus *c, struct exec_wait *w, struct cblock *parent,
+            const struct exec_result *res)
+{
+    w->info.exec_root = res->exec_root;
+    w->info.receipts_root = res->receipts_root;
+    w->info.next_epoch_vs_hash = res->next_epoch_vs_hash;
+    enum err rc = block_decode(w->bytes, w->size, c->tmp_block);
+    ASSERT(rc == ERR_OK); /* decoded when it was parked */
+    if (c->env.persist_block(c->env.ctx, &w->info.id, w->bytes, w->size) != ERR_OK) {
+        c->halted = true;
+        return;
+    }
+    struct cblock *b = tree_insert(c, c->tmp_block, w->bytes, w->size, &w->info, parent);
+    if (b == NULL) {
+        c->stats.exec_dropped++; /* the tree is full */
+        return;
+    }
+    uint64_t round = b->info.round;
+    if (w->own && c->self >= 0 && round == c->current_round &&
+        leader_of(c, round) == (uint16_t)c->self && round > c->safety.last_voted_round &&
+        !(c->safety.has_proposal && c->safety.proposal_round >= round)) {
+        sign_proposal(c, b);
+    }
+    if (w->has_replay) {
+        struct buf m;
+        buf_init(&m, CONS_MSG_SIZE_MAX);
+        rc = codec_put_u8(&m, CONS_MSG_PROPOSAL);
+        rc = rc == ERR_OK ? buf_append(&m, w->bytes, w->size) : rc;
+        rc = rc == ERR_OK ? buf_append(&m, w->replay_tail, w->replay_tail_size) : rc;
+        if (rc == ERR_OK) {
+            inbox_push(c, w->replay_from, m.data, m.size);
+        }
+        buf_release(&m);
+    }
+    release_held(c); /* QCs naming it, children's proposals */
+}
+
+void
+consensus_on_executed(struct consensus *c, const struct hash *block_id, enum err result,
+                      const struct exec_result *res)
+{
+    ASSERT(c != NULL && c->started && block_id != NULL);
+    if (c->halted) {
+        return;
+    }
+    struct exec_wait *slot = exec_find(c, block_id);
+    if (slot == NULL) {
+        c->stats.exec_results_ignored++; /* unknown, duplicate, evicted or of a past epoch */
+        return;
+    }
+    struct exec_wait w = *slot; /* owned here: an epoch change below may clear the table */
+    memset(slot, 0, sizeof *slot);
+    struct cblock *parent = tree_find(c, &w.parent_id);
+    if (w.info.epoch != c->epoch || parent == NULL) {
+        c->stats.exec_results_ignored++; /* its parent was pruned */
+    } else if (result != ERR_OK) {
+        c->stats.dropped_invalid_block++;
+        if (c->rt.active && c->rt.exec_wait && hash_equal(&c->rt.exec_id, block_id)) {
+            retrieval_done(c); /* the fetched chain is invalid */
+        }
+    } else {
+        ASSERT(res != NULL);
+        exec_finish(c, &w, parent, res);
+    }
+    exec_release(&w);
+    if (!c->halted && c->rt.active && c->rt.exec_wait) {
+        connect_fetched(c);
+    }
+    if (!c->halted && c->restore_count > 0) {
+        restore_pass(c);
+    }
+    drain(c);
+}
+
 enum err
 consensus_new(const struct consensus_config *cfg, const struct consensus_env *env,
               struct consensus **out)
@@ -2300,6 +2602,8 @@ consensus_free(struct consensus *c)
     }
     tree_clear(c);
     retrieval_reset(c);
+    exec_clear(c);
+    restore_clear(c);
     for (size_t i = 0; i < c->inbox_count; i++) {
         mem_free(c->inbox[(c->inbox_head + i) % INBOX_MAX].bytes);
     }
@@ -2327,7 +2631,8 @@ consensus_free(struct consensus *c)
     mem_free(c);
 }
 
-/* Re-inserts durable blocks above the root (parents first), re-executing each. */
+/* Re-inserts durable blocks above the root (parents first), re-executing each. Blocks whose
+ * execution (or whose parent's) is pending are copied to c->restore for restore_pass. */
 static void
 restore_blocks(struct consensus *c, const struct byte_span *blocks, size_t count)
 {
@@ -2343,16 +2648,87 @@ restore_blocks(struct consensus *c, const struct byte_span *blocks, size_t count
                 continue;
             }
             struct cblock *b = NULL;
+            enum err rc =
+                accept_block(c, c->tmp_block, blocks[i].data, blocks[i].size, true, &b);
+            if (rc == ERR_AGAIN) {
+                continue; /* executing */
+            }
             done[i] = true;
             progress = true;
-            if (accept_block(c, c->tmp_block, blocks[i].data, blocks[i].size, true, &b) == ERR_OK) {
+            if (rc == ERR_OK) {
                 *c->tmp_qc = c->tmp_block->header.qc;
                 bool bad = false;
                 (void)take_qc(c, c->tmp_qc, CONS_PEER_NONE, &bad);
             }
         }
     }
+    for (size_t i = 0; i < count && exec_any(c); i++) {
+        if (!done[i] && c->restore_count < c->cfg.block_tree_max) {
+            if (c->restore == NULL) {
+                c->restore = mem_calloc(c->cfg.block_tree_max, sizeof *c->restore);
+            }
+            c->restore[c->restore_count++] =
+                (struct raw_msg){ 0, dup_bytes(blocks[i].data, blocks[i].size), blocks[i].size };
+        }
+    }
     mem_free(done);
+}
+
+/* A restart block is in the tree: its QC, and our proposal of the current round again. */
+static void
+restored(struct consensus *c, const struct cblock *b)
+{
+    *c->tmp_qc = c->tmp_block->header.qc;
+    bool bad = false;
+    (void)take_qc(c, c->tmp_qc, CONS_PEER_NONE, &bad);
+    if (c->self >= 0 && c->safety.has_proposal && c->safety.proposal_round == c->current_round &&
+        hash_equal(&b->id, &c->safety.proposal_id)) {
+        broadcast_proposal(c, b, &c->safety.proposal_sig);
+    }
+}
+
+/* One pass over the restart blocks after an execution result: inserts those whose parent is
+ * in the tree, takes their QCs, re-sends our proposal of the current round if it is among
+ * them. The list is detached during the pass (an epoch change may clear it). */
+static void
+restore_pass(struct consensus *c)
+{
+    struct raw_msg *list = c->restore;
+    size_t n = c->restore_count;
+    c->restore = NULL;
+    c->restore_count = 0;
+    uint64_t epoch = c->epoch;
+    bool progress = true;
+    while (progress && c->epoch == epoch) {
+        progress = false;
+        size_t i = 0;
+        while (i < n && c->epoch == epoch) {
+            struct cblock *b = NULL;
+            enum err rc = block_decode(list[i].bytes, list[i].size, c->tmp_block);
+            if (rc == ERR_OK) {
+                rc = accept_block(c, c->tmp_block, list[i].bytes, list[i].size, true, &b);
+            }
+            if (rc == ERR_AGAIN || rc == ERR_NOT_FOUND) {
+                i++; /* executing, or its parent not yet in */
+                continue;
+            }
+            if (rc == ERR_OK) {
+                restored(c, b);
+            }
+            mem_free(list[i].bytes);
+            list[i] = list[--n];
+            progress = true;
+        }
+    }
+    if (c->epoch == epoch && n > 0 && exec_any(c) && c->restore == NULL) {
+        c->restore = list;
+        c->restore_count = n;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        mem_free(list[i].bytes);
+    }
+    mem_free(list);
 }
 
 static enum err
@@ -2575,6 +2951,16 @@ size_t
 consensus_held_count(const struct consensus *c)
 {
     return c->held_count + c->inbox_count + c->rt.fetched_count;
+}
+
+size_t
+consensus_exec_pending(const struct consensus *c)
+{
+    size_t n = c->restore_count;
+    for (size_t i = 0; i < CONS_EXEC_PENDING_MAX; i++) {
+        n += c->exec[i].used ? 1u : 0u;
+    }
+    return n;
 }
 
 bool

@@ -3,8 +3,10 @@
  * machine, as specified by CONSENSUS.md (stage A: inline payloads).
  *
  * Inputs: consensus_on_message (bytes from a peer), consensus_on_timer (a timer the env set
- * fired), consensus_on_txs_available (the mempool has transactions). Block execution is
- * synchronous through env->execute. Outputs go through struct consensus_env: messages,
+ * fired), consensus_on_txs_available (the mempool has transactions), consensus_on_executed
+ * (a block execution finished). Block execution goes through env->execute, synchronously
+ * (ERR_OK with the results) or asynchronously (ERR_AGAIN now, consensus_on_executed later;
+ * see "Asynchronous execution" below). Outputs go through struct consensus_env: messages,
  * timers, the durable safety record (persisted before any vote, timeout or proposal that
  * depends on it is sent), the highest TC (durable before the round after it is entered),
  * durable blocks, committed blocks in height order with their finality proofs, evidence.
@@ -18,6 +20,28 @@
  *
  * Threads: one consensus object is owned by one thread. The env callbacks must not call back
  * into the consensus object (messages to self are queued inside, so there is no re-entry).
+ *
+ * Asynchronous execution: env->execute may start the execution (e.g. on an executor thread)
+ * and return ERR_AGAIN. The block and parent are borrowed for the call only: the env copies
+ * what it needs. It later calls consensus_on_executed(c, block_id, result, res) on the
+ * consensus thread, with the block id of the header (block_header_id). Until then the core
+ * does not vote for the block, insert it into the tree, persist it with env->persist_block,
+ * build on it or commit it: it parks a copy of the block (at most CONS_EXEC_PENDING_MAX at a
+ * time; when full, a block of a later round evicts the lowest-round one, others are
+ * dropped and counted) and resumes the path that asked once the result arrives:
+ *   - a proposal is handled again (vote only if its round is still current and the safety
+ *     rules allow: no vote after a timeout in that round);
+ *   - the leader's own block is signed and broadcast if its round is still current and
+ *     nothing was signed for it meanwhile (no second block is built while it executes);
+ *   - a retrieved chain and the durable blocks of a restart continue bottom-up;
+ *   - messages held for the block (a QC naming it, a child's proposal) are retried: a child
+ *     is executed only after its parent's result, so results may arrive in any order.
+ * result != ERR_OK: the block is invalid (as ERR_MALFORMED from a synchronous execute). A
+ * result for a block the core does not wait for (unknown, duplicate, evicted, of a past
+ * epoch, or whose parent was pruned) is ignored and counted in exec_results_ignored; the
+ * same block may be handed to env->execute again later. The env may mix both modes per
+ * call; one that always returns ERR_OK behaves exactly as before. A restart forgets every
+ * pending execution (its results arrive at a new consensus object and are ignored).
  *
  * Resolutions of points CONSENSUS.md leaves open:
  *   - failed_authors lists the leaders of rounds max(qc.round + 1, round - 32) .. round - 1:
@@ -49,7 +73,8 @@
 #include "base/err.h"
 #include "codec/consensus_types.h"
 
-#define CONS_PEER_NONE UINT16_MAX
+#define CONS_PEER_NONE        UINT16_MAX
+#define CONS_EXEC_PENDING_MAX 8 /* blocks whose asynchronous execution the core waits for */
 
 struct consensus_config {
     struct cons_chain chain;
@@ -155,7 +180,8 @@ struct consensus_env {
      * returns when all are checked). NULL: one env->verify call per signature. */
     cons_verify_batch_fn *verify_batch;
     /* Validates the payload (tx well-formed and signed) and executes the block on its
-     * parent's speculative state. ERR_MALFORMED: the block is invalid (no vote). */
+     * parent's speculative state. ERR_MALFORMED: the block is invalid (no vote). ERR_AGAIN:
+     * started, *out untouched; the result comes through consensus_on_executed. */
     enum err (*execute)(void *ctx, const struct block *blk, const struct block_info *parent,
                         struct exec_result *out);
     /* Appends up to req->max_txs transactions (each as a codec byte string) of at most
@@ -222,6 +248,9 @@ struct consensus_stats {
     uint64_t epoch_changes;
     uint64_t sig_verifications; /* signature checks requested from env->verify */
     uint64_t cert_cache_hits;
+    uint64_t exec_started;         /* executions env->execute started asynchronously */
+    uint64_t exec_results_ignored; /* results for blocks the core no longer waited for */
+    uint64_t exec_dropped;         /* blocks dropped or evicted: the pending table was full */
 };
 
 struct consensus;
@@ -238,6 +267,10 @@ MUST_USE enum err consensus_start(struct consensus *c, const struct cons_start *
 void consensus_on_message(struct consensus *c, uint16_t from, const uint8_t *msg, size_t size);
 void consensus_on_timer(struct consensus *c, enum cons_timer kind, uint64_t token);
 void consensus_on_txs_available(struct consensus *c);
+/* The result of an execution env->execute started with ERR_AGAIN (see above). `res` is read
+ * only when result == ERR_OK. */
+void consensus_on_executed(struct consensus *c, const struct hash *block_id, enum err result,
+                           const struct exec_result *res);
 
 /* Inspection (tests, metrics, the simulator's oracle). */
 const struct consensus_stats *consensus_stats(const struct consensus *c);
@@ -249,6 +282,8 @@ const struct validator_set *consensus_validators(const struct consensus *c);
 /* Blocks held in the tree, pending votes/timeouts and held messages (memory oracle). */
 size_t consensus_tree_size(const struct consensus *c);
 size_t consensus_held_count(const struct consensus *c);
+/* Blocks waiting for an execution result, plus restart blocks waiting for such a parent. */
+size_t consensus_exec_pending(const struct consensus *c);
 bool consensus_is_halted(const struct consensus *c);
 
 /* Leader of (epoch, round) in vs. */

@@ -76,6 +76,23 @@ struct epoch_entry {
     size_t suffix_count;
 };
 
+/* A block whose execution env->execute started (ERR_AGAIN): everything but its results is
+ * checked; it enters the tree when consensus_on_executed brings them. */
+struct exec_wait {
+    bool used;
+    bool own;               /* this node's proposal: signed and sent once executed */
+    struct block_info info; /* results not yet filled in */
+    struct hash parent_id;
+    uint8_t *bytes; /* the block encoding */
+    size_t size;
+    /* the proposal that brought it, handled again once executed: type byte || bytes ||
+     * replay_tail (signature and sync info) */
+    bool has_replay;
+    uint16_t replay_from;
+    uint8_t *replay_tail;
+    size_t replay_tail_size;
+};
+
 enum retrieval_mode {
     RT_TOP_DOWN = 0, /* from a wanted block down to the tree */
     RT_LEDGER = 1,   /* committed blocks up from the root, when far behind */
@@ -92,6 +109,8 @@ struct retrieval {
     uint64_t token;
     struct raw_msg *fetched; /* top-down copies, block_tree_max slots */
     size_t fetched_count;
+    bool exec_wait;      /* the lowest fetched block (or its parent) is executing */
+    struct hash exec_id; /* that lowest fetched block */
 };
 
 /* One committed block as leader reputation sees it (section 7 stage 2). */
@@ -163,6 +182,9 @@ struct consensus {
     size_t inbox_count;
     struct raw_msg held[HELD_MAX];
     size_t held_count;
+    struct exec_wait exec[CONS_EXEC_PENDING_MAX];
+    struct raw_msg *restore; /* durable blocks waiting for a parent that is executing */
+    size_t restore_count;
     struct retrieval rt;
     uint64_t round_token;
     uint64_t propose_token;

@@ -18,6 +18,9 @@
  * schedule of the first rounds: scenario twins-enum; twins-enum-fail must break).
  * Leader reputation (section 7 stage 2) can be switched on per run.
  *
+ * Execution: synchronous, or (async_exec) answered later by a seeded delay as a simulated
+ * event, results reordered across blocks and lost in crashes.
+ *
  * The oracle runs after every event: agreement at every height, prefix, every finality proof
  * verifies, equal state roots per height, honest lvr never decreases, no conflicting or
  * post-timeout honest votes, liveness after GST within a bound, bounded node memory.
@@ -93,6 +96,17 @@ struct sim_config {
     uint64_t warmup_height;  /* >0: the steady-state counters of sim_result start when the
                               * first honest node commits this height (start-up excluded) */
     bool expect_violation;   /* a must-fail run (twins > f) */
+    /* Asynchronous execution: env->execute returns ERR_AGAIN and the result arrives as an
+     * event exec_base_us + tx_count * exec_per_tx_us + up to exec_jitter_us later (seeded,
+     * so results of different blocks overtake each other); exec_sync_permille of the
+     * executions still answer at once. A crash forgets the pending ones. A block with more
+     * than txs_per_block transactions (the equivocating leader's second one) then fails
+     * execution at every node. */
+    bool async_exec;
+    uint64_t exec_base_us;
+    uint64_t exec_per_tx_us;
+    uint64_t exec_jitter_us;
+    uint32_t exec_sync_permille;
     bool quiet;
 };
 
@@ -129,6 +143,9 @@ struct sim_result {
     uint64_t warm_type_msgs[SIM_MSG_TYPES];
     uint64_t timeouts_sent; /* local timeouts broadcast, over honest nodes */
     uint64_t tcs_formed;    /* over honest nodes */
+    uint64_t exec_async;    /* executions answered later (async_exec) */
+    uint64_t exec_ignored;  /* results the nodes no longer waited for */
+    uint64_t crash_pending; /* crashes of a node with executions pending */
 };
 
 /* Fills cfg for a named scenario and seed; ERR_NOT_FOUND for an unknown name. */

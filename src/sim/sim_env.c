@@ -384,8 +384,32 @@ env_execute(void *ctx, const struct block *blk, const struct block_info *parent,
         sim_validator_set(s, blk->header.epoch + 1, s->vs_scratch);
         validator_set_hash(alg, s->vs_scratch, &r.next_epoch_vs_hash);
     }
-    *out = r;
-    return ERR_OK;
+    /* with async_exec, a block over the honest payload size (the equivocating leader's second
+     * block) fails execution at every node: invalid results, synchronous and late */
+    bool invalid = s->cfg.async_exec && blk->payload.tx_count > s->cfg.txs_per_block;
+    if (!s->cfg.async_exec || rng_permille(&s->exec, s->cfg.exec_sync_permille)) {
+        *out = r;
+        return invalid ? ERR_MALFORMED : ERR_OK;
+    }
+    /* started: the result arrives as an event, after a delay that grows with the payload */
+    uint8_t msg[4 * HASH_SIZE + 1];
+    struct hash id;
+    block_header_id(alg, &blk->header, &id);
+    memcpy(msg, id.bytes, HASH_SIZE);
+    memcpy(msg + HASH_SIZE, r.exec_root.bytes, HASH_SIZE);
+    memcpy(msg + (size_t)2 * HASH_SIZE, r.receipts_root.bytes, HASH_SIZE);
+    memcpy(msg + (size_t)3 * HASH_SIZE, r.next_epoch_vs_hash.bytes, HASH_SIZE);
+    msg[(size_t)4 * HASH_SIZE] = invalid ? 1 : 0;
+    uint64_t delay = s->cfg.exec_base_us + blk->payload.tx_count * s->cfg.exec_per_tx_us +
+                     rng_below(&s->exec, s->cfg.exec_jitter_us + 1u);
+    struct event ev = { .at_us = s->now_us + delay,
+                        .kind = EV_EXECUTED,
+                        .node = node->id,
+                        .gen = node->gen,
+                        .msg = sim_buf_new(msg, sizeof msg) };
+    sim_push(s, &ev); /* the event owns the reference */
+    s->res.exec_async++;
+    return ERR_AGAIN;
 }
 
 static enum err

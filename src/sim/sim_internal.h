@@ -38,6 +38,7 @@ enum sim_ev {
     EV_PARTITION = 5,
     EV_GST = 6,
     EV_BYZ_TICK = 7,
+    EV_EXECUTED = 8, /* msg: block id || exec_result || 1 if the block is invalid */
 };
 
 struct event {
@@ -161,6 +162,7 @@ struct sim {
     struct rng net;
     struct rng fault;
     struct rng byzr;
+    struct rng exec; /* execution delays (its own stream: other draws do not shift) */
     uint64_t now_us;
     uint64_t seq;
     bool gst;

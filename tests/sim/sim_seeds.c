@@ -60,8 +60,15 @@ some_fail(const char *scenario, uint64_t first, uint64_t count)
     return 1;
 }
 
+/* Totals over the runs of one invocation, printed with the "ok" line. */
+struct totals {
+    uint64_t blocks;
+    uint64_t exec_async;
+    uint64_t crash_pending;
+};
+
 static int
-run_one(const char *scenario, uint64_t seed, uint64_t *blocks)
+run_one(const char *scenario, uint64_t seed, struct totals *t)
 {
     struct sim_config cfg;
     if (sim_scenario(scenario, seed, &cfg) != ERR_OK) {
@@ -76,7 +83,9 @@ run_one(const char *scenario, uint64_t seed, uint64_t *blocks)
                (unsigned long long)seed);
         return 1;
     }
-    *blocks += res.min_height;
+    t->blocks += res.min_height;
+    t->exec_async += res.exec_async;
+    t->crash_pending += res.crash_pending;
     return 0;
 }
 
@@ -89,7 +98,7 @@ run_file(const char *path)
         return 2;
     }
     char line[256];
-    uint64_t blocks = 0;
+    struct totals t = { 0 };
     unsigned runs = 0;
     int rc = 0;
     while (rc == 0 && fgets(line, sizeof line, f) != NULL) {
@@ -106,12 +115,13 @@ run_file(const char *path)
         if (parse_u64(space + 1, &seed) != 0) {
             continue;
         }
-        rc = run_one(line, seed, &blocks);
+        rc = run_one(line, seed, &t);
         runs++;
     }
     fclose(f);
     if (rc == 0) {
-        printf("ok regressions=%u blocks=%llu\n", runs, (unsigned long long)blocks);
+        printf("ok regressions=%u blocks=%llu exec_async=%llu\n", runs,
+               (unsigned long long)t.blocks, (unsigned long long)t.exec_async);
     }
     return rc;
 }
@@ -133,14 +143,16 @@ main(int argc, char **argv)
     if (must_fail) {
         return some_fail(argv[1], first, count);
     }
-    uint64_t blocks = 0;
+    struct totals t = { 0 };
     for (uint64_t seed = first; seed < first + count; seed++) {
-        int rc = run_one(argv[1], seed, &blocks);
+        int rc = run_one(argv[1], seed, &t);
         if (rc != 0) {
             return rc;
         }
     }
-    printf("ok scenario=%s seeds=%llu..%llu blocks=%llu\n", argv[1], (unsigned long long)first,
-           (unsigned long long)(first + count - 1), (unsigned long long)blocks);
+    printf("ok scenario=%s seeds=%llu..%llu blocks=%llu exec_async=%llu crash_pending=%llu\n",
+           argv[1], (unsigned long long)first, (unsigned long long)(first + count - 1),
+           (unsigned long long)t.blocks, (unsigned long long)t.exec_async,
+           (unsigned long long)t.crash_pending);
     return 0;
 }

@@ -12,7 +12,11 @@
  *     resumes in that round and votes on the TC without re-forming it; a failed TC write
  *     halts the node;
  *   - with leader_egress_kbps the round timer adds the stage-A dissemination time of the last
- *     accepted proposal, capped at base_timeout. */
+ *     accepted proposal, capped at base_timeout;
+ *   - asynchronous execution (env->execute returns ERR_AGAIN): the vote only after the result,
+ *     no vote for an invalid result, unknown and duplicate results ignored, results out of
+ *     order (a child waits for its parent), the leader's own block sent once executed, the
+ *     bound on pending executions. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +56,11 @@ struct harness {
     struct qc epoch_qc;
     uint64_t epoch_end_height; /* execution ends the epoch at this height (0: never) */
     int commits;
+    bool async;              /* h_execute starts executions and returns ERR_AGAIN */
+    uint8_t tx_tag;          /* varies the crafted payload (distinct blocks for one round) */
+    struct hash started[32]; /* blocks whose execution h_execute started, in order */
+    struct exec_result results[32];
+    size_t nstarted;
 };
 
 static struct harness *hx;
@@ -156,6 +165,13 @@ h_execute(void *ctx, const struct block *blk, const struct block_info *parent,
           struct exec_result *out)
 {
     (void)ctx;
+    if (hx->async) {
+        assert_true(hx->nstarted < sizeof hx->started / sizeof hx->started[0]);
+        block_header_id(HASH_SHA256, &blk->header, &hx->started[hx->nstarted]);
+        exec_of(parent, &blk->header.payload_root, blk->header.height, &hx->results[hx->nstarted]);
+        hx->nstarted++;
+        return ERR_AGAIN;
+    }
     exec_of(parent, &blk->header.payload_root, blk->header.height, out);
     return ERR_OK;
 }
@@ -304,7 +320,9 @@ craft(uint64_t round, const struct block_info *parent, const struct qc *qc, cons
     struct buf txs;
     buf_init(&txs, 256);
     if (with_payload) {
-        assert_int_equal(codec_put_bytes(&txs, "tx", 2, CONS_TX_SIZE_MAX), ERR_OK);
+        const uint8_t tx[3] = { 't', 'x', hx->tx_tag };
+        assert_int_equal(codec_put_bytes(&txs, tx, hx->tx_tag == 0 ? 2 : 3, CONS_TX_SIZE_MAX),
+                         ERR_OK);
         m->u.proposal.block.payload = (struct block_payload){
             .kind = PAYLOAD_INLINE, .tx_count = 1, .txs = txs.data, .txs_size = txs.size
         };
@@ -421,6 +439,7 @@ restart(bool with_record)
     consensus_free(hx->c);
     hx->c = NULL;
     clear_out();
+    hx->nstarted = 0;
     start_node(with_record);
 }
 
@@ -718,6 +737,340 @@ test_timer_covers_dissemination(void **state)
     buf_release(&b2.msg);
 }
 
+/* ---- asynchronous execution ---- */
+
+/* The index of the execution h_execute started for `id`; the test stops if there is none. */
+static size_t
+started_index(const struct hash *id)
+{
+    for (size_t i = 0; i < hx->nstarted; i++) {
+        if (hash_equal(&hx->started[i], id)) {
+            return i;
+        }
+    }
+    fail_msg("no execution was started for the block");
+    abort();
+}
+
+static void
+executed(const struct hash *id, enum err result)
+{
+    size_t i = started_index(id);
+    consensus_on_executed(hx->c, id, result, result == ERR_OK ? &hx->results[i] : NULL);
+}
+
+static void
+async_restart(void)
+{
+    hx->async = true;
+    hx->tx_tag = 0;
+    restart(false);
+}
+
+static void
+test_async_vote_only_after_result(void **state)
+{
+    (void)state;
+    async_restart();
+    struct crafted b1;
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, true, &b1);
+    deliver(1, &b1.msg);
+    assert_int_equal(hx->nstarted, 1);
+    assert_null(find_sent(CONS_MSG_VOTE));
+    assert_int_equal(consensus_exec_pending(hx->c), 1);
+    assert_int_equal(consensus_stats(hx->c)->exec_started, 1);
+    assert_int_equal(consensus_tree_size(hx->c), 1); /* not inserted before its result */
+    deliver(1, &b1.msg);                             /* a duplicate does not execute twice */
+    assert_int_equal(hx->nstarted, 1);
+    int persists = hx->persists;
+    executed(&b1.info.id, ERR_OK);
+    const struct sent *v = must_find(CONS_MSG_VOTE);
+    assert_int_equal(v->to, 2);
+    assert_true(v->persists_before > persists);
+    struct cons_msg *m = mem_alloc(sizeof *m);
+    assert_int_equal(cons_msg_decode(v->data, v->size, m), ERR_OK);
+    assert_true(block_info_equal(&m->u.vote.vote.vote_data.proposed, &b1.info));
+    assert_int_equal(consensus_exec_pending(hx->c), 0);
+    assert_int_equal(consensus_tree_size(hx->c), 2);
+    assert_int_equal(consensus_last_voted_round(hx->c), 1);
+    mem_free(m);
+    buf_release(&b1.msg);
+}
+
+static void
+test_async_invalid_result_no_vote(void **state)
+{
+    (void)state;
+    async_restart();
+    struct crafted b1;
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, true, &b1);
+    deliver(1, &b1.msg);
+    uint64_t invalid = consensus_stats(hx->c)->dropped_invalid_block;
+    executed(&b1.info.id, ERR_MALFORMED);
+    assert_null(find_sent(CONS_MSG_VOTE));
+    assert_int_equal(consensus_stats(hx->c)->dropped_invalid_block, invalid + 1);
+    assert_int_equal(consensus_exec_pending(hx->c), 0);
+    assert_int_equal(consensus_tree_size(hx->c), 1);
+    assert_int_equal(consensus_last_voted_round(hx->c), 0);
+    buf_release(&b1.msg);
+}
+
+static void
+test_async_stale_results_ignored(void **state)
+{
+    (void)state;
+    async_restart();
+    const struct consensus_stats *st = consensus_stats(hx->c);
+    struct crafted b1;
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, true, &b1);
+    struct exec_result r;
+    memset(&r, 0, sizeof r);
+    consensus_on_executed(hx->c, &b1.info.id, ERR_OK, &r); /* never started */
+    assert_int_equal(st->exec_results_ignored, 1);
+    deliver(1, &b1.msg);
+    /* the round times out while the block executes: its result brings no vote */
+    consensus_on_timer(hx->c, CONS_TIMER_ROUND, hx->round_token);
+    assert_non_null(find_sent(CONS_MSG_TIMEOUT));
+    executed(&b1.info.id, ERR_OK);
+    assert_null(find_sent(CONS_MSG_VOTE));
+    assert_int_equal(consensus_tree_size(hx->c), 2); /* valid: kept for its descendants */
+    executed(&b1.info.id, ERR_OK);                   /* a duplicate result */
+    assert_int_equal(st->exec_results_ignored, 2);
+    assert_int_equal(consensus_tree_size(hx->c), 2);
+    buf_release(&b1.msg);
+}
+
+/* B1 (round 1) and B2 (round 2, its child) arrive while B1 executes: B2 waits for B1's
+ * result, then executes; a sibling branch's result comes before an older one's. */
+static void
+test_async_out_of_order(void **state)
+{
+    (void)state;
+    async_restart();
+    const struct consensus_stats *st = consensus_stats(hx->c);
+    struct crafted b1;
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, true, &b1);
+    struct qc *qc1 = mem_alloc(sizeof *qc1);
+    certify(&b1.info, &hx->genesis, qc1);
+    struct crafted b2;
+    craft(2, &b1.info, qc1, NULL, true, &b2);
+    deliver(1, &b1.msg);
+    deliver(2, &b2.msg);
+    assert_int_equal(hx->nstarted, 1); /* B2 is held: its parent has no result yet */
+    assert_int_equal(consensus_round(hx->c), 1);
+    executed(&b1.info.id, ERR_OK);
+    assert_non_null(find_sent(CONS_MSG_VOTE)); /* B1, still the current round */
+    assert_int_equal(consensus_round(hx->c), 2);
+    assert_int_equal(hx->nstarted, 2); /* then B2 */
+    uint64_t votes = st->votes_sent;
+    executed(&b2.info.id, ERR_OK);
+    assert_int_equal(st->votes_sent, votes + 1); /* to ourselves: leader of round 3 */
+    assert_int_equal(consensus_last_voted_round(hx->c), 2);
+
+    /* two branches: B4 executes, a TC moves to round 5, whose block (on QC1, a sibling of
+     * B2's line) executes too; B5's result comes first and gets the vote, B4's none */
+    struct qc *qc2 = mem_alloc(sizeof *qc2);
+    certify(&b2.info, &b1.info, qc2);
+    struct tc *tc3 = mem_alloc(sizeof *tc3);
+    const uint64_t rounds3[3] = { 2, 2, 2 };
+    timeout_cert(3, qc2, rounds3, tc3);
+    struct crafted b4;
+    craft(4, &b2.info, qc2, tc3, true, &b4);
+    deliver(0, &b4.msg);
+    assert_int_equal(consensus_round(hx->c), 4);
+    struct tc *tc4 = mem_alloc(sizeof *tc4);
+    const uint64_t rounds4[3] = { 2, 2, 2 };
+    timeout_cert(4, qc2, rounds4, tc4);
+    struct crafted b5;
+    craft(5, &b2.info, qc2, tc4, false, &b5);
+    deliver(1, &b5.msg);
+    assert_int_equal(consensus_round(hx->c), 5);
+    assert_int_equal(consensus_exec_pending(hx->c), 2);
+    votes = st->votes_sent;
+    clear_out();
+    executed(&b5.info.id, ERR_OK);
+    assert_int_equal(st->votes_sent, votes + 1);
+    assert_int_equal(consensus_last_voted_round(hx->c), 5);
+    executed(&b4.info.id, ERR_OK);
+    assert_int_equal(st->votes_sent, votes + 1);
+    assert_int_equal(consensus_exec_pending(hx->c), 0);
+    mem_free(qc1);
+    mem_free(qc2);
+    mem_free(tc3);
+    mem_free(tc4);
+    buf_release(&b1.msg);
+    buf_release(&b2.msg);
+    buf_release(&b4.msg);
+    buf_release(&b5.msg);
+}
+
+/* Round 3 is ours: the block is built, executes, and is proposed only with its result. */
+static void
+test_async_own_block(void **state)
+{
+    (void)state;
+    async_restart();
+    struct crafted b1;
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, false, &b1);
+    struct qc *qc1 = mem_alloc(sizeof *qc1);
+    certify(&b1.info, &hx->genesis, qc1);
+    struct crafted b2;
+    craft(2, &b1.info, qc1, NULL, false, &b2);
+    struct qc *qc2 = mem_alloc(sizeof *qc2);
+    certify(&b2.info, &b1.info, qc2);
+    deliver(1, &b1.msg);
+    executed(&b1.info.id, ERR_OK);
+    deliver(2, &b2.msg);
+    executed(&b2.info.id, ERR_OK);
+    clear_out();
+    struct cons_msg *m = mem_calloc(1, sizeof *m);
+    m->type = CONS_MSG_SYNC_INFO;
+    m->u.sync.highest_qc = *qc2;
+    m->u.sync.highest_commit_cert = *qc2;
+    struct buf sync;
+    buf_init(&sync, CONS_MSG_SIZE_MAX);
+    assert_int_equal(cons_msg_encode(&sync, m), ERR_OK);
+    deliver(1, &sync);
+    assert_int_equal(consensus_round(hx->c), 3);
+    assert_int_equal(hx->nstarted, 3); /* our block executes */
+    assert_null(find_sent(CONS_MSG_PROPOSAL));
+    consensus_on_executed(hx->c, &hx->started[2], ERR_OK, &hx->results[2]);
+    const struct sent *p = must_find(CONS_MSG_PROPOSAL);
+    assert_int_equal(p->to, -1);
+    assert_int_equal(cons_msg_decode(p->data, p->size, m), ERR_OK);
+    assert_int_equal(m->u.proposal.block.header.round, 3);
+    /* round 7 (ours again) after a TC: the round times out while our block executes, so its
+     * result sends nothing (sign_proposal rule 1) */
+    struct tc *tc6 = mem_alloc(sizeof *tc6);
+    const uint64_t rounds[3] = { 2, 2, 2 };
+    timeout_cert(6, qc2, rounds, tc6);
+    memset(m, 0, sizeof *m);
+    m->type = CONS_MSG_SYNC_INFO;
+    m->u.sync.highest_qc = *qc2;
+    m->u.sync.highest_commit_cert = *qc2;
+    m->u.sync.has_tc = true;
+    m->u.sync.highest_tc = *tc6;
+    buf_reset(&sync);
+    assert_int_equal(cons_msg_encode(&sync, m), ERR_OK);
+    deliver(1, &sync);
+    assert_int_equal(consensus_round(hx->c), 7);
+    assert_int_equal(hx->nstarted, 4);
+    consensus_on_timer(hx->c, CONS_TIMER_ROUND, hx->round_token);
+    clear_out();
+    consensus_on_executed(hx->c, &hx->started[3], ERR_OK, &hx->results[3]);
+    assert_null(find_sent(CONS_MSG_PROPOSAL));
+    assert_int_equal(consensus_tree_size(hx->c), 4); /* B1 (the root), B2, B3, ours */
+    mem_free(tc6);
+    mem_free(m);
+    mem_free(qc1);
+    mem_free(qc2);
+    buf_release(&sync);
+    buf_release(&b1.msg);
+    buf_release(&b2.msg);
+}
+
+/* B2 names B1, which this node lacks: B1 is fetched, executes, and only then does the
+ * retrieval end and B2 (held meanwhile) execute and get the vote. */
+static void
+test_async_retrieval_chain(void **state)
+{
+    (void)state;
+    async_restart();
+    struct crafted b1;
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, true, &b1);
+    struct qc *qc1 = mem_alloc(sizeof *qc1);
+    certify(&b1.info, &hx->genesis, qc1);
+    struct crafted b2;
+    craft(2, &b1.info, qc1, NULL, true, &b2);
+    deliver(2, &b2.msg);
+    const struct sent *q = must_find(CONS_MSG_BLOCK_REQUEST);
+    assert_int_equal(q->to, 2);
+    /* the response: B1's block, as the proposal carried it */
+    struct cons_msg *m = mem_calloc(1, sizeof *m);
+    assert_int_equal(cons_msg_decode(b1.msg.data, b1.msg.size, m), ERR_OK);
+    struct buf block;
+    buf_init(&block, CONS_MSG_SIZE_MAX);
+    assert_int_equal(block_encode(&block, &m->u.proposal.block), ERR_OK);
+    memset(m, 0, sizeof *m);
+    m->type = CONS_MSG_BLOCK_RESPONSE;
+    m->u.block_response.status = BLOCK_RESPONSE_OK;
+    m->u.block_response.count = 1;
+    m->u.block_response.blocks[0] = (struct byte_span){ block.data, block.size };
+    struct buf resp;
+    buf_init(&resp, CONS_MSG_SIZE_MAX);
+    assert_int_equal(cons_msg_encode(&resp, m), ERR_OK);
+    deliver(2, &resp);
+    assert_int_equal(hx->nstarted, 1); /* B1 executes; B2 waits */
+    assert_true(hash_equal(&hx->started[0], &b1.info.id));
+    assert_int_equal(consensus_round(hx->c), 1);
+    uint64_t stale = consensus_stats(hx->c)->dropped_stale;
+    deliver(2, &resp); /* a second response while B1 executes is not used */
+    assert_int_equal(consensus_stats(hx->c)->dropped_stale, stale + 1);
+    assert_int_equal(hx->nstarted, 1);
+    executed(&b1.info.id, ERR_OK);
+    assert_int_equal(consensus_round(hx->c), 2);
+    assert_int_equal(hx->nstarted, 2);
+    assert_null(find_sent(CONS_MSG_VOTE));
+    executed(&b2.info.id, ERR_OK);
+    assert_int_equal(consensus_last_voted_round(hx->c), 2);
+    assert_int_equal(consensus_exec_pending(hx->c), 0);
+    assert_int_equal(consensus_tree_size(hx->c), 3);
+    mem_free(m);
+    mem_free(qc1);
+    buf_release(&block);
+    buf_release(&resp);
+    buf_release(&b1.msg);
+    buf_release(&b2.msg);
+}
+
+/* An equivocating leader floods one round with distinct valid blocks: at most
+ * CONS_EXEC_PENDING_MAX wait; a block of a later round evicts one of them. */
+static void
+test_async_pending_bound(void **state)
+{
+    (void)state;
+    async_restart();
+    const struct consensus_stats *st = consensus_stats(hx->c);
+    struct crafted b[CONS_EXEC_PENDING_MAX + 2];
+    for (uint8_t i = 0; i < CONS_EXEC_PENDING_MAX + 2; i++) {
+        hx->tx_tag = (uint8_t)(i + 1);
+        craft(1, &hx->genesis, &hx->epoch_qc, NULL, true, &b[i]);
+        deliver(1, &b[i].msg);
+        assert_true(consensus_exec_pending(hx->c) <= CONS_EXEC_PENDING_MAX);
+    }
+    assert_int_equal(hx->nstarted, CONS_EXEC_PENDING_MAX); /* the rest were not started */
+    assert_int_equal(consensus_exec_pending(hx->c), CONS_EXEC_PENDING_MAX);
+    assert_int_equal(st->exec_dropped, 2);
+    /* round 2 after a TC: its block evicts one of round 1, whose result is then ignored */
+    struct tc *tc1 = mem_alloc(sizeof *tc1);
+    const uint64_t rounds[3] = { 0, 0, 0 };
+    timeout_cert(1, &hx->epoch_qc, rounds, tc1);
+    hx->tx_tag = 0;
+    struct crafted b2;
+    craft(2, &hx->genesis, &hx->epoch_qc, tc1, true, &b2);
+    deliver(2, &b2.msg);
+    assert_int_equal(consensus_round(hx->c), 2);
+    assert_int_equal(hx->nstarted, CONS_EXEC_PENDING_MAX + 1);
+    assert_int_equal(consensus_exec_pending(hx->c), CONS_EXEC_PENDING_MAX);
+    assert_int_equal(st->exec_dropped, 3);
+    uint64_t ignored = st->exec_results_ignored;
+    for (size_t i = 0; i < CONS_EXEC_PENDING_MAX; i++) {
+        consensus_on_executed(hx->c, &hx->started[i], ERR_OK, &hx->results[i]);
+    }
+    assert_int_equal(st->exec_results_ignored, ignored + 1);
+    assert_int_equal(consensus_last_voted_round(hx->c), 0); /* round 1 is over */
+    executed(&b2.info.id, ERR_OK);
+    assert_int_equal(consensus_last_voted_round(hx->c), 2);
+    assert_int_equal(consensus_exec_pending(hx->c), 0);
+    hx->async = false;
+    hx->tx_tag = 0;
+    mem_free(tc1);
+    for (size_t i = 0; i < CONS_EXEC_PENDING_MAX + 2; i++) {
+        buf_release(&b[i].msg);
+    }
+    buf_release(&b2.msg);
+}
+
 int
 main(void)
 {
@@ -727,6 +1080,13 @@ main(void)
         cmocka_unit_test(test_tc_rule_and_no_commit_on_gap),
         cmocka_unit_test(test_drops_are_counted),
         cmocka_unit_test(test_suffix_payload_rejected),
+        cmocka_unit_test(test_async_vote_only_after_result),
+        cmocka_unit_test(test_async_invalid_result_no_vote),
+        cmocka_unit_test(test_async_stale_results_ignored),
+        cmocka_unit_test(test_async_out_of_order),
+        cmocka_unit_test(test_async_own_block),
+        cmocka_unit_test(test_async_retrieval_chain),
+        cmocka_unit_test(test_async_pending_bound),
         cmocka_unit_test(test_tc_persisted_and_restored),
         cmocka_unit_test(test_restored_tc_justifies_vote),
         cmocka_unit_test(test_tc_write_failure_halts),
