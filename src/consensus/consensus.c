@@ -2648,8 +2648,7 @@ restore_blocks(struct consensus *c, const struct byte_span *blocks, size_t count
                 continue;
             }
             struct cblock *b = NULL;
-            enum err rc =
-                accept_block(c, c->tmp_block, blocks[i].data, blocks[i].size, true, &b);
+            enum err rc = accept_block(c, c->tmp_block, blocks[i].data, blocks[i].size, true, &b);
             if (rc == ERR_AGAIN) {
                 continue; /* executing */
             }
