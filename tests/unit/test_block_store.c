@@ -798,7 +798,8 @@ test_tx_index_flush_merge_reopen(void **state)
     block_store_tx_index_stats(f->store, &st);
     /* ~1,600 hashes in memtables of 16 (more while the worker is behind) */
     assert_true(st.runs_written >= 40);
-    assert_true(st.runs_merged >= 80);
+    assert_true(st.runs_merged >= 30);
+    assert_true(st.runs_merged + st.runs == st.runs_written); /* each merge of 2: one run less */
     assert_true(st.runs <= 12); /* merges keep lookups to a few runs */
     assert_true(st.memtable < 16 + TXS_PER_BLOCK_MAX);
     assert_int_equal(run_files(f, NULL, 0, 0), st.runs);
