@@ -76,6 +76,8 @@ struct api_status {
     uint64_t mempool_bytes;
     enum api_sync_state sync_state;
     uint64_t sync_target_height; /* highest final height heard of; = final_height if synced */
+    uint64_t sigs_checked;       /* signatures verified since start (cache misses) */
+    uint64_t sigs_cache_hits;    /* signature checks answered by the verify cache */
 };
 
 /* Which block GET /v1/blocks asks for. */

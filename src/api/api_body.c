@@ -6,6 +6,7 @@
 
 #include "base/assert.h"
 #include "base/mem.h"
+#include "base/reader.h"
 #include "base/text.h"
 
 enum err
@@ -154,6 +155,45 @@ json_body_decode(const json_t *root, size_t size, uint32_t txs_max, struct api_t
     return ERR_OK;
 }
 
+/* The binary batch form: length-prefixed transactions, back to back. */
+static enum err
+batch_body_decode(const uint8_t *body, size_t size, uint32_t txs_max, struct api_txs_body *out,
+                  const char **why)
+{
+    size_t count = 0;
+    for (size_t off = 0; off < size;) {
+        if (size - off < 4) {
+            *why = "batch: truncated length prefix";
+            return ERR_MALFORMED;
+        }
+        uint32_t len = load_u32(body + off);
+        off += 4;
+        if (len == 0 || len > API_BATCH_TX_SIZE_MAX || len > size - off) {
+            *why = "batch: a transaction length is 0, too large or past the end of the body";
+            return ERR_MALFORMED;
+        }
+        off += len;
+        if (++count > txs_max) {
+            *why = "too many transactions in one batch";
+            return ERR_TOO_LARGE;
+        }
+    }
+    if (count == 0) {
+        *why = "empty body";
+        return ERR_MALFORMED;
+    }
+    out->batch = true;
+    body_alloc(out, count, size);
+    memcpy(out->data, body, size);
+    size_t off = 0;
+    for (size_t i = 0; i < count; i++) {
+        uint32_t len = load_u32(body + off);
+        out->items[i] = (struct api_body_item){ ERR_OK, { out->data + off + 4, len } };
+        off += 4 + (size_t)len;
+    }
+    return ERR_OK;
+}
+
 enum err
 api_txs_body_decode(enum api_body_kind kind, const uint8_t *body, size_t size, uint32_t txs_max,
                     struct api_txs_body *out_body, const char **out_why)
@@ -176,6 +216,9 @@ api_txs_body_decode(enum api_body_kind kind, const uint8_t *body, size_t size, u
         memcpy(decoded.data, body, size);
         decoded.items[0] = (struct api_body_item){ ERR_OK, { decoded.data, size } };
         rc = ERR_OK;
+        goto out;
+    case API_BODY_BATCH:
+        rc = batch_body_decode(body, size, txs_max, &decoded, &why);
         goto out;
     case API_BODY_JSON:
         if (api_json_depth_check(body, size, API_BODY_DEPTH_MAX) != ERR_OK) {

@@ -453,14 +453,17 @@ handle_status(struct api_server *server, struct api_conn *conn, struct evhttp_re
     st.chain_id[API_TEXT_MAX] = '\0';
     st.node_name[API_TEXT_MAX] = '\0';
     json_t *body =
-        json_pack("{s:s,s:o,s:s,s:s,s:{s:o,s:o},s:o,s:o,s:b,s:I,s:{s:I,s:o},s:{s:s,s:o}}",
+        json_pack("{s:s,s:o,s:s,s:s,s:{s:o,s:o},s:o,s:o,s:b,s:I,s:{s:I,s:o},s:{s:s,s:o},"
+                  "s:{s:o,s:o}}",
                   "chain_id", st.chain_id, "genesis_hash", hash_json(&st.genesis_hash), "hash",
                   hash_alg_name(st.hash_alg), "node_name", st.node_name, "final", "height",
                   u64_json(st.final_height), "id", hash_json(&st.final_id), "epoch",
                   u64_json(st.epoch), "round", u64_json(st.round), "validator", st.is_validator,
                   "peers", (json_int_t)st.peers_connected, "mempool", "txs",
                   (json_int_t)st.mempool_txs, "bytes", u64_json(st.mempool_bytes), "sync", "state",
-                  sync_state_name(st.sync_state), "target_height", u64_json(st.sync_target_height));
+                  sync_state_name(st.sync_state), "target_height", u64_json(st.sync_target_height),
+                  "signatures", "checked", u64_json(st.sigs_checked), "cache_hits",
+                  u64_json(st.sigs_cache_hits));
     if (body == NULL) { /* a name that is not UTF-8 */
         respond_err(conn, req, ERR_UTF8, "node status is not valid UTF-8");
         return;
@@ -749,6 +752,10 @@ body_kind(struct evhttp_request *req, bool *out_ok)
         strncasecmp(type, "application/octet-stream", size) == 0) {
         return API_BODY_OCTETS;
     }
+    if (size == strlen(API_BATCH_CONTENT_TYPE) &&
+        strncasecmp(type, API_BATCH_CONTENT_TYPE, size) == 0) {
+        return API_BODY_BATCH;
+    }
     *out_ok = false;
     return API_BODY_JSON;
 }
@@ -838,7 +845,8 @@ handle_txs_post(struct api_server *server, struct api_conn *conn, struct evhttp_
     enum api_body_kind kind = body_kind(req, &type_ok);
     if (!type_ok) {
         respond_err(conn, req, ERR_UNSUPPORTED,
-                    "Content-Type must be application/json or application/octet-stream");
+                    "Content-Type must be application/json, application/octet-stream or "
+                    "application/vnd.lianmeng.txs");
         return;
     }
     struct evbuffer *in = evhttp_request_get_input_buffer(req);

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/api_body.h"
 #include "api/client.h"
 #include "base/assert.h"
 #include "base/buf.h"
@@ -51,7 +52,6 @@
 #define BENCH_RESPONSE_MAX   (4u << 20)
 #define BENCH_CODES_MAX      32
 #define BENCH_POLL_MS        10
-#define BENCH_BLOCK_SIZE_MAX (64u << 20)
 #define BENCH_EXPIRY_WINDOW  50000u
 #define BENCH_DRAIN_MAX_S    600u
 #define BENCH_DURATION_MAX_S 3600u
@@ -64,8 +64,8 @@ enum bench_tx_state {
 };
 
 struct bench_tx {
-    size_t hex_off; /* into bench.hex */
-    uint32_t hex_size;
+    size_t wire_off; /* into bench.wire: the signed canonical bytes */
+    uint32_t wire_size;
     uint8_t node;
     uint8_t state; /* enum bench_tx_state; main thread only */
     struct hash hash;
@@ -125,7 +125,7 @@ struct bench {
     /* txs */
     size_t tx_count;
     struct bench_tx *txs;
-    char *hex;
+    uint8_t *wire;
     size_t *queue[BENCH_NODES_MAX]; /* tx indices per node, in global order */
     size_t queue_size[BENCH_NODES_MAX];
     size_t queue_next[BENCH_NODES_MAX];
@@ -427,9 +427,9 @@ presign(struct bench *b)
     }
     b->tx_count = b->max_txs;
     b->txs = mem_calloc(b->tx_count, sizeof *b->txs);
-    size_t hex_cap = b->tx_count * (2 * ((size_t)b->size_max + 300));
-    b->hex = mem_alloc(hex_cap);
-    size_t hex_used = 0;
+    size_t wire_cap = b->tx_count * ((size_t)b->size_max + 300);
+    b->wire = mem_alloc(wire_cap);
+    size_t wire_used = 0;
     for (unsigned n = 0; n < b->node_count; n++) {
         b->queue[n] = mem_calloc(b->tx_count / b->node_count + 1, sizeof *b->queue[n]);
     }
@@ -466,16 +466,16 @@ presign(struct bench *b)
                                      .value = value,
                                      .value_size = size };
         enum err rc = devnet_load_put(&lt, &wire);
-        if (rc != ERR_OK || hex_used + 2 * wire.size + 1 > hex_cap) {
+        if (rc != ERR_OK || wire_used + wire.size > wire_cap) {
             fprintf(stderr, "lianmeng bench: cannot sign tx %zu: %s\n", i, err_str(rc));
             exit_code = CLI_EXIT_FAILURE;
             break;
         }
         struct bench_tx *t = &b->txs[i];
-        t->hex_off = hex_used;
-        t->hex_size = (uint32_t)(2 * wire.size);
-        hex_encode(wire.data, wire.size, b->hex + hex_used);
-        hex_used += 2 * wire.size + 1;
+        t->wire_off = wire_used;
+        t->wire_size = (uint32_t)wire.size;
+        memcpy(b->wire + wire_used, wire.data, wire.size);
+        wire_used += wire.size;
         tx_hash(b->hash_alg, wire.data, wire.size, &t->hash);
         t->node = (uint8_t)(a % b->node_count);
         b->queue[t->node][b->queue_size[t->node]++] = i;
@@ -495,39 +495,34 @@ presign(struct bench *b)
     return exit_code;
 }
 
-/* Fetches final block `height` from node 0 and stamps our txs in it final. */
+/* Fetches final block `height` from node 0 (header and tx hashes, no tx bodies) and stamps
+ * our txs in it final. */
 static enum err
-poll_block(struct bench *b, uint64_t height, uint8_t *raw, size_t raw_max)
+poll_block(struct bench *b, uint64_t height)
 {
     char path[64];
     snprintf(path, sizeof path, "/v1/blocks/%llu", (unsigned long long)height);
     json_t *blk = get_json(b, 0, path);
-    const char *hex = json_string_value(json_object_get(blk, "block"));
-    size_t raw_size = 0;
-    struct block dec;
-    enum err rc =
-        hex != NULL ? hex_decode(hex, strlen(hex), raw, raw_max, &raw_size) : ERR_MALFORMED;
-    if (rc == ERR_OK) {
-        rc = block_decode(raw, raw_size, &dec);
+    json_t *hashes = json_object_get(blk, "tx_hashes");
+    enum err rc = json_is_array(hashes) ? ERR_OK : ERR_MALFORMED;
+    uint64_t t = now_ns();
+    for (size_t i = 0; rc == ERR_OK && i < json_array_size(hashes); i++) {
+        const char *hex = json_string_value(json_array_get(hashes, i));
+        struct hash h;
+        size_t size = 0;
+        rc = hex != NULL ? hex_decode(hex, strlen(hex), h.bytes, HASH_SIZE, &size) : ERR_MALFORMED;
+        if (rc == ERR_OK && size != HASH_SIZE) {
+            rc = ERR_MALFORMED;
+        }
+        struct bench_tx *tx = rc == ERR_OK ? table_find(b, &h) : NULL;
+        uint64_t zero = 0;
+        if (tx != NULL && atomic_compare_exchange_strong(&tx->final_ns, &zero, t)) {
+            atomic_fetch_add(&b->finalized, 1);
+        }
     }
     if (rc == ERR_OK) {
-        uint64_t t = now_ns();
-        size_t count = 0;
-        size_t pos = 0;
-        const uint8_t *wire = NULL;
-        size_t wire_size = 0;
-        while (payload_next_tx(&dec.payload, &pos, &wire, &wire_size) == ERR_OK) {
-            struct hash h;
-            tx_hash(b->hash_alg, wire, wire_size, &h);
-            count++;
-            struct bench_tx *tx = table_find(b, &h);
-            uint64_t zero = 0;
-            if (tx != NULL && atomic_compare_exchange_strong(&tx->final_ns, &zero, t)) {
-                atomic_fetch_add(&b->finalized, 1);
-            }
-        }
         atomic_fetch_add(&b->blocks, 1);
-        atomic_fetch_add(&b->block_txs, count);
+        atomic_fetch_add(&b->block_txs, json_array_size(hashes));
         atomic_store(&b->height, height);
     }
     json_decref(blk);
@@ -540,15 +535,13 @@ poller_main(void *arg)
 {
     struct bench *b = arg;
     uint64_t next = b->start_height + 1;
-    size_t raw_max = BENCH_BLOCK_SIZE_MAX;
-    uint8_t *raw = mem_alloc(raw_max);
     while (!atomic_load(&b->stop_poller)) {
         uint64_t top = 0;
         if (!final_height(b, &top)) {
             atomic_fetch_add(&b->poll_errors, 1);
         }
         while (next <= top && !atomic_load(&b->stop_poller)) {
-            if (poll_block(b, next, raw, raw_max) != ERR_OK) {
+            if (poll_block(b, next) != ERR_OK) {
                 atomic_fetch_add(&b->poll_errors, 1);
                 break;
             }
@@ -557,7 +550,6 @@ poller_main(void *arg)
         struct timespec ts = { 0, BENCH_POLL_MS * 1000000L };
         nanosleep(&ts, NULL);
     }
-    mem_free(raw);
     return NULL;
 }
 
@@ -619,13 +611,13 @@ conn_fill(struct bench *b, struct bench_conn *c, uint64_t t)
     }
     size_t first = b->queue_next[n];
     size_t count = 0;
-    size_t body = 10;
+    size_t body = 0;
     while (first + count < b->queue_size[n] && count < b->batch) {
         const struct bench_tx *tx = &b->txs[b->queue[n][first + count]];
-        if (b->queue[n][first + count] >= allowed || body + tx->hex_size + 3u > BENCH_BODY_MAX) {
+        if (b->queue[n][first + count] >= allowed || body + 4u + tx->wire_size > BENCH_BODY_MAX) {
             break;
         }
-        body += tx->hex_size + (count == 0 ? 2u : 3u);
+        body += 4u + tx->wire_size;
         count++;
     }
     if (count == 0) {
@@ -634,23 +626,19 @@ conn_fill(struct bench *b, struct bench_conn *c, uint64_t t)
     b->queue_next[n] += count;
     buf_reset(&c->out);
     enum err rc = buf_printf(&c->out,
-                             "POST /v1/txs HTTP/1.1\r\nHost: %s:%u\r\nContent-Type: "
-                             "application/json\r\nContent-Length: %zu\r\n\r\n{\"txs\":[",
-                             b->host[n], (unsigned)b->port[n], body);
+                             "POST /v1/txs HTTP/1.1\r\nHost: %s:%u\r\nContent-Type: %s\r\n"
+                             "Content-Length: %zu\r\n\r\n",
+                             b->host[n], (unsigned)b->port[n], API_BATCH_CONTENT_TYPE, body);
     for (size_t k = 0; k < count && rc == ERR_OK; k++) {
         struct bench_tx *tx = &b->txs[b->queue[n][first + k]];
-        rc = buf_append(&c->out, k == 0 ? "\"" : ",\"", k == 0 ? 1 : 2);
+        uint8_t len[4];
+        store_u32(len, tx->wire_size);
+        rc = buf_append(&c->out, len, sizeof len);
         if (rc == ERR_OK) {
-            rc = buf_append(&c->out, b->hex + tx->hex_off, tx->hex_size);
-        }
-        if (rc == ERR_OK) {
-            rc = buf_append(&c->out, "\"", 1);
+            rc = buf_append(&c->out, b->wire + tx->wire_off, tx->wire_size);
         }
         tx->state = TX_SENT;
         tx->submit_ns = t;
-    }
-    if (rc == ERR_OK) {
-        rc = buf_append(&c->out, "]}", 2);
     }
     ASSERT(rc == ERR_OK);
     c->first = first;
@@ -1060,7 +1048,7 @@ static void
 bench_release(struct bench *b)
 {
     mem_free(b->txs);
-    mem_free(b->hex);
+    mem_free(b->wire);
     mem_free(b->table);
     for (unsigned n = 0; n < BENCH_NODES_MAX; n++) {
         mem_free(b->queue[n]);

@@ -13,8 +13,10 @@
 #include "codec/notary_args.h"
 #include "codec/notary_bundle.h"
 #include "codec/state_proof.h"
+#include "codec/tx.h"
 #include "codec/validator_set.h"
 #include "crypto/merkle.h"
+#include "crypto/verify_cache.h"
 #include "ledger/account.h"
 #include "ledger/genesis.h"
 #include "ledger/ledger.h"
@@ -73,19 +75,25 @@ backend_status(void *ctx, struct api_status *out)
     s.mempool_bytes = ms.bytes;
     s.sync_state = API_SYNC_SYNCED;
     s.sync_target_height = s.final_height;
+    struct verify_cache_stats vs;
+    verify_cache_get_stats(n->verify_cache, &vs);
+    s.sigs_checked = vs.lookups - vs.hits;
+    s.sigs_cache_hits = vs.hits;
     *out = s;
     return ERR_OK;
 }
 
 /* Height 0 is the genesis: its "block" is the genesis encoding and its id the chain id. */
-/* The consensus header fields of a committed block (consensus codec); nothing if the bytes do
- * not decode as a block. */
+/* The consensus header fields of a committed block (consensus codec), its transaction hashes
+ * and, with_txs, the transactions (hex) and the block's canonical bytes; nothing if the bytes
+ * do not decode as a block. */
 static void
-block_header_json(json_t *o, const uint8_t *data, size_t size)
+block_body_json(json_t *o, enum hash_alg alg, const uint8_t *data, size_t size, bool with_txs)
 {
     struct block *blk = mem_alloc(sizeof *blk);
     if (block_decode(data, size, blk) == ERR_OK) {
         const struct block_header *h = &blk->header;
+        size_t count = blk->payload.kind == PAYLOAD_INLINE ? blk->payload.tx_count : 0;
         json_object_set_new(o, "epoch", json_integer((json_int_t)h->epoch));
         json_object_set_new(o, "round", json_integer((json_int_t)h->round));
         json_object_set_new(o, "parent_id", hash_json(&h->parent_id));
@@ -93,10 +101,25 @@ block_header_json(json_t *o, const uint8_t *data, size_t size)
         json_object_set_new(o, "timestamp_us", json_integer((json_int_t)h->timestamp_us));
         json_object_set_new(o, "payload_root", hash_json(&h->payload_root));
         json_object_set_new(o, "parent_exec_root", hash_json(&h->parent_exec_root));
-        json_object_set_new(o, "tx_count",
-                            json_integer(blk->payload.kind == PAYLOAD_INLINE
-                                             ? (json_int_t)blk->payload.tx_count
-                                             : 0));
+        json_object_set_new(o, "tx_count", json_integer((json_int_t)count));
+        json_t *hashes = json_array();
+        json_t *txs = with_txs ? json_array() : NULL;
+        size_t pos = 0;
+        const uint8_t *wire = NULL;
+        size_t wire_size = 0;
+        while (payload_next_tx(&blk->payload, &pos, &wire, &wire_size) == ERR_OK) {
+            struct hash th;
+            tx_hash(alg, wire, wire_size, &th);
+            json_array_append_new(hashes, hash_json(&th));
+            if (txs != NULL) {
+                json_array_append_new(txs, bytes_json(wire, wire_size));
+            }
+        }
+        json_object_set_new(o, "tx_hashes", hashes);
+        if (txs != NULL) {
+            json_object_set_new(o, "txs", txs);
+            json_object_set_new(o, "block", bytes_json(data, size));
+        }
     }
     mem_free(blk);
 }
@@ -172,9 +195,8 @@ backend_block_get(void *ctx, const struct api_block_query *query, json_t **out_b
         json_t *b = json_object();
         json_object_set_new(b, "height", json_integer((json_int_t)height));
         json_object_set_new(b, "id", hash_json(&info.id));
-        block_header_json(b, block.data, block.size);
+        block_body_json(b, ledger_hash_alg(n->ledger), block.data, block.size, query->with_txs);
         commit_cert_json(b, cert.data, cert.size);
-        json_object_set_new(b, "block", bytes_json(block.data, block.size));
         json_object_set_new(b, "commit_cert", bytes_json(cert.data, cert.size));
         *out_block = b;
     }

@@ -1,6 +1,6 @@
-/* Fuzz target: the POST /v1/txs body decoder (JSON with hex/base64 items, and raw octets).
- * Input: byte 0 picks the form (bit 0: octets) and the batch maximum (bits 1..4, +1); the rest
- * is the body. Checks: decoding never crashes or leaks, results stay inside their buffer, and
+/* Fuzz target: the POST /v1/txs body decoder (JSON with hex/base64 items, raw octets, and the
+ * binary length-prefixed batch). Input: byte 0 picks the form (bit 0: octets, else bit 5:
+ * binary batch, else JSON) and the batch maximum (bits 1..4, +1); the rest is the body. Checks: decoding never crashes or leaks, results stay inside their buffer, and
  * every decoded item round-trips through hex and base64. */
 #include <string.h>
 
@@ -54,7 +54,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0) {
         return 0;
     }
-    enum api_body_kind kind = (data[0] & 1) != 0 ? API_BODY_OCTETS : API_BODY_JSON;
+    enum api_body_kind kind = (data[0] & 1) != 0    ? API_BODY_OCTETS
+                              : (data[0] & 0x20) != 0 ? API_BODY_BATCH
+                                                      : API_BODY_JSON;
     uint32_t txs_max = (uint32_t)((data[0] >> 1) & 15) + 1;
     const uint8_t *body = data + 1;
     size_t body_size = size - 1;
@@ -66,7 +68,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ASSERT(why != NULL);
         return 0; /* rejecting is fine; crashing, leaking or hanging is not */
     }
-    ASSERT(kind == API_BODY_OCTETS || shallow);
+    ASSERT(kind != API_BODY_JSON || shallow);
     ASSERT(out.count >= 1 && out.count <= txs_max);
     ASSERT(out.batch || out.count == 1);
     size_t total = 0;
@@ -74,6 +76,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         total += check_item(&out, &out.items[i], body_size);
     }
     ASSERT(total <= body_size);
+    if (kind == API_BODY_BATCH) {
+        /* every byte is a length prefix or inside exactly one tx */
+        ASSERT(out.batch && total + 4 * out.count == body_size);
+        ASSERT(memcmp(out.data, body, body_size) == 0);
+    }
     if (kind == API_BODY_OCTETS) {
         ASSERT(out.items[0].tx.size == body_size);
         ASSERT(memcmp(out.items[0].tx.bytes, body, body_size) == 0);

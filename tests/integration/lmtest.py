@@ -43,13 +43,13 @@ def free_port_range(count, p2p_offset):
     fail("no free port range")
 
 
-def http(method, url, body=None, timeout=5):
+def http(method, url, body=None, timeout=5, content_type="application/json"):
     """(status, parsed JSON or None). Status 0 when the connection fails."""
     data = None
     headers = {}
     if body is not None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
+        headers["Content-Type"] = content_type
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:

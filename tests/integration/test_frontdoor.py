@@ -211,6 +211,24 @@ def main():
                              0, "query block by id"))
         check(got["height"] == tx["height"], "query block by id")
         cli(["query", "block", "99999999"] + node_opt, 2, "query of a future block")
+        code, blk = http("GET", "%s/v1/blocks/%d" % (api, tx["height"]))
+        check(code == 200 and tx_hash in blk["tx_hashes"] and "txs" not in blk and
+              len(blk["tx_hashes"]) == blk["tx_count"], "block without ?txs: %r" % blk)
+        code, full = http("GET", "%s/v1/blocks/%d?txs=1" % (api, tx["height"]))
+        check(code == 200 and [sha256(bytes.fromhex(t)).hex() for t in full["txs"]] ==
+              blk["tx_hashes"], "?txs=1: the txs do not hash to tx_hashes")
+
+        # The binary batch form: u32 LE length + canonical bytes, answered per tx.
+        batch_txs = [bytes.fromhex(make_tx(n)) for n in (2, 3)]
+        batch = b"".join(len(t).to_bytes(4, "little") + t for t in batch_txs)
+        code, body = http("POST", api + "/v1/txs", batch,
+                          content_type="application/vnd.lianmeng.txs")
+        check(code == 200 and body["accepted"] == 2 and
+              [r["hash"] for r in body["results"]] == [sha256(t).hex() for t in batch_txs],
+              "binary batch: %d %r" % (code, body))
+        code, body = http("POST", api + "/v1/txs", batch[:-1],
+                          content_type="application/vnd.lianmeng.txs")
+        check(code == 400 and is_error(body, "malformed"), "truncated binary batch %d" % code)
         cli(["query", "nothing"] + node_opt, 1, "query of an unknown kind")
         code, body = http("GET", api + "/v1/nowhere")
         check(code == 404 and is_error(body, "not_found"), "unknown route %d" % code)

@@ -20,6 +20,7 @@
 #include "api/client.h"
 #include "base/clock.h"
 #include "base/mem.h"
+#include "base/reader.h"
 #include "base/text.h"
 #include "crypto/hash.h"
 #include "unit.h"
@@ -891,6 +892,42 @@ test_post_forms(void **state)
     json_decref(v);
     api_client_response_release(&r);
 
+    /* the binary batch: two txs, answered per tx like the JSON batch */
+    uint8_t batch[2 * (4 + TX_SIZE)];
+    uint8_t tx2[TX_SIZE];
+    char hash2[2 * HASH_SIZE + 1];
+    char hash1[2 * HASH_SIZE + 1];
+    tx_make(2, 2, 0xdd, true, tx2);
+    tx_hash_hex(tx2, hash1);
+    store_u32(batch, TX_SIZE);
+    memcpy(batch + 4, tx2, TX_SIZE);
+    tx_make(2, 3, 0xde, true, tx2);
+    tx_hash_hex(tx2, hash2);
+    store_u32(batch + 4 + TX_SIZE, TX_SIZE);
+    memcpy(batch + 8 + TX_SIZE, tx2, TX_SIZE);
+    req.content_type = API_BATCH_CONTENT_TYPE;
+    req.body = batch;
+    req.body_size = sizeof batch;
+    assert_int_equal(api_client_do(&f.client, &req, &r), ERR_OK);
+    assert_int_equal(r.status, 200);
+    v = body_json(&r);
+    assert_int_equal(json_integer_value(json_object_get(v, "accepted")), 2);
+    json_t *results = json_object_get(v, "results");
+    assert_int_equal(json_array_size(results), 2);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(results, 0), "hash")), hash1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(results, 1), "hash")), hash2);
+    json_decref(v);
+    api_client_response_release(&r);
+    req.body_size = sizeof batch - 1; /* truncated: the whole body is malformed */
+    assert_int_equal(api_client_do(&f.client, &req, &r), ERR_OK);
+    assert_int_equal(r.status, 400);
+    api_client_response_release(&r);
+    req.content_type = "application/octet-stream";
+    req.body = tx;
+    req.body_size = TX_SIZE;
+
     /* GET /v1/txs/{hash}: pending, then final after the backend makes it final */
     char path[128];
     snprintf(path, sizeof path, "/v1/txs/%s", hash);
@@ -924,7 +961,7 @@ test_post_forms(void **state)
     expect_get(&f, "/v1/txs/abcd", 400, "malformed");
     snprintf(path, sizeof path, "/v1/txs/%s?x=1", hash);
     expect_get(&f, path, 400, "invalid_argument");
-    assert_int_equal(f.tb.tx_count, 3);
+    assert_int_equal(f.tb.tx_count, 5); /* 3 single + a batch of 2 */
     fixture_stop(&f);
 }
 
@@ -1598,6 +1635,30 @@ test_body_decoder(void **state)
     assert_int_equal(body.items[0].tx.bytes[0], 7);
     api_txs_body_release(&body);
     api_txs_body_release(&body);
+
+    /* the binary batch form: length-prefixed, back to back, nothing after the last */
+    const uint8_t two[] = { 3, 0, 0, 0, 'a', 'b', 'c', 1, 0, 0, 0, 'd' };
+    assert_int_equal(api_txs_body_decode(API_BODY_BATCH, two, sizeof two, 2, &body, &why), ERR_OK);
+    assert_true(body.batch);
+    assert_int_equal(body.count, 2);
+    assert_int_equal(body.items[0].tx.size, 3);
+    assert_memory_equal(body.items[0].tx.bytes, "abc", 3);
+    assert_int_equal(body.items[1].tx.size, 1);
+    assert_memory_equal(body.items[1].tx.bytes, "d", 1);
+    api_txs_body_release(&body);
+    assert_int_equal(api_txs_body_decode(API_BODY_BATCH, two, sizeof two, 1, &body, &why),
+                     ERR_TOO_LARGE);
+    assert_int_equal(api_txs_body_decode(API_BODY_BATCH, two, sizeof two - 1, 2, &body, &why),
+                     ERR_MALFORMED); /* second length past the end */
+    assert_int_equal(api_txs_body_decode(API_BODY_BATCH, two, 6, 2, &body, &why), ERR_MALFORMED);
+    assert_int_equal(api_txs_body_decode(API_BODY_BATCH, two, 2, 2, &body, &why), ERR_MALFORMED);
+    const uint8_t zero_len[] = { 0, 0, 0, 0 };
+    assert_int_equal(api_txs_body_decode(API_BODY_BATCH, zero_len, 4, 2, &body, &why),
+                     ERR_MALFORMED);
+    const uint8_t huge_len[] = { 0xff, 0xff, 0xff, 0xff, 1 };
+    assert_int_equal(api_txs_body_decode(API_BODY_BATCH, huge_len, 5, 2, &body, &why),
+                     ERR_MALFORMED);
+    assert_int_equal(api_txs_body_decode(API_BODY_BATCH, NULL, 0, 2, &body, &why), ERR_MALFORMED);
 }
 
 int
