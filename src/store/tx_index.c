@@ -40,7 +40,7 @@ struct mem_slot {
     uint32_t used;
 };
 
-/* Open-addressing hash table (linear probing, load <= 1/2) of the blocks lo..hi. */
+/* Open-addressing hash table (linear probing, load <= 3/4) of the blocks lo..hi. */
 struct memtable {
     struct mem_slot *slots;
     size_t mask;
@@ -226,7 +226,7 @@ mt_grow(struct memtable *m)
 static void
 mt_put(struct memtable *m, const uint8_t *hash, uint64_t height, uint32_t index)
 {
-    if ((m->count + 1) * 2 > m->mask + 1) {
+    if ((m->count + 1) * 4 > (m->mask + 1) * 3) {
         mt_grow(m);
     }
     struct mem_slot *slot = mt_probe(m, hash);
@@ -952,7 +952,12 @@ tx_index_open(const char *dir, const struct tx_index_options *options, bool has_
         ix->memtable_entries = TX_INDEX_MEMTABLE_MIN;
     }
     ix->fanin = options->merge_fanin != 0 ? options->merge_fanin : TX_INDEX_FANIN_DFLT;
-    ix->fanin = ix->fanin < 2 ? 2 : ix->fanin > FANIN_MAX ? FANIN_MAX : ix->fanin;
+    if (ix->fanin < 2) {
+        ix->fanin = 2;
+    }
+    if (ix->fanin > FANIN_MAX) {
+        ix->fanin = FANIN_MAX;
+    }
     ix->no_sync = options->no_sync;
     pthread_mutex_init(&ix->lock, NULL);
     pthread_cond_init(&ix->cond, NULL);
