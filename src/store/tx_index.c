@@ -55,6 +55,7 @@ struct run {
     uint64_t lo;
     uint64_t hi;
     uint64_t count;
+    uint32_t level; /* 0: written from a memtable; L + 1: merged from runs of level L */
     const uint8_t *map;
     size_t map_size;
     bool merging; /* an input of the merge in progress */
@@ -324,7 +325,7 @@ run_free(struct run *r)
 
 static void
 run_header_encode(uint8_t h[TX_INDEX_RUN_HEADER], uint64_t lo, uint64_t hi, uint64_t count,
-                  uint32_t body_crc)
+                  uint32_t level, uint32_t body_crc)
 {
     memset(h, 0, TX_INDEX_RUN_HEADER);
     store_u32(h, RUN_MAGIC);
@@ -333,6 +334,7 @@ run_header_encode(uint8_t h[TX_INDEX_RUN_HEADER], uint64_t lo, uint64_t hi, uint
     store_u64(h + 16, hi);
     store_u64(h + 24, count);
     store_u32(h + 32, body_crc);
+    store_u32(h + 36, level);
     store_u32(h + 60, crc32c(h, 60));
 }
 
@@ -375,6 +377,7 @@ run_load(const struct tx_index *ix, const char *name, bool verify, struct run **
     memcpy(r->name, name, strlen(name) + 1);
     const uint8_t *h = r->map;
     r->count = load_u64(h + 24);
+    r->level = load_u32(h + 36);
     bool ok = load_u32(h) == RUN_MAGIC && load_u32(h + 4) == RUN_VERSION &&
               load_u32(h + 60) == crc32c(h, 60) && load_u64(h + 8) == lo &&
               load_u64(h + 16) == hi && r->count <= RUN_ENTRIES_MAX &&
@@ -403,6 +406,7 @@ struct run_writer {
     int fd;
     uint64_t lo;
     uint64_t hi;
+    uint32_t level;
     char name[RUN_NAME_SIZE];
     uint8_t *buf;
     size_t used;
@@ -414,9 +418,12 @@ struct run_writer {
 };
 
 static enum err
-run_writer_begin(const struct tx_index *ix, uint64_t lo, uint64_t hi, struct run_writer *w)
+run_writer_begin(const struct tx_index *ix, uint64_t lo, uint64_t hi, uint32_t level,
+                 struct run_writer *w)
 {
-    *w = (struct run_writer){ .fd = -1, .lo = lo, .hi = hi, .offset = TX_INDEX_RUN_HEADER };
+    *w = (struct run_writer){
+        .fd = -1, .lo = lo, .hi = hi, .level = level, .offset = TX_INDEX_RUN_HEADER
+    };
     run_name(lo, hi, w->name);
     char path[PATH_MAX];
     path_of(ix, w->name, ".tmp", path);
@@ -490,7 +497,7 @@ run_writer_finish(struct tx_index *ix, struct run_writer *w, struct run **out)
         rc = run_writer_drain(w);
     }
     uint8_t h[TX_INDEX_RUN_HEADER];
-    run_header_encode(h, w->lo, w->hi, w->count, w->crc);
+    run_header_encode(h, w->lo, w->hi, w->count, w->level, w->crc);
     if (rc == ERR_OK) {
         rc = pwrite_all(w->fd, h, sizeof h, 0);
     }
@@ -540,7 +547,7 @@ run_write_memtable(struct tx_index *ix, const struct memtable *m, struct run **o
     ASSERT(n == m->count);
     qsort(sorted, n, sizeof *sorted, slot_compare);
     struct run_writer w;
-    enum err rc = run_writer_begin(ix, m->lo, m->hi, &w);
+    enum err rc = run_writer_begin(ix, m->lo, m->hi, 0, &w);
     for (size_t i = 0; rc == ERR_OK && i < n; i++) {
         rc = run_writer_put(&w, sorted[i].hash, sorted[i].height, sorted[i].index);
     }
@@ -581,38 +588,45 @@ run_remove_file(const struct tx_index *ix, const char *name, const char *why)
 
 /* ---- worker ---- */
 
-static uint32_t
-size_class(const struct tx_index *ix, uint64_t count)
+static bool
+mergeable(const struct run *older, const struct run *newer)
 {
-    uint32_t c = 0;
-    uint64_t x = count / ix->memtable_entries;
-    while (x >= ix->fanin) {
-        x /= ix->fanin;
-        c++;
-    }
-    return c;
+    return !older->merging && !newer->merging && older->hi + 1 == newer->lo;
 }
 
-/* Under lock: the newest window of fanin adjacent runs of one size class; 0 if none. */
+/* Under lock: what to merge next, oldest first, and the level of the result; 0 if nothing.
+ * Levels work as a base-fanin counter: fanin adjacent runs of level L become one of L + 1,
+ * so levels never increase towards newer runs and there are at most fanin - 1 runs per
+ * level. A run of a lower level before a higher one (rebuilt at open in the middle of the
+ * chain) is merged into its newer neighbour. */
 static uint32_t
-merge_pick(const struct tx_index *ix, struct run **inputs)
+merge_pick(const struct tx_index *ix, struct run **inputs, uint32_t *out_level)
 {
+    for (uint32_t i = 0; i + 1 < ix->run_count; i++) {
+        struct run *a = ix->runs[i];
+        struct run *b = ix->runs[i + 1];
+        if (a->level < b->level && mergeable(a, b) && a->count + b->count <= RUN_ENTRIES_MAX) {
+            inputs[0] = a;
+            inputs[1] = b;
+            *out_level = b->level;
+            return 2;
+        }
+    }
     uint32_t k = ix->fanin;
     for (uint32_t end = ix->run_count; end >= k; end--) {
         uint32_t start = end - k;
-        uint32_t c = size_class(ix, ix->runs[start]->count);
-        uint64_t total = 0;
-        bool ok = true;
-        for (uint32_t i = start; ok && i < end; i++) {
-            const struct run *r = ix->runs[i];
-            total += r->count;
-            ok = !r->merging && size_class(ix, r->count) == c &&
-                 (i == start || ix->runs[i - 1]->hi + 1 == r->lo);
+        uint32_t level = ix->runs[start]->level;
+        uint64_t total = ix->runs[start]->count;
+        bool ok = !ix->runs[start]->merging;
+        for (uint32_t i = start + 1; ok && i < end; i++) {
+            total += ix->runs[i]->count;
+            ok = ix->runs[i]->level == level && mergeable(ix->runs[i - 1], ix->runs[i]);
         }
         if (ok && total <= RUN_ENTRIES_MAX) {
             for (uint32_t i = 0; i < k; i++) {
                 inputs[i] = ix->runs[start + i];
             }
+            *out_level = level + 1;
             return k;
         }
     }
@@ -661,11 +675,11 @@ worker_flush(struct tx_index *ix)
 
 /* Merges inputs (adjacent, oldest first) into one run; newer entries win duplicates. */
 static enum err
-merge_runs(struct tx_index *ix, struct run *const *inputs, uint32_t n)
+merge_runs(struct tx_index *ix, struct run *const *inputs, uint32_t n, uint32_t level)
 {
     uint64_t pos[FANIN_MAX] = { 0 };
     struct run_writer w;
-    enum err rc = run_writer_begin(ix, inputs[0]->lo, inputs[n - 1]->hi, &w);
+    enum err rc = run_writer_begin(ix, inputs[0]->lo, inputs[n - 1]->hi, level, &w);
     uint64_t written = 0;
     while (rc == ERR_OK) {
         int best = -1;
@@ -751,14 +765,15 @@ worker_main(void *arg)
             continue;
         }
         struct run *inputs[FANIN_MAX];
-        uint32_t n = ix->worker_err == ERR_OK ? merge_pick(ix, inputs) : 0;
+        uint32_t level = 0;
+        uint32_t n = ix->worker_err == ERR_OK ? merge_pick(ix, inputs, &level) : 0;
         if (n > 0) {
             for (uint32_t i = 0; i < n; i++) {
                 inputs[i]->merging = true;
             }
             ix->busy = true;
             pthread_mutex_unlock(&ix->lock);
-            enum err rc = merge_runs(ix, inputs, n);
+            enum err rc = merge_runs(ix, inputs, n, level);
             pthread_mutex_lock(&ix->lock);
             if (rc != ERR_OK && rc != ERR_CLOSED) {
                 ix->worker_err = rc;
@@ -1082,9 +1097,10 @@ enum err
 tx_index_settle(struct tx_index *ix)
 {
     struct run *inputs[FANIN_MAX];
+    uint32_t level = 0;
     enum err rc = ERR_OK;
     pthread_mutex_lock(&ix->lock);
-    while (ix->frozen != NULL || ix->busy || merge_pick(ix, inputs) > 0) {
+    while (ix->frozen != NULL || ix->busy || merge_pick(ix, inputs, &level) > 0) {
         if (ix->worker_err != ERR_OK) {
             rc = ix->worker_err;
             break;

@@ -7,14 +7,16 @@
  *   - when it holds `memtable_entries` entries it is frozen and a worker thread writes it as
  *     an immutable sorted run file DIR/txi-<lo>-<hi>.run (heights lo..hi, 20 digits each):
  *       header 64 B: magic "LMTX" u32 | version u32 | lo u64 | hi u64 | count u64 |
- *                    body crc32c u32 | zero[24] | header crc32c u32 (over bytes 0..59)
+ *                    body crc32c u32 | level u32 | zero[20] | header crc32c u32 (0..59)
  *       entries: count x (tx hash 32 | height u64 | index u32), sorted by hash, no duplicates
  *       fanout: 65,536 x u32, fanout[p] = number of entries whose first two bytes are <= p
  *     (little-endian; the body crc covers entries and fanout), written to a .tmp name, synced,
  *     renamed, directory synced;
- *   - the worker merges `merge_fanin` adjacent runs of the same size class into one (same
- *     protocol), so a lookup reads at most a few runs: memtable, frozen memtable, then runs
- *     newest first, each one fanout read and a binary search of its bucket (mmap).
+ *   - the worker merges `merge_fanin` adjacent runs of one level into one run of the next
+ *     level (same protocol; a base-fanin counter: at most fanin - 1 runs per level), so a
+ *     lookup reads a few runs: memtable, frozen memtable, then runs newest first, each one
+ *     fanout read and a binary search of its bucket (mmap). Each entry is rewritten once per
+ *     level: log_fanin(entries / memtable_entries) times.
  * Nothing about the index is in LMDB. Crash safety comes from the run files themselves: at
  * open every run is verified in full (header, both checksums, name, range within the
  * blocks); a bad one is removed and never trusted, runs contained in a bigger one (merge

@@ -831,14 +831,14 @@ test_tx_index_corrupt_run_rebuilt(void **state)
 {
     (void)state;
     struct fixture *f = fixture_tx_new(16, 16);
-    const uint64_t blocks = 300;
+    const uint64_t blocks = 600;
     for (uint64_t h = 0; h < blocks; h++) {
         assert_int_equal(append_height(f->store, f->db, h, 300), ERR_OK);
     }
     assert_int_equal(block_store_tx_index_settle(f->store), ERR_OK);
     struct tx_index_stats st;
     block_store_tx_index_stats(f->store, &st);
-    assert_true(st.runs >= 3);
+    assert_true(st.runs >= 6); /* each round below can cost one run (absorbed rebuilds) */
     assert_int_equal(fixture_reopen(f), ERR_OK);
     block_store_tx_index_stats(f->store, &st);
     uint64_t clean = st.rebuilt_blocks; /* the memtable's blocks: read at every open */
