@@ -25,6 +25,7 @@
 #define META_TIP_KEY     "tip"
 
 _Static_assert(BLOCK_STORE_RECORD_HEADER == 24, "record header layout");
+_Static_assert(BLOCK_STORE_TXS_MAX == TX_INDEX_BLOCK_TXS_MAX, "the index takes any block");
 _Static_assert(BLOCK_STORE_PAYLOAD_SIZE_MAX <= UINT32_MAX - BLOCK_STORE_RECORD_HEADER,
                "payload size fits the u32 field");
 
@@ -556,8 +557,15 @@ tx_index_start(struct block_store *s, const struct block_store_options *options)
         .merge_fanin = options->tx_merge_fanin,
         .no_sync = options->no_sync,
     };
+    struct tx_index_source src = {
+        .has_blocks = s->has_tip,
+        .first = first,
+        .tip = s->tip,
+        .read = tx_hashes_read,
+        .ctx = s,
+    };
     if (rc == ERR_OK) {
-        rc = tx_index_open(s->dir, &o, s->has_tip, first, s->tip, tx_hashes_read, s, &s->tx);
+        rc = tx_index_open(s->dir, &o, &src, &s->tx);
     }
     return rc;
 }

@@ -21,7 +21,7 @@
 
 #define RUN_MAGIC          0x58544d4cu /* "LMTX" little-endian */
 #define RUN_VERSION        1u
-#define RUN_FANOUT_BYTES   (TX_INDEX_FANOUT * 4u)
+#define RUN_FANOUT_BYTES   ((uint64_t)TX_INDEX_FANOUT * 4u)
 #define RUN_ENTRIES_MAX    (1ull << 31) /* fanout counts are u32 */
 #define RUN_NAME_SIZE      64
 #define RUN_CANDIDATES_MAX 65536u
@@ -56,6 +56,7 @@ struct run {
     uint64_t hi;
     uint64_t count;
     uint32_t level; /* 0: written from a memtable; L + 1: merged from runs of level L */
+    void *map_base; /* for munmap */
     const uint8_t *map;
     size_t map_size;
     bool merging; /* an input of the merge in progress */
@@ -284,7 +285,8 @@ run_entry(const struct run *r, uint64_t i)
 static uint32_t
 run_fanout(const struct run *r, uint32_t p)
 {
-    return load_u32(r->map + TX_INDEX_RUN_HEADER + r->count * TX_INDEX_ENTRY_SIZE + 4u * p);
+    return load_u32(r->map + TX_INDEX_RUN_HEADER + r->count * TX_INDEX_ENTRY_SIZE +
+                    (uint64_t)4 * p);
 }
 
 static bool
@@ -317,8 +319,8 @@ run_free(struct run *r)
     if (r == NULL) {
         return;
     }
-    if (r->map != NULL) {
-        munmap((void *)(uintptr_t)r->map, r->map_size);
+    if (r->map_base != NULL) {
+        munmap(r->map_base, r->map_size);
     }
     mem_free(r);
 }
@@ -370,6 +372,7 @@ run_load(const struct tx_index *ix, const char *name, bool verify, struct run **
         return rc;
     }
     struct run *r = mem_calloc(1, sizeof *r);
+    r->map_base = map;
     r->map = map;
     r->map_size = (size_t)size;
     r->lo = lo;
@@ -568,9 +571,9 @@ runs_insert(struct tx_index *ix, struct run *r)
     }
     uint32_t at = ix->run_count;
     while (at > 0 && ix->runs[at - 1]->lo > r->lo) {
+        ix->runs[at] = ix->runs[at - 1];
         at--;
     }
-    memmove(&ix->runs[at + 1], &ix->runs[at], (ix->run_count - at) * sizeof ix->runs[0]);
     ix->runs[at] = r;
     ix->run_count++;
     return ERR_OK;
@@ -673,51 +676,47 @@ worker_flush(struct tx_index *ix)
     }
 }
 
-/* Merges inputs (adjacent, oldest first) into one run; newer entries win duplicates. */
-static enum err
-merge_runs(struct tx_index *ix, struct run *const *inputs, uint32_t n, uint32_t level)
+/* The smallest hash at the inputs' positions, advancing past it in every input; of equal
+ * hashes the newest input's entry. NULL when all are done. */
+static const uint8_t *
+merge_next(struct run *const *inputs, uint32_t n, uint64_t *pos)
 {
-    uint64_t pos[FANIN_MAX] = { 0 };
-    struct run_writer w;
-    enum err rc = run_writer_begin(ix, inputs[0]->lo, inputs[n - 1]->hi, level, &w);
-    uint64_t written = 0;
-    while (rc == ERR_OK) {
-        int best = -1;
-        for (uint32_t i = 0; i < n; i++) {
-            if (pos[i] == inputs[i]->count) {
-                continue;
-            }
-            if (best < 0 || memcmp(run_entry(inputs[i], pos[i]), run_entry(inputs[best], pos[best]),
-                                   HASH_SIZE) <= 0) {
-                best = (int)i; /* ties: the later (newer) input wins */
-            }
-        }
-        if (best < 0) {
-            break;
-        }
-        const uint8_t *e = run_entry(inputs[best], pos[best]);
-        rc = run_writer_put(&w, e, load_u64(e + HASH_SIZE), load_u32(e + HASH_SIZE + 8));
-        for (uint32_t i = 0; i < n; i++) {
-            if ((int)i != best && pos[i] < inputs[i]->count &&
-                memcmp(run_entry(inputs[i], pos[i]), e, HASH_SIZE) == 0) {
-                pos[i]++;
-            }
-        }
-        pos[best]++;
-        if (++written % MERGE_CHECK_EVERY == 0) {
-            worker_flush(ix); /* a frozen memtable does not wait for a long merge */
-            pthread_mutex_lock(&ix->lock);
-            bool stop = ix->stop;
-            pthread_mutex_unlock(&ix->lock);
-            rc = stop ? ERR_CLOSED : rc;
+    int best = -1;
+    for (uint32_t i = 0; i < n; i++) {
+        if (pos[i] < inputs[i]->count &&
+            (best < 0 || memcmp(run_entry(inputs[i], pos[i]), run_entry(inputs[best], pos[best]),
+                                HASH_SIZE) <= 0)) {
+            best = (int)i; /* ties: the later (newer) input wins */
         }
     }
-    struct run *out = NULL;
-    if (rc == ERR_OK) {
-        rc = run_writer_finish(ix, &w, &out);
-    } else {
-        run_writer_abort(ix, &w);
+    if (best < 0) {
+        return NULL;
     }
+    const uint8_t *e = run_entry(inputs[best], pos[best]);
+    for (uint32_t i = 0; i < n; i++) {
+        bool same =
+            pos[i] < inputs[i]->count && memcmp(run_entry(inputs[i], pos[i]), e, HASH_SIZE) == 0;
+        pos[i] += same ? 1 : 0; /* includes best */
+    }
+    return e;
+}
+
+/* Now and then during a merge: a frozen memtable does not wait for it; close stops it. */
+static enum err
+merge_pause(struct tx_index *ix)
+{
+    worker_flush(ix);
+    pthread_mutex_lock(&ix->lock);
+    bool stop = ix->stop;
+    pthread_mutex_unlock(&ix->lock);
+    return stop ? ERR_CLOSED : ERR_OK;
+}
+
+/* After a merge: replaces the inputs by out in the run list (out NULL: the merge failed and
+ * the inputs stay). */
+static void
+merge_install(struct tx_index *ix, struct run *const *inputs, uint32_t n, struct run *out)
+{
     pthread_mutex_lock(&ix->lock);
     uint32_t at = 0;
     while (at < ix->run_count && ix->runs[at] != inputs[0]) {
@@ -727,23 +726,59 @@ merge_runs(struct tx_index *ix, struct run *const *inputs, uint32_t n, uint32_t 
     for (uint32_t i = 0; i < n; i++) {
         inputs[i]->merging = false;
     }
-    if (rc == ERR_OK) {
+    if (out != NULL) {
         ix->runs[at] = out;
-        memmove(&ix->runs[at + 1], &ix->runs[at + n],
-                (ix->run_count - at - n) * sizeof ix->runs[0]);
+        for (uint32_t i = at + 1; i + n - 1 < ix->run_count; i++) {
+            ix->runs[i] = ix->runs[i + n - 1];
+        }
         ix->run_count -= n - 1;
         ix->stats.runs_merged++;
     }
     pthread_mutex_unlock(&ix->lock);
-    if (rc == ERR_OK) {
-        /* Readers hold the lock while they use a run: the inputs are unreachable now. */
-        for (uint32_t i = 0; i < n; i++) {
-            if (unlinkat(ix->dir_fd, inputs[i]->name, 0) != 0) {
-                log_warn(LOG_STORE, "tx index: cannot remove merged run name=%s errno=%d",
-                         inputs[i]->name, errno);
-            }
-            run_free(inputs[i]);
+}
+
+static void
+run_unlink(const struct tx_index *ix, const char *name)
+{
+    if (unlinkat(ix->dir_fd, name, 0) != 0) {
+        log_warn(LOG_STORE, "tx index: cannot remove merged run name=%s errno=%d", name, errno);
+    }
+}
+
+/* Removes merged runs (no longer in the list: readers hold the lock while they use a run). */
+static void
+runs_delete(const struct tx_index *ix, struct run *const *runs, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        run_unlink(ix, runs[i]->name);
+        run_free(runs[i]);
+    }
+}
+
+/* Merges inputs (adjacent, oldest first) into one run; newer entries win duplicates. */
+static enum err
+merge_runs(struct tx_index *ix, struct run *const *inputs, uint32_t n, uint32_t level)
+{
+    uint64_t pos[FANIN_MAX] = { 0 };
+    struct run_writer w;
+    enum err rc = run_writer_begin(ix, inputs[0]->lo, inputs[n - 1]->hi, level, &w);
+    uint64_t written = 0;
+    const uint8_t *e;
+    while (rc == ERR_OK && (e = merge_next(inputs, n, pos)) != NULL) {
+        rc = run_writer_put(&w, e, load_u64(e + HASH_SIZE), load_u32(e + HASH_SIZE + 8));
+        if (rc == ERR_OK && ++written % MERGE_CHECK_EVERY == 0) {
+            rc = merge_pause(ix);
         }
+    }
+    struct run *out = NULL;
+    if (rc == ERR_OK) {
+        rc = run_writer_finish(ix, &w, &out);
+    } else {
+        run_writer_abort(ix, &w);
+    }
+    merge_install(ix, inputs, n, rc == ERR_OK ? out : NULL);
+    if (rc == ERR_OK) {
+        runs_delete(ix, inputs, n);
     } else if (rc != ERR_CLOSED) {
         log_error(LOG_STORE, "tx index: merge failed dir=%s lo=%" PRIu64 " hi=%" PRIu64 " err=%s",
                   ix->dir, inputs[0]->lo, inputs[n - 1]->hi, err_str(rc));
@@ -792,50 +827,49 @@ worker_main(void *arg)
 
 /* ---- open ---- */
 
+/* At open (no worker yet): writes the active memtable as a run and empties it. */
+static enum err
+active_flush(struct tx_index *ix)
+{
+    struct run *r = NULL;
+    enum err rc = run_write_memtable(ix, &ix->active, &r);
+    if (rc == ERR_OK) {
+        rc = runs_insert(ix, r);
+        if (rc != ERR_OK) {
+            run_free(r);
+        }
+    }
+    if (rc == ERR_OK) {
+        ix->stats.runs_written++;
+        mt_release(&ix->active);
+        mt_init(&ix->active);
+    }
+    return rc;
+}
+
 /* At open (no worker yet): the blocks a..b into the memtable, writing a run whenever it is
  * full and, with final, for the rest. */
 static enum err
-ingest(struct tx_index *ix, uint64_t a, uint64_t b, bool final, tx_index_read_fn read,
-       void *read_ctx)
+ingest(struct tx_index *ix, uint64_t a, uint64_t b, bool final, const struct tx_index_source *src)
 {
     struct buf hashes;
-    buf_init(&hashes, (size_t)HASH_SIZE * 100000u * 2u);
+    buf_init(&hashes, (size_t)HASH_SIZE * TX_INDEX_BLOCK_TXS_MAX);
     enum err rc = ERR_OK;
     for (uint64_t h = a; rc == ERR_OK; h++) {
         buf_reset(&hashes);
-        rc = read(read_ctx, h, &hashes);
+        rc = src->read(src->ctx, h, &hashes);
         if (rc == ERR_OK && hashes.size % HASH_SIZE != 0) {
             rc = ERR_CORRUPT;
         }
         if (rc != ERR_OK) {
             break;
         }
-        struct hash one;
-        if (!ix->active.has_range) {
-            ix->active.has_range = true;
-            ix->active.lo = h;
-        }
-        ix->active.hi = h;
-        for (size_t i = 0; i < hashes.size / HASH_SIZE; i++) {
-            memcpy(one.bytes, hashes.data + i * HASH_SIZE, HASH_SIZE);
-            mt_put(&ix->active, one.bytes, h, (uint32_t)i);
-        }
+        /* struct hash is HASH_SIZE bytes, alignment 1: the buffer is an array of them */
+        mt_add_block(&ix->active, h, (const struct hash *)(const void *)hashes.data,
+                     hashes.size / HASH_SIZE);
         ix->stats.rebuilt_blocks++;
-        bool full = ix->active.count >= ix->memtable_entries;
-        if (full || (final && h == b)) {
-            struct run *r = NULL;
-            rc = run_write_memtable(ix, &ix->active, &r);
-            if (rc == ERR_OK) {
-                rc = runs_insert(ix, r);
-                if (rc != ERR_OK) {
-                    run_free(r);
-                }
-            }
-            if (rc == ERR_OK) {
-                ix->stats.runs_written++;
-                mt_release(&ix->active);
-                mt_init(&ix->active);
-            }
+        if (ix->active.count >= ix->memtable_entries || (final && h == b)) {
+            rc = active_flush(ix);
         }
         if (h == b) {
             break;
@@ -845,11 +879,15 @@ ingest(struct tx_index *ix, uint64_t a, uint64_t b, bool final, tx_index_read_fn
     return rc;
 }
 
+struct run_ref {
+    struct run *r;
+};
+
 static int
 run_order(const void *a, const void *b)
 {
-    const struct run *x = *(struct run *const *)a;
-    const struct run *y = *(struct run *const *)b;
+    const struct run *x = ((const struct run_ref *)a)->r;
+    const struct run *y = ((const struct run_ref *)b)->r;
     if (x->lo != y->lo) {
         return x->lo < y->lo ? -1 : 1;
     }
@@ -864,7 +902,7 @@ runs_recover(struct tx_index *ix, bool has_blocks, uint64_t first, uint64_t tip)
     if (d == NULL) {
         return err_of_errno(errno);
     }
-    struct run **found = NULL;
+    struct run_ref *found = NULL;
     size_t found_count = 0;
     enum err rc = ERR_OK;
     const struct dirent *e;
@@ -883,7 +921,7 @@ runs_recover(struct tx_index *ix, bool has_blocks, uint64_t first, uint64_t tip)
             run_remove_file(ix, e->d_name, "corrupt");
             continue;
         }
-        if (lr != ERR_OK) {
+        if (lr != ERR_OK || r == NULL) {
             rc = lr;
             break;
         }
@@ -893,14 +931,14 @@ runs_recover(struct tx_index *ix, bool has_blocks, uint64_t first, uint64_t tip)
             continue;
         }
         found = mem_realloc(found, (found_count + 1) * sizeof *found);
-        found[found_count++] = r;
+        found[found_count++].r = r;
     }
     closedir(d);
     if (found_count > 0) {
         qsort(found, found_count, sizeof *found, run_order);
     }
     for (size_t i = 0; i < found_count; i++) {
-        struct run *r = found[i];
+        struct run *r = found[i].r;
         bool disjoint = ix->run_count == 0 || r->lo > ix->runs[ix->run_count - 1]->hi;
         if (rc == ERR_OK && disjoint && ix->run_count < TX_INDEX_RUNS_MAX) {
             ix->runs[ix->run_count++] = r;
@@ -920,9 +958,10 @@ runs_recover(struct tx_index *ix, bool has_blocks, uint64_t first, uint64_t tip)
 
 /* Rebuilds the heights first..tip that no run covers: gaps as runs, the rest in memory. */
 static enum err
-index_rebuild(struct tx_index *ix, uint64_t first, uint64_t tip, tx_index_read_fn read,
-              void *read_ctx)
+index_rebuild(struct tx_index *ix, const struct tx_index_source *src)
 {
+    uint64_t first = src->first;
+    uint64_t tip = src->tip;
     uint64_t gap_lo[TX_INDEX_RUNS_MAX];
     uint64_t gap_hi[TX_INDEX_RUNS_MAX];
     uint32_t gaps = 0;
@@ -940,22 +979,21 @@ index_rebuild(struct tx_index *ix, uint64_t first, uint64_t tip, tx_index_read_f
         log_notice(LOG_STORE,
                    "tx index: rebuilding a run from the blocks dir=%s lo=%" PRIu64 " hi=%" PRIu64,
                    ix->dir, gap_lo[g], gap_hi[g]);
-        rc = ingest(ix, gap_lo[g], gap_hi[g], true, read, read_ctx);
+        rc = ingest(ix, gap_lo[g], gap_hi[g], true, src);
     }
     if (rc == ERR_OK && (ix->run_count == 0 || ix->runs[ix->run_count - 1]->hi < tip)) {
         uint64_t from = ix->run_count == 0 ? first : ix->runs[ix->run_count - 1]->hi + 1;
-        rc = ingest(ix, from, tip, false, read, read_ctx);
+        rc = ingest(ix, from, tip, false, src);
     }
     return rc;
 }
 
 enum err
-tx_index_open(const char *dir, const struct tx_index_options *options, bool has_blocks,
-              uint64_t first, uint64_t tip, tx_index_read_fn read, void *read_ctx,
-              struct tx_index **out)
+tx_index_open(const char *dir, const struct tx_index_options *options,
+              const struct tx_index_source *src, struct tx_index **out)
 {
-    ASSERT(dir != NULL && options != NULL && read != NULL && out != NULL);
-    ASSERT(!has_blocks || first <= tip);
+    ASSERT(dir != NULL && options != NULL && src != NULL && src->read != NULL && out != NULL);
+    ASSERT(!src->has_blocks || src->first <= src->tip);
     if (strlen(dir) + RUN_NAME_SIZE + 8 >= PATH_MAX) {
         return ERR_INVALID_ARG;
     }
@@ -980,10 +1018,10 @@ tx_index_open(const char *dir, const struct tx_index_options *options, bool has_
     ix->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     enum err rc = ix->dir_fd >= 0 ? ERR_OK : err_of_errno(errno);
     if (rc == ERR_OK) {
-        rc = runs_recover(ix, has_blocks, first, tip);
+        rc = runs_recover(ix, src->has_blocks, src->first, src->tip);
     }
-    if (rc == ERR_OK && has_blocks) {
-        rc = index_rebuild(ix, first, tip, read, read_ctx);
+    if (rc == ERR_OK && src->has_blocks) {
+        rc = index_rebuild(ix, src);
     }
     if (rc == ERR_OK) {
         int prc = pthread_create(&ix->worker, NULL, worker_main, ix);

@@ -49,9 +49,18 @@
 
 struct tx_index;
 
-/* Appends the tx hashes of the committed block at height to out (HASH_SIZE bytes each, in
- * block order), after verifying the record. */
-typedef enum err (*tx_index_read_fn)(void *ctx, uint64_t height, struct buf *out);
+#define TX_INDEX_BLOCK_TXS_MAX 100000u /* = BLOCK_STORE_TXS_MAX */
+
+/* Where the index is rebuilt from: the blocks first..tip (none if !has_blocks); read appends
+ * the tx hashes of the committed block at height to out (HASH_SIZE bytes each, in block
+ * order), after verifying the record. */
+struct tx_index_source {
+    bool has_blocks;
+    uint64_t first;
+    uint64_t tip;
+    enum err (*read)(void *ctx, uint64_t height, struct buf *out);
+    void *ctx;
+};
 
 struct tx_index_options {
     uint32_t memtable_entries; /* freeze and write a run at this many entries (0: 2^18) */
@@ -68,12 +77,10 @@ struct tx_index_stats {
     uint32_t memtable;       /* entries in memory (active + frozen) */
 };
 
-/* Opens the index of the blocks first..tip (has_blocks false: none yet) in dir, repairing and
- * rebuilding as described above, then starts the worker. read is called for heights in
- * first..tip during this call only. */
+/* Opens the index of src's blocks in dir, repairing and rebuilding as described above, then
+ * starts the worker. src->read is called during this call only. */
 MUST_USE enum err tx_index_open(const char *dir, const struct tx_index_options *options,
-                                bool has_blocks, uint64_t first, uint64_t tip,
-                                tx_index_read_fn read, void *read_ctx, struct tx_index **out);
+                                const struct tx_index_source *src, struct tx_index **out);
 /* Stops the worker (abandoning a merge in progress) and frees everything; entries not yet in
  * a run are rebuilt at the next open. */
 void tx_index_close(struct tx_index *ix);

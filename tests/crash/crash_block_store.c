@@ -245,18 +245,24 @@ writer_run(const struct paths *p)
     }
 }
 
+static void
+check_tx(struct opened *o, uint64_t height, uint32_t i)
+{
+    struct hash tx;
+    struct block_store_tx_location loc;
+    tx_of(height, i, &tx);
+    enum err rc = block_store_tx_find(o->store, NULL, &tx, &loc);
+    CHECK(rc == ERR_OK && loc.height == height && loc.index == i,
+          "tx index height=%" PRIu64 " index=%u: %s", height, i, err_str(rc));
+}
+
 /* Every tx of the blocks lo..hi is found where it is. */
 static void
 check_txs(struct opened *o, uint64_t lo, uint64_t hi)
 {
     for (uint64_t height = lo; height <= hi; height++) {
         for (uint32_t i = 0; i < tx_count_of(height); i++) {
-            struct hash tx;
-            struct block_store_tx_location loc;
-            tx_of(height, i, &tx);
-            enum err rc = block_store_tx_find(o->store, NULL, &tx, &loc);
-            CHECK(rc == ERR_OK && loc.height == height && loc.index == i,
-                  "tx index height=%" PRIu64 " index=%u: %s", height, i, err_str(rc));
+            check_tx(o, height, i);
         }
     }
 }

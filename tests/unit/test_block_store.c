@@ -651,7 +651,7 @@ no_space_child(const char *root)
     char path[160];
     snprintf(path, sizeof path, "%s/seg-%010u.blk", blocks_dir, info.segment);
     CHILD_CHECK(file_size(path) ==
-                (off_t)(info.offset + 24 + info.payload_size + 32u * info.tx_count));
+                (off_t)(info.offset + 24 + info.payload_size + (uint64_t)32 * info.tx_count));
     snprintf(path, sizeof path, "%s/seg-%010u.blk", blocks_dir, info.segment + 1);
     CHILD_CHECK(file_size(path) < 0);
     block_store_close(store);
