@@ -517,7 +517,6 @@ first_height(struct block_store *s, uint64_t *out_height)
 {
     struct db_txn *txn = NULL;
     struct db_cursor *c = NULL;
-    uint8_t zero[8] = { 0 };
     struct db_val k;
     struct db_val v;
     enum err rc = db_txn_begin(s->db, false, &txn);
@@ -525,6 +524,7 @@ first_height(struct block_store *s, uint64_t *out_height)
         rc = db_cursor_open(txn, s->t_height, &c);
     }
     if (rc == ERR_OK) {
+        uint8_t zero[8] = { 0 }; /* height 0, the smallest key */
         rc = db_cursor_seek(c, db_val_of(zero, sizeof zero), &k, &v);
     }
     if (rc == ERR_OK) {
