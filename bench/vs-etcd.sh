@@ -5,7 +5,8 @@
 #    `lianmeng bench`: full load (--rate 0) from load accounts 0..1999, then half of the
 #    measured finalized rate from accounts 2000..3999 (for latency).
 # 2. A 3-member etcd cluster ($PEERS_ETCD_DIR/start.sh, load.sh, stop.sh) under closed-loop
-#    puts of the same mean value size (the bench's values are 100..1000 bytes: mean 550).
+#    puts whose value size is the mean signed tx size of the bench's load (its report's
+#    tx_bytes_mean: the mixed workload of notary anchors and account operations).
 # Prints both figures and the ratio finalized tx/s / etcd puts/s.
 #
 # Usage: bench/vs-etcd.sh [--alg ed25519|sm2] [--hash sha256|sm3] [--duration S]
@@ -72,7 +73,7 @@ trap cleanup EXIT INT TERM
 json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
 
 echo "# $(date -u +%FT%TZ)  $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
-echo "# lianmeng: 4 validators, $ALG keys, $HASH chain, ${DUR}s per run, values 100..1000 B"
+echo "# lianmeng: 4 validators, $ALG keys, $HASH chain, ${DUR}s per run, mixed workload (anchors + account ops)"
 
 # --- Lianmeng ---
 rm -rf "$DEVNET_DIR"
@@ -100,8 +101,9 @@ cleanup
 # --- etcd ---
 "$PEERS_ETCD_DIR/start.sh" 3 $((DUR * 4 + 120))
 ETCD_STARTED=1
-echo "\$ VALUE_BYTES=550 $PEERS_ETCD_DIR/load.sh 3 $DUR $ETCD_CONC leader"
-VALUE_BYTES=550 "$PEERS_ETCD_DIR/load.sh" 3 "$DUR" "$ETCD_CONC" leader | tee "$OUT/etcd.txt"
+VALUE_BYTES=$(json "$OUT/full.json" 'd["tx_bytes_mean"]')
+echo "\$ VALUE_BYTES=$VALUE_BYTES $PEERS_ETCD_DIR/load.sh 3 $DUR $ETCD_CONC leader"
+VALUE_BYTES=$VALUE_BYTES "$PEERS_ETCD_DIR/load.sh" 3 "$DUR" "$ETCD_CONC" leader | tee "$OUT/etcd.txt"
 ETCD=$(awk -v c="$ETCD_CONC" '$1 == c { print $3 }' "$OUT/etcd.txt")
 cleanup
 

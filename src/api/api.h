@@ -11,8 +11,8 @@
  *                                        or unknown
  *   GET  /v1/accounts/{address}          nonce, keys and a state proof (40 hex digits)
  *   GET  /v1/notary/{hash}               the anchors of a document hash with proof bundles
- *   GET  /v1/validators[?epoch=N]        the validator set in force (only the current epoch
- *                                        is kept; another N is a 404)
+ *   GET  /v1/validators[?epoch=N]        the validator set in force, or of epoch N (past
+ *                                        epochs are kept; a future N is a 404)
  *
  * Every answer is JSON with Content-Type application/json; errors are
  * {"error":{"code":"...","message":"..."}} with the status of api_err_http_status(), and the
@@ -74,6 +74,8 @@ struct api_status {
     uint32_t peers_connected;
     uint32_t mempool_txs;
     uint64_t mempool_bytes;
+    uint64_t mempool_admitted; /* since start */
+    uint64_t mempool_rejected; /* since start, all reasons (duplicates too) */
     enum api_sync_state sync_state;
     uint64_t sync_target_height; /* highest final height heard of; = final_height if synced */
     uint64_t sigs_checked;       /* signatures verified since start (cache misses) */

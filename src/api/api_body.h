@@ -25,9 +25,9 @@
 #include "api/api.h"
 #include "base/err.h"
 
-#define API_BODY_DEPTH_MAX    4
+#define API_BODY_DEPTH_MAX     4
 #define API_BATCH_CONTENT_TYPE "application/vnd.lianmeng.txs"
-#define API_BATCH_TX_SIZE_MAX (1u << 20) /* a length prefix above this is malformed */
+#define API_BATCH_TX_SIZE_MAX  (1u << 20) /* a length prefix above this is malformed */
 
 enum api_body_kind {
     API_BODY_JSON,

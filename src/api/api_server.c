@@ -452,18 +452,18 @@ handle_status(struct api_server *server, struct api_conn *conn, struct evhttp_re
     }
     st.chain_id[API_TEXT_MAX] = '\0';
     st.node_name[API_TEXT_MAX] = '\0';
-    json_t *body =
-        json_pack("{s:s,s:o,s:s,s:s,s:{s:o,s:o},s:o,s:o,s:b,s:I,s:{s:I,s:o},s:{s:s,s:o},"
-                  "s:{s:o,s:o}}",
-                  "chain_id", st.chain_id, "genesis_hash", hash_json(&st.genesis_hash), "hash",
-                  hash_alg_name(st.hash_alg), "node_name", st.node_name, "final", "height",
-                  u64_json(st.final_height), "id", hash_json(&st.final_id), "epoch",
-                  u64_json(st.epoch), "round", u64_json(st.round), "validator", st.is_validator,
-                  "peers", (json_int_t)st.peers_connected, "mempool", "txs",
-                  (json_int_t)st.mempool_txs, "bytes", u64_json(st.mempool_bytes), "sync", "state",
-                  sync_state_name(st.sync_state), "target_height", u64_json(st.sync_target_height),
-                  "signatures", "checked", u64_json(st.sigs_checked), "cache_hits",
-                  u64_json(st.sigs_cache_hits));
+    json_t *body = json_pack(
+        "{s:s,s:o,s:s,s:s,s:{s:o,s:o},s:o,s:o,s:b,s:I,s:{s:I,s:o,s:o,s:o},"
+        "s:{s:s,s:o},s:{s:o,s:o}}",
+        "chain_id", st.chain_id, "genesis_hash", hash_json(&st.genesis_hash), "hash",
+        hash_alg_name(st.hash_alg), "node_name", st.node_name, "final", "height",
+        u64_json(st.final_height), "id", hash_json(&st.final_id), "epoch", u64_json(st.epoch),
+        "round", u64_json(st.round), "validator", st.is_validator, "peers",
+        (json_int_t)st.peers_connected, "mempool", "txs", (json_int_t)st.mempool_txs, "bytes",
+        u64_json(st.mempool_bytes), "admitted", u64_json(st.mempool_admitted), "rejected",
+        u64_json(st.mempool_rejected), "sync", "state", sync_state_name(st.sync_state),
+        "target_height", u64_json(st.sync_target_height), "signatures", "checked",
+        u64_json(st.sigs_checked), "cache_hits", u64_json(st.sigs_cache_hits));
     if (body == NULL) { /* a name that is not UTF-8 */
         respond_err(conn, req, ERR_UTF8, "node status is not valid UTF-8");
         return;
@@ -601,8 +601,7 @@ handle_validators(struct api_server *server, struct api_conn *conn, struct evhtt
     enum err rc =
         server->backend.validators_get(server->backend.ctx, epoch_text != NULL, epoch, &set);
     if (rc != ERR_OK) {
-        respond_err(conn, req, rc,
-                    rc == ERR_NOT_FOUND ? "the node keeps only the current epoch's set" : NULL);
+        respond_err(conn, req, rc, rc == ERR_NOT_FOUND ? "no such epoch (yet)" : NULL);
         return;
     }
     respond(conn, req, 200, set, false);

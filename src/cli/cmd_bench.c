@@ -1,15 +1,16 @@
 /* `lianmeng bench`: the load generator for a local devnet (node/devnet.h, --load-accounts).
  *
  * Pre-signs test.set puts (a fresh key per tx, a value of --size-min..--size-max bytes: the
- * size of a notary anchor's note) from the devnet's demo load accounts, then submits them as
- * JSON batches to every node over persistent HTTP/1.1 connections (non-blocking sockets,
+ * size of a notary anchor's note) from the devnet's demo load accounts, then submits them in
+ * binary batches (application/vnd.lianmeng.txs) to every node over persistent HTTP/1.1
+ * connections (non-blocking sockets,
  * poll), at --rate tx/s or as fast as the nodes answer (--rate 0), for --duration seconds. A
- * second thread polls the final blocks of node 0 (/v1/status, /v1/blocks/{h}) and marks each
- * of our txs final when it appears in one. Reports submitted, admitted and finalized tx/s,
- * submit-to-final latency percentiles, rejections by code and each node's CPU and RSS (from
- * /proc/PID of the pids in devnet.json); one progress line a second on a terminal; a JSON
- * report with --report FILE. Bounded: at most BENCH_TXS_MAX txs, --duration + --drain
- * seconds. */
+ * second thread polls the final blocks of node 0 (/v1/status, /v1/blocks/{h}: tx hashes only)
+ * every BENCH_POLL_MS and marks each of our txs final when it appears in one. Reports submitted,
+ * admitted and finalized tx/s, submit-to-final latency percentiles, rejections by code and each
+ * node's CPU and RSS (from /proc/PID of the pids in devnet.json); one progress line a second on a
+ * terminal; a JSON report with --report FILE. Bounded: at most BENCH_TXS_MAX txs, --duration +
+ * --drain seconds. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +40,7 @@
 #include "cli/cli.h"
 #include "cli/cli_util.h"
 #include "codec/consensus_types.h"
+#include "codec/notary_args.h"
 #include "codec/tx.h"
 #include "crypto/hash.h"
 #include "crypto/sign.h"
@@ -55,6 +57,14 @@
 #define BENCH_EXPIRY_WINDOW  50000u
 #define BENCH_DRAIN_MAX_S    600u
 #define BENCH_DURATION_MAX_S 3600u
+
+enum bench_workload {
+    BENCH_WL_MIXED,  /* notary anchors, every 10th tx of an account an account operation */
+    BENCH_WL_ANCHOR, /* notary anchors only */
+    BENCH_WL_PUT,    /* test.set puts (devnet test module) */
+};
+
+static const char *const bench_workload_names[] = { "mixed", "anchor", "put" };
 
 enum bench_tx_state {
     TX_WAITING,
@@ -109,6 +119,7 @@ struct bench {
     unsigned alg;
     unsigned size_min;
     unsigned size_max;
+    enum bench_workload workload;
     unsigned batch;
     unsigned conns;
     size_t max_txs;
@@ -126,6 +137,7 @@ struct bench {
     size_t tx_count;
     struct bench_tx *txs;
     uint8_t *wire;
+    size_t wire_bytes;              /* signed bytes of all txs */
     size_t *queue[BENCH_NODES_MAX]; /* tx indices per node, in global order */
     size_t queue_size[BENCH_NODES_MAX];
     size_t queue_next[BENCH_NODES_MAX];
@@ -162,9 +174,14 @@ bench_usage(FILE *out)
             "usage: lianmeng bench [--devnet DIR] [--rate TX_PER_S] [--duration S] [--drain S]\n"
             "                      [--accounts N] [--alg ed25519|sm2] [--size-min B]\n"
             "                      [--size-max B] [--batch N] [--conns N] [--max-txs N]\n"
-            "                      [--first-account K] [--window N] [--report FILE] [--quiet]\n\n"
+            "                      [--first-account K] [--window N] [--report FILE] [--quiet]\n"
+            "                      [--workload mixed|anchor|put]\n\n"
             "Load generator for a devnet started with `lianmeng devnet --load-accounts N`.\n"
-            "Pre-signs test.set puts of --size-min..--size-max bytes (default 100..1000) from\n"
+            "Pre-signs --workload txs (default mixed: notary anchors with notes of\n"
+            "--size-min..--size-max bytes, capped at the notary's 256, and every 10th tx of an\n"
+            "account an account operation, add_key or remove_key of one extra key; anchor:\n"
+            "anchors only; put: test.set puts of --size-min..--size-max bytes, default\n"
+            "100..1000) from\n"
             "the first --accounts demo load accounts (default 1000; keys of --alg, default\n"
             "ed25519), submits them to every node of DIR/devnet.json (default ./devnet) over\n"
             "--conns keep-alive connections per node (default 2) in batches of up to --batch\n"
@@ -230,6 +247,14 @@ parse_args(struct bench *b, int argc, char **argv)
         } else if (strcmp(a, "--report") == 0) {
             bad = v[0] == '\0';
             b->report = v;
+        } else if (strcmp(a, "--workload") == 0) {
+            bad = 1;
+            for (unsigned w = 0; w < 3; w++) {
+                if (strcmp(v, bench_workload_names[w]) == 0) {
+                    b->workload = (enum bench_workload)w;
+                    bad = 0;
+                }
+            }
         } else if (strcmp(a, "--alg") == 0) {
             bad = strcmp(v, "ed25519") != 0 && strcmp(v, "sm2") != 0;
             b->alg = strcmp(v, "sm2") == 0 ? SIG_SM2 : SIG_ED25519;
@@ -431,7 +456,11 @@ presign(struct bench *b)
     b->wire = mem_alloc(wire_cap);
     size_t wire_used = 0;
     for (unsigned n = 0; n < b->node_count; n++) {
-        b->queue[n] = mem_calloc(b->tx_count / b->node_count + 1, sizeof *b->queue[n]);
+        /* tx i goes to node (i % accounts) % nodes: at most ceil(txs / accounts) txs of each
+         * of the node's ceil(accounts / nodes) accounts */
+        size_t per_account = (b->tx_count + b->accounts - 1) / b->accounts;
+        size_t accounts = (b->accounts + b->node_count - 1) / b->node_count;
+        b->queue[n] = mem_calloc(per_account * accounts + 1, sizeof *b->queue[n]);
     }
     size_t table_size = 1;
     while (table_size < 2 * b->tx_count) {
@@ -444,17 +473,36 @@ presign(struct bench *b)
     uint8_t value[DEVNET_LOAD_VALUE_MAX];
     uint64_t rng = 0x9e3779b97f4a7c15u;
     uint64_t t0 = now_ns();
+    /* the key that account operations add and remove again */
+    struct secret_key *extra = NULL;
+    struct public_key extra_pub;
+    if (devnet_load_key(b->alg, DEVNET_LOAD_ACCOUNTS_MAX, &extra) != ERR_OK) {
+        fprintf(stderr, "lianmeng bench: cannot derive the account-operation key\n");
+        exit_code = CLI_EXIT_FAILURE;
+    } else {
+        secret_key_public(extra, &extra_pub);
+    }
+    /* anchor notes are capped by the notary module */
+    unsigned note_max = b->size_max < NOTARY_NOTE_SIZE_MAX ? b->size_max : NOTARY_NOTE_SIZE_MAX;
+    unsigned note_min = b->size_min < note_max ? b->size_min : note_max;
     for (size_t i = 0; i < b->tx_count && exit_code == CLI_CONTINUE; i++) {
         uint32_t a = (uint32_t)(i % b->accounts);
         uint8_t key[24] = "bench/";
         store_u32(key + 6, b->first_account + a);
         store_u64(key + 10, nonces[a]);
         store_u32(key + 18, (uint32_t)(b->start_height & 0xffffffffu));
-        unsigned span = b->size_max - b->size_min + 1;
-        size_t size = b->size_min + (size_t)(xorshift(&rng) % span);
+        bool put = b->workload == BENCH_WL_PUT;
+        unsigned lo = put ? b->size_min : note_min;
+        unsigned hi = put ? b->size_max : note_max;
+        size_t size = lo + (size_t)(xorshift(&rng) % (hi - lo + 1u));
         for (size_t k = 0; k < size; k++) {
-            value[k] = (uint8_t)xorshift(&rng);
+            /* puts: any bytes; notes: printable ASCII (UTF-8) */
+            uint64_t r = xorshift(&rng);
+            value[k] = put ? (uint8_t)r : (uint8_t)(' ' + r % 95);
         }
+        /* mixed: every 10th tx of an account adds the extra key, the next 10th removes it */
+        bool key_op = b->workload == BENCH_WL_MIXED && nonces[a] % 10 == 9;
+        bool add = (nonces[a] / 10) % 2 == 0;
         buf_reset(&wire);
         struct devnet_load_tx lt = { .alg = b->hash_alg,
                                      .chain_id = b->chain_id,
@@ -464,8 +512,12 @@ presign(struct bench *b)
                                      .key = key,
                                      .key_size = sizeof key,
                                      .value = value,
-                                     .value_size = size };
-        enum err rc = devnet_load_put(&lt, &wire);
+                                     .value_size = size,
+                                     .account_key = &extra_pub };
+        hash_bytes(b->hash_alg, key, sizeof key, &lt.document);
+        enum err rc = put      ? devnet_load_put(&lt, &wire)
+                      : key_op ? devnet_load_key_op(&lt, add, &wire)
+                               : devnet_load_anchor(&lt, &wire);
         if (rc != ERR_OK || wire_used + wire.size > wire_cap) {
             fprintf(stderr, "lianmeng bench: cannot sign tx %zu: %s\n", i, err_str(rc));
             exit_code = CLI_EXIT_FAILURE;
@@ -476,6 +528,7 @@ presign(struct bench *b)
         t->wire_size = (uint32_t)wire.size;
         memcpy(b->wire + wire_used, wire.data, wire.size);
         wire_used += wire.size;
+        b->wire_bytes = wire_used;
         tx_hash(b->hash_alg, wire.data, wire.size, &t->hash);
         t->node = (uint8_t)(a % b->node_count);
         b->queue[t->node][b->queue_size[t->node]++] = i;
@@ -490,6 +543,7 @@ presign(struct bench *b)
     for (uint32_t a = 0; a < b->accounts; a++) {
         secret_key_free(keys[a]);
     }
+    secret_key_free(extra);
     mem_free(keys);
     mem_free(nonces);
     return exit_code;
@@ -958,6 +1012,7 @@ report_json(const struct bench *b, const struct bench_result *r)
     json_object_set_new(opt, "hash", json_string(hash_alg_name(b->hash_alg)));
     json_object_set_new(opt, "size_min", json_integer(b->size_min));
     json_object_set_new(opt, "size_max", json_integer(b->size_max));
+    json_object_set_new(opt, "workload", json_string(bench_workload_names[b->workload]));
     json_object_set_new(opt, "batch", json_integer(b->batch));
     json_object_set_new(opt, "first_account", json_integer(b->first_account));
     json_object_set_new(opt, "window", json_integer(b->window));
@@ -967,6 +1022,9 @@ report_json(const struct bench *b, const struct bench_result *r)
     json_object_set_new(root, "options", opt);
     uint64_t fin = atomic_load(&b->finalized);
     json_object_set_new(root, "presigned", json_integer((json_int_t)b->tx_count));
+    json_object_set_new(
+        root, "tx_bytes_mean",
+        json_integer((json_int_t)(b->wire_bytes / (b->tx_count > 0 ? b->tx_count : 1))));
     json_object_set_new(root, "submitted", json_integer((json_int_t)b->submitted));
     json_object_set_new(root, "admitted", json_integer((json_int_t)b->admitted));
     json_object_set_new(root, "rejected", json_integer((json_int_t)b->rejected));
@@ -1017,9 +1075,10 @@ report_json(const struct bench *b, const struct bench_result *r)
 static void
 print_summary(const struct bench *b, const struct bench_result *r, json_t *rep)
 {
-    printf("bench: %u nodes, %s/%s, rate %s, %u s, values %u..%u B\n", b->node_count,
+    printf("bench: %u nodes, %s/%s, rate %s, %u s, workload %s, sizes %u..%u B\n", b->node_count,
            sig_alg_name((enum sig_alg)b->alg), hash_alg_name(b->hash_alg),
-           b->rate > 0 ? "fixed" : "max", b->duration_s, b->size_min, b->size_max);
+           b->rate > 0 ? "fixed" : "max", b->duration_s, bench_workload_names[b->workload],
+           b->size_min, b->size_max);
     printf("submitted %.0f tx/s, admitted %.0f tx/s, finalized %.0f tx/s (%llu in the window, "
            "%llu in all)\n",
            json_real_value(json_object_get(rep, "submitted_per_s")),

@@ -5,7 +5,7 @@
  * ?wait=final, then fetches the anchor's proof bundle (/v1/notary/{hash}) and writes it.
  * verify: checks a bundle offline against a genesis file alone (codec/notary_bundle.h steps
  * 1-6): genesis validator set -> epoch changes -> commit cert -> header chain -> state proof
- * of the anchor record. */
+ * of the anchor record; or a tx's inclusion proof against its block header (tx_count bound). */
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +25,7 @@
 #include "codec/validator_set.h"
 #include "crypto/hash.h"
 #include "crypto/keystore.h"
+#include "crypto/merkle.h"
 #include "crypto/sign.h"
 #include "node/genesis_json.h"
 
@@ -454,6 +455,104 @@ struct verify_opts {
     const char *file;
 };
 
+/* A tx inclusion proof as /v1/txs/{hash} answers it (`lianmeng query tx HASH --output json`). */
+struct tx_inclusion {
+    struct hash tx;
+    struct hash block_id;
+    uint64_t height;
+    uint8_t header[NOTARY_BUNDLE_HEADER_SIZE_MAX];
+    size_t header_size;
+    struct merkle_proof proof;
+};
+
+static enum err
+json_hash(json_t *o, const char *key, struct hash *out)
+{
+    const char *text = json_string_value(json_object_get(o, key));
+    return text != NULL ? hash_from_hex(text, out) : ERR_MALFORMED;
+}
+
+static enum err
+tx_inclusion_from_json(json_t *root, struct tx_inclusion *out)
+{
+    json_t *inc = json_object_get(root, "inclusion");
+    const char *header = json_string_value(json_object_get(inc, "header"));
+    json_t *path = json_object_get(inc, "path");
+    json_t *index = json_object_get(inc, "index");
+    json_t *size = json_object_get(inc, "tree_size");
+    json_t *height = json_object_get(root, "height");
+    if (header == NULL || !json_is_array(path) || json_array_size(path) > MERKLE_PATH_MAX ||
+        !json_is_integer(index) || !json_is_integer(size) || !json_is_integer(height) ||
+        json_integer_value(index) < 0 || json_integer_value(size) < 0) {
+        return ERR_MALFORMED;
+    }
+    struct hash leaf;
+    TRY(json_hash(root, "hash", &out->tx));
+    TRY(json_hash(root, "block_id", &out->block_id));
+    TRY(json_hash(inc, "leaf", &leaf));
+    if (!hash_equal(&leaf, &out->tx)) {
+        return ERR_MALFORMED;
+    }
+    TRY(hex_decode(header, strlen(header), out->header, sizeof out->header, &out->header_size));
+    out->height = (uint64_t)json_integer_value(height);
+    out->proof.index = (uint64_t)json_integer_value(index);
+    out->proof.tree_size = (uint64_t)json_integer_value(size);
+    out->proof.path_count = (uint32_t)json_array_size(path);
+    for (uint32_t i = 0; i < out->proof.path_count; i++) {
+        const char *h = json_string_value(json_array_get(path, i));
+        TRY(h != NULL ? hash_from_hex(h, &out->proof.path[i]) : ERR_MALFORMED);
+    }
+    return ERR_OK;
+}
+
+/* Checks a tx inclusion proof: the header hashes to the block id and the Merkle path leads
+ * from the tx hash to its payload_root, for the tree size its tx_count binds. */
+static int
+verify_tx_inclusion(const struct cli_ctx *ctx, const char *path, enum hash_alg alg,
+                    const struct buf *data)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb((const char *)data->data, data->size, 0, &jerr);
+    struct tx_inclusion *t = mem_calloc(1, sizeof *t);
+    enum err e = root != NULL ? tx_inclusion_from_json(root, t) : ERR_MALFORMED;
+    json_decref(root);
+    const char *what = "the file is not a final tx's answer with an inclusion proof";
+    struct hash id;
+    if (e == ERR_OK) {
+        hash_bytes(alg, t->header, t->header_size, &id);
+        e = hash_equal(&id, &t->block_id) ? ERR_OK : ERR_BAD_SIGNATURE;
+        what = "the header does not hash to the block id";
+    }
+    if (e == ERR_OK) {
+        e = tx_inclusion_verify(alg, t->header, t->header_size, &t->tx, &t->proof);
+        what = "the Merkle path does not lead to the header's payload root for its tx count";
+    }
+    int rc = CLI_EXIT_OK;
+    if (e != ERR_OK) {
+        rc = cli_fail(ctx, e, "the proof does not hold: do not trust this inclusion", "%s: %s",
+                      path, what);
+        mem_free(t);
+        return rc == CLI_EXIT_FAILURE ? CLI_EXIT_REJECTED : rc;
+    }
+    char tx_hex[2 * HASH_SIZE + 1];
+    char id_hex[2 * HASH_SIZE + 1];
+    hash_to_hex(&t->tx, tx_hex);
+    hash_to_hex(&t->block_id, id_hex);
+    if (ctx->output == CLI_OUTPUT_JSON) {
+        rc = cli_json_print(json_pack("{s:b,s:s,s:s,s:I,s:I,s:I}", "valid", 1, "tx", tx_hex,
+                                      "block_id", id_hex, "height", (json_int_t)t->height, "index",
+                                      (json_int_t)t->proof.index, "tx_count",
+                                      (json_int_t)t->proof.tree_size));
+    } else {
+        printf("valid: tx %s\n  is tx %llu of the %llu in block %s (height %llu)\n"
+               "  the block's finality is not part of this proof (lianmeng query block)\n",
+               tx_hex, (unsigned long long)t->proof.index, (unsigned long long)t->proof.tree_size,
+               id_hex, (unsigned long long)t->height);
+    }
+    mem_free(t);
+    return rc;
+}
+
 static int
 verify_run(const struct cli_ctx *ctx, const struct verify_opts *o)
 {
@@ -473,6 +572,10 @@ verify_run(const struct cli_ctx *ctx, const struct verify_opts *o)
     e = read_file(proof_path, NOTARY_BUNDLE_SIZE_MAX, &data);
     if (e != ERR_OK) {
         rc = cli_fail(ctx, e, "check the path", "cannot read %s", proof_path);
+        goto out;
+    }
+    if (data.size > 0 && data.data[0] == '{') {
+        rc = verify_tx_inclusion(ctx, proof_path, s->genesis.hash_alg, &data);
         goto out;
     }
     const char *what = NULL;
@@ -539,7 +642,10 @@ cli_cmd_verify(int argc, char **argv)
         .description =
             "Checks a proof bundle written by 'lianmeng notarize' offline, trusting only the\n"
             "genesis file: genesis validator set -> epoch changes -> commit certificate ->\n"
-            "header chain -> state proof of the anchor record. Exit 0 if it holds, 2 if not.\n",
+            "header chain -> state proof of the anchor record. Exit 0 if it holds, 2 if not.\n"
+            "PROOF may also be a final tx's answer ('lianmeng query tx HASH --output json'):\n"
+            "its inclusion proof is checked against the block header and the tx count the\n"
+            "header binds (the hash algorithm is the genesis file's).\n",
         .examples = "  lianmeng verify contract.pdf.lmproof --genesis genesis.json --file "
                     "contract.pdf\n",
         .options = options,

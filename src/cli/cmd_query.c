@@ -130,7 +130,7 @@ query_one(const char *kind, int argc, char **argv)
 {
     const char *epoch = NULL;
     const struct cli_option epoch_option[] = {
-        { "epoch", "N", "only the set of epoch N (the node keeps the current one)", &epoch, NULL },
+        { "epoch", "N", "only the set of epoch N (past epochs are kept)", &epoch, NULL },
     };
     bool validators = strcmp(kind, "validators") == 0;
     char command[32];

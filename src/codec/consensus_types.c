@@ -396,6 +396,8 @@ block_header_encode(struct buf *b, const struct block_header *h)
         TRY(codec_put_u64(b, h->failed[i].round));
         TRY(codec_put_u16(b, h->failed[i].author));
     }
+    ASSERT(h->tx_count <= CONS_BLOCK_TXS_MAX);
+    TRY(codec_put_u32(b, h->tx_count));
     TRY(codec_put_hash(b, &h->payload_root));
     TRY(codec_put_hash(b, &h->parent_exec_root));
     return codec_put_hash(b, &h->parent_receipts_root);
@@ -421,6 +423,10 @@ block_header_read(struct reader *r, struct block_header *out)
         if (i > 0 && out->failed[i].round <= out->failed[i - 1].round) {
             return ERR_NONCANONICAL;
         }
+    }
+    TRY(codec_get_u32(r, &out->tx_count));
+    if (out->tx_count > CONS_BLOCK_TXS_MAX) {
+        return ERR_MALFORMED;
     }
     TRY(codec_get_hash(r, &out->payload_root));
     TRY(codec_get_hash(r, &out->parent_exec_root));
@@ -518,6 +524,50 @@ block_payload_root(enum hash_alg alg, const struct block_payload *p, struct hash
     ASSERT(n == p->tx_count);
     merkle_root(alg, leaves, n, out);
     mem_free(leaves);
+}
+
+void
+block_header_set_payload(enum hash_alg alg, struct block_header *h, const struct block_payload *p)
+{
+    h->tx_count = p->kind == PAYLOAD_INLINE ? p->tx_count : 0;
+    block_payload_root(alg, p, &h->payload_root);
+}
+
+enum err
+block_check_payload(enum hash_alg alg, const struct block *blk)
+{
+    const struct block_payload *p = &blk->payload;
+    uint32_t count = p->kind == PAYLOAD_INLINE ? p->tx_count : 0;
+    if (blk->header.tx_count != count) {
+        return ERR_MALFORMED;
+    }
+    struct hash root;
+    block_payload_root(alg, p, &root);
+    return hash_equal(&root, &blk->header.payload_root) ? ERR_OK : ERR_MALFORMED;
+}
+
+enum err
+tx_inclusion_verify(enum hash_alg alg, const uint8_t *header, size_t header_size,
+                    const struct hash *leaf, const struct merkle_proof *proof)
+{
+    struct block_header *h = mem_alloc(sizeof *h);
+    struct reader r;
+    reader_init(&r, header, header_size);
+    enum err rc = block_header_read(&r, h);
+    if (rc == ERR_OK) {
+        rc = codec_finish(&r);
+    }
+    if (rc != ERR_OK) {
+        mem_free(h);
+        return ERR_MALFORMED;
+    }
+    if (proof->tree_size != h->tx_count || proof->index >= h->tx_count) {
+        rc = ERR_BAD_SIGNATURE;
+    } else {
+        rc = merkle_verify(alg, leaf, proof, &h->payload_root);
+    }
+    mem_free(h);
+    return rc;
 }
 
 enum err
@@ -871,9 +921,10 @@ qc_verify(const struct cons_verifier *v, const struct validator_set *vs, const s
     if (!hash_equal(&vd_hash, &qc->ledger_info.vote_data_hash)) {
         return ERR_MALFORMED;
     }
-    if (qc->ledger_info.has_commit &&
-        qc->ledger_info.commit_info.epoch != qc->vote_data.proposed.epoch) {
-        return ERR_MALFORMED;
+    if (qc->vote_data.proposed.epoch != vs->epoch ||
+        (qc->ledger_info.has_commit &&
+         qc->ledger_info.commit_info.epoch != qc->vote_data.proposed.epoch)) {
+        return ERR_MALFORMED; /* a cert is checked against the set of its own epoch only */
     }
     uint64_t power = 0;
     TRY(signers_power(vs, qc->bitmap, qc->bitmap_size, qc->sig_count, &power));

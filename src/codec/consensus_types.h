@@ -12,6 +12,9 @@
  * be used. Byte strings inside decoded values (transactions, retrieved blocks, proof entries)
  * borrow the input bytes and live as long as them.
  *
+ * The block header carries tx_count beside payload_root (ARCHITECTURE.md "Block header and
+ * roots" plus the count), so the id binds the tree size of tx inclusion proofs.
+ *
  * Signatures (CONSENSUS.md section 1) cover sign_digest_tagged(alg, tag, chain_id, bytes):
  *   proposal  "LM1/proposal"  block id (32 bytes)
  *   vote      "LM1/vote"      epoch u64 || H(ledger_info)
@@ -35,6 +38,7 @@
 #include "base/reader.h"
 #include "codec/validator_set.h"
 #include "crypto/hash.h"
+#include "crypto/merkle.h"
 #include "crypto/sign.h"
 
 #define CONS_VALIDATORS_MAX       256
@@ -193,7 +197,8 @@ struct block_header {
     uint64_t timestamp_us;
     uint16_t failed_count;
     struct failed_author failed[CONS_FAILED_AUTHORS_MAX]; /* ascending rounds */
-    struct hash payload_root;
+    uint32_t tx_count;        /* the payload's (0 for EMPTY), <= CONS_BLOCK_TXS_MAX */
+    struct hash payload_root; /* so a tx inclusion proof's tree size is bound by the id */
     struct hash parent_exec_root;
     struct hash parent_receipts_root;
 };
@@ -228,6 +233,17 @@ MUST_USE enum err payload_next_tx(const struct block_payload *p, size_t *pos,
                                   const uint8_t **out_tx, size_t *out_size);
 /* Merkle root (RFC 6962) over H(tx) of every transaction; the empty tree for EMPTY. */
 void block_payload_root(enum hash_alg alg, const struct block_payload *p, struct hash *out);
+/* Sets h->tx_count and h->payload_root from the payload (block builders). */
+void block_header_set_payload(enum hash_alg alg, struct block_header *h,
+                              const struct block_payload *p);
+/* ERR_OK if the header's tx_count and payload_root are the payload's, ERR_MALFORMED otherwise:
+ * every check of a received block (consensus, block sync). */
+MUST_USE enum err block_check_payload(enum hash_alg alg, const struct block *blk);
+/* A tx inclusion proof against a block header: the header (its encoding) binds payload_root and
+ * tx_count, so the proof must be for index < tx_count in a tree of exactly tx_count leaves.
+ * ERR_OK if it holds; ERR_MALFORMED (header) or ERR_BAD_SIGNATURE (proof) otherwise. */
+MUST_USE enum err tx_inclusion_verify(enum hash_alg alg, const uint8_t *header, size_t header_size,
+                                      const struct hash *leaf, const struct merkle_proof *proof);
 MUST_USE enum err block_encode(struct buf *b, const struct block *blk);
 MUST_USE enum err block_read(struct reader *r, struct block *out);
 MUST_USE enum err block_decode(const uint8_t *data, size_t size, struct block *out);
@@ -386,9 +402,9 @@ struct cons_verifier {
 MUST_USE enum err cons_verify_sig(const struct cons_verifier *v, const struct public_key *key,
                                   const struct hash *digest, const struct signature *sig);
 
-/* A QC with signatures, against vs (its epoch must be vs's): vote_data_hash matches, the
- * bitmap has exactly ceil(n/8) bytes and no bits past n, one signature per signer, quorum
- * power, every signature valid. A signature-less QC is rejected here (ERR_BAD_SIGNATURE):
+/* A QC with signatures, against vs (its epoch must be vs's, else ERR_MALFORMED): vote_data_hash
+ * matches, the bitmap has exactly ceil(n/8) bytes and no bits past n, one signature per signer,
+ * quorum power, every signature valid. A signature-less QC is rejected here (ERR_BAD_SIGNATURE):
  * the caller compares it with its derived epoch QC. */
 MUST_USE enum err qc_verify(const struct cons_verifier *v, const struct validator_set *vs,
                             const struct qc *qc);

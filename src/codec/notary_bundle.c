@@ -176,7 +176,10 @@ verify_epochs(const struct cons_verifier *v, const struct notary_bundle *bundle,
     return rc;
 }
 
-/* Step 4: the state root of B from the finality proof (cert already verified). */
+/* Step 4: the state root of B from the finality proof (cert already verified). Each header
+ * names its parent by id and certifies the parent's BlockInfo in its QC (consensus checks that
+ * they agree), so the next header down must be at that parent's height: one less, or the same
+ * for a reconfiguration suffix block, which repeats its epoch-ending parent's height. */
 static enum err
 finality_root(enum hash_alg alg, const struct finality_proof *proof, uint64_t state_height,
               struct hash *out_root)
@@ -188,9 +191,6 @@ finality_root(enum hash_alg alg, const struct finality_proof *proof, uint64_t st
         }
         *out_root = c->exec_root;
         return ERR_OK;
-    }
-    if (c->height != state_height + proof->header_count) {
-        return ERR_MALFORMED;
     }
     struct block_header *header = mem_alloc(sizeof *header);
     struct hash expect = c->id;
@@ -205,13 +205,21 @@ finality_root(enum hash_alg alg, const struct finality_proof *proof, uint64_t st
         if (rc == ERR_OK) {
             rc = codec_finish(&r);
         }
-        if (rc == ERR_OK && header->height != height - i) {
+        const struct block_info *parent = &header->qc.vote_data.proposed;
+        if (rc == ERR_OK &&
+            (header->height != height || !hash_equal(&parent->id, &header->parent_id) ||
+             parent->height + 1 < header->height || parent->height > header->height ||
+             !hash_equal(&parent->exec_root, &header->parent_exec_root))) {
             rc = ERR_MALFORMED;
         }
         expect = header->parent_id;
+        height = parent->height;
+    }
+    if (rc == ERR_OK && height != state_height) {
+        rc = ERR_MALFORMED;
     }
     if (rc == ERR_OK) {
-        *out_root = header->parent_exec_root; /* the last header is at state_height + 1 */
+        *out_root = header->parent_exec_root; /* the post-state of B, the last one's parent */
     }
     mem_free(header);
     return rc;

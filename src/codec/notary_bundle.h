@@ -17,8 +17,9 @@
  *            bytes validator_set (<= VS_ENCODED_SIZE_MAX) V(e+1)
  *   bytes  finality        (<= NOTARY_BUNDLE_SIZE_MAX) a finality proof
  *                          (codec/consensus_types.h finality_proof_encode): a commit cert
- *                          naming block C >= B and the headers of C down to B + 1 (none when
- *                          B == C: the usual case, a node proving at its latest final block).
+ *                          naming block C >= B and the headers of C down to B's child (none
+ *                          when B == C: the usual case, a node proving at its latest final
+ *                          block; suffix blocks after an epoch-ending B share its height).
  *                          These are the bytes node/ stores as each committed block's cert
  *                          (ledger_read_block), so a node builds a bundle from ledger_prove
  *                          at its committed height h and the cert bytes of h.
@@ -31,8 +32,11 @@
  *  3. The finality cert has a commit_info of V's epoch and verifies under V.
  *  4. With no header, commit_info.height == state_height and root := commit_info.exec_root.
  *     Otherwise H(headers[0]) == commit_info.id, H(headers[i+1]) == headers[i].parent_id,
- *     heights decrease by one from commit_info.height, the last header is at
- *     state_height + 1 and root := its parent_exec_root (B's post-state).
+ *     headers[0] is at commit_info.height, each header's QC certifies its parent (id =
+ *     parent_id, exec_root = parent_exec_root, height one less, or equal for a
+ *     reconfiguration suffix block after an epoch-ending block), the next header is at that
+ *     parent height, the last one's parent is at state_height and root := its
+ *     parent_exec_root (B's post-state).
  *  5. state_proof_verify(root, "notary/" || key, record) holds and the record decodes, is
  *     the bundle's account's and was anchored at or before state_height.
  *

@@ -62,8 +62,11 @@ cblock_free(struct cblock *b)
 }
 
 static uint16_t
-leader_of(const struct consensus *c, uint64_t round)
+leader_of(struct consensus *c, uint64_t round)
 {
+    if (c->cfg.leader_reputation) {
+        return reputation_leader(c, round);
+    }
     return consensus_leader(c->cfg.chain.alg, &c->vs, c->epoch, round);
 }
 
@@ -300,6 +303,22 @@ persist_safety(struct consensus *c)
 
 /* ---- pacemaker ---- */
 
+/* T(r) of section 6, plus (with leader_egress_kbps) the dissemination time of stage A: a
+ * round ends when this node holds the next leader's proposal, which that leader sends to
+ * n-1 peers one after another, so the last of them gets it (n-1) x size / bandwidth after
+ * the first. Sized by the newest proposal this node accepted (the load changes slowly),
+ * capped at base_timeout so a large proposal cannot stretch failure detection further. */
+static uint64_t
+dissemination_ms(const struct consensus *c)
+{
+    if (c->cfg.leader_egress_kbps == 0 || c->vs.count < 2) {
+        return 0;
+    }
+    uint64_t bits = (uint64_t)(c->vs.count - 1u) * c->last_proposal_size * 8u;
+    uint64_t ms = bits / c->cfg.leader_egress_kbps;
+    return ms < c->cfg.base_timeout_ms ? ms : c->cfg.base_timeout_ms;
+}
+
 static uint64_t
 round_timeout_ms(const struct consensus *c, uint64_t round)
 {
@@ -312,7 +331,7 @@ round_timeout_ms(const struct consensus *c, uint64_t round)
     for (uint64_t i = 0; i < k; i++) {
         t = t * c->cfg.backoff_permille / 1000u;
     }
-    return t;
+    return t + dissemination_ms(c);
 }
 
 static void
@@ -440,6 +459,9 @@ set_epoch(struct consensus *c, const struct validator_set *vs, const struct bloc
     memset(c->epoch_reply_us, 0, sizeof c->epoch_reply_us);
     memset(c->cert_cache, 0, sizeof c->cert_cache);
     cert_clear(&c->high_tc);
+    if (c->cfg.leader_reputation) {
+        reputation_reset(c);
+    }
     encode_into(&c->enc);
     enum err rc = qc_encode(&c->enc, &c->epoch_qc);
     ASSERT(rc == ERR_OK);
@@ -561,6 +583,9 @@ commit_one(struct consensus *c, const struct cblock *b, const struct buf *proof)
         return false;
     }
     c->stats.blocks_committed++;
+    if (c->cfg.leader_reputation && b->bytes != NULL) {
+        reputation_add(c, b->bytes, b->size);
+    }
     return true;
 }
 
@@ -774,18 +799,39 @@ take_qc(struct consensus *c, const struct qc *qc, uint16_t from, bool *out_bad)
     return insert_qc(c, qc, from);
 }
 
-static void
-take_tc(struct consensus *c, const struct tc *tc)
+/* Writes the TC encoded in c->enc; a failure halts the node. */
+static bool
+persist_tc(struct consensus *c, uint64_t round)
+{
+    enum err rc = c->env.persist_tc(c->env.ctx, c->enc.data, c->enc.size);
+    if (rc != ERR_OK) {
+        log_error(LOG_CONSENSUS, "highest TC not persisted, halting round=%llu err=%s",
+                  (unsigned long long)round, err_name(rc));
+        c->halted = true;
+        return false;
+    }
+    return true;
+}
+
+/* Raises high_tc to a verified TC. A higher TC is made durable first (persist is false only
+ * for the TC handed back at start, which is durable already): the round after it is entered
+ * on return, and a restart must resume there. False: the write failed, the node halted. */
+static bool
+take_tc(struct consensus *c, const struct tc *tc, bool persist)
 {
     if (c->high_tc.bytes != NULL && tc->round <= c->high_tc.round) {
-        return;
+        return true;
     }
     encode_into(&c->enc);
     enum err rc = tc_encode(&c->enc, tc);
     ASSERT(rc == ERR_OK);
+    if (persist && !persist_tc(c, tc->round)) {
+        return false;
+    }
     cert_set(&c->high_tc, c->enc.data, c->enc.size);
     c->high_tc.round = tc->round;
     c->high_tc.aux_round = qc_round(&tc->hqc);
+    return true;
 }
 
 /* on_sync_info steps 1-4. *out_bad: the message carries an invalid certificate. `slack`:
@@ -816,7 +862,9 @@ process_sync(struct consensus *c, const struct sync_info *si, uint16_t from, uin
         if (*out_bad || v == V_HOLD) {
             return v;
         }
-        take_tc(c, &si->highest_tc);
+        if (!take_tc(c, &si->highest_tc, true)) {
+            return V_DONE;
+        }
     }
     maybe_advance(c);
     uint64_t their = qc_round(&si->highest_qc);
@@ -934,8 +982,7 @@ make_vote(struct consensus *c, const struct cblock *b)
 
 /* The leaders of the rounds a block at `round` on a QC of `qc_round` skipped (bounded). */
 static uint16_t
-expected_failed(const struct consensus *c, uint64_t qc_round, uint64_t round,
-                struct failed_author *out)
+expected_failed(struct consensus *c, uint64_t qc_round, uint64_t round, struct failed_author *out)
 {
     uint64_t first = qc_round + 1;
     if (round > CONS_FAILED_AUTHORS_MAX && round - CONS_FAILED_AUTHORS_MAX > first) {
@@ -951,10 +998,12 @@ expected_failed(const struct consensus *c, uint64_t qc_round, uint64_t round,
 }
 
 /* Checks a block against its parent (not round or leader) and computes its BlockInfo.
- * ERR_AGAIN: the timestamp is ahead of the local clock (hold and retry). */
+ * ERR_AGAIN: the timestamp is ahead of the local clock (hold and retry). `certified`: the
+ * block was fetched under a QC or validated by this node before; with leader reputation
+ * its failed_authors (which depend on this node's committed history) are then not judged. */
 static enum err
 validate_block(struct consensus *c, const struct block *blk, const struct hash *id,
-               const struct cblock *parent, struct block_info *out)
+               const struct cblock *parent, bool certified, struct block_info *out)
 {
     const struct block_header *h = &blk->header;
     bool suffix = !hash_is_zero(&parent->info.next_epoch_vs_hash);
@@ -965,19 +1014,20 @@ validate_block(struct consensus *c, const struct block *blk, const struct hash *
         !hash_equal(&h->parent_receipts_root, &parent->info.receipts_root)) {
         return ERR_MALFORMED;
     }
-    struct failed_author expect[CONS_FAILED_AUTHORS_MAX];
-    uint16_t n = expected_failed(c, qc_round(&h->qc), h->round, expect);
-    if (n != h->failed_count) {
-        return ERR_MALFORMED;
-    }
-    for (uint16_t i = 0; i < n; i++) {
-        if (expect[i].round != h->failed[i].round || expect[i].author != h->failed[i].author) {
+    if (!certified || !c->cfg.leader_reputation) {
+        struct failed_author expect[CONS_FAILED_AUTHORS_MAX];
+        uint16_t n = expected_failed(c, qc_round(&h->qc), h->round, expect);
+        if (n != h->failed_count) {
             return ERR_MALFORMED;
         }
+        for (uint16_t i = 0; i < n; i++) {
+            if (expect[i].round != h->failed[i].round || expect[i].author != h->failed[i].author) {
+                return ERR_MALFORMED;
+            }
+        }
     }
-    struct hash root;
-    block_payload_root(c->cfg.chain.alg, &blk->payload, &root);
-    if (!hash_equal(&root, &h->payload_root) || blk->payload.tx_count > c->cfg.max_block_txs ||
+    if (block_check_payload(c->cfg.chain.alg, blk) != ERR_OK ||
+        blk->payload.tx_count > c->cfg.max_block_txs ||
         blk->payload.txs_size > c->cfg.max_block_bytes) {
         return ERR_MALFORMED;
     }
@@ -1044,7 +1094,7 @@ tree_insert(struct consensus *c, const struct block *blk, const uint8_t *bytes, 
 /* Validates, executes, stores durably and inserts one block whose parent is in the tree. */
 static enum err
 accept_block(struct consensus *c, const struct block *blk, const uint8_t *bytes, size_t size,
-             struct cblock **out)
+             bool certified, struct cblock **out)
 {
     struct hash id;
     block_header_id(c->cfg.chain.alg, &blk->header, &id);
@@ -1058,7 +1108,7 @@ accept_block(struct consensus *c, const struct block *blk, const uint8_t *bytes,
         return ERR_NOT_FOUND;
     }
     struct block_info info;
-    enum err rc = validate_block(c, blk, &id, parent, &info);
+    enum err rc = validate_block(c, blk, &id, parent, certified, &info);
     if (rc != ERR_OK) {
         return rc;
     }
@@ -1158,7 +1208,7 @@ build_block(struct consensus *c, struct cblock *parent, struct block *blk, struc
             };
         }
     }
-    block_payload_root(c->cfg.chain.alg, &blk->payload, &h->payload_root);
+    block_header_set_payload(c->cfg.chain.alg, h, &blk->payload);
     return ERR_OK;
 }
 
@@ -1202,7 +1252,7 @@ propose(struct consensus *c)
     struct block_info info;
     struct hash id;
     block_header_id(c->cfg.chain.alg, &blk->header, &id);
-    rc = validate_block(c, blk, &id, parent, &info);
+    rc = validate_block(c, blk, &id, parent, false, &info);
     struct cblock *b = NULL;
     if (rc == ERR_OK && c->env.persist_block(c->env.ctx, &id, bytes.data, bytes.size) == ERR_OK) {
         b = tree_insert(c, blk, bytes.data, bytes.size, &info, parent);
@@ -1326,7 +1376,7 @@ on_proposal(struct consensus *c, uint16_t from, const uint8_t *raw, size_t raw_s
     enum err rc = block_encode(&bytes, &p->block);
     ASSERT(rc == ERR_OK);
     struct cblock *b = NULL;
-    rc = accept_block(c, &p->block, bytes.data, bytes.size, &b);
+    rc = accept_block(c, &p->block, bytes.data, bytes.size, false, &b);
     buf_release(&bytes);
     (void)raw_size;
     if (rc != ERR_OK) {
@@ -1334,6 +1384,7 @@ on_proposal(struct consensus *c, uint16_t from, const uint8_t *raw, size_t raw_s
         return V_DONE;
     }
     remember_proposal(c, b, &p->sig);
+    c->last_proposal_size = raw_size;
     make_vote(c, b);
     return V_DONE;
 }
@@ -1824,7 +1875,7 @@ insert_fetched(struct consensus *c, const uint8_t *bytes, size_t size)
         return false;
     }
     struct cblock *b = NULL;
-    if (accept_block(c, c->tmp_block, bytes, size, &b) != ERR_OK) {
+    if (accept_block(c, c->tmp_block, bytes, size, true, &b) != ERR_OK) {
         c->stats.dropped_invalid_block++;
         return false;
     }
@@ -2209,9 +2260,9 @@ consensus_new(const struct consensus_config *cfg, const struct consensus_env *en
         return ERR_CONFIG;
     }
     if (env->send == NULL || env->broadcast == NULL || env->set_timer == NULL ||
-        env->persist_safety == NULL || env->persist_block == NULL || env->sign == NULL ||
-        env->execute == NULL || env->pull_payload == NULL || env->commit == NULL ||
-        env->next_validator_set == NULL || env->now_us == NULL) {
+        env->persist_safety == NULL || env->persist_tc == NULL || env->persist_block == NULL ||
+        env->sign == NULL || env->execute == NULL || env->pull_payload == NULL ||
+        env->commit == NULL || env->next_validator_set == NULL || env->now_us == NULL) {
         return ERR_INVALID_ARG;
     }
     struct consensus *c = mem_calloc(1, sizeof *c);
@@ -2234,6 +2285,9 @@ consensus_new(const struct consensus_config *cfg, const struct consensus_env *en
     buf_init(&c->out, CONS_MSG_SIZE_MAX);
     buf_init(&c->enc, CONS_MSG_SIZE_MAX);
     c->self = -1;
+    if (cfg->leader_reputation) {
+        reputation_init(c);
+    }
     *out = c;
     return ERR_OK;
 }
@@ -2269,6 +2323,7 @@ consensus_free(struct consensus *c)
     mem_free(c->tmp_vs);
     buf_release(&c->out);
     buf_release(&c->enc);
+    reputation_free(c);
     mem_free(c);
 }
 
@@ -2290,7 +2345,7 @@ restore_blocks(struct consensus *c, const struct byte_span *blocks, size_t count
             struct cblock *b = NULL;
             done[i] = true;
             progress = true;
-            if (accept_block(c, c->tmp_block, blocks[i].data, blocks[i].size, &b) == ERR_OK) {
+            if (accept_block(c, c->tmp_block, blocks[i].data, blocks[i].size, true, &b) == ERR_OK) {
                 *c->tmp_qc = c->tmp_block->header.qc;
                 bool bad = false;
                 (void)take_qc(c, c->tmp_qc, CONS_PEER_NONE, &bad);
@@ -2322,6 +2377,88 @@ load_safety(struct consensus *c, const struct cons_start *s)
         return ERR_IO;
     }
     return ERR_OK;
+}
+
+/* The highest TC persisted before the stop (section 10, restart step 1). One of an older
+ * epoch, or one that does not verify, is ignored: the round then comes from the QCs and
+ * from peers. Its hqc is inserted like any certificate (a retrieval starts if its block is
+ * not in the durable tree); the TC counts even while that block is missing. */
+static void
+restore_tc(struct consensus *c, const struct byte_span *stored)
+{
+    if (stored->size == 0) {
+        return;
+    }
+    struct reader r;
+    reader_init(&r, stored->data, stored->size);
+    enum err rc = tc_read(&r, c->tmp_tc);
+    if (rc == ERR_OK) {
+        rc = codec_finish(&r);
+    }
+    if (rc == ERR_OK) {
+        rc = verify_tc(c, c->tmp_tc);
+    }
+    if (rc != ERR_OK) {
+        log_warn(LOG_CONSENSUS, "stored TC ignored err=%s", err_name(rc));
+        return;
+    }
+    *c->tmp_qc = c->tmp_tc->hqc;
+    bool bad = false;
+    (void)take_qc(c, c->tmp_qc, CONS_PEER_NONE, &bad);
+    bool ok = take_tc(c, c->tmp_tc, false);
+    ASSERT(ok);
+}
+
+/* One epoch_end into the history: the cert, the next set, and the suffix blocks (the proof's
+ * headers, C down to the child of the ending block; suffix payloads are always EMPTY). Our
+ * own durable data, checked for consistency only (the old sets are not at hand). */
+static void
+restore_epoch_end(struct consensus *c, const struct cons_epoch_end *ee, struct finality_proof *p)
+{
+    if (finality_proof_decode(ee->proof.data, ee->proof.size, p) != ERR_OK ||
+        validator_set_decode(ee->next_set.data, ee->next_set.size, c->tmp_vs) != ERR_OK) {
+        log_warn(LOG_CONSENSUS, "stored epoch end ignored: does not decode");
+        return;
+    }
+    const struct qc *cert = &p->cert;
+    uint64_t epoch = cert->vote_data.proposed.epoch;
+    struct hash h;
+    validator_set_hash(c->cfg.chain.alg, c->tmp_vs, &h);
+    if (!cert->ledger_info.has_commit || epoch >= c->epoch || c->tmp_vs->epoch != epoch + 1 ||
+        !hash_equal(&h, &cert->ledger_info.commit_info.next_epoch_vs_hash)) {
+        log_warn(LOG_CONSENSUS, "stored epoch end ignored: inconsistent epoch=%llu",
+                 (unsigned long long)epoch);
+        return;
+    }
+    struct buf b;
+    buf_init(&b, CONS_MSG_SIZE_MAX);
+    enum err rc = qc_encode(&b, cert);
+    ASSERT(rc == ERR_OK);
+    history_add(c, epoch, b.data, b.size, c->tmp_vs);
+    struct epoch_entry *e = &c->history[c->history_count - 1];
+    size_t max = sizeof e->suffix / sizeof e->suffix[0];
+    for (uint16_t i = 0; i < p->header_count && e->suffix_count < max; i++) {
+        buf_reset(&b);
+        rc = buf_append(&b, p->headers[i].data, p->headers[i].size);
+        rc = rc == ERR_OK ? codec_put_u8(&b, PAYLOAD_EMPTY) : rc;
+        ASSERT(rc == ERR_OK);
+        e->suffix[e->suffix_count++] = (struct raw_msg){ 0, dup_bytes(b.data, b.size), b.size };
+    }
+    buf_release(&b);
+}
+
+static void
+restore_history(struct consensus *c, const struct cons_start *s)
+{
+    if (s->epoch_end_count == 0) {
+        return;
+    }
+    struct finality_proof *p = mem_alloc(sizeof *p);
+    size_t first = s->epoch_end_count > EPOCH_HISTORY ? s->epoch_end_count - EPOCH_HISTORY : 0;
+    for (size_t i = first; i < s->epoch_end_count; i++) {
+        restore_epoch_end(c, &s->epoch_ends[i], p);
+    }
+    mem_free(p);
 }
 
 /* Re-sends what the safety record says was signed in the round we restart in. */
@@ -2373,7 +2510,12 @@ consensus_start(struct consensus *c, const struct cons_start *s)
         return rc;
     }
     c->started = true;
+    restore_history(c, s);
+    if (c->cfg.leader_reputation) {
+        reputation_load(c, s->committed_root.height);
+    }
     restore_blocks(c, s->blocks, s->block_count);
+    restore_tc(c, &s->high_tc);
     c->current_round = 0;
     maybe_advance(c);
     resend_after_restart(c);

@@ -6,8 +6,8 @@
  * fired), consensus_on_txs_available (the mempool has transactions). Block execution is
  * synchronous through env->execute. Outputs go through struct consensus_env: messages,
  * timers, the durable safety record (persisted before any vote, timeout or proposal that
- * depends on it is sent), durable blocks, committed blocks in height order with their
- * finality proofs, evidence.
+ * depends on it is sent), the highest TC (durable before the round after it is entered),
+ * durable blocks, committed blocks in height order with their finality proofs, evidence.
  *
  * No sockets, files, clocks, threads or randomness: everything is injected. Every message is
  * decoded strictly and verified (epoch, membership, signatures, voting power, sizes) before it
@@ -28,6 +28,15 @@
  *     the local clock has caught up (up to one base timeout), then dropped.
  *   - Leader election: V_e[r mod n] when all powers are equal, otherwise the stateless
  *     weighted pick of section 7 (u128 of the seed reduced mod P without 128-bit types).
+ *   - Leader reputation (optional): the history restarts at every epoch; at start it is
+ *     reloaded through env->load_committed_at. With no usable history (an epoch start) or
+ *     none recent (nothing committed in the exclude_rounds before the window) the leader is
+ *     the stage-1 one: frozen weights can otherwise keep electing a dead validator (live
+ *     ones that failed > 10 % weigh 1, a never-picked dead one 10) and nothing commits. Blocks that
+ * are fetched or restored (already certified, or validated by this node before) skip the
+ * failed_authors check, which depends on the node's committed history: a node still catching up may
+ * see other leaders and must not refuse the certified chain. A pick's weights are power x weight
+ *     with the powers scaled down (deterministically) so the total stays below 2^60.
  */
 #ifndef LM_CONSENSUS_CONSENSUS_H
 #define LM_CONSENSUS_CONSENSUS_H
@@ -54,7 +63,21 @@ struct consensus_config {
     uint64_t idle_block_interval_ms; /* 0: propose at once; <= base_timeout/3 */
     uint32_t block_tree_max;         /* blocks above the committed root, incl. a fetched chain */
     uint64_t retrieval_timeout_ms;   /* per block-retrieval try */
+    /* 0: off. Otherwise the expected egress of a leader (kbit/s): the round timer adds the
+     * time to send the last accepted proposal to the n-1 others at that rate, at most
+     * base_timeout_ms (stage A dissemination, see round_timeout_ms in consensus.c). */
+    uint64_t leader_egress_kbps;
+    /* Leader reputation (CONSENSUS.md section 7 stage 2), off by default. When on, the leader
+     * of round r is a hash pick weighted by power x {1 failed, 1000 active, 10 inactive},
+     * judged from the committed blocks of this epoch with rounds <= r - exclude_rounds:
+     * proposals and failed_authors over the last proposer_window of them, votes (the QC
+     * bitmaps) over the last n. */
+    bool leader_reputation;
+    uint32_t exclude_rounds;  /* >= 3, e.g. 20 */
+    uint32_t proposer_window; /* 1..CONS_REPUTATION_WINDOW_MAX, e.g. 10 n */
 };
+
+#define CONS_REPUTATION_WINDOW_MAX 1024
 
 /* Fills a config with CONSENSUS.md defaults for the given chain. */
 void consensus_config_default(struct consensus_config *cfg, enum hash_alg alg,
@@ -117,6 +140,12 @@ struct consensus_env {
     void (*set_timer)(void *ctx, enum cons_timer kind, uint64_t delay_ms, uint64_t token);
     /* Durable (fsync'd) on ERR_OK. Any error halts the node: nothing more is signed. */
     enum err (*persist_safety)(void *ctx, const uint8_t *record, size_t size);
+    /* Durable (fsync'd, replacing the previous one atomically) on ERR_OK: the highest TC
+     * (a tc_encode encoding, up to ~30 KB at 200 validators: too large for the safety
+     * record). Called before the node enters the round after a newly formed or learned TC,
+     * so a restart resumes in that round (CONSENSUS.md sections 3 and 10). An error halts
+     * the node like a failed persist_safety. */
+    enum err (*persist_tc)(void *ctx, const uint8_t *tc, size_t size);
     /* Durable block store: a validated block above the committed root. */
     enum err (*persist_block)(void *ctx, const struct hash *id, const uint8_t *block, size_t size);
     /* Signs the 32-byte digest with this node's consensus key. */
@@ -148,6 +177,13 @@ struct consensus_env {
     void (*evidence)(void *ctx, const uint8_t *evidence, size_t size);
 };
 
+/* An epoch this node saw end, handed back at start so a restarted node still serves
+ * EpochChangeProofs and the reconfiguration suffix to peers left in that epoch. */
+struct cons_epoch_end {
+    struct byte_span proof;    /* the epoch-ending block's finality proof (env->commit) */
+    struct byte_span next_set; /* validator_set_encode of the set that block installed */
+};
+
 /* Where a node starts: genesis, an epoch start, or a restart. */
 struct cons_start {
     const struct validator_set *validators; /* the set of `epoch_root.epoch` */
@@ -155,8 +191,12 @@ struct cons_start {
     struct block_info committed_root;       /* the last committed block (or epoch_root) */
     struct byte_span root_cert;             /* commit cert naming committed_root, or empty */
     struct byte_span safety_record;         /* empty: a fresh record for this epoch */
-    const struct byte_span *blocks;         /* durable blocks above the root, any order */
+    struct byte_span high_tc;       /* what persist_tc stored last, or empty; ignored unless it
+                                     * verifies in the current epoch */
+    const struct byte_span *blocks; /* durable blocks above the root, any order */
     size_t block_count;
+    const struct cons_epoch_end *epoch_ends; /* oldest first; the newest 64 are kept */
+    size_t epoch_end_count;
     struct public_key self_key; /* this node's consensus key */
 };
 

@@ -94,6 +94,28 @@ struct retrieval {
     size_t fetched_count;
 };
 
+/* One committed block as leader reputation sees it (section 7 stage 2). */
+struct rep_record {
+    uint64_t round;
+    uint16_t author;
+    uint8_t failed_count;
+    uint16_t failed[CONS_FAILED_AUTHORS_MAX]; /* leaders of the rounds it skipped */
+    uint8_t voters[CONS_BITMAP_SIZE_MAX];     /* signers of its QC (votes for its parent) */
+};
+
+#define REP_CACHE 8
+
+struct reputation {
+    struct rep_record *ring; /* CONS_REPUTATION_WINDOW_MAX records, oldest first from head */
+    size_t head;
+    size_t count;
+    uint64_t cache_round[REP_CACHE]; /* memo of picks, cleared when the history changes */
+    uint16_t cache_leader[REP_CACHE];
+    bool cache_used[REP_CACHE];
+    size_t cache_next;
+    struct block_header *header; /* scratch */
+};
+
 struct consensus {
     struct consensus_config cfg;
     struct consensus_env env;
@@ -111,6 +133,7 @@ struct consensus {
     struct safety_record safety;
 
     uint64_t current_round;
+    uint64_t last_proposal_size; /* bytes of the newest accepted proposal message */
     struct cblock **blocks;
     size_t block_count;
     struct cblock *root;
@@ -158,7 +181,23 @@ struct consensus {
     struct buf out;
     struct buf enc;
 
+    struct reputation rep;
+
     struct consensus_stats stats;
 };
+
+/* safety.c: the weighted hash pick of section 7 over weights[0..count) (sum <= 2^60). */
+uint16_t consensus_weighted_pick(enum hash_alg alg, uint64_t epoch, uint64_t round,
+                                 const uint64_t *weights, uint16_t count);
+
+/* reputation.c (only with cfg.leader_reputation) */
+void reputation_init(struct consensus *c);
+void reputation_free(struct consensus *c);
+void reputation_reset(struct consensus *c); /* a new epoch: the history restarts */
+/* A committed block of the current epoch (full encoding), in height order. */
+void reputation_add(struct consensus *c, const uint8_t *block, size_t size);
+/* Reloads the history of the current epoch below and at the committed root. */
+void reputation_load(struct consensus *c, uint64_t root_height);
+uint16_t reputation_leader(struct consensus *c, uint64_t round);
 
 #endif

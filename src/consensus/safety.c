@@ -4,6 +4,7 @@
 #include "base/assert.h"
 #include "codec/codec.h"
 #include "consensus/consensus.h"
+#include "consensus/consensus_internal.h"
 
 #define TRY(expr)                  \
     do {                           \
@@ -93,6 +94,23 @@ consensus_leader(enum hash_alg alg, const struct validator_set *vs, uint64_t epo
     if (equal) {
         return (uint16_t)(round % vs->count);
     }
+    uint64_t weights[VS_NODES_MAX];
+    for (uint16_t i = 0; i < vs->count; i++) {
+        weights[i] = vs->nodes[i].power;
+    }
+    return consensus_weighted_pick(alg, epoch, round, weights, (uint16_t)vs->count);
+}
+
+uint16_t
+consensus_weighted_pick(enum hash_alg alg, uint64_t epoch, uint64_t round, const uint64_t *weights,
+                        uint16_t count)
+{
+    ASSERT(count >= 1);
+    uint64_t p = 0;
+    for (uint16_t i = 0; i < count; i++) {
+        p += weights[i];
+    }
+    ASSERT(p > 0 && p <= CONS_POWER_TOTAL_MAX);
     static const char tag[] = "LM1/leader";
     uint8_t seed_in[sizeof tag - 1 + 16];
     memcpy(seed_in, tag, sizeof tag - 1);
@@ -100,14 +118,13 @@ consensus_leader(enum hash_alg alg, const struct validator_set *vs, uint64_t epo
     store_u64(seed_in + sizeof tag - 1 + 8, round);
     struct hash seed;
     hash_bytes(alg, seed_in, sizeof seed_in, &seed);
-    uint64_t p = validator_set_power(vs);
     uint64_t lo = load_u64(seed.bytes);
     uint64_t hi = load_u64(seed.bytes + 8);
     uint64_t two64 = ((UINT64_MAX % p) + 1u) % p;
     uint64_t x = (mulmod(hi % p, two64, p) + lo % p) % p;
     uint64_t cum = 0;
-    for (uint16_t i = 0; i < vs->count; i++) {
-        cum += vs->nodes[i].power;
+    for (uint16_t i = 0; i < count; i++) {
+        cum += weights[i];
         if (x < cum) {
             return i;
         }
@@ -132,6 +149,8 @@ consensus_config_default(struct consensus_config *cfg, enum hash_alg alg,
     cfg->idle_block_interval_ms = 0;
     cfg->block_tree_max = 256;
     cfg->retrieval_timeout_ms = 500;
+    cfg->exclude_rounds = 20;
+    cfg->proposer_window = 1000;
 }
 
 enum err
@@ -143,7 +162,9 @@ consensus_config_check(const struct consensus_config *cfg)
         cfg->max_block_bytes == 0 || cfg->max_block_bytes > CONS_BLOCK_BYTES_MAX ||
         cfg->round_window == 0 || cfg->idle_block_interval_ms * 3 > cfg->base_timeout_ms ||
         cfg->block_tree_max < 8 || cfg->block_tree_max > FINALITY_HEADERS_MAX ||
-        cfg->retrieval_timeout_ms == 0) {
+        cfg->retrieval_timeout_ms == 0 ||
+        (cfg->leader_reputation && (cfg->exclude_rounds < 3 || cfg->proposer_window == 0 ||
+                                    cfg->proposer_window > CONS_REPUTATION_WINDOW_MAX))) {
         return ERR_CONFIG;
     }
     return ERR_OK;

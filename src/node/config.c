@@ -57,7 +57,7 @@ static const struct config_key config_keys[] = {
     TEXT_KEY("p2p", "listen", KIND_ADDRESS, p2p_listen),
     TEXT_KEY("p2p", "peer", KIND_PEER, peers),
     NUM_KEY("p2p", "peers_max", KIND_U32, peers_max, 1, 1024),
-    NUM_KEY("p2p", "frame_size_max", KIND_U32, frame_size_max, 64ull * 1024u, 64u << 20),
+    NUM_KEY("p2p", "frame_size_max", KIND_U32, frame_size_max, CONFIG_FRAME_SIZE_MIN, 64u << 20),
     NUM_KEY("p2p", "queue_bytes_max", KIND_U64, queue_bytes_max, 128ull * 1024u, 1u << 30),
     TEXT_KEY("api", "listen", KIND_ADDRESS, api_listen),
     NUM_KEY("api", "connections_max", KIND_U32, api_connections_max, 1, 65536),
@@ -99,7 +99,7 @@ config_default(struct config *out)
     snprintf(out->transport_key_path, sizeof out->transport_key_path, "keys/transport.key");
     snprintf(out->p2p_listen, sizeof out->p2p_listen, "127.0.0.1:9000");
     out->peers_max = 256;
-    out->frame_size_max = 4u << 20;
+    out->frame_size_max = 8u << 20;
     out->queue_bytes_max = 16u << 20;
     snprintf(out->api_listen, sizeof out->api_listen, "127.0.0.1:8080");
     out->api_connections_max = 256;

@@ -25,6 +25,7 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "codec/consensus_types.h"
 #include "crypto/sign.h"
 
 #define CONFIG_FILE_SIZE_MAX 65536u
@@ -33,6 +34,9 @@
 #define CONFIG_ADDRESS_MAX   63  /* "ip:port" / "[v6]:port", bytes without NUL */
 #define CONFIG_PEERS_MAX     256
 #define CONFIG_ERROR_MAX     320 /* message buffer size, NUL included */
+/* The smallest p2p frame maximum: the largest consensus message, or a sync response carrying
+ * the largest block with its certificate, must fit in one frame. */
+#define CONFIG_FRAME_SIZE_MIN ((uint32_t)CONS_MSG_SIZE_MAX + (1u << 20))
 
 struct config_peer {
     struct public_key key; /* transport key */
@@ -55,7 +59,7 @@ struct config {
     size_t peer_count;
     struct config_peer peers[CONFIG_PEERS_MAX];
     uint32_t peers_max;       /* 256, 1..1024 */
-    uint32_t frame_size_max;  /* 4 MiB, 64 KiB..64 MiB */
+    uint32_t frame_size_max;  /* 8 MiB, CONFIG_FRAME_SIZE_MIN..64 MiB */
     uint64_t queue_bytes_max; /* 16 MiB, >= frame_size_max + 64 KiB, <= 1 GiB */
     /* [api] */
     char api_listen[CONFIG_ADDRESS_MAX + 1]; /* "127.0.0.1:8080" */

@@ -24,6 +24,7 @@
 #ifndef LM_NODE_DEVNET_H
 #define LM_NODE_DEVNET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/buf.h"
@@ -67,14 +68,20 @@ struct devnet_load_tx {
     const struct secret_key *secret;
     uint64_t nonce;
     uint64_t expiry_height;
-    const uint8_t *key; /* <= DEVNET_LOAD_KEY_MAX bytes */
+    const uint8_t *key; /* put: <= DEVNET_LOAD_KEY_MAX bytes */
     size_t key_size;
-    const uint8_t *value; /* <= DEVNET_LOAD_VALUE_MAX bytes */
+    const uint8_t *value; /* put: <= DEVNET_LOAD_VALUE_MAX bytes; anchor: the note (UTF-8) */
     size_t value_size;
+    struct hash document;                 /* anchor: the document hash (not all zero) */
+    const struct public_key *account_key; /* add_key / remove_key: the key */
 };
 
-/* Appends the signed load tx to out. */
+/* Appends a signed load tx to out: test.set(key, value) ... */
 MUST_USE enum err devnet_load_put(const struct devnet_load_tx *t, struct buf *out);
+/* ... notary.anchor(document, kind "bench", note = value) ... */
+MUST_USE enum err devnet_load_anchor(const struct devnet_load_tx *t, struct buf *out);
+/* ... account.add_key(account_key) or account.remove_key(account_key). */
+MUST_USE enum err devnet_load_key_op(const struct devnet_load_tx *t, bool add, struct buf *out);
 
 /* The deterministic secret key of demo load account i: the scalar/seed is
  * H_sha256("lianmeng/devnet-load/" || alg || i as u32 LE). Devnet-only. */

@@ -73,6 +73,8 @@ backend_status(void *ctx, struct api_status *out)
     mempool_get_stats(n->mempool, &ms);
     s.mempool_txs = (uint32_t)ms.txs;
     s.mempool_bytes = ms.bytes;
+    s.mempool_admitted = ms.admitted;
+    s.mempool_rejected = ms.rejected;
     s.sync_state = API_SYNC_SYNCED;
     s.sync_target_height = s.final_height;
     struct verify_cache_stats vs;
@@ -401,6 +403,7 @@ backend_tx_inclusion(void *ctx, uint64_t height, uint32_t index, json_t **out_pr
         json_t *o = json_object();
         json_object_set_new(o, "header", bytes_json(header.data, header.size));
         json_object_set_new(o, "payload_root", hash_json(&blk->header.payload_root));
+        json_object_set_new(o, "tx_count", json_integer((json_int_t)blk->header.tx_count));
         json_object_set_new(o, "leaf", hash_json(&leaves[index]));
         json_object_set_new(o, "index", json_integer((json_int_t)proof->index));
         json_object_set_new(o, "tree_size", json_integer((json_int_t)proof->tree_size));
@@ -493,7 +496,8 @@ backend_validators_get(void *ctx, bool has_epoch, uint64_t epoch, json_t **out_s
     struct validator_set *vs = mem_alloc(sizeof *vs);
     enum err rc = ledger_validator_set(n->ledger, NULL, vs);
     if (rc == ERR_OK && has_epoch && epoch != vs->epoch) {
-        rc = ERR_NOT_FOUND;
+        uint64_t ending_height = 0;
+        rc = epoch < vs->epoch ? node_epochs_get(n, epoch, &ending_height, vs) : ERR_NOT_FOUND;
     }
     if (rc == ERR_OK) {
         json_t *nodes = json_array();
@@ -512,17 +516,58 @@ backend_validators_get(void *ctx, bool has_epoch, uint64_t epoch, json_t **out_s
     return rc;
 }
 
+/* The epoch changes from genesis up to the epoch of the finality proof `finality` (the cert
+ * ending each epoch and the next set, codec/notary_bundle.h step 2), their bytes in `store`. */
+static enum err
+bundle_epochs(struct node *n, const struct buf *finality, struct notary_bundle *bundle,
+              struct buf *store)
+{
+    struct finality_proof *p = mem_alloc(sizeof *p);
+    enum err rc = finality_proof_decode(finality->data, finality->size, p);
+    uint64_t last = rc == ERR_OK ? p->cert.ledger_info.commit_info.epoch : 0;
+    mem_free(p);
+    if (rc == ERR_OK && (last < GENESIS_EPOCH || last - GENESIS_EPOCH > NOTARY_BUNDLE_EPOCHS_MAX)) {
+        rc = ERR_LIMIT;
+    }
+    size_t offsets[2 * NOTARY_BUNDLE_EPOCHS_MAX + 1];
+    struct validator_set *vs = mem_alloc(sizeof *vs);
+    size_t count = 0;
+    for (uint64_t e = GENESIS_EPOCH; rc == ERR_OK && e < last; e++) {
+        uint64_t ending_height = 0;
+        offsets[2 * count] = store->size;
+        rc = node_epochs_cert(n, e, store);
+        if (rc == ERR_OK) {
+            rc = node_epochs_get(n, e + 1, &ending_height, vs);
+        }
+        if (rc == ERR_OK) {
+            offsets[2 * count + 1] = store->size;
+            rc = validator_set_encode(vs, store);
+        }
+        count++;
+    }
+    mem_free(vs);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    offsets[2 * count] = store->size;
+    for (size_t i = 0; i < count; i++) { /* store is complete: its bytes no longer move */
+        struct notary_bundle_epoch *ep = &bundle->epochs[i];
+        ep->commit_cert = store->data + offsets[2 * i];
+        ep->commit_cert_size = offsets[2 * i + 1] - offsets[2 * i];
+        ep->validator_set = store->data + offsets[2 * i + 1];
+        ep->validator_set_size = offsets[2 * i + 2] - offsets[2 * i + 1];
+    }
+    bundle->epoch_count = count;
+    return ERR_OK;
+}
+
 /* The proof bundle (codec/notary_bundle.h) of `document` anchored by `account`, at the
- * committed state: the record's state proof and the finality proof stored with the block whose
- * state it proves. ERR_UNSUPPORTED once the chain has left the genesis epoch (the node does not
- * keep the epoch change certificates yet). */
+ * committed state: the record's state proof, the finality proof stored with the block whose
+ * state it proves and, after validator-set changes, the epoch change proof from genesis. */
 static enum err
 notary_bundle_build(struct node *n, const struct hash *document, const struct address *account,
                     struct buf *out)
 {
-    if (n->validators->epoch != GENESIS_EPOCH) {
-        return ERR_UNSUPPORTED;
-    }
     uint8_t key[NOTARY_RECORD_KEY_SIZE];
     notary_record_key(document, account, key);
     struct notary_bundle *bundle = mem_calloc(1, sizeof *bundle);
@@ -530,15 +575,20 @@ notary_bundle_build(struct node *n, const struct hash *document, const struct ad
     struct buf value;
     struct buf block;
     struct buf cert;
+    struct buf epochs;
     buf_init(&value, NOTARY_RECORD_SIZE_MAX);
     buf_init(&block, BLOCK_STORE_PAYLOAD_SIZE_MAX);
     buf_init(&cert, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    buf_init(&epochs, NOTARY_BUNDLE_SIZE_MAX);
     enum err rc = ledger_prove(n->ledger, NOTARY_MODULE, key, sizeof key, &value, sp);
     if (rc == ERR_OK && !sp->found) {
         rc = ERR_NOT_FOUND;
     }
     if (rc == ERR_OK) {
         rc = ledger_read_block(n->ledger, sp->height, &block, &cert);
+    }
+    if (rc == ERR_OK) {
+        rc = bundle_epochs(n, &cert, bundle, &epochs);
     }
     if (rc == ERR_OK) {
         bundle->chain_id = *ledger_chain_id(n->ledger);
@@ -548,7 +598,6 @@ notary_bundle_build(struct node *n, const struct hash *document, const struct ad
         bundle->record_size = value.size;
         bundle->proof = sp->proof;
         bundle->state_height = sp->height;
-        bundle->epoch_count = 0;
         bundle->finality = cert.data;
         bundle->finality_size = cert.size;
         rc = notary_bundle_encode(bundle, out);
@@ -556,6 +605,7 @@ notary_bundle_build(struct node *n, const struct hash *document, const struct ad
     buf_release(&value);
     buf_release(&block);
     buf_release(&cert);
+    buf_release(&epochs);
     mem_free(sp);
     mem_free(bundle);
     return rc;

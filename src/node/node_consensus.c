@@ -7,7 +7,9 @@
  *   cons_meta:   "info" || u64 BE height -> block_info of the committed block at that height
  *                (written before ledger_commit, so every height the ledger holds has one);
  *                "root" -> block_info || cert bytes (the newest committed block named by its
- *                own commit cert; written after ledger_commit); "epoch" -> the epoch root.
+ *                own commit cert; written after ledger_commit); "epoch" -> the epoch root;
+ *                "tc" -> the highest TC (persist_tc: one LMDB txn with fsync, so the old
+ *                or the new one, never a torn one; handed back at start).
  * A crash between the ledger's commit and the "root" update leaves an older root: at start
  * the core re-executes the durable blocks above it, and blocks at heights the ledger already
  * holds are answered from "info" (same id, same roots) and not committed twice.
@@ -45,6 +47,7 @@
 #define META_KEY_INFO    "info"
 #define META_KEY_ROOT    "root"
 #define META_KEY_EPOCH   "epoch"
+#define META_KEY_TC      "tc"
 #define BLOCK_INFO_MAX   512
 #define START_BLOCKS_MAX 1024
 #define NODE_TIMER_KINDS 4
@@ -285,6 +288,21 @@ env_persist_safety(void *ctx, const uint8_t *record, size_t size)
     if (rc != ERR_OK) {
         nc->halted = true; /* nothing more is signed (STYLE.md 2.5) */
         log_error(LOG_CONSENSUS, "safety record write failed, signing stops error=%s", err_str(rc));
+    }
+    return rc;
+}
+
+static enum err
+env_persist_tc(void *ctx, const uint8_t *tc, size_t size)
+{
+    struct node_cons *nc = ctx;
+    if (nc->halted) {
+        return ERR_CLOSED;
+    }
+    enum err rc = meta_put(nc, META_KEY_TC, 2, tc, size);
+    if (rc != ERR_OK) {
+        nc->halted = true;
+        log_error(LOG_CONSENSUS, "highest TC write failed, signing stops error=%s", err_str(rc));
     }
     return rc;
 }
@@ -692,6 +710,9 @@ env_commit(void *ctx, const struct committed_block *cb)
             rc = info_put(nc, META_KEY_ROOT, 4, &root, NULL, 0);
         }
         refresh_validators(nc);
+        if (rc == ERR_OK) {
+            rc = node_epochs_record(nc->n);
+        }
     }
     if (rc == ERR_OK) {
         prune_blocks(nc, cb->info->height);
@@ -895,6 +916,7 @@ core_new(struct node *n)
                                  .broadcast = env_broadcast,
                                  .set_timer = env_set_timer,
                                  .persist_safety = env_persist_safety,
+                                 .persist_tc = env_persist_tc,
                                  .persist_block = env_persist_block,
                                  .sign = env_sign,
                                  .verify = env_verify,
@@ -966,6 +988,12 @@ node_consensus_start(struct node *n)
     if (rc == ERR_OK) {
         rc = safety_file_read(n->safety, safety, SAFETY_FILE_RECORD_MAX, &safety_size);
     }
+    struct buf high_tc;
+    buf_init(&high_tc, CONS_MSG_SIZE_MAX);
+    if (rc == ERR_OK) {
+        rc = meta_get(nc, META_KEY_TC, 2, &high_tc); /* the core ignores a stale one */
+        rc = rc == ERR_NOT_FOUND ? ERR_OK : rc;
+    }
     if (rc == ERR_OK) {
         rc = load_blocks(nc, root.height, &store, blocks, &block_count);
     }
@@ -982,6 +1010,7 @@ node_consensus_start(struct node *n)
                                  .committed_root = root,
                                  .root_cert = { root_cert.data, root_cert.size },
                                  .safety_record = { safety, safety_size },
+                                 .high_tc = { high_tc.data, high_tc.size },
                                  .blocks = blocks,
                                  .block_count = block_count };
         secret_key_public(n->consensus_key, &st.self_key);
@@ -997,6 +1026,7 @@ node_consensus_start(struct node *n)
     mem_free(blocks);
     buf_release(&store);
     mem_free(safety);
+    buf_release(&high_tc);
     buf_release(&root_cert);
     return rc;
 }
@@ -1063,7 +1093,9 @@ sync_verify(struct node_cons *nc, const struct block *blk, const struct hash *id
 {
     struct node *n = nc->n;
     if (blk->header.height != ledger_committed_height(n->ledger) + 1 ||
-        !hash_equal(&blk->header.parent_id, &nc->committed_id)) {
+        !hash_equal(&blk->header.parent_id, &nc->committed_id) ||
+        blk->header.epoch != n->validators->epoch || /* each range under its epoch's set */
+        block_check_payload(ledger_hash_alg(n->ledger), blk) != ERR_OK) {
         return ERR_MALFORMED;
     }
     enum err rc = finality_proof_decode(proof, proof_size, p);

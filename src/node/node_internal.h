@@ -10,11 +10,13 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "base/buf.h"
 #include "base/err.h"
 #include "crypto/hash.h"
 #include "crypto/sign.h"
 #include "ledger/genesis.h"
 #include "node/config.h"
+#include "store/db.h"
 
 #define NODE_WAITERS_MAX 1024
 
@@ -54,6 +56,7 @@ struct node {
     struct node_waiter *waiters;             /* NODE_WAITERS_MAX, allocated on first use */
     struct node_cons *cons;                  /* the consensus core and its env */
     struct sync *sync;                       /* block sync (node/sync.h) */
+    struct db_table epochs_table;            /* epochs.c */
 };
 
 /* Fills the API backend table over n's ledger and mempool. */
@@ -87,5 +90,22 @@ void node_consensus_txs_available(struct node *n);
 MUST_USE enum err node_consensus_apply_final(struct node *n, const uint8_t *block,
                                              size_t block_size, const uint8_t *proof,
                                              size_t proof_size);
+
+/* epochs.c: what proofs across epochs need, kept durably: each epoch's validator set and the
+ * height of the block that ended the epoch before (whose stored finality proof holds the
+ * commit certificate ending it). */
+struct validator_set;
+/* Opens the table (with the consensus tables, before any other db transaction). */
+MUST_USE enum err node_epochs_open(struct node *n);
+/* Keeps n->validators' epoch if it is not kept yet: after an epoch-ending block is committed
+ * (and at start, for a stop between that commit and this record). */
+MUST_USE enum err node_epochs_record(struct node *n);
+/* The validator set of `epoch` and the height of the block ending the epoch before (0 for the
+ * genesis epoch, whose set is the genesis file's). ERR_NOT_FOUND for an epoch not kept. */
+MUST_USE enum err node_epochs_get(struct node *n, uint64_t epoch, uint64_t *out_ending_height,
+                                  struct validator_set *out);
+/* Appends the commit certificate (qc_encode) that ended `epoch`: its commit_info is of that
+ * epoch and names the next set's hash. ERR_NOT_FOUND if the epoch has not ended here. */
+MUST_USE enum err node_epochs_cert(struct node *n, uint64_t epoch, struct buf *out_cert);
 
 #endif

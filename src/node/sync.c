@@ -104,8 +104,11 @@ sync_on_request(struct sync *s, const struct public_key *peer, const uint8_t *pa
     }
     struct node *n = s->n;
     uint64_t committed = ledger_committed_height(n->ledger);
-    uint32_t limit = n->config.frame_size_max < SYNC_RESPONSE_BYTES_MAX ? n->config.frame_size_max
-                                                                        : SYNC_RESPONSE_BYTES_MAX;
+    /* Ranges stop near SYNC_RESPONSE_BYTES_MAX, but the first block goes out whatever its size
+     * (up to the frame maximum, which config.c keeps above the largest block and its
+     * certificate), so a chain of big blocks still syncs. */
+    uint32_t limit = n->config.frame_size_max;
+    uint32_t soft = limit < SYNC_RESPONSE_BYTES_MAX ? limit : SYNC_RESPONSE_BYTES_MAX;
     struct buf *out = &s->out;
     buf_reset(out);
     uint8_t head[RESPONSE_HEAD_SIZE];
@@ -127,7 +130,7 @@ sync_on_request(struct sync *s, const struct public_key *peer, const uint8_t *pa
             break;
         }
         size_t add = 8 + block.size + cert.size;
-        if (out->size + add > limit) {
+        if (out->size + add > (count == 0 ? limit : soft)) {
             break;
         }
         uint8_t len[4];

@@ -14,10 +14,31 @@
 /* ---- scenarios ---- */
 
 static const char *const scenario_names[] = {
-    "lan",        "wan",         "lossy",      "partition",      "crash",
-    "disk",       "slow",        "epoch",      "byz-equivocate", "byz-double-vote",
-    "byz-silent", "byz-garbage", "byz-replay", "byz-amnesia",    "byz-fork",
-    "idle",       "twins",       "twins-fail", "mixed",          NULL,
+    "lan",
+    "wan",
+    "lossy",
+    "partition",
+    "crash",
+    "disk",
+    "slow",
+    "epoch",
+    "byz-equivocate",
+    "byz-double-vote",
+    "byz-silent",
+    "byz-garbage",
+    "byz-replay",
+    "byz-amnesia",
+    "byz-fork",
+    "idle",
+    "twins",
+    "twins-fail",
+    "mixed",
+    "tc-restart",
+    "reputation",
+    "reputation-faults",
+    "twins-enum",
+    "twins-enum-fail",
+    NULL,
 };
 
 const char *const *
@@ -81,11 +102,74 @@ scenario_faults(const char *name, struct sim_config *c)
         c->tx_budget = 30;
         c->idle_ms = 100;
         c->target_height = 30;
+    } else if (strcmp(name, "tc-restart") == 0) {
+        /* dead leaders make TCs; right after one is persisted the whole cluster crashes and
+         * restarts from disk: only the stored TC puts a node back in the round after it */
+        c->down_every = 4;
+        c->crash_all_on_tc = 3;
+    } else if (strcmp(name, "reputation") == 0) {
+        /* every 4-th validator never starts; reputation learns it and stops picking it */
+        c->down_every = 4;
+        c->leader_reputation = true;
+        c->exclude_rounds = 6;
+        c->target_height = 40;
+    } else if (strcmp(name, "reputation-faults") == 0) {
+        /* reputation while nodes crash, lag, get cut off and cross epochs: leaders may
+         * differ for a while between nodes, safety must not care, liveness must return */
+        c->down_every = 4;
+        c->leader_reputation = true;
+        c->exclude_rounds = 4;
+        c->crashes = 3;
+        c->partitions = true;
+        c->drop_permille = 50;
+        c->reconfig_every = 9;
+        c->gst_ms = 3000;
+        c->target_height = 40;
     } else if (strcmp(name, "epoch") == 0) {
         c->reconfig_every = 5;
         c->target_height = 24;
         c->crashes = 2;
         c->gst_ms = 2000;
+    }
+}
+
+/* Twins (CONSENSUS.md T3), enumerated: 4 validators, validator 0 twinned (instances 0 and
+ * 4), round-robin leaders (the twin leads round 4). The seed's base-9 digits choose, for
+ * each of the first SIM_TWINS_ENUM_ROUNDS rounds, either no partition (0) or one of the 8
+ * splits that put the original and the twin on different sides (1..8: bits 1-3 say which
+ * of validators 1-3 join the twin). The space is seeds 0 .. 9^4 - 1. */
+static void
+scenario_twins_enum(uint64_t seed, struct sim_config *c)
+{
+    c->n = 4;
+    c->twins = 1;
+    c->gst_ms = 0;
+    c->target_height = 6;
+    c->duration_ms = 30000;
+    c->round_split_count = SIM_TWINS_ENUM_ROUNDS;
+    uint64_t x = seed;
+    for (unsigned r = 0; r < SIM_TWINS_ENUM_ROUNDS; r++) {
+        unsigned choice = (unsigned)(x % SIM_TWINS_ENUM_CHOICES);
+        x /= SIM_TWINS_ENUM_CHOICES;
+        c->round_split[r] = choice == 0 ? 0 : (uint8_t)((1u << 4) | ((choice - 1u) << 1));
+    }
+}
+
+/* A must-fail enumeration: two of four validators twinned (> f), 8 rounds, each either
+ * connected or split into {0, 1, 2} and {twin 0, twin 1, 3} (both sides hold a quorum of
+ * keys), chosen by the seed's bits 0-7. Some schedules must break agreement, and the oracle
+ * has to see it (sim_seeds ... --some-fail). Leaders stay round-robin. */
+static void
+scenario_twins_enum_fail(uint64_t seed, struct sim_config *c)
+{
+    c->n = 4;
+    c->twins = 2;
+    c->gst_ms = 0;
+    c->target_height = 6;
+    c->duration_ms = 30000;
+    c->round_split_count = SIM_SPLIT_ROUNDS_MAX;
+    for (unsigned r = 0; r < SIM_SPLIT_ROUNDS_MAX; r++) {
+        c->round_split[r] = ((seed >> r) & 1u) != 0 ? (uint8_t)((3u << 4) | (1u << 3)) : 0;
     }
 }
 
@@ -124,6 +208,10 @@ sim_scenario(const char *name, uint64_t seed, struct sim_config *out)
         c.twins = 1;
         c.partitions = true;
         c.gst_ms = 4000;
+    } else if (strcmp(name, "twins-enum") == 0) {
+        scenario_twins_enum(seed, &c);
+    } else if (strcmp(name, "twins-enum-fail") == 0) {
+        scenario_twins_enum_fail(seed, &c);
     } else if (strcmp(name, "twins-fail") == 0) {
         c.n = 4;
         c.twins = 2;
@@ -173,13 +261,22 @@ start_instance(struct sim *s, struct sim_node *node)
     for (size_t i = 0; i < node->block_count; i++) {
         blocks[i] = (struct byte_span){ node->blocks[i].bytes, node->blocks[i].size };
     }
+    struct cons_epoch_end ends[SIM_EPOCH_ENDS];
+    for (size_t i = 0; i < node->epoch_end_count; i++) {
+        const struct sim_epoch_end *e = &node->epoch_ends[i];
+        ends[i] = (struct cons_epoch_end){ .proof = { e->proof, e->proof_size },
+                                           .next_set = { e->set, e->set_size } };
+    }
     struct cons_start st = { .validators = vs,
                              .epoch_root = node->epoch_root,
                              .committed_root = node->committed_root,
                              .root_cert = { node->root_cert, node->root_cert_size },
                              .safety_record = { node->safety, node->safety_size },
+                             .high_tc = { node->tc, node->tc_size },
                              .blocks = blocks,
-                             .block_count = node->block_count };
+                             .block_count = node->block_count,
+                             .epoch_ends = ends,
+                             .epoch_end_count = node->epoch_end_count };
     secret_key_public(node->key, &st.self_key);
     node->up = true;
     node->dying = false;
@@ -189,7 +286,9 @@ start_instance(struct sim *s, struct sim_node *node)
     mem_free(vs);
     if (rc != ERR_OK) {
         sim_violation(s, "restart failed", node->id, (uint64_t) - (int64_t)rc);
+        return;
     }
+    sim_check_restart(node);
 }
 
 static void
@@ -208,6 +307,9 @@ crash_instance(struct sim *s, struct sim_node *node)
         mem_free(node->safety); /* loses its internal state */
         node->safety = NULL;
         node->safety_size = 0;
+        mem_free(node->tc);
+        node->tc = NULL;
+        node->tc_size = 0;
     }
     uint64_t down = 200000u + rng_below(&s->fault, s->cfg.net == SIM_NET_WAN ? 3000000u : 800000u);
     struct event ev = { .at_us = s->now_us + down, .kind = EV_RESTART, .node = node->id };
@@ -517,6 +619,17 @@ dump_nodes(const struct sim *s)
     }
 }
 
+uint64_t
+sim_rounds(const struct sim *s)
+{
+    for (uint16_t i = 0; i < s->node_count; i++) {
+        if (s->nodes[i].up && is_honest(&s->nodes[i])) {
+            return s->rounds_acc + consensus_round(s->nodes[i].c);
+        }
+    }
+    return s->rounds_acc;
+}
+
 static int
 cmp_u64(const void *a, const void *b)
 {
@@ -538,18 +651,17 @@ collect(struct sim *s, struct sim_result *out)
             const struct consensus_stats *st = consensus_stats(node->c);
             s->res.dropped_bad +=
                 st->dropped_malformed + st->dropped_bad_signature + st->dropped_non_validator;
+            if (is_honest(node)) {
+                s->res.timeouts_sent += st->timeouts_sent;
+                s->res.tcs_formed += st->tcs_formed;
+            }
         }
     }
     s->res.min_height = min == UINT64_MAX ? 0 : min;
     s->res.max_height = s->max_height;
     s->res.blocks = s->max_height;
     s->res.virtual_ms = s->now_us / 1000u;
-    for (uint16_t i = 0; i < s->node_count; i++) {
-        if (s->nodes[i].up && is_honest(&s->nodes[i])) {
-            s->res.rounds = s->rounds_acc + consensus_round(s->nodes[i].c);
-            break;
-        }
-    }
+    s->res.rounds = sim_rounds(s);
     if (s->latency_count > 0) {
         qsort(s->latency, s->latency_count, sizeof *s->latency, cmp_u64);
         s->res.latency_p50_ms = s->latency[s->latency_count / 2] / 1000u;
@@ -568,6 +680,11 @@ sim_free(struct sim *s)
         secret_key_free(node->key);
         mem_free(node->safety);
         mem_free(node->root_cert);
+        mem_free(node->tc);
+        for (size_t k = 0; k < node->epoch_end_count; k++) {
+            mem_free(node->epoch_ends[k].proof);
+            mem_free(node->epoch_ends[k].set);
+        }
         for (size_t k = 0; k < node->block_count; k++) {
             mem_free(node->blocks[k].bytes);
         }
@@ -616,12 +733,17 @@ init_sim(struct sim *s, const struct sim_config *cfg)
     s->net.s = cfg->seed * 3u + 1u;
     s->fault.s = cfg->seed * 5u + 2u;
     s->byzr.s = cfg->seed * 7u + 3u;
+    s->crash_all_left = cfg->crash_all_on_tc;
     struct hash chain_id;
     hash_bytes(HASH_SHA256, "lianmeng-sim", 12, &chain_id);
     consensus_config_default(&s->ccfg, HASH_SHA256, &chain_id);
     s->ccfg.base_timeout_ms = cfg->base_timeout_ms;
     s->ccfg.idle_block_interval_ms = cfg->idle_ms;
     s->ccfg.retrieval_timeout_ms = cfg->net == SIM_NET_WAN ? 800 : 200;
+    s->ccfg.leader_egress_kbps = cfg->bandwidth_kbps; /* the model's leader egress */
+    s->ccfg.leader_reputation = cfg->leader_reputation;
+    s->ccfg.exclude_rounds = cfg->exclude_rounds > 0 ? cfg->exclude_rounds : 20u;
+    s->ccfg.proposer_window = 10u * cfg->n < 1000u ? 10u * cfg->n : 1000u;
     s->ccfg.max_block_txs = cfg->txs_per_block > 0 ? cfg->txs_per_block + 1 : 1;
     s->verifier = (struct cons_verifier){ .chain = &s->ccfg.chain, .verify = sim_verify, .ctx = s };
     s->genesis =

@@ -14,7 +14,9 @@
  * persisted safety record (also between sign and fsync, and between fsync and send), disk
  * full. Byzantine nodes (at most f by power) wrap the honest code: equivocating leader,
  * double votes, silence, garbage bytes, replays, amnesia. Twins: extra instances sharing a
- * validator's key.
+ * validator's key, sampled (random partitions) or enumerated (a partition per round, every
+ * schedule of the first rounds: scenario twins-enum; twins-enum-fail must break).
+ * Leader reputation (section 7 stage 2) can be switched on per run.
  *
  * The oracle runs after every event: agreement at every height, prefix, every finality proof
  * verifies, equal state roots per height, honest lvr never decreases, no conflicting or
@@ -29,6 +31,12 @@
 #include <stdint.h>
 
 #include "base/err.h"
+
+#define SIM_SPLIT_ROUNDS_MAX 8
+/* twins-enum: the partition choices per round and the rounds enumerated (seeds 0 ..
+ * SIM_TWINS_ENUM_CHOICES^SIM_TWINS_ENUM_ROUNDS - 1 cover the space) */
+#define SIM_TWINS_ENUM_CHOICES 9
+#define SIM_TWINS_ENUM_ROUNDS  4
 
 enum sim_net {
     SIM_NET_LAN = 0,
@@ -52,18 +60,25 @@ struct sim_config {
     uint16_t n;             /* validators, 1..200 */
     uint16_t twins;         /* validators 0..twins-1 get a second instance */
     bool twins_fixed_split; /* twins in one half, originals in the other, never healed */
+    /* Twins enumeration: a proposal, vote or timeout of round r (1..round_split_count)
+     * reaches only the instances on its sender's side of round_split[r-1] (bit i: instance
+     * i on side 1). Later rounds, and messages without a round, are connected. */
+    uint8_t round_split[SIM_SPLIT_ROUNDS_MAX];
+    uint8_t round_split_count;
     enum sim_net net;
-    uint32_t drop_permille; /* before GST */
-    uint32_t dup_permille;  /* any time */
-    uint64_t gst_ms;        /* faults before, bounded delays after */
-    uint64_t duration_ms;   /* virtual time limit */
-    uint64_t target_height; /* stop once every live honest node committed this height */
-    bool partitions;        /* partitions form and heal before GST */
-    uint16_t crashes;       /* crash/restart events before GST (honest nodes) */
-    bool disk_faults;       /* crashes between sign/fsync/send and disk-full errors */
-    uint16_t slow_nodes;    /* nodes with CPU delay per message */
-    uint64_t clock_skew_ms; /* max per-node clock skew */
-    uint16_t byzantine;     /* validators n-byzantine..n-1 misbehave */
+    uint32_t drop_permille;   /* before GST */
+    uint32_t dup_permille;    /* any time */
+    uint64_t gst_ms;          /* faults before, bounded delays after */
+    uint64_t duration_ms;     /* virtual time limit */
+    uint64_t target_height;   /* stop once every live honest node committed this height */
+    bool partitions;          /* partitions form and heal before GST */
+    uint16_t crashes;         /* crash/restart events before GST (honest nodes) */
+    uint16_t crash_all_on_tc; /* the first k times an honest node persists a TC, every
+                               * instance crashes a moment later and restarts from disk */
+    bool disk_faults;         /* crashes between sign/fsync/send and disk-full errors */
+    uint16_t slow_nodes;      /* nodes with CPU delay per message */
+    uint64_t clock_skew_ms;   /* max per-node clock skew */
+    uint16_t byzantine;       /* validators n-byzantine..n-1 misbehave */
     enum sim_byz byz;
     uint16_t down_every;     /* >0: validators with index % down_every == 1 never run */
     uint64_t bandwidth_kbps; /* per-node egress; 0 = unlimited */
@@ -73,9 +88,15 @@ struct sim_config {
     uint64_t tx_budget; /* >0: the mempool runs dry after this many transactions */
     uint64_t idle_ms;   /* idle_block_interval_ms of the nodes */
     uint64_t base_timeout_ms;
-    bool expect_violation; /* a must-fail run (twins > f) */
+    bool leader_reputation;  /* section 7 stage 2 */
+    uint32_t exclude_rounds; /* with leader_reputation; 0: the default (20) */
+    uint64_t warmup_height;  /* >0: the steady-state counters of sim_result start when the
+                              * first honest node commits this height (start-up excluded) */
+    bool expect_violation;   /* a must-fail run (twins > f) */
     bool quiet;
 };
+
+#define SIM_MSG_TYPES 12
 
 struct sim_result {
     bool ok;             /* no invariant broken (or, if expected, one was) */
@@ -96,6 +117,18 @@ struct sim_result {
     uint64_t evidence;
     uint64_t dropped_bad; /* messages dropped as malformed, bad signature, non-member */
     uint64_t restarts;
+    /* by message type (index: the first byte, CONS_MSG_*; 0 holds anything else) */
+    uint64_t type_msgs[SIM_MSG_TYPES];
+    uint64_t type_bytes[SIM_MSG_TYPES];
+    /* at warmup_height: what had been sent until then, and the rounds entered; latencies
+     * are sampled only for heights above it */
+    uint64_t warm_msgs;
+    uint64_t warm_bytes;
+    uint64_t warm_rounds;
+    uint64_t warm_height;
+    uint64_t warm_type_msgs[SIM_MSG_TYPES];
+    uint64_t timeouts_sent; /* local timeouts broadcast, over honest nodes */
+    uint64_t tcs_formed;    /* over honest nodes */
 };
 
 /* Fills cfg for a named scenario and seed; ERR_NOT_FOUND for an unknown name. */

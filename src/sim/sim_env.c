@@ -201,25 +201,49 @@ env_set_timer(void *ctx, enum cons_timer kind, uint64_t delay_ms, uint64_t token
     sim_push(s, &ev);
 }
 
+/* The crash and disk faults of a persist (shared by the safety record and the TC): false
+ * when nothing reaches the disk, with *out_rc what the core is told. */
+static bool
+disk_write_fault(struct sim_node *node, enum err *out_rc)
+{
+    if (node->dying) {
+        *out_rc = ERR_IO;
+        return true;
+    }
+    if (node->crash_next == CRASH_DISK_FULL) {
+        node->crash_next = CRASH_NONE;
+        *out_rc = ERR_NO_SPACE;
+        return true;
+    }
+    if (node->crash_next == CRASH_BEFORE_FSYNC) {
+        node->crash_next = CRASH_NONE;
+        node->dying = true; /* the process dies before the write reaches the disk */
+        *out_rc = ERR_OK;
+        return true;
+    }
+    return false;
+}
+
+static void
+disk_write_done(struct sim_node *node)
+{
+    if (node->crash_next == CRASH_AFTER_FSYNC) {
+        node->crash_next = CRASH_NONE;
+        node->dying = true; /* durable, but what depends on it never happens */
+    }
+}
+
 static enum err
 env_persist_safety(void *ctx, const uint8_t *rec, size_t size)
 {
     struct sim_node *node = ctx;
     struct sim *s = node->sim;
-    if (node->dying) {
-        return ERR_IO;
-    }
-    if (node->crash_next == CRASH_DISK_FULL) {
-        node->crash_next = CRASH_NONE;
-        return ERR_NO_SPACE;
-    }
-    if (node->crash_next == CRASH_BEFORE_FSYNC) {
-        node->crash_next = CRASH_NONE;
-        node->dying = true; /* the process dies before the write reaches the disk */
-        return ERR_OK;
+    enum err rc = ERR_OK;
+    if (disk_write_fault(node, &rc)) {
+        return rc;
     }
     struct safety_record r;
-    enum err rc = safety_record_decode(rec, size, &r);
+    rc = safety_record_decode(rec, size, &r);
     ASSERT(rc == ERR_OK);
     if (is_honest(node)) {
         if (r.epoch == node->lvr_epoch && r.last_voted_round < node->lvr) {
@@ -234,11 +258,57 @@ env_persist_safety(void *ctx, const uint8_t *rec, size_t size)
     mem_free(node->safety);
     node->safety = mem_dup(rec, size);
     node->safety_size = size;
-    if (node->crash_next == CRASH_AFTER_FSYNC) {
-        node->crash_next = CRASH_NONE;
-        node->dying = true; /* durable, but the message never leaves */
-    }
+    disk_write_done(node);
     return ERR_OK;
+}
+
+static enum err
+env_persist_tc(void *ctx, const uint8_t *tc, size_t size)
+{
+    struct sim_node *node = ctx;
+    struct sim *s = node->sim;
+    enum err rc = ERR_OK;
+    if (disk_write_fault(node, &rc)) {
+        return rc;
+    }
+    struct reader r;
+    reader_init(&r, tc, size);
+    rc = tc_read(&r, &s->scratch->u.sync.highest_tc);
+    ASSERT(rc == ERR_OK && codec_finish(&r) == ERR_OK);
+    uint64_t epoch = s->scratch->u.sync.highest_tc.epoch;
+    uint64_t round = s->scratch->u.sync.highest_tc.round;
+    if (is_honest(node) && node->tc != NULL && epoch == node->tc_epoch && round <= node->tc_round) {
+        sim_violation(s, "honest highest TC did not increase", node->id, round);
+    }
+    mem_free(node->tc);
+    node->tc = mem_dup(tc, size);
+    node->tc_size = size;
+    node->tc_epoch = epoch;
+    node->tc_round = round;
+    if (s->crash_all_left > 0 && is_honest(node)) {
+        s->crash_all_left--;
+        for (uint16_t i = 0; i < s->node_count; i++) {
+            struct event ev = { .at_us = s->now_us + 1000u + rng_below(&s->fault, 20000u),
+                                .kind = EV_CRASH,
+                                .node = i };
+            sim_push(s, &ev);
+        }
+    }
+    disk_write_done(node);
+    return ERR_OK;
+}
+
+/* Called after every consensus_start of an instance. */
+void
+sim_check_restart(struct sim_node *node)
+{
+    if (node->tc == NULL || !is_honest(node) || consensus_epoch(node->c) != node->tc_epoch) {
+        return;
+    }
+    if (consensus_round(node->c) <= node->tc_round) {
+        sim_violation(node->sim, "restart: below the round after the stored TC", node->id,
+                      consensus_round(node->c));
+    }
 }
 
 static enum err
@@ -388,6 +458,13 @@ check_agreement(struct sim_node *node, const struct committed_block *cb)
             s->max_height = h;
             s->last_progress_us = s->now_us;
         }
+        if (h == s->cfg.warmup_height) {
+            s->res.warm_msgs = s->res.msgs;
+            s->res.warm_bytes = s->res.bytes;
+            s->res.warm_rounds = sim_rounds(s);
+            s->res.warm_height = h;
+            memcpy(s->res.warm_type_msgs, s->res.type_msgs, sizeof s->res.type_msgs);
+        }
         return;
     }
     if (!hash_equal(&e->id, &cb->info->id)) {
@@ -430,6 +507,32 @@ remember_root_cert(struct sim_node *node, const struct committed_block *cb)
     node->committed_root = *cb->info;
 }
 
+/* Like a node's ledger: the epoch-ending block's proof and the set it installed. */
+static void
+remember_epoch_end(struct sim_node *node, const struct committed_block *cb)
+{
+    struct sim *s = node->sim;
+    if (node->epoch_end_count == SIM_EPOCH_ENDS) {
+        mem_free(node->epoch_ends[0].proof);
+        mem_free(node->epoch_ends[0].set);
+        memmove(&node->epoch_ends[0], &node->epoch_ends[1],
+                (SIM_EPOCH_ENDS - 1) * sizeof node->epoch_ends[0]);
+        node->epoch_end_count--;
+    }
+    sim_validator_set(s, cb->info->epoch + 1, s->vs_scratch);
+    struct buf b;
+    buf_init(&b, VS_ENCODED_SIZE_MAX);
+    enum err rc = validator_set_encode(s->vs_scratch, &b);
+    ASSERT(rc == ERR_OK);
+    size_t set_size = 0;
+    uint8_t *set = buf_detach(&b, &set_size);
+    node->epoch_ends[node->epoch_end_count++] =
+        (struct sim_epoch_end){ .proof = mem_dup(cb->proof, cb->proof_size),
+                                .proof_size = cb->proof_size,
+                                .set = set,
+                                .set_size = set_size };
+}
+
 static enum err
 env_commit(void *ctx, const struct committed_block *cb)
 {
@@ -449,7 +552,7 @@ env_commit(void *ctx, const struct committed_block *cb)
     if (is_honest(node)) {
         check_agreement(node, cb);
         check_proof(node, cb);
-        if (s->latency_count < SIM_LATENCY_MAX) {
+        if (s->latency_count < SIM_LATENCY_MAX && h > s->cfg.warmup_height) {
             uint64_t now = SIM_GENESIS_US + s->now_us;
             s->latency[s->latency_count++] =
                 now > cb->info->timestamp_us ? now - cb->info->timestamp_us : 0;
@@ -460,6 +563,7 @@ env_commit(void *ctx, const struct committed_block *cb)
     node->committed_height = h;
     remember_root_cert(node, cb);
     if (cb->ends_epoch) {
+        remember_epoch_end(node, cb);
         if (node->id == 0 || (s->nodes[0].down_forever && node->id == 1)) {
             s->rounds_acc += consensus_round(node->c);
             s->res.epochs++;
@@ -535,6 +639,7 @@ sim_env_fill(struct sim_node *node, struct consensus_env *env)
                                    .broadcast = env_broadcast,
                                    .set_timer = env_set_timer,
                                    .persist_safety = env_persist_safety,
+                                   .persist_tc = env_persist_tc,
                                    .persist_block = env_persist_block,
                                    .sign = env_sign,
                                    .verify = env_verify,

@@ -12,6 +12,7 @@
 #define SIM_RECORD_RING    64
 #define SIM_VCACHE_SIZE    (1u << 16)
 #define SIM_LATENCY_MAX    (1u << 20)
+#define SIM_EPOCH_ENDS     64
 #define SIM_GENESIS_US     UINT64_C(1767225600000000) /* 2026-01-01 */
 
 struct rng {
@@ -59,6 +60,14 @@ struct stored_block {
     size_t size;
 };
 
+/* An epoch-ending block's finality proof and the set it installed (cons_epoch_end). */
+struct sim_epoch_end {
+    uint8_t *proof;
+    size_t proof_size;
+    uint8_t *set;
+    size_t set_size;
+};
+
 /* What an instance sent, for the oracle's safety-module checks. */
 struct sent_record {
     uint64_t epoch;
@@ -102,6 +111,12 @@ struct sim_node {
     struct block_info committed_root;
     uint8_t *root_cert;
     size_t root_cert_size;
+    struct sim_epoch_end epoch_ends[SIM_EPOCH_ENDS]; /* oldest first */
+    size_t epoch_end_count;
+    uint8_t *tc; /* the highest TC (persist_tc) */
+    size_t tc_size;
+    uint64_t tc_epoch;
+    uint64_t tc_round;
 
     /* oracle */
     uint64_t lvr_epoch;
@@ -181,6 +196,7 @@ struct sim {
     uint64_t txs_issued;
     struct seen_proposal proposals[SIM_PROPOSAL_RING];
     size_t proposal_next;
+    uint16_t crash_all_left; /* whole-cluster crashes still to trigger on a persisted TC */
 
     struct cons_msg *scratch;
     struct block *scratch_block;
@@ -194,6 +210,10 @@ void sim_validator_set(const struct sim *s, uint64_t epoch, struct validator_set
 enum err sim_verify(void *ctx, const struct public_key *key, const struct hash *digest,
                     const struct signature *sig);
 void sim_violation(struct sim *s, const char *what, uint64_t a, uint64_t b);
+/* Rounds entered so far (sum over epochs) by the first live honest instance. */
+uint64_t sim_rounds(const struct sim *s);
+/* Oracle after a (re)start: an instance resumes at least in the round after its stored TC. */
+void sim_check_restart(struct sim_node *node);
 
 /* sim_net.c: delivery, partitions, Byzantine transforms. */
 void sim_push(struct sim *s, const struct event *ev);

@@ -110,7 +110,31 @@ deliver_one(struct sim *s, struct sim_node *from, struct sim_node *to, struct si
     msg->refs++;
     s->res.msgs++;
     s->res.bytes += msg->size;
+    size_t type = msg->size > 0 && msg->data[0] < SIM_MSG_TYPES ? msg->data[0] : 0;
+    s->res.type_msgs[type]++;
+    s->res.type_bytes[type] += msg->size;
     sim_push(s, &ev);
+}
+
+/* Twins enumeration: the message belongs to a partitioned round and the two instances are
+ * on different sides. A proposal, vote or timeout belongs to the round it names (the u64
+ * after the type byte and the epoch in all three encodings); other messages (sync info,
+ * block retrieval, epoch proofs) carry no round of their own and always pass. */
+static bool
+split_apart(const struct sim *s, const struct sim_node *from, const struct sim_node *to,
+            const struct sim_buf *msg)
+{
+    if (s->cfg.round_split_count == 0 || msg->size < 17 ||
+        (msg->data[0] != CONS_MSG_PROPOSAL && msg->data[0] != CONS_MSG_VOTE &&
+         msg->data[0] != CONS_MSG_TIMEOUT)) {
+        return false;
+    }
+    uint64_t r = load_u64(msg->data + 9);
+    if (r == 0 || r > s->cfg.round_split_count) {
+        return false;
+    }
+    unsigned mask = s->cfg.round_split[r - 1];
+    return (((mask >> from->id) ^ (mask >> to->id)) & 1u) != 0;
 }
 
 void
@@ -122,7 +146,8 @@ sim_net_send(struct sim_node *from, uint16_t to_idx, struct sim_buf *msg)
         if (to->idx != to_idx || to == from) {
             continue;
         }
-        if (s->blocked[(size_t)from->id * s->node_count + k] != 0) {
+        if (s->blocked[(size_t)from->id * s->node_count + k] != 0 ||
+            split_apart(s, from, to, msg)) {
             continue;
         }
         if (!s->gst && rng_permille(&s->net, s->cfg.drop_permille)) {
@@ -243,7 +268,7 @@ equivocal_proposal(struct sim_node *node, const uint8_t *data, size_t size, stru
                                                .tx_count = p->block.payload.tx_count + 1,
                                                .txs = txs.data,
                                                .txs_size = txs.size };
-    block_payload_root(s->ccfg.chain.alg, &p->block.payload, &p->block.header.payload_root);
+    block_header_set_payload(s->ccfg.chain.alg, &p->block.header, &p->block.payload);
     struct hash id;
     block_header_id(s->ccfg.chain.alg, &p->block.header, &id);
     struct hash digest;

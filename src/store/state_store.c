@@ -49,6 +49,7 @@
 #include "base/mem.h"
 #include "base/reader.h"
 #include "store/state_store_internal.h"
+#include "store/value_cache.h"
 
 #define NIBBLES_MAX     ((size_t)2 * HASH_SIZE)
 #define NODE_KEY_SIZE   (8 + NIBBLES_MAX)
@@ -175,6 +176,7 @@ struct state_store {
     uint64_t pending_floor; /* computed by state_store_commit, applied by _committed */
     uint64_t committed_id;
     uint64_t next_id;
+    struct value_cache *cache; /* values at `version` (value_cache.h) */
 };
 
 /* ---- encoding helpers ---- */
@@ -699,6 +701,7 @@ state_store_open(struct db *db, const struct state_store_options *options, struc
     s->prune_interval =
         options->prune_interval != 0 ? options->prune_interval : STATE_PRUNE_INTERVAL_DEFAULT;
     s->next_id = 1;
+    s->cache = value_cache_new(STATE_CACHE_ENTRIES, STATE_CACHE_VALUE_SIZE_MAX);
     enum err rc = db_table_open(db, "state_node", &s->nodes);
     if (rc == ERR_OK) {
         rc = db_table_open(db, "state_value", &s->values);
@@ -716,6 +719,7 @@ state_store_open(struct db *db, const struct state_store_options *options, struc
         rc = store_load(s);
     }
     if (rc != ERR_OK) {
+        value_cache_free(s->cache);
         mem_free(s);
         return rc;
     }
@@ -726,7 +730,17 @@ state_store_open(struct db *db, const struct state_store_options *options, struc
 void
 state_store_close(struct state_store *s)
 {
+    if (s == NULL) {
+        return;
+    }
+    value_cache_free(s->cache);
     mem_free(s);
+}
+
+void
+state_store_cache_stats(struct state_store *s, struct value_cache_stats *out)
+{
+    value_cache_get_stats(s->cache, out);
 }
 
 uint64_t
@@ -1326,11 +1340,23 @@ state_batch_get(const struct state_batch *b, const uint8_t *key, size_t key_size
                                     : buf_append(out_value, w->value, w->value_size);
         }
     }
+    bool latest = version == s->version;
+    if (latest) {
+        enum err cached = value_cache_get(s->cache, &key_hash, out_value);
+        if (cached != ERR_AGAIN) {
+            return cached;
+        }
+    }
     struct db_txn *txn = NULL;
+    size_t before = out_value->size;
     enum err rc = db_txn_begin(s->db, false, &txn);
     if (rc == ERR_OK) {
         rc = value_load(s, txn, &key_hash, version, out_value);
         db_txn_abort(txn);
+    }
+    if (latest && (rc == ERR_OK || rc == ERR_NOT_FOUND)) {
+        value_cache_put(s->cache, &key_hash, rc == ERR_OK ? out_value->data + before : NULL,
+                        out_value->size - before);
     }
     return rc;
 }
@@ -1616,6 +1642,12 @@ state_store_committed(struct state_store *s, struct state_batch *b)
 {
     ASSERT(b->store == s && !b->committed);
     ASSERT(b->base_id == s->committed_id && b->version == s->version + 1);
+    for (size_t i = 0; i < b->write_count; i++) {
+        const struct batch_write *w = &b->writes[i];
+        if (w->changed) {
+            value_cache_update(s->cache, &w->key_hash, w->value, w->value_size);
+        }
+    }
     s->version = b->version;
     s->root_hash = b->root_hash;
     s->root = b->root;

@@ -54,9 +54,14 @@
 /* Stale entries deleted per commit; pruning continues at the next commit if it is behind. */
 #define STATE_PRUNE_PER_COMMIT_MAX   (1u << 18)
 #define STATE_PRUNE_INTERVAL_DEFAULT 32
+/* The cache of latest committed values (store/value_cache.h) behind state_batch_get: up to
+ * 64 Ki entries of up to 1 KiB (<= 64 MiB; accounts are ~100 bytes). */
+#define STATE_CACHE_ENTRIES        (1u << 16)
+#define STATE_CACHE_VALUE_SIZE_MAX 1024u
 
 struct state_store;
 struct state_batch;
+struct value_cache_stats;
 
 struct state_store_options {
     enum hash_alg hash_alg;
@@ -82,6 +87,8 @@ struct state_write {
 MUST_USE enum err state_store_open(struct db *db, const struct state_store_options *options,
                                    struct state_store **out);
 void state_store_close(struct state_store *s);
+/* Hits and misses of the committed-value cache that state_batch_get reads through. */
+void state_store_cache_stats(struct state_store *s, struct value_cache_stats *out);
 
 /* The committed version (0 and an empty root before the first commit) and its root. */
 uint64_t state_store_version(const struct state_store *s);

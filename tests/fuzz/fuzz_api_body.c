@@ -1,7 +1,8 @@
 /* Fuzz target: the POST /v1/txs body decoder (JSON with hex/base64 items, raw octets, and the
  * binary length-prefixed batch). Input: byte 0 picks the form (bit 0: octets, else bit 5:
- * binary batch, else JSON) and the batch maximum (bits 1..4, +1); the rest is the body. Checks: decoding never crashes or leaks, results stay inside their buffer, and
- * every decoded item round-trips through hex and base64. */
+ * binary batch, else JSON) and the batch maximum (bits 1..4, +1); the rest is the body. Checks:
+ * decoding never crashes or leaks, results stay inside their buffer, and every decoded item
+ * round-trips through hex and base64. */
 #include <string.h>
 
 #include "api/api_body.h"
@@ -54,7 +55,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0) {
         return 0;
     }
-    enum api_body_kind kind = (data[0] & 1) != 0    ? API_BODY_OCTETS
+    enum api_body_kind kind = (data[0] & 1) != 0      ? API_BODY_OCTETS
                               : (data[0] & 0x20) != 0 ? API_BODY_BATCH
                                                       : API_BODY_JSON;
     uint32_t txs_max = (uint32_t)((data[0] >> 1) & 15) + 1;

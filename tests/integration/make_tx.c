@@ -1,7 +1,11 @@
 /* Test helper: prints the hex of a signed tx (account.add_key with dummy args) from a devnet
  * node's account key, for the integration tests' admission and gossip checks.
  * usage: make_tx GENESIS_JSON KEY_FILE PASSPHRASE_FILE NONCE [COUNT]
- * (COUNT txs, nonces NONCE .. NONCE + COUNT - 1, one hex line each). */
+ * (COUNT txs, nonces NONCE .. NONCE + COUNT - 1, one hex line each), or
+ *        make_tx GENESIS_JSON KEY_FILE PASSPHRASE_FILE NONCE propose_vs|approve_vs EPOCH POWERS
+ * (one system.propose_vs tx carrying, or one system.approve_vs tx naming the hash of, the
+ * genesis validators with epoch EPOCH and powers POWERS, a comma-separated list with one power
+ * per genesis validator, 0 leaving that validator out: the same arguments give the same set). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,15 +14,54 @@
 #include "base/mem.h"
 #include "base/text.h"
 #include "codec/tx.h"
+#include "codec/validator_set.h"
 #include "crypto/keystore.h"
 #include "ledger/genesis.h"
 #include "node/genesis_json.h"
 
+/* The genesis set with epoch and powers ("2,1,1,0"); its encoding into out_set, its hash
+ * into out_hash. */
+static int
+vs_args(const struct genesis *g, const char *epoch, const char *powers, struct buf *out_set,
+        struct hash *out_hash)
+{
+    struct validator_set *vs = mem_calloc(1, sizeof *vs);
+    vs->epoch = strtoull(epoch, NULL, 10);
+    const char *p = powers;
+    for (size_t i = 0; i < g->validators->count; i++) {
+        char *end = NULL;
+        uint64_t power = strtoull(p, &end, 10);
+        if (end == p || (*end != ',' && *end != '\0') ||
+            (*end == '\0') != (i + 1 == g->validators->count)) {
+            fprintf(stderr, "make_tx: POWERS needs %zu comma-separated numbers\n",
+                    g->validators->count);
+            mem_free(vs);
+            return 1;
+        }
+        p = end + 1;
+        if (power > 0) {
+            vs->nodes[vs->count] = g->validators->nodes[i];
+            vs->nodes[vs->count].power = power;
+            vs->count++;
+        }
+    }
+    int rc = validator_set_encode(vs, out_set) == ERR_OK ? 0 : 1;
+    if (rc == 0) {
+        validator_set_hash(g->hash_alg, vs, out_hash);
+    } else {
+        fprintf(stderr, "make_tx: invalid validator set\n");
+    }
+    mem_free(vs);
+    return rc;
+}
+
 int
 main(int argc, char **argv)
 {
-    if (argc != 5 && argc != 6) {
-        fprintf(stderr, "usage: make_tx GENESIS_JSON KEY_FILE PASSPHRASE_FILE NONCE [COUNT]\n");
+    if (argc != 5 && argc != 6 && argc != 8) {
+        fprintf(stderr, "usage: make_tx GENESIS_JSON KEY_FILE PASSPHRASE_FILE NONCE [COUNT]\n"
+                        "       make_tx GENESIS_JSON KEY_FILE PASSPHRASE_FILE NONCE "
+                        "propose_vs|approve_vs EPOCH POWERS\n");
         return 1;
     }
     struct genesis g;
@@ -57,6 +100,20 @@ main(int argc, char **argv)
     tx.op_count = 1;
     static const uint8_t args[4] = { 1, 2, 3, 4 };
     tx.ops[0] = (struct tx_op){ "account", 7, "add_key", 7, args, sizeof args };
+    struct buf set;
+    buf_init(&set, VS_ENCODED_SIZE_MAX);
+    struct hash set_hash;
+    if (argc == 8) {
+        bool propose = strcmp(argv[5], "propose_vs") == 0;
+        if ((!propose && strcmp(argv[5], "approve_vs") != 0) ||
+            vs_args(&g, argv[6], argv[7], &set, &set_hash) != 0) {
+            fprintf(stderr, "make_tx: propose_vs or approve_vs EPOCH POWERS\n");
+            return 1;
+        }
+        tx.ops[0] =
+            propose ? (struct tx_op){ "system", 6, "propose_vs", 10, set.data, set.size }
+                    : (struct tx_op){ "system", 6, "approve_vs", 10, set_hash.bytes, HASH_SIZE };
+    }
     struct buf out;
     buf_init(&out, TX_SIZE_MAX);
     char *hex = mem_alloc(2 * TX_SIZE_MAX + 1);
@@ -71,6 +128,7 @@ main(int argc, char **argv)
         printf("%s\n", hex);
     }
     mem_free(hex);
+    buf_release(&set);
     buf_release(&out);
     secret_key_free(key);
     genesis_release(&g);

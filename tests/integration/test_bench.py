@@ -1,6 +1,7 @@
-"""`lianmeng bench` against a 4-node devnet with demo load accounts: 3 seconds at 100 tx/s
-produce a JSON report with finalized > 0, every submitted tx admitted, no rejections, and a
-CPU/RSS sample of each node."""
+"""`lianmeng bench` against a 4-node devnet with demo load accounts: 3 seconds at 100 tx/s of
+the mixed workload (notary anchors and account add_key/remove_key from 10 accounts) produce a
+JSON report with finalized > 0, every submitted tx admitted and final with a successful
+receipt, no rejections, and a CPU/RSS sample of each node."""
 import json
 import os
 import shutil
@@ -37,7 +38,7 @@ def main():
                 procs.adopt(n["pid"])
         wait_for("a final block", lambda: final_height("http://127.0.0.1:%d" % base), 60)
         run = subprocess.run([BIN, "bench", "--devnet", devnet_dir, "--rate", "100",
-                              "--duration", "3", "--drain", "20", "--accounts", "100",
+                              "--duration", "3", "--drain", "20", "--accounts", "10",
                               "--report", report],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=90)
         out = run.stdout.decode(errors="replace")
@@ -54,6 +55,25 @@ def main():
         check(0 < rep["latency_ms"]["p50"] <= rep["latency_ms"]["max"], "latency %r" % rep)
         check(len(rep["nodes"]) == NODES and all(n["rss_kib_max"] > 0 for n in rep["nodes"]),
               "nodes %r" % rep["nodes"])
+        check(rep["options"]["workload"] == "mixed", "workload %r" % rep["options"])
+        # The mixed load's txs (notary anchors, account add_key/remove_key) all succeed.
+        api = "http://127.0.0.1:%d" % base
+        kinds = set()
+        top = final_height(api)
+        for h in range(1, top + 1):
+            code, blk = http("GET", "%s/v1/blocks/%d?txs=1" % (api, h))
+            check(code == 200, "block %d: %d" % (h, code))
+            for th, raw in zip(blk["tx_hashes"], blk["txs"]):
+                code, tx = http("GET", "%s/v1/txs/%s" % (api, th))
+                check(code == 200 and tx["receipt"]["status"] == 0,
+                      "tx %s failed: %r" % (th, tx.get("receipt")))
+                for name in (b"anchor", b"add_key", b"remove_key"):
+                    if name in bytes.fromhex(raw):
+                        kinds.add(name)
+        check(kinds == {b"anchor", b"add_key", b"remove_key"}, "op kinds seen %r" % kinds)
+        bad = subprocess.run([BIN, "bench", "--devnet", devnet_dir, "--workload", "bogus"],
+                             capture_output=True, timeout=30)
+        check(bad.returncode == 1, "bench --workload bogus exited %d" % bad.returncode)
         print("ok: bench report finalized=%d p50=%.0f ms" % (rep["finalized"],
                                                              rep["latency_ms"]["p50"]))
     finally:

@@ -68,6 +68,13 @@ def main():
 
         for n in nodes:
             wait_for(n["name"] + " to hold the gossiped tx", lambda: tx_known(n["api"]), 30)
+        # Validators do not relay a tx that came from a validator (the origin sent it to all):
+        # each other node refuses at most one copy (the gossip, if the block came first).
+        time.sleep(1)
+        for n in nodes[1:]:
+            code, st = http("GET", n["api"] + "/v1/status")
+            check(code == 200 and st["mempool"]["rejected"] <= 1,
+                  "%s refused %r copies of one tx" % (n["name"], st["mempool"].get("rejected")))
         code, body = http("POST", nodes[2]["api"] + "/v1/txs", {"tx": tx_hex})
         # Refused: still pending ("exists") or already final (its nonce is used).
         check(code != 200 and "error" in body, "duplicate: %d %r" % (code, body))

@@ -135,13 +135,31 @@ def main():
                             inc["payload_root"]), "inclusion proof does not verify: %r" % inc)
         header = bytes.fromhex(inc["header"])
         check(sha256(header).hex() == tx["block_id"], "header hash is not the block id")
-        check(bytes.fromhex(inc["payload_root"]) in header, "payload_root not in the header")
+        # The header ends with u32 tx_count, payload_root, parent_exec_root,
+        # parent_receipts_root: the proof's tree size is the count the block id binds.
+        check(header[-96:-64].hex() == inc["payload_root"], "payload_root not in the header")
+        check(int.from_bytes(header[-100:-96], "little") == inc["tx_count"] == inc["tree_size"],
+              "tree size not bound by the header: %r" % inc)
         bad_root = ("0" if inc["payload_root"][0] != "0" else "1") + inc["payload_root"][1:]
         check(not merkle_verify(inc["leaf"], inc["index"], inc["tree_size"], inc["path"],
                                 bad_root), "a wrong root verifies")
         got = json.loads(cli(["query", "tx", tx_hash, "--output", "json"] + node_opt, 0,
                              "query tx"))
         check(got["status"] == "final", "query tx %r" % got)
+        # `lianmeng verify` checks the saved answer: header -> block id, path -> payload_root
+        # for the tree size the header's tx_count binds; another size is refused.
+        tx_proof = os.path.join(tmp, "tx.json")
+        with open(tx_proof, "w") as f:
+            json.dump(got, f)
+        genesis0 = os.path.join(home, "genesis.json")
+        got_v = json.loads(cli(["verify", tx_proof, "--genesis", genesis0, "--output", "json"],
+                               0, "verify of a tx inclusion proof"))
+        check(got_v["valid"] and got_v["tx"] == tx_hash and
+              got_v["tx_count"] == inc["tx_count"], "verify tx %r" % got_v)
+        got["inclusion"]["tree_size"] += 1
+        with open(tx_proof, "w") as f:
+            json.dump(got, f)
+        cli(["verify", tx_proof, "--genesis", genesis0], 2, "verify with another tree size")
         code, body = http("GET", api + "/v1/txs/" + "ab" * 32)
         check(code == 404 and body["status"] == "unknown" and is_error(body, "not_found"),
               "unknown tx: %d %r" % (code, body))

@@ -914,10 +914,10 @@ test_post_forms(void **state)
     assert_int_equal(json_integer_value(json_object_get(v, "accepted")), 2);
     json_t *results = json_object_get(v, "results");
     assert_int_equal(json_array_size(results), 2);
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(results, 0), "hash")), hash1);
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(results, 1), "hash")), hash2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(results, 0), "hash")),
+                        hash1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(results, 1), "hash")),
+                        hash2);
     json_decref(v);
     api_client_response_release(&r);
     req.body_size = sizeof batch - 1; /* truncated: the whole body is malformed */

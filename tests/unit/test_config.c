@@ -74,8 +74,8 @@ test_full(void **state)
         "peer = "
         "ed25519:3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c@[::1]:7002\n"
         "peers_max = 16\n"
-        "frame_size_max = 65536\n"
-        "queue_bytes_max = 1048576\n"
+        "frame_size_max = 6291456\n"
+        "queue_bytes_max = 8388608\n"
         "[api]\n"
         "listen = [::1]:8081\n"
         "connections_max = 10\n"
@@ -100,7 +100,7 @@ test_full(void **state)
     assert_string_equal(c.peers[0].address, "127.0.0.1:7001");
     assert_string_equal(c.peers[1].address, "[::1]:7002");
     assert_int_equal(c.peers_max, 16);
-    assert_int_equal(c.queue_bytes_max, 1048576);
+    assert_int_equal(c.queue_bytes_max, 8388608);
     assert_string_equal(c.api_listen, "[::1]:8081");
     assert_int_equal(c.api_body_size_max, 2048);
     assert_int_equal(c.mempool_bytes_max, 1048576);
@@ -145,8 +145,10 @@ test_errors(void **state)
     expect_error("[node]\nname = x\n", "[keys] passphrase_file / passphrase_env: set exactly one");
     expect_error("[keys]\npassphrase_env = X\npassphrase_file = f\n", "set exactly one");
     expect_error(
-        "[keys]\npassphrase_env = X\n[p2p]\nframe_size_max = 1048576\nqueue_bytes_max = 1048576\n",
+        "[keys]\npassphrase_env = X\n[p2p]\nframe_size_max = 8388608\nqueue_bytes_max = 8388608\n",
         "[p2p] queue_bytes_max: must be at least");
+    /* a frame must hold the largest consensus message (and a sync response of one such block) */
+    expect_error("[keys]\npassphrase_env = X\n[p2p]\nframe_size_max = 4194304\n", "out of range");
     expect_error("[keys]\npassphrase_env = X\n[p2p]\nlisten = 127.0.0.1:8080\n", "same address");
     expect_error("[keys]\npassphrase_env = X\njust words\n", "config.ini:3: expected [section]");
     expect_error("name = x\n[keys]\npassphrase_env = X\n",

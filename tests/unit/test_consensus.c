@@ -7,7 +7,12 @@
  *     the highest QC does, and its vote commits nothing (non-consecutive rounds);
  *   - messages with a bad signature, from a non-validator or for another epoch are dropped
  *     and counted;
- *   - an epoch-suffix block with a payload is rejected. */
+ *   - an epoch-suffix block with a payload is rejected;
+ *   - a learned TC is persisted before its next round is entered; a node restarted with it
+ *     resumes in that round and votes on the TC without re-forming it; a failed TC write
+ *     halts the node;
+ *   - with leader_egress_kbps the round timer adds the stage-A dissemination time of the last
+ *     accepted proposal, capped at base_timeout. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,9 +39,15 @@ struct harness {
     struct sent out[512];
     size_t nout;
     uint64_t round_token;
+    uint64_t round_delay_ms;
     uint8_t safety[SAFETY_RECORD_SIZE_MAX];
     size_t safety_size;
     int persists;
+    uint8_t tc[CONS_MSG_SIZE_MAX];
+    size_t tc_size;
+    int tc_persists;
+    uint64_t round_at_tc_persist; /* the node's round when the TC was written */
+    bool tc_write_fails;
     struct block_info genesis;
     struct qc epoch_qc;
     uint64_t epoch_end_height; /* execution ends the epoch at this height (0: never) */
@@ -80,6 +91,7 @@ h_timer(void *ctx, enum cons_timer kind, uint64_t delay_ms, uint64_t token)
     (void)delay_ms;
     if (kind == CONS_TIMER_ROUND) {
         hx->round_token = token;
+        hx->round_delay_ms = delay_ms;
     }
 }
 
@@ -91,6 +103,21 @@ h_persist(void *ctx, const uint8_t *rec, size_t size)
     memcpy(hx->safety, rec, size);
     hx->safety_size = size;
     hx->persists++;
+    return ERR_OK;
+}
+
+static enum err
+h_persist_tc(void *ctx, const uint8_t *tc, size_t size)
+{
+    (void)ctx;
+    if (hx->tc_write_fails) {
+        return ERR_IO;
+    }
+    assert_true(size <= sizeof hx->tc);
+    memcpy(hx->tc, tc, size);
+    hx->tc_size = size;
+    hx->tc_persists++;
+    hx->round_at_tc_persist = consensus_round(hx->c);
     return ERR_OK;
 }
 
@@ -167,6 +194,7 @@ static const struct consensus_env h_env = {
     .broadcast = h_broadcast,
     .set_timer = h_timer,
     .persist_safety = h_persist,
+    .persist_tc = h_persist_tc,
     .persist_block = h_persist_block,
     .sign = h_sign,
     .execute = h_execute,
@@ -183,6 +211,7 @@ start_node(bool with_record)
                              .committed_root = hx->genesis };
     if (with_record) {
         st.safety_record = (struct byte_span){ hx->safety, hx->safety_size };
+        st.high_tc = (struct byte_span){ hx->tc, hx->tc_size };
     }
     secret_key_public(hx->keys[SELF], &st.self_key);
     assert_int_equal(consensus_new(&hx->cfg, &h_env, &hx->c), ERR_OK);
@@ -280,7 +309,7 @@ craft(uint64_t round, const struct block_info *parent, const struct qc *qc, cons
             .kind = PAYLOAD_INLINE, .tx_count = 1, .txs = txs.data, .txs_size = txs.size
         };
     }
-    block_payload_root(HASH_SHA256, &m->u.proposal.block.payload, &h->payload_root);
+    block_header_set_payload(HASH_SHA256, h, &m->u.proposal.block.payload);
     h->parent_exec_root = parent->exec_root;
     h->parent_receipts_root = parent->receipts_root;
     struct hash id;
@@ -400,6 +429,7 @@ test_vote_persisted_then_resent(void **state)
 {
     (void)state;
     restart(false);
+    hx->tc_size = 0;
     struct crafted b1;
     craft(1, &hx->genesis, &hx->epoch_qc, NULL, true, &b1);
     int persists = hx->persists;
@@ -540,6 +570,154 @@ test_suffix_payload_rejected(void **state)
     buf_release(&with_txs.msg);
 }
 
+/* A proposal for round 5 carrying a TC for round 4 (hqc: the epoch QC). */
+static void
+tc_round_4(struct tc *tc4, struct crafted *p5)
+{
+    const uint64_t rounds[3] = { 0, 0, 0 };
+    timeout_cert(4, &hx->epoch_qc, rounds, tc4);
+    craft(5, &hx->genesis, &hx->epoch_qc, tc4, false, p5);
+}
+
+static void
+test_tc_persisted_and_restored(void **state)
+{
+    (void)state;
+    restart(false);
+    hx->tc_size = 0;
+    int tc_persists = hx->tc_persists;
+    struct tc *tc4 = mem_alloc(sizeof *tc4);
+    struct crafted p5;
+    tc_round_4(tc4, &p5);
+    /* the node learns the TC from the proposal's SyncInfo: durable before round 5 */
+    deliver(1, &p5.msg);
+    assert_int_equal(consensus_round(hx->c), 5);
+    assert_int_equal(hx->tc_persists, tc_persists + 1);
+    assert_int_equal(hx->round_at_tc_persist, 1);
+    assert_non_null(find_sent(CONS_MSG_VOTE));
+    /* an equal or lower TC is not written again */
+    deliver(1, &p5.msg);
+    assert_int_equal(hx->tc_persists, tc_persists + 1);
+    /* restarted with only the safety record the node would fall back to round 1 */
+    uint8_t tc_saved[CONS_MSG_SIZE_MAX];
+    size_t tc_saved_size = hx->tc_size;
+    memcpy(tc_saved, hx->tc, tc_saved_size);
+    hx->tc_size = 0;
+    restart(true);
+    assert_int_equal(consensus_round(hx->c), 1);
+    /* with the stored TC it resumes in round 5 at once, re-sends its vote of round 5, forms
+     * no TC and times out in nothing */
+    memcpy(hx->tc, tc_saved, tc_saved_size);
+    hx->tc_size = tc_saved_size;
+    restart(true);
+    assert_int_equal(consensus_round(hx->c), 5);
+    assert_int_equal(consensus_stats(hx->c)->tcs_formed, 0);
+    assert_null(find_sent(CONS_MSG_TIMEOUT));
+    assert_int_equal(must_find(CONS_MSG_VOTE)->to, 2); /* leader of round 6 */
+    assert_int_equal(hx->tc_persists, tc_persists + 1);
+    mem_free(tc4);
+    buf_release(&p5.msg);
+}
+
+static void
+test_restored_tc_justifies_vote(void **state)
+{
+    (void)state;
+    /* the TC is learned from a SyncInfo alone, the node crashes, and the round-5 proposal
+     * arrives without the TC: only the restored TC makes it votable (rule 4) */
+    restart(false);
+    hx->tc_size = 0;
+    struct tc *tc4 = mem_alloc(sizeof *tc4);
+    struct crafted p5;
+    tc_round_4(tc4, &p5);
+    struct cons_msg *m = mem_calloc(1, sizeof *m);
+    m->type = CONS_MSG_SYNC_INFO;
+    m->u.sync.highest_qc = hx->epoch_qc;
+    m->u.sync.highest_commit_cert = hx->epoch_qc;
+    m->u.sync.has_tc = true;
+    m->u.sync.highest_tc = *tc4;
+    struct buf si;
+    buf_init(&si, CONS_MSG_SIZE_MAX);
+    assert_int_equal(cons_msg_encode(&si, m), ERR_OK);
+    deliver(2, &si);
+    assert_int_equal(consensus_round(hx->c), 5);
+    assert_true(hx->tc_size > 0);
+    restart(true);
+    assert_int_equal(consensus_round(hx->c), 5);
+    struct crafted bare;
+    craft(5, &hx->genesis, &hx->epoch_qc, NULL, false, &bare);
+    deliver(1, &bare.msg);
+    assert_int_equal(must_find(CONS_MSG_VOTE)->to, 2);
+    /* a corrupted stored TC is ignored, not trusted */
+    hx->tc[hx->tc_size - 3] ^= 0x40;
+    restart(true);
+    assert_int_equal(consensus_round(hx->c), 1);
+    mem_free(m);
+    mem_free(tc4);
+    buf_release(&si);
+    buf_release(&p5.msg);
+    buf_release(&bare.msg);
+}
+
+static void
+test_tc_write_failure_halts(void **state)
+{
+    (void)state;
+    restart(false);
+    hx->tc_size = 0;
+    struct tc *tc4 = mem_alloc(sizeof *tc4);
+    struct crafted p5;
+    tc_round_4(tc4, &p5);
+    hx->tc_write_fails = true;
+    deliver(1, &p5.msg);
+    hx->tc_write_fails = false;
+    assert_true(consensus_is_halted(hx->c));
+    assert_int_equal(consensus_round(hx->c), 1);
+    assert_null(find_sent(CONS_MSG_VOTE));
+    mem_free(tc4);
+    buf_release(&p5.msg);
+}
+
+static void
+test_timer_covers_dissemination(void **state)
+{
+    (void)state;
+    restart(false);
+    assert_int_equal(hx->round_delay_ms, hx->cfg.base_timeout_ms); /* off by default */
+    consensus_free(hx->c);
+    hx->c = NULL;
+    clear_out();
+    hx->cfg.leader_egress_kbps = 80; /* 10 bytes/ms to each of the 3 others */
+    start_node(false);
+    assert_int_equal(hx->round_delay_ms, hx->cfg.base_timeout_ms); /* nothing accepted yet */
+    struct crafted b1;
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, true, &b1);
+    deliver(1, &b1.msg);
+    struct qc *qc1 = mem_alloc(sizeof *qc1);
+    certify(&b1.info, &hx->genesis, qc1);
+    struct crafted b2;
+    craft(2, &b1.info, qc1, NULL, true, &b2);
+    deliver(2, &b2.msg); /* enters round 2 on QC1, timer sized by the round-1 proposal */
+    assert_int_equal(consensus_round(hx->c), 2);
+    uint64_t allowance = 3u * b1.msg.size * 8u / 80u;
+    assert_true(allowance < hx->cfg.base_timeout_ms);
+    assert_int_equal(hx->round_delay_ms, hx->cfg.base_timeout_ms + allowance);
+    /* a slow link (3 x 8 x size ms at 1 kbit/s): capped at base_timeout */
+    consensus_free(hx->c);
+    hx->c = NULL;
+    clear_out();
+    hx->cfg.leader_egress_kbps = 1;
+    start_node(false);
+    deliver(1, &b1.msg);
+    deliver(2, &b2.msg);
+    assert_int_equal(consensus_round(hx->c), 2);
+    assert_int_equal(hx->round_delay_ms, 2 * hx->cfg.base_timeout_ms);
+    hx->cfg.leader_egress_kbps = 0;
+    mem_free(qc1);
+    buf_release(&b1.msg);
+    buf_release(&b2.msg);
+}
+
 int
 main(void)
 {
@@ -549,6 +727,10 @@ main(void)
         cmocka_unit_test(test_tc_rule_and_no_commit_on_gap),
         cmocka_unit_test(test_drops_are_counted),
         cmocka_unit_test(test_suffix_payload_rejected),
+        cmocka_unit_test(test_tc_persisted_and_restored),
+        cmocka_unit_test(test_restored_tc_justifies_vote),
+        cmocka_unit_test(test_tc_write_failure_halts),
+        cmocka_unit_test(test_timer_covers_dissemination),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -202,7 +202,7 @@ test_messages_round_trip(void **state)
     m->u.proposal.block.payload = (struct block_payload){
         .kind = PAYLOAD_INLINE, .tx_count = 2, .txs = txs.data, .txs_size = txs.size
     };
-    block_payload_root(chain.alg, &m->u.proposal.block.payload, &h->payload_root);
+    block_header_set_payload(chain.alg, h, &m->u.proposal.block.payload);
     struct hash id;
     block_header_id(chain.alg, h, &id);
     struct hash d;
@@ -376,6 +376,11 @@ test_qc_verify(void **state)
     assert_int_not_equal(qc_verify(&verifier, vs, qc), ERR_OK);
     make_qc(5, 50, 0, qc); /* signature-less: only the derived epoch QC is trusted */
     assert_int_equal(qc_verify(&verifier, vs, qc), ERR_BAD_SIGNATURE);
+    make_qc(5, 50, 3, qc); /* the same signers, checked as the set of another epoch */
+    vs->epoch++;
+    assert_int_equal(qc_verify(&verifier, vs, qc), ERR_MALFORMED);
+    vs->epoch--;
+    assert_int_equal(qc_verify(&verifier, vs, qc), ERR_OK);
     mem_free(qc);
 }
 
@@ -538,6 +543,65 @@ test_reject_noncanonical(void **state)
     mem_free(m);
 }
 
+/* The header binds tx_count: a block whose count differs from its payload is refused, and a tx
+ * inclusion proof must be for the header's tree size (RFC 6962 paths of leaf 0 of 3 and of 4
+ * take the same turns, so merkle_verify alone accepts both). */
+static void
+test_tx_count(void **state)
+{
+    (void)state;
+    struct buf txs;
+    buf_init(&txs, 1024);
+    struct hash leaves[3];
+    static const char *const names[3] = { "tx-a", "tx-b", "tx-c" };
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(codec_put_bytes(&txs, names[i], 4, CONS_TX_SIZE_MAX), ERR_OK);
+        hash_bytes(chain.alg, names[i], 4, &leaves[i]);
+    }
+    struct block *blk = mem_calloc(1, sizeof *blk);
+    blk->header.epoch = 1;
+    blk->header.height = 2;
+    blk->payload = (struct block_payload){
+        .kind = PAYLOAD_INLINE, .tx_count = 3, .txs = txs.data, .txs_size = txs.size
+    };
+    block_header_set_payload(chain.alg, &blk->header, &blk->payload);
+    assert_int_equal(blk->header.tx_count, 3);
+    assert_int_equal(block_check_payload(chain.alg, blk), ERR_OK);
+    blk->header.tx_count = 4;
+    assert_int_equal(block_check_payload(chain.alg, blk), ERR_MALFORMED);
+    blk->header.tx_count = 3;
+
+    struct buf hdr;
+    buf_init(&hdr, CONS_MSG_SIZE_MAX);
+    assert_int_equal(block_header_encode(&hdr, &blk->header), ERR_OK);
+    struct merkle_proof *proof = mem_calloc(1, sizeof *proof);
+    assert_int_equal(merkle_prove(chain.alg, leaves, 3, 0, proof), ERR_OK);
+    assert_int_equal(tx_inclusion_verify(chain.alg, hdr.data, hdr.size, &leaves[0], proof), ERR_OK);
+    proof->tree_size = 4; /* same turns: the bare Merkle check cannot tell */
+    assert_int_equal(merkle_verify(chain.alg, &leaves[0], proof, &blk->header.payload_root),
+                     ERR_OK);
+    assert_int_equal(tx_inclusion_verify(chain.alg, hdr.data, hdr.size, &leaves[0], proof),
+                     ERR_BAD_SIGNATURE);
+    proof->tree_size = 3;
+    assert_int_equal(tx_inclusion_verify(chain.alg, hdr.data, hdr.size - 1, &leaves[0], proof),
+                     ERR_MALFORMED);
+
+    /* a count past the maximum does not decode */
+    blk->header.tx_count = CONS_BLOCK_TXS_MAX;
+    buf_reset(&hdr);
+    assert_int_equal(block_header_encode(&hdr, &blk->header), ERR_OK);
+    size_t at = hdr.size - (size_t)3 * HASH_SIZE - 4; /* u32 tx_count before the 3 roots */
+    store_u32(hdr.data + at, CONS_BLOCK_TXS_MAX + 1);
+    struct reader r;
+    reader_init(&r, hdr.data, hdr.size);
+    assert_int_equal(block_header_read(&r, &blk->header), ERR_MALFORMED);
+
+    mem_free(proof);
+    buf_release(&hdr);
+    mem_free(blk);
+    buf_release(&txs);
+}
+
 int
 main(void)
 {
@@ -552,6 +616,7 @@ main(void)
         cmocka_unit_test(test_tc_verify),
         cmocka_unit_test(test_finality_proof),
         cmocka_unit_test(test_reject_noncanonical),
+        cmocka_unit_test(test_tx_count),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

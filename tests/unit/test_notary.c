@@ -777,6 +777,9 @@ test_bundle_header_chain(void **state)
     h3->height = 3;
     h3->parent_id = id2;
     h3->parent_exec_root = lp->root;
+    h3->qc.vote_data.proposed = (struct block_info){
+        .epoch = GENESIS_EPOCH, .round = 12, .id = id2, .height = 2, .exec_root = lp->root
+    };
     struct buf hb;
     buf_init(&hb, 1 << 20);
     assert_int_equal(block_header_encode(&hb, h3), ERR_OK);
@@ -790,6 +793,31 @@ test_bundle_header_chain(void **state)
     make_finality(&f, spec_of(3, &id2, &root3, 3), &span, 1,
                   &fin); /* header is not the cert's block */
     assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_BAD_SIGNATURE);
+
+    /* A header whose QC names another parent height than the chain's is refused. */
+    h3->qc.vote_data.proposed.height = 1;
+    buf_reset(&hb);
+    assert_int_equal(block_header_encode(&hb, h3), ERR_OK);
+    span = (struct byte_span){ hb.data, hb.size };
+    hash_bytes(HASH_SHA256, hb.data, hb.size, &id3);
+    make_finality(&f, spec_of(3, &id3, &root3, 3), &span, 1, &fin);
+    assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_MALFORMED);
+
+    /* Block 2 ended an epoch: the cert names a reconfiguration suffix block at height 2 on it
+     * (same height, same roots); its header leads to block 2's post-state. */
+    struct hash next_vs;
+    doc_hash(HASH_SHA256, "next set", &next_vs);
+    h3->qc.vote_data.proposed.height = 2;
+    h3->qc.vote_data.proposed.next_epoch_vs_hash = next_vs;
+    h3->height = 2;
+    buf_reset(&hb);
+    assert_int_equal(block_header_encode(&hb, h3), ERR_OK);
+    span = (struct byte_span){ hb.data, hb.size };
+    hash_bytes(HASH_SHA256, hb.data, hb.size, &id3);
+    struct cert_spec suffix = spec_of(2, &id3, &lp->root, 3);
+    suffix.next_vs_hash = next_vs;
+    make_finality(&f, suffix, &span, 1, &fin);
+    assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_OK);
 
     /* Strict decoding: every truncation, a trailing byte, another version. */
     b->finality = fin.data;

@@ -13,6 +13,7 @@
 #include "store/db.h"
 #include "store/state_store.h"
 #include "store/state_store_internal.h"
+#include "store/value_cache.h"
 #include "unit.h"
 
 /* ---- deterministic randomness (rand() is banned) ---- */
@@ -890,6 +891,23 @@ model_block(struct model *m, uint64_t *seed, size_t block, struct state_write *w
     return count;
 }
 
+/* `count` reads through batch b of random keys among the first `keys` match the model. */
+static void
+model_check_reads(const struct state_batch *b, const struct model *m, uint64_t *seed, size_t keys,
+                  size_t count, struct buf *v)
+{
+    for (size_t k = 0; k < count; k++) {
+        size_t i = rng_below(seed, keys);
+        buf_reset(v);
+        enum err rc = state_batch_get(b, (const uint8_t *)m->keys[i], strlen(m->keys[i]), v);
+        assert_int_equal(rc, m->present[i] ? ERR_OK : ERR_NOT_FOUND);
+        if (m->present[i]) {
+            assert_int_equal(v->size, strlen(m->values[i]));
+            assert_memory_equal(v->data, m->values[i], v->size);
+        }
+    }
+}
+
 /* Two blocks built speculatively (the second on the first) beside a fork that is dropped;
  * reads through the chain match the model, then both commit. */
 static void
@@ -919,16 +937,7 @@ model_speculative_pair(struct fixture *f, struct model *history, uint64_t *seed,
     assert_memory_equal(got.bytes, expected.bytes, HASH_SIZE);
     struct buf v;
     buf_init(&v, 256);
-    for (size_t k = 0; k < 16; k++) {
-        size_t i = rng_below(seed, MODEL_KEYS);
-        buf_reset(&v);
-        enum err rc = state_batch_get(b2, (const uint8_t *)m2->keys[i], strlen(m2->keys[i]), &v);
-        assert_int_equal(rc, m2->present[i] ? ERR_OK : ERR_NOT_FOUND);
-        if (m2->present[i]) {
-            assert_int_equal(v.size, strlen(m2->values[i]));
-            assert_memory_equal(v.data, m2->values[i], v.size);
-        }
-    }
+    model_check_reads(b2, m2, seed, MODEL_KEYS, 16, &v);
     state_batch_free(fork);
     commit_batch(f, b1);
     state_batch_free(b1);
@@ -979,10 +988,19 @@ run_model(enum hash_alg alg, uint64_t seed, size_t blocks, uint64_t prune_interv
                 assert_value(&f, floor - 1, at->keys[i], NULL);
             }
         }
+        /* reads through an empty batch on the committed state: the value cache's path
+         * (filled by these reads, kept exact by later commits) */
+        struct state_batch *top = NULL;
+        assert_int_equal(state_batch_new(f.store, NULL, block + 1, NULL, 0, &top), ERR_OK);
+        model_check_reads(top, m, &seed, MODEL_KEYS / 4, 24, &v); /* a hot quarter: repeats */
+        state_batch_free(top);
         if (block % 97 == 0) {
             fixture_reopen(&f);
         }
     }
+    struct value_cache_stats cs;
+    state_store_cache_stats(f.store, &cs);
+    assert_true(cs.hits > 0); /* the cached path was taken (since the last reopen) */
     buf_release(&v);
     mem_free(p);
     mem_free(w);

@@ -1,0 +1,116 @@
+/* Unit tests: the committed-value cache (store/value_cache.h). */
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/mem.h"
+#include "crypto/hash.h"
+#include "store/value_cache.h"
+#include "unit.h"
+
+static struct hash
+key_of(unsigned i)
+{
+    struct hash h;
+    hash_bytes(HASH_SHA256, &i, sizeof i, &h);
+    return h;
+}
+
+static void
+test_get_put_update(void **state)
+{
+    (void)state;
+    struct value_cache *c = value_cache_new(64, 16);
+    struct buf out;
+    buf_init(&out, 64);
+    struct hash a = key_of(1);
+    struct hash b = key_of(2);
+    assert_int_equal(value_cache_get(c, &a, &out), ERR_AGAIN);
+    value_cache_put(c, &a, (const uint8_t *)"one", 3);
+    value_cache_put(c, &b, NULL, 0); /* known absent */
+    assert_int_equal(value_cache_get(c, &a, &out), ERR_OK);
+    assert_int_equal(out.size, 3);
+    assert_memory_equal(out.data, "one", 3);
+    buf_reset(&out);
+    assert_int_equal(value_cache_get(c, &b, &out), ERR_NOT_FOUND);
+    /* an empty value is a value, not an absence */
+    value_cache_put(c, &b, (const uint8_t *)"", 0);
+    assert_int_equal(value_cache_get(c, &b, &out), ERR_OK);
+    assert_int_equal(out.size, 0);
+    /* update changes cached entries only */
+    struct hash d = key_of(4);
+    value_cache_update(c, &d, (const uint8_t *)"x", 1);
+    assert_int_equal(value_cache_get(c, &d, &out), ERR_AGAIN);
+    value_cache_update(c, &a, (const uint8_t *)"two", 3);
+    buf_reset(&out);
+    assert_int_equal(value_cache_get(c, &a, &out), ERR_OK);
+    assert_memory_equal(out.data, "two", 3);
+    value_cache_update(c, &a, NULL, 0); /* deleted */
+    assert_int_equal(value_cache_get(c, &a, &out), ERR_NOT_FOUND);
+    /* too large: not cached, and an older entry of the key is dropped */
+    uint8_t big[17] = { 0 };
+    value_cache_update(c, &b, big, sizeof big);
+    assert_int_equal(value_cache_get(c, &b, &out), ERR_AGAIN);
+    value_cache_put(c, &b, big, sizeof big);
+    assert_int_equal(value_cache_get(c, &b, &out), ERR_AGAIN);
+    struct value_cache_stats st;
+    value_cache_get_stats(c, &st);
+    assert_int_equal(st.entries, 1); /* a (absent) */
+    assert_int_equal(st.bytes, 0);
+    value_cache_clear(c);
+    value_cache_get_stats(c, &st);
+    assert_int_equal(st.entries, 0);
+    assert_int_equal(value_cache_get(c, &a, &out), ERR_AGAIN);
+    buf_release(&out);
+    value_cache_free(c);
+    value_cache_free(NULL);
+}
+
+/* More keys than slots: the cache stays bounded, referenced entries survive CLOCK, and every
+ * hit returns the value last put for its key. */
+static void
+test_eviction(void **state)
+{
+    (void)state;
+    struct value_cache *c = value_cache_new(VALUE_CACHE_WAYS * 4, 8);
+    struct buf out;
+    buf_init(&out, 16);
+    struct hash hot = key_of(0);
+    value_cache_put(c, &hot, (const uint8_t *)"hot", 3);
+    for (unsigned i = 1; i < 2000; i++) {
+        struct hash k = key_of(i);
+        value_cache_put(c, &k, (const uint8_t *)&i, sizeof i);
+        buf_reset(&out);
+        assert_int_equal(value_cache_get(c, &hot, &out), ERR_OK); /* referenced: kept */
+        assert_memory_equal(out.data, "hot", 3);
+    }
+    struct value_cache_stats st;
+    value_cache_get_stats(c, &st);
+    assert_true(st.entries <= VALUE_CACHE_WAYS * 4);
+    assert_true(st.evictions > 0);
+    size_t hits = 0;
+    for (unsigned i = 1; i < 2000; i++) {
+        struct hash k = key_of(i);
+        buf_reset(&out);
+        enum err rc = value_cache_get(c, &k, &out);
+        if (rc == ERR_OK) {
+            hits++;
+            assert_int_equal(out.size, sizeof i);
+            assert_memory_equal(out.data, &i, sizeof i);
+        } else {
+            assert_int_equal(rc, ERR_AGAIN);
+        }
+    }
+    assert_true(hits > 0 && hits < VALUE_CACHE_WAYS * 4);
+    buf_release(&out);
+    value_cache_free(c);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_get_put_update),
+        cmocka_unit_test(test_eviction),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
