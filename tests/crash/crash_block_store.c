@@ -15,6 +15,7 @@
  * last blocks is found, every tenth round and the end every tx of the chain.
  *
  * Usage: crash_block_store [--iterations N] [--seed S] [--delay-max-us U] [--keep]
+ * (CRASH_LOG=1 in the environment also prints the store's log lines, for a failing seed.)
  * Exit status 0 when every check held; the seed is printed so a failure can be replayed. */
 #define _XOPEN_SOURCE 700 /* nftw */ // NOLINT(readability-identifier-naming)
 #include <dirent.h>
