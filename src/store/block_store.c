@@ -18,12 +18,14 @@
 #include "base/reader.h"
 
 #define RECORD_MAGIC     0x4b424d4cu /* "LMBK" little-endian */
-#define INFO_VALUE_SIZE  (4 + 8 + 4 + HASH_SIZE)
-#define TX_VALUE_SIZE    (8 + 4)
+#define INFO_VALUE_SIZE  (4 + 8 + 4 + HASH_SIZE + 4)
+#define INFO_VALUE_OLD   (4 + 8 + 4 + HASH_SIZE) /* before tx counts: no hashes */
+#define HASH_CHUNK       4096u
 #define SEGMENT_NAME_FMT "seg-%010" PRIu32 ".blk"
 #define META_TIP_KEY     "tip"
 
 _Static_assert(BLOCK_STORE_RECORD_HEADER == 24, "record header layout");
+_Static_assert(BLOCK_STORE_TXS_MAX == TX_INDEX_BLOCK_TXS_MAX, "the index takes any block");
 _Static_assert(BLOCK_STORE_PAYLOAD_SIZE_MAX <= UINT32_MAX - BLOCK_STORE_RECORD_HEADER,
                "payload size fits the u32 field");
 
@@ -35,8 +37,8 @@ struct block_store {
     uint64_t segment_size;
     struct db_table t_height; /* u64 BE height -> segment u32 | offset u64 | size u32 | id */
     struct db_table t_id;     /* block id -> u64 height */
-    struct db_table t_tx;     /* tx hash -> u64 height | u32 index */
     struct db_table t_meta;   /* "tip" -> u64 height */
+    struct tx_index *tx;      /* tx hash -> (height, index), see store/tx_index.h */
 
     /* Committed state: the tip and the end of its record in the current segment. */
     bool has_tip;
@@ -52,6 +54,9 @@ struct block_store {
     uint32_t staged_segment;
     int staged_fd;
     uint64_t staged_end;
+    struct hash *staged_hashes; /* a copy, added to the tx index at commit */
+    size_t staged_hashes_cap;
+    size_t staged_tx_count;
 };
 
 static void
@@ -170,32 +175,89 @@ height_key(uint64_t height, uint8_t out[8])
     }
 }
 
-static void
-record_header_encode(uint8_t h[BLOCK_STORE_RECORD_HEADER], uint64_t height, const uint8_t *payload,
-                     size_t payload_size)
+static uint64_t
+record_size_of(uint64_t payload_size, uint64_t tx_count)
 {
-    store_u32(h, RECORD_MAGIC);
-    store_u32(h + 8, (uint32_t)payload_size);
-    store_u32(h + 12, 0);
-    store_u64(h + 16, height);
-    uint32_t crc = crc32c(h + 8, BLOCK_STORE_RECORD_HEADER - 8);
-    store_u32(h + 4, crc32c_extend(crc, payload, payload_size));
+    return BLOCK_STORE_RECORD_HEADER + payload_size + tx_count * HASH_SIZE;
 }
 
-/* Checks a header's fixed fields (not the CRC, which needs the payload). */
+static void
+record_header_encode(uint8_t h[BLOCK_STORE_RECORD_HEADER], const struct block_store_block *block)
+{
+    store_u32(h, RECORD_MAGIC);
+    store_u32(h + 8, (uint32_t)block->payload_size);
+    store_u32(h + 12, (uint32_t)block->tx_count);
+    store_u64(h + 16, block->height);
+    uint32_t crc = crc32c(h + 8, BLOCK_STORE_RECORD_HEADER - 8);
+    crc = crc32c_extend(crc, block->payload, block->payload_size);
+    store_u32(h + 4, crc32c_extend(crc, block->tx_hashes, block->tx_count * HASH_SIZE));
+}
+
+/* Checks a header's fixed fields (not the CRC, which needs the body). */
 static bool
 record_header_is_plausible(const uint8_t h[BLOCK_STORE_RECORD_HEADER])
 {
     return load_u32(h) == RECORD_MAGIC && load_u32(h + 8) <= BLOCK_STORE_PAYLOAD_SIZE_MAX &&
-           load_u32(h + 12) == 0;
+           load_u32(h + 12) <= BLOCK_STORE_TXS_MAX;
 }
 
-static bool
-record_crc_is_valid(const uint8_t h[BLOCK_STORE_RECORD_HEADER], const uint8_t *payload,
-                    size_t payload_size)
+/* Reads size bytes at offset into out (reserved, not committed) or, with out NULL, through a
+ * small buffer, extending *crc. */
+static enum err
+region_read(int fd, uint64_t offset, size_t size, struct buf *out, uint8_t **out_space,
+            uint32_t *crc)
 {
+    if (out != NULL) {
+        enum err rc = buf_reserve(out, size, out_space);
+        if (rc == ERR_OK) {
+            rc = read_all(fd, *out_space, size, offset);
+        }
+        if (rc == ERR_OK) {
+            *crc = crc32c_extend(*crc, *out_space, size);
+        }
+        return rc;
+    }
+    uint8_t chunk[HASH_CHUNK];
+    while (size > 0) {
+        size_t n = size < sizeof chunk ? size : sizeof chunk;
+        enum err rc = read_all(fd, chunk, n, offset);
+        if (rc != ERR_OK) {
+            return rc;
+        }
+        *crc = crc32c_extend(*crc, chunk, n);
+        offset += n;
+        size -= n;
+    }
+    return ERR_OK;
+}
+
+/* Reads the body of the record at offset whose plausible header is h and verifies the CRC;
+ * then appends the payload to payload and the tx hashes to hashes (either may be NULL). */
+static enum err
+record_body_read(int fd, const uint8_t h[BLOCK_STORE_RECORD_HEADER], uint64_t offset,
+                 struct buf *payload, struct buf *hashes)
+{
+    uint32_t size = load_u32(h + 8);
+    size_t hashes_size = (size_t)load_u32(h + 12) * HASH_SIZE;
     uint32_t crc = crc32c(h + 8, BLOCK_STORE_RECORD_HEADER - 8);
-    return crc32c_extend(crc, payload, payload_size) == load_u32(h + 4);
+    uint8_t *payload_space = NULL;
+    uint8_t *hashes_space = NULL;
+    enum err rc =
+        region_read(fd, offset + BLOCK_STORE_RECORD_HEADER, size, payload, &payload_space, &crc);
+    if (rc == ERR_OK) {
+        rc = region_read(fd, offset + BLOCK_STORE_RECORD_HEADER + size, hashes_size, hashes,
+                         &hashes_space, &crc);
+    }
+    if (rc == ERR_OK && crc != load_u32(h + 4)) {
+        rc = ERR_CORRUPT;
+    }
+    if (rc == ERR_OK && payload != NULL) {
+        buf_commit(payload, size);
+    }
+    if (rc == ERR_OK && hashes != NULL) {
+        buf_commit(hashes, hashes_size);
+    }
+    return rc;
 }
 
 static void
@@ -205,12 +267,13 @@ info_encode(const struct block_store_info *info, uint8_t out[INFO_VALUE_SIZE])
     store_u64(out + 4, info->offset);
     store_u32(out + 12, info->payload_size);
     memcpy(out + 16, info->id.bytes, HASH_SIZE);
+    store_u32(out + 16 + HASH_SIZE, info->tx_count);
 }
 
 static enum err
 info_decode(uint64_t height, struct db_val v, struct block_store_info *out)
 {
-    if (v.size != INFO_VALUE_SIZE) {
+    if (v.size != INFO_VALUE_SIZE && v.size != INFO_VALUE_OLD) {
         return ERR_CORRUPT;
     }
     out->height = height;
@@ -218,7 +281,10 @@ info_decode(uint64_t height, struct db_val v, struct block_store_info *out)
     out->offset = load_u64(v.data + 4);
     out->payload_size = load_u32(v.data + 12);
     memcpy(out->id.bytes, v.data + 16, HASH_SIZE);
-    return out->payload_size <= BLOCK_STORE_PAYLOAD_SIZE_MAX ? ERR_OK : ERR_CORRUPT;
+    out->tx_count = v.size == INFO_VALUE_SIZE ? load_u32(v.data + 16 + HASH_SIZE) : 0;
+    return out->payload_size <= BLOCK_STORE_PAYLOAD_SIZE_MAX && out->tx_count <= BLOCK_STORE_TXS_MAX
+               ? ERR_OK
+               : ERR_CORRUPT;
 }
 
 /* Uses txn if given, else begins a read txn that the caller aborts through *own. */
@@ -270,9 +336,11 @@ info_get(struct block_store *s, struct db_txn *txn, uint64_t height, struct bloc
     return rc;
 }
 
-/* Reads and verifies the record that info names; appends its payload to out. */
+/* Reads and verifies the record that info names; appends its payload to out and its tx
+ * hashes to hashes (either may be NULL). */
 static enum err
-record_read(const struct block_store *s, const struct block_store_info *info, struct buf *out)
+record_read(const struct block_store *s, const struct block_store_info *info, struct buf *out,
+            struct buf *hashes)
 {
     char path[PATH_MAX];
     segment_path(s, info->segment, path);
@@ -281,23 +349,14 @@ record_read(const struct block_store *s, const struct block_store_info *info, st
         return errno == ENOENT ? ERR_CORRUPT : err_of_errno(errno);
     }
     uint8_t h[BLOCK_STORE_RECORD_HEADER];
-    uint8_t *space = NULL;
     enum err rc = read_all(fd, h, sizeof h, info->offset);
-    if (rc == ERR_OK && (!record_header_is_plausible(h) || load_u64(h + 16) != info->height ||
-                         load_u32(h + 8) != info->payload_size)) {
+    if (rc == ERR_OK &&
+        (!record_header_is_plausible(h) || load_u64(h + 16) != info->height ||
+         load_u32(h + 8) != info->payload_size || load_u32(h + 12) != info->tx_count)) {
         rc = ERR_CORRUPT;
     }
     if (rc == ERR_OK) {
-        rc = buf_reserve(out, info->payload_size, &space);
-    }
-    if (rc == ERR_OK) {
-        rc = read_all(fd, space, info->payload_size, info->offset + sizeof h);
-    }
-    if (rc == ERR_OK && !record_crc_is_valid(h, space, info->payload_size)) {
-        rc = ERR_CORRUPT;
-    }
-    if (rc == ERR_OK) {
-        buf_commit(out, info->payload_size);
+        rc = record_body_read(fd, h, info->offset, out, hashes);
     }
     if (rc == ERR_CORRUPT) {
         log_debug(LOG_STORE,
@@ -368,24 +427,18 @@ tail_cut(struct block_store *s, uint64_t file_size)
 {
     uint64_t at = s->end;
     unsigned complete = 0;
-    struct buf payload;
-    buf_init(&payload, BLOCK_STORE_PAYLOAD_SIZE_MAX);
     while (file_size - at >= BLOCK_STORE_RECORD_HEADER) {
         uint8_t h[BLOCK_STORE_RECORD_HEADER];
-        uint8_t *space;
         if (read_all(s->fd, h, sizeof h, at) != ERR_OK || !record_header_is_plausible(h)) {
             break;
         }
-        uint32_t size = load_u32(h + 8);
-        if (file_size - at - sizeof h < size || buf_reserve(&payload, size, &space) != ERR_OK ||
-            read_all(s->fd, space, size, at + sizeof h) != ERR_OK ||
-            !record_crc_is_valid(h, space, size)) {
+        uint64_t size = record_size_of(load_u32(h + 8), load_u32(h + 12));
+        if (file_size - at < size || record_body_read(s->fd, h, at, NULL, NULL) != ERR_OK) {
             break;
         }
         complete++;
-        at += sizeof h + size;
+        at += size;
     }
-    buf_release(&payload);
     log_notice(LOG_STORE,
                "block store: cutting tail past committed height dir=%s segment=%" PRIu32
                " offset=%" PRIu64 " bytes=%" PRIu64 " complete_uncommitted_records=%u"
@@ -419,7 +472,7 @@ store_recover(struct block_store *s)
         return rc;
     }
     s->segment = s->has_tip ? info.segment : 0;
-    s->end = s->has_tip ? info.offset + BLOCK_STORE_RECORD_HEADER + info.payload_size : 0;
+    s->end = s->has_tip ? info.offset + record_size_of(info.payload_size, info.tx_count) : 0;
     rc = segments_remove_after(s, s->segment);
     if (rc == ERR_OK) {
         rc = segment_open(s, s->segment, s->has_tip ? 0 : O_CREAT, &s->fd);
@@ -439,10 +492,80 @@ store_recover(struct block_store *s)
         rc = tail_cut(s, (uint64_t)st.st_size);
     }
     if (rc == ERR_OK && s->has_tip) {
-        struct buf payload;
-        buf_init(&payload, BLOCK_STORE_PAYLOAD_SIZE_MAX);
-        rc = record_read(s, &info, &payload);
-        buf_release(&payload);
+        rc = record_read(s, &info, NULL, NULL);
+    }
+    return rc;
+}
+
+/* The tx index's source: the tx hashes of a committed block, from its verified record. */
+static enum err
+tx_hashes_read(void *ctx, uint64_t height, struct buf *out)
+{
+    struct block_store *s = ctx;
+    struct block_store_info info;
+    enum err rc = block_store_info(s, NULL, height, &info);
+    rc = rc == ERR_NOT_FOUND ? ERR_CORRUPT : rc; /* inside first..tip */
+    if (rc == ERR_OK) {
+        rc = record_read(s, &info, NULL, out);
+    }
+    return rc;
+}
+
+/* The lowest indexed height (the first block may have any height). */
+static enum err
+first_height(struct block_store *s, uint64_t *out_height)
+{
+    struct db_txn *txn = NULL;
+    struct db_cursor *c = NULL;
+    struct db_val k;
+    struct db_val v;
+    enum err rc = db_txn_begin(s->db, false, &txn);
+    if (rc == ERR_OK) {
+        rc = db_cursor_open(txn, s->t_height, &c);
+    }
+    if (rc == ERR_OK) {
+        uint8_t zero[8] = { 0 }; /* height 0, the smallest key */
+        rc = db_cursor_seek(c, db_val_of(zero, sizeof zero), &k, &v);
+    }
+    if (rc == ERR_OK) {
+        if (k.size == 8) {
+            uint64_t h = 0;
+            for (size_t i = 0; i < 8; i++) {
+                h = h << 8 | k.data[i];
+            }
+            *out_height = h;
+        } else {
+            rc = ERR_CORRUPT;
+        }
+    }
+    db_cursor_close(c);
+    db_txn_abort(txn);
+    return rc;
+}
+
+static enum err
+tx_index_start(struct block_store *s, const struct block_store_options *options)
+{
+    uint64_t first = 0;
+    enum err rc = s->has_tip ? first_height(s, &first) : ERR_OK;
+    rc = rc == ERR_NOT_FOUND ? ERR_CORRUPT : rc;
+    if (rc == ERR_OK && s->has_tip && first > s->tip) {
+        rc = ERR_CORRUPT;
+    }
+    struct tx_index_options o = {
+        .memtable_entries = options->tx_memtable_entries,
+        .merge_fanin = options->tx_merge_fanin,
+        .no_sync = options->no_sync,
+    };
+    struct tx_index_source src = {
+        .has_blocks = s->has_tip,
+        .first = first,
+        .tip = s->tip,
+        .read = tx_hashes_read,
+        .ctx = s,
+    };
+    if (rc == ERR_OK) {
+        rc = tx_index_open(s->dir, &o, &src, &s->tx);
     }
     return rc;
 }
@@ -478,13 +601,13 @@ block_store_open(struct db *db, const char *dir, const struct block_store_option
         rc = db_table_open(db, "block.id", &s->t_id);
     }
     if (rc == ERR_OK) {
-        rc = db_table_open(db, "block.tx", &s->t_tx);
-    }
-    if (rc == ERR_OK) {
         rc = db_table_open(db, "block.meta", &s->t_meta);
     }
     if (rc == ERR_OK) {
         rc = store_recover(s);
+    }
+    if (rc == ERR_OK) {
+        rc = tx_index_start(s, options);
     }
     if (rc != ERR_OK) {
         block_store_close(s);
@@ -530,6 +653,8 @@ block_store_close(struct block_store *s)
     if (s->dir_fd >= 0) {
         close(s->dir_fd);
     }
+    tx_index_close(s->tx);
+    mem_free(s->staged_hashes);
     mem_free(s->dir);
     mem_free(s);
 }
@@ -556,6 +681,7 @@ index_put(struct block_store *s, struct db_txn *txn, const struct block_store_bl
         .segment = segment,
         .offset = offset,
         .payload_size = (uint32_t)block->payload_size,
+        .tx_count = (uint32_t)block->tx_count,
     };
     height_key(block->height, key);
     info_encode(&info, value);
@@ -565,13 +691,6 @@ index_put(struct block_store *s, struct db_txn *txn, const struct block_store_bl
     if (rc == ERR_OK) {
         rc = db_put(txn, s->t_id, db_val_of(block->id.bytes, HASH_SIZE),
                     db_val_of(height_le, sizeof height_le));
-    }
-    for (size_t i = 0; i < block->tx_count && rc == ERR_OK; i++) {
-        uint8_t tx_value[TX_VALUE_SIZE];
-        store_u64(tx_value, block->height);
-        store_u32(tx_value + 8, (uint32_t)i);
-        rc = db_put(txn, s->t_tx, db_val_of(block->tx_hashes[i].bytes, HASH_SIZE),
-                    db_val_of(tx_value, sizeof tx_value));
     }
     if (rc == ERR_OK) {
         rc = db_put(txn, s->t_meta, db_val_of(META_TIP_KEY, sizeof META_TIP_KEY - 1),
@@ -592,12 +711,15 @@ block_store_append(struct block_store *s, struct db_txn *txn, const struct block
         block->tx_count > BLOCK_STORE_TXS_MAX) {
         return ERR_TOO_LARGE;
     }
-    uint64_t record_size = BLOCK_STORE_RECORD_HEADER + (uint64_t)block->payload_size;
+    uint64_t record_size = record_size_of(block->payload_size, block->tx_count);
     uint32_t segment = s->segment;
     int fd = s->fd;
     uint64_t offset = s->end;
     bool rolled = false;
-    enum err rc = ERR_OK;
+    enum err rc = tx_index_reserve(s->tx, block->tx_count);
+    if (rc != ERR_OK) {
+        return rc;
+    }
     if (offset > 0 && offset + record_size > s->segment_size) {
         ASSERT(segment < UINT32_MAX);
         segment++;
@@ -610,12 +732,13 @@ block_store_append(struct block_store *s, struct db_txn *txn, const struct block
         }
     }
     uint8_t header[BLOCK_STORE_RECORD_HEADER];
-    record_header_encode(header, block->height, block->payload, block->payload_size);
-    struct iovec iov[2] = {
+    record_header_encode(header, block);
+    struct iovec iov[3] = {
         { .iov_base = header, .iov_len = sizeof header },
         { .iov_base = iov_base_of(block->payload), .iov_len = block->payload_size },
+        { .iov_base = iov_base_of(block->tx_hashes), .iov_len = block->tx_count * HASH_SIZE },
     };
-    rc = write_all(fd, iov, block->payload_size > 0 ? 2 : 1, offset);
+    rc = write_all(fd, iov, 3, offset);
     if (rc == ERR_OK) {
         rc = file_sync(s, fd, "segment"); /* durable before the index can name it */
     }
@@ -632,6 +755,15 @@ block_store_append(struct block_store *s, struct db_txn *txn, const struct block
     s->staged_segment = segment;
     s->staged_fd = fd;
     s->staged_end = offset + record_size;
+    if (block->tx_count > s->staged_hashes_cap) {
+        mem_free(s->staged_hashes);
+        s->staged_hashes = mem_calloc(block->tx_count, sizeof *s->staged_hashes);
+        s->staged_hashes_cap = block->tx_count;
+    }
+    if (block->tx_count > 0) {
+        memcpy(s->staged_hashes, block->tx_hashes, block->tx_count * sizeof *block->tx_hashes);
+    }
+    s->staged_tx_count = block->tx_count;
     return ERR_OK;
 }
 
@@ -648,6 +780,7 @@ block_store_committed(struct block_store *s)
     s->end = s->staged_end;
     s->tip = s->staged_height;
     s->has_tip = true;
+    tx_index_add(s->tx, s->staged_height, s->staged_hashes, s->staged_tx_count);
     s->staged = false;
     s->staged_fd = -1;
 }
@@ -707,7 +840,7 @@ block_store_read(struct block_store *s, struct db_txn *txn, uint64_t height, str
     struct block_store_info info;
     enum err rc = block_store_info(s, txn, height, &info);
     if (rc == ERR_OK) {
-        rc = record_read(s, &info, out);
+        rc = record_read(s, &info, out, NULL);
     }
     return rc;
 }
@@ -752,7 +885,7 @@ block_store_read_by_id(struct block_store *s, struct db_txn *txn, const struct h
     }
     db_txn_abort(own);
     if (rc == ERR_OK) {
-        rc = record_read(s, &info, out);
+        rc = record_read(s, &info, out, NULL);
     }
     if (rc == ERR_OK) {
         *out_height = height;
@@ -764,21 +897,38 @@ enum err
 block_store_tx_find(struct block_store *s, struct db_txn *txn, const struct hash *tx_hash,
                     struct block_store_tx_location *out)
 {
+    struct block_store_tx_location where;
+    enum err rc = tx_index_find(s->tx, tx_hash, &where.height, &where.index);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    /* The index holds committed blocks only; a snapshot older than the block must not see
+     * it (as with the LMDB table this replaces). */
     struct db_txn *use;
     struct db_txn *own;
-    struct db_val v;
-    enum err rc = txn_use(s, txn, &use, &own);
+    uint64_t tip = 0;
+    rc = txn_use(s, txn, &use, &own);
     if (rc == ERR_OK) {
-        rc = db_get(use, s->t_tx, db_val_of(tx_hash->bytes, HASH_SIZE), &v);
-    }
-    if (rc == ERR_OK) {
-        if (v.size == TX_VALUE_SIZE) {
-            out->height = load_u64(v.data);
-            out->index = load_u32(v.data + 8);
-        } else {
-            rc = ERR_CORRUPT;
-        }
+        rc = tip_get(s, use, &tip);
     }
     db_txn_abort(own);
+    if (rc == ERR_OK && where.height > tip) {
+        rc = ERR_NOT_FOUND;
+    }
+    if (rc == ERR_OK) {
+        *out = where;
+    }
     return rc;
+}
+
+enum err
+block_store_tx_index_settle(struct block_store *s)
+{
+    return tx_index_settle(s->tx);
+}
+
+void
+block_store_tx_index_stats(struct block_store *s, struct tx_index_stats *out)
+{
+    tx_index_stats(s->tx, out);
 }

@@ -3,12 +3,15 @@
  * Each block's payload (opaque to the store: the ledger's encoded block and its commit
  * certificate) is appended as one record to the current segment file of DIR:
  *
- *   record = magic u32 "LMBK" | crc32c u32 | payload size u32 | zero u32 | height u64 | payload
+ *   record = magic u32 "LMBK" | crc32c u32 | payload size u32 | tx count u32 | height u64 |
+ *            payload | tx hashes (tx count x HASH_SIZE, in block order)
  *
- * all little-endian; the CRC-32C covers the header bytes after it and the payload. Segments
- * (seg-NNNNNNNNNN.blk) roll over at a configurable size. The index lives in tables of the
- * shared LMDB environment (store/db.h): height -> location and block id, block id -> height,
- * tx hash -> (height, index in block), and the committed tip.
+ * all little-endian; the CRC-32C covers the header bytes after it, the payload and the hashes.
+ * Segments (seg-NNNNNNNNNN.blk) roll over at a configurable size. The block index lives in
+ * tables of the shared LMDB environment (store/db.h): height -> location and block id, block
+ * id -> height, and the committed tip. The tx hash -> (height, index in block) index is
+ * store/tx_index.h, in run files of DIR: derived from the hashes in the records, written
+ * sequentially off the commit path, rebuilt from the records at open where it is missing.
  *
  * Commit protocol (crash atomicity): block_store_append writes the record and fdatasyncs it
  * BEFORE the caller's write txn, which holds the index entries (and the ledger's state of the
@@ -20,8 +23,8 @@
  * Invariants: heights are dense (first..tip; the first block may have any height, usually 0);
  * a record is written once, never rewritten; every read verifies the checksum.
  * Threads: one writer (the commit path) calls append/committed/rollback/commit/tip; the
- * read functions take any txn of the db (or NULL for their own read txn), touch no mutable
- * state of the store, and may run on any thread.
+ * read functions take any txn of the db (or NULL for their own read txn) and may run on any
+ * thread (block_store_tx_find takes the tx index's lock). The tx index has a worker thread.
  * Ownership: the store owns its files; it borrows db, which must outlive it. */
 #ifndef LM_STORE_BLOCK_STORE_H
 #define LM_STORE_BLOCK_STORE_H
@@ -34,6 +37,7 @@
 #include "base/err.h"
 #include "crypto/hash.h"
 #include "store/db.h"
+#include "store/tx_index.h"
 
 #define BLOCK_STORE_PAYLOAD_SIZE_MAX  (64u << 20) /* one block + certificate */
 #define BLOCK_STORE_TXS_MAX           100000u     /* tx hashes indexed per block */
@@ -44,8 +48,10 @@
 struct block_store;
 
 struct block_store_options {
-    uint64_t segment_size_bytes; /* roll to a new segment past this (0: 256 MiB; min 64 KiB) */
-    bool no_sync;                /* tests and benchmarks only: skip fdatasync */
+    uint64_t segment_size_bytes;  /* roll to a new segment past this (0: 256 MiB; min 64 KiB) */
+    bool no_sync;                 /* tests and benchmarks only: skip fdatasync */
+    uint32_t tx_memtable_entries; /* tx index: entries in memory before a run (0: 2^18) */
+    uint32_t tx_merge_fanin;      /* tx index: runs merged at once (0: 4) */
 };
 
 /* A block to append. The payload and tx hashes are borrowed for the call. */
@@ -65,6 +71,7 @@ struct block_store_info {
     uint32_t segment;
     uint64_t offset; /* of the record header in the segment file */
     uint32_t payload_size;
+    uint32_t tx_count; /* tx hashes in the record */
 };
 
 struct block_store_tx_location {
@@ -119,8 +126,15 @@ MUST_USE enum err block_store_read_by_id(struct block_store *s, struct db_txn *t
                                          struct buf *out);
 MUST_USE enum err block_store_height_of(struct block_store *s, struct db_txn *txn,
                                         const struct hash *id, uint64_t *out_height);
+/* Where the tx with this hash is, among the blocks committed in txn's snapshot (a hash in
+ * more than one block: the latest). */
 MUST_USE enum err block_store_tx_find(struct block_store *s, struct db_txn *txn,
                                       const struct hash *tx_hash,
                                       struct block_store_tx_location *out);
+
+/* The tx index (tests, benchmarks, metrics): waits until its worker has written every full
+ * memtable and done every due merge; its counters. */
+MUST_USE enum err block_store_tx_index_settle(struct block_store *s);
+void block_store_tx_index_stats(struct block_store *s, struct tx_index_stats *out);
 
 #endif

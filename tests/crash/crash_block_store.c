@@ -7,11 +7,20 @@
  * of h (and the absence of h + 1 from all of them) and the state value agree, and that a torn
  * tail was cut; then it appends h + 1 itself to show the store continues. Repeated
  * --iterations times.
+ * The tx index (store/tx_index.h) runs with a tiny memtable (16 entries) and merges of 2, so
+ * its worker writes and merges run files all the time and the kills land inside those too
+ * (counted: unfinished .tmp runs and merge inputs left behind, both removed at open); in a
+ * quarter of the rounds the test also damages a run file (flips a byte, truncates or deletes
+ * it), which the store must rebuild from the blocks. Every round checks that every tx of the
+ * last blocks is found, every tenth round and the end every tx of the chain.
  *
  * Usage: crash_block_store [--iterations N] [--seed S] [--delay-max-us U] [--keep]
+ * (CRASH_LOG=1 in the environment also prints the store's log lines, for a failing seed.)
  * Exit status 0 when every check held; the seed is printed so a failure can be replayed. */
 #define _XOPEN_SOURCE 700 /* nftw */ // NOLINT(readability-identifier-naming)
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -36,6 +45,9 @@
 #define STATE_KEY        "root"
 #define STATE_VALUE_SIZE (8 + HASH_SIZE)
 #define SAMPLES          4
+#define TX_MEMTABLE      16u
+#define TX_FANIN         2u
+#define RECENT_BLOCKS    64u
 
 struct config {
     unsigned iterations;
@@ -64,6 +76,12 @@ struct stats {
     unsigned torn_cut;
     unsigned writer_blocks_max;
     uint64_t blocks_written_by_writers;
+    unsigned runs_unfinished; /* .tmp runs found at open: killed while writing a run */
+    unsigned runs_covered;    /* merge inputs found at open: killed between rename and unlink */
+    unsigned runs_corrupt;    /* runs removed as corrupt at open */
+    unsigned runs_rebuilt;    /* ranges rebuilt from the blocks at open */
+    unsigned runs_damaged;    /* run files damaged by the test */
+    unsigned rounds;
 };
 
 #define CHECK(cond, ...)                                                     \
@@ -145,7 +163,9 @@ static enum err
 store_open(const struct paths *p, struct opened *o)
 {
     struct db_options dbo = { .map_size_bytes = 1ull << 30 };
-    struct block_store_options bso = { .segment_size_bytes = BLOCK_STORE_SEGMENT_SIZE_MIN };
+    struct block_store_options bso = { .segment_size_bytes = BLOCK_STORE_SEGMENT_SIZE_MIN,
+                                       .tx_memtable_entries = TX_MEMTABLE,
+                                       .tx_merge_fanin = TX_FANIN };
     enum err rc = db_open(p->db, &dbo, &o->db);
     if (rc != ERR_OK) {
         return rc;
@@ -226,6 +246,28 @@ writer_run(const struct paths *p)
     }
 }
 
+static void
+check_tx(struct opened *o, uint64_t height, uint32_t i)
+{
+    struct hash tx;
+    struct block_store_tx_location loc;
+    tx_of(height, i, &tx);
+    enum err rc = block_store_tx_find(o->store, NULL, &tx, &loc);
+    CHECK(rc == ERR_OK && loc.height == height && loc.index == i,
+          "tx index height=%" PRIu64 " index=%u: %s", height, i, err_str(rc));
+}
+
+/* Every tx of the blocks lo..hi is found where it is. */
+static void
+check_txs(struct opened *o, uint64_t lo, uint64_t hi)
+{
+    for (uint64_t height = lo; height <= hi; height++) {
+        for (uint32_t i = 0; i < tx_count_of(height); i++) {
+            check_tx(o, height, i);
+        }
+    }
+}
+
 /* Block `height` and everything that points at it agree with the deterministic data. */
 static void
 check_block(struct opened *o, uint64_t height)
@@ -247,14 +289,7 @@ check_block(struct opened *o, uint64_t height)
     uint64_t h = 0;
     CHECK(block_store_height_of(o->store, NULL, &id, &h) == ERR_OK && h == height,
           "id index height=%" PRIu64, height);
-    for (uint32_t i = 0; i < tx_count_of(height); i++) {
-        struct hash tx;
-        struct block_store_tx_location loc;
-        tx_of(height, i, &tx);
-        CHECK(block_store_tx_find(o->store, NULL, &tx, &loc) == ERR_OK && loc.height == height &&
-                  loc.index == i,
-              "tx index height=%" PRIu64 " index=%u", height, i);
-    }
+    check_txs(o, height, height);
     buf_release(&got);
     mem_free(expect);
 }
@@ -319,6 +354,9 @@ capture_sink(void *ctx, enum log_level level, const char *line)
 {
     struct stats *st = ctx;
     (void)level;
+    if (getenv("CRASH_LOG") != NULL) {
+        fprintf(stderr, "%s\n", line);
+    }
     if (strstr(line, "cutting tail") != NULL) {
         st->tail_cuts++;
         if (strstr(line, "complete_uncommitted_records=0") == NULL) {
@@ -332,6 +370,10 @@ capture_sink(void *ctx, enum log_level level, const char *line)
     if (strstr(line, "removing uncommitted segment") != NULL) {
         st->segments_removed++;
     }
+    st->runs_unfinished += strstr(line, "reason=unfinished") != NULL ? 1 : 0;
+    st->runs_covered += strstr(line, "reason=covered by another run") != NULL ? 1 : 0;
+    st->runs_corrupt += strstr(line, "reason=corrupt") != NULL ? 1 : 0;
+    st->runs_rebuilt += strstr(line, "rebuilding a run from the blocks") != NULL ? 1 : 0;
 }
 
 static int
@@ -379,9 +421,10 @@ tail_tear(const struct paths *p, uint64_t *prng)
     uint32_t segment = 0;
     uint64_t end = 0;
     if (db_cursor_last(c, &k, &v) == ERR_OK) {
-        CHECK(v.size == 48, "tear: index value size %zu", v.size);
+        CHECK(v.size == 52, "tear: index value size %zu", v.size);
         segment = load_u32(v.data);
-        end = load_u64(v.data + 4) + BLOCK_STORE_RECORD_HEADER + load_u32(v.data + 12);
+        end = load_u64(v.data + 4) + BLOCK_STORE_RECORD_HEADER + load_u32(v.data + 12) +
+              (uint64_t)load_u32(v.data + 48) * HASH_SIZE;
     }
     db_cursor_close(c);
     db_txn_abort(txn);
@@ -399,6 +442,51 @@ tail_tear(const struct paths *p, uint64_t *prng)
     }
     uint64_t keep = end + 1 + prng_next(prng) % (size - end - 1); /* in (end, size) */
     CHECK(truncate(path, (off_t)keep) == 0, "tear: truncate %s", path);
+    return true;
+}
+
+/* Damages one tx index run file (a finished one, txi-*.run): flips a byte, truncates it or
+ * deletes it. Returns true if there was one. */
+static bool
+run_damage(const struct paths *p, uint64_t *prng)
+{
+    DIR *d = opendir(p->blocks);
+    if (d == NULL) {
+        return false;
+    }
+    char names[64][64];
+    unsigned n = 0;
+    const struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < 64) {
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, "txi-", 4) == 0 && len > 4 && len < 64 &&
+            strcmp(e->d_name + len - 4, ".run") == 0) {
+            memcpy(names[n++], e->d_name, len + 1);
+        }
+    }
+    closedir(d);
+    if (n == 0) {
+        return false;
+    }
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", p->blocks, names[prng_next(prng) % n]);
+    struct stat sb;
+    CHECK(stat(path, &sb) == 0 && sb.st_size > 0, "damage: stat %s", path);
+    uint64_t what = prng_next(prng) % 3;
+    uint64_t at = prng_next(prng) % (uint64_t)sb.st_size;
+    if (what == 0) {
+        int fd = open(path, O_RDWR);
+        CHECK(fd >= 0, "damage: open %s", path);
+        uint8_t b = 0;
+        CHECK(pread(fd, &b, 1, (off_t)at) == 1, "damage: read");
+        b ^= (uint8_t)(1u << (prng_next(prng) % 8));
+        CHECK(pwrite(fd, &b, 1, (off_t)at) == 1, "damage: write");
+        close(fd);
+    } else if (what == 1) {
+        CHECK(truncate(path, (off_t)at) == 0, "damage: truncate %s", path);
+    } else {
+        CHECK(unlink(path) == 0, "damage: unlink %s", path);
+    }
     return true;
 }
 
@@ -421,6 +509,7 @@ round_run(const struct config *cfg, const struct paths *p, uint64_t *prng, struc
           status);
 
     bool torn = prng_next(prng) % 2 == 0 && tail_tear(p, prng);
+    st->runs_damaged += prng_next(prng) % 4 == 0 && run_damage(p, prng) ? 1 : 0;
     unsigned cuts_before = st->tail_cuts;
     struct opened o;
     enum err rc = store_open(p, &o);
@@ -437,6 +526,10 @@ round_run(const struct config *cfg, const struct paths *p, uint64_t *prng, struc
         gained > st->writer_blocks_max ? (unsigned)gained : st->writer_blocks_max;
     for (unsigned i = 0; i < SAMPLES && now_has; i++) {
         check_block(&o, prng_next(prng) % (now_tip + 1));
+    }
+    if (now_has) {
+        bool all = st->rounds++ % 10 == 0;
+        check_txs(&o, all || now_tip < RECENT_BLOCKS ? 0 : now_tip - RECENT_BLOCKS, now_tip);
     }
     /* The store continues from h + 1. */
     uint64_t next = now_has ? now_tip + 1 : 0;
@@ -522,6 +615,9 @@ main(int argc, char **argv)
     for (uint64_t h = 0; h <= tip; h++) {
         check_block(&o, h);
     }
+    check_txs(&o, 0, tip);
+    struct tx_index_stats txs;
+    block_store_tx_index_stats(o.store, &txs);
     store_close(&o);
     log_set_sink(NULL, NULL);
     double elapsed = now_s() - start;
@@ -532,9 +628,16 @@ main(int argc, char **argv)
            cfg.iterations, elapsed, tip, st.blocks_written_by_writers, st.writer_blocks_max,
            st.tail_cuts, st.complete_uncommitted, st.torn_injected, st.torn_cut,
            st.segments_removed);
+    printf("crash_block_store: tx index: %u runs now; at reopens found %u unfinished runs and %u "
+           "merge inputs left behind, removed %u corrupt runs, rebuilt %u ranges from the "
+           "blocks (the test damaged %u runs)\n",
+           txs.runs, st.runs_unfinished, st.runs_covered, st.runs_corrupt, st.runs_rebuilt,
+           st.runs_damaged);
     /* The runs must have crashed inside an append at least once, or the test proved little. */
     CHECK(cfg.iterations < 50 || st.tail_cuts > 0, "no kill ever left a tail to cut");
     CHECK(st.torn_cut >= st.torn_injected, "torn tails were not recognised as torn");
+    CHECK(cfg.iterations < 50 || st.runs_unfinished > 0, "no kill ever landed in a run write");
+    CHECK(cfg.iterations < 50 || st.runs_rebuilt > 0, "no damaged run was ever rebuilt");
     if (!cfg.keep) {
         nftw(p.root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     }

@@ -1,7 +1,10 @@
 /* Unit tests of store/block_store: append/read/reopen, index lookups, segment roll-over,
  * rollback, a torn tail of every length cut at open, checksum corruption detected, and a full
- * disk (a real size-limited tmpfs in a private mount namespace) losing nothing. */
+ * disk (a real size-limited tmpfs in a private mount namespace) losing nothing; the tx index
+ * (store/tx_index.h) across flushes, merges and reopens, with damaged runs rebuilt, duplicate
+ * hashes and read snapshots. */
 #define _GNU_SOURCE /* unshare, CLONE_NEWNS */ // NOLINT(readability-identifier-naming)
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -570,7 +573,7 @@ test_corruption_detected(void **state)
     check_height(f->store, 6, 2000);
     flip_byte(path, info.offset + 24 + info.payload_size / 2);
     check_height(f->store, 5, 2000);
-    /* Each header field is covered: magic, crc, size, zero word, height. */
+    /* Each header field is covered: magic, crc, size, tx count, height. */
     const uint64_t header_bytes[] = { 0, 5, 9, 13, 17 };
     for (size_t i = 0; i < sizeof header_bytes / sizeof header_bytes[0]; i++) {
         flip_byte(path, info.offset + header_bytes[i]);
@@ -647,7 +650,8 @@ no_space_child(const char *root)
     CHILD_CHECK(block_store_info(store, NULL, tip, &info) == ERR_OK);
     char path[160];
     snprintf(path, sizeof path, "%s/seg-%010u.blk", blocks_dir, info.segment);
-    CHILD_CHECK(file_size(path) == (off_t)(info.offset + 24 + info.payload_size));
+    CHILD_CHECK(file_size(path) ==
+                (off_t)(info.offset + 24 + info.payload_size + (uint64_t)32 * info.tx_count));
     snprintf(path, sizeof path, "%s/seg-%010u.blk", blocks_dir, info.segment + 1);
     CHILD_CHECK(file_size(path) < 0);
     block_store_close(store);
@@ -696,6 +700,249 @@ test_no_space(void **state)
     }
 }
 
+/* ---- the tx index (store/tx_index.h) ---- */
+
+static struct fixture *
+fixture_tx_new(uint32_t memtable, uint32_t fanin)
+{
+    struct fixture *f = mem_calloc(1, sizeof *f);
+    snprintf(f->root, sizeof f->root, "/tmp/lm_test_bs_XXXXXX");
+    assert_non_null(mkdtemp(f->root));
+    fixture_paths(f);
+    f->options.tx_memtable_entries = memtable;
+    f->options.tx_merge_fanin = fanin;
+    fixture_open(f);
+    return f;
+}
+
+static void
+check_txs_found(struct block_store *store, uint64_t lo, uint64_t hi)
+{
+    for (uint64_t height = lo; height <= hi; height++) {
+        for (uint32_t i = 0; i < tx_count_of(height); i++) {
+            struct hash tx;
+            tx_of(height, i, &tx);
+            struct block_store_tx_location loc = { 0 };
+            assert_int_equal(block_store_tx_find(store, NULL, &tx, &loc), ERR_OK);
+            assert_true(loc.height == height);
+            assert_int_equal(loc.index, i);
+        }
+    }
+}
+
+static void
+check_tx_absent(struct block_store *store, const struct hash *tx)
+{
+    struct block_store_tx_location loc = { .height = 77, .index = 7 };
+    assert_int_equal(block_store_tx_find(store, NULL, tx, &loc), ERR_NOT_FOUND);
+    assert_true(loc.height == 77 && loc.index == 7); /* untouched */
+}
+
+/* Run files of the store, and one of their names. */
+static unsigned
+run_files(const struct fixture *f, char *out_name, size_t name_size, unsigned pick)
+{
+    DIR *d = opendir(f->blocks_dir);
+    assert_non_null(d);
+    unsigned n = 0;
+    const struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, "txi-", 4) != 0 || len < 8 ||
+            strcmp(e->d_name + len - 4, ".run") != 0) {
+            continue;
+        }
+        if (n == pick && out_name != NULL) {
+            snprintf(out_name, name_size, "%s", e->d_name);
+        }
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Appends a block with these tx hashes (payload: a few fixed bytes). */
+static void
+append_txs(struct fixture *f, uint64_t height, const struct hash *txs, size_t n)
+{
+    uint8_t payload[16] = { 'p' };
+    struct block_store_block block = {
+        .height = height,
+        .payload = payload,
+        .payload_size = sizeof payload,
+        .tx_hashes = txs,
+        .tx_count = n,
+    };
+    id_of(height, &block.id);
+    struct db_txn *txn;
+    assert_int_equal(db_txn_begin(f->db, true, &txn), ERR_OK);
+    assert_int_equal(block_store_append(f->store, txn, &block), ERR_OK);
+    assert_int_equal(block_store_commit(f->store, txn), ERR_OK);
+}
+
+/* Finds across memtable, flushes and merges, after reopen; absent hashes are absent. */
+static void
+test_tx_index_flush_merge_reopen(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_tx_new(16, 2);
+    const uint64_t blocks = 400;
+    for (uint64_t h = 0; h < blocks; h++) {
+        assert_int_equal(append_height(f->store, f->db, h, 300), ERR_OK);
+        if (h % 50 == 0) {
+            check_txs_found(f->store, 0, h); /* whatever the worker is doing meanwhile */
+        }
+    }
+    assert_int_equal(block_store_tx_index_settle(f->store), ERR_OK);
+    struct tx_index_stats st;
+    block_store_tx_index_stats(f->store, &st);
+    /* ~1,600 hashes in memtables of 16 (more while the worker is behind) */
+    assert_true(st.runs_written >= 40);
+    assert_true(st.runs_merged >= 30);
+    assert_true(st.runs_merged + st.runs == st.runs_written); /* each merge of 2: one run less */
+    assert_true(st.runs <= 12); /* merges keep lookups to a few runs */
+    assert_true(st.memtable < 16 + TXS_PER_BLOCK_MAX);
+    assert_int_equal(run_files(f, NULL, 0, 0), st.runs);
+    check_txs_found(f->store, 0, blocks - 1);
+    struct hash tx;
+    tx_of(blocks, 0, &tx); /* not appended yet */
+    check_tx_absent(f->store, &tx);
+    tx_of(5, TXS_PER_BLOCK_MAX, &tx); /* never in a block */
+    check_tx_absent(f->store, &tx);
+
+    assert_int_equal(fixture_reopen(f), ERR_OK);
+    block_store_tx_index_stats(f->store, &st);
+    assert_true(st.rebuilt_blocks <= 16); /* only the memtable's blocks are read again */
+    assert_true(st.runs_written == 0);
+    check_txs_found(f->store, 0, blocks - 1);
+    check_tx_absent(f->store, &tx);
+    /* It continues: more flushes and merges after the reopen. */
+    for (uint64_t h = blocks; h < blocks + 100; h++) {
+        assert_int_equal(append_height(f->store, f->db, h, 300), ERR_OK);
+    }
+    assert_int_equal(block_store_tx_index_settle(f->store), ERR_OK);
+    check_txs_found(f->store, 0, blocks + 99);
+    fixture_free(f);
+}
+
+/* A damaged, truncated or missing run and an unfinished one are never trusted: rebuilt. */
+static void
+test_tx_index_corrupt_run_rebuilt(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_tx_new(16, 16);
+    const uint64_t blocks = 600;
+    for (uint64_t h = 0; h < blocks; h++) {
+        assert_int_equal(append_height(f->store, f->db, h, 300), ERR_OK);
+    }
+    assert_int_equal(block_store_tx_index_settle(f->store), ERR_OK);
+    struct tx_index_stats st;
+    block_store_tx_index_stats(f->store, &st);
+    assert_true(st.runs >= 6); /* each round below can cost one run (absorbed rebuilds) */
+    assert_int_equal(fixture_reopen(f), ERR_OK);
+    block_store_tx_index_stats(f->store, &st);
+    uint64_t clean = st.rebuilt_blocks; /* the memtable's blocks: read at every open */
+    block_store_close(f->store);
+    f->store = NULL;
+
+    char name[128];
+    char path[300];
+    /* Each kind of damage, each on its own, then all at once. */
+    for (int kind = 0; kind < 5; kind++) {
+        unsigned runs = run_files(f, name, sizeof name, (unsigned)kind % 3);
+        assert_true(runs >= 3);
+        snprintf(path, sizeof path, "%s/%s", f->blocks_dir, name);
+        off_t size = file_size(path);
+        if (kind == 0 || kind == 4) {
+            flip_byte(path, 64 + (uint64_t)(size - 64) / 3); /* in an entry or the fanout */
+        }
+        if (kind == 1 || kind == 4) {
+            run_files(f, name, sizeof name, 1);
+            snprintf(path, sizeof path, "%s/%s", f->blocks_dir, name);
+            flip_byte(path, 20); /* the header's hi */
+        }
+        if (kind == 2 || kind == 4) {
+            run_files(f, name, sizeof name, 2);
+            snprintf(path, sizeof path, "%s/%s", f->blocks_dir, name);
+            assert_int_equal(truncate(path, file_size(path) - 4), 0);
+        }
+        if (kind == 3 || kind == 4) {
+            run_files(f, name, sizeof name, 0);
+            snprintf(path, sizeof path, "%s/%s", f->blocks_dir, name);
+            assert_int_equal(unlink(path), 0);
+            /* An unfinished run under a plausible name is removed, not read. */
+            snprintf(path, sizeof path, "%s/%s.tmp", f->blocks_dir, name);
+            int fd = open(path, O_CREAT | O_WRONLY, 0600);
+            assert_true(fd >= 0);
+            assert_int_equal(write(fd, "junk", 4), 4);
+            close(fd);
+        }
+        assert_int_equal(fixture_reopen(f), ERR_OK);
+        block_store_tx_index_stats(f->store, &st);
+        assert_true(st.rebuilt_blocks > clean); /* a damaged range was read from the blocks */
+        assert_true(st.runs_written > 0);
+        assert_int_equal(file_size(path), kind >= 3 ? -1 : file_size(path));
+        check_txs_found(f->store, 0, blocks - 1);
+        struct hash tx;
+        tx_of(3, TXS_PER_BLOCK_MAX, &tx);
+        check_tx_absent(f->store, &tx);
+        assert_int_equal(block_store_tx_index_settle(f->store), ERR_OK);
+        block_store_close(f->store);
+        f->store = NULL;
+    }
+    assert_int_equal(fixture_reopen(f), ERR_OK);
+    block_store_tx_index_stats(f->store, &st);
+    assert_true(st.runs_written == 0); /* repaired for good: no range left to rebuild */
+    check_txs_found(f->store, 0, blocks - 1);
+    fixture_free(f);
+}
+
+/* A hash in two blocks: the later wins, in memory, across a flush, a merge and a reopen.
+ * A read txn older than a block does not see its txs. */
+static void
+test_tx_index_duplicates_and_snapshots(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_tx_new(16, 2);
+    struct hash dup;
+    tx_of(999, 0, &dup);
+    struct hash txs[8];
+    uint64_t h = 0;
+    for (; h < 40; h++) {
+        for (uint32_t i = 0; i < 8; i++) {
+            tx_of(h, i, &txs[i]);
+        }
+        if (h == 3 || h == 30) {
+            txs[h % 8] = dup;
+        }
+        append_txs(f, h, txs, 8);
+        if (h == 3 || h == 30) {
+            struct block_store_tx_location loc;
+            assert_int_equal(block_store_tx_find(f->store, NULL, &dup, &loc), ERR_OK);
+            assert_true(loc.height == h && loc.index == h % 8);
+        }
+    }
+    assert_int_equal(block_store_tx_index_settle(f->store), ERR_OK);
+    struct block_store_tx_location loc;
+    assert_int_equal(block_store_tx_find(f->store, NULL, &dup, &loc), ERR_OK);
+    assert_true(loc.height == 30 && loc.index == 6);
+    assert_int_equal(fixture_reopen(f), ERR_OK);
+    assert_int_equal(block_store_tx_find(f->store, NULL, &dup, &loc), ERR_OK);
+    assert_true(loc.height == 30 && loc.index == 6);
+
+    struct db_txn *old;
+    assert_int_equal(db_txn_begin(f->db, false, &old), ERR_OK);
+    struct hash fresh;
+    tx_of(h, 0, &fresh);
+    append_txs(f, h, &fresh, 1);
+    assert_int_equal(block_store_tx_find(f->store, old, &fresh, &loc), ERR_NOT_FOUND);
+    assert_int_equal(block_store_tx_find(f->store, old, &txs[1], &loc), ERR_OK);
+    db_txn_abort(old);
+    assert_int_equal(block_store_tx_find(f->store, NULL, &fresh, &loc), ERR_OK);
+    assert_true(loc.height == h && loc.index == 0);
+    fixture_free(f);
+}
+
 int
 main(void)
 {
@@ -708,6 +955,9 @@ main(void)
         cmocka_unit_test(test_torn_first_block),
         cmocka_unit_test(test_corruption_detected),
         cmocka_unit_test(test_no_space),
+        cmocka_unit_test(test_tx_index_flush_merge_reopen),
+        cmocka_unit_test(test_tx_index_corrupt_run_rebuilt),
+        cmocka_unit_test(test_tx_index_duplicates_and_snapshots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
