@@ -211,6 +211,67 @@ parse_ulong(const char *text, unsigned long max, unsigned long *out)
     return 0;
 }
 
+/* One option with its value (v: "" when missing); nonzero when it is bad. */
+static int
+parse_option(struct bench *b, const char *a, const char *v, unsigned long *max_txs)
+{
+    unsigned long n = 0;
+    int bad = 0;
+    if (strcmp(a, "--devnet") == 0) {
+        bad = v[0] == '\0' || strlen(v) >= sizeof b->dir;
+        snprintf(b->dir, sizeof b->dir, "%s", v);
+    } else if (strcmp(a, "--report") == 0) {
+        bad = v[0] == '\0';
+        b->report = v;
+    } else if (strcmp(a, "--workload") == 0) {
+        bad = 1;
+        for (unsigned w = 0; w < 3; w++) {
+            if (strcmp(v, bench_workload_names[w]) == 0) {
+                b->workload = (enum bench_workload)w;
+                bad = 0;
+            }
+        }
+    } else if (strcmp(a, "--alg") == 0) {
+        bad = strcmp(v, "ed25519") != 0 && strcmp(v, "sm2") != 0;
+        b->alg = strcmp(v, "sm2") == 0 ? SIG_SM2 : SIG_ED25519;
+    } else if (strcmp(a, "--rate") == 0) {
+        bad = parse_ulong(v, 10000000, &n);
+        b->rate = (double)n;
+    } else if (strcmp(a, "--duration") == 0) {
+        bad = parse_ulong(v, BENCH_DURATION_MAX_S, &n) != 0 || n == 0;
+        b->duration_s = (unsigned)n;
+    } else if (strcmp(a, "--drain") == 0) {
+        bad = parse_ulong(v, BENCH_DRAIN_MAX_S, &n);
+        b->drain_s = (unsigned)n;
+    } else if (strcmp(a, "--accounts") == 0) {
+        bad = parse_ulong(v, DEVNET_LOAD_ACCOUNTS_MAX, &n) != 0 || n == 0;
+        b->accounts = (unsigned)n;
+    } else if (strcmp(a, "--first-account") == 0) {
+        bad = parse_ulong(v, DEVNET_LOAD_ACCOUNTS_MAX - 1, &n);
+        b->first_account = (unsigned)n;
+    } else if (strcmp(a, "--window") == 0) {
+        bad = parse_ulong(v, BENCH_TXS_MAX, &n) != 0 || n == 0;
+        b->window = (unsigned)n;
+    } else if (strcmp(a, "--size-min") == 0) {
+        bad = parse_ulong(v, DEVNET_LOAD_VALUE_MAX, &n) != 0 || n == 0;
+        b->size_min = (unsigned)n;
+    } else if (strcmp(a, "--size-max") == 0) {
+        bad = parse_ulong(v, DEVNET_LOAD_VALUE_MAX, &n) != 0 || n == 0;
+        b->size_max = (unsigned)n;
+    } else if (strcmp(a, "--batch") == 0) {
+        bad = parse_ulong(v, BENCH_BATCH_MAX, &n) != 0 || n == 0;
+        b->batch = (unsigned)n;
+    } else if (strcmp(a, "--conns") == 0) {
+        bad = parse_ulong(v, BENCH_CONNS_MAX, &n) != 0 || n == 0;
+        b->conns = (unsigned)n;
+    } else if (strcmp(a, "--max-txs") == 0) {
+        bad = parse_ulong(v, BENCH_TXS_MAX, max_txs) != 0 || *max_txs == 0;
+    } else {
+        bad = 1;
+    }
+    return bad;
+}
+
 static int
 parse_args(struct bench *b, int argc, char **argv)
 {
@@ -229,8 +290,6 @@ parse_args(struct bench *b, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        unsigned long n = 0;
-        int bad = 0;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             bench_usage(stdout);
             return CLI_EXIT_OK;
@@ -241,58 +300,7 @@ parse_args(struct bench *b, int argc, char **argv)
         if (v == NULL) {
             v = ""; /* every option below takes a value; "" fails its check */
         }
-        if (strcmp(a, "--devnet") == 0) {
-            bad = v[0] == '\0' || strlen(v) >= sizeof b->dir;
-            snprintf(b->dir, sizeof b->dir, "%s", v);
-        } else if (strcmp(a, "--report") == 0) {
-            bad = v[0] == '\0';
-            b->report = v;
-        } else if (strcmp(a, "--workload") == 0) {
-            bad = 1;
-            for (unsigned w = 0; w < 3; w++) {
-                if (strcmp(v, bench_workload_names[w]) == 0) {
-                    b->workload = (enum bench_workload)w;
-                    bad = 0;
-                }
-            }
-        } else if (strcmp(a, "--alg") == 0) {
-            bad = strcmp(v, "ed25519") != 0 && strcmp(v, "sm2") != 0;
-            b->alg = strcmp(v, "sm2") == 0 ? SIG_SM2 : SIG_ED25519;
-        } else if (strcmp(a, "--rate") == 0) {
-            bad = parse_ulong(v, 10000000, &n);
-            b->rate = (double)n;
-        } else if (strcmp(a, "--duration") == 0) {
-            bad = parse_ulong(v, BENCH_DURATION_MAX_S, &n) != 0 || n == 0;
-            b->duration_s = (unsigned)n;
-        } else if (strcmp(a, "--drain") == 0) {
-            bad = parse_ulong(v, BENCH_DRAIN_MAX_S, &n);
-            b->drain_s = (unsigned)n;
-        } else if (strcmp(a, "--accounts") == 0) {
-            bad = parse_ulong(v, DEVNET_LOAD_ACCOUNTS_MAX, &n) != 0 || n == 0;
-            b->accounts = (unsigned)n;
-        } else if (strcmp(a, "--first-account") == 0) {
-            bad = parse_ulong(v, DEVNET_LOAD_ACCOUNTS_MAX - 1, &n);
-            b->first_account = (unsigned)n;
-        } else if (strcmp(a, "--window") == 0) {
-            bad = parse_ulong(v, BENCH_TXS_MAX, &n) != 0 || n == 0;
-            b->window = (unsigned)n;
-        } else if (strcmp(a, "--size-min") == 0) {
-            bad = parse_ulong(v, DEVNET_LOAD_VALUE_MAX, &n) != 0 || n == 0;
-            b->size_min = (unsigned)n;
-        } else if (strcmp(a, "--size-max") == 0) {
-            bad = parse_ulong(v, DEVNET_LOAD_VALUE_MAX, &n) != 0 || n == 0;
-            b->size_max = (unsigned)n;
-        } else if (strcmp(a, "--batch") == 0) {
-            bad = parse_ulong(v, BENCH_BATCH_MAX, &n) != 0 || n == 0;
-            b->batch = (unsigned)n;
-        } else if (strcmp(a, "--conns") == 0) {
-            bad = parse_ulong(v, BENCH_CONNS_MAX, &n) != 0 || n == 0;
-            b->conns = (unsigned)n;
-        } else if (strcmp(a, "--max-txs") == 0) {
-            bad = parse_ulong(v, BENCH_TXS_MAX, &max_txs) != 0 || max_txs == 0;
-        } else {
-            bad = 1;
-        }
+        int bad = parse_option(b, a, v, &max_txs);
         if (bad) {
             fprintf(stderr, "lianmeng bench: bad argument '%s'\n", a);
             bench_usage(stderr);
@@ -433,28 +441,33 @@ table_find(const struct bench *b, const struct hash *h)
     return NULL;
 }
 
-/* Signs every tx up front. Account a's txs go to node a % nodes, with nonces 0, 1, 2, ...
- * (a fresh devnet; the account's committed nonce is read from node 0 otherwise). */
-static int
-presign(struct bench *b)
+/* What signing the load txs one by one needs. */
+struct presign {
+    struct secret_key **keys; /* of the load accounts */
+    uint64_t *nonces;
+    uint64_t expiry;
+    struct public_key extra_pub; /* the key account operations add and remove again */
+    unsigned note_min;           /* anchor notes: --size-min..--size-max capped by the notary */
+    unsigned note_max;
+    uint64_t rng;
+    uint8_t value[DEVNET_LOAD_VALUE_MAX];
+    struct buf wire;
+    size_t wire_cap;
+};
+
+static unsigned
+min_u(unsigned a, unsigned b)
 {
-    uint64_t expiry = b->start_height + BENCH_EXPIRY_WINDOW;
-    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
-    struct secret_key **keys = mem_calloc(b->accounts, sizeof *keys);
-    uint64_t *nonces = mem_calloc(b->accounts, sizeof *nonces);
-    int exit_code = CLI_CONTINUE;
-    for (uint32_t a = 0; a < b->accounts; a++) {
-        if (devnet_load_key(b->alg, b->first_account + a, &keys[a]) != ERR_OK) {
-            fprintf(stderr, "lianmeng bench: cannot derive load key %u\n", a);
-            exit_code = CLI_EXIT_FAILURE;
-            break;
-        }
-    }
-    b->tx_count = b->max_txs;
+    return a < b ? a : b;
+}
+
+/* Sizes the tables for b->tx_count txs. */
+static void
+presign_alloc(struct bench *b, struct presign *p)
+{
     b->txs = mem_calloc(b->tx_count, sizeof *b->txs);
-    size_t wire_cap = b->tx_count * ((size_t)b->size_max + 300);
-    b->wire = mem_alloc(wire_cap);
-    size_t wire_used = 0;
+    p->wire_cap = b->tx_count * ((size_t)b->size_max + 300);
+    b->wire = mem_alloc(p->wire_cap);
     for (unsigned n = 0; n < b->node_count; n++) {
         /* tx i goes to node (i % accounts) % nodes: at most ceil(txs / accounts) txs of each
          * of the node's ceil(accounts / nodes) accounts */
@@ -468,69 +481,92 @@ presign(struct bench *b)
     }
     b->table = mem_calloc(table_size, sizeof *b->table);
     b->table_mask = table_size - 1;
-    struct buf wire;
-    buf_init(&wire, TX_SIZE_MAX);
-    uint8_t value[DEVNET_LOAD_VALUE_MAX];
-    uint64_t rng = 0x9e3779b97f4a7c15u;
-    uint64_t t0 = now_ns();
-    /* the key that account operations add and remove again */
+}
+
+/* Signs tx i (account i % accounts, its next nonce) into p->wire. */
+static enum err
+sign_one(const struct bench *b, struct presign *p, size_t i)
+{
+    uint32_t a = (uint32_t)(i % b->accounts);
+    uint8_t key[24] = "bench/";
+    store_u32(key + 6, b->first_account + a);
+    store_u64(key + 10, p->nonces[a]);
+    store_u32(key + 18, (uint32_t)(b->start_height & 0xffffffffu));
+    bool put = b->workload == BENCH_WL_PUT;
+    unsigned lo = put ? b->size_min : p->note_min;
+    unsigned hi = put ? b->size_max : p->note_max;
+    size_t size = lo + (size_t)(xorshift(&p->rng) % (hi - lo + 1u));
+    for (size_t k = 0; k < size; k++) {
+        /* puts: any bytes; notes: printable ASCII (UTF-8) */
+        uint64_t r = xorshift(&p->rng);
+        p->value[k] = put ? (uint8_t)r : (uint8_t)(' ' + r % 95);
+    }
+    /* mixed: every 10th tx of an account adds the extra key, the next 10th removes it */
+    bool key_op = b->workload == BENCH_WL_MIXED && p->nonces[a] % 10 == 9;
+    bool add = (p->nonces[a] / 10) % 2 == 0;
+    buf_reset(&p->wire);
+    struct devnet_load_tx lt = { .alg = b->hash_alg,
+                                 .chain_id = b->chain_id,
+                                 .secret = p->keys[a],
+                                 .nonce = p->nonces[a]++,
+                                 .expiry_height = p->expiry,
+                                 .key = key,
+                                 .key_size = sizeof key,
+                                 .value = p->value,
+                                 .value_size = size,
+                                 .account_key = &p->extra_pub };
+    hash_bytes(b->hash_alg, key, sizeof key, &lt.document);
+    return put      ? devnet_load_put(&lt, &p->wire)
+           : key_op ? devnet_load_key_op(&lt, add, &p->wire)
+                    : devnet_load_anchor(&lt, &p->wire);
+}
+
+/* Signs every tx up front. Account a's txs go to node a % nodes, with nonces 0, 1, 2, ...
+ * (a fresh devnet, or --first-account past the accounts earlier runs used). */
+static int
+presign(struct bench *b)
+{
+    struct presign p = { .expiry = b->start_height + BENCH_EXPIRY_WINDOW,
+                         .rng = 0x9e3779b97f4a7c15u };
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
+    p.keys = mem_calloc(b->accounts, sizeof *p.keys);
+    p.nonces = mem_calloc(b->accounts, sizeof *p.nonces);
+    p.note_max = min_u(b->size_max, NOTARY_NOTE_SIZE_MAX);
+    p.note_min = min_u(b->size_min, p.note_max);
+    int exit_code = CLI_CONTINUE;
+    for (uint32_t a = 0; a < b->accounts && exit_code == CLI_CONTINUE; a++) {
+        if (devnet_load_key(b->alg, b->first_account + a, &p.keys[a]) != ERR_OK) {
+            fprintf(stderr, "lianmeng bench: cannot derive load key %u\n", a);
+            exit_code = CLI_EXIT_FAILURE;
+        }
+    }
     struct secret_key *extra = NULL;
-    struct public_key extra_pub;
-    if (devnet_load_key(b->alg, DEVNET_LOAD_ACCOUNTS_MAX, &extra) != ERR_OK) {
+    if (exit_code == CLI_CONTINUE &&
+        devnet_load_key(b->alg, DEVNET_LOAD_ACCOUNTS_MAX, &extra) != ERR_OK) {
         fprintf(stderr, "lianmeng bench: cannot derive the account-operation key\n");
         exit_code = CLI_EXIT_FAILURE;
-    } else {
-        secret_key_public(extra, &extra_pub);
     }
-    /* anchor notes are capped by the notary module */
-    unsigned note_max = b->size_max < NOTARY_NOTE_SIZE_MAX ? b->size_max : NOTARY_NOTE_SIZE_MAX;
-    unsigned note_min = b->size_min < note_max ? b->size_min : note_max;
+    if (extra != NULL) {
+        secret_key_public(extra, &p.extra_pub);
+    }
+    b->tx_count = b->max_txs;
+    presign_alloc(b, &p);
+    buf_init(&p.wire, TX_SIZE_MAX);
+    uint64_t t0 = now_ns();
     for (size_t i = 0; i < b->tx_count && exit_code == CLI_CONTINUE; i++) {
-        uint32_t a = (uint32_t)(i % b->accounts);
-        uint8_t key[24] = "bench/";
-        store_u32(key + 6, b->first_account + a);
-        store_u64(key + 10, nonces[a]);
-        store_u32(key + 18, (uint32_t)(b->start_height & 0xffffffffu));
-        bool put = b->workload == BENCH_WL_PUT;
-        unsigned lo = put ? b->size_min : note_min;
-        unsigned hi = put ? b->size_max : note_max;
-        size_t size = lo + (size_t)(xorshift(&rng) % (hi - lo + 1u));
-        for (size_t k = 0; k < size; k++) {
-            /* puts: any bytes; notes: printable ASCII (UTF-8) */
-            uint64_t r = xorshift(&rng);
-            value[k] = put ? (uint8_t)r : (uint8_t)(' ' + r % 95);
-        }
-        /* mixed: every 10th tx of an account adds the extra key, the next 10th removes it */
-        bool key_op = b->workload == BENCH_WL_MIXED && nonces[a] % 10 == 9;
-        bool add = (nonces[a] / 10) % 2 == 0;
-        buf_reset(&wire);
-        struct devnet_load_tx lt = { .alg = b->hash_alg,
-                                     .chain_id = b->chain_id,
-                                     .secret = keys[a],
-                                     .nonce = nonces[a]++,
-                                     .expiry_height = expiry,
-                                     .key = key,
-                                     .key_size = sizeof key,
-                                     .value = value,
-                                     .value_size = size,
-                                     .account_key = &extra_pub };
-        hash_bytes(b->hash_alg, key, sizeof key, &lt.document);
-        enum err rc = put      ? devnet_load_put(&lt, &wire)
-                      : key_op ? devnet_load_key_op(&lt, add, &wire)
-                               : devnet_load_anchor(&lt, &wire);
-        if (rc != ERR_OK || wire_used + wire.size > wire_cap) {
+        enum err rc = sign_one(b, &p, i);
+        if (rc != ERR_OK || b->wire_bytes + p.wire.size > p.wire_cap) {
             fprintf(stderr, "lianmeng bench: cannot sign tx %zu: %s\n", i, err_str(rc));
             exit_code = CLI_EXIT_FAILURE;
             break;
         }
         struct bench_tx *t = &b->txs[i];
-        t->wire_off = wire_used;
-        t->wire_size = (uint32_t)wire.size;
-        memcpy(b->wire + wire_used, wire.data, wire.size);
-        wire_used += wire.size;
-        b->wire_bytes = wire_used;
-        tx_hash(b->hash_alg, wire.data, wire.size, &t->hash);
-        t->node = (uint8_t)(a % b->node_count);
+        t->wire_off = b->wire_bytes;
+        t->wire_size = (uint32_t)p.wire.size;
+        memcpy(b->wire + b->wire_bytes, p.wire.data, p.wire.size);
+        b->wire_bytes += p.wire.size;
+        tx_hash(b->hash_alg, p.wire.data, p.wire.size, &t->hash);
+        t->node = (uint8_t)((i % b->accounts) % b->node_count);
         b->queue[t->node][b->queue_size[t->node]++] = i;
         table_insert(b, i);
     }
@@ -539,13 +575,13 @@ presign(struct bench *b)
         fprintf(stderr, "bench: signed %zu txs from %u accounts in %.1f s\n", b->tx_count,
                 b->accounts, secs);
     }
-    buf_release(&wire);
+    buf_release(&p.wire);
     for (uint32_t a = 0; a < b->accounts; a++) {
-        secret_key_free(keys[a]);
+        secret_key_free(p.keys[a]);
     }
     secret_key_free(extra);
-    mem_free(keys);
-    mem_free(nonces);
+    mem_free(p.keys);
+    mem_free(p.nonces);
     return exit_code;
 }
 

@@ -91,22 +91,22 @@ struct sim_config {
     uint64_t tx_budget; /* >0: the mempool runs dry after this many transactions */
     uint64_t idle_ms;   /* idle_block_interval_ms of the nodes */
     uint64_t base_timeout_ms;
-    bool leader_reputation;  /* section 7 stage 2 */
-    uint32_t exclude_rounds; /* with leader_reputation; 0: the default (20) */
     uint64_t warmup_height;  /* >0: the steady-state counters of sim_result start when the
                               * first honest node commits this height (start-up excluded) */
-    bool expect_violation;   /* a must-fail run (twins > f) */
-    /* Asynchronous execution: env->execute returns ERR_AGAIN and the result arrives as an
-     * event exec_base_us + tx_count * exec_per_tx_us + up to exec_jitter_us later (seeded,
-     * so results of different blocks overtake each other); exec_sync_permille of the
-     * executions still answer at once. A crash forgets the pending ones. A block with more
-     * than txs_per_block transactions (the equivocating leader's second one) then fails
-     * execution at every node. */
-    bool async_exec;
+    uint32_t exclude_rounds; /* with leader_reputation; 0: the default (20) */
+    /* Asynchronous execution (async_exec): env->execute returns ERR_AGAIN and the result
+     * arrives as an event exec_base_us + tx_count * exec_per_tx_us + up to exec_jitter_us
+     * later (seeded, so results of different blocks overtake each other);
+     * exec_sync_permille of the executions still answer at once. A crash forgets the
+     * pending ones. A block with more than txs_per_block transactions (the equivocating
+     * leader's second one) then fails execution at every node. */
+    uint32_t exec_sync_permille;
     uint64_t exec_base_us;
     uint64_t exec_per_tx_us;
     uint64_t exec_jitter_us;
-    uint32_t exec_sync_permille;
+    bool async_exec;
+    bool leader_reputation; /* section 7 stage 2 */
+    bool expect_violation;  /* a must-fail run (twins > f) */
     bool quiet;
 };
 

@@ -137,6 +137,30 @@ value_cache_get(struct value_cache *c, const struct hash *key_hash, struct buf *
     return rc;
 }
 
+/* The slot for a new key: an empty one of its bucket, else CLOCK's victim (at most two
+ * sweeps find a slot whose reference bit is clear). */
+static struct slot *
+victim_slot(struct value_cache *c, const struct hash *key_hash)
+{
+    size_t b = 0;
+    struct slot *bucket = bucket_of(c, key_hash, &b);
+    for (size_t i = 0; i < VALUE_CACHE_WAYS; i++) {
+        if (!bucket[i].used) {
+            return &bucket[i];
+        }
+    }
+    for (size_t k = 0; k < (size_t)2 * VALUE_CACHE_WAYS; k++) {
+        struct slot *cand = &bucket[c->hands[b]];
+        c->hands[b] = (uint8_t)((c->hands[b] + 1) % VALUE_CACHE_WAYS);
+        if (!cand->ref) {
+            c->stats.evictions++;
+            return cand;
+        }
+        cand->ref = false;
+    }
+    UNREACHABLE();
+}
+
 void
 value_cache_put(struct value_cache *c, const struct hash *key_hash, const uint8_t *value,
                 size_t size)
@@ -144,25 +168,7 @@ value_cache_put(struct value_cache *c, const struct hash *key_hash, const uint8_
     ASSERT(pthread_mutex_lock(&c->lock) == 0);
     struct slot *s = find(c, key_hash);
     if (s == NULL) {
-        size_t b = 0;
-        struct slot *bucket = bucket_of(c, key_hash, &b);
-        for (size_t i = 0; i < VALUE_CACHE_WAYS && s == NULL; i++) {
-            if (!bucket[i].used) {
-                s = &bucket[i];
-            }
-        }
-        /* CLOCK: at most two sweeps find a slot whose bit is clear */
-        for (size_t k = 0; s == NULL; k++) {
-            ASSERT(k < 2 * VALUE_CACHE_WAYS);
-            struct slot *cand = &bucket[c->hands[b]];
-            c->hands[b] = (uint8_t)((c->hands[b] + 1) % VALUE_CACHE_WAYS);
-            if (cand->ref) {
-                cand->ref = false;
-            } else {
-                s = cand;
-                c->stats.evictions++;
-            }
-        }
+        s = victim_slot(c, key_hash);
     }
     if (!slot_set(c, s, key_hash, value, size)) {
         slot_clear(c, s); /* too large: not cached (an older entry of the key goes too) */

@@ -71,7 +71,7 @@ static void
 test_eviction(void **state)
 {
     (void)state;
-    struct value_cache *c = value_cache_new(VALUE_CACHE_WAYS * 4, 8);
+    struct value_cache *c = value_cache_new((size_t)VALUE_CACHE_WAYS * 4, 8);
     struct buf out;
     buf_init(&out, 16);
     struct hash hot = key_of(0);
@@ -85,7 +85,7 @@ test_eviction(void **state)
     }
     struct value_cache_stats st;
     value_cache_get_stats(c, &st);
-    assert_true(st.entries <= VALUE_CACHE_WAYS * 4);
+    assert_true(st.entries <= (size_t)VALUE_CACHE_WAYS * 4);
     assert_true(st.evictions > 0);
     size_t hits = 0;
     for (unsigned i = 1; i < 2000; i++) {
@@ -100,7 +100,7 @@ test_eviction(void **state)
             assert_int_equal(rc, ERR_AGAIN);
         }
     }
-    assert_true(hits > 0 && hits < VALUE_CACHE_WAYS * 4);
+    assert_true(hits > 0 && hits < (size_t)VALUE_CACHE_WAYS * 4);
     buf_release(&out);
     value_cache_free(c);
 }
