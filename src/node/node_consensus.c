@@ -252,9 +252,21 @@ env_broadcast(void *ctx, const uint8_t *msg, size_t size)
     if (nc->n->p2p == NULL) {
         return;
     }
-    enum err rc = p2p_broadcast(nc->n->p2p, NULL, FRAME_CONSENSUS, msg, size);
-    if (rc != ERR_OK) {
-        log_debug(LOG_CONSENSUS, "broadcast incomplete error=%s", err_name(rc));
+    /* To the validators only (the core's set and, across an epoch change, the committed
+     * one): observers follow by block sync and need no votes. */
+    const struct validator_set *sets[2] = { consensus_validators(nc->core), nc->n->validators };
+    size_t set_count = sets[1]->epoch == sets[0]->epoch ? 1 : 2;
+    for (size_t s = 0; s < set_count; s++) {
+        for (size_t i = 0; i < sets[s]->count; i++) {
+            const struct public_key *key = &sets[s]->nodes[i].transport_key;
+            if (s == 1 && validator_set_find_transport(sets[0], key) >= 0) {
+                continue; /* sent already */
+            }
+            enum err rc = p2p_send(nc->n->p2p, key, FRAME_CONSENSUS, msg, size);
+            if (rc == ERR_FULL || rc == ERR_TOO_LARGE) {
+                log_debug(LOG_CONSENSUS, "broadcast incomplete error=%s", err_name(rc));
+            }
+        }
     }
 }
 
@@ -572,14 +584,7 @@ refresh_validators(struct node_cons *nc)
     struct public_key self;
     secret_key_public(n->consensus_key, &self);
     n->is_validator = validator_set_find(n->validators, &self) >= 0;
-    struct public_key *keys = mem_calloc(VS_NODES_MAX, sizeof *keys);
-    for (size_t i = 0; i < n->validators->count; i++) {
-        keys[i] = n->validators->nodes[i].transport_key;
-    }
-    if (p2p_set_allowed_keys(n->p2p, keys, n->validators->count) != ERR_OK) {
-        log_error(LOG_CONSENSUS, "cannot refresh the p2p allow-set");
-    }
-    mem_free(keys);
+    node_admission_refresh(n, true);
 }
 
 /* The commit cert of the root when the block is the newest of its finality proof. */
@@ -618,6 +623,7 @@ commit_ledger(struct node_cons *nc, const struct committed_block *cb, struct exe
         return rc;
     }
     nc->committed_id = cb->info->id;
+    node_admission_refresh(n, false); /* a registered node may have come or gone */
     const struct ledger_outcome *o = ledger_result_outcome(e->result);
     struct mempool_raw *raw = mem_calloc(o->tx_count + 1, sizeof *raw);
     struct block *blk = mem_alloc(sizeof *blk);

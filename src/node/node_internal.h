@@ -54,7 +54,14 @@ struct node {
     struct node_waiter *waiters;             /* NODE_WAITERS_MAX, allocated on first use */
     struct node_cons *cons;                  /* the consensus core and its env */
     struct sync *sync;                       /* block sync (node/sync.h) */
+    struct hash admitted_nodes;              /* hash of the registered nodes last admitted */
 };
+
+/* node.c: sets the p2p allow-set to the transport keys of the committed validator set and
+ * the registered node keys of current members (ARCHITECTURE.md "Node transport keys");
+ * p2p closes the links of keys that left it. Without force, does nothing unless the
+ * registered nodes changed since the last call (cheap enough to call after every commit). */
+void node_admission_refresh(struct node *n, bool force);
 
 /* Fills the API backend table over n's ledger and mempool. */
 void node_backend_fill(struct node *n, struct api_backend *out);
