@@ -469,6 +469,55 @@ is_member(struct node *n, uint32_t id)
     return rc == ERR_OK;
 }
 
+static bool
+is_config_peer(const struct node *n, const struct public_key *key)
+{
+    for (size_t i = 0; i < n->config.peer_count; i++) {
+        if (public_key_equal(&n->config.peers[i].key, key)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The dial list from the chain: registered nodes with an address (config peers keep their
+ * configured address); peers added before and no longer registered are forgotten. */
+static void
+dial_registered(struct node *n, const struct registered_node *nodes, size_t count)
+{
+    if (n->dialled_nodes == NULL) {
+        n->dialled_nodes = mem_calloc(REGISTERED_NODES_MAX, sizeof *n->dialled_nodes);
+    }
+    for (size_t i = 0; i < n->dialled_count; i++) {
+        bool still = false;
+        for (size_t j = 0; j < count && !still; j++) {
+            still = nodes[j].address[0] != '\0' &&
+                    public_key_equal(&nodes[j].transport_key, &n->dialled_nodes[i]);
+        }
+        if (!still) {
+            p2p_remove_peer(n->p2p, &n->dialled_nodes[i]);
+        }
+    }
+    n->dialled_count = 0;
+    struct public_key self;
+    p2p_self_key(n->p2p, &self);
+    for (size_t j = 0; j < count; j++) {
+        const struct registered_node *node = &nodes[j];
+        if (node->address[0] == '\0' || public_key_equal(&node->transport_key, &self) ||
+            is_config_peer(n, &node->transport_key) ||
+            !p2p_is_allowed(n->p2p, &node->transport_key)) {
+            continue;
+        }
+        enum err rc = p2p_add_peer(n->p2p, &node->transport_key, node->address);
+        if (rc == ERR_OK) {
+            n->dialled_nodes[n->dialled_count++] = node->transport_key;
+        } else {
+            log_info(LOG_NET, "registered node not dialled address=%s error=%s", node->address,
+                     err_name(rc));
+        }
+    }
+}
+
 void
 node_admission_refresh(struct node *n, bool force)
 {
@@ -513,6 +562,7 @@ node_admission_refresh(struct node *n, bool force)
         n->admitted_nodes = h;
         log_info(LOG_NET, "admitted keys validators=%zu registered_nodes=%zu", n->validators->count,
                  members);
+        dial_registered(n, nodes, node_count);
     }
     mem_free(keys);
     mem_free(nodes);
@@ -626,6 +676,7 @@ node_close(struct node *n)
         genesis_release(&n->genesis);
     }
     node_waiters_release(n);
+    mem_free(n->dialled_nodes);
 }
 
 static enum err
