@@ -480,6 +480,18 @@ is_config_peer(const struct node *n, const struct public_key *key)
     return false;
 }
 
+static bool
+has_address_on_chain(const struct registered_node *nodes, size_t count,
+                     const struct public_key *key)
+{
+    for (size_t j = 0; j < count; j++) {
+        if (nodes[j].address[0] != '\0' && public_key_equal(&nodes[j].transport_key, key)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* The dial list from the chain: registered nodes with an address (config peers keep their
  * configured address); peers added before and no longer registered are forgotten. */
 static void
@@ -489,16 +501,12 @@ dial_registered(struct node *n, const struct registered_node *nodes, size_t coun
         n->dialled_nodes = mem_calloc(REGISTERED_NODES_MAX, sizeof *n->dialled_nodes);
     }
     for (size_t i = 0; i < n->dialled_count; i++) {
-        bool still = false;
-        for (size_t j = 0; j < count && !still; j++) {
-            still = nodes[j].address[0] != '\0' &&
-                    public_key_equal(&nodes[j].transport_key, &n->dialled_nodes[i]);
-        }
-        if (!still) {
+        if (!has_address_on_chain(nodes, count, &n->dialled_nodes[i])) {
             p2p_remove_peer(n->p2p, &n->dialled_nodes[i]);
         }
     }
     n->dialled_count = 0;
+    size_t failed = 0;
     struct public_key self;
     p2p_self_key(n->p2p, &self);
     for (size_t j = 0; j < count; j++) {
@@ -511,10 +519,11 @@ dial_registered(struct node *n, const struct registered_node *nodes, size_t coun
         enum err rc = p2p_add_peer(n->p2p, &node->transport_key, node->address);
         if (rc == ERR_OK) {
             n->dialled_nodes[n->dialled_count++] = node->transport_key;
-        } else {
-            log_info(LOG_NET, "registered node not dialled address=%s error=%s", node->address,
-                     err_name(rc));
         }
+        failed += rc == ERR_OK ? 0 : 1; /* a host name (p2p dials numeric addresses) or full */
+    }
+    if (failed > 0) {
+        log_info(LOG_NET, "registered nodes not dialled at their address count=%zu", failed);
     }
 }
 

@@ -245,6 +245,23 @@ env_send(void *ctx, uint16_t to, const uint8_t *msg, size_t size)
     }
 }
 
+/* Sends msg to every node of set that is not in `sent` (may be NULL). */
+static void
+send_to_set(struct node_cons *nc, const struct validator_set *set, const struct validator_set *sent,
+            const uint8_t *msg, size_t size)
+{
+    size_t dropped = 0;
+    for (size_t i = 0; i < set->count; i++) {
+        const struct public_key *key = &set->nodes[i].transport_key;
+        bool skip = sent != NULL && validator_set_find_transport(sent, key) >= 0;
+        enum err rc = skip ? ERR_OK : p2p_send(nc->n->p2p, key, FRAME_CONSENSUS, msg, size);
+        dropped += rc == ERR_FULL || rc == ERR_TOO_LARGE ? 1 : 0;
+    }
+    if (dropped > 0) {
+        log_debug(LOG_CONSENSUS, "broadcast incomplete dropped=%zu", dropped);
+    }
+}
+
 static void
 env_broadcast(void *ctx, const uint8_t *msg, size_t size)
 {
@@ -254,19 +271,10 @@ env_broadcast(void *ctx, const uint8_t *msg, size_t size)
     }
     /* To the validators only (the core's set and, across an epoch change, the committed
      * one): observers follow by block sync and need no votes. */
-    const struct validator_set *sets[2] = { consensus_validators(nc->core), nc->n->validators };
-    size_t set_count = sets[1]->epoch == sets[0]->epoch ? 1 : 2;
-    for (size_t s = 0; s < set_count; s++) {
-        for (size_t i = 0; i < sets[s]->count; i++) {
-            const struct public_key *key = &sets[s]->nodes[i].transport_key;
-            if (s == 1 && validator_set_find_transport(sets[0], key) >= 0) {
-                continue; /* sent already */
-            }
-            enum err rc = p2p_send(nc->n->p2p, key, FRAME_CONSENSUS, msg, size);
-            if (rc == ERR_FULL || rc == ERR_TOO_LARGE) {
-                log_debug(LOG_CONSENSUS, "broadcast incomplete error=%s", err_name(rc));
-            }
-        }
+    const struct validator_set *core_set = consensus_validators(nc->core);
+    send_to_set(nc, core_set, NULL, msg, size);
+    if (nc->n->validators->epoch != core_set->epoch) {
+        send_to_set(nc, nc->n->validators, core_set, msg, size);
     }
 }
 

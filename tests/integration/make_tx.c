@@ -60,8 +60,8 @@ main(int argc, char **argv)
     tx.op_count = 1;
     static const uint8_t args[4] = { 1, 2, 3, 4 };
     tx.ops[0] = (struct tx_op){ "account", 7, "add_key", 7, args, sizeof args };
-    static uint8_t op_args[4096];
     if (argc >= 8) {
+        static uint8_t op_args[4096];
         const char *dot = strchr(argv[6], '.');
         size_t args_size = 0;
         if (dot == NULL ||

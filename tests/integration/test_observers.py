@@ -98,8 +98,12 @@ def main():
 
         # (a) the validators grow the chain; observer0 joins late.
         t0 = time.monotonic()
-        for h in homes:
-            start_node(procs, h)
+        started = [start_node(procs, h) for h in homes]
+        for i, u in enumerate(apis):
+            # a node that cannot bind its ports (taken since free_port_range) exits: fail fast
+            wait_for("node%d to answer" % i, lambda: status_of(u) or (
+                started[i].poll() is not None and fail("node%d exited: %s" % (
+                    i, read(os.path.join(homes[i], "node.log"))[-300:]))), 30)
         wait_slow("height %d" % BLOCKS, lambda: min(final_height(u) for u in apis) >= BLOCKS, 240)
         print("grew %d blocks in %.1f s" % (BLOCKS, time.monotonic() - t0), flush=True)
         target = min(final_height(u) for u in apis)
