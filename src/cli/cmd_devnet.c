@@ -15,14 +15,18 @@ static void
 devnet_usage(FILE *out)
 {
     fprintf(out,
-            "usage: lianmeng devnet [--nodes N] [--dir DIR] [--base-port P] [--p2p-base-port Q]\n"
+            "usage: lianmeng devnet [--nodes N] [--observers M] [--dir DIR] [--base-port P]\n"
+            "                       [--p2p-base-port Q]\n"
             "                       [--init-only] [--load-accounts N] [--load-alg ed25519|sm2]\n"
             "                       [--hash sha256|sm3]\n\n"
             "Creates (or reuses) a local alliance of N nodes under DIR (default 4 nodes in\n"
             "./devnet): keys, a demo genesis and a config per node; then starts the nodes as\n"
             "separate processes, restarts any that exits, writes DIR/devnet.json, and stops them\n"
             "all on Ctrl-C or SIGTERM. Node i serves its API and portal on 127.0.0.1:(P + i)\n"
-            "(P = %d) and p2p on 127.0.0.1:(Q + i) (Q = P + %d). --init-only writes the files\n"
+            "(P = %d) and p2p on 127.0.0.1:(Q + i) (Q = P + %d). --observers M (default 0)\n"
+            "adds M observer nodes (DIR/observer<j>, ports P + N + j and Q + N + j): they are\n"
+            "registered in the genesis, dial the validators and follow the chain without\n"
+            "voting. --init-only writes the files\n"
             "and exits. --load-accounts N (devnet only, for `lianmeng bench`) adds N demo\n"
             "accounts whose keys anyone can derive (--load-alg, default ed25519) and the test\n"
             "module to the genesis; --hash picks the chain hash (default sha256).\n",
@@ -49,6 +53,7 @@ int
 cli_cmd_devnet(int argc, char **argv)
 {
     unsigned long nodes = 4;
+    unsigned long observers = 0;
     unsigned long base = DEVNET_DEFAULT_API;
     unsigned long p2p = 0;
     const char *dir = "devnet";
@@ -65,6 +70,9 @@ cli_cmd_devnet(int argc, char **argv)
             return CLI_EXIT_OK;
         } else if (strcmp(a, "--nodes") == 0) {
             bad = parse_uint(v, DEVNET_NODES_MAX, &nodes) != 0 || nodes == 0;
+            i++;
+        } else if (strcmp(a, "--observers") == 0) {
+            bad = parse_uint(v, DEVNET_OBSERVERS_MAX, &observers) != 0;
             i++;
         } else if (strcmp(a, "--base-port") == 0) {
             bad = parse_uint(v, 65535, &base) != 0 || base == 0;
@@ -100,7 +108,7 @@ cli_cmd_devnet(int argc, char **argv)
     if (p2p == 0) {
         p2p = base + DEVNET_P2P_PORT_OFFSET;
     }
-    if (base + nodes > 65536 || p2p + nodes > 65536) {
+    if (base + nodes + observers > 65536 || p2p + nodes + observers > 65536) {
         fprintf(stderr, "lianmeng devnet: ports past 65535\n");
         return CLI_EXIT_USAGE;
     }
@@ -112,6 +120,7 @@ cli_cmd_devnet(int argc, char **argv)
     }
     self[n] = '\0';
     struct devnet_options o = { .nodes = (unsigned)nodes,
+                                .observers = (unsigned)observers,
                                 .dir = dir,
                                 .base_port = (uint16_t)base,
                                 .p2p_base_port = (uint16_t)p2p,

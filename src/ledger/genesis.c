@@ -30,6 +30,7 @@ genesis_release(struct genesis *g)
     mem_free(g->modules);
     mem_free(g->institutions);
     mem_free(g->accounts);
+    mem_free(g->nodes);
     mem_free(g->validators);
     memset(g, 0, sizeof *g);
 }
@@ -63,6 +64,87 @@ genesis_add_account(struct genesis *g, const struct genesis_account *account)
     g->accounts = mem_realloc(g->accounts, (g->account_count + 1) * sizeof *g->accounts);
     g->accounts[g->account_count++] = *account;
     return ERR_OK;
+}
+
+enum err
+genesis_add_node(struct genesis *g, const struct registered_node *node)
+{
+    if (g->node_count == REGISTERED_NODES_MAX) {
+        return ERR_FULL;
+    }
+    g->nodes = mem_realloc(g->nodes, (g->node_count + 1) * sizeof *g->nodes);
+    g->nodes[g->node_count++] = *node;
+    return ERR_OK;
+}
+
+int
+registered_node_compare(const struct registered_node *a, const struct registered_node *b)
+{
+    const struct public_key *x = &a->transport_key;
+    const struct public_key *y = &b->transport_key;
+    if (x->alg != y->alg) {
+        return x->alg < y->alg ? -1 : 1;
+    }
+    if (x->size != y->size) {
+        return x->size < y->size ? -1 : 1;
+    }
+    return memcmp(x->bytes, y->bytes, x->size);
+}
+
+bool
+registered_node_address_ok(const char *address, size_t size)
+{
+    if (size > NODE_ADDRESS_SIZE_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < size; i++) {
+        char c = address[i];
+        bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  c == '.' || c == ':' || c == '[' || c == ']' || c == '-';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+enum err
+registered_node_put(struct buf *b, const struct registered_node *node)
+{
+    enum err rc = codec_put_public_key(b, &node->transport_key);
+    if (rc == ERR_OK) {
+        rc = codec_put_u32(b, node->institution);
+    }
+    if (rc == ERR_OK) {
+        rc = codec_put_text(b, node->address, strnlen(node->address, sizeof node->address),
+                            NODE_ADDRESS_SIZE_MAX);
+    }
+    return rc;
+}
+
+enum err
+registered_node_get(struct reader *r, struct registered_node *out)
+{
+    struct registered_node node;
+    memset(&node, 0, sizeof node);
+    const char *text = NULL;
+    size_t size = 0;
+    enum err rc = codec_get_public_key(r, &node.transport_key);
+    if (rc == ERR_OK) {
+        rc = codec_get_u32(r, &node.institution);
+    }
+    if (rc == ERR_OK) {
+        rc = codec_get_text(r, NODE_ADDRESS_SIZE_MAX, &text, &size);
+    }
+    if (rc == ERR_OK &&
+        (node.transport_key.alg != SIG_ED25519 || !registered_node_address_ok(text, size))) {
+        rc = ERR_MALFORMED;
+    }
+    if (rc == ERR_OK) {
+        memcpy(node.address, text, size);
+        *out = node;
+    }
+    return rc;
 }
 
 enum err
@@ -180,6 +262,24 @@ check_validators(const struct genesis *g)
 }
 
 static enum err
+check_nodes(const struct genesis *g)
+{
+    for (size_t i = 0; i < g->node_count; i++) {
+        const struct registered_node *node = &g->nodes[i];
+        size_t address_size = strnlen(node->address, sizeof node->address);
+        if (node->transport_key.alg != SIG_ED25519 ||
+            public_key_check(&node->transport_key) != ERR_OK ||
+            !institution_exists(g, node->institution) || address_size > NODE_ADDRESS_SIZE_MAX ||
+            !registered_node_address_ok(node->address, address_size) ||
+            (i > 0 && registered_node_compare(&g->nodes[i - 1], node) >= 0) ||
+            validator_set_find_transport(g->validators, &node->transport_key) >= 0) {
+            return ERR_MALFORMED;
+        }
+    }
+    return ERR_OK;
+}
+
+static enum err
 check_modules(const struct genesis *g)
 {
     for (size_t i = 0; i < g->module_count; i++) {
@@ -209,6 +309,9 @@ genesis_check(const struct genesis *g)
     }
     if (rc == ERR_OK) {
         rc = check_validators(g);
+    }
+    if (rc == ERR_OK) {
+        rc = check_nodes(g);
     }
     if (rc == ERR_OK) {
         rc = check_modules(g);
@@ -274,6 +377,12 @@ genesis_encode(const struct genesis *g, struct buf *out)
     }
     if (rc == ERR_OK) {
         rc = validator_set_encode(g->validators, out);
+    }
+    if (rc == ERR_OK) {
+        rc = codec_put_count(out, g->node_count, REGISTERED_NODES_MAX);
+    }
+    for (size_t i = 0; rc == ERR_OK && i < g->node_count; i++) {
+        rc = registered_node_put(out, &g->nodes[i]);
     }
     if (rc == ERR_OK) {
         rc = codec_put_count(out, g->module_count, GENESIS_MODULES_MAX);

@@ -11,6 +11,9 @@
 #define KEY_VS_HEIGHT "vs_height"
 #define KEY_FOUNDERS  "founders"
 #define KEY_PROPS     "props"
+#define KEY_NODES     "nodes"
+#define NODES_SIZE_MAX \
+    (3 + REGISTERED_NODES_MAX * (1 + PUBLIC_KEY_SIZE_MAX + 4 + 2 + NODE_ADDRESS_SIZE_MAX))
 #define FOUNDERS_MAX  GENESIS_INSTITUTIONS_MAX
 #define KEY_SIZE_MAX  (8 + HASH_SIZE)
 #define LIST_SIZE_MAX (3 + FOUNDERS_MAX * HASH_SIZE)
@@ -481,6 +484,235 @@ query_institution(struct state_view *view, const uint8_t *args, size_t args_size
     return state_view_get_in(view, SYSTEM_MODULE, key, key_size, out);
 }
 
+/* ---- registered nodes ---- */
+
+enum err
+system_nodes_decode(const uint8_t *data, size_t size, struct registered_node *out,
+                    size_t *out_count)
+{
+    struct reader r;
+    reader_init(&r, data, size);
+    size_t count = 0;
+    enum err rc = codec_get_count(&r, REGISTERED_NODES_MAX, &count);
+    for (size_t i = 0; rc == ERR_OK && i < count; i++) {
+        rc = registered_node_get(&r, &out[i]);
+        if (rc == ERR_OK && i > 0 && registered_node_compare(&out[i - 1], &out[i]) >= 0) {
+            rc = ERR_MALFORMED;
+        }
+    }
+    if (rc == ERR_OK) {
+        rc = codec_finish(&r);
+    }
+    if (rc == ERR_OK) {
+        *out_count = count;
+    }
+    return rc == ERR_OK ? ERR_OK : ERR_MALFORMED;
+}
+
+enum err
+system_load_nodes(struct state_view *v, struct registered_node *out, size_t *out_count)
+{
+    struct buf b;
+    buf_init(&b, NODES_SIZE_MAX);
+    enum err rc = get_key(v, KEY_NODES, &b);
+    if (rc == ERR_NOT_FOUND) {
+        *out_count = 0;
+        rc = ERR_OK;
+    } else if (rc == ERR_OK) {
+        rc = system_nodes_decode(b.data, b.size, out, out_count) == ERR_OK ? ERR_OK : ERR_CORRUPT;
+    }
+    buf_release(&b);
+    return rc;
+}
+
+static enum err
+store_nodes(struct state_view *v, const struct registered_node *nodes, size_t count)
+{
+    if (count == 0) {
+        return state_view_del(v, (const uint8_t *)KEY_NODES, strlen(KEY_NODES));
+    }
+    struct buf b;
+    buf_init(&b, NODES_SIZE_MAX);
+    enum err rc = codec_put_count(&b, count, REGISTERED_NODES_MAX);
+    for (size_t i = 0; rc == ERR_OK && i < count; i++) {
+        rc = registered_node_put(&b, &nodes[i]);
+    }
+    if (rc == ERR_OK) {
+        rc = state_view_put(v, (const uint8_t *)KEY_NODES, strlen(KEY_NODES), b.data, b.size);
+    }
+    buf_release(&b);
+    return rc;
+}
+
+/* The sender must be an admin account of an institution that exists (a member). */
+static enum err
+require_member_admin(struct exec_ctx *ctx, uint32_t *out_institution)
+{
+    uint32_t id = exec_ctx_institution(ctx);
+    bool founding = false;
+    enum err rc = ERR_NOT_FOUND;
+    if (exec_ctx_sender_is_admin(ctx) && id != 0) {
+        rc = system_institution_is_founding(exec_ctx_view(ctx), id, &founding);
+        if (rc != ERR_OK && rc != ERR_NOT_FOUND) {
+            return rc;
+        }
+    }
+    if (rc != ERR_OK) {
+        exec_ctx_set_message(ctx, "only an admin of a member institution may do this");
+        return ERR_DENIED;
+    }
+    *out_institution = id;
+    return ERR_OK;
+}
+
+static enum err
+emit_node(struct exec_ctx *ctx, const char *kind, const struct registered_node *node)
+{
+    uint8_t be[4];
+    store_u32(be, node->institution);
+    struct event_attr attrs[2] = {
+        { "key", 3, node->transport_key.bytes, node->transport_key.size },
+        { "institution", 11, be, sizeof be },
+    };
+    return exec_ctx_emit(ctx, kind, attrs, 2);
+}
+
+/* Index where key is (or would be inserted) in the sorted list; *found if there. */
+static size_t
+nodes_find(const struct registered_node *nodes, size_t count, const struct registered_node *key,
+           bool *found)
+{
+    size_t at = 0;
+    while (at < count && registered_node_compare(&nodes[at], key) < 0) {
+        at++;
+    }
+    *found = at < count && registered_node_compare(&nodes[at], key) == 0;
+    return at;
+}
+
+static enum err
+op_register_node(struct exec_ctx *ctx, const uint8_t *args, size_t args_size)
+{
+    struct registered_node node;
+    memset(&node, 0, sizeof node);
+    struct reader r;
+    reader_init(&r, args, args_size);
+    const char *text = NULL;
+    size_t text_size = 0;
+    enum err rc = codec_get_public_key(&r, &node.transport_key);
+    if (rc == ERR_OK) {
+        rc = codec_get_text(&r, NODE_ADDRESS_SIZE_MAX, &text, &text_size);
+    }
+    if (rc == ERR_OK) {
+        rc = codec_finish(&r);
+    }
+    if (rc != ERR_OK) {
+        return ERR_MALFORMED;
+    }
+    if (node.transport_key.alg != SIG_ED25519 || public_key_check(&node.transport_key) != ERR_OK) {
+        exec_ctx_set_message(ctx, "a node's transport key must be a valid Ed25519 key");
+        return ERR_MALFORMED;
+    }
+    if (!registered_node_address_ok(text, text_size)) {
+        exec_ctx_set_message(ctx, "a node address is host:port of [0-9A-Za-z.:[]-]");
+        return ERR_MALFORMED;
+    }
+    memcpy(node.address, text, text_size);
+    rc = require_member_admin(ctx, &node.institution);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    struct state_view *v = exec_ctx_view(ctx);
+    struct validator_set *vs = mem_alloc(sizeof *vs);
+    rc = system_load_vs(v, vs);
+    if (rc == ERR_OK && validator_set_find_transport(vs, &node.transport_key) >= 0) {
+        exec_ctx_set_message(ctx, "the key is a validator's transport key");
+        rc = ERR_EXISTS;
+    }
+    mem_free(vs);
+    struct registered_node *nodes = mem_calloc(REGISTERED_NODES_MAX, sizeof *nodes);
+    size_t count = 0;
+    if (rc == ERR_OK) {
+        rc = system_load_nodes(v, nodes, &count);
+    }
+    bool found = false;
+    size_t at = rc == ERR_OK ? nodes_find(nodes, count, &node, &found) : 0;
+    if (rc == ERR_OK && found) {
+        exec_ctx_set_message(ctx, "the node key is registered already");
+        rc = ERR_EXISTS;
+    }
+    if (rc == ERR_OK && count == REGISTERED_NODES_MAX) {
+        exec_ctx_set_message(ctx, "too many registered nodes");
+        rc = ERR_FULL;
+    }
+    if (rc == ERR_OK) {
+        memmove(&nodes[at + 1], &nodes[at], (count - at) * sizeof nodes[0]);
+        nodes[at] = node;
+        rc = store_nodes(v, nodes, count + 1);
+    }
+    mem_free(nodes);
+    if (rc == ERR_OK) {
+        rc = emit_node(ctx, "node_registered", &node);
+    }
+    return rc;
+}
+
+static enum err
+op_remove_node(struct exec_ctx *ctx, const uint8_t *args, size_t args_size)
+{
+    struct registered_node key;
+    memset(&key, 0, sizeof key);
+    struct reader r;
+    reader_init(&r, args, args_size);
+    enum err rc = codec_get_public_key(&r, &key.transport_key);
+    if (rc == ERR_OK) {
+        rc = codec_finish(&r);
+    }
+    if (rc != ERR_OK) {
+        return ERR_MALFORMED;
+    }
+    uint32_t institution = 0;
+    rc = require_member_admin(ctx, &institution);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    struct state_view *v = exec_ctx_view(ctx);
+    struct registered_node *nodes = mem_calloc(REGISTERED_NODES_MAX, sizeof *nodes);
+    size_t count = 0;
+    rc = system_load_nodes(v, nodes, &count);
+    bool found = false;
+    size_t at = rc == ERR_OK ? nodes_find(nodes, count, &key, &found) : 0;
+    if (rc == ERR_OK && !found) {
+        rc = ERR_NOT_FOUND;
+    }
+    if (rc == ERR_OK && nodes[at].institution != institution) {
+        exec_ctx_set_message(ctx, "only an admin of the node's institution may remove it");
+        rc = ERR_DENIED;
+    }
+    struct registered_node removed = key;
+    if (rc == ERR_OK) {
+        removed = nodes[at];
+        memmove(&nodes[at], &nodes[at + 1], (count - at - 1) * sizeof nodes[0]);
+        rc = store_nodes(v, nodes, count - 1);
+    }
+    mem_free(nodes);
+    if (rc == ERR_OK) {
+        rc = emit_node(ctx, "node_removed", &removed);
+    }
+    return rc;
+}
+
+static enum err
+query_nodes(struct state_view *view, const uint8_t *args, size_t args_size, struct buf *out)
+{
+    (void)args;
+    if (args_size != 0) {
+        return ERR_MALFORMED;
+    }
+    enum err rc = get_key(view, KEY_NODES, out);
+    return rc == ERR_NOT_FOUND ? codec_put_count(out, 0, REGISTERED_NODES_MAX) : rc;
+}
+
 static enum err
 genesis_institutions(struct state_view *view, const struct genesis *g)
 {
@@ -541,18 +773,24 @@ load_genesis(struct state_view *view, const struct genesis *g, const uint8_t *da
     if (rc == ERR_OK) {
         rc = genesis_institutions(view, g);
     }
+    if (rc == ERR_OK) {
+        rc = store_nodes(view, g->nodes, g->node_count);
+    }
     return rc;
 }
 
 static const struct module_op system_ops[] = {
     { "propose_vs", op_propose_vs },
     { "approve_vs", op_approve_vs },
+    { "register_node", op_register_node },
+    { "remove_node", op_remove_node },
 };
 
 static const struct module_query system_queries[] = {
     { "vs", query_vs },
     { "params", query_params },
     { "institution", query_institution },
+    { "nodes", query_nodes },
 };
 
 const struct module_def system_module = {

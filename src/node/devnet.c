@@ -309,14 +309,60 @@ devnet_load_key(unsigned alg, uint32_t i, struct secret_key **out)
     return secret_key_import((enum sig_alg)alg, h.bytes, HASH_SIZE, out);
 }
 
+static unsigned
+devnet_total(const struct devnet_options *o)
+{
+    return o->nodes + o->observers;
+}
+
+/* "node<i>" for the validators, "observer<j>" for the observers after them. */
+static void
+devnet_name(const struct devnet_options *o, unsigned i, char out[32])
+{
+    if (i < o->nodes) {
+        snprintf(out, 32, "node%u", i);
+    } else {
+        snprintf(out, 32, "observer%u", i - o->nodes);
+    }
+}
+
 static void
 node_home(const struct devnet_options *o, unsigned i, char out[DEVNET_PATH_MAX])
 {
-    snprintf(out, DEVNET_PATH_MAX, "%s/node%u", o->dir, i);
+    char name[32];
+    devnet_name(o, i, name);
+    snprintf(out, DEVNET_PATH_MAX, "%s/%s", o->dir, name);
+}
+
+static int
+node_qsort_compare(const void *a, const void *b)
+{
+    return registered_node_compare(a, b);
+}
+
+/* Observer j is registered to institution j % nodes + 1 with its p2p address. */
+static enum err
+add_observers(const struct devnet_options *o, const struct devnet_node_keys *keys,
+              struct genesis *g)
+{
+    enum err rc = ERR_OK;
+    for (unsigned j = 0; j < o->observers && rc == ERR_OK; j++) {
+        struct registered_node node;
+        memset(&node, 0, sizeof node);
+        node.transport_key = keys[o->nodes + j].transport;
+        node.institution = j % o->nodes + 1;
+        snprintf(node.address, sizeof node.address, "127.0.0.1:%u",
+                 (unsigned)o->p2p_base_port + o->nodes + j);
+        rc = genesis_add_node(g, &node);
+    }
+    if (rc == ERR_OK && g->node_count > 1) {
+        qsort(g->nodes, g->node_count, sizeof *g->nodes, node_qsort_compare);
+    }
+    return rc;
 }
 
 /* The demo genesis: one founding institution per node, each with one admin account and one
- * validator of power 1. */
+ * validator of power 1; the observers as registered nodes. */
 static enum err
 build_genesis(const struct devnet_options *o, const struct devnet_node_keys *keys, struct buf *out)
 {
@@ -349,6 +395,9 @@ build_genesis(const struct devnet_options *o, const struct devnet_node_keys *key
         v->transport_key = keys[i].transport;
     }
     g.validators->count = o->nodes;
+    if (rc == ERR_OK) {
+        rc = add_observers(o, keys, &g);
+    }
     if (o->hash_alg != 0) {
         g.hash_alg = (enum hash_alg)o->hash_alg;
     }
@@ -397,12 +446,14 @@ write_config(const struct devnet_options *o, unsigned i, const struct devnet_nod
 {
     struct buf b;
     buf_init(&b, (size_t)64 * 1024);
+    char name[32];
+    devnet_name(o, i, name);
     enum err rc = buf_printf(&b,
                              "; written by `lianmeng devnet`; rewritten at every devnet start\n"
-                             "[node]\nname = node%u\nlog_level = info\n"
+                             "[node]\nname = %s\nlog_level = info\n"
                              "[keys]\npassphrase_file = passphrase\n"
                              "[p2p]\nlisten = 127.0.0.1:%u\n",
-                             i, (unsigned)o->p2p_base_port + i);
+                             name, (unsigned)o->p2p_base_port + i);
     for (unsigned j = 0; j < o->nodes && rc == ERR_OK; j++) {
         if (j == i) {
             continue;
@@ -440,8 +491,11 @@ check_options(const struct devnet_options *o)
         o->p2p_base_port == 0) {
         return ERR_INVALID_ARG;
     }
-    unsigned api_end = (unsigned)o->base_port + o->nodes;
-    unsigned p2p_end = (unsigned)o->p2p_base_port + o->nodes;
+    if (o->observers > DEVNET_OBSERVERS_MAX) {
+        return ERR_INVALID_ARG;
+    }
+    unsigned api_end = (unsigned)o->base_port + devnet_total(o);
+    unsigned p2p_end = (unsigned)o->p2p_base_port + devnet_total(o);
     if (api_end > 65536 || p2p_end > 65536) {
         return ERR_INVALID_ARG;
     }
@@ -455,7 +509,7 @@ check_options(const struct devnet_options *o)
 static enum err
 ensure_node_keys(const struct devnet_options *o, struct devnet_node_keys *keys)
 {
-    for (unsigned i = 0; i < o->nodes; i++) {
+    for (unsigned i = 0; i < devnet_total(o); i++) {
         char home[DEVNET_PATH_MAX];
         char sub[DEVNET_PATH_MAX];
         char passphrase[DEVNET_PASSPHRASE_HEX + 1];
@@ -487,21 +541,24 @@ ensure_node_keys(const struct devnet_options *o, struct devnet_node_keys *keys)
     return ERR_OK;
 }
 
-/* ERR_EXISTS if DIR holds a devnet of another size; *out_reuse: it holds one of this size. */
+/* ERR_EXISTS if DIR holds a devnet of another size (validators or observers); *out_reuse:
+ * it holds one of this size. */
 static enum err
 check_existing(const struct devnet_options *o, bool *out_reuse)
 {
     char home[DEVNET_PATH_MAX];
     char path[DEVNET_PATH_MAX];
-    node_home(o, o->nodes, home);
+    snprintf(home, sizeof home, "%s/node%u", o->dir, o->nodes);
     bool more = file_exists(home);
+    snprintf(home, sizeof home, "%s/observer%u", o->dir, o->observers);
+    more = more || file_exists(home);
     node_home(o, 0, home);
     bool first = join(path, home, "genesis.json") == ERR_OK && file_exists(path);
-    node_home(o, o->nodes - 1, home);
+    node_home(o, devnet_total(o) - 1, home);
     bool last = join(path, home, "genesis.json") == ERR_OK && file_exists(path);
     if (more || (first && !last)) {
-        log_error(LOG_NODE, "devnet: %s holds a devnet with %s than %u nodes", o->dir,
-                  more ? "more" : "fewer", o->nodes);
+        log_error(LOG_NODE, "devnet: %s holds a devnet with %s than %u nodes and %u observers",
+                  o->dir, more ? "more" : "fewer", o->nodes, o->observers);
         return ERR_EXISTS;
     }
     *out_reuse = first;
@@ -514,7 +571,7 @@ write_genesis(const struct devnet_options *o, const struct devnet_node_keys *key
     struct buf genesis;
     buf_init(&genesis, GENESIS_JSON_SIZE_MAX);
     enum err rc = build_genesis(o, keys, &genesis);
-    for (unsigned i = 0; i < o->nodes && rc == ERR_OK; i++) {
+    for (unsigned i = 0; i < devnet_total(o) && rc == ERR_OK; i++) {
         char home[DEVNET_PATH_MAX];
         char path[DEVNET_PATH_MAX];
         node_home(o, i, home);
@@ -545,18 +602,18 @@ devnet_init(const struct devnet_options *o)
     if (rc != ERR_OK) {
         return rc;
     }
-    struct devnet_node_keys *keys = mem_calloc(o->nodes, sizeof *keys);
+    struct devnet_node_keys *keys = mem_calloc(devnet_total(o), sizeof *keys);
     rc = ensure_node_keys(o, keys);
     if (rc == ERR_OK && !reuse) {
         rc = write_genesis(o, keys);
     }
-    for (unsigned i = 0; i < o->nodes && rc == ERR_OK; i++) {
+    for (unsigned i = 0; i < devnet_total(o) && rc == ERR_OK; i++) {
         rc = write_config(o, i, keys);
     }
     mem_free(keys);
     if (rc == ERR_OK) {
-        log_notice(LOG_NODE, "devnet: %s %s with %u nodes", reuse ? "reusing" : "created", o->dir,
-                   o->nodes);
+        log_notice(LOG_NODE, "devnet: %s %s with %u nodes and %u observers",
+                   reuse ? "reusing" : "created", o->dir, o->nodes, o->observers);
     }
     return rc;
 }
@@ -631,10 +688,13 @@ node_json(const struct devnet_options *o, const char *dir_abs, unsigned i,
           const struct devnet_proc *p)
 {
     json_t *n = json_object();
-    json_object_set_new(n, "name", json_sprintf("node%u", i));
+    char name[32];
+    devnet_name(o, i, name);
+    json_object_set_new(n, "name", json_string(name));
+    json_object_set_new(n, "role", json_string(i < o->nodes ? "validator" : "observer"));
     json_object_set_new(n, "api", json_sprintf("http://127.0.0.1:%u", (unsigned)o->base_port + i));
     json_object_set_new(n, "p2p", json_sprintf("127.0.0.1:%u", (unsigned)o->p2p_base_port + i));
-    json_object_set_new(n, "home", json_sprintf("%s/node%u", dir_abs, i));
+    json_object_set_new(n, "home", json_sprintf("%s/%s", dir_abs, name));
     json_object_set_new(n, "pid", json_integer(p->pid));
     json_object_set_new(n, "restarts", json_integer(p->restarts));
     return n;
@@ -651,7 +711,7 @@ write_devnet_json(const struct devnet_options *o, const struct devnet_proc *proc
     json_object_set_new(root, "chain_name", json_string(DEVNET_CHAIN_NAME));
     json_object_set_new(root, "supervisor_pid", json_integer(getpid()));
     json_t *nodes = json_array();
-    for (unsigned i = 0; i < o->nodes; i++) {
+    for (unsigned i = 0; i < devnet_total(o); i++) {
         json_array_append_new(nodes, node_json(o, dir_abs, i, &procs[i]));
     }
     json_object_set_new(root, "nodes", nodes);
@@ -669,12 +729,12 @@ write_devnet_json(const struct devnet_options *o, const struct devnet_proc *proc
     return rc;
 }
 
-/* Index of the node with this pid, or o->nodes. */
+/* Index of the node with this pid, or devnet_total(o). */
 static unsigned
 find_proc(const struct devnet_options *o, const struct devnet_proc *procs, pid_t pid)
 {
     unsigned i = 0;
-    while (i < o->nodes && procs[i].pid != pid) {
+    while (i < devnet_total(o) && procs[i].pid != pid) {
         i++;
     }
     return i;
@@ -682,14 +742,14 @@ find_proc(const struct devnet_options *o, const struct devnet_proc *procs, pid_t
 
 /* A node exited: log it and schedule its restart with back-off. */
 static void
-node_exited(unsigned i, struct devnet_proc *p, int status)
+node_exited(const char *name, struct devnet_proc *p, int status)
 {
     uint64_t ran = now_s() - p->started_s;
     unsigned backoff = ran >= DEVNET_STABLE_S || p->backoff_s == 0 ? 1 : p->backoff_s * 2;
     p->backoff_s = backoff > DEVNET_BACKOFF_MAX_S ? DEVNET_BACKOFF_MAX_S : backoff;
     p->restart_at_s = now_s() + p->backoff_s;
     bool signaled = WIFSIGNALED(status);
-    log_warn(LOG_NODE, "devnet: node%u (pid %d) %s %d; restarting in %u s", i, (int)p->pid,
+    log_warn(LOG_NODE, "devnet: %s (pid %d) %s %d; restarting in %u s", name, (int)p->pid,
              signaled ? "killed by signal" : "exited with status",
              signaled ? WTERMSIG(status) : WEXITSTATUS(status), p->backoff_s);
     p->pid = 0;
@@ -703,8 +763,10 @@ reap(const struct devnet_options *o, struct devnet_proc *procs)
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         unsigned i = find_proc(o, procs, pid);
-        if (i < o->nodes) {
-            node_exited(i, &procs[i], status);
+        if (i < devnet_total(o)) {
+            char name[32];
+            devnet_name(o, i, name);
+            node_exited(name, &procs[i], status);
         }
     }
 }
@@ -716,12 +778,12 @@ running_count(const struct devnet_options *o, struct devnet_proc *procs)
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         unsigned i = find_proc(o, procs, pid);
-        if (i < o->nodes) {
+        if (i < devnet_total(o)) {
             procs[i].pid = 0;
         }
     }
     unsigned running = 0;
-    for (unsigned i = 0; i < o->nodes; i++) {
+    for (unsigned i = 0; i < devnet_total(o); i++) {
         running += procs[i].pid > 0 ? 1u : 0u;
     }
     return running;
@@ -730,11 +792,13 @@ running_count(const struct devnet_options *o, struct devnet_proc *procs)
 static void
 kill_stragglers(const struct devnet_options *o, struct devnet_proc *procs)
 {
-    for (unsigned i = 0; i < o->nodes; i++) {
+    for (unsigned i = 0; i < devnet_total(o); i++) {
         if (procs[i].pid <= 0) {
             continue;
         }
-        log_warn(LOG_NODE, "devnet: node%u did not stop in %d s; killing it", i,
+        char name[32];
+        devnet_name(o, i, name);
+        log_warn(LOG_NODE, "devnet: %s did not stop in %d s; killing it", name,
                  DEVNET_STOP_TIMEOUT_S);
         kill(procs[i].pid, SIGKILL);
         int status = 0;
@@ -746,7 +810,7 @@ kill_stragglers(const struct devnet_options *o, struct devnet_proc *procs)
 static void
 stop_all(const struct devnet_options *o, struct devnet_proc *procs, const sigset_t *wait_set)
 {
-    for (unsigned i = 0; i < o->nodes; i++) {
+    for (unsigned i = 0; i < devnet_total(o); i++) {
         if (procs[i].pid > 0) {
             kill(procs[i].pid, SIGTERM);
         }
@@ -763,10 +827,13 @@ stop_all(const struct devnet_options *o, struct devnet_proc *procs, const sigset
 static void
 print_urls(const struct devnet_options *o)
 {
-    printf("Lianmeng devnet: %u nodes in %s (logs in each node's node.log)\n", o->nodes, o->dir);
-    for (unsigned i = 0; i < o->nodes; i++) {
+    printf("Lianmeng devnet: %u nodes and %u observers in %s (logs in each node's node.log)\n",
+           o->nodes, o->observers, o->dir);
+    for (unsigned i = 0; i < devnet_total(o); i++) {
         unsigned port = (unsigned)o->base_port + i;
-        printf("  node%u  portal http://127.0.0.1:%u/   API http://127.0.0.1:%u/v1/status\n", i,
+        char name[32];
+        devnet_name(o, i, name);
+        printf("  %-10s portal http://127.0.0.1:%u/   API http://127.0.0.1:%u/v1/status\n", name,
                port, port);
     }
     printf("Stop with Ctrl-C.\n");
@@ -790,7 +857,9 @@ start_if_due(const struct devnet_options *o, unsigned i, struct devnet_proc *p,
     if (!first) {
         p->restarts++;
     }
-    log_notice(LOG_NODE, "devnet: node%u %s pid=%d restarts=%u", i, first ? "started" : "restarted",
+    char name[32];
+    devnet_name(o, i, name);
+    log_notice(LOG_NODE, "devnet: %s %s pid=%d restarts=%u", name, first ? "started" : "restarted",
                (int)p->pid, p->restarts);
     return true;
 }
@@ -800,7 +869,7 @@ static enum err
 start_due(const struct devnet_options *o, struct devnet_proc *procs, const sigset_t *child_mask)
 {
     bool changed = false;
-    for (unsigned i = 0; i < o->nodes; i++) {
+    for (unsigned i = 0; i < devnet_total(o); i++) {
         changed = start_if_due(o, i, &procs[i], child_mask) || changed;
     }
     return changed ? write_devnet_json(o, procs) : ERR_OK;
@@ -821,7 +890,7 @@ supervise(const struct devnet_options *o, struct devnet_proc *procs, const sigse
         rc = sig == SIGINT || sig == SIGTERM ? ERR_OK : start_due(o, procs, child_mask);
     }
     if (rc == ERR_OK) {
-        log_notice(LOG_NODE, "devnet: signal %d: stopping %u nodes", sig, o->nodes);
+        log_notice(LOG_NODE, "devnet: signal %d: stopping %u nodes", sig, devnet_total(o));
     }
     return rc;
 }
@@ -842,7 +911,7 @@ devnet_run(const struct devnet_options *o)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGCHLD);
     sigprocmask(SIG_BLOCK, &set, &old);
-    struct devnet_proc *procs = mem_calloc(o->nodes, sizeof *procs);
+    struct devnet_proc *procs = mem_calloc(devnet_total(o), sizeof *procs);
     rc = start_due(o, procs, &old);
     if (rc == ERR_OK) {
         print_urls(o);

@@ -11,13 +11,20 @@
  *                                                        account each, one validator each)
  *   DIR/node<i>/config.ini                              (API on 127.0.0.1:base_port+i, p2p on
  *                                                        127.0.0.1:p2p_base_port+i, every other
- *                                                        node as a peer)
+ *                                                        validator as a peer)
+ *   DIR/observer<j>/...                                 (the same files for observer j: not a
+ *                                                        validator, its transport key registered
+ *                                                        in the genesis "nodes" to institution
+ *                                                        j % nodes + 1; it dials the validators
+ *                                                        and follows by block sync; its ports
+ *                                                        come after the validators': index
+ *                                                        nodes + j)
  * devnet_run then starts `<binary> node --home DIR/node<i>` for each node (stdout and stderr
- * appended to DIR/node<i>/node.log), writes DIR/devnet.json (name, API URL, p2p address,
- * home, pid and restart count of each node; rewritten at every (re)start, and with pid 0 once
- * everything stopped), restarts a node that exits (with a log line and a back-off), and on
- * SIGINT or SIGTERM sends SIGTERM to every node, waits for them (SIGKILL after
- * DEVNET_STOP_TIMEOUT_S) and returns.
+ * appended to DIR/node<i>/node.log; the same for each observer), writes DIR/devnet.json (name,
+ * role "validator" or "observer", API URL, p2p address, home, pid and restart count of each node;
+ * rewritten at every (re)start, and with pid 0 once everything stopped), restarts a node that exits
+ * (with a log line and a back-off), and on SIGINT or SIGTERM sends SIGTERM to every node, waits for
+ * them (SIGKILL after DEVNET_STOP_TIMEOUT_S) and returns.
  *
  * Threads: devnet_run blocks SIGINT, SIGTERM and SIGCHLD in the calling thread and waits for
  * them with sigtimedwait; call it from a single-threaded process (the CLI). */
@@ -33,12 +40,14 @@
 #include "crypto/sign.h"
 
 #define DEVNET_NODES_MAX       32
+#define DEVNET_OBSERVERS_MAX   16
 #define DEVNET_STOP_TIMEOUT_S  15
 #define DEVNET_DEFAULT_API     8080
 #define DEVNET_P2P_PORT_OFFSET 1000 /* p2p ports are the API ports + this by default */
 
 struct devnet_options {
-    unsigned nodes;         /* 1..DEVNET_NODES_MAX */
+    unsigned nodes;         /* validators, 1..DEVNET_NODES_MAX */
+    unsigned observers;     /* 0..DEVNET_OBSERVERS_MAX, ports after the validators' */
     const char *dir;        /* created if missing */
     uint16_t base_port;     /* API of node i: base_port + i */
     uint16_t p2p_base_port; /* p2p of node i: p2p_base_port + i */

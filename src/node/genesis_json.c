@@ -314,6 +314,55 @@ decode_validators(json_t *arr, struct validator_set *vs)
 }
 
 static int
+node_qsort_compare(const void *a, const void *b)
+{
+    return registered_node_compare(a, b);
+}
+
+static enum err
+decode_nodes(json_t *arr, struct genesis *g)
+{
+    static const char *const fields[] = { "institution", "transport_key", "address", NULL };
+    if (arr == NULL) {
+        return ERR_OK;
+    }
+    if (!json_is_array(arr) || json_array_size(arr) > REGISTERED_NODES_MAX) {
+        log_error(LOG_NODE, "genesis: \"nodes\" must be an array of at most %d nodes",
+                  REGISTERED_NODES_MAX);
+        return ERR_MALFORMED;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(arr, i, item)
+    {
+        struct registered_node node;
+        memset(&node, 0, sizeof node);
+        uint64_t institution = 0;
+        enum err rc = only_keys(item, fields);
+        if (rc == ERR_OK) {
+            rc = get_u64(item, "institution", UINT32_MAX, &institution);
+        }
+        if (rc == ERR_OK) {
+            rc = get_key(item, "transport_key", &node.transport_key);
+        }
+        if (rc == ERR_OK && json_object_get(item, "address") != NULL) {
+            rc = get_text(item, "address", node.address, NODE_ADDRESS_SIZE_MAX);
+        }
+        node.institution = (uint32_t)institution;
+        if (rc == ERR_OK) {
+            rc = genesis_add_node(g, &node);
+        }
+        if (rc != ERR_OK) {
+            return ERR_MALFORMED;
+        }
+    }
+    if (g->node_count > 1) {
+        qsort(g->nodes, g->node_count, sizeof *g->nodes, node_qsort_compare);
+    }
+    return ERR_OK;
+}
+
+static int
 module_compare(const void *a, const void *b)
 {
     return strcmp(((const struct genesis_module *)a)->name,
@@ -358,9 +407,9 @@ decode_modules(json_t *obj, struct genesis *g)
 static enum err
 decode_root(json_t *root, struct genesis *g)
 {
-    static const char *const fields[] = { "chain_name", "hash_alg",     "timestamp_us",
-                                          "params",     "institutions", "accounts",
-                                          "validators", "modules",      NULL };
+    static const char *const fields[] = { "chain_name",   "hash_alg", "timestamp_us", "params",
+                                          "institutions", "accounts", "validators",   "nodes",
+                                          "modules",      NULL };
     enum err rc = only_keys(root, fields);
     if (rc == ERR_OK) {
         rc = get_text(root, "chain_name", g->chain_name, GENESIS_NAME_SIZE_MAX);
@@ -392,6 +441,9 @@ decode_root(json_t *root, struct genesis *g)
     }
     if (rc == ERR_OK) {
         rc = decode_validators(json_object_get(root, "validators"), g->validators);
+    }
+    if (rc == ERR_OK) {
+        rc = decode_nodes(json_object_get(root, "nodes"), g);
     }
     if (rc == ERR_OK) {
         rc = decode_modules(json_object_get(root, "modules"), g);
@@ -527,6 +579,20 @@ genesis_to_json(const struct genesis *g)
         json_array_append_new(nodes, o);
     }
     json_object_set_new(root, "validators", nodes);
+    if (g->node_count > 0) {
+        json_t *observers = json_array();
+        for (size_t i = 0; i < g->node_count; i++) {
+            const struct registered_node *node = &g->nodes[i];
+            json_t *o = json_object();
+            json_object_set_new(o, "institution", json_integer(node->institution));
+            json_object_set_new(o, "transport_key", key_to_json(&node->transport_key));
+            if (node->address[0] != '\0') {
+                json_object_set_new(o, "address", json_string(node->address));
+            }
+            json_array_append_new(observers, o);
+        }
+        json_object_set_new(root, "nodes", observers);
+    }
     json_t *modules = json_object();
     for (size_t i = 0; i < g->module_count; i++) {
         const struct genesis_module *m = &g->modules[i];

@@ -10,11 +10,14 @@
  *     "accounts": [ { "institution": 1, "admin": true, "keys": ["ed25519:<hex>", ...] } ],
  *     "validators": [ { "institution": 1, "consensus_key": "sm2:<hex>",
  *                       "transport_key": "ed25519:<hex>", "power": 1 } ],
+ *     "nodes": [ { "institution": 2, "transport_key": "ed25519:<hex>",  optional: registered
+ *                  "address": "127.0.0.1:9005" } ],                      non-validator nodes,
+ *                                                                        address optional
  *     "modules": { "<name>": "<base64 data>", ... }           optional
  *   }
  * Parsing is strict: unknown or duplicate keys, wrong types, negative or oversized numbers,
  * bad keys and anything genesis_check refuses are ERR_MALFORMED (ERR_TOO_LARGE past
- * GENESIS_JSON_SIZE_MAX). Institutions and modules are sorted by the parser, so the JSON may
+ * GENESIS_JSON_SIZE_MAX). Institutions, nodes and modules are sorted by the parser, so the JSON may
  * list them in any order; the genesis hash does not depend on that order. */
 #ifndef LM_NODE_GENESIS_JSON_H
 #define LM_NODE_GENESIS_JSON_H

@@ -27,6 +27,7 @@
 #include "ledger/ledger.h"
 #include "ledger/receipt.h"
 #include "ledger/registry.h"
+#include "ledger/system.h"
 #include "ledger/test_module.h"
 #include "mempool/mempool.h"
 #include "modules/modules.h"
@@ -467,6 +468,127 @@ add_peer(struct node *n, const struct config_peer *peer, const struct public_key
     return ERR_OK;
 }
 
+/* True if institution id is a member (recorded in the committed state). */
+static bool
+is_member(struct node *n, uint32_t id)
+{
+    uint8_t args[4];
+    store_u32(args, id);
+    struct buf b;
+    buf_init(&b, 2 + GENESIS_NAME_SIZE_MAX + 1);
+    enum err rc = ledger_query(n->ledger, NULL, "system.institution", args, sizeof args, &b);
+    buf_release(&b);
+    return rc == ERR_OK;
+}
+
+static bool
+is_config_peer(const struct node *n, const struct public_key *key)
+{
+    for (size_t i = 0; i < n->config.peer_count; i++) {
+        if (public_key_equal(&n->config.peers[i].key, key)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+has_address_on_chain(const struct registered_node *nodes, size_t count,
+                     const struct public_key *key)
+{
+    for (size_t j = 0; j < count; j++) {
+        if (nodes[j].address[0] != '\0' && public_key_equal(&nodes[j].transport_key, key)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The dial list from the chain: registered nodes with an address (config peers keep their
+ * configured address); peers added before and no longer registered are forgotten. */
+static void
+dial_registered(struct node *n, const struct registered_node *nodes, size_t count)
+{
+    if (n->dialled_nodes == NULL) {
+        n->dialled_nodes = mem_calloc(REGISTERED_NODES_MAX, sizeof *n->dialled_nodes);
+    }
+    for (size_t i = 0; i < n->dialled_count; i++) {
+        if (!has_address_on_chain(nodes, count, &n->dialled_nodes[i])) {
+            p2p_remove_peer(n->p2p, &n->dialled_nodes[i]);
+        }
+    }
+    n->dialled_count = 0;
+    size_t failed = 0;
+    struct public_key self;
+    p2p_self_key(n->p2p, &self);
+    for (size_t j = 0; j < count; j++) {
+        const struct registered_node *node = &nodes[j];
+        if (node->address[0] == '\0' || public_key_equal(&node->transport_key, &self) ||
+            is_config_peer(n, &node->transport_key) ||
+            !p2p_is_allowed(n->p2p, &node->transport_key)) {
+            continue;
+        }
+        enum err rc = p2p_add_peer(n->p2p, &node->transport_key, node->address);
+        if (rc == ERR_OK) {
+            n->dialled_nodes[n->dialled_count++] = node->transport_key;
+        }
+        failed += rc == ERR_OK ? 0 : 1; /* a host name (p2p dials numeric addresses) or full */
+    }
+    if (failed > 0) {
+        log_info(LOG_NET, "registered nodes not dialled at their address count=%zu", failed);
+    }
+}
+
+void
+node_admission_refresh(struct node *n, bool force)
+{
+    if (n->p2p == NULL) {
+        return;
+    }
+    struct buf b;
+    buf_init(&b, (size_t)REGISTERED_NODES_MAX * (PUBLIC_KEY_SIZE_MAX + 8 + NODE_ADDRESS_SIZE_MAX));
+    enum err rc = ledger_query(n->ledger, NULL, "system.nodes", NULL, 0, &b);
+    struct hash h;
+    hash_bytes(ledger_hash_alg(n->ledger), b.data, b.size, &h);
+    if (rc == ERR_OK && !force && hash_equal(&h, &n->admitted_nodes)) {
+        buf_release(&b);
+        return;
+    }
+    struct registered_node *nodes = mem_calloc(REGISTERED_NODES_MAX, sizeof *nodes);
+    size_t node_count = 0;
+    if (rc == ERR_OK) {
+        rc = system_nodes_decode(b.data, b.size, nodes, &node_count);
+    }
+    buf_release(&b);
+    if (rc != ERR_OK) {
+        log_error(LOG_NODE, "cannot read the registered nodes error=%s", err_str(rc));
+        node_count = 0; /* validators only, rather than a stale set */
+    }
+    struct public_key *keys = mem_calloc(VS_NODES_MAX + REGISTERED_NODES_MAX, sizeof *keys);
+    size_t count = 0;
+    for (size_t i = 0; i < n->validators->count; i++) {
+        keys[count++] = n->validators->nodes[i].transport_key;
+    }
+    size_t members = 0;
+    for (size_t i = 0; i < node_count; i++) {
+        if (is_member(n, nodes[i].institution)) {
+            keys[count++] = nodes[i].transport_key;
+            members++;
+        }
+    }
+    rc = p2p_set_allowed_keys(n->p2p, keys, count);
+    if (rc != ERR_OK) {
+        log_error(LOG_NODE, "cannot set the p2p allow-set error=%s", err_str(rc));
+    } else {
+        n->admitted_nodes = h;
+        log_info(LOG_NET, "admitted keys validators=%zu registered_nodes=%zu", n->validators->count,
+                 members);
+        dial_registered(n, nodes, node_count);
+    }
+    mem_free(keys);
+    mem_free(nodes);
+}
+
 static enum err
 open_p2p(struct node *n)
 {
@@ -487,15 +609,7 @@ open_p2p(struct node *n)
                   err_str(rc));
         return rc;
     }
-    struct public_key *keys = mem_calloc(VS_NODES_MAX, sizeof *keys);
-    for (size_t i = 0; i < n->validators->count; i++) {
-        keys[i] = n->validators->nodes[i].transport_key;
-    }
-    rc = p2p_set_allowed_keys(n->p2p, keys, n->validators->count);
-    mem_free(keys);
-    if (rc != ERR_OK) {
-        return rc;
-    }
+    node_admission_refresh(n, true);
     struct public_key self;
     p2p_self_key(n->p2p, &self);
     for (size_t i = 0; i < n->config.peer_count && rc == ERR_OK; i++) {
@@ -583,6 +697,7 @@ node_close(struct node *n)
         genesis_release(&n->genesis);
     }
     node_waiters_release(n);
+    mem_free(n->dialled_nodes);
 }
 
 static enum err

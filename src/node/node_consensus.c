@@ -248,6 +248,23 @@ env_send(void *ctx, uint16_t to, const uint8_t *msg, size_t size)
     }
 }
 
+/* Sends msg to every node of set that is not in `sent` (may be NULL). */
+static void
+send_to_set(struct node_cons *nc, const struct validator_set *set, const struct validator_set *sent,
+            const uint8_t *msg, size_t size)
+{
+    size_t dropped = 0;
+    for (size_t i = 0; i < set->count; i++) {
+        const struct public_key *key = &set->nodes[i].transport_key;
+        bool skip = sent != NULL && validator_set_find_transport(sent, key) >= 0;
+        enum err rc = skip ? ERR_OK : p2p_send(nc->n->p2p, key, FRAME_CONSENSUS, msg, size);
+        dropped += rc == ERR_FULL || rc == ERR_TOO_LARGE ? 1 : 0;
+    }
+    if (dropped > 0) {
+        log_debug(LOG_CONSENSUS, "broadcast incomplete dropped=%zu", dropped);
+    }
+}
+
 static void
 env_broadcast(void *ctx, const uint8_t *msg, size_t size)
 {
@@ -255,9 +272,12 @@ env_broadcast(void *ctx, const uint8_t *msg, size_t size)
     if (nc->n->p2p == NULL) {
         return;
     }
-    enum err rc = p2p_broadcast(nc->n->p2p, NULL, FRAME_CONSENSUS, msg, size);
-    if (rc != ERR_OK) {
-        log_debug(LOG_CONSENSUS, "broadcast incomplete error=%s", err_name(rc));
+    /* To the validators only (the core's set and, across an epoch change, the committed
+     * one): observers follow by block sync and need no votes. */
+    const struct validator_set *core_set = consensus_validators(nc->core);
+    send_to_set(nc, core_set, NULL, msg, size);
+    if (nc->n->validators->epoch != core_set->epoch) {
+        send_to_set(nc, nc->n->validators, core_set, msg, size);
     }
 }
 
@@ -590,14 +610,7 @@ refresh_validators(struct node_cons *nc)
     struct public_key self;
     secret_key_public(n->consensus_key, &self);
     n->is_validator = validator_set_find(n->validators, &self) >= 0;
-    struct public_key *keys = mem_calloc(VS_NODES_MAX, sizeof *keys);
-    for (size_t i = 0; i < n->validators->count; i++) {
-        keys[i] = n->validators->nodes[i].transport_key;
-    }
-    if (p2p_set_allowed_keys(n->p2p, keys, n->validators->count) != ERR_OK) {
-        log_error(LOG_CONSENSUS, "cannot refresh the p2p allow-set");
-    }
-    mem_free(keys);
+    node_admission_refresh(n, true);
 }
 
 /* The commit cert of the root when the block is the newest of its finality proof. */
@@ -636,6 +649,7 @@ commit_ledger(struct node_cons *nc, const struct committed_block *cb, struct exe
         return rc;
     }
     nc->committed_id = cb->info->id;
+    node_admission_refresh(n, false); /* a registered node may have come or gone */
     const struct ledger_outcome *o = ledger_result_outcome(e->result);
     struct mempool_raw *raw = mem_calloc(o->tx_count + 1, sizeof *raw);
     struct block *blk = mem_alloc(sizeof *blk);

@@ -57,7 +57,19 @@ struct node {
     struct node_cons *cons;                  /* the consensus core and its env */
     struct sync *sync;                       /* block sync (node/sync.h) */
     struct db_table epochs_table;            /* epochs.c */
+    struct hash admitted_nodes;              /* hash of the registered nodes last admitted */
+    struct public_key *dialled_nodes;        /* registered nodes added as p2p peers by their
+                                                on-chain address (REGISTERED_NODES_MAX) */
+    size_t dialled_count;
 };
+
+/* node.c: sets the p2p allow-set to the transport keys of the committed validator set and
+ * the registered node keys of current members (ARCHITECTURE.md "Node transport keys");
+ * p2p closes the links of keys that left it. Registered nodes with a numeric address that
+ * are not config peers are dialled there (and forgotten once removed). Without force, does nothing
+ * unless the registered nodes changed since the last call (cheap enough to call after every
+ * commit). */
+void node_admission_refresh(struct node *n, bool force);
 
 /* Fills the API backend table over n's ledger and mempool. */
 void node_backend_fill(struct node *n, struct api_backend *out);

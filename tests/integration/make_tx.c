@@ -1,7 +1,9 @@
-/* Test helper: prints the hex of a signed tx (account.add_key with dummy args) from a devnet
- * node's account key, for the integration tests' admission and gossip checks.
- * usage: make_tx GENESIS_JSON KEY_FILE PASSPHRASE_FILE NONCE [COUNT]
- * (COUNT txs, nonces NONCE .. NONCE + COUNT - 1, one hex line each), or
+/* Test helper: prints the hex of a signed tx (account.add_key with dummy args, or the op
+ * MODULE.OP with the hex ARGS) from a devnet node's account key, for the integration tests'
+ * admission, gossip, node-registration and epoch checks.
+ * usage: make_tx GENESIS_JSON KEY_FILE PASSPHRASE_FILE NONCE [COUNT [MODULE.OP ARGS_HEX [EXPIRY]]]
+ * (COUNT txs, expiring at height EXPIRY (default 1000), nonces NONCE .. NONCE + COUNT - 1, one
+ * hex line each), or
  *        make_tx GENESIS_JSON KEY_FILE PASSPHRASE_FILE NONCE propose_vs|approve_vs EPOCH POWERS
  * (one system.propose_vs tx carrying, or one system.approve_vs tx naming the hash of, the
  * genesis validators with epoch EPOCH and powers POWERS, a comma-separated list with one power
@@ -58,8 +60,11 @@ vs_args(const struct genesis *g, const char *epoch, const char *powers, struct b
 int
 main(int argc, char **argv)
 {
-    if (argc != 5 && argc != 6 && argc != 8) {
-        fprintf(stderr, "usage: make_tx GENESIS_JSON KEY_FILE PASSPHRASE_FILE NONCE [COUNT]\n"
+    bool vs_form =
+        argc == 8 && (strcmp(argv[5], "propose_vs") == 0 || strcmp(argv[5], "approve_vs") == 0);
+    if (argc != 5 && argc != 6 && argc != 8 && argc != 9) {
+        fprintf(stderr, "usage: make_tx GENESIS_JSON KEY_FILE PASSPHRASE_FILE NONCE "
+                        "[COUNT [MODULE.OP ARGS_HEX [EXPIRY]]]\n"
                         "       make_tx GENESIS_JSON KEY_FILE PASSPHRASE_FILE NONCE "
                         "propose_vs|approve_vs EPOCH POWERS\n");
         return 1;
@@ -95,24 +100,35 @@ main(int argc, char **argv)
     address_of(g.hash_alg, &pub, &tx.sender);
     tx.key = pub;
     uint64_t first = strtoull(argv[4], NULL, 10);
-    uint64_t count = argc == 6 ? strtoull(argv[5], NULL, 10) : 1;
-    tx.expiry_height = 1000;
+    uint64_t count = argc >= 6 && !vs_form ? strtoull(argv[5], NULL, 10) : 1;
+    tx.expiry_height = argc == 9 ? strtoull(argv[8], NULL, 10) : 1000;
     tx.op_count = 1;
     static const uint8_t args[4] = { 1, 2, 3, 4 };
     tx.ops[0] = (struct tx_op){ "account", 7, "add_key", 7, args, sizeof args };
     struct buf set;
     buf_init(&set, VS_ENCODED_SIZE_MAX);
     struct hash set_hash;
-    if (argc == 8) {
+    if (vs_form) {
         bool propose = strcmp(argv[5], "propose_vs") == 0;
-        if ((!propose && strcmp(argv[5], "approve_vs") != 0) ||
-            vs_args(&g, argv[6], argv[7], &set, &set_hash) != 0) {
+        if (vs_args(&g, argv[6], argv[7], &set, &set_hash) != 0) {
             fprintf(stderr, "make_tx: propose_vs or approve_vs EPOCH POWERS\n");
             return 1;
         }
         tx.ops[0] =
             propose ? (struct tx_op){ "system", 6, "propose_vs", 10, set.data, set.size }
                     : (struct tx_op){ "system", 6, "approve_vs", 10, set_hash.bytes, HASH_SIZE };
+    } else if (argc >= 8) {
+        static uint8_t op_args[4096];
+        const char *dot = strchr(argv[6], '.');
+        size_t args_size = 0;
+        if (dot == NULL ||
+            hex_decode(argv[7], strlen(argv[7]), op_args, sizeof op_args, &args_size) != ERR_OK) {
+            fprintf(stderr, "make_tx: bad op %s or args %s\n", argv[6], argv[7]);
+            return 1;
+        }
+        tx.ops[0] =
+            (struct tx_op){ argv[6],  (size_t)(dot - argv[6]), dot + 1, strlen(dot + 1), op_args,
+                            args_size };
     }
     struct buf out;
     buf_init(&out, TX_SIZE_MAX);

@@ -114,10 +114,13 @@ def main():
                     "listen = 127.0.0.1:%d\n%s\n[api]\nlisten = 127.0.0.1:%d\n"
                     % (base + NODES + 1000, "\n".join(sorted(peers)), base + NODES))
         before = min(final_height(u) for u in apis)
-        start_node(procs, ihome)
+        intruder = start_node(procs, ihome)
         for i, h in enumerate(homes):
+            # an intruder that cannot start (its ports taken meanwhile) fails here, not later
             wait_for("node%d to refuse the intruder" % i, lambda: re.search(
-                r"refused peer key=\w+ .*not a registered", read(os.path.join(h, "node.log"))), 30)
+                r"refused peer key=\w+ .*not a registered", read(os.path.join(h, "node.log")))
+                or (intruder.poll() is not None and fail("the intruder exited: " + read(
+                    os.path.join(ihome, "node.log"))[-400:])), 30)
         ist = wait_for("intruder status", lambda: status_of("http://127.0.0.1:%d" % (base + NODES)), 30)
         check(not ist["validator"] and ist["final"]["height"] == 0,
               "the intruder got somewhere: %r" % ist)

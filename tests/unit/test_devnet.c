@@ -1,6 +1,7 @@
 /* Unit tests of node/devnet's init: the files it writes load with the node's own readers
  * (config, genesis, keystore), agree with each other, are private where they hold secrets,
- * and a second init reuses the same chain; size mismatches and bad ports are refused. */
+ * and a second init reuses the same chain; size mismatches and bad ports are refused;
+ * observers are registered in the genesis and dial the validators only. */
 #define _XOPEN_SOURCE 700 /* nftw */ // NOLINT(readability-identifier-naming)
 #include <ftw.h>
 #include <stdio.h>
@@ -133,6 +134,61 @@ test_init(void **state)
 }
 
 static void
+test_observers(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/lm_devnet_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct devnet_options o = { .nodes = NODES,
+                                .observers = 2,
+                                .dir = dir,
+                                .base_port = 18080,
+                                .p2p_base_port = 19080,
+                                .binary = "x" };
+    assert_int_equal(devnet_init(&o), ERR_OK);
+    struct genesis g;
+    char path[512];
+    snprintf(path, sizeof path, "%s/observer1/genesis.json", dir);
+    assert_int_equal(genesis_json_load(path, &g), ERR_OK);
+    assert_int_equal(g.validators->count, NODES);
+    assert_int_equal(g.node_count, 2);
+    for (unsigned j = 0; j < 2; j++) {
+        char home[256];
+        snprintf(home, sizeof home, "%s/observer%u", dir, j);
+        snprintf(path, sizeof path, "%s/keys/transport.key", home);
+        struct public_key transport;
+        assert_int_equal(keystore_read_public(path, &transport), ERR_OK);
+        size_t at = public_key_equal(&g.nodes[0].transport_key, &transport) ? 0 : 1;
+        assert_true(public_key_equal(&g.nodes[at].transport_key, &transport));
+        assert_int_equal(g.nodes[at].institution, j % NODES + 1);
+        char expect[64];
+        snprintf(expect, sizeof expect, "127.0.0.1:%u", 19080 + NODES + j);
+        assert_string_equal(g.nodes[at].address, expect);
+        struct config c;
+        char error[CONFIG_ERROR_MAX];
+        snprintf(path, sizeof path, "%s/config.ini", home);
+        assert_int_equal(config_load(path, &c, error), ERR_OK);
+        snprintf(expect, sizeof expect, "127.0.0.1:%u", 18080 + NODES + j);
+        assert_string_equal(c.api_listen, expect);
+        assert_int_equal(c.peer_count, NODES); /* every validator */
+        assert_int_equal(validator_set_find_transport(g.validators, &transport), -1);
+    }
+    struct config c;
+    char error[CONFIG_ERROR_MAX];
+    snprintf(path, sizeof path, "%s/node0/config.ini", dir);
+    assert_int_equal(config_load(path, &c, error), ERR_OK);
+    assert_int_equal(c.peer_count, NODES - 1); /* validators do not list observers */
+    o.observers = 1;
+    assert_int_equal(devnet_init(&o), ERR_EXISTS);
+    o.observers = 3;
+    assert_int_equal(devnet_init(&o), ERR_EXISTS);
+    o.observers = 2;
+    assert_int_equal(devnet_init(&o), ERR_OK);
+    genesis_release(&g);
+    remove_tree(dir);
+}
+
+static void
 test_bad_options(void **state)
 {
     (void)state;
@@ -147,6 +203,9 @@ test_bad_options(void **state)
     assert_int_equal(devnet_init(&o), ERR_INVALID_ARG);
     o.nodes = DEVNET_NODES_MAX + 1;
     assert_int_equal(devnet_init(&o), ERR_INVALID_ARG);
+    o.nodes = 4;
+    o.observers = DEVNET_OBSERVERS_MAX + 1;
+    assert_int_equal(devnet_init(&o), ERR_INVALID_ARG);
     struct stat st;
     assert_int_not_equal(stat("/tmp/lm_never_made", &st), 0);
 }
@@ -157,6 +216,7 @@ main(void)
     log_set_level(LOG_LEVEL_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init),
+        cmocka_unit_test(test_observers),
         cmocka_unit_test(test_bad_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /* Unit tests of the genesis struct and the chain parameters: canonical checks (order,
- * uniqueness, references, algorithms), the genesis hash binding every field, and the strict
- * parameter encoding. */
+ * uniqueness, references, algorithms), the genesis hash binding every field (registered
+ * nodes included), and the strict parameter encoding. */
+#include <stdio.h>
 #include <string.h>
 
 #include "base/mem.h"
@@ -104,6 +105,70 @@ test_check(void **state)
     genesis_release(&g);
 }
 
+static struct registered_node
+node_of(uint32_t institution, const char *address)
+{
+    struct registered_node n;
+    memset(&n, 0, sizeof n);
+    struct secret_key *k = key_of(SIG_ED25519);
+    secret_key_public(k, &n.transport_key);
+    secret_key_free(k);
+    n.institution = institution;
+    snprintf(n.address, sizeof n.address, "%s", address);
+    return n;
+}
+
+/* Registered nodes: sorted by key, unique, Ed25519, of existing institutions, valid addresses,
+ * not a validator's transport key; and part of the chain id. */
+static void
+test_nodes(void **state)
+{
+    (void)state;
+    struct genesis g;
+    make(&g);
+    struct hash h0;
+    assert_int_equal(genesis_hash(&g, &h0), ERR_OK);
+    struct registered_node a = node_of(1, "127.0.0.1:9000");
+    struct registered_node b = node_of(5, "");
+    if (registered_node_compare(&a, &b) > 0) {
+        struct registered_node t = a;
+        a = b;
+        b = t;
+    }
+    assert_int_equal(genesis_add_node(&g, &a), ERR_OK);
+    assert_int_equal(genesis_add_node(&g, &b), ERR_OK);
+    assert_int_equal(genesis_check(&g), ERR_OK);
+    struct hash h;
+    assert_int_equal(genesis_hash(&g, &h), ERR_OK);
+    assert_false(hash_equal(&h, &h0));
+    g.nodes[0] = b; /* out of order, then a duplicate */
+    g.nodes[1] = a;
+    assert_int_equal(genesis_check(&g), ERR_MALFORMED);
+    g.nodes[1] = b;
+    assert_int_equal(genesis_check(&g), ERR_MALFORMED);
+    g.nodes[0] = a;
+    g.nodes[1].institution = 4; /* unknown */
+    assert_int_equal(genesis_check(&g), ERR_MALFORMED);
+    g.nodes[1].institution = 5;
+    snprintf(g.nodes[1].address, sizeof g.nodes[1].address, "a b:1");
+    assert_int_equal(genesis_check(&g), ERR_MALFORMED);
+    g.nodes[1].address[0] = '\0';
+    assert_int_equal(genesis_check(&g), ERR_OK);
+    g.node_count = 1;
+    g.nodes[0].transport_key = g.validators->nodes[0].transport_key; /* a validator's key */
+    assert_int_equal(genesis_check(&g), ERR_MALFORMED);
+    struct secret_key *k = key_of(SIG_SM2);
+    secret_key_public(k, &g.nodes[0].transport_key); /* not Ed25519 */
+    secret_key_free(k);
+    assert_int_equal(genesis_check(&g), ERR_MALFORMED);
+    g.node_count = 0;
+    assert_int_equal(genesis_hash(&g, &h), ERR_OK);
+    assert_true(hash_equal(&h, &h0));
+    assert_true(registered_node_address_ok("[::1]:80", 8));
+    assert_false(registered_node_address_ok("x/y", 3));
+    genesis_release(&g);
+}
+
 static void
 test_params(void **state)
 {
@@ -141,6 +206,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check),
+        cmocka_unit_test(test_nodes),
         cmocka_unit_test(test_params),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,6 @@
-/* Unit tests of node/genesis_json: JSON round trip with an identical genesis hash, any
- * order of institutions and modules, strict refusals (unknown and duplicate fields, types,
- * ranges, keys, references), and loading a real file. */
+/* Unit tests of node/genesis_json: JSON round trip with an identical genesis hash (registered
+ * nodes included), any order of institutions, nodes and modules, strict refusals (unknown and
+ * duplicate fields, types, ranges, keys, references), and loading a real file. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +33,10 @@ sample(const char *extra)
     char k2[160];
     char k3[160];
     char k4[160];
+    char n1[160];
+    char n2[160];
+    key_text(SIG_ED25519, n1);
+    key_text(SIG_ED25519, n2);
     key_text(SIG_ED25519, k1);
     key_text(SIG_SM2, k2);
     key_text(SIG_SM2, k3);
@@ -47,8 +51,11 @@ sample(const char *extra)
         "  \"accounts\": [ { \"institution\": 2, \"admin\": true, \"keys\": [\"%s\", \"%s\"] } ],\n"
         "  \"validators\": [ { \"institution\": 7, \"consensus_key\": \"%s\",\n"
         "                      \"transport_key\": \"%s\", \"power\": 3 } ],\n"
+        "  \"nodes\": [ { \"institution\": 7, \"transport_key\": \"%s\",\n"
+        "               \"address\": \"127.0.0.1:9004\" },\n"
+        "             { \"institution\": 2, \"transport_key\": \"%s\" } ],\n"
         "  \"modules\": { \"zeta\": \"AAE=\", \"alpha\": \"\" }%s }",
-        k1, k2, k3, k4, extra);
+        k1, k2, k3, k4, n1, n2, extra);
     return text;
 }
 
@@ -68,6 +75,11 @@ test_round_trip(void **state)
     assert_int_equal(g.account_count, 1);
     assert_int_equal(g.accounts[0].key_count, 2);
     assert_int_equal(g.validators->nodes[0].power, 3);
+    assert_int_equal(g.node_count, 2);
+    assert_true(registered_node_compare(&g.nodes[0], &g.nodes[1]) < 0); /* sorted */
+    size_t with_address = g.nodes[0].institution == 7 ? 0 : 1;
+    assert_string_equal(g.nodes[with_address].address, "127.0.0.1:9004");
+    assert_string_equal(g.nodes[1 - with_address].address, "");
     assert_int_equal(g.module_count, 2);
     assert_string_equal(g.modules[0].name, "alpha");
     assert_int_equal(g.modules[1].data_size, 2);
@@ -135,6 +147,9 @@ test_refusals(void **state)
         { "\"AAE=\"", "\"AAE\"" },
         { "ed25519:", "rsa:" },
         { "\"sig_algs\": [\"ed25519\", \"sm2\"]", "\"sig_algs\": [\"ed25519\"]" },
+        { "\"address\": \"127.0.0.1:9004\"", "\"address\": \"127.0.0.1/9004\"" },
+        { "\"address\": \"127.0.0.1:9004\"", "\"addr\": \"127.0.0.1:9004\"" },
+        { "{ \"institution\": 2, \"transport_key\"", "{ \"institution\": 3, \"transport_key\"" },
     };
     for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
         char *copy = mem_alloc(8192);

@@ -1,7 +1,9 @@
 /* Unit tests of the core system module through real blocks: validator-set proposals and
  * approvals by founding institutions, installation at more than 2/3 of the founders (the
  * block reports next_epoch_vs_hash), refusals (non-founder, wrong epoch, unknown proposal,
- * a second change in one block), approvals moving between proposals, and the parameters. */
+ * a second change in one block), approvals moving between proposals, the parameters, and
+ * node registration (register_node / remove_node: who may, bad keys and addresses,
+ * duplicates, removal by another institution). */
 #include <string.h>
 
 #include "ledger/system.h"
@@ -203,6 +205,125 @@ test_params_and_institutions(void **state)
     fixture_close(&f);
 }
 
+/* register_node args: the key's encoding, then the address as text. */
+static void
+add_register(struct fixture *f, size_t from, uint64_t nonce, const struct public_key *key,
+             const char *address)
+{
+    struct buf b;
+    buf_init(&b, 256);
+    assert_int_equal(codec_put_public_key(&b, key), ERR_OK);
+    assert_int_equal(codec_put_text(&b, address, strlen(address), 255), ERR_OK);
+    add_op(f, from, nonce, "register_node", b.data, b.size);
+    buf_release(&b);
+}
+
+static void
+add_remove(struct fixture *f, size_t from, uint64_t nonce, const struct public_key *key)
+{
+    struct buf b;
+    buf_init(&b, 256);
+    assert_int_equal(codec_put_public_key(&b, key), ERR_OK);
+    add_op(f, from, nonce, "remove_node", b.data, b.size);
+    buf_release(&b);
+}
+
+static struct public_key
+key_of(enum sig_alg alg, uint32_t seed)
+{
+    struct secret_key *k = fixture_key(alg, seed);
+    struct public_key pk;
+    secret_key_public(k, &pk);
+    secret_key_free(k);
+    return pk;
+}
+
+static void
+load_nodes(struct fixture *f, struct registered_node *out, size_t *count)
+{
+    struct buf b;
+    buf_init(&b, 65536);
+    assert_int_equal(ledger_query(f->ledger, NULL, "system.nodes", NULL, 0, &b), ERR_OK);
+    assert_int_equal(system_nodes_decode(b.data, b.size, out, count), ERR_OK);
+    buf_release(&b);
+}
+
+/* Accounts 0..2 are admins of institutions 1..3; account 3 (institution 4) is not an admin. */
+static void
+test_register_and_remove_nodes(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f, 8, SIG_ED25519, NULL);
+    struct registered_node *nodes = mem_calloc(REGISTERED_NODES_MAX, sizeof *nodes);
+    size_t count = 99;
+    load_nodes(&f, nodes, &count);
+    assert_int_equal(count, 0);
+    struct public_key k1 = key_of(SIG_ED25519, 50001);
+    struct public_key k2 = key_of(SIG_ED25519, 50002);
+    struct public_key validator = key_of(SIG_ED25519, 200001); /* fixture validator 1 */
+    struct public_key sm2 = key_of(SIG_SM2, 50003);
+    struct public_key small_order = { .alg = SIG_ED25519, .size = 32 };
+    small_order.bytes[0] = 1;                      /* the identity point */
+    add_register(&f, 0, 0, &k1, "127.0.0.1:9000"); /* ok: institution 1 */
+    add_register(&f, 3, 0, &k2, "");               /* not an admin */
+    add_register(&f, 1, 0, &k1, "");               /* registered already */
+    add_register(&f, 1, 1, &validator, "");        /* a validator's transport key */
+    add_register(&f, 1, 2, &sm2, "");              /* not Ed25519 */
+    add_register(&f, 1, 3, &small_order, "");      /* not a valid point */
+    add_register(&f, 1, 4, &k2, "host name:1");    /* bad address */
+    add_register(&f, 2, 0, &k2, "");               /* ok: institution 3, no address */
+    static const uint8_t trailing[] = { 1 };
+    add_op(&f, 2, 1, "remove_node", trailing, sizeof trailing); /* malformed args */
+    struct ledger_result *r = run_and_commit(&f, 1);
+    assert_int_equal(fixture_status(r, 0), 0);
+    assert_int_equal(fixture_status(r, 1), receipt_status_of(ERR_DENIED));
+    assert_int_equal(fixture_status(r, 2), receipt_status_of(ERR_EXISTS));
+    assert_int_equal(fixture_status(r, 3), receipt_status_of(ERR_EXISTS));
+    assert_int_equal(fixture_status(r, 4), receipt_status_of(ERR_MALFORMED));
+    assert_int_equal(fixture_status(r, 5), receipt_status_of(ERR_MALFORMED));
+    assert_int_equal(fixture_status(r, 6), receipt_status_of(ERR_MALFORMED));
+    assert_int_equal(fixture_status(r, 7), 0);
+    assert_int_equal(fixture_status(r, 8), receipt_status_of(ERR_MALFORMED));
+    ledger_result_free(r);
+    load_nodes(&f, nodes, &count);
+    assert_int_equal(count, 2);
+    assert_true(registered_node_compare(&nodes[0], &nodes[1]) < 0);
+    size_t i1 = public_key_equal(&nodes[0].transport_key, &k1) ? 0 : 1;
+    assert_true(public_key_equal(&nodes[i1].transport_key, &k1));
+    assert_int_equal(nodes[i1].institution, 1);
+    assert_string_equal(nodes[i1].address, "127.0.0.1:9000");
+    assert_true(public_key_equal(&nodes[1 - i1].transport_key, &k2));
+    assert_int_equal(nodes[1 - i1].institution, 3);
+    assert_string_equal(nodes[1 - i1].address, "");
+    /* Removal: only by an admin of the node's institution. */
+    add_remove(&f, 1, 5, &k1); /* institution 2 removing institution 1's node */
+    add_remove(&f, 3, 1, &k1); /* not an admin */
+    add_remove(&f, 0, 1, &k1); /* ok */
+    add_remove(&f, 0, 2, &k1); /* gone */
+    r = run_and_commit(&f, 2);
+    assert_int_equal(fixture_status(r, 0), receipt_status_of(ERR_DENIED));
+    assert_int_equal(fixture_status(r, 1), receipt_status_of(ERR_DENIED));
+    assert_int_equal(fixture_status(r, 2), 0);
+    assert_int_equal(fixture_status(r, 3), receipt_status_of(ERR_NOT_FOUND));
+    ledger_result_free(r);
+    load_nodes(&f, nodes, &count);
+    assert_int_equal(count, 1);
+    assert_true(public_key_equal(&nodes[0].transport_key, &k2));
+    /* The last one goes: the list is empty again; a removed key may register again. */
+    add_remove(&f, 2, 2, &k2);
+    add_register(&f, 0, 3, &k1, "[::1]:9001");
+    r = run_and_commit(&f, 3);
+    assert_int_equal(fixture_status(r, 0), 0);
+    assert_int_equal(fixture_status(r, 1), 0);
+    ledger_result_free(r);
+    load_nodes(&f, nodes, &count);
+    assert_int_equal(count, 1);
+    assert_string_equal(nodes[0].address, "[::1]:9001");
+    mem_free(nodes);
+    fixture_close(&f);
+}
+
 int
 main(void)
 {
@@ -210,6 +331,7 @@ main(void)
         cmocka_unit_test(test_install_after_two_thirds),
         cmocka_unit_test(test_approval_moves),
         cmocka_unit_test(test_params_and_institutions),
+        cmocka_unit_test(test_register_and_remove_nodes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
