@@ -14,6 +14,7 @@
 #include "base/reader.h"
 #include "codec/consensus_types.h"
 #include "codec/validator_set.h"
+#include "consensus/consensus.h"
 #include "ledger/ledger.h"
 #include "ledger/system.h"
 #include "node/node_internal.h"
@@ -183,4 +184,58 @@ node_epochs_cert(struct node *n, uint64_t epoch, struct buf *out_cert)
     buf_release(&block);
     buf_release(&proof);
     return rc;
+}
+
+enum err
+node_epochs_ends(struct node *n, uint64_t current, size_t max, struct buf *storage,
+                 struct cons_epoch_end **out_ends, size_t *out_count)
+{
+    uint64_t first = current > GENESIS_EPOCH + max ? current - max : GENESIS_EPOCH + 1;
+    size_t cap = current >= first ? (size_t)(current - first + 1) : 0;
+    struct cons_epoch_end *ends = mem_calloc(cap + 1, sizeof *ends);
+    size_t *offsets = mem_calloc(4 * cap + 1, sizeof *offsets); /* proof, size, set, size */
+    struct validator_set *set = mem_alloc(sizeof *set);
+    struct buf block;
+    buf_init(&block, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    size_t count = 0;
+    enum err rc = ERR_OK;
+    for (uint64_t e = first; e <= current && rc == ERR_OK; e++) {
+        uint64_t height = 0;
+        enum err got = node_epochs_get(n, e, &height, set);
+        if (got == ERR_NOT_FOUND) {
+            continue; /* joined later: this node never saw that epoch end */
+        }
+        rc = got;
+        size_t at = storage->size;
+        buf_reset(&block);
+        if (rc == ERR_OK) {
+            rc = ledger_read_block(n->ledger, height, &block, storage);
+        }
+        size_t set_at = storage->size;
+        if (rc == ERR_OK) {
+            rc = validator_set_encode(set, storage);
+        }
+        if (rc == ERR_OK) {
+            offsets[4 * count] = at;
+            offsets[4 * count + 1] = set_at - at;
+            offsets[4 * count + 2] = set_at;
+            offsets[4 * count + 3] = storage->size - set_at;
+            count++;
+        }
+    }
+    for (size_t i = 0; i < count && rc == ERR_OK; i++) {
+        ends[i].proof = (struct byte_span){ storage->data + offsets[4 * i], offsets[4 * i + 1] };
+        ends[i].next_set =
+            (struct byte_span){ storage->data + offsets[4 * i + 2], offsets[4 * i + 3] };
+    }
+    buf_release(&block);
+    mem_free(set);
+    mem_free(offsets);
+    if (rc != ERR_OK) {
+        mem_free(ends);
+        return rc;
+    }
+    *out_ends = ends;
+    *out_count = count;
+    return ERR_OK;
 }

@@ -43,14 +43,15 @@
 #include "store/block_store.h"
 #include "store/db.h"
 
-#define EXEC_MAP_MAX     1024
-#define META_KEY_INFO    "info"
-#define META_KEY_ROOT    "root"
-#define META_KEY_EPOCH   "epoch"
-#define META_KEY_TC      "tc"
-#define BLOCK_INFO_MAX   512
-#define START_BLOCKS_MAX 1024
-#define NODE_TIMER_KINDS 4
+#define EXEC_MAP_MAX         1024
+#define META_KEY_INFO        "info"
+#define META_KEY_ROOT        "root"
+#define META_KEY_EPOCH       "epoch"
+#define META_KEY_TC          "tc"
+#define BLOCK_INFO_MAX       512
+#define START_BLOCKS_MAX     1024
+#define START_EPOCH_ENDS_MAX 64 /* the core keeps the newest 64 (cons_start.epoch_ends) */
+#define NODE_TIMER_KINDS     4
 
 struct exec_entry {
     bool used;
@@ -1016,8 +1017,16 @@ node_consensus_start(struct node *n)
     if (rc == ERR_OK) {
         rc = info_at(nc, ledger_committed_height(n->ledger), &top);
     }
+    struct buf ends_store;
+    buf_init(&ends_store, (size_t)1 << 30);
+    struct cons_epoch_end *ends = NULL;
+    size_t end_count = 0;
     if (rc == ERR_OK) {
         epoch_fixup(n, &top, &epoch_root, &root, &root_cert);
+        rc = node_epochs_ends(n, epoch_root.epoch, START_EPOCH_ENDS_MAX, &ends_store, &ends,
+                              &end_count);
+    }
+    if (rc == ERR_OK) {
         nc->committed_id = top.id;
         struct cons_start st = { .validators = n->validators,
                                  .epoch_root = epoch_root,
@@ -1026,18 +1035,23 @@ node_consensus_start(struct node *n)
                                  .safety_record = { safety, safety_size },
                                  .high_tc = { high_tc.data, high_tc.size },
                                  .blocks = blocks,
-                                 .block_count = block_count };
+                                 .block_count = block_count,
+                                 .epoch_ends = ends,
+                                 .epoch_end_count = end_count };
         secret_key_public(n->consensus_key, &st.self_key);
         rc = consensus_start(nc->core, &st);
     }
     if (rc != ERR_OK) {
         log_error(LOG_CONSENSUS, "consensus cannot start error=%s", err_str(rc));
     } else {
-        log_notice(LOG_CONSENSUS, "consensus started epoch=%llu root_height=%llu blocks=%zu",
+        log_notice(LOG_CONSENSUS,
+                   "consensus started epoch=%llu root_height=%llu blocks=%zu epoch_ends=%zu",
                    (unsigned long long)epoch_root.epoch, (unsigned long long)root.height,
-                   block_count);
+                   block_count, end_count);
     }
     mem_free(blocks);
+    mem_free(ends);
+    buf_release(&ends_store);
     buf_release(&store);
     mem_free(safety);
     buf_release(&high_tc);

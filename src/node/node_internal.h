@@ -119,5 +119,13 @@ MUST_USE enum err node_epochs_get(struct node *n, uint64_t epoch, uint64_t *out_
 /* Appends the commit certificate (qc_encode) that ended `epoch`: its commit_info is of that
  * epoch and names the next set's hash. ERR_NOT_FOUND if the epoch has not ended here. */
 MUST_USE enum err node_epochs_cert(struct node *n, uint64_t epoch, struct buf *out_cert);
+/* The epochs before `current` that ended here, the newest `max` of them, oldest first, for
+ * cons_start.epoch_ends (so a restarted validator still serves EpochChangeProofs to peers
+ * left behind): each epoch-ending block's finality proof and the set it installed. The spans
+ * point into *storage (the caller releases it) and *out_ends is the caller's (mem_free). */
+struct cons_epoch_end;
+MUST_USE enum err node_epochs_ends(struct node *n, uint64_t current, size_t max,
+                                   struct buf *storage, struct cons_epoch_end **out_ends,
+                                   size_t *out_count);
 
 #endif

@@ -219,6 +219,21 @@ def main():
         got_v = json.loads(cli(["verify", later, "--genesis", genesis, "--file", doc,
                                 "--output", "json"], 0, "verify of a bundle from epoch 3"))
         check(got_v["valid"] and got_v["final_height"] > top, "verify in epoch 3 %r" % got_v)
+
+        # node1 restarts in epoch 3: it reloads the two epoch ends it saw (so it can still hand
+        # EpochChangeProofs to peers left behind) and goes on with the others.
+        started[1].kill()
+        started[1].wait()
+        with open(os.path.join(homes[1], "node.log"), "a") as f:
+            f.write("--- restart ---\n")
+        started[1] = start_node(procs, homes[1])
+        wait_slow("node1 restarted with its epoch ends", lambda: re.search(
+            r"--- restart ---[\s\S]*consensus started epoch=3 .*epoch_ends=2",
+            read(os.path.join(homes[1], "node.log"))), 60)
+        top = max(final_height(u) for u in apis[:3])
+        wait_slow("node1 final again after its restart",
+                  lambda: final_height(apis[1]) is not None and final_height(apis[1]) >= top + 3,
+                  60)
         print("ok: epoch 2 on 3 running validators %.1f s after the proposal; epoch-2 "
               "notary bundle verifies offline; node3 synced across the change and rejoined "
               "in %.1f s; %d identical blocks on 4 nodes; epoch 3 without node3 %.1f s after "
