@@ -84,14 +84,44 @@ def final_height(url):
     st = status_of(url)
     return st["final"]["height"] if st is not None else -1
 
-def wait_for(what, fn, timeout_s):
+def wait_for(what, fn, timeout_s, poll_s=0.1):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         v = fn()
         if v:
             return v
-        time.sleep(0.1)
+        time.sleep(poll_s)
     fail("timed out after %d s waiting for %s" % (timeout_s, what))
+
+
+def wait_slow(what, fn, timeout_s):
+    """wait_for polling every 0.5 s: fewer API connections while the nodes are busy."""
+    return wait_for(what, fn, timeout_s, 0.5)
+
+
+def read_text(path):
+    """A file's text, or "" while it is missing."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def block_id(url, height):
+    """The id of the final block at height, or None (5 tries)."""
+    for _ in range(5):
+        code, body = http("GET", "%s/v1/blocks/%d" % (url, height))
+        if code == 200:
+            return body["id"]
+        time.sleep(0.2)
+    return None
+
+
+def start_node(procs, binary, home):
+    """`lianmeng node --home HOME` with its output appended to HOME/node.log."""
+    out = open(os.path.join(home, "node.log"), "a")
+    return procs.start([binary, "node", "--home", home], stdout=out, stderr=subprocess.STDOUT)
 
 
 def pid_alive(pid):

@@ -21,7 +21,8 @@ import sys
 import tempfile
 import time
 
-from lmtest import Procs, check, fail, final_height, free_port_range, http, status_of, wait_for
+from lmtest import (Procs, block_id, check, fail, final_height, free_port_range, http,
+                    read_text, start_node, status_of, wait_for, wait_slow)
 
 BIN = sys.argv[1]
 MAKE_TX = sys.argv[2]
@@ -29,41 +30,9 @@ NODES = 4
 POWERS = "2,1,1,1"
 
 
-def wait_slow(what, fn, timeout_s):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.3)
-    fail("timed out after %d s waiting for %s" % (timeout_s, what))
-
-
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def start_node(procs, home):
-    out = open(os.path.join(home, "node.log"), "a")
-    return procs.start([BIN, "node", "--home", home], stdout=out, stderr=subprocess.STDOUT)
-
-
 def epoch_of(url):
     st = status_of(url)
     return st["epoch"] if st is not None else -1
-
-
-def block_id(url, height):
-    for _ in range(5):
-        code, body = http("GET", "%s/v1/blocks/%d" % (url, height))
-        if code == 200:
-            return body["id"]
-        time.sleep(0.2)
-    return None
 
 
 def system_tx(home, nonce, kind, epoch, powers_):
@@ -117,7 +86,7 @@ def main():
                         str(base), "--init-only"], check=True, capture_output=True, timeout=120)
         homes = [os.path.join(net, "node%d" % i) for i in range(NODES)]
         apis = ["http://127.0.0.1:%d" % (base + i) for i in range(NODES)]
-        started = [start_node(procs, h) for h in homes]
+        started = [start_node(procs, BIN, h) for h in homes]
         wait_slow("height 3 on all", lambda: min(final_height(u) for u in apis) >= 3, 90)
 
         # node3 goes away before the change and stays away across it.
@@ -137,7 +106,7 @@ def main():
             check_sets(u)
         for i in range(3):
             check(re.search(r"epoch kept epoch=2 ending_height=\d+",
-                            read(os.path.join(homes[i], "node.log"))),
+                            read_text(os.path.join(homes[i], "node.log"))),
                   "node%d did not keep epoch 2" % i)
 
         # A document notarized in epoch 2: its bundle carries the epoch change proof and
@@ -173,12 +142,12 @@ def main():
         # node3 returns: it syncs across the change and joins consensus in epoch 2.
         os.rename(os.path.join(homes[3], "node.log"), os.path.join(homes[3], "node.log.1"))
         t1 = time.monotonic()
-        start_node(procs, homes[3])
+        start_node(procs, BIN, homes[3])
         log3 = os.path.join(homes[3], "node.log")
-        wait_slow("node3: sync done", lambda: re.search(r"sync done height=(\d+)", read(log3)),
+        wait_slow("node3: sync done", lambda: re.search(r"sync done height=(\d+)", read_text(log3)),
                   90)
         wait_slow("node3 in epoch 2", lambda: epoch_of(apis[3]) == 2, 60)
-        check(re.search(r"epoch kept epoch=2", read(log3)), "node3 did not keep epoch 2")
+        check(re.search(r"epoch kept epoch=2", read_text(log3)), "node3 did not keep epoch 2")
         top = max(final_height(u) for u in apis[:3])
         wait_slow("node3 to reach height %d" % (top + 5),
                   lambda: final_height(apis[3]) >= top + 5, 90)
@@ -226,10 +195,10 @@ def main():
         started[1].wait()
         with open(os.path.join(homes[1], "node.log"), "a") as f:
             f.write("--- restart ---\n")
-        started[1] = start_node(procs, homes[1])
+        started[1] = start_node(procs, BIN, homes[1])
         wait_slow("node1 restarted with its epoch ends", lambda: re.search(
             r"--- restart ---[\s\S]*consensus started epoch=3 .*epoch_ends=2",
-            read(os.path.join(homes[1], "node.log"))), 60)
+            read_text(os.path.join(homes[1], "node.log"))), 60)
         top = max(final_height(u) for u in apis[:3])
         wait_slow("node1 final again after its restart",
                   lambda: final_height(apis[1]) is not None and final_height(apis[1]) >= top + 3,

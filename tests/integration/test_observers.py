@@ -22,46 +22,14 @@ import sys
 import tempfile
 import time
 
-from lmtest import Procs, check, fail, final_height, free_port_range, http, status_of, wait_for
+from lmtest import (Procs, block_id, check, fail, final_height, free_port_range, http,
+                    read_text, start_node, status_of, wait_for, wait_slow)
 
 BIN = sys.argv[1]
 MAKE_TX = sys.argv[2]
 BLOCKS = int(sys.argv[3]) if len(sys.argv) > 3 else 200
 NODES = 4
 OBSERVERS = 2
-
-
-def wait_slow(what, fn, timeout_s):
-    """wait_for polling every 0.5 s: fewer API connections while the nodes are busy."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.5)
-    fail("timed out after %d s waiting for %s" % (timeout_s, what))
-
-
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def block_id(url, height):
-    for _ in range(5):
-        code, body = http("GET", "%s/v1/blocks/%d" % (url, height))
-        if code == 200:
-            return body["id"]
-        time.sleep(0.2)
-    return None
-
-
-def start_node(procs, home):
-    out = open(os.path.join(home, "node.log"), "a")
-    return procs.start([BIN, "node", "--home", home], stdout=out, stderr=subprocess.STDOUT)
 
 
 def signed_tx(home0, nonce, op, args_hex, expiry):
@@ -87,9 +55,9 @@ def main():
         ohomes = [os.path.join(net, "observer%d" % j) for j in range(OBSERVERS)]
         apis = ["http://127.0.0.1:%d" % (base + i) for i in range(NODES)]
         oapis = ["http://127.0.0.1:%d" % (base + NODES + j) for j in range(OBSERVERS)]
-        genesis = json.loads(read(os.path.join(homes[0], "genesis.json")))
+        genesis = json.loads(read_text(os.path.join(homes[0], "genesis.json")))
         check(len(genesis.get("nodes", [])) == OBSERVERS, "genesis nodes: %r" % genesis.get("nodes"))
-        for line in read(os.path.join(ohomes[0], "config.ini")).splitlines():
+        for line in read_text(os.path.join(ohomes[0], "config.ini")).splitlines():
             check(not line.startswith("peer = ") or "127.0.0.1:%d" % (base + 1000 + NODES)
                   not in line, "observer0 lists itself as a peer")
         for h in homes:
@@ -98,24 +66,24 @@ def main():
 
         # (a) the validators grow the chain; observer0 joins late.
         t0 = time.monotonic()
-        started = [start_node(procs, h) for h in homes]
+        started = [start_node(procs, BIN, h) for h in homes]
         for i, u in enumerate(apis):
             # a node that cannot bind its ports (taken since free_port_range) exits: fail fast
             wait_for("node%d to answer" % i, lambda: status_of(u) or (
                 started[i].poll() is not None and fail("node%d exited: %s" % (
-                    i, read(os.path.join(homes[i], "node.log"))[-300:]))), 30)
+                    i, read_text(os.path.join(homes[i], "node.log"))[-300:]))), 30)
         wait_slow("height %d" % BLOCKS, lambda: min(final_height(u) for u in apis) >= BLOCKS, 240)
         print("grew %d blocks in %.1f s" % (BLOCKS, time.monotonic() - t0), flush=True)
         target = min(final_height(u) for u in apis)
         t1 = time.monotonic()
-        start_node(procs, ohomes[0])
+        start_node(procs, BIN, ohomes[0])
         wait_slow("observer0 to sync to %d" % target,
                   lambda: final_height(oapis[0]) >= target, 180)
         sync_s = time.monotonic() - t1
         log_o0 = os.path.join(ohomes[0], "node.log")
-        check("observer: following the chain" in read(log_o0), "observer0 did not start as one")
+        check("observer: following the chain" in read_text(log_o0), "observer0 did not start as one")
         wait_for("a progress line in observer0's log",
-                 lambda: "sync progress height=" in read(log_o0), 10)
+                 lambda: "sync progress height=" in read_text(log_o0), 10)
         st = status_of(oapis[0])
         check(st is not None and st["validator"] is False and st["peers"] >= 3,
               "observer0 status: %r" % st)
@@ -146,10 +114,10 @@ def main():
         shutil.copytree(os.path.join(other, "node0", "keys"), os.path.join(ohomes[1], "keys"))
         shutil.copy(os.path.join(other, "node0", "passphrase"), os.path.join(ohomes[1], "passphrase"))
         before = min(final_height(u) for u in apis)
-        start_node(procs, ohomes[1])
+        start_node(procs, BIN, ohomes[1])
         for i, h in enumerate(homes):
             wait_for("node%d to refuse observer1" % i, lambda: re.search(
-                r"refused peer key=\w+ .*not a registered", read(os.path.join(h, "node.log"))), 30)
+                r"refused peer key=\w+ .*not a registered", read_text(os.path.join(h, "node.log"))), 30)
         st1 = wait_for("observer1 status", lambda: status_of(oapis[1]), 30)
         check(not st1["validator"] and st1["final"]["height"] == 0 and st1["peers"] == 0,
               "the unregistered observer got somewhere: %r" % st1)
@@ -169,7 +137,7 @@ def main():
         removed_at = body["height"]
         for i, h in enumerate(homes):
             wait_for("node%d to close observer0's link" % i, lambda: re.search(
-                r"closing link of a key no longer registered", read(os.path.join(h, "node.log"))),
+                r"closing link of a key no longer registered", read_text(os.path.join(h, "node.log"))),
                 30)
         wait_for("observer0 to lose its peers",
                  lambda: (status_of(oapis[0]) or {}).get("peers", -1) == 0, 30)

@@ -14,49 +14,17 @@ import sys
 import tempfile
 import time
 
-from lmtest import Procs, check, fail, final_height, free_port_range, http, status_of, wait_for
+from lmtest import (Procs, block_id, check, fail, final_height, free_port_range, http,
+                    read_text, start_node, status_of, wait_for, wait_slow)
 
 BIN = sys.argv[1]
 BLOCKS = int(sys.argv[3]) if len(sys.argv) > 3 else 200
 NODES = 4
 
 
-def block_id(url, height):
-    for _ in range(5):
-        code, body = http("GET", "%s/v1/blocks/%d" % (url, height))
-        if code == 200:
-            return body["id"]
-        time.sleep(0.2)
-    return None
-
-
-def wait_slow(what, fn, timeout_s):
-    """wait_for polling every 0.5 s: fewer API connections while the nodes are busy."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.5)
-    fail("timed out after %d s waiting for %s" % (timeout_s, what))
-
-
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
 def init_devnet(dir_, nodes, base):
     subprocess.run([BIN, "devnet", "--nodes", str(nodes), "--dir", dir_, "--base-port", str(base),
                     "--init-only"], check=True, capture_output=True, timeout=120)
-
-
-def start_node(procs, home):
-    out = open(os.path.join(home, "node.log"), "a")
-    return procs.start([BIN, "node", "--home", home], stdout=out, stderr=subprocess.STDOUT)
 
 
 def main():
@@ -72,7 +40,7 @@ def main():
             with open(os.path.join(h, "config.ini"), "a") as f:
                 f.write("[consensus]\nidle_block_interval_ms = 0\n")
         t0 = time.monotonic()
-        started = [start_node(procs, h) for h in homes]
+        started = [start_node(procs, BIN, h) for h in homes]
         wait_slow("height %d" % BLOCKS, lambda: min(final_height(u) for u in apis) >= BLOCKS, 240)
         grow_s = time.monotonic() - t0
         print("grew %d blocks in %.1f s" % (BLOCKS, grow_s), flush=True)
@@ -82,14 +50,14 @@ def main():
         started[3].wait()
         shutil.rmtree(os.path.join(homes[3], "data"))
         os.rename(os.path.join(homes[3], "node.log"), os.path.join(homes[3], "node.log.1"))
-        start_node(procs, homes[3])
+        start_node(procs, BIN, homes[3])
         log3 = os.path.join(homes[3], "node.log")
         done = wait_slow("node3: sync done", lambda: re.search(
-            r"sync done height=(\d+) applied=(\d+) ms=(\d+)", read(log3)), 120)
+            r"sync done height=(\d+) applied=(\d+) ms=(\d+)", read_text(log3)), 120)
         height, applied, ms = (int(x) for x in done.groups())
         check(applied >= BLOCKS - 16 and height >= BLOCKS - 8,
               "node3 synced only %d blocks to height %d" % (applied, height))
-        check("sync progress height=" in read(log3), "no progress line in node3's log")
+        check("sync progress height=" in read_text(log3), "no progress line in node3's log")
         rate = applied * 1000.0 / max(ms, 1)
         top = max(final_height(u) for u in apis[:3])
         wait_slow("node3 to reach height %d by consensus" % (top + 5),
@@ -107,24 +75,24 @@ def main():
         shutil.copy(os.path.join(homes[0], "genesis.json"), os.path.join(ihome, "genesis.json"))
         peers = set()
         for h in homes:
-            peers.update(l for l in read(os.path.join(h, "config.ini")).splitlines()
+            peers.update(l for l in read_text(os.path.join(h, "config.ini")).splitlines()
                          if l.startswith("peer = "))
         with open(os.path.join(ihome, "config.ini"), "w") as f:
             f.write("[node]\nname = intruder\n[keys]\npassphrase_file = passphrase\n[p2p]\n"
                     "listen = 127.0.0.1:%d\n%s\n[api]\nlisten = 127.0.0.1:%d\n"
                     % (base + NODES + 1000, "\n".join(sorted(peers)), base + NODES))
         before = min(final_height(u) for u in apis)
-        intruder = start_node(procs, ihome)
+        intruder = start_node(procs, BIN, ihome)
         for i, h in enumerate(homes):
             # an intruder that cannot start (its ports taken meanwhile) fails here, not later
             wait_for("node%d to refuse the intruder" % i, lambda: re.search(
-                r"refused peer key=\w+ .*not a registered", read(os.path.join(h, "node.log")))
-                or (intruder.poll() is not None and fail("the intruder exited: " + read(
+                r"refused peer key=\w+ .*not a registered", read_text(os.path.join(h, "node.log")))
+                or (intruder.poll() is not None and fail("the intruder exited: " + read_text(
                     os.path.join(ihome, "node.log"))[-400:])), 30)
         ist = wait_for("intruder status", lambda: status_of("http://127.0.0.1:%d" % (base + NODES)), 30)
         check(not ist["validator"] and ist["final"]["height"] == 0,
               "the intruder got somewhere: %r" % ist)
-        check("observer: following the chain" in read(os.path.join(ihome, "node.log")),
+        check("observer: following the chain" in read_text(os.path.join(ihome, "node.log")),
               "the intruder did not start as an observer")
         wait_slow("progress with the intruder around",
                  lambda: min(final_height(u) for u in apis) >= before + 10, 60)
