@@ -1472,6 +1472,42 @@ keep_for_replay(struct consensus *c, const struct hash *id, uint16_t from, const
     return true;
 }
 
+/* What a signed proposal or timeout brings in before its own checks. */
+struct signed_entry {
+    uint16_t author;
+    struct hash digest; /* what the author signed */
+    const struct signature *sig;
+    const struct sync_info *sync; /* the sender's view, processed with `slack` rounds */
+    uint64_t slack;
+    const struct qc *qc; /* the QC the message carries */
+};
+
+/* The shared entry of proposals and timeouts: the author's signature, then the sender's sync
+ * info and the carried QC, then the round may advance. False when the message stops here,
+ * with *out_v saying whether it was consumed (V_DONE, counted) or is held (V_HOLD). */
+static bool
+signed_entry_ok(struct consensus *c, uint16_t from, const struct signed_entry *e,
+                enum verdict *out_v)
+{
+    if (cons_verify_sig(&c->verifier, &c->vs.nodes[e->author].consensus_key, &e->digest, e->sig) !=
+        ERR_OK) {
+        c->stats.dropped_bad_signature++;
+        *out_v = V_DONE;
+        return false;
+    }
+    bool bad = false;
+    enum verdict v = process_sync(c, e->sync, from, e->slack, &bad);
+    if (!bad && v != V_HOLD) {
+        v = take_qc(c, e->qc, from, &bad);
+    }
+    if (bad || v == V_HOLD) {
+        *out_v = v;
+        return false;
+    }
+    maybe_advance(c);
+    return true;
+}
+
 static enum verdict
 on_proposal(struct consensus *c, uint16_t from, const uint8_t *raw, size_t raw_size)
 {
@@ -1487,23 +1523,14 @@ on_proposal(struct consensus *c, uint16_t from, const uint8_t *raw, size_t raw_s
     }
     struct hash id;
     block_header_id(c->cfg.chain.alg, h, &id);
-    struct hash digest;
-    proposal_digest(&c->cfg.chain, &id, &digest);
-    if (cons_verify_sig(&c->verifier, &c->vs.nodes[h->author].consensus_key, &digest, &p->sig) !=
-        ERR_OK) {
-        c->stats.dropped_bad_signature++;
-        return V_DONE;
-    }
-    bool bad = false;
-    enum verdict v = process_sync(c, &p->sync, from, 1, &bad);
-    if (bad || v == V_HOLD) {
+    struct signed_entry e = {
+        .author = h->author, .sig = &p->sig, .sync = &p->sync, .slack = 1, .qc = &h->qc
+    };
+    proposal_digest(&c->cfg.chain, &id, &e.digest);
+    enum verdict v = V_DONE;
+    if (!signed_entry_ok(c, from, &e, &v)) {
         return v;
     }
-    v = take_qc(c, &h->qc, from, &bad);
-    if (bad || v == V_HOLD) {
-        return v;
-    }
-    maybe_advance(c);
     if (h->round != c->current_round || h->epoch != c->epoch) {
         c->stats.dropped_stale++;
         return V_DONE;
@@ -1858,23 +1885,14 @@ on_timeout(struct consensus *c, uint16_t from)
         c->stats.dropped_malformed++;
         return V_DONE;
     }
-    struct hash digest;
-    timeout_digest(&c->cfg.chain, c->epoch, t->round, qc_round(&t->hqc), &digest);
-    if (cons_verify_sig(&c->verifier, &c->vs.nodes[t->author].consensus_key, &digest, &t->sig) !=
-        ERR_OK) {
-        c->stats.dropped_bad_signature++;
-        return V_DONE;
-    }
-    bool bad = false;
-    enum verdict v = process_sync(c, &m->sync, from, 0, &bad);
-    if (bad || v == V_HOLD) {
+    struct signed_entry e = {
+        .author = t->author, .sig = &t->sig, .sync = &m->sync, .slack = 0, .qc = &t->hqc
+    };
+    timeout_digest(&c->cfg.chain, c->epoch, t->round, qc_round(&t->hqc), &e.digest);
+    enum verdict v = V_DONE;
+    if (!signed_entry_ok(c, from, &e, &v)) {
         return v;
     }
-    v = take_qc(c, &t->hqc, from, &bad);
-    if (bad || v == V_HOLD) {
-        return v;
-    }
-    maybe_advance(c);
     if (t->epoch != c->epoch || t->round < c->current_round) {
         c->stats.dropped_stale++;
         return V_DONE;
