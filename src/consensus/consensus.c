@@ -498,6 +498,7 @@ exec_slot(struct consensus *c, uint64_t round)
             low = w;
         }
     }
+    ASSERT(low != NULL); /* CONS_EXEC_PENDING_MAX > 0 slots, all used */
     return low->info.round < round ? low : NULL;
 }
 
