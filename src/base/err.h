@@ -9,6 +9,15 @@
 
 #define MUST_USE __attribute__((warn_unused_result))
 
+/* In a function returning enum err: returns the first error of a sequence of calls. */
+#define TRY(expr)                  \
+    do {                           \
+        enum err try_rc_ = (expr); \
+        if (try_rc_ != ERR_OK) {   \
+            return try_rc_;        \
+        }                          \
+    } while (0)
+
 /* X(name, value, code, text) */
 #define ERR_MAP(X)                                                                     \
     X(ERR_OK, 0, "ok", "success")                                                      \

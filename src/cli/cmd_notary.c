@@ -33,14 +33,6 @@
 #define NOTARY_EXPIRY_AHEAD 1000 /* blocks the tx stays valid after the current height */
 #define NOTARY_READ_CHUNK   65536
 
-#define TRY(expr)                  \
-    do {                           \
-        enum err try_rc_ = (expr); \
-        if (try_rc_ != ERR_OK) {   \
-            return try_rc_;        \
-        }                          \
-    } while (0)
-
 /* ---- helpers ---- */
 
 /* Hashes a whole file with alg. ERR_IO if it cannot be read. */

@@ -7,15 +7,6 @@
 #include "codec/codec.h"
 #include "crypto/merkle.h"
 
-/* Propagates the first error of a sequence of codec calls. */
-#define TRY(expr)                  \
-    do {                           \
-        enum err try_rc_ = (expr); \
-        if (try_rc_ != ERR_OK) {   \
-            return try_rc_;        \
-        }                          \
-    } while (0)
-
 /* Scratch size for hashing small fixed structures. */
 #define SMALL_ENCODING_MAX 1024
 

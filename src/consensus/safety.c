@@ -6,14 +6,6 @@
 #include "consensus/consensus.h"
 #include "consensus/consensus_internal.h"
 
-#define TRY(expr)                  \
-    do {                           \
-        enum err try_rc_ = (expr); \
-        if (try_rc_ != ERR_OK) {   \
-            return try_rc_;        \
-        }                          \
-    } while (0)
-
 #define SAFETY_RECORD_VERSION 1
 
 enum err
