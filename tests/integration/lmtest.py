@@ -118,6 +118,13 @@ def block_id(url, height):
     return None
 
 
+def same_chains(urls, upto):
+    """Fails unless every node answers the same block id at every height 1..upto."""
+    for h in range(1, upto + 1):
+        ids = {block_id(u, h) for u in urls}
+        check(len(ids) == 1 and None not in ids, "block ids differ at height %d: %r" % (h, ids))
+
+
 def start_node(procs, binary, home):
     """`lianmeng node --home HOME` with its output appended to HOME/node.log."""
     out = open(os.path.join(home, "node.log"), "a")

@@ -14,8 +14,8 @@ import sys
 import tempfile
 import time
 
-from lmtest import (Procs, block_id, check, fail, final_height, free_port_range, http,
-                    read_text, start_node, status_of, wait_for, wait_slow)
+from lmtest import (Procs, check, fail, final_height, free_port_range, http,
+                    read_text, same_chains, start_node, status_of, wait_for, wait_slow)
 
 BIN = sys.argv[1]
 BLOCKS = int(sys.argv[3]) if len(sys.argv) > 3 else 200
@@ -63,9 +63,7 @@ def main():
         wait_slow("node3 to reach height %d by consensus" % (top + 5),
                  lambda: final_height(apis[3]) >= top + 5, 60)
         upto = min(final_height(u) for u in apis)
-        for h in range(1, upto + 1):
-            ids = {block_id(u, h) for u in apis}
-            check(len(ids) == 1 and None not in ids, "block ids differ at height %d: %r" % (h, ids))
+        same_chains(apis, upto)
 
         # A node with keys of another chain's devnet (its transport key is not registered
         # here) but this chain's genesis and peers dials the validators and is refused.
