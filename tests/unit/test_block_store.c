@@ -801,7 +801,9 @@ test_tx_index_flush_merge_reopen(void **state)
     assert_true(st.runs_merged >= 30);
     assert_true(st.runs_merged + st.runs == st.runs_written); /* each merge of 2: one run less */
     assert_true(st.runs <= 12); /* merges keep lookups to a few runs */
-    assert_true(st.memtable < 16 + TXS_PER_BLOCK_MAX);
+    /* The active memtable freezes at 16 entries only when the frozen one was written, and
+     * adds wait at 2 x 16; settle does not freeze it. */
+    assert_true(st.memtable < 2 * 16 + TXS_PER_BLOCK_MAX);
     assert_int_equal(run_files(f, NULL, 0, 0), st.runs);
     check_txs_found(f->store, 0, blocks - 1);
     struct hash tx;
@@ -813,7 +815,8 @@ test_tx_index_flush_merge_reopen(void **state)
     assert_int_equal(fixture_reopen(f), ERR_OK);
     block_store_tx_index_stats(f->store, &st);
     assert_true(st.rebuilt_blocks <= 16); /* only the memtable's blocks are read again */
-    assert_true(st.runs_written == 0);
+    /* A memtable of 16+ entries at close (the worker lagged) is written once when rebuilt. */
+    assert_true(st.runs_written <= 1);
     check_txs_found(f->store, 0, blocks - 1);
     check_tx_absent(f->store, &tx);
     /* It continues: more flushes and merges after the reopen. */
@@ -832,10 +835,12 @@ test_tx_index_corrupt_run_rebuilt(void **state)
     (void)state;
     struct fixture *f = fixture_tx_new(16, 16);
     const uint64_t blocks = 600;
+    /* Settled after each block, so the run layout does not depend on how far the worker
+     * lagged (memtables of exactly 16..23 entries; nothing left over 16 at close). */
     for (uint64_t h = 0; h < blocks; h++) {
         assert_int_equal(append_height(f->store, f->db, h, 300), ERR_OK);
+        assert_int_equal(block_store_tx_index_settle(f->store), ERR_OK);
     }
-    assert_int_equal(block_store_tx_index_settle(f->store), ERR_OK);
     struct tx_index_stats st;
     block_store_tx_index_stats(f->store, &st);
     assert_true(st.runs >= 6); /* each round below can cost one run (absorbed rebuilds) */
