@@ -1,8 +1,9 @@
 /* The chain hash: SHA-256 or SM3 (GB/T 32905), both 32 bytes, fixed at genesis.
  *
  * Callers hold an `enum hash_alg` from the chain's parameters and never name an algorithm.
- * One-shot calls reuse a per-thread OpenSSL context (3x faster than EVP_Digest for small
- * inputs, and free of OpenSSL 3.0's fetch-lock contention). Thread-safe. */
+ * One-shot SHA-256 calls use OpenSSL's low-level SHA-256 on the stack; one-shot SM3 calls
+ * reuse a per-thread EVP context (3x faster than EVP_Digest for small inputs, and free of
+ * OpenSSL 3.0's fetch-lock contention). Thread-safe. */
 #ifndef LM_CRYPTO_HASH_H
 #define LM_CRYPTO_HASH_H
 

@@ -4,7 +4,8 @@
  * initialisation, the fetched SM3 EVP_MD and the SM2 EC_GROUP (OpenSSL 3.0's implicit fetches
  * take a global lock per call). The only mutable shared state is sm2_key_cache, guarded by
  * its own mutex: parsing a 65-byte SM2 point into an EVP_PKEY costs about as much as a
- * quarter of a verification, and the same validator and account keys verify again and again. */
+ * quarter of a verification, and the same validator and account keys verify again and again.
+ * valid_key_cache (its own mutex) remembers keys that passed public_key_check. */
 #include "crypto/sign.h"
 
 #include <openssl/core_names.h>
@@ -62,6 +63,45 @@ static struct {
     pthread_mutex_t lock; /* guards slot[] */
     struct sm2_key_slot slot[SM2_KEY_CACHE_SLOTS];
 } sm2_key_cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Direct-mapped cache of public keys that passed public_key_check (a pure function of the
+ * bytes, so a hit answers exactly as the check would). The Ed25519 subgroup check is a scalar
+ * multiplication, about the cost of a verification, and execution checks the key of every
+ * add_key/remove_key op; accounts add and remove the same few keys. Only valid keys are
+ * cached; a colliding key only evicts. */
+#define VALID_KEY_CACHE_SLOTS 1024
+static struct {
+    pthread_mutex_t lock; /* guards slot[] */
+    struct public_key slot[VALID_KEY_CACHE_SLOTS]; /* size 0: empty */
+} valid_key_cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static size_t
+valid_key_slot(const struct public_key *key)
+{
+    /* Keys are uniformly distributed points: their last bytes spread them well enough. */
+    size_t at = key->size >= 2 ? key->size - 2 : 0;
+    return (((size_t)key->bytes[at] << 8) | key->bytes[at + 1] | ((size_t)key->alg << 9)) %
+           VALID_KEY_CACHE_SLOTS;
+}
+
+static bool
+valid_key_cached(const struct public_key *key)
+{
+    const struct public_key *slot = &valid_key_cache.slot[valid_key_slot(key)];
+    ASSERT(pthread_mutex_lock(&valid_key_cache.lock) == 0);
+    bool hit = slot->size != 0 && public_key_equal(slot, key);
+    ASSERT(pthread_mutex_unlock(&valid_key_cache.lock) == 0);
+    return hit;
+}
+
+static void
+valid_key_remember(const struct public_key *key)
+{
+    struct public_key *slot = &valid_key_cache.slot[valid_key_slot(key)];
+    ASSERT(pthread_mutex_lock(&valid_key_cache.lock) == 0);
+    *slot = *key;
+    ASSERT(pthread_mutex_unlock(&valid_key_cache.lock) == 0);
+}
 
 static void
 lib_init_once(void)
@@ -491,14 +531,24 @@ public_key_check(const struct public_key *key)
 {
     ASSERT(key != NULL);
     lib_init();
+    bool valid = false;
     if (key->alg == SIG_ED25519 && key->size == ED25519_PK_SIZE) {
+        if (valid_key_cached(key)) {
+            return ERR_OK;
+        }
         /* Canonical encoding, on the curve, not of small order, in the prime-order subgroup. */
-        return crypto_core_ed25519_is_valid_point(key->bytes) == 1 ? ERR_OK : ERR_MALFORMED;
+        valid = crypto_core_ed25519_is_valid_point(key->bytes) == 1;
+    } else if (key->alg == SIG_SM2 && key->size == SM2_POINT_SIZE) {
+        if (valid_key_cached(key)) {
+            return ERR_OK;
+        }
+        valid = sm2_point_is_valid(key->bytes, key->size);
     }
-    if (key->alg == SIG_SM2 && sm2_point_is_valid(key->bytes, key->size)) {
-        return ERR_OK;
+    if (!valid) {
+        return ERR_MALFORMED;
     }
-    return ERR_MALFORMED;
+    valid_key_remember(key);
+    return ERR_OK;
 }
 
 bool

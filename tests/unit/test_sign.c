@@ -279,6 +279,14 @@ test_malformed_keys(void **state)
     struct public_key bad = pub;
     bad.bytes[64] ^= 1; /* off the curve */
     assert_int_equal(public_key_check(&bad), ERR_MALFORMED);
+    /* A valid key is cached by public_key_check: it stays valid, and a key that shares its
+     * cache slot (same last bytes) but differs elsewhere is still checked in full. */
+    assert_int_equal(public_key_check(&pub), ERR_OK);
+    bad = pub;
+    bad.bytes[20] ^= 1; /* X changed, Y and the last bytes kept: off the curve */
+    assert_int_equal(public_key_check(&bad), ERR_MALFORMED);
+    assert_int_equal(public_key_check(&bad), ERR_MALFORMED);
+    assert_int_equal(public_key_check(&pub), ERR_OK);
     bad = pub;
     bad.bytes[0] = 0x02; /* compressed prefix is not our encoding */
     assert_int_equal(public_key_check(&bad), ERR_MALFORMED);
