@@ -42,6 +42,7 @@
  * walks are loops over the key's nibbles with an explicit stack of steps. */
 #include "store/state_store.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,7 +144,8 @@ struct state_batch {
     uint64_t id;
     uint64_t base_id; /* id of the committed batch it follows (parent's id if parent) */
     uint64_t version;
-    uint64_t base_version; /* committed version under the chain when parent is NULL */
+    uint64_t base_version;     /* committed version under the chain when parent is NULL */
+    struct node_ref base_root; /* that version's root */
     struct node_ref root;
     struct hash root_hash;
     struct node_map nodes;
@@ -177,6 +179,7 @@ struct state_store {
     uint64_t committed_id;
     uint64_t next_id;
     struct value_cache *cache; /* values at `version` (value_cache.h) */
+    struct node_cache *top;    /* nodes of the top levels (node cache below) */
 };
 
 /* ---- encoding helpers ---- */
@@ -458,12 +461,110 @@ map_release(struct node_map *m)
     memset(m, 0, sizeof *m);
 }
 
+/* ---- cache of the top levels' nodes ----
+ *
+ * Every read and every write of a random key walks the same top levels first (a block
+ * rewrites the root, every depth-1 node and most of depth 2 and 3), so without a cache most of
+ * a walk's LMDB lookups (and a build's node decodes) are of the same few thousand nodes. A
+ * stored node is immutable and named by (version, path, depth), so a copy stays exact: the
+ * cache keeps one slot per path of depth <= NODE_CACHE_DEPTH (1 + 16 + 256 + 4096), holding
+ * the newest committed node seen there (from state_store_committed and from LMDB reads), and
+ * a lookup hits when the slot holds the version asked for. Only committed nodes enter (a
+ * batch of a losing fork may have built other nodes under the same name). Its own mutex: reads
+ * with the caller's txn (state_store_get, prove) may run on any thread. */
+#define NODE_CACHE_DEPTH 3
+#define NODE_CACHE_SLOTS (1u + 16u + 256u + 4096u)
+
+struct node_cache {
+    pthread_mutex_t lock; /* guards slots */
+    struct node *slots;   /* kind NODE_NONE: empty */
+    uint64_t *versions;   /* of each slot's node */
+};
+
+static struct node_cache *
+node_cache_new(void)
+{
+    struct node_cache *c = mem_calloc(1, sizeof *c);
+    ASSERT(pthread_mutex_init(&c->lock, NULL) == 0);
+    c->slots = mem_calloc(NODE_CACHE_SLOTS, sizeof c->slots[0]);
+    c->versions = mem_calloc(NODE_CACHE_SLOTS, sizeof c->versions[0]);
+    return c;
+}
+
+static void
+node_cache_free(struct node_cache *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    ASSERT(pthread_mutex_destroy(&c->lock) == 0);
+    mem_free(c->slots);
+    mem_free(c->versions);
+    mem_free(c);
+}
+
+/* The slot of a path of depth <= NODE_CACHE_DEPTH: the levels above, then the nibbles. */
+static size_t
+node_cache_slot(const uint8_t *path, size_t depth)
+{
+    ASSERT(depth <= NODE_CACHE_DEPTH);
+    size_t slot = 0;
+    size_t level = 1;
+    for (size_t i = 0; i < depth; i++) {
+        slot += level;
+        level *= 16;
+    }
+    size_t prefix = 0;
+    for (size_t i = 0; i < depth; i++) {
+        prefix = prefix * 16 + nibble_at(path, i);
+    }
+    return slot + prefix;
+}
+
+/* Copies node (version, path/depth) into *out if cached. */
+static bool
+node_cache_get(struct node_cache *c, uint64_t version, const uint8_t *path, size_t depth,
+               struct node *out)
+{
+    if (depth > NODE_CACHE_DEPTH) {
+        return false;
+    }
+    size_t slot = node_cache_slot(path, depth);
+    ASSERT(pthread_mutex_lock(&c->lock) == 0);
+    bool hit = c->slots[slot].kind != NODE_NONE && c->versions[slot] == version;
+    if (hit) {
+        *out = c->slots[slot];
+    }
+    ASSERT(pthread_mutex_unlock(&c->lock) == 0);
+    return hit;
+}
+
+/* Remembers a committed node, unless its slot holds a newer one. */
+static void
+node_cache_put(struct node_cache *c, uint64_t version, const struct node *n)
+{
+    if (n->depth > NODE_CACHE_DEPTH || n->kind == NODE_NONE) {
+        return;
+    }
+    size_t slot = node_cache_slot(n->path, n->depth);
+    ASSERT(pthread_mutex_lock(&c->lock) == 0);
+    if (c->slots[slot].kind == NODE_NONE || c->versions[slot] <= version) {
+        c->slots[slot] = *n;
+        memset(&c->slots[slot].hash, 0, sizeof c->slots[slot].hash); /* as node_decode leaves it */
+        c->versions[slot] = version;
+    }
+    ASSERT(pthread_mutex_unlock(&c->lock) == 0);
+}
+
 /* ---- LMDB reads ---- */
 
 static enum err
 node_load_db(const struct state_store *s, struct db_txn *txn, uint64_t version, const uint8_t *path,
              size_t depth, struct node *out)
 {
+    if (node_cache_get(s->top, version, path, depth, out)) {
+        return ERR_OK;
+    }
     uint8_t key[NODE_KEY_SIZE];
     size_t key_size = node_key_encode(version, path, depth, key);
     struct db_val v;
@@ -471,10 +572,13 @@ node_load_db(const struct state_store *s, struct db_txn *txn, uint64_t version, 
     if (rc == ERR_NOT_FOUND) {
         return ERR_CORRUPT; /* a referenced node must exist (unless its version was pruned) */
     }
-    if (rc != ERR_OK) {
-        return rc;
+    if (rc == ERR_OK) {
+        rc = node_decode(v.data, v.size, path, depth, out);
     }
-    return node_decode(v.data, v.size, path, depth, out);
+    if (rc == ERR_OK) {
+        node_cache_put(s->top, version, out);
+    }
+    return rc;
 }
 
 struct root_record {
@@ -546,6 +650,22 @@ leaf_find_db(const struct state_store *s, struct db_txn *txn, struct node_ref re
 {
     uint8_t key[NODE_KEY_SIZE];
     size_t depth = 0;
+    for (; ref.kind == NODE_INTERNAL && depth <= NODE_CACHE_DEPTH; depth++) {
+        struct node n;
+        enum err rc = node_load_db(s, txn, ref.version, key_hash->bytes, depth, &n);
+        if (rc == ERR_OK && n.kind != NODE_INTERNAL) {
+            rc = ERR_CORRUPT;
+        }
+        if (rc != ERR_OK) {
+            return rc;
+        }
+        unsigned i = nibble_at(key_hash->bytes, depth);
+        unsigned bit = 1u << i;
+        ref.kind = (n.u.in.child_mask & bit) == 0  ? NODE_NONE
+                   : (n.u.in.leaf_mask & bit) != 0 ? NODE_LEAF
+                                                   : NODE_INTERNAL;
+        ref.version = n.u.in.child_version[i];
+    }
     for (; ref.kind == NODE_INTERNAL; depth++) {
         size_t key_size = node_key_encode(ref.version, key_hash->bytes, depth, key);
         struct db_val v;
@@ -590,18 +710,22 @@ value_get_db(const struct state_store *s, struct db_txn *txn, const struct node_
 }
 
 /* Value of key_hash at a committed version: a walk of that version's tree to the leaf, then
- * the value record the leaf names. */
+ * the value record the leaf names. root: the version's root if the caller knows it, or NULL
+ * (read from LMDB). */
 static enum err
 value_load(const struct state_store *s, struct db_txn *txn, const struct hash *key_hash,
-           uint64_t version, struct buf *out_value)
+           uint64_t version, const struct node_ref *root, struct buf *out_value)
 {
-    struct root_record root;
-    enum err rc = root_load(s, txn, version, &root);
-    if (rc != ERR_OK) {
-        return rc;
+    struct root_record stored;
+    if (root == NULL) {
+        enum err rc = root_load(s, txn, version, &stored);
+        if (rc != ERR_OK) {
+            return rc;
+        }
+        root = &stored.ref;
     }
     struct node_leaf leaf;
-    rc = leaf_find_db(s, txn, root.ref, key_hash, &leaf);
+    enum err rc = leaf_find_db(s, txn, *root, key_hash, &leaf);
     if (rc == ERR_OK) {
         rc = value_get_db(s, txn, &leaf, out_value);
     }
@@ -702,6 +826,7 @@ state_store_open(struct db *db, const struct state_store_options *options, struc
         options->prune_interval != 0 ? options->prune_interval : STATE_PRUNE_INTERVAL_DEFAULT;
     s->next_id = 1;
     s->cache = value_cache_new(STATE_CACHE_ENTRIES, STATE_CACHE_VALUE_SIZE_MAX);
+    s->top = node_cache_new();
     enum err rc = db_table_open(db, "state_node", &s->nodes);
     if (rc == ERR_OK) {
         rc = db_table_open(db, "state_value", &s->values);
@@ -720,6 +845,7 @@ state_store_open(struct db *db, const struct state_store_options *options, struc
     }
     if (rc != ERR_OK) {
         value_cache_free(s->cache);
+        node_cache_free(s->top);
         mem_free(s);
         return rc;
     }
@@ -734,6 +860,7 @@ state_store_close(struct state_store *s)
         return;
     }
     value_cache_free(s->cache);
+    node_cache_free(s->top);
     mem_free(s);
 }
 
@@ -1235,16 +1362,16 @@ batch_build(struct state_batch *b)
     struct build *w = mem_alloc(sizeof *w);
     w->b = b;
     w->step_count = 0;
-    enum err rc = db_txn_begin(b->store->db, false, &w->txn);
+    w->txn = NULL;
+    /* An empty batch (a query's view of the committed state) reads nothing here. */
+    enum err rc = b->write_count > 0 ? db_txn_begin(b->store->db, false, &w->txn) : ERR_OK;
     for (size_t i = 0; rc == ERR_OK && i < b->write_count; i++) {
         struct batch_write *wr = &b->writes[i];
         rc = wr->value != NULL ? apply_put(w, wr) : apply_delete(w, wr);
     }
+    db_txn_abort(w->txn);
     if (rc == ERR_OK) {
-        db_txn_abort(w->txn);
         batch_hash(b);
-    } else if (w->txn != NULL) {
-        db_txn_abort(w->txn);
     }
     mem_free(w);
     return rc;
@@ -1269,11 +1396,13 @@ state_batch_new(struct state_store *s, struct state_batch *parent, uint64_t vers
         b->parent = parent;
         b->base_id = parent->id;
         b->base_version = parent->base_version;
+        b->base_root = parent->base_root;
         b->root = parent->root;
         b->root_hash = parent->root_hash;
     } else {
         b->base_id = s->committed_id;
         b->base_version = s->version;
+        b->base_root = s->root;
         b->root = s->root;
         b->root_hash = s->root_hash;
     }
@@ -1329,9 +1458,11 @@ state_batch_get(const struct state_batch *b, const uint8_t *key, size_t key_size
     struct hash key_hash;
     hash_bytes(s->alg, key, key_size, &key_hash);
     uint64_t version = b->base_version;
+    struct node_ref root = b->base_root;
     for (const struct state_batch *p = b; p != NULL; p = p->parent) {
         if (p->committed) {
             version = p->version;
+            root = p->root;
             break;
         }
         const struct batch_write *w = batch_find(p, &key_hash);
@@ -1351,7 +1482,7 @@ state_batch_get(const struct state_batch *b, const uint8_t *key, size_t key_size
     size_t before = out_value->size;
     enum err rc = db_txn_begin(s->db, false, &txn);
     if (rc == ERR_OK) {
-        rc = value_load(s, txn, &key_hash, version, out_value);
+        rc = value_load(s, txn, &key_hash, version, &root, out_value);
         db_txn_abort(txn);
     }
     if (latest && (rc == ERR_OK || rc == ERR_NOT_FOUND)) {
@@ -1648,6 +1779,9 @@ state_store_committed(struct state_store *s, struct state_batch *b)
             value_cache_update(s->cache, &w->key_hash, w->value, w->value_size);
         }
     }
+    for (size_t i = 0; i < b->nodes.count; i++) {
+        node_cache_put(s->top, b->version, map_at(&b->nodes, i)); /* drops NODE_NONE, deep */
+    }
     s->version = b->version;
     s->root_hash = b->root_hash;
     s->root = b->root;
@@ -1668,7 +1802,7 @@ state_store_get(struct state_store *s, struct db_txn *txn, uint64_t version, con
 {
     struct hash key_hash;
     hash_bytes(s->alg, key, key_size, &key_hash);
-    return value_load(s, txn, &key_hash, version, out_value);
+    return value_load(s, txn, &key_hash, version, NULL, out_value);
 }
 
 /* The single leaf child in heap range x of node n (RANGE_LEAF). */

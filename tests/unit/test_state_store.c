@@ -608,6 +608,116 @@ test_speculative_chain(void **state)
     fixture_release(&f);
 }
 
+/* Reads key through an empty batch on the committed state (state_batch_get's path). */
+static void
+assert_batch_value(struct fixture *f, const char *key, const char *value)
+{
+    struct state_batch *b = NULL;
+    assert_int_equal(
+        state_batch_new(f->store, NULL, state_store_version(f->store) + 1, NULL, 0, &b), ERR_OK);
+    struct buf v;
+    buf_init(&v, 64);
+    assert_int_equal(state_batch_get(b, (const uint8_t *)key, strlen(key), &v), ERR_OK);
+    assert_int_equal(v.size, strlen(value));
+    assert_memory_equal(v.data, value, v.size);
+    buf_release(&v);
+    state_batch_free(b);
+}
+
+/* The cache of the top levels' nodes (depth <= 3) over a tree deeper than that: a losing
+ * fork's nodes, built under the same names as the winner's and after it committed, never
+ * answer a read; reads and builds with a warm cache agree with a cold one (reopen). */
+enum { CACHE_KEYS = 20000, CACHE_HALF = CACHE_KEYS / 2 };
+
+static const char *
+cache_expected(size_t i)
+{
+    return i % 3 == 0 ? "v3" : i < CACHE_HALF ? "win" : "v1";
+}
+
+static void
+test_top_node_cache(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f, HASH_SHA256, 0);
+    static char keys[CACHE_KEYS][12];
+    struct state_write *w = mem_calloc(CACHE_KEYS, sizeof *w);
+    for (size_t i = 0; i < CACHE_KEYS; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%zu", i);
+        w[i] = put(keys[i], "v1");
+    }
+    commit_writes(&f, w, CACHE_KEYS);
+
+    /* version 2: "lost" (every key) loses to "win" (the first half) */
+    struct state_batch *lost = NULL;
+    struct state_batch *win = NULL;
+    for (size_t i = 0; i < CACHE_KEYS; i++) {
+        w[i] = put(keys[i], "lost");
+    }
+    assert_int_equal(state_batch_new(f.store, NULL, 2, w, CACHE_KEYS, &lost), ERR_OK);
+    for (size_t i = 0; i < CACHE_HALF; i++) {
+        w[i] = put(keys[i], "win");
+    }
+    assert_int_equal(state_batch_new(f.store, NULL, 2, w, CACHE_HALF, &win), ERR_OK);
+    commit_batch(&f, win);
+    state_batch_free(win);
+    /* version 3: every third key, committed; then a late child of the lost fork */
+    size_t count = 0;
+    for (size_t i = 0; i < CACHE_KEYS; i += 3) {
+        w[count++] = put(keys[i], "v3");
+    }
+    commit_writes(&f, w, count);
+    for (size_t i = 0; i < CACHE_KEYS; i++) {
+        w[i] = put(keys[i], "late");
+    }
+    struct state_batch *late = NULL;
+    assert_int_equal(state_batch_new(f.store, lost, 3, w, CACHE_KEYS, &late), ERR_OK);
+    struct buf v;
+    buf_init(&v, 64);
+    assert_int_equal(state_batch_get(late, (const uint8_t *)"k7", 2, &v), ERR_OK);
+    assert_memory_equal(v.data, "late", 4);
+    state_batch_free(late);
+    state_batch_free(lost);
+    for (size_t i = 0; i < CACHE_KEYS; i += 97) {
+        assert_batch_value(&f, keys[i], cache_expected(i));
+        assert_value(&f, 3, keys[i], cache_expected(i));
+        assert_value(&f, 2, keys[i], i < CACHE_HALF ? "win" : "v1");
+        assert_value(&f, 1, keys[i], "v1");
+    }
+
+    /* the same block built with the cache warm and, after reopening, cold */
+    for (size_t i = 0; i < CACHE_KEYS; i += 5) {
+        w[i / 5] = del(keys[i]);
+    }
+    count = (CACHE_KEYS + 4) / 5;
+    struct state_batch *warm = NULL;
+    assert_int_equal(state_batch_new(f.store, NULL, 4, w, count, &warm), ERR_OK);
+    struct hash warm_root;
+    state_batch_root(warm, &warm_root);
+    state_batch_free(warm);
+    fixture_reopen(&f);
+    assert_batch_value(&f, keys[1], "win");
+    struct state_batch *cold = NULL;
+    assert_int_equal(state_batch_new(f.store, NULL, 4, w, count, &cold), ERR_OK);
+    struct hash cold_root;
+    state_batch_root(cold, &cold_root);
+    assert_memory_equal(warm_root.bytes, cold_root.bytes, HASH_SIZE);
+    commit_batch(&f, cold);
+    state_batch_free(cold);
+    for (size_t i = 0; i < CACHE_KEYS; i += 89) {
+        if (i % 5 == 0) {
+            assert_value(&f, 4, keys[i], NULL);
+        } else {
+            assert_batch_value(&f, keys[i], cache_expected(i));
+            assert_value(&f, 4, keys[i], cache_expected(i));
+        }
+    }
+    buf_release(&v);
+    mem_free(w);
+    fixture_release(&f);
+}
+
 static void
 test_reopen(void **state)
 {
@@ -1058,6 +1168,7 @@ main(void)
         cmocka_unit_test(test_root_independence),
         cmocka_unit_test(test_delete_everything),
         cmocka_unit_test(test_speculative_chain),
+        cmocka_unit_test(test_top_node_cache),
         cmocka_unit_test(test_reopen),
         cmocka_unit_test(test_versioned_reads_and_pruning),
         cmocka_unit_test(test_prune_interval),
