@@ -539,6 +539,27 @@ node_cache_get(struct node_cache *c, uint64_t version, const uint8_t *path, size
     return hit;
 }
 
+/* The child ref on nibble i of cached internal node (version, path/depth), for reads that
+ * only follow one child per level (no copy of the node). */
+static bool
+node_cache_child(struct node_cache *c, uint64_t version, const uint8_t *path, size_t depth,
+                 unsigned i, struct node_ref *out)
+{
+    size_t slot = node_cache_slot(path, depth);
+    ASSERT(pthread_mutex_lock(&c->lock) == 0);
+    const struct node *n = &c->slots[slot];
+    bool hit = n->kind == NODE_INTERNAL && c->versions[slot] == version;
+    if (hit) {
+        unsigned bit = 1u << i;
+        out->kind = (n->u.in.child_mask & bit) == 0  ? NODE_NONE
+                    : (n->u.in.leaf_mask & bit) != 0 ? NODE_LEAF
+                                                     : NODE_INTERNAL;
+        out->version = n->u.in.child_version[i];
+    }
+    ASSERT(pthread_mutex_unlock(&c->lock) == 0);
+    return hit;
+}
+
 /* Remembers a committed node, unless its slot holds a newer one. */
 static void
 node_cache_put(struct node_cache *c, uint64_t version, const struct node *n)
@@ -651,7 +672,11 @@ leaf_find_db(const struct state_store *s, struct db_txn *txn, struct node_ref re
     uint8_t key[NODE_KEY_SIZE];
     size_t depth = 0;
     for (; ref.kind == NODE_INTERNAL && depth <= NODE_CACHE_DEPTH; depth++) {
-        struct node n;
+        unsigned i = nibble_at(key_hash->bytes, depth);
+        if (node_cache_child(s->top, ref.version, key_hash->bytes, depth, i, &ref)) {
+            continue;
+        }
+        struct node n; /* not cached: read, decoded and cached by node_load_db */
         enum err rc = node_load_db(s, txn, ref.version, key_hash->bytes, depth, &n);
         if (rc == ERR_OK && n.kind != NODE_INTERNAL) {
             rc = ERR_CORRUPT;
@@ -659,7 +684,6 @@ leaf_find_db(const struct state_store *s, struct db_txn *txn, struct node_ref re
         if (rc != ERR_OK) {
             return rc;
         }
-        unsigned i = nibble_at(key_hash->bytes, depth);
         unsigned bit = 1u << i;
         ref.kind = (n.u.in.child_mask & bit) == 0  ? NODE_NONE
                    : (n.u.in.leaf_mask & bit) != 0 ? NODE_LEAF
