@@ -197,6 +197,20 @@ db_put(struct db_txn *txn, struct db_table t, struct db_val key, struct db_val v
 }
 
 enum err
+db_append(struct db_txn *txn, struct db_table t, struct db_val key, struct db_val value)
+{
+    MDB_val k = mdb_val_of(key);
+    MDB_val v = mdb_val_of(value);
+    int rc = mdb_put(txn->txn, dbi_of(txn, t), &k, &v, MDB_APPEND);
+    if (rc == MDB_KEYEXIST) { /* not after the last key: nothing was written */
+        k = mdb_val_of(key);
+        v = mdb_val_of(value);
+        rc = mdb_put(txn->txn, dbi_of(txn, t), &k, &v, 0);
+    }
+    return err_of_mdb(rc);
+}
+
+enum err
 db_del(struct db_txn *txn, struct db_table t, struct db_val key)
 {
     MDB_val k = mdb_val_of(key);

@@ -53,6 +53,12 @@ MUST_USE enum err db_get(struct db_txn *txn, struct db_table t, struct db_val ke
                          struct db_val *out);
 MUST_USE enum err db_put(struct db_txn *txn, struct db_table t, struct db_val key,
                          struct db_val value);
+/* db_put for a key greater than every key of the table, as when a block's records are
+ * written in key order at the end of a version-first table: LMDB's MDB_APPEND, which skips
+ * the search and splits a full page at its end, so appended pages stay full instead of
+ * half full. A key that is not the greatest is put normally (same result, slower). */
+MUST_USE enum err db_append(struct db_txn *txn, struct db_table t, struct db_val key,
+                            struct db_val value);
 /* ERR_NOT_FOUND if absent. */
 MUST_USE enum err db_del(struct db_txn *txn, struct db_table t, struct db_val key);
 

@@ -1534,21 +1534,73 @@ state_batch_free(struct state_batch *b)
 /* ---- commit and pruning ---- */
 
 static enum err
-commit_nodes(const struct state_store *s, struct db_txn *txn, const struct state_batch *b)
+node_put(const struct state_store *s, struct db_txn *txn, uint64_t version, const struct node *n)
 {
     uint8_t key[NODE_KEY_SIZE];
     uint8_t value[NODE_VALUE_MAX];
+    size_t key_size = node_key_encode(version, n->path, n->depth, key);
+    size_t value_size = node_encode(n, value);
+    return db_append(txn, s->nodes, db_val_of(key, key_size), db_val_of(value, value_size));
+}
+
+/* Writes the batch's nodes in key order (version, then nibbles: a depth-first walk of its own
+ * nodes from the root, children in nibble order), so each one appends at the table's end.
+ * Every live node of the batch is reachable that way: a node of the batch's version has a
+ * parent of that version (path_own copies the whole path). */
+static enum err
+commit_node_tree(const struct state_store *s, struct db_txn *txn, const struct state_batch *b)
+{
+    size_t live = 0;
     for (size_t i = 0; i < b->nodes.count; i++) {
-        const struct node *n = map_at(&b->nodes, i);
-        if (n->kind == NODE_NONE) {
+        live += map_at(&b->nodes, i)->kind != NODE_NONE ? 1 : 0;
+    }
+    if (b->root.kind == NODE_NONE || b->root.version != b->version) {
+        ASSERT(live == 0);
+        return ERR_OK;
+    }
+    struct frame {
+        const struct node *n;
+        unsigned next; /* the next child nibble to visit */
+    } stack[NIBBLES_MAX + 1];
+    uint8_t zero[HASH_SIZE] = { 0 };
+    const struct node *root = map_find(&b->nodes, zero, 0);
+    ASSERT(root != NULL && root->kind == b->root.kind);
+    size_t top = 0;
+    size_t written = 0;
+    stack[top++] = (struct frame){ root, 0 };
+    enum err rc = node_put(s, txn, b->version, root);
+    written++;
+    while (rc == ERR_OK && top > 0) {
+        struct frame *f = &stack[top - 1];
+        const struct node *n = f->n;
+        if (n->kind != NODE_INTERNAL || f->next == 16) {
+            top--;
             continue;
         }
-        size_t key_size = node_key_encode(b->version, n->path, n->depth, key);
-        size_t value_size = node_encode(n, value);
-        enum err rc = db_put(txn, s->nodes, db_val_of(key, key_size), db_val_of(value, value_size));
-        if (rc != ERR_OK) {
-            return rc;
+        unsigned i = f->next++;
+        if ((n->u.in.child_mask & (1u << i)) == 0 || n->u.in.child_version[i] != b->version) {
+            continue;
         }
+        uint8_t p[HASH_SIZE];
+        memcpy(p, n->path, HASH_SIZE);
+        p[n->depth / 2] |= (uint8_t)(n->depth % 2 == 0 ? i << 4 : i);
+        const struct node *child = map_find(&b->nodes, p, n->depth + 1u);
+        ASSERT(child != NULL && child->kind != NODE_NONE);
+        ASSERT(top < NIBBLES_MAX + 1);
+        stack[top++] = (struct frame){ child, 0 };
+        rc = node_put(s, txn, b->version, child);
+        written++;
+    }
+    ASSERT(rc != ERR_OK || written == live);
+    return rc;
+}
+
+static enum err
+commit_nodes(const struct state_store *s, struct db_txn *txn, const struct state_batch *b)
+{
+    enum err rc = commit_node_tree(s, txn, b);
+    if (rc != ERR_OK) {
+        return rc;
     }
     uint8_t stale[STALE_KEY_MAX];
     store_be64(stale, b->version);
@@ -1556,7 +1608,7 @@ commit_nodes(const struct state_store *s, struct db_txn *txn, const struct state
     for (size_t i = 0; i < b->stale_node_count; i++) {
         const struct stale_node *e = &b->stale_nodes[i];
         size_t key_size = 9 + node_key_encode(e->version, e->path, e->depth, stale + 9);
-        enum err rc = db_put(txn, s->stale, db_val_of(stale, key_size), db_val_of(NULL, 0));
+        rc = db_put(txn, s->stale, db_val_of(stale, key_size), db_val_of(NULL, 0));
         if (rc != ERR_OK) {
             return rc;
         }
@@ -1584,8 +1636,9 @@ commit_values(const struct state_store *s, struct db_txn *txn, const struct stat
         if (w->changed && w->value != NULL) {
             uint8_t key[VALUE_KEY_SIZE];
             value_key_encode(&w->key_hash, b->version, key);
-            rc = db_put(txn, s->values, db_val_of(key, sizeof key),
-                        db_val_of(w->value, w->value_size));
+            /* writes are sorted by key hash: each value appends at the table's end */
+            rc = db_append(txn, s->values, db_val_of(key, sizeof key),
+                           db_val_of(w->value, w->value_size));
         }
     }
     for (size_t i = 0; rc == ERR_OK && i < b->stale_value_count; i++) {

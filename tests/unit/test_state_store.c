@@ -719,6 +719,69 @@ test_top_node_cache(void **state)
 }
 
 static void
+key_be32(uint8_t key[4], uint32_t v)
+{
+    for (int i = 3; i >= 0; i--) {
+        key[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+/* db_append: keys in order append; a key that is not the greatest (new or existing) is put
+ * normally; every value reads back. */
+static void
+test_db_append(void **state)
+{
+    (void)state;
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/lm_append_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    struct db_options dbo = { .map_size_bytes = 1ull << 28, .no_sync = true };
+    struct db *db = NULL;
+    assert_int_equal(db_open(dir, &dbo, &db), ERR_OK);
+    struct db_table t;
+    assert_int_equal(db_table_open(db, "t", &t), ERR_OK);
+    struct db_txn *txn = NULL;
+    assert_int_equal(db_txn_begin(db, true, &txn), ERR_OK);
+    uint8_t key[4];
+    uint32_t value = 0;
+    for (uint32_t i = 0; i < 5000; i++) {
+        key_be32(key, 2 * i); /* big-endian: byte order = number order */
+        value = 2 * i;
+        assert_int_equal(db_append(txn, t, db_val_of(key, 4), db_val_of(&value, 4)), ERR_OK);
+    }
+    key_be32(key, 101); /* new, in the middle */
+    value = 101;
+    assert_int_equal(db_append(txn, t, db_val_of(key, 4), db_val_of(&value, 4)), ERR_OK);
+    key_be32(key, 200); /* existing: replaced */
+    value = 7;
+    assert_int_equal(db_append(txn, t, db_val_of(key, 4), db_val_of(&value, 4)), ERR_OK);
+    assert_int_equal(db_txn_commit(txn), ERR_OK);
+    assert_int_equal(db_txn_begin(db, false, &txn), ERR_OK);
+    for (uint32_t i = 0; i < 10000; i++) {
+        key_be32(key, i);
+        struct db_val v;
+        enum err rc = db_get(txn, t, db_val_of(key, 4), &v);
+        if (i % 2 == 1 && i != 101) {
+            assert_int_equal(rc, ERR_NOT_FOUND);
+            continue;
+        }
+        assert_int_equal(rc, ERR_OK);
+        assert_int_equal(v.size, 4);
+        memcpy(&value, v.data, 4);
+        assert_int_equal(value, i == 200 ? 7 : i);
+    }
+    db_txn_abort(txn);
+    db_close(db);
+    char path[128];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/lock.mdb", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void
 test_reopen(void **state)
 {
     (void)state;
@@ -1169,6 +1232,7 @@ main(void)
         cmocka_unit_test(test_delete_everything),
         cmocka_unit_test(test_speculative_chain),
         cmocka_unit_test(test_top_node_cache),
+        cmocka_unit_test(test_db_append),
         cmocka_unit_test(test_reopen),
         cmocka_unit_test(test_versioned_reads_and_pruning),
         cmocka_unit_test(test_prune_interval),
