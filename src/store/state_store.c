@@ -329,8 +329,13 @@ struct subtrees {
     struct hash hash[32];
 };
 
+/* memo: NULL, or the subtrees last computed at the node's path (by this function, so each
+ * inner entry is the hash of its two children there): an inner range whose two children are
+ * the same as in the memo has the memo's hash, without hashing. A block changes one or two
+ * children of most nodes at depth 3, so most of their 4 binary levels repeat. */
 static void
-subtrees_compute(enum hash_alg alg, const struct node *n, struct subtrees *t)
+subtrees_compute(enum hash_alg alg, const struct node *n, struct subtrees *t,
+                 const struct subtrees *memo)
 {
     ASSERT(n->kind == NODE_INTERNAL);
     for (unsigned i = 0; i < 16; i++) {
@@ -355,6 +360,11 @@ subtrees_compute(enum hash_alg alg, const struct node *n, struct subtrees *t)
         } else if (l == RANGE_LEAF && r == RANGE_EMPTY) {
             t->kind[x] = RANGE_LEAF;
             t->hash[x] = t->hash[2 * x];
+        } else if (memo != NULL && memo->kind[x] == RANGE_TREE && memo->kind[2 * x] == l &&
+                   memo->kind[2 * x + 1] == r && hash_equal(&memo->hash[2 * x], &t->hash[2 * x]) &&
+                   hash_equal(&memo->hash[2 * x + 1], &t->hash[2 * x + 1])) {
+            t->kind[x] = RANGE_TREE;
+            t->hash[x] = memo->hash[x];
         } else {
             t->kind[x] = RANGE_TREE;
             state_inner_hash(alg, &t->hash[2 * x], &t->hash[2 * x + 1], &t->hash[x]);
@@ -471,11 +481,17 @@ map_release(struct node_map *m)
  * the newest committed node seen there (from state_store_committed and from LMDB reads), and
  * a lookup hits when the slot holds the version asked for. Only committed nodes enter (a
  * batch of a losing fork may have built other nodes under the same name). Its own mutex: reads
- * with the caller's txn (state_store_get, prove) may run on any thread. */
+ * with the caller's txn (state_store_get, prove) may run on any thread. The same slots index
+ * subtrees_compute's memo of each path's binary levels. */
 #define NODE_CACHE_DEPTH 3
 #define NODE_CACHE_SLOTS (1u + 16u + 256u + 4096u)
 
 struct node_cache {
+    /* Per path, the subtrees last hashed there (subtrees_compute's memo): any batch's, since
+     * a memo entry is only used where its inputs match. Used by batch_hash alone, under
+     * memo_lock (one batch hashes at a time). */
+    pthread_mutex_t memo_lock;
+    struct subtrees *memo;
     pthread_mutex_t lock; /* guards slots */
     struct node *slots;   /* kind NODE_NONE: empty */
     uint64_t *versions;   /* of each slot's node */
@@ -485,7 +501,9 @@ static struct node_cache *
 node_cache_new(void)
 {
     struct node_cache *c = mem_calloc(1, sizeof *c);
+    ASSERT(pthread_mutex_init(&c->memo_lock, NULL) == 0);
     ASSERT(pthread_mutex_init(&c->lock, NULL) == 0);
+    c->memo = mem_calloc(NODE_CACHE_SLOTS, sizeof c->memo[0]);
     c->slots = mem_calloc(NODE_CACHE_SLOTS, sizeof c->slots[0]);
     c->versions = mem_calloc(NODE_CACHE_SLOTS, sizeof c->versions[0]);
     return c;
@@ -497,7 +515,9 @@ node_cache_free(struct node_cache *c)
     if (c == NULL) {
         return;
     }
+    ASSERT(pthread_mutex_destroy(&c->memo_lock) == 0);
     ASSERT(pthread_mutex_destroy(&c->lock) == 0);
+    mem_free(c->memo);
     mem_free(c->slots);
     mem_free(c->versions);
     mem_free(c);
@@ -1250,7 +1270,14 @@ node_hash_up(struct state_batch *b, struct node *n)
     if (n->kind == NODE_LEAF) {
         state_leaf_hash(b->store->alg, &n->u.leaf.key_hash, &n->u.leaf.value_hash, &n->hash);
     } else {
-        subtrees_compute(b->store->alg, n, &t);
+        struct subtrees *memo = NULL;
+        if (n->depth <= NODE_CACHE_DEPTH) {
+            memo = &b->store->top->memo[node_cache_slot(n->path, n->depth)];
+        }
+        subtrees_compute(b->store->alg, n, &t, memo);
+        if (memo != NULL) {
+            *memo = t;
+        }
         ASSERT(t.kind[1] == RANGE_TREE);
         n->hash = t.hash[1];
     }
@@ -1291,9 +1318,12 @@ batch_hash(struct state_batch *b)
             order[starts[n->depth]++] = (uint32_t)i;
         }
     }
+    struct node_cache *c = b->store->top;
+    ASSERT(pthread_mutex_lock(&c->memo_lock) == 0);
     for (size_t k = live; k-- > 0;) {
         node_hash_up(b, map_at(m, order[k]));
     }
+    ASSERT(pthread_mutex_unlock(&c->memo_lock) == 0);
     mem_free(order);
     if (b->root.kind == NODE_NONE) {
         memset(&b->root_hash, 0, sizeof b->root_hash);
@@ -1903,7 +1933,7 @@ static unsigned
 prove_node(enum hash_alg alg, const struct node *n, unsigned nib, struct state_proof *p)
 {
     struct subtrees t;
-    subtrees_compute(alg, n, &t);
+    subtrees_compute(alg, n, &t, NULL);
     ASSERT(p->sibling_count + 4 <= STATE_PROOF_DEPTH_MAX);
     size_t x = 1;
     for (unsigned level = 0; level < 4 && t.kind[x] == RANGE_TREE; level++) {
