@@ -617,7 +617,8 @@ static enum err
 finish_result(struct ledger *l, struct ledger_result *r, const size_t *receipt_offsets)
 {
     size_t count = 0;
-    struct state_write *writes = overlay_sorted(&r->writes, &count);
+    /* table order: state_batch_new sorts by key hash (overlay.h) */
+    struct state_write *writes = overlay_writes(&r->writes, &count);
     struct state_batch *parent = r->parent != NULL ? r->parent->batch : NULL;
     enum err rc =
         state_batch_new(l->state, parent, r->outcome.height + 1, writes, count, &r->batch);

@@ -202,7 +202,7 @@ write_compare(const void *a, const void *b)
 }
 
 struct state_write *
-overlay_sorted(const struct overlay *o, size_t *out_count)
+overlay_writes(const struct overlay *o, size_t *out_count)
 {
     struct state_write *writes = mem_calloc(o->count > 0 ? o->count : 1, sizeof *writes);
     size_t n = 0;
@@ -213,7 +213,14 @@ overlay_sorted(const struct overlay *o, size_t *out_count)
         }
     }
     ASSERT(n == o->count);
-    qsort(writes, n, sizeof *writes, write_compare);
     *out_count = n;
+    return writes;
+}
+
+struct state_write *
+overlay_sorted(const struct overlay *o, size_t *out_count)
+{
+    struct state_write *writes = overlay_writes(o, out_count);
+    qsort(writes, *out_count, sizeof *writes, write_compare);
     return writes;
 }

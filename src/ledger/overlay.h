@@ -1,7 +1,9 @@
 /* In-memory write overlay of the execution engine (internal to ledger/): the pending writes
  * of one transaction or of one block, keyed by full state key. Lookups go through an
- * open-addressing hash table; iteration is only ever in sorted key order (overlay_sorted), so
- * no hash order can reach the state root. A deleted key is kept as a tombstone.
+ * open-addressing hash table; iteration is in sorted key order (overlay_sorted), or in table
+ * order only for state_batch_new (overlay_writes), whose result does not depend on the order
+ * of its writes (it sorts them by key hash), so no table order can reach the state root. A
+ * deleted key is kept as a tombstone.
  * Bounded: at most entries_max keys and bytes_max key+value bytes (ERR_FULL beyond).
  * Owns copies of keys and values. Single-threaded. */
 #ifndef LM_LEDGER_OVERLAY_H
@@ -48,5 +50,8 @@ MUST_USE enum err overlay_merge(struct overlay *dst, struct overlay *src);
 /* The entries as a write set sorted by key (for state_batch_new). The caller frees the array
  * with mem_free; its pointers borrow the overlay. */
 struct state_write *overlay_sorted(const struct overlay *o, size_t *out_count);
+/* The same write set in table order, for state_batch_new alone (see above): skips the sort,
+ * a noticeable part of a block's execution. Same ownership as overlay_sorted. */
+struct state_write *overlay_writes(const struct overlay *o, size_t *out_count);
 
 #endif

@@ -124,6 +124,26 @@ test_sorted_any_order(void **state)
     }
     mem_free(wa);
     mem_free(wb);
+    /* overlay_writes: the same entries (with their values and tombstones) in table order */
+    assert_int_equal(overlay_put(&a, (const uint8_t *)"k5", 2, NULL, 0), ERR_OK);
+    struct state_write *ws = overlay_sorted(&a, &na);
+    struct state_write *wt = overlay_writes(&a, &nb);
+    assert_int_equal(na, 300);
+    assert_int_equal(nb, 300);
+    size_t matched = 0;
+    for (size_t i = 0; i < nb; i++) {
+        for (size_t j = 0; j < na; j++) {
+            if (wt[i].key_size == ws[j].key_size &&
+                memcmp(wt[i].key, ws[j].key, ws[j].key_size) == 0) {
+                assert_ptr_equal(wt[i].value, ws[j].value);
+                assert_int_equal(wt[i].value_size, ws[j].value_size);
+                matched++;
+            }
+        }
+    }
+    assert_int_equal(matched, 300);
+    mem_free(ws);
+    mem_free(wt);
     overlay_release(&a);
     overlay_release(&b);
 }
