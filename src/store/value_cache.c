@@ -19,7 +19,11 @@ struct slot {
 struct value_cache {
     pthread_mutex_t lock;
     struct slot *slots; /* bucket_count * VALUE_CACHE_WAYS */
-    uint8_t *hands;     /* per bucket: the CLOCK hand */
+    /* Per slot, 16 bits of its key hash (not the bucket's bits), 0 when unused: a lookup
+     * reads its bucket's tags (one cache line) and visits only the slots whose tag matches,
+     * instead of every slot (a miss, as for each new key, touched all of them). */
+    uint16_t *tags;
+    uint8_t *hands; /* per bucket: the CLOCK hand */
     size_t bucket_mask;
     size_t value_size_max;
     struct value_cache_stats stats;
@@ -35,6 +39,7 @@ value_cache_new(size_t entries, size_t value_size_max)
     struct value_cache *c = mem_calloc(1, sizeof *c);
     ASSERT(pthread_mutex_init(&c->lock, NULL) == 0);
     c->slots = mem_calloc(buckets * VALUE_CACHE_WAYS, sizeof c->slots[0]);
+    c->tags = mem_calloc(buckets * VALUE_CACHE_WAYS, sizeof c->tags[0]);
     c->hands = mem_calloc(buckets, sizeof c->hands[0]);
     c->bucket_mask = buckets - 1;
     c->value_size_max = value_size_max;
@@ -50,6 +55,15 @@ slot_clear(struct value_cache *c, struct slot *s)
     }
     mem_free(s->value);
     *s = (struct slot){ 0 };
+    c->tags[s - c->slots] = 0;
+}
+
+/* Never 0 (an unused slot's tag). */
+static uint16_t
+tag_of(const struct hash *key_hash)
+{
+    uint16_t t = (uint16_t)(key_hash->bytes[8] | (key_hash->bytes[9] << 8));
+    return t != 0 ? t : 1;
 }
 
 void
@@ -71,6 +85,7 @@ value_cache_free(struct value_cache *c)
     value_cache_clear(c);
     ASSERT(pthread_mutex_destroy(&c->lock) == 0);
     mem_free(c->slots);
+    mem_free(c->tags);
     mem_free(c->hands);
     mem_free(c);
 }
@@ -88,8 +103,10 @@ find(const struct value_cache *c, const struct hash *key_hash)
 {
     size_t b = 0;
     struct slot *bucket = bucket_of(c, key_hash, &b);
+    const uint16_t *tags = &c->tags[b * VALUE_CACHE_WAYS];
+    uint16_t tag = tag_of(key_hash);
     for (size_t i = 0; i < VALUE_CACHE_WAYS; i++) {
-        if (bucket[i].used && hash_equal(&bucket[i].key_hash, key_hash)) {
+        if (tags[i] == tag && bucket[i].used && hash_equal(&bucket[i].key_hash, key_hash)) {
             return &bucket[i];
         }
     }
@@ -107,6 +124,7 @@ slot_set(struct value_cache *c, struct slot *s, const struct hash *key_hash, con
     slot_clear(c, s);
     s->key_hash = *key_hash;
     s->used = true;
+    c->tags[s - c->slots] = tag_of(key_hash);
     if (value != NULL) {
         s->value = mem_alloc(size > 0 ? size : 1);
         memcpy(s->value, value, size);
@@ -145,7 +163,7 @@ victim_slot(struct value_cache *c, const struct hash *key_hash)
     size_t b = 0;
     struct slot *bucket = bucket_of(c, key_hash, &b);
     for (size_t i = 0; i < VALUE_CACHE_WAYS; i++) {
-        if (!bucket[i].used) {
+        if (c->tags[b * VALUE_CACHE_WAYS + i] == 0) { /* unused */
             return &bucket[i];
         }
     }

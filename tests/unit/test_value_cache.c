@@ -105,12 +105,47 @@ test_eviction(void **state)
     value_cache_free(c);
 }
 
+/* Keys of one bucket with the same 16-bit tag (a tag of 0 bytes is stored as 1, like the tag
+ * 1): told apart by their full hashes, hits and misses alike. */
+static void
+test_tag_collisions(void **state)
+{
+    (void)state;
+    struct value_cache *c = value_cache_new(64, 16);
+    struct buf out;
+    buf_init(&out, 16);
+    struct hash k[4];
+    memset(k, 0, sizeof k);
+    k[1].bytes[8] = 1; /* tag 1, as the all-zero tag bytes of k[0] */
+    k[2].bytes[20] = 1;
+    k[3].bytes[31] = 1;
+    for (unsigned i = 0; i < 3; i++) {
+        uint8_t v = (uint8_t)i;
+        value_cache_put(c, &k[i], &v, 1);
+    }
+    for (unsigned i = 0; i < 3; i++) {
+        buf_reset(&out);
+        assert_int_equal(value_cache_get(c, &k[i], &out), ERR_OK);
+        assert_int_equal(out.size, 1);
+        assert_int_equal(out.data[0], i);
+    }
+    assert_int_equal(value_cache_get(c, &k[3], &out), ERR_AGAIN);
+    value_cache_update(c, &k[1], NULL, 0); /* now known absent */
+    assert_int_equal(value_cache_get(c, &k[1], &out), ERR_NOT_FOUND);
+    buf_reset(&out);
+    assert_int_equal(value_cache_get(c, &k[0], &out), ERR_OK);
+    assert_int_equal(out.data[0], 0);
+    buf_release(&out);
+    value_cache_free(c);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_put_update),
         cmocka_unit_test(test_eviction),
+        cmocka_unit_test(test_tag_collisions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
