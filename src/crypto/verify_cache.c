@@ -306,14 +306,24 @@ enum err
 verify_cached(struct verify_cache *cache, const struct public_key *key, const uint8_t *msg,
               size_t size, const struct signature *sig)
 {
+    bool hit = false;
+    return verify_cached_hit(cache, key, msg, size, sig, &hit);
+}
+
+enum err
+verify_cached_hit(struct verify_cache *cache, const struct public_key *key, const uint8_t *msg,
+                  size_t size, const struct signature *sig, bool *out_hit)
+{
     ASSERT(key != NULL);
     ASSERT(sig != NULL);
+    *out_hit = false;
     if (cache == NULL || !tuple_is_cacheable(key)) {
         return verify_message(key, msg, size, sig);
     }
     uint8_t digest[DIGEST_SIZE];
     tuple_digest(cache, key, msg, size, sig, digest);
     if (contains_digest(cache, digest)) {
+        *out_hit = true;
         return ERR_OK;
     }
     enum err rc = verify_message(key, msg, size, sig);

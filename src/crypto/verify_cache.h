@@ -58,6 +58,11 @@ void verify_cache_insert(struct verify_cache *cache, const struct public_key *ke
  * verification, remembering it if valid. cache may be NULL (plain verify_message). */
 MUST_USE enum err verify_cached(struct verify_cache *cache, const struct public_key *key,
                                 const uint8_t *msg, size_t size, const struct signature *sig);
+/* verify_cached that also says whether the cache answered (*out_hit; written always). One
+ * digest of the tuple for the lookup and the insert (contains then insert compute it twice). */
+MUST_USE enum err verify_cached_hit(struct verify_cache *cache, const struct public_key *key,
+                                    const uint8_t *msg, size_t size, const struct signature *sig,
+                                    bool *out_hit);
 
 void verify_cache_get_stats(struct verify_cache *cache, struct verify_cache_stats *out);
 

@@ -100,16 +100,9 @@ static enum err
 verify_one(struct verify_pool *pool, const struct public_key *key, const uint8_t *msg, size_t size,
            const struct signature *sig)
 {
-    if (pool->cache != NULL && verify_cache_contains(pool->cache, key, msg, size, sig)) {
-        stat_add(&pool->cache_hits, 1);
-        stat_add(&pool->items, 1);
-        return ERR_OK;
-    }
-    enum err rc = verify_message(key, msg, size, sig);
-    if (rc == ERR_OK && pool->cache != NULL) {
-        verify_cache_insert(pool->cache, key, msg, size, sig);
-    }
-    stat_add(&pool->verified, 1);
+    bool hit = false;
+    enum err rc = verify_cached_hit(pool->cache, key, msg, size, sig, &hit);
+    stat_add(hit ? &pool->cache_hits : &pool->verified, 1);
     stat_add(&pool->items, 1);
     return rc;
 }

@@ -89,6 +89,22 @@ test_valid_only(void **state)
         assert_false(verify_cache_contains(cache, &pub2, s.msg, sizeof s.msg, &s.sig));
         assert_int_equal(verify_cached(cache, &pub2, s.msg, sizeof s.msg, &s.sig),
                          ERR_BAD_SIGNATURE);
+        /* verify_cached_hit says who answered: the cache for a remembered tuple, the real
+         * verification otherwise (invalid, not cacheable, no cache). */
+        bool hit = false;
+        assert_int_equal(verify_cached_hit(cache, &s.pub, s.msg, sizeof s.msg, &s.sig, &hit),
+                         ERR_OK);
+        assert_true(hit);
+        assert_int_equal(verify_cached_hit(cache, &s.pub, s.msg, sizeof s.msg, &bad, &hit),
+                         ERR_BAD_SIGNATURE);
+        assert_false(hit);
+        assert_int_equal(verify_cached_hit(cache, &pub2, s.msg, sizeof s.msg, &s.sig, &hit),
+                         ERR_BAD_SIGNATURE);
+        assert_false(hit);
+        hit = true;
+        assert_int_equal(verify_cached_hit(NULL, &s.pub, s.msg, sizeof s.msg, &s.sig, &hit),
+                         ERR_OK);
+        assert_false(hit);
         /* No cache at all. */
         assert_int_equal(verify_cached(NULL, &s.pub, s.msg, sizeof s.msg, &s.sig), ERR_OK);
         assert_int_equal(verify_cached(NULL, &s.pub, s.msg, sizeof s.msg, &bad), ERR_BAD_SIGNATURE);
