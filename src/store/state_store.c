@@ -479,12 +479,16 @@ map_release(struct node_map *m)
  * stored node is immutable and named by (version, path, depth), so a copy stays exact: the
  * cache keeps one slot per path of depth <= NODE_CACHE_DEPTH (1 + 16 + 256 + 4096), holding
  * the newest committed node seen there (from state_store_committed and from LMDB reads), and
- * a lookup hits when the slot holds the version asked for. Only committed nodes enter (a
+ * a lookup hits when the slot holds the version asked for; deeper nodes read from LMDB go to
+ * a direct-mapped table named by (version, path, depth). Only committed nodes enter (a
  * batch of a losing fork may have built other nodes under the same name). Its own mutex: reads
  * with the caller's txn (state_store_get, prove) may run on any thread. The same slots index
  * subtrees_compute's memo of each path's binary levels. */
 #define NODE_CACHE_DEPTH 3
 #define NODE_CACHE_SLOTS (1u + 16u + 256u + 4096u)
+/* Deeper nodes read from LMDB, direct-mapped by their name: a block's execution reads the
+ * paths of the keys it then writes, so building its batch walks the same nodes again. */
+#define NODE_CACHE_DEEP_SLOTS 8192u
 
 struct node_cache {
     /* Per path, the subtrees last hashed there (subtrees_compute's memo): any batch's, since
@@ -492,9 +496,11 @@ struct node_cache {
      * memo_lock (one batch hashes at a time). */
     pthread_mutex_t memo_lock;
     struct subtrees *memo;
-    pthread_mutex_t lock; /* guards slots */
+    pthread_mutex_t lock; /* guards slots, versions, deep and deep_versions */
     struct node *slots;   /* kind NODE_NONE: empty */
     uint64_t *versions;   /* of each slot's node */
+    struct node *deep;    /* NODE_CACHE_DEEP_SLOTS, kind NODE_NONE: empty */
+    uint64_t *deep_versions;
 };
 
 static struct node_cache *
@@ -506,6 +512,8 @@ node_cache_new(void)
     c->memo = mem_calloc(NODE_CACHE_SLOTS, sizeof c->memo[0]);
     c->slots = mem_calloc(NODE_CACHE_SLOTS, sizeof c->slots[0]);
     c->versions = mem_calloc(NODE_CACHE_SLOTS, sizeof c->versions[0]);
+    c->deep = mem_calloc(NODE_CACHE_DEEP_SLOTS, sizeof c->deep[0]);
+    c->deep_versions = mem_calloc(NODE_CACHE_DEEP_SLOTS, sizeof c->deep_versions[0]);
     return c;
 }
 
@@ -520,6 +528,8 @@ node_cache_free(struct node_cache *c)
     mem_free(c->memo);
     mem_free(c->slots);
     mem_free(c->versions);
+    mem_free(c->deep);
+    mem_free(c->deep_versions);
     mem_free(c);
 }
 
@@ -541,19 +551,39 @@ node_cache_slot(const uint8_t *path, size_t depth)
     return slot + prefix;
 }
 
+/* The deep slot of (version, path/depth); path holds the first depth nibbles, the rest zero. */
+static size_t
+node_cache_deep_slot(uint64_t version, const uint8_t *path, size_t depth)
+{
+    return (size_t)((path_hash(path, depth) ^ (version * 0x9e3779b97f4a7c15ull)) %
+                    NODE_CACHE_DEEP_SLOTS);
+}
+
 /* Copies node (version, path/depth) into *out if cached. */
 static bool
 node_cache_get(struct node_cache *c, uint64_t version, const uint8_t *path, size_t depth,
                struct node *out)
 {
-    if (depth > NODE_CACHE_DEPTH) {
-        return false;
+    bool hit = false;
+    if (depth <= NODE_CACHE_DEPTH) {
+        size_t slot = node_cache_slot(path, depth);
+        ASSERT(pthread_mutex_lock(&c->lock) == 0);
+        hit = c->slots[slot].kind != NODE_NONE && c->versions[slot] == version;
+        if (hit) {
+            *out = c->slots[slot];
+        }
+        ASSERT(pthread_mutex_unlock(&c->lock) == 0);
+        return hit;
     }
-    size_t slot = node_cache_slot(path, depth);
+    uint8_t p[HASH_SIZE];
+    path_make(path, depth, p);
+    size_t slot = node_cache_deep_slot(version, p, depth);
     ASSERT(pthread_mutex_lock(&c->lock) == 0);
-    bool hit = c->slots[slot].kind != NODE_NONE && c->versions[slot] == version;
+    const struct node *n = &c->deep[slot];
+    hit = n->kind != NODE_NONE && c->deep_versions[slot] == version && n->depth == depth &&
+          memcmp(n->path, p, HASH_SIZE) == 0;
     if (hit) {
-        *out = c->slots[slot];
+        *out = *n;
     }
     ASSERT(pthread_mutex_unlock(&c->lock) == 0);
     return hit;
@@ -580,7 +610,19 @@ node_cache_child(struct node_cache *c, uint64_t version, const uint8_t *path, si
     return hit;
 }
 
-/* Remembers a committed node, unless its slot holds a newer one. */
+/* Remembers a node read from LMDB below the top levels (it replaces its slot's node). */
+static void
+node_cache_put_deep(struct node_cache *c, uint64_t version, const struct node *n)
+{
+    ASSERT(n->depth > NODE_CACHE_DEPTH && n->kind != NODE_NONE);
+    size_t slot = node_cache_deep_slot(version, n->path, n->depth);
+    ASSERT(pthread_mutex_lock(&c->lock) == 0);
+    c->deep[slot] = *n;
+    c->deep_versions[slot] = version;
+    ASSERT(pthread_mutex_unlock(&c->lock) == 0);
+}
+
+/* Remembers a committed node of the top levels, unless its slot holds a newer one. */
 static void
 node_cache_put(struct node_cache *c, uint64_t version, const struct node *n)
 {
@@ -616,8 +658,10 @@ node_load_db(const struct state_store *s, struct db_txn *txn, uint64_t version, 
     if (rc == ERR_OK) {
         rc = node_decode(v.data, v.size, path, depth, out);
     }
-    if (rc == ERR_OK) {
+    if (rc == ERR_OK && depth <= NODE_CACHE_DEPTH) {
         node_cache_put(s->top, version, out);
+    } else if (rc == ERR_OK) {
+        node_cache_put_deep(s->top, version, out);
     }
     return rc;
 }
@@ -660,40 +704,16 @@ root_put(const struct state_store *s, struct db_txn *txn, uint64_t version, cons
     return db_put(txn, s->roots, db_val_of(key, sizeof key), db_val_of(value, sizeof value));
 }
 
-/* The child of a stored internal node on nibble i, read from its bytes without decoding the
- * whole node (reads only need one child per level). */
-static enum err
-internal_child_raw(struct db_val v, size_t depth, unsigned i, struct node_ref *out)
-{
-    if (v.size < 5 || v.data[0] != TAG_INTERNAL || depth >= NIBBLES_MAX) {
-        return ERR_CORRUPT;
-    }
-    uint16_t mask = load_u16(v.data + 1);
-    uint16_t leaves = load_u16(v.data + 3);
-    unsigned count = (unsigned)__builtin_popcount(mask);
-    if ((leaves & ~mask) != 0 || v.size != 5 + count * (8 + (size_t)HASH_SIZE)) {
-        return ERR_CORRUPT;
-    }
-    unsigned bit = 1u << i;
-    if ((mask & bit) == 0) {
-        return ERR_NOT_FOUND;
-    }
-    unsigned index = (unsigned)__builtin_popcount(mask & (bit - 1));
-    out->kind = (leaves & bit) != 0 ? NODE_LEAF : NODE_INTERNAL;
-    out->version = load_u64(v.data + 5 + index * (8 + (size_t)HASH_SIZE));
-    return ERR_OK;
-}
-
 /* The leaf of key_hash in the tree at ref, into *out (ERR_NOT_FOUND if absent). */
 static enum err
 leaf_find_db(const struct state_store *s, struct db_txn *txn, struct node_ref ref,
              const struct hash *key_hash, struct node_leaf *out)
 {
-    uint8_t key[NODE_KEY_SIZE];
     size_t depth = 0;
-    for (; ref.kind == NODE_INTERNAL && depth <= NODE_CACHE_DEPTH; depth++) {
+    for (; ref.kind == NODE_INTERNAL; depth++) {
         unsigned i = nibble_at(key_hash->bytes, depth);
-        if (node_cache_child(s->top, ref.version, key_hash->bytes, depth, i, &ref)) {
+        if (depth <= NODE_CACHE_DEPTH &&
+            node_cache_child(s->top, ref.version, key_hash->bytes, depth, i, &ref)) {
             continue;
         }
         struct node n; /* not cached: read, decoded and cached by node_load_db */
@@ -709,19 +729,6 @@ leaf_find_db(const struct state_store *s, struct db_txn *txn, struct node_ref re
                    : (n.u.in.leaf_mask & bit) != 0 ? NODE_LEAF
                                                    : NODE_INTERNAL;
         ref.version = n.u.in.child_version[i];
-    }
-    for (; ref.kind == NODE_INTERNAL; depth++) {
-        size_t key_size = node_key_encode(ref.version, key_hash->bytes, depth, key);
-        struct db_val v;
-        enum err rc = db_get(txn, s->nodes, db_val_of(key, key_size), &v);
-        if (rc == ERR_NOT_FOUND) {
-            rc = ERR_CORRUPT; /* a referenced node must exist */
-        } else if (rc == ERR_OK) {
-            rc = internal_child_raw(v, depth, nibble_at(key_hash->bytes, depth), &ref);
-        }
-        if (rc != ERR_OK) {
-            return rc;
-        }
     }
     if (ref.kind == NODE_NONE) {
         return ERR_NOT_FOUND;
