@@ -1052,6 +1052,8 @@ test_proof_codec_strict(void **state)
 
 /* ---- committed reads from another thread ---- */
 
+#define READER_RETAIN 16
+
 struct reader_run {
     struct state_store *store;
     atomic_bool stop;
@@ -1075,9 +1077,13 @@ reader_main(void *arg)
             buf_reset(&out);
             enum err rc = state_store_get(run->store, NULL, v, (const uint8_t *)key, 2, &out);
             run->reads++;
-            if (rc != ERR_OK || out.size != strlen(want) || memcmp(out.data, want, out.size) != 0) {
-                run->wrong++;
-            }
+            bool same =
+                rc == ERR_OK && out.size == strlen(want) && memcmp(out.data, want, out.size) == 0;
+            /* A reader preempted for retain_versions commits may find its version pruned:
+             * the documented limit, not an error. */
+            bool pruned = rc == ERR_NOT_FOUND &&
+                          state_store_version_published(run->store) - v >= READER_RETAIN;
+            run->wrong += !same && !pruned ? 1 : 0;
         }
     }
     buf_release(&out);
@@ -1091,7 +1097,7 @@ test_reader_thread_sees_one_version(void **state)
 {
     (void)state;
     struct fixture f;
-    fixture_init(&f, HASH_SHA256, 16);
+    fixture_init(&f, HASH_SHA256, READER_RETAIN);
     static const char keys[8][3] = { "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7" };
     char vals[8][24];
     struct state_write w[8];
