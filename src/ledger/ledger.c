@@ -887,7 +887,9 @@ ledger_commit(struct ledger *l, struct ledger_result *r, const struct ledger_blo
     state_store_committed(l->state, r->batch);
     r->committed = true;
     atomic_store_explicit(&l->committed_height, r->outcome.height, memory_order_release);
-    l->has_genesis = true;
+    if (!l->has_genesis) {
+        l->has_genesis = true; /* once (genesis), before readers on other threads start */
+    }
     l->params = r->params_after;
     return ERR_OK;
 }
