@@ -18,6 +18,15 @@ state_view_init(struct state_view *v, const char *module, const struct state_bat
 }
 
 void
+state_view_init_committed(struct state_view *v, const char *module, struct state_store *store,
+                          uint64_t version)
+{
+    state_view_init(v, module, NULL, NULL);
+    v->store = store;
+    v->version = version;
+}
+
+void
 state_view_layer(struct state_view *v, struct overlay *write, const struct overlay *first,
                  const struct overlay *second)
 {
@@ -69,10 +78,13 @@ state_view_get_raw(const struct state_view *v, const uint8_t *key, size_t key_si
             return value == NULL ? ERR_NOT_FOUND : buf_append(out_value, value, value_size);
         }
     }
-    if (v->base == NULL) {
-        return ERR_NOT_FOUND;
+    if (v->base != NULL) {
+        return state_batch_get(v->base, key, key_size, out_value);
     }
-    return state_batch_get(v->base, key, key_size, out_value);
+    if (v->store != NULL) {
+        return state_store_get(v->store, NULL, v->version, key, key_size, out_value);
+    }
+    return ERR_NOT_FOUND;
 }
 
 static enum err

@@ -28,8 +28,12 @@ struct state_view {
     const char *module;              /* NUL-terminated module name: the key prefix "<module>/" */
     struct overlay *write;           /* NULL: read-only */
     const struct overlay *layers[2]; /* read in order; entries may be NULL */
-    const struct state_batch *base;  /* NULL: empty state below the overlays */
-    struct meter *meter;             /* NULL: not charged */
+    const struct state_batch *base;  /* NULL: `committed`, else the empty state */
+    /* With base NULL and store set: the committed state at `version` (a read from any
+     * thread through state_store_get, see state_store.h Threading). */
+    struct state_store *store;
+    uint64_t version;
+    struct meter *meter; /* NULL: not charged */
 };
 
 /* What every op of a block shares. */
@@ -53,6 +57,9 @@ struct exec_ctx {
 /* A read-only view of module over base (no overlays), charged to meter if not NULL. */
 void state_view_init(struct state_view *v, const char *module, const struct state_batch *base,
                      struct meter *meter);
+/* A read-only view of module over the committed state at version (no overlays, no meter). */
+void state_view_init_committed(struct state_view *v, const char *module, struct state_store *store,
+                               uint64_t version);
 /* Makes v write into write and read first, then second (either may be NULL), then base. */
 void state_view_layer(struct state_view *v, struct overlay *write, const struct overlay *first,
                       const struct overlay *second);

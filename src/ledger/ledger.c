@@ -1,5 +1,6 @@
 #include "ledger/ledger.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "base/assert.h"
@@ -29,8 +30,9 @@ struct ledger {
     enum hash_alg alg;
     struct db_table meta;
     struct db_table receipts;
-    bool has_genesis;
-    uint64_t committed_height;
+    bool has_genesis; /* set once, before other threads read the ledger */
+    /* Written by the ledger's thread at commit, read by any thread. */
+    _Atomic uint64_t committed_height;
     struct chain_params params;
     size_t results_live;
 };
@@ -142,7 +144,7 @@ uint64_t
 ledger_committed_height(const struct ledger *l)
 {
     ASSERT(l->has_genesis);
-    return l->committed_height;
+    return atomic_load_explicit(&l->committed_height, memory_order_acquire);
 }
 
 const struct chain_params *
@@ -885,8 +887,10 @@ ledger_commit(struct ledger *l, struct ledger_result *r, const struct ledger_blo
     block_store_committed(l->blocks);
     state_store_committed(l->state, r->batch);
     r->committed = true;
-    l->committed_height = r->outcome.height;
-    l->has_genesis = true;
+    atomic_store_explicit(&l->committed_height, r->outcome.height, memory_order_release);
+    if (!l->has_genesis) {
+        l->has_genesis = true; /* once (genesis), before readers on other threads start */
+    }
     l->params = r->params_after;
     return ERR_OK;
 }
@@ -938,21 +942,15 @@ ledger_query(struct ledger *l, const struct ledger_result *at, const char *query
     if (def == NULL || q == NULL) {
         return ERR_NOT_FOUND;
     }
-    struct state_batch *owned = NULL;
-    if (at == NULL) {
-        if (!l->has_genesis) {
-            return ERR_NOT_FOUND;
-        }
-        enum err rc = committed_base(l, &owned);
-        if (rc != ERR_OK) {
-            return rc;
-        }
-    }
     struct state_view v;
-    state_view_init(&v, def->name, at != NULL ? at->batch : owned, NULL);
-    enum err rc = q->run(&v, args, args_size, out);
-    state_batch_free(owned);
-    return rc;
+    if (at != NULL) {
+        state_view_init(&v, def->name, at->batch, NULL);
+    } else if (l->has_genesis) {
+        state_view_init_committed(&v, def->name, l->state, state_store_version_published(l->state));
+    } else {
+        return ERR_NOT_FOUND;
+    }
+    return q->run(&v, args, args_size, out);
 }
 
 enum err
@@ -1012,7 +1010,7 @@ ledger_prove(struct ledger *l, const char *module, const uint8_t *key, size_t ke
     if (key_size > 0) {
         memcpy(full + module_size + 1, key, key_size);
     }
-    uint64_t version = state_store_version(l->state);
+    uint64_t version = state_store_version_published(l->state); /* before the txn: it holds it */
     struct db_txn *txn = NULL;
     enum err rc = db_txn_begin(l->db, false, &txn);
     if (rc == ERR_OK) {

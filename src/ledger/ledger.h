@@ -19,7 +19,13 @@
  *
  * State versions: the state after the block at height h is version h + 1 (genesis is height
  * 0; version 0 is the empty store).
- * Threads: one thread (the execution pipeline) uses a ledger and its results. */
+ * Threads: one thread (the execution pipeline: the node's ledger thread) executes, commits and
+ * frees results, and is the only one to call ledger_params and functions taking a result.
+ * Reads of the committed state may run on any thread at the same time: ledger_committed_height,
+ * and with at == NULL ledger_query/ledger_account/ledger_validator_set, plus ledger_prove,
+ * ledger_read_block, ledger_find_tx and ledger_get_receipt. Each read sees one committed
+ * version (the state store's published one); two reads may see two versions. Another thread
+ * may read a result's outcome (immutable once executed) while the pipeline holds the result. */
 #ifndef LM_LEDGER_LEDGER_H
 #define LM_LEDGER_LEDGER_H
 

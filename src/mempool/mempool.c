@@ -756,6 +756,20 @@ tx_insert(struct mempool *mp, const struct mempool_raw *raw, const struct tx *tx
     return ERR_OK;
 }
 
+/* The committed state the sender lookup read may be ahead of the commits this mempool was
+ * told about (the node commits on its ledger thread, then calls mempool_commit on the loop):
+ * the account's txs below the committed nonce are stale or committed, so they leave now and
+ * do not count against the account's limit. */
+static void
+catch_up_account(struct mempool *mp, const struct address *sender, uint64_t nonce)
+{
+    uint32_t a = find_account(mp, sender);
+    if (a != NIL && nonce > mp->accounts[a].nonce) {
+        mp->accounts[a].nonce = nonce;
+        prune_stale(mp, a);
+    }
+}
+
 /* Phase 1 for tx k of a chunk: every check but the signature; queues the signature. */
 static enum err
 admit_check(struct mempool *mp, const struct mempool_raw *raw, size_t k, size_t *items,
@@ -779,6 +793,7 @@ admit_check(struct mempool *mp, const struct mempool_raw *raw, size_t k, size_t 
     if (rc != ERR_OK) {
         return rc;
     }
+    catch_up_account(mp, &tx->sender, mp->senders[k].nonce);
     rc = check_room(mp, tx, raw->size, &mp->senders[k]);
     if (rc != ERR_OK) {
         return rc;

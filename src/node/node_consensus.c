@@ -14,11 +14,24 @@
  * the core re-executes the durable blocks above it, and blocks at heights the ledger already
  * holds are answered from "info" (same id, same roots) and not committed twice.
  *
- * Execution runs on the loop thread (env->execute is synchronous in the core): a block's txs
- * are checked with mempool_verify_txs (pending txs and cached signatures cost nothing) and
- * executed with ledger_execute_block on the parent's result, kept in a map block id -> result
- * until the block is committed or falls below the committed height. Reconfiguration suffix
- * blocks are never executed (the core copies the epoch-ending block's results). */
+ * Execution and commits run on the node's ledger thread (node/ledger_thread.h), so the loop
+ * keeps serving p2p, the API and the core meanwhile:
+ *   - env->execute checks a block's tx signatures on the loop with mempool_verify_txs (pending
+ *     txs and cached signatures cost nothing), copies its txs into an EXEC job and answers
+ *     ERR_AGAIN; the job runs ledger_execute_block on the parent's result (the ledger thread
+ *     keeps its own map block id -> result) and the loop hands the roots to the core with
+ *     consensus_on_executed. The loop's map keeps id -> result for env callbacks that read
+ *     outcomes (immutable once executed) until the block is committed or falls below the
+ *     committed height; then a FREE job frees the results on the ledger thread.
+ *   - env->commit queues a COMMIT job in order (the loop's committed height/id move at once:
+ *     FIFO makes later EXEC jobs on "the committed state" see it): the job writes "info",
+ *     commits the ledger, writes "root"/"epoch" and prunes durable blocks; when it is done the
+ *     loop updates the mempool, waiters, validator set and admission. Until then committed
+ *     blocks are answered from the job (env_load_committed_*).
+ *   - block sync applies one block at a time through a SYNC job (execute on the committed
+ *     state, compare the certified roots, commit), answering sync_block_applied.
+ * Reconfiguration suffix blocks are never executed (the core copies the epoch-ending block's
+ * results). */
 #include <event2/event.h>
 #include <jansson.h>
 #include <string.h>
@@ -36,8 +49,10 @@
 #include "crypto/verify_pool.h"
 #include "ledger/ledger.h"
 #include "mempool/mempool.h"
+#include "node/ledger_thread.h"
 #include "node/node_internal.h"
 #include "node/safety_file.h"
+#include "node/sync.h"
 #include "p2p/frame.h"
 #include "p2p/p2p.h"
 #include "store/block_store.h"
@@ -55,12 +70,52 @@
 
 struct exec_entry {
     bool used;
+    bool pending; /* its EXEC job is queued or running */
     struct hash id;
     uint64_t height;
+    struct ledger_result *result; /* NULL while pending; freed by a FREE job */
+};
+
+/* The ledger thread's map of executed blocks (touched on that thread only). */
+struct worker_entry {
+    struct hash id;
     struct ledger_result *result;
 };
 
 struct node_cons;
+
+enum job_kind { JOB_EXEC, JOB_COMMIT, JOB_SYNC, JOB_FREE };
+
+/* One ledger-thread job (node/ledger_thread.h); inputs are copies. */
+struct cons_job {
+    struct lt_job lt;
+    enum job_kind kind;
+    struct node_cons *nc;
+    struct hash id;
+    /* EXEC, SYNC: the txs (pointing into tx_bytes or block) and where to execute them */
+    bool on_committed; /* parent is the committed block (else parent_id's result) */
+    struct hash parent_id;
+    struct ledger_block_in in;
+    struct ledger_tx_in *txs;
+    uint8_t *tx_bytes;
+    struct hash want_exec; /* SYNC: the certified roots */
+    struct hash want_receipts;
+    /* COMMIT, SYNC: what is written */
+    bool fresh; /* a block the ledger does not hold yet */
+    bool ends_epoch;
+    struct block_info info;
+    uint8_t *block;
+    size_t block_size;
+    uint8_t *proof;
+    size_t proof_size;
+    /* FREE */
+    struct ledger_result **frees;
+    size_t free_count;
+    /* out */
+    enum err rc;
+    struct ledger_result *result;
+    struct cons_job *inflight_next; /* COMMIT, SYNC: the loop's list of unfinished commits */
+};
 
 struct timer_ctx {
     struct node_cons *nc;
@@ -77,7 +132,14 @@ struct node_cons {
     uint64_t tokens[NODE_TIMER_KINDS];
     struct event *txs_event;
     struct exec_entry exec[EXEC_MAP_MAX];
-    struct hash committed_id; /* the ledger's committed block */
+    /* The committed block as the loop sees it: the last one handed to a COMMIT/SYNC job. */
+    bool committed_known;
+    uint64_t committed_height;
+    struct hash committed_id;
+    struct cons_job *inflight; /* COMMIT/SYNC jobs not done, oldest first */
+    struct ledger_thread *lt;
+    bool closing;
+    struct worker_entry wmap[EXEC_MAP_MAX]; /* the ledger thread's */
     bool halted;
 };
 
@@ -173,7 +235,7 @@ info_at(struct node_cons *nc, uint64_t height, struct block_info *out)
     return info_get(nc, key, sizeof key, out, NULL);
 }
 
-/* ---- execution map ---- */
+/* ---- execution map (loop) and the ledger thread's map ---- */
 
 static struct exec_entry *
 exec_find(struct node_cons *nc, const struct hash *id)
@@ -186,23 +248,12 @@ exec_find(struct node_cons *nc, const struct hash *id)
     return NULL;
 }
 
-static void
-exec_drop(struct exec_entry *e)
+/* The result of an executed (not pending) block, or NULL. */
+static const struct ledger_result *
+exec_result(struct node_cons *nc, const struct hash *id)
 {
-    ledger_result_free(e->result);
-    memset(e, 0, sizeof *e);
-}
-
-/* Drops results at or below the committed height: committed, or forks that can no longer
- * commit. */
-static void
-exec_prune(struct node_cons *nc, uint64_t committed_height)
-{
-    for (size_t i = 0; i < EXEC_MAP_MAX; i++) {
-        if (nc->exec[i].used && nc->exec[i].height <= committed_height) {
-            exec_drop(&nc->exec[i]);
-        }
-    }
+    const struct exec_entry *e = exec_find(nc, id);
+    return e != NULL && !e->pending ? e->result : NULL;
 }
 
 static struct exec_entry *
@@ -224,6 +275,101 @@ result_of(const struct ledger_result *r, struct exec_result *out)
     out->exec_root = o->exec_root;
     out->receipts_root = o->receipts_root;
     out->next_epoch_vs_hash = o->next_epoch_vs_hash;
+}
+
+static struct worker_entry *
+worker_find(struct node_cons *nc, const struct hash *id)
+{
+    for (size_t i = 0; i < EXEC_MAP_MAX; i++) {
+        if (nc->wmap[i].result != NULL && hash_equal(&nc->wmap[i].id, id)) {
+            return &nc->wmap[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---- ledger-thread jobs ---- */
+
+static void job_done(struct lt_job *lt);
+static void job_run(struct lt_job *lt);
+
+static struct cons_job *
+job_new(struct node_cons *nc, enum job_kind kind, const struct hash *id)
+{
+    struct cons_job *j = mem_calloc(1, sizeof *j);
+    j->lt.run = job_run;
+    j->lt.done = job_done;
+    j->kind = kind;
+    j->nc = nc;
+    if (id != NULL) {
+        j->id = *id;
+    }
+    return j;
+}
+
+static void
+job_free(struct cons_job *j)
+{
+    mem_free(j->txs);
+    mem_free(j->tx_bytes);
+    mem_free(j->block);
+    mem_free(j->proof);
+    mem_free(j->frees);
+    mem_free(j);
+}
+
+static enum err
+job_submit(struct node_cons *nc, struct cons_job *j)
+{
+    if (nc->lt == NULL) {
+        enum err rc = ledger_thread_new(nc->n->base, &nc->lt);
+        if (rc != ERR_OK) {
+            job_free(j);
+            return rc;
+        }
+    }
+    if (j->kind == JOB_COMMIT || j->kind == JOB_SYNC) {
+        struct cons_job **tail = &nc->inflight;
+        while (*tail != NULL) {
+            tail = &(*tail)->inflight_next;
+        }
+        *tail = j;
+    }
+    ledger_thread_submit(nc->lt, &j->lt);
+    return ERR_OK;
+}
+
+/* Frees these results on the ledger thread (it owns them and their reference counts). */
+static void
+free_results(struct node_cons *nc, struct ledger_result **results, size_t count)
+{
+    if (count == 0) {
+        mem_free(results);
+        return;
+    }
+    struct cons_job *j = job_new(nc, JOB_FREE, NULL);
+    j->frees = results;
+    j->free_count = count;
+    if (job_submit(nc, j) != ERR_OK) {
+        log_error(LOG_CONSENSUS, "cannot free execution results count=%zu", count);
+    }
+}
+
+/* Drops results at or below the committed height: committed, or forks that can no longer
+ * commit (pending ones go when their result is back). */
+static void
+exec_prune(struct node_cons *nc, uint64_t committed_height)
+{
+    struct ledger_result **frees = mem_calloc(EXEC_MAP_MAX, sizeof *frees);
+    size_t count = 0;
+    for (size_t i = 0; i < EXEC_MAP_MAX; i++) {
+        struct exec_entry *e = &nc->exec[i];
+        if (e->used && !e->pending && e->height <= committed_height) {
+            frees[count++] = e->result;
+            memset(e, 0, sizeof *e);
+        }
+    }
+    free_results(nc, frees, count);
 }
 
 /* ---- env callbacks ---- */
@@ -434,14 +580,40 @@ env_verify_batch(void *ctx, const struct cons_verify_item *items, size_t count)
     return rc;
 }
 
-/* A block at a height the ledger already committed (replay after a restart): valid only if
- * it is the committed block there; its results are the stored ones. */
+/* The loop's committed block (first use: the ledger's). */
+static enum err
+committed_init(struct node_cons *nc)
+{
+    if (nc->committed_known) {
+        return ERR_OK;
+    }
+    uint64_t height = ledger_committed_height(nc->n->ledger);
+    struct block_info top;
+    enum err rc = info_at(nc, height, &top);
+    if (rc == ERR_OK) {
+        nc->committed_known = true;
+        nc->committed_height = height;
+        nc->committed_id = top.id;
+    }
+    return rc;
+}
+
+/* A block at a height the ledger already committed or is committing (replay after a
+ * restart): valid only if it is the committed block there; its results are the stored ones
+ * ("info" is written before the commit job is queued... or by it: see commit_submit). */
 static enum err
 execute_committed(struct node_cons *nc, const struct hash *id, uint64_t height,
                   struct exec_result *out)
 {
     struct block_info bi;
-    if (info_at(nc, height, &bi) != ERR_OK || !hash_equal(&bi.id, id)) {
+    bool found = false;
+    for (const struct cons_job *j = nc->inflight; j != NULL; j = j->inflight_next) {
+        if (j->info.height == height) {
+            bi = j->info;
+            found = true;
+        }
+    }
+    if ((!found && info_at(nc, height, &bi) != ERR_OK) || !hash_equal(&bi.id, id)) {
         return ERR_MALFORMED;
     }
     memset(out, 0, sizeof *out);
@@ -451,36 +623,51 @@ execute_committed(struct node_cons *nc, const struct hash *id, uint64_t height,
     return ERR_OK;
 }
 
+/* Checks the block's tx signatures (loop: the mempool's pending txs and the verify cache make
+ * this cheap) and copies its txs into j. Tx bytes point into `base` if the block lies there,
+ * else into a copy. */
 static enum err
-execute_txs(struct node_cons *nc, const struct block *blk, struct ledger_result *parent,
-            struct ledger_result **out)
+job_take_txs(struct node_cons *nc, struct cons_job *j, const struct block *blk)
 {
     size_t count = blk->payload.kind == PAYLOAD_INLINE ? blk->payload.tx_count : 0;
     struct mempool_raw *raw = mem_calloc(count + 1, sizeof *raw);
-    struct ledger_tx_in *txs = mem_calloc(count + 1, sizeof *txs);
     enum err *results = mem_calloc(count + 1, sizeof *results);
+    j->txs = mem_calloc(count + 1, sizeof *j->txs);
     size_t pos = 0;
+    size_t bytes = 0;
     enum err rc = ERR_OK;
     for (size_t i = 0; i < count && rc == ERR_OK; i++) {
         rc = payload_next_tx(&blk->payload, &pos, &raw[i].data, &raw[i].size);
+        bytes += raw[i].size;
     }
     if (rc == ERR_OK && count > 0) {
         mempool_verify_txs(nc->n->mempool, raw, count, results);
         for (size_t i = 0; i < count && rc == ERR_OK; i++) {
             rc = results[i] == ERR_OK ? ERR_OK : ERR_MALFORMED;
-            txs[i] = (struct ledger_tx_in){ raw[i].data, raw[i].size, true };
         }
     }
     if (rc == ERR_OK) {
-        struct ledger_block_in in = { .height = blk->header.height,
-                                      .timestamp_us = blk->header.timestamp_us,
-                                      .txs = txs,
-                                      .tx_count = count,
-                                      .signatures_verified = true };
-        rc = ledger_execute_block(nc->n->ledger, parent, &in, out);
+        bool inside = j->block != NULL;
+        if (!inside) {
+            j->tx_bytes = mem_alloc(bytes + 1);
+        }
+        size_t off = 0;
+        for (size_t i = 0; i < count; i++) {
+            const uint8_t *data = raw[i].data;
+            if (!inside) {
+                memcpy(j->tx_bytes + off, raw[i].data, raw[i].size);
+                data = j->tx_bytes + off;
+                off += raw[i].size;
+            }
+            j->txs[i] = (struct ledger_tx_in){ data, raw[i].size, true };
+        }
+        j->in = (struct ledger_block_in){ .height = blk->header.height,
+                                          .timestamp_us = blk->header.timestamp_us,
+                                          .txs = j->txs,
+                                          .tx_count = count,
+                                          .signatures_verified = true };
     }
     mem_free(raw);
-    mem_free(txs);
     mem_free(results);
     return rc;
 }
@@ -494,42 +681,67 @@ env_execute(void *ctx, const struct block *blk, const struct block_info *parent,
     block_header_id(ledger_hash_alg(nc->n->ledger), &blk->header, &id);
     struct exec_entry *known = exec_find(nc, &id);
     if (known != NULL) {
+        if (known->pending) {
+            return ERR_AGAIN; /* its result is on the way */
+        }
         result_of(known->result, out);
         return ERR_OK;
     }
-    uint64_t committed = ledger_committed_height(nc->n->ledger);
+    enum err rc = committed_init(nc);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    uint64_t committed = nc->committed_height;
     if (blk->header.height <= committed) {
         return execute_committed(nc, &id, blk->header.height, out);
     }
     if (parent->height == committed && !hash_equal(&parent->id, &nc->committed_id)) {
         return ERR_MALFORMED; /* a fork below the committed block */
     }
-    struct ledger_result *parent_result = NULL;
-    struct exec_entry *p = parent->height == committed ? NULL : exec_find(nc, &parent->id);
-    if (parent->height != committed && p == NULL) {
+    if (parent->height != committed && exec_find(nc, &parent->id) == NULL) {
         log_warn(LOG_CONSENSUS, "parent result unknown height=%llu",
                  (unsigned long long)parent->height);
         return ERR_MALFORMED;
-    }
-    if (p != NULL) {
-        parent_result = p->result;
     }
     struct exec_entry *slot = exec_slot(nc);
     if (slot == NULL) {
         log_warn(LOG_CONSENSUS, "execution map full");
         return ERR_FULL;
     }
-    struct ledger_result *r = NULL;
-    enum err rc = execute_txs(nc, blk, parent_result, &r);
+    struct cons_job *j = job_new(nc, JOB_EXEC, &id);
+    j->on_committed = parent->height == committed;
+    j->parent_id = parent->id;
+    rc = job_take_txs(nc, j, blk);
     if (rc != ERR_OK) {
         log_info(LOG_CONSENSUS, "block rejected height=%llu error=%s",
                  (unsigned long long)blk->header.height, err_name(rc));
+        job_free(j);
         return ERR_MALFORMED;
     }
-    *slot =
-        (struct exec_entry){ .used = true, .id = id, .height = blk->header.height, .result = r };
-    result_of(r, out);
-    return ERR_OK;
+    rc = job_submit(nc, j);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    *slot = (struct exec_entry){
+        .used = true, .pending = true, .id = id, .height = blk->header.height
+    };
+    return ERR_AGAIN;
+}
+
+/* Appends the tx hashes of block id if it is executed (an ancestor of the block being built,
+ * or a committed block whose commit job has not finished: the mempool still holds its txs). */
+static size_t
+exclude_txs_of(struct node_cons *nc, const struct hash *id, struct hash *out)
+{
+    const struct ledger_result *r = exec_result(nc, id);
+    if (r == NULL) {
+        return 0;
+    }
+    const struct ledger_outcome *o = ledger_result_outcome(r);
+    if (out != NULL) {
+        memcpy(out, o->tx_hashes, o->tx_count * sizeof *out);
+    }
+    return o->tx_count;
 }
 
 static enum err
@@ -538,20 +750,18 @@ env_pull_payload(void *ctx, const struct payload_request *req, struct buf *out, 
     struct node_cons *nc = ctx;
     size_t excl_count = 0;
     for (size_t i = 0; i < req->exclude_count; i++) {
-        struct exec_entry *e = exec_find(nc, &req->exclude[i]);
-        if (e != NULL) {
-            excl_count += ledger_result_outcome(e->result)->tx_count;
-        }
+        excl_count += exclude_txs_of(nc, &req->exclude[i], NULL);
+    }
+    for (const struct cons_job *j = nc->inflight; j != NULL; j = j->inflight_next) {
+        excl_count += j->fresh ? exclude_txs_of(nc, &j->id, NULL) : 0;
     }
     struct hash *excl = mem_calloc(excl_count + 1, sizeof *excl);
     size_t k = 0;
     for (size_t i = 0; i < req->exclude_count; i++) {
-        struct exec_entry *e = exec_find(nc, &req->exclude[i]);
-        if (e != NULL) {
-            const struct ledger_outcome *o = ledger_result_outcome(e->result);
-            memcpy(excl + k, o->tx_hashes, o->tx_count * sizeof *excl);
-            k += o->tx_count;
-        }
+        k += exclude_txs_of(nc, &req->exclude[i], excl + k);
+    }
+    for (const struct cons_job *j = nc->inflight; j != NULL; j = j->inflight_next) {
+        k += j->fresh ? exclude_txs_of(nc, &j->id, excl + k) : 0;
     }
     struct mempool_tx_view *views = mem_calloc((size_t)req->max_txs + 1, sizeof *views);
     struct mempool_pull_req pr = { .exclude = excl,
@@ -630,93 +840,45 @@ root_cert_of(const struct committed_block *cb, struct buf *out)
     return rc;
 }
 
-static enum err
-commit_ledger(struct node_cons *nc, const struct committed_block *cb, struct exec_entry *e)
-{
-    struct node *n = nc->n;
-    uint8_t key[12];
-    info_key(cb->info->height, key);
-    enum err rc = info_put(nc, key, sizeof key, cb->info, NULL, 0);
-    if (rc != ERR_OK) {
-        return rc;
-    }
-    struct ledger_block_bytes bytes = { .id = cb->info->id,
-                                        .block = cb->block,
-                                        .block_size = cb->block_size,
-                                        .cert = cb->proof,
-                                        .cert_size = cb->proof_size };
-    rc = ledger_commit(n->ledger, e->result, &bytes);
-    if (rc != ERR_OK) {
-        return rc;
-    }
-    nc->committed_id = cb->info->id;
-    node_admission_refresh(n, false); /* a registered node may have come or gone */
-    const struct ledger_outcome *o = ledger_result_outcome(e->result);
-    struct mempool_raw *raw = mem_calloc(o->tx_count + 1, sizeof *raw);
-    struct block *blk = mem_alloc(sizeof *blk);
-    size_t pos = 0;
-    if (block_decode(cb->block, cb->block_size, blk) == ERR_OK &&
-        blk->payload.kind == PAYLOAD_INLINE) {
-        for (size_t i = 0; i < blk->payload.tx_count && i < o->tx_count; i++) {
-            if (payload_next_tx(&blk->payload, &pos, &raw[i].data, &raw[i].size) != ERR_OK) {
-                break;
-            }
-        }
-    }
-    if (mempool_commit(n->mempool, cb->info->height, raw, o->tx_count) != ERR_OK) {
-        log_warn(LOG_CONSENSUS, "mempool out of step height=%llu",
-                 (unsigned long long)cb->info->height);
-    }
-    mem_free(blk);
-    mem_free(raw);
-    notify_waiters(n, o, &cb->info->id);
-    return ERR_OK;
-}
+/* ---- on the ledger thread ---- */
 
-/* A block above the ledger's committed height: the next one, executed before. */
+/* Writes the committed block (JOB_COMMIT, JOB_SYNC): "info" before the ledger's commit, so
+ * every height the ledger holds has one; then "root" (or, ending an epoch, "epoch" and the
+ * new epoch's root) and prunes the durable blocks below it. */
 static enum err
-commit_new(struct node_cons *nc, const struct committed_block *cb, uint64_t committed)
+commit_run(struct cons_job *j)
 {
-    struct exec_entry *e = exec_find(nc, &cb->info->id);
-    if (e == NULL || cb->info->height != committed + 1) {
-        log_error(LOG_CONSENSUS, "committed block not executed height=%llu",
-                  (unsigned long long)cb->info->height);
-        return ERR_CORRUPT;
-    }
-    enum err rc = commit_ledger(nc, cb, e);
-    if (rc != ERR_OK) {
-        log_error(LOG_CONSENSUS, "ledger commit failed height=%llu error=%s",
-                  (unsigned long long)cb->info->height, err_str(rc));
-        return rc;
-    }
-    log_info(LOG_CONSENSUS, "committed height=%llu round=%llu txs=%zu",
-             (unsigned long long)cb->info->height, (unsigned long long)cb->info->round,
-             ledger_result_outcome(e->result)->tx_count);
-    exec_prune(nc, cb->info->height);
-    return ERR_OK;
-}
-
-static enum err
-env_commit(void *ctx, const struct committed_block *cb)
-{
-    struct node_cons *nc = ctx;
-    uint64_t committed = ledger_committed_height(nc->n->ledger);
+    struct node_cons *nc = j->nc;
     enum err rc = ERR_OK;
-    if (cb->info->height > committed) {
-        rc = commit_new(nc, cb, committed);
+    if (j->fresh) {
+        uint8_t key[12];
+        info_key(j->info.height, key);
+        rc = info_put(nc, key, sizeof key, &j->info, NULL, 0);
+        if (rc == ERR_OK) {
+            struct ledger_block_bytes bytes = { .id = j->id,
+                                                .block = j->block,
+                                                .block_size = j->block_size,
+                                                .cert = j->proof,
+                                                .cert_size = j->proof_size };
+            rc = ledger_commit(nc->n->ledger, j->result, &bytes);
+        }
         if (rc != ERR_OK) {
             return rc;
         }
     }
     /* else: a replayed block the ledger holds, or a reconfiguration suffix block */
-    struct buf cert;
-    buf_init(&cert, CONS_MSG_SIZE_MAX);
-    if (root_cert_of(cb, &cert) == ERR_OK && !cb->ends_epoch) {
-        rc = info_put(nc, META_KEY_ROOT, 4, cb->info, cert.data, cert.size);
-    }
-    buf_release(&cert);
-    if (rc == ERR_OK && cb->ends_epoch) {
-        struct block_info root = *cb->info;
+    if (!j->ends_epoch) {
+        struct committed_block cb = { .info = &j->info,
+                                      .proof = j->proof,
+                                      .proof_size = j->proof_size };
+        struct buf cert;
+        buf_init(&cert, CONS_MSG_SIZE_MAX);
+        if (root_cert_of(&cb, &cert) == ERR_OK) {
+            rc = info_put(nc, META_KEY_ROOT, 4, &j->info, cert.data, cert.size);
+        }
+        buf_release(&cert);
+    } else {
+        struct block_info root = j->info;
         root.epoch++;
         root.round = 0;
         memset(&root.next_epoch_vs_hash, 0, sizeof root.next_epoch_vs_hash);
@@ -724,27 +886,267 @@ env_commit(void *ctx, const struct committed_block *cb)
         if (rc == ERR_OK) {
             rc = info_put(nc, META_KEY_ROOT, 4, &root, NULL, 0);
         }
-        refresh_validators(nc);
-        if (rc == ERR_OK) {
-            rc = node_epochs_record(nc->n);
-        }
     }
     if (rc == ERR_OK) {
-        prune_blocks(nc, cb->info->height);
+        prune_blocks(nc, j->info.height);
     }
     return rc;
+}
+
+static enum err
+exec_run(struct cons_job *j)
+{
+    struct node_cons *nc = j->nc;
+    struct ledger_result *parent = NULL;
+    if (!j->on_committed) {
+        struct worker_entry *p = worker_find(nc, &j->parent_id);
+        if (p == NULL) {
+            return ERR_STALE; /* its parent failed, or lost to a committed fork */
+        }
+        parent = p->result;
+    }
+    enum err rc = ledger_execute_block(nc->n->ledger, parent, &j->in, &j->result);
+    if (rc == ERR_OK && j->kind == JOB_EXEC) {
+        struct worker_entry *slot = NULL;
+        for (size_t i = 0; i < EXEC_MAP_MAX && slot == NULL; i++) {
+            slot = nc->wmap[i].result == NULL ? &nc->wmap[i] : NULL;
+        }
+        ASSERT(slot != NULL); /* a subset of the loop's map, which had a free slot */
+        *slot = (struct worker_entry){ j->id, j->result };
+    }
+    return rc;
+}
+
+static void
+job_run(struct lt_job *lt)
+{
+    struct cons_job *j = (struct cons_job *)lt;
+    struct node_cons *nc = j->nc;
+    switch (j->kind) {
+    case JOB_EXEC:
+        j->rc = exec_run(j);
+        break;
+    case JOB_COMMIT:
+        if (j->fresh) {
+            struct worker_entry *w = worker_find(nc, &j->id);
+            ASSERT(w != NULL); /* the loop saw it executed */
+            j->result = w->result;
+        }
+        j->rc = commit_run(j);
+        break;
+    case JOB_SYNC:
+        j->rc = exec_run(j);
+        if (j->rc == ERR_OK) {
+            const struct ledger_outcome *o = ledger_result_outcome(j->result);
+            j->info.exec_root = o->exec_root;
+            j->info.receipts_root = o->receipts_root;
+            j->info.next_epoch_vs_hash = o->next_epoch_vs_hash;
+            j->ends_epoch = !hash_is_zero(&o->next_epoch_vs_hash);
+            if (!hash_equal(&o->exec_root, &j->want_exec) ||
+                !hash_equal(&o->receipts_root, &j->want_receipts)) {
+                log_error(LOG_NODE, "synced block executes to other roots height=%llu",
+                          (unsigned long long)j->info.height);
+                j->rc = ERR_CORRUPT;
+            }
+        }
+        if (j->rc == ERR_OK) {
+            j->rc = commit_run(j);
+        }
+        break;
+    case JOB_FREE:
+        for (size_t i = 0; i < j->free_count; i++) {
+            for (size_t k = 0; k < EXEC_MAP_MAX; k++) {
+                if (nc->wmap[k].result == j->frees[i]) {
+                    memset(&nc->wmap[k], 0, sizeof nc->wmap[k]);
+                }
+            }
+            ledger_result_free(j->frees[i]);
+        }
+        break;
+    }
+}
+
+/* ---- back on the loop ---- */
+
+/* What follows a commit on the loop: mempool, waiters, admission, validator set. */
+static void
+commit_finish(struct node_cons *nc, struct cons_job *j)
+{
+    struct node *n = nc->n;
+    if (j->fresh) {
+        node_admission_refresh(n, false); /* a registered node may have come or gone */
+        const struct ledger_outcome *o = ledger_result_outcome(j->result);
+        struct mempool_raw *raw = mem_calloc(o->tx_count + 1, sizeof *raw);
+        struct block *blk = mem_alloc(sizeof *blk);
+        size_t pos = 0;
+        if (block_decode(j->block, j->block_size, blk) == ERR_OK &&
+            blk->payload.kind == PAYLOAD_INLINE) {
+            for (size_t i = 0; i < blk->payload.tx_count && i < o->tx_count; i++) {
+                if (payload_next_tx(&blk->payload, &pos, &raw[i].data, &raw[i].size) != ERR_OK) {
+                    break;
+                }
+            }
+        }
+        if (mempool_commit(n->mempool, j->info.height, raw, o->tx_count) != ERR_OK) {
+            log_warn(LOG_CONSENSUS, "mempool out of step height=%llu",
+                     (unsigned long long)j->info.height);
+        }
+        mem_free(blk);
+        mem_free(raw);
+        notify_waiters(n, o, &j->id);
+        log_info(LOG_CONSENSUS, "committed height=%llu round=%llu txs=%zu",
+                 (unsigned long long)j->info.height, (unsigned long long)j->info.round,
+                 o->tx_count);
+    }
+    if (j->ends_epoch) {
+        refresh_validators(nc);
+        if (node_epochs_record(n) != ERR_OK) {
+            log_error(LOG_CONSENSUS, "cannot record the new epoch height=%llu",
+                      (unsigned long long)j->info.height);
+        }
+    }
+    exec_prune(nc, j->info.height);
+}
+
+static void
+inflight_remove(struct node_cons *nc, const struct cons_job *j)
+{
+    for (struct cons_job **p = &nc->inflight; *p != NULL; p = &(*p)->inflight_next) {
+        if (*p == j) {
+            *p = j->inflight_next;
+            return;
+        }
+    }
+}
+
+static void
+exec_done(struct node_cons *nc, struct cons_job *j)
+{
+    struct exec_entry *e = exec_find(nc, &j->id);
+    ASSERT(e != NULL && e->pending);
+    if (j->rc == ERR_OK) {
+        e->pending = false;
+        e->result = j->result;
+    } else {
+        log_info(LOG_CONSENSUS, "block rejected height=%llu error=%s",
+                 (unsigned long long)e->height, err_name(j->rc));
+        memset(e, 0, sizeof *e);
+    }
+    if (nc->closing || nc->core == NULL) {
+        return;
+    }
+    struct exec_result res;
+    if (j->rc == ERR_OK) {
+        result_of(j->result, &res);
+    }
+    consensus_on_executed(nc->core, &j->id, j->rc == ERR_OK ? ERR_OK : ERR_MALFORMED,
+                          j->rc == ERR_OK ? &res : NULL);
+}
+
+static void
+job_done(struct lt_job *lt)
+{
+    struct cons_job *j = (struct cons_job *)lt;
+    struct node_cons *nc = j->nc;
+    switch (j->kind) {
+    case JOB_EXEC:
+        exec_done(nc, j);
+        break;
+    case JOB_COMMIT:
+    case JOB_SYNC:
+        inflight_remove(nc, j);
+        if (j->rc == ERR_OK) {
+            commit_finish(nc, j);
+        } else if (j->kind == JOB_COMMIT) {
+            /* Nothing of this block is durable beyond "info"; a restart replays it. */
+            log_error(LOG_CONSENSUS, "ledger commit failed, stopping height=%llu error=%s",
+                      (unsigned long long)j->info.height, err_str(j->rc));
+            nc->halted = true;
+            event_base_loopbreak(nc->n->base);
+        } else {
+            /* A SYNC block that failed: the loop's committed block goes back. */
+            nc->committed_known = false;
+            if (j->result != NULL) {
+                struct ledger_result **one = mem_calloc(1, sizeof *one);
+                one[0] = j->result;
+                free_results(nc, one, 1);
+            }
+        }
+        if (j->kind == JOB_SYNC) {
+            if (j->rc == ERR_OK) {
+                struct ledger_result **one = mem_calloc(1, sizeof *one);
+                one[0] = j->result;
+                free_results(nc, one, 1);
+            }
+            if (nc->n->sync != NULL && !nc->closing) {
+                sync_block_applied(nc->n->sync, j->rc);
+            }
+        }
+        break;
+    case JOB_FREE:
+        break;
+    }
+    job_free(j);
+}
+
+/* ---- commits (loop) ---- */
+
+static enum err
+env_commit(void *ctx, const struct committed_block *cb)
+{
+    struct node_cons *nc = ctx;
+    enum err rc = committed_init(nc);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    bool fresh = cb->info->height > nc->committed_height;
+    if (fresh) {
+        const struct exec_entry *e = exec_find(nc, &cb->info->id);
+        if (e == NULL || e->pending || cb->info->height != nc->committed_height + 1) {
+            log_error(LOG_CONSENSUS, "committed block not executed height=%llu",
+                      (unsigned long long)cb->info->height);
+            return ERR_CORRUPT;
+        }
+    }
+    struct cons_job *j = job_new(nc, JOB_COMMIT, &cb->info->id);
+    j->fresh = fresh;
+    j->ends_epoch = cb->ends_epoch;
+    j->info = *cb->info;
+    j->block = mem_alloc(cb->block_size + 1);
+    memcpy(j->block, cb->block, cb->block_size);
+    j->block_size = cb->block_size;
+    j->proof = mem_alloc(cb->proof_size + 1);
+    memcpy(j->proof, cb->proof, cb->proof_size);
+    j->proof_size = cb->proof_size;
+    if (fresh) {
+        nc->committed_height = cb->info->height;
+        nc->committed_id = cb->info->id;
+    }
+    return job_submit(nc, j);
+}
+
+/* An unfinished commit of that height or id (NULL id: by height). */
+static const struct cons_job *
+inflight_find(const struct node_cons *nc, uint64_t height, const struct hash *id)
+{
+    for (const struct cons_job *j = nc->inflight; j != NULL; j = j->inflight_next) {
+        if (id != NULL ? hash_equal(&j->id, id) : j->info.height == height) {
+            return j;
+        }
+    }
+    return NULL;
 }
 
 static enum err
 env_next_validator_set(void *ctx, const struct block_info *ending, struct validator_set *out)
 {
     struct node_cons *nc = ctx;
-    struct exec_entry *e = exec_find(nc, &ending->id);
-    if (e != NULL && ledger_result_outcome(e->result)->next_vs != NULL) {
-        *out = *ledger_result_outcome(e->result)->next_vs;
+    const struct ledger_result *r = exec_result(nc, &ending->id);
+    if (r != NULL && ledger_result_outcome(r)->next_vs != NULL) {
+        *out = *ledger_result_outcome(r)->next_vs;
         return ERR_OK;
     }
-    if (hash_equal(&ending->id, &nc->committed_id)) {
+    if (hash_equal(&ending->id, &nc->committed_id) && inflight_find(nc, 0, &ending->id) == NULL) {
         return ledger_validator_set(nc->n->ledger, NULL, out);
     }
     return ERR_NOT_FOUND;
@@ -754,6 +1156,10 @@ static enum err
 env_load_committed_at(void *ctx, uint64_t height, struct buf *out)
 {
     struct node_cons *nc = ctx;
+    const struct cons_job *j = inflight_find(nc, height, NULL);
+    if (j != NULL && j->fresh) {
+        return buf_append(out, j->block, j->block_size);
+    }
     if (height == 0 || height > ledger_committed_height(nc->n->ledger)) {
         return ERR_NOT_FOUND;
     }
@@ -768,6 +1174,10 @@ static enum err
 env_load_committed_block(void *ctx, const struct hash *id, struct buf *out)
 {
     struct node_cons *nc = ctx;
+    const struct cons_job *j = inflight_find(nc, 0, id);
+    if (j != NULL && j->fresh) {
+        return buf_append(out, j->block, j->block_size);
+    }
     uint64_t height = 0;
     struct db_txn *txn = NULL;
     enum err rc = db_txn_begin(nc->n->db, false, &txn);
@@ -1066,6 +1476,11 @@ node_consensus_close(struct node *n)
     if (nc == NULL) {
         return;
     }
+    /* Let the ledger thread finish what it has (commits are durable when they return), then
+     * free what is left of the results here: no other thread uses them any more. */
+    nc->closing = true;
+    ledger_thread_free(nc->lt);
+    nc->lt = NULL;
     consensus_free(nc->core);
     for (size_t k = 0; k < NODE_TIMER_KINDS; k++) {
         if (nc->timers[k] != NULL) {
@@ -1077,7 +1492,7 @@ node_consensus_close(struct node *n)
     }
     for (size_t i = 0; i < EXEC_MAP_MAX; i++) {
         if (nc->exec[i].used) {
-            exec_drop(&nc->exec[i]);
+            ledger_result_free(nc->exec[i].result);
         }
     }
     mem_free(nc);
@@ -1120,7 +1535,7 @@ sync_verify(struct node_cons *nc, const struct block *blk, const struct hash *id
             const uint8_t *proof, size_t proof_size, struct finality_proof *p)
 {
     struct node *n = nc->n;
-    if (blk->header.height != ledger_committed_height(n->ledger) + 1 ||
+    if (blk->header.height != nc->committed_height + 1 ||
         !hash_equal(&blk->header.parent_id, &nc->committed_id) ||
         blk->header.epoch != n->validators->epoch || /* each range under its epoch's set */
         block_check_payload(ledger_hash_alg(n->ledger), blk) != ERR_OK) {
@@ -1148,65 +1563,44 @@ node_consensus_apply_final(struct node *n, const uint8_t *block, size_t block_si
     struct node_cons *nc = n->cons;
     struct block *blk = mem_alloc(sizeof *blk);
     struct finality_proof *p = mem_alloc(sizeof *p);
-    struct ledger_result *r = NULL;
-    struct hash id;
-    enum err rc = ERR_OK;
-    if (hash_is_zero(&nc->committed_id)) {
-        struct block_info top;
-        rc = info_at(nc, ledger_committed_height(n->ledger), &top);
-        if (rc == ERR_OK) {
-            nc->committed_id = top.id;
-        }
+    struct cons_job *j = job_new(nc, JOB_SYNC, NULL);
+    j->block = mem_alloc(block_size + 1);
+    memcpy(j->block, block, block_size);
+    j->block_size = block_size;
+    j->proof = mem_alloc(proof_size + 1);
+    memcpy(j->proof, proof, proof_size);
+    j->proof_size = proof_size;
+    enum err rc = committed_init(nc);
+    if (rc == ERR_OK) {
+        rc = block_decode(j->block, j->block_size, blk); /* txs point into the job's copy */
     }
     if (rc == ERR_OK) {
-        rc = block_decode(block, block_size, blk);
+        block_header_id(ledger_hash_alg(n->ledger), &blk->header, &j->id);
+        rc = sync_verify(nc, blk, &j->id, proof, proof_size, p);
     }
     if (rc == ERR_OK) {
-        block_header_id(ledger_hash_alg(n->ledger), &blk->header, &id);
-        rc = sync_verify(nc, blk, &id, proof, proof_size, p);
+        rc = certified_roots(p, &j->want_exec, &j->want_receipts);
     }
     if (rc == ERR_OK) {
-        rc = execute_txs(nc, blk, NULL, &r);
+        rc = job_take_txs(nc, j, blk);
     }
-    struct hash exec_root;
-    struct hash receipts_root;
     if (rc == ERR_OK) {
-        rc = certified_roots(p, &exec_root, &receipts_root);
+        j->on_committed = true;
+        j->fresh = true;
+        j->info = (struct block_info){ .epoch = blk->header.epoch,
+                                       .round = blk->header.round,
+                                       .id = j->id,
+                                       .height = blk->header.height,
+                                       .timestamp_us = blk->header.timestamp_us };
+        nc->committed_height = blk->header.height;
+        nc->committed_id = j->id;
+        rc = job_submit(nc, j);
+        j = NULL;
+        rc = rc == ERR_OK ? ERR_AGAIN : rc;
     }
-    const struct ledger_outcome *o = r != NULL ? ledger_result_outcome(r) : NULL;
-    if (rc == ERR_OK && o != NULL &&
-        (!hash_equal(&o->exec_root, &exec_root) ||
-         !hash_equal(&o->receipts_root, &receipts_root))) {
-        log_error(LOG_NODE, "synced block executes to other roots height=%llu",
-                  (unsigned long long)blk->header.height);
-        rc = ERR_CORRUPT;
+    if (j != NULL) {
+        job_free(j);
     }
-    struct exec_entry *slot = rc == ERR_OK ? exec_slot(nc) : NULL;
-    if (rc == ERR_OK && (slot == NULL || o == NULL)) {
-        rc = ERR_FULL;
-    }
-    if (rc == ERR_OK && slot != NULL && o != NULL) {
-        *slot = (struct exec_entry){
-            .used = true, .id = id, .height = blk->header.height, .result = r
-        };
-        r = NULL;
-        struct block_info bi = { .epoch = blk->header.epoch,
-                                 .round = blk->header.round,
-                                 .id = id,
-                                 .height = blk->header.height,
-                                 .exec_root = o->exec_root,
-                                 .receipts_root = o->receipts_root,
-                                 .timestamp_us = blk->header.timestamp_us,
-                                 .next_epoch_vs_hash = o->next_epoch_vs_hash };
-        struct committed_block cb = { .info = &bi,
-                                      .block = block,
-                                      .block_size = block_size,
-                                      .proof = proof,
-                                      .proof_size = proof_size,
-                                      .ends_epoch = !hash_is_zero(&o->next_epoch_vs_hash) };
-        rc = env_commit(nc, &cb);
-    }
-    ledger_result_free(r);
     mem_free(p);
     mem_free(blk);
     return rc;

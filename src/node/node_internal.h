@@ -96,9 +96,11 @@ void node_consensus_on_frame(struct node *n, const struct public_key *peer, cons
 /* The mempool admitted txs: tell the core (deferred to the loop, never re-entrant). */
 void node_consensus_txs_available(struct node *n);
 /* Block sync: checks that block (the next height, on the committed block) is final by proof
- * under the committed validator set, executes it, compares the exec and receipts roots with
- * the certified ones and commits it as consensus would. ERR_MALFORMED for a block that does
- * not follow, the proof's errors, ERR_CORRUPT for other roots. */
+ * under the committed validator set, and hands it to the ledger thread, which executes it,
+ * compares the exec and receipts roots with the certified ones and commits it as consensus
+ * would: ERR_AGAIN, and sync_block_applied(n->sync, rc) follows on the loop (ERR_CORRUPT for
+ * other roots). Synchronous errors: ERR_MALFORMED for a block that does not follow or a bad
+ * tx signature, the proof's errors. One block at a time: the next after the answer. */
 MUST_USE enum err node_consensus_apply_final(struct node *n, const uint8_t *block,
                                              size_t block_size, const uint8_t *proof,
                                              size_t proof_size);

@@ -46,6 +46,13 @@ struct sync {
     uint64_t log_applied;
     struct served_peer served[SYNC_SERVED_PEERS_MAX];
     struct buf out;
+    /* The response being applied, one block at a time on the ledger thread. */
+    bool applying;
+    struct buf resp;
+    struct reader rd;
+    uint32_t left;
+    uint64_t peer_height;
+    char peer_hex[17];
 };
 
 static uint64_t
@@ -244,7 +251,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
         finish(s); /* nobody to sync from: a fresh chain, or the peers are not up yet */
         return;
     }
-    if (!s->waiting && now >= s->next_poll_ms) {
+    if (!s->waiting && !s->applying && now >= s->next_poll_ms) {
         send_request(s);
     }
     if (s->target > ledger_committed_height(s->n->ledger)) {
@@ -270,40 +277,83 @@ read_entry(struct reader *r, const uint8_t **block, uint32_t *block_size, const 
     return rc;
 }
 
-/* Applies the blocks of one response; false if a block failed (the peer is skipped). */
-static bool
-apply_blocks(struct sync *s, struct reader *r, uint32_t count, const char *peer_hex)
+/* All blocks of a response are applied: caught up, or ask for more. */
+static void
+response_done(struct sync *s)
 {
-    enum err rc = ERR_OK;
-    for (uint32_t i = 0; i < count && rc == ERR_OK; i++) {
-        const uint8_t *b = NULL;
-        const uint8_t *c = NULL;
-        uint32_t bsize = 0;
-        uint32_t csize = 0;
-        rc = read_entry(r, &b, &bsize, &c, &csize);
-        if (rc == ERR_OK) {
-            rc = node_consensus_apply_final(s->n, b, bsize, c, csize);
+    s->applying = false;
+    uint64_t own = ledger_committed_height(s->n->ledger);
+    if (s->peer_height <= own + SYNC_BEHIND_MAX) {
+        if (s->target > own + SYNC_BEHIND_MAX) {
+            s->target = s->peer_height; /* a peer that reported more went away or lied */
         }
-        if (rc == ERR_OK) {
-            s->applied++;
+        if (s->applied > s->log_applied) {
+            log_progress(s, true);
         }
+        if (!s->observer) {
+            finish(s);
+            return;
+        }
+        s->next_poll_ms = now_ms() + SYNC_FOLLOW_INTERVAL_MS;
+        return;
+    }
+    send_request(s); /* more to fetch: go on at once, from the next peer */
+}
+
+/* A block failed: the rest of the response is dropped and the peer skipped. */
+static void
+refused(struct sync *s, enum err rc)
+{
+    s->applying = false;
+    log_warn(LOG_NODE, "sync: block refused height=%llu peer=%s error=%s",
+             (unsigned long long)(ledger_committed_height(s->n->ledger) + 1), s->peer_hex,
+             err_name(rc));
+}
+
+/* Hands the next block of the response to the ledger thread (sync_block_applied answers). */
+static void
+apply_next(struct sync *s)
+{
+    if (s->left == 0) {
+        response_done(s);
+        return;
+    }
+    const uint8_t *b = NULL;
+    const uint8_t *c = NULL;
+    uint32_t bsize = 0;
+    uint32_t csize = 0;
+    enum err rc = read_entry(&s->rd, &b, &bsize, &c, &csize);
+    if (rc == ERR_OK) {
+        rc = node_consensus_apply_final(s->n, b, bsize, c, csize);
+    }
+    if (rc == ERR_AGAIN) {
+        s->left--;
+        return;
+    }
+    ASSERT(rc != ERR_OK); /* applied blocks are answered later */
+    refused(s, rc);
+}
+
+void
+sync_block_applied(struct sync *s, enum err rc)
+{
+    if (!s->applying) {
+        return;
     }
     if (rc != ERR_OK) {
-        log_warn(LOG_NODE, "sync: block refused height=%llu peer=%s error=%s",
-                 (unsigned long long)(ledger_committed_height(s->n->ledger) + 1), peer_hex,
-                 err_name(rc));
+        refused(s, rc);
+        return;
     }
-    return rc == ERR_OK;
+    s->applied++;
+    apply_next(s);
 }
 
 void
 sync_on_response(struct sync *s, const struct public_key *peer, const uint8_t *payload, size_t size)
 {
-    if (s->done || !s->waiting || !public_key_equal(peer, &s->peer)) {
+    if (s->done || !s->waiting || s->applying || !public_key_equal(peer, &s->peer)) {
         return; /* late, or not asked for */
     }
-    char k[17];
-    key_hex(peer, k);
     struct reader r;
     reader_init(&r, payload, size);
     uint64_t from = 0;
@@ -324,25 +374,19 @@ sync_on_response(struct sync *s, const struct public_key *peer, const uint8_t *p
     if (peer_height > s->target) {
         s->target = peer_height;
     }
-    bool ok = from == ledger_committed_height(s->n->ledger) + 1 && apply_blocks(s, &r, count, k);
-    uint64_t own = ledger_committed_height(s->n->ledger);
-    if (ok && peer_height <= own + SYNC_BEHIND_MAX) {
-        if (s->target > own + SYNC_BEHIND_MAX) {
-            s->target = peer_height; /* a peer that reported more went away or lied */
-        }
-        if (s->applied > s->log_applied) {
-            log_progress(s, true);
-        }
-        if (!s->observer) {
-            finish(s);
-            return;
-        }
-        s->next_poll_ms = now_ms() + SYNC_FOLLOW_INTERVAL_MS;
+    if (from != ledger_committed_height(s->n->ledger) + 1) {
         return;
     }
-    if (ok) {
-        send_request(s); /* more to fetch: go on at once, from the next peer */
+    key_hex(peer, s->peer_hex);
+    buf_reset(&s->resp);
+    if (buf_append(&s->resp, payload + r.pos, size - r.pos) != ERR_OK) {
+        return;
     }
+    reader_init(&s->rd, s->resp.data, s->resp.size);
+    s->left = count;
+    s->peer_height = peer_height;
+    s->applying = true;
+    apply_next(s);
 }
 
 enum err
@@ -357,6 +401,7 @@ sync_new(struct node *n, bool observer, enum err (*start_consensus)(struct node 
     s->log_ms = s->started_ms;
     s->target = ledger_committed_height(n->ledger);
     buf_init(&s->out, SYNC_RESPONSE_BYTES_MAX);
+    buf_init(&s->resp, SYNC_RESPONSE_BYTES_MAX);
     s->tick = event_new(n->base, -1, EV_PERSIST, on_tick, s);
     if (s->tick == NULL) {
         sync_free(s);
@@ -384,6 +429,7 @@ sync_free(struct sync *s)
         event_free(s->tick);
     }
     buf_release(&s->out);
+    buf_release(&s->resp);
     mem_free(s);
 }
 

@@ -1,5 +1,6 @@
 /* Block sync: a node that is behind fetches final blocks with their finality proofs in ranges
- * from its peers, checks, executes and commits each (node_consensus_apply_final), then starts
+ * from its peers, checks each and has the ledger thread execute and commit it, one block at a
+ * time (node_consensus_apply_final, sync_block_applied), then starts
  * consensus; and it serves such ranges to others.
  *
  * Wire (p2p FRAME_BLOCK_REQUEST / FRAME_BLOCK_RESPONSE). A request asks for [from, from +
@@ -54,6 +55,10 @@ void sync_on_request(struct sync *s, const struct public_key *peer, const uint8_
 /* FRAME_BLOCK_RESPONSE from peer. */
 void sync_on_response(struct sync *s, const struct public_key *peer, const uint8_t *payload,
                       size_t size);
+
+/* The ledger thread applied the block node_consensus_apply_final handed it (rc ERR_OK) or
+ * refused it: the next block of the response follows, or the peer is skipped. */
+void sync_block_applied(struct sync *s, enum err rc);
 
 /* Blocks committed by sync so far. */
 uint64_t sync_blocks_applied(const struct sync *s);

@@ -43,6 +43,7 @@
 #include "store/state_store.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -180,6 +181,9 @@ struct state_store {
     uint64_t next_id;
     struct value_cache *cache; /* values at `version` (value_cache.h) */
     struct node_cache *top;    /* nodes of the top levels (node cache below) */
+    /* `version` for readers on other threads: stored after the commit's txn and the cache
+     * moved on (state_store_committed), so it names a version LMDB holds. */
+    _Atomic uint64_t published;
 };
 
 /* ---- encoding helpers ---- */
@@ -876,7 +880,6 @@ state_store_open(struct db *db, const struct state_store_options *options, struc
     s->prune_interval =
         options->prune_interval != 0 ? options->prune_interval : STATE_PRUNE_INTERVAL_DEFAULT;
     s->next_id = 1;
-    s->cache = value_cache_new(STATE_CACHE_ENTRIES, STATE_CACHE_VALUE_SIZE_MAX);
     s->top = node_cache_new();
     enum err rc = db_table_open(db, "state_node", &s->nodes);
     if (rc == ERR_OK) {
@@ -895,11 +898,12 @@ state_store_open(struct db *db, const struct state_store_options *options, struc
         rc = store_load(s);
     }
     if (rc != ERR_OK) {
-        value_cache_free(s->cache);
         node_cache_free(s->top);
         mem_free(s);
         return rc;
     }
+    s->cache = value_cache_new(STATE_CACHE_ENTRIES, STATE_CACHE_VALUE_SIZE_MAX, s->version);
+    atomic_init(&s->published, s->version);
     *out = s;
     return ERR_OK;
 }
@@ -925,6 +929,12 @@ uint64_t
 state_store_version(const struct state_store *s)
 {
     return s->version;
+}
+
+uint64_t
+state_store_version_published(struct state_store *s)
+{
+    return atomic_load_explicit(&s->published, memory_order_acquire);
 }
 
 void
@@ -1511,6 +1521,31 @@ batch_find(const struct state_batch *b, const struct hash *key_hash)
     return NULL;
 }
 
+/* The value of key_hash at a committed version: from the cache if it holds that version, else
+ * from LMDB (txn, or an own read txn if NULL), then cached. root: the version's root if the
+ * caller knows it, or NULL (value_load). */
+static enum err
+cached_load(struct state_store *s, struct db_txn *txn, const struct hash *key_hash,
+            uint64_t version, const struct node_ref *root, struct buf *out_value)
+{
+    enum err rc = value_cache_get(s->cache, version, key_hash, out_value);
+    if (rc != ERR_AGAIN) {
+        return rc;
+    }
+    struct db_txn *own = NULL;
+    size_t before = out_value->size;
+    rc = txn != NULL ? ERR_OK : db_txn_begin(s->db, false, &own);
+    if (rc == ERR_OK) {
+        rc = value_load(s, txn != NULL ? txn : own, key_hash, version, root, out_value);
+        db_txn_abort(own);
+    }
+    if (rc == ERR_OK || rc == ERR_NOT_FOUND) {
+        value_cache_put(s->cache, version, key_hash, rc == ERR_OK ? out_value->data + before : NULL,
+                        out_value->size - before);
+    }
+    return rc;
+}
+
 enum err
 state_batch_get(const struct state_batch *b, const uint8_t *key, size_t key_size,
                 struct buf *out_value)
@@ -1532,25 +1567,7 @@ state_batch_get(const struct state_batch *b, const uint8_t *key, size_t key_size
                                     : buf_append(out_value, w->value, w->value_size);
         }
     }
-    bool latest = version == s->version;
-    if (latest) {
-        enum err cached = value_cache_get(s->cache, &key_hash, out_value);
-        if (cached != ERR_AGAIN) {
-            return cached;
-        }
-    }
-    struct db_txn *txn = NULL;
-    size_t before = out_value->size;
-    enum err rc = db_txn_begin(s->db, false, &txn);
-    if (rc == ERR_OK) {
-        rc = value_load(s, txn, &key_hash, version, &root, out_value);
-        db_txn_abort(txn);
-    }
-    if (latest && (rc == ERR_OK || rc == ERR_NOT_FOUND)) {
-        value_cache_put(s->cache, &key_hash, rc == ERR_OK ? out_value->data + before : NULL,
-                        out_value->size - before);
-    }
-    return rc;
+    return cached_load(s, NULL, &key_hash, version, &root, out_value);
 }
 
 void
@@ -1887,12 +1904,16 @@ state_store_committed(struct state_store *s, struct state_batch *b)
 {
     ASSERT(b->store == s && !b->committed);
     ASSERT(b->base_id == s->committed_id && b->version == s->version + 1);
+    struct value_cache_change *changes = mem_calloc(b->write_count + 1, sizeof *changes);
+    size_t n = 0;
     for (size_t i = 0; i < b->write_count; i++) {
         const struct batch_write *w = &b->writes[i];
         if (w->changed) {
-            value_cache_update(s->cache, &w->key_hash, w->value, w->value_size);
+            changes[n++] = (struct value_cache_change){ &w->key_hash, w->value, w->value_size };
         }
     }
+    value_cache_advance(s->cache, b->version, changes, n);
+    mem_free(changes);
     for (size_t i = 0; i < b->nodes.count; i++) {
         node_cache_put(s->top, b->version, map_at(&b->nodes, i)); /* drops NODE_NONE, deep */
     }
@@ -1901,6 +1922,7 @@ state_store_committed(struct state_store *s, struct state_batch *b)
     s->root = b->root;
     s->floor = s->pending_floor;
     s->committed_id = b->id;
+    atomic_store_explicit(&s->published, s->version, memory_order_release);
     b->committed = true;
     batch_release(b);
     struct state_batch *parent = b->parent;
@@ -1916,7 +1938,7 @@ state_store_get(struct state_store *s, struct db_txn *txn, uint64_t version, con
 {
     struct hash key_hash;
     hash_bytes(s->alg, key, key_size, &key_hash);
-    return value_load(s, txn, &key_hash, version, NULL, out_value);
+    return cached_load(s, txn, &key_hash, version, NULL, out_value);
 }
 
 /* The single leaf child in heap range x of node n (RANGE_LEAF). */

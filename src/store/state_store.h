@@ -28,11 +28,14 @@
  * Deleting an absent key and putting an unchanged value change nothing. An empty tree's root
  * is all zero bytes. The root depends only on the set of key/values.
  *
- * Threading: batches are built, committed and freed on one thread (the execution pipeline),
- * which also owns state_store_version/root. state_batch_new and state_batch_get open their
- * own LMDB read txn, so that thread must not hold another transaction while calling them
- * (LMDB: one txn per thread). state_store_get/prove/root_at use the caller's txn and may run
- * on any thread; they are consistent with that txn's snapshot. */
+ * Threading: batches are built, committed and freed on one thread (the execution pipeline,
+ * the node's ledger thread), which also owns state_store_version/root/version_min.
+ * state_batch_new and state_batch_get open their own LMDB read txn, so that thread must not
+ * hold another transaction while calling them (LMDB: one txn per thread).
+ * state_store_version_published, state_store_get/prove/root_at and the cache stats may run
+ * on any thread: a reader takes the published version, then reads it (through the value
+ * cache, which holds exactly one version, or LMDB); a version stays readable for
+ * retain_versions commits after it was published. */
 #ifndef LM_STORE_STATE_STORE_H
 #define LM_STORE_STATE_STORE_H
 
@@ -93,6 +96,8 @@ void state_store_cache_stats(struct state_store *s, struct value_cache_stats *ou
 /* The committed version (0 and an empty root before the first commit) and its root. */
 uint64_t state_store_version(const struct state_store *s);
 void state_store_root(const struct state_store *s, struct hash *out);
+/* The committed version, for readers on other threads (see Threading). */
+uint64_t state_store_version_published(struct state_store *s);
 /* Oldest readable version. */
 uint64_t state_store_version_min(const struct state_store *s);
 /* Root of a committed, retained version as seen by txn (ERR_NOT_FOUND otherwise). */
@@ -127,7 +132,8 @@ MUST_USE enum err state_store_commit(struct state_store *s, struct db_txn *txn,
 void state_store_committed(struct state_store *s, struct state_batch *b);
 
 /* Value of key at version, appended to out_value. ERR_NOT_FOUND if absent, or if version is
- * not committed or was pruned (check state_store_version_min). */
+ * not committed or was pruned (check state_store_version_min). txn NULL: the value cache, else
+ * an own read txn. */
 MUST_USE enum err state_store_get(struct state_store *s, struct db_txn *txn, uint64_t version,
                                   const uint8_t *key, size_t key_size, struct buf *out_value);
 /* Like state_store_get, with a proof against the version's root (state_store_root_at);

@@ -26,11 +26,12 @@ struct value_cache {
     uint8_t *hands; /* per bucket: the CLOCK hand */
     size_t bucket_mask;
     size_t value_size_max;
+    uint64_t version;
     struct value_cache_stats stats;
 };
 
 struct value_cache *
-value_cache_new(size_t entries, size_t value_size_max)
+value_cache_new(size_t entries, size_t value_size_max, uint64_t version)
 {
     size_t buckets = 1;
     while (buckets * VALUE_CACHE_WAYS < entries) {
@@ -43,6 +44,7 @@ value_cache_new(size_t entries, size_t value_size_max)
     c->hands = mem_calloc(buckets, sizeof c->hands[0]);
     c->bucket_mask = buckets - 1;
     c->value_size_max = value_size_max;
+    c->version = version;
     return c;
 }
 
@@ -139,10 +141,11 @@ slot_set(struct value_cache *c, struct slot *s, const struct hash *key_hash, con
 }
 
 enum err
-value_cache_get(struct value_cache *c, const struct hash *key_hash, struct buf *out)
+value_cache_get(struct value_cache *c, uint64_t version, const struct hash *key_hash,
+                struct buf *out)
 {
     ASSERT(pthread_mutex_lock(&c->lock) == 0);
-    struct slot *s = find(c, key_hash);
+    struct slot *s = version == c->version ? find(c, key_hash) : NULL;
     enum err rc = ERR_AGAIN;
     if (s != NULL) {
         s->ref = true;
@@ -180,10 +183,14 @@ victim_slot(struct value_cache *c, const struct hash *key_hash)
 }
 
 void
-value_cache_put(struct value_cache *c, const struct hash *key_hash, const uint8_t *value,
-                size_t size)
+value_cache_put(struct value_cache *c, uint64_t version, const struct hash *key_hash,
+                const uint8_t *value, size_t size)
 {
     ASSERT(pthread_mutex_lock(&c->lock) == 0);
+    if (version != c->version) {
+        ASSERT(pthread_mutex_unlock(&c->lock) == 0);
+        return; /* loaded at an older version: the commit since may have changed it */
+    }
     struct slot *s = find(c, key_hash);
     if (s == NULL) {
         s = victim_slot(c, key_hash);
@@ -195,20 +202,33 @@ value_cache_put(struct value_cache *c, const struct hash *key_hash, const uint8_
 }
 
 void
-value_cache_update(struct value_cache *c, const struct hash *key_hash, const uint8_t *value,
-                   size_t size)
+value_cache_advance(struct value_cache *c, uint64_t version,
+                    const struct value_cache_change *changes, size_t count)
 {
     ASSERT(pthread_mutex_lock(&c->lock) == 0);
-    struct slot *s = find(c, key_hash);
-    if (s != NULL) {
-        bool ref = s->ref;
-        if (slot_set(c, s, key_hash, value, size)) {
-            s->ref = ref;
-        } else {
-            slot_clear(c, s);
+    for (size_t i = 0; i < count; i++) {
+        const struct value_cache_change *ch = &changes[i];
+        struct slot *s = find(c, ch->key_hash);
+        if (s != NULL) {
+            bool ref = s->ref;
+            if (slot_set(c, s, ch->key_hash, ch->value, ch->size)) {
+                s->ref = ref;
+            } else {
+                slot_clear(c, s);
+            }
         }
     }
+    c->version = version;
     ASSERT(pthread_mutex_unlock(&c->lock) == 0);
+}
+
+uint64_t
+value_cache_version(struct value_cache *c)
+{
+    ASSERT(pthread_mutex_lock(&c->lock) == 0);
+    uint64_t v = c->version;
+    ASSERT(pthread_mutex_unlock(&c->lock) == 0);
+    return v;
 }
 
 void

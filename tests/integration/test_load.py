@@ -1,6 +1,6 @@
 """Load on a 4-validator devnet: 10,000 txs (2,500 from each node's admin account, submitted in
 batch POSTs of up to 64 per account, the mempool's per-account pending limit, to all four
-nodes in turn) all become final, and the four nodes hold identical chains (block ids compared
+nodes in turn, each wave once the last is final on every node) all become final, and the four nodes hold identical chains (block ids compared
 at every height, and the tx count of the blocks adds up to 10,000 on each node).
 usage: test_load.py LIANMENG MAKE_TX [TXS]"""
 import json
@@ -72,8 +72,12 @@ def main():
                 check(None not in hashes and len(hashes) == len(batch),
                       "batch at %d: %r" % (start, res[:2]))
                 last.append((target, hashes[-1]))
-            for url, hsh in last:
-                wait_for("tx %s final" % hsh[:8], lambda: tx_final(url, hsh), 60)
+            # Nodes commit at different instants: the next wave goes to other nodes, so each
+            # must have committed this one (else its mempool still counts it against the
+            # account's pending limit of 64).
+            for _, hsh in last:
+                for n in nodes:
+                    wait_for("tx %s final" % hsh[:8], lambda: tx_final(n["api"], hsh), 60)
         elapsed = time.monotonic() - t0
         # The chain never stops (empty blocks after the idle interval) and the next leader
         # commits one block before the others learn its QC, so the nodes are rarely at one

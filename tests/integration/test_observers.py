@@ -141,6 +141,17 @@ def main():
                 30)
         wait_for("observer0 to lose its peers",
                  lambda: (status_of(oapis[0]) or {}).get("peers", -1) == 0, 30)
+        # Blocks of a response received before the link closed are still applied (one at a
+        # time on its ledger thread): wait until its height holds still for a second.
+        last = [final_height(oapis[0]), time.monotonic()]
+
+        def settled():
+            h = final_height(oapis[0])
+            if h != last[0]:
+                last[0], last[1] = h, time.monotonic()
+            return time.monotonic() - last[1] >= 1.0
+
+        wait_for("observer0 to apply what it had", settled, 60, poll_s=0.2)
         stuck = final_height(oapis[0])
         check(stuck <= removed_at + 2 * 128, "observer0 went on to %d" % stuck)
         v_before = min(final_height(u) for u in apis)

@@ -583,6 +583,59 @@ test_commit(void **state)
     env_close(&e);
 }
 
+/* The node's ledger thread commits before the loop calls mempool_commit: an admission that
+ * reads the newer nonce drops the account's committed txs at once, so they do not hold the
+ * account's pending limit, and the late mempool_commit finds them gone. */
+static void
+test_ledger_ahead_of_commit(void **state)
+{
+    (void)state;
+    struct env e;
+    env_open(&e, 4, NULL, 0);
+    e.config.account_txs_max = 4;
+    env_start(&e);
+    struct buf tx;
+    buf_init(&tx, TX_SIZE_MAX);
+    struct mempool_raw raws[4];
+    uint8_t *copies[4];
+    for (uint64_t nonce = 0; nonce < 4; nonce++) {
+        make_tx(&e, 0, nonce, (uint32_t)nonce, &tx);
+        assert_int_equal(admit_one(&e, &tx, NULL), ERR_OK);
+        copies[nonce] = mem_dup(tx.data, tx.size);
+        raws[nonce] = (struct mempool_raw){ copies[nonce], tx.size };
+    }
+    make_tx(&e, 0, 4, 4, &tx);
+    assert_int_equal(admit_one(&e, &tx, NULL), ERR_LIMIT); /* 4 pending: the limit */
+    /* the ledger commits the 4 txs; the mempool is not told yet */
+    fixture_block_clear(&block);
+    struct buf b;
+    buf_init(&b, TX_SIZE_MAX);
+    for (size_t i = 0; i < 4; i++) {
+        buf_reset(&b);
+        assert_int_equal(buf_append(&b, raws[i].data, raws[i].size), ERR_OK);
+        fixture_block_add(&block, &b);
+    }
+    buf_release(&b);
+    struct ledger_result *r = NULL;
+    assert_int_equal(fixture_execute(&e.f, NULL, 1, &block, false, &r), ERR_OK);
+    assert_int_equal(fixture_commit(&e.f, r), ERR_OK);
+    ledger_result_free(r);
+    fixture_block_clear(&block);
+    assert_int_equal(admit_one(&e, &tx, NULL), ERR_OK); /* nonce 4 now fits */
+    struct mempool_stats st;
+    mempool_get_stats(e.mp, &st);
+    assert_int_equal(st.txs, 1);
+    assert_int_equal(st.stale, 4);
+    assert_int_equal(mempool_commit(e.mp, 1, raws, 4), ERR_OK); /* late: nothing left of it */
+    mempool_get_stats(e.mp, &st);
+    assert_int_equal(st.txs, 1);
+    for (size_t i = 0; i < 4; i++) {
+        mem_free(copies[i]);
+    }
+    buf_release(&tx);
+    env_close(&e);
+}
+
 static void
 test_expiry(void **state)
 {
@@ -1084,12 +1137,19 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config),       cmocka_unit_test(test_admit_errors),
-        cmocka_unit_test(test_duplicates),   cmocka_unit_test(test_capacity),
-        cmocka_unit_test(test_fairness),     cmocka_unit_test(test_nonce_order_and_exclude),
-        cmocka_unit_test(test_commit),       cmocka_unit_test(test_expiry),
-        cmocka_unit_test(test_fork_readmit), cmocka_unit_test(test_verified_once),
-        cmocka_unit_test(test_random_model), cmocka_unit_test(test_stress),
+        cmocka_unit_test(test_config),
+        cmocka_unit_test(test_admit_errors),
+        cmocka_unit_test(test_duplicates),
+        cmocka_unit_test(test_capacity),
+        cmocka_unit_test(test_fairness),
+        cmocka_unit_test(test_nonce_order_and_exclude),
+        cmocka_unit_test(test_commit),
+        cmocka_unit_test(test_expiry),
+        cmocka_unit_test(test_ledger_ahead_of_commit),
+        cmocka_unit_test(test_fork_readmit),
+        cmocka_unit_test(test_verified_once),
+        cmocka_unit_test(test_random_model),
+        cmocka_unit_test(test_stress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

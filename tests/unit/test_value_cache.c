@@ -19,39 +19,45 @@ static void
 test_get_put_update(void **state)
 {
     (void)state;
-    struct value_cache *c = value_cache_new(64, 16);
+    struct value_cache *c = value_cache_new(64, 16, 7);
     struct buf out;
     buf_init(&out, 64);
     struct hash a = key_of(1);
     struct hash b = key_of(2);
-    assert_int_equal(value_cache_get(c, &a, &out), ERR_AGAIN);
-    value_cache_put(c, &a, (const uint8_t *)"one", 3);
-    value_cache_put(c, &b, NULL, 0); /* known absent */
-    assert_int_equal(value_cache_get(c, &a, &out), ERR_OK);
+    assert_int_equal(value_cache_get(c, 7, &a, &out), ERR_AGAIN);
+    value_cache_put(c, 7, &a, (const uint8_t *)"one", 3);
+    value_cache_put(c, 7, &b, NULL, 0); /* known absent */
+    assert_int_equal(value_cache_get(c, 7, &a, &out), ERR_OK);
     assert_int_equal(out.size, 3);
     assert_memory_equal(out.data, "one", 3);
     buf_reset(&out);
-    assert_int_equal(value_cache_get(c, &b, &out), ERR_NOT_FOUND);
+    assert_int_equal(value_cache_get(c, 7, &b, &out), ERR_NOT_FOUND);
     /* an empty value is a value, not an absence */
-    value_cache_put(c, &b, (const uint8_t *)"", 0);
-    assert_int_equal(value_cache_get(c, &b, &out), ERR_OK);
+    value_cache_put(c, 7, &b, (const uint8_t *)"", 0);
+    assert_int_equal(value_cache_get(c, 7, &b, &out), ERR_OK);
     assert_int_equal(out.size, 0);
-    /* update changes cached entries only */
+    /* a commit changes cached entries only, and moves the version */
     struct hash d = key_of(4);
-    value_cache_update(c, &d, (const uint8_t *)"x", 1);
-    assert_int_equal(value_cache_get(c, &d, &out), ERR_AGAIN);
-    value_cache_update(c, &a, (const uint8_t *)"two", 3);
+    struct value_cache_change ch[2] = { { &d, (const uint8_t *)"x", 1 },
+                                        { &a, (const uint8_t *)"two", 3 } };
+    value_cache_advance(c, 8, ch, 2);
+    assert_int_equal(value_cache_version(c), 8);
+    assert_int_equal(value_cache_get(c, 8, &d, &out), ERR_AGAIN);
     buf_reset(&out);
-    assert_int_equal(value_cache_get(c, &a, &out), ERR_OK);
+    assert_int_equal(value_cache_get(c, 7, &a, &out), ERR_AGAIN); /* a reader still on 7 */
+    value_cache_put(c, 7, &a, (const uint8_t *)"one", 3);         /* its load: ignored */
+    assert_int_equal(value_cache_get(c, 8, &a, &out), ERR_OK);
     assert_memory_equal(out.data, "two", 3);
-    value_cache_update(c, &a, NULL, 0); /* deleted */
-    assert_int_equal(value_cache_get(c, &a, &out), ERR_NOT_FOUND);
+    ch[0] = (struct value_cache_change){ &a, NULL, 0 }; /* deleted */
+    value_cache_advance(c, 9, ch, 1);
+    assert_int_equal(value_cache_get(c, 9, &a, &out), ERR_NOT_FOUND);
     /* too large: not cached, and an older entry of the key is dropped */
     uint8_t big[17] = { 0 };
-    value_cache_update(c, &b, big, sizeof big);
-    assert_int_equal(value_cache_get(c, &b, &out), ERR_AGAIN);
-    value_cache_put(c, &b, big, sizeof big);
-    assert_int_equal(value_cache_get(c, &b, &out), ERR_AGAIN);
+    ch[0] = (struct value_cache_change){ &b, big, sizeof big };
+    value_cache_advance(c, 10, ch, 1);
+    assert_int_equal(value_cache_get(c, 10, &b, &out), ERR_AGAIN);
+    value_cache_put(c, 10, &b, big, sizeof big);
+    assert_int_equal(value_cache_get(c, 10, &b, &out), ERR_AGAIN);
     struct value_cache_stats st;
     value_cache_get_stats(c, &st);
     assert_int_equal(st.entries, 1); /* a (absent) */
@@ -59,7 +65,7 @@ test_get_put_update(void **state)
     value_cache_clear(c);
     value_cache_get_stats(c, &st);
     assert_int_equal(st.entries, 0);
-    assert_int_equal(value_cache_get(c, &a, &out), ERR_AGAIN);
+    assert_int_equal(value_cache_get(c, 10, &a, &out), ERR_AGAIN);
     buf_release(&out);
     value_cache_free(c);
     value_cache_free(NULL);
@@ -71,16 +77,16 @@ static void
 test_eviction(void **state)
 {
     (void)state;
-    struct value_cache *c = value_cache_new((size_t)VALUE_CACHE_WAYS * 4, 8);
+    struct value_cache *c = value_cache_new((size_t)VALUE_CACHE_WAYS * 4, 8, 7);
     struct buf out;
     buf_init(&out, 16);
     struct hash hot = key_of(0);
-    value_cache_put(c, &hot, (const uint8_t *)"hot", 3);
+    value_cache_put(c, 7, &hot, (const uint8_t *)"hot", 3);
     for (unsigned i = 1; i < 2000; i++) {
         struct hash k = key_of(i);
-        value_cache_put(c, &k, (const uint8_t *)&i, sizeof i);
+        value_cache_put(c, 7, &k, (const uint8_t *)&i, sizeof i);
         buf_reset(&out);
-        assert_int_equal(value_cache_get(c, &hot, &out), ERR_OK); /* referenced: kept */
+        assert_int_equal(value_cache_get(c, 7, &hot, &out), ERR_OK); /* referenced: kept */
         assert_memory_equal(out.data, "hot", 3);
     }
     struct value_cache_stats st;
@@ -91,7 +97,7 @@ test_eviction(void **state)
     for (unsigned i = 1; i < 2000; i++) {
         struct hash k = key_of(i);
         buf_reset(&out);
-        enum err rc = value_cache_get(c, &k, &out);
+        enum err rc = value_cache_get(c, 7, &k, &out);
         if (rc == ERR_OK) {
             hits++;
             assert_int_equal(out.size, sizeof i);
@@ -111,7 +117,7 @@ static void
 test_tag_collisions(void **state)
 {
     (void)state;
-    struct value_cache *c = value_cache_new(64, 16);
+    struct value_cache *c = value_cache_new(64, 16, 1);
     struct buf out;
     buf_init(&out, 16);
     struct hash k[4];
@@ -121,19 +127,20 @@ test_tag_collisions(void **state)
     k[3].bytes[31] = 1;
     for (unsigned i = 0; i < 3; i++) {
         uint8_t v = (uint8_t)i;
-        value_cache_put(c, &k[i], &v, 1);
+        value_cache_put(c, 1, &k[i], &v, 1);
     }
     for (unsigned i = 0; i < 3; i++) {
         buf_reset(&out);
-        assert_int_equal(value_cache_get(c, &k[i], &out), ERR_OK);
+        assert_int_equal(value_cache_get(c, 1, &k[i], &out), ERR_OK);
         assert_int_equal(out.size, 1);
         assert_int_equal(out.data[0], i);
     }
-    assert_int_equal(value_cache_get(c, &k[3], &out), ERR_AGAIN);
-    value_cache_update(c, &k[1], NULL, 0); /* now known absent */
-    assert_int_equal(value_cache_get(c, &k[1], &out), ERR_NOT_FOUND);
+    assert_int_equal(value_cache_get(c, 1, &k[3], &out), ERR_AGAIN);
+    struct value_cache_change ch = { &k[1], NULL, 0 }; /* deleted at version 2 */
+    value_cache_advance(c, 2, &ch, 1);
+    assert_int_equal(value_cache_get(c, 2, &k[1], &out), ERR_NOT_FOUND);
     buf_reset(&out);
-    assert_int_equal(value_cache_get(c, &k[0], &out), ERR_OK);
+    assert_int_equal(value_cache_get(c, 2, &k[0], &out), ERR_OK);
     assert_int_equal(out.data[0], 0);
     buf_release(&out);
     value_cache_free(c);
