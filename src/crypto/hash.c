@@ -113,18 +113,24 @@ hash_bytes(enum hash_alg alg, const void *data, size_t size, struct hash *out)
     hash_two(alg, data, size, NULL, 0, out);
 }
 
+static void
+sha256_two(const void *a, size_t a_size, const void *b, size_t b_size, struct hash *out)
+{
+    SHA256_CTX c;
+    ASSERT(SHA256_Init(&c) == 1);
+    ASSERT(SHA256_Update(&c, a, a_size) == 1);
+    if (b_size > 0) {
+        ASSERT(SHA256_Update(&c, b, b_size) == 1);
+    }
+    ASSERT(SHA256_Final(out->bytes, &c) == 1);
+}
+
 void
 hash_two(enum hash_alg alg, const void *a, size_t a_size, const void *b, size_t b_size,
          struct hash *out)
 {
     if (alg == HASH_SHA256) {
-        SHA256_CTX c;
-        ASSERT(SHA256_Init(&c) == 1);
-        ASSERT(SHA256_Update(&c, a, a_size) == 1);
-        if (b_size > 0) {
-            ASSERT(SHA256_Update(&c, b, b_size) == 1);
-        }
-        ASSERT(SHA256_Final(out->bytes, &c) == 1);
+        sha256_two(a, a_size, b, b_size, out);
         return;
     }
     EVP_MD_CTX *ctx = thread_ctx(alg);

@@ -71,7 +71,7 @@ static struct {
  * cached; a colliding key only evicts. */
 #define VALID_KEY_CACHE_SLOTS 1024
 static struct {
-    pthread_mutex_t lock; /* guards slot[] */
+    pthread_mutex_t lock;                          /* guards slot[] */
     struct public_key slot[VALID_KEY_CACHE_SLOTS]; /* size 0: empty */
 } valid_key_cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
 

@@ -232,11 +232,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha256_fips),  cmocka_unit_test(test_sha256_million_a),
-        cmocka_unit_test(test_sm3_gbt32905), cmocka_unit_test(test_hasher_reuse),
-        cmocka_unit_test(test_hash_two),
-        cmocka_unit_test(test_one_shot_matches_hasher),     cmocka_unit_test(test_hex_round_trip),
-        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_sha256_fips),    cmocka_unit_test(test_sha256_million_a),
+        cmocka_unit_test(test_sm3_gbt32905),   cmocka_unit_test(test_hasher_reuse),
+        cmocka_unit_test(test_hash_two),       cmocka_unit_test(test_one_shot_matches_hasher),
+        cmocka_unit_test(test_hex_round_trip), cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
