@@ -5,14 +5,15 @@
  *   cons_blocks: u64 BE height || block id -> block bytes (persist_block; replayed at start,
  *                pruned below the committed root)
  *   cons_meta:   "info" || u64 BE height -> block_info of the committed block at that height
- *                (written before ledger_commit, so every height the ledger holds has one);
- *                "root" -> block_info || cert bytes (the newest committed block named by its
- *                own commit cert; written after ledger_commit); "epoch" -> the epoch root;
+ *                (written in the ledger's commit txn, so every height the ledger holds has
+ *                one); "root" -> block_info || cert bytes (the newest committed block named by
+ *                its own commit cert; same txn); "epoch" -> the epoch root;
  *                "tc" -> the highest TC (persist_tc: one LMDB txn with fsync, so the old
  *                or the new one, never a torn one; handed back at start).
- * A crash between the ledger's commit and the "root" update leaves an older root: at start
- * the core re-executes the durable blocks above it, and blocks at heights the ledger already
- * holds are answered from "info" (same id, same roots) and not committed twice.
+ * A root older than the ledger's block (a block whose commit cert named an ancestor, or a
+ * crash before a replayed block's root update) is fine: at start the core re-executes the
+ * durable blocks above it, and blocks at heights the ledger already holds are answered from
+ * "info" (same id, same roots) and not committed twice.
  *
  * Execution and commits run on the node's ledger thread (node/ledger_thread.h), so the loop
  * keeps serving p2p, the API and the core meanwhile:
@@ -157,20 +158,45 @@ info_key(uint64_t height, uint8_t key[4 + 8])
     }
 }
 
+/* Runs fn(ctx, txn) in a write txn of its own and commits it (an error aborts). */
 static enum err
-meta_put(struct node_cons *nc, const void *key, size_t key_size, const uint8_t *v, size_t v_size)
+in_txn(struct node_cons *nc, enum err (*fn)(void *ctx, struct db_txn *txn), void *ctx)
 {
     struct db_txn *txn = NULL;
     enum err rc = db_txn_begin(nc->n->db, true, &txn);
     if (rc != ERR_OK) {
         return rc;
     }
-    rc = db_put(txn, nc->meta_table, db_val_of(key, key_size), db_val_of(v, v_size));
+    rc = fn(ctx, txn);
     if (rc != ERR_OK) {
         db_txn_abort(txn);
         return rc;
     }
     return db_txn_commit(txn);
+}
+
+struct meta_write {
+    struct node_cons *nc;
+    const void *key;
+    size_t key_size;
+    const uint8_t *v;
+    size_t v_size;
+};
+
+static enum err
+meta_write_in(void *ctx, struct db_txn *txn)
+{
+    const struct meta_write *w = ctx;
+    return db_put(txn, w->nc->meta_table, db_val_of(w->key, w->key_size),
+                  db_val_of(w->v, w->v_size));
+}
+
+static enum err
+meta_put_txn(struct node_cons *nc, struct db_txn *txn, const void *key, size_t key_size,
+             const uint8_t *v, size_t v_size)
+{
+    struct meta_write w = { nc, key, key_size, v, v_size };
+    return txn != NULL ? meta_write_in(&w, txn) : in_txn(nc, meta_write_in, &w);
 }
 
 static enum err
@@ -190,9 +216,10 @@ meta_get(struct node_cons *nc, const void *key, size_t key_size, struct buf *out
     return rc;
 }
 
+/* Writes a block_info (and cert) under key, in txn (NULL: a txn of its own). */
 static enum err
-info_put(struct node_cons *nc, const void *key, size_t key_size, const struct block_info *bi,
-         const uint8_t *cert, size_t cert_size)
+info_put_txn(struct node_cons *nc, struct db_txn *txn, const void *key, size_t key_size,
+             const struct block_info *bi, const uint8_t *cert, size_t cert_size)
 {
     struct buf b;
     buf_init(&b, BLOCK_INFO_MAX + cert_size);
@@ -201,10 +228,17 @@ info_put(struct node_cons *nc, const void *key, size_t key_size, const struct bl
         rc = buf_append(&b, cert, cert_size);
     }
     if (rc == ERR_OK) {
-        rc = meta_put(nc, key, key_size, b.data, b.size);
+        rc = meta_put_txn(nc, txn, key, key_size, b.data, b.size);
     }
     buf_release(&b);
     return rc;
+}
+
+static enum err
+info_put(struct node_cons *nc, const void *key, size_t key_size, const struct block_info *bi,
+         const uint8_t *cert, size_t cert_size)
+{
+    return info_put_txn(nc, NULL, key, key_size, bi, cert, cert_size);
 }
 
 /* Reads a block_info (and the bytes after it, if out_rest) stored under key. */
@@ -466,7 +500,7 @@ env_persist_tc(void *ctx, const uint8_t *tc, size_t size)
     if (nc->halted) {
         return ERR_CLOSED;
     }
-    enum err rc = meta_put(nc, META_KEY_TC, 2, tc, size);
+    enum err rc = meta_put_txn(nc, NULL, META_KEY_TC, 2, tc, size);
     if (rc != ERR_OK) {
         nc->halted = true;
         log_error(LOG_CONSENSUS, "highest TC write failed, signing stops error=%s", err_str(rc));
@@ -503,14 +537,10 @@ env_persist_block(void *ctx, const struct hash *id, const uint8_t *block, size_t
     return rc;
 }
 
-/* Deletes durable blocks below height. */
-static void
-prune_blocks(struct node_cons *nc, uint64_t height)
+/* Deletes durable blocks below height, in txn. */
+static enum err
+prune_blocks_in(struct node_cons *nc, struct db_txn *txn, uint64_t height)
 {
-    struct db_txn *txn = NULL;
-    if (db_txn_begin(nc->n->db, true, &txn) != ERR_OK) {
-        return;
-    }
     struct db_cursor *cur = NULL;
     enum err rc = db_cursor_open(txn, nc->blocks_table, &cur);
     struct db_val k;
@@ -533,9 +563,7 @@ prune_blocks(struct node_cons *nc, uint64_t height)
         }
     }
     db_cursor_close(cur);
-    if (db_txn_commit(txn) != ERR_OK) {
-        log_warn(LOG_CONSENSUS, "cannot prune durable blocks");
-    }
+    return rc == ERR_NOT_FOUND ? ERR_OK : rc;
 }
 
 static enum err
@@ -600,7 +628,7 @@ committed_init(struct node_cons *nc)
 
 /* A block at a height the ledger already committed or is committing (replay after a
  * restart): valid only if it is the committed block there; its results are the stored ones
- * ("info" is written before the commit job is queued... or by it: see commit_submit). */
+ * ("info", or the unfinished commit job's). */
 static enum err
 execute_committed(struct node_cons *nc, const struct hash *id, uint64_t height,
                   struct exec_result *out)
@@ -842,55 +870,64 @@ root_cert_of(const struct committed_block *cb, struct buf *out)
 
 /* ---- on the ledger thread ---- */
 
-/* Writes the committed block (JOB_COMMIT, JOB_SYNC): "info" before the ledger's commit, so
- * every height the ledger holds has one; then "root" (or, ending an epoch, "epoch" and the
- * new epoch's root) and prunes the durable blocks below it. */
+/* The consensus metadata of a committed block (JOB_COMMIT, JOB_SYNC), in txn: "info" of its
+ * height; "root" (or, ending an epoch, "epoch" and the new epoch's root); durable blocks below
+ * it pruned. */
 static enum err
-commit_run(struct cons_job *j)
+commit_meta(void *ctx, struct db_txn *txn)
 {
+    struct cons_job *j = ctx;
     struct node_cons *nc = j->nc;
     enum err rc = ERR_OK;
     if (j->fresh) {
         uint8_t key[12];
         info_key(j->info.height, key);
-        rc = info_put(nc, key, sizeof key, &j->info, NULL, 0);
-        if (rc == ERR_OK) {
-            struct ledger_block_bytes bytes = { .id = j->id,
-                                                .block = j->block,
-                                                .block_size = j->block_size,
-                                                .cert = j->proof,
-                                                .cert_size = j->proof_size };
-            rc = ledger_commit(nc->n->ledger, j->result, &bytes);
-        }
-        if (rc != ERR_OK) {
-            return rc;
-        }
+        rc = info_put_txn(nc, txn, key, sizeof key, &j->info, NULL, 0);
     }
-    /* else: a replayed block the ledger holds, or a reconfiguration suffix block */
-    if (!j->ends_epoch) {
+    if (rc == ERR_OK && !j->ends_epoch) {
         struct committed_block cb = { .info = &j->info,
                                       .proof = j->proof,
                                       .proof_size = j->proof_size };
         struct buf cert;
         buf_init(&cert, CONS_MSG_SIZE_MAX);
         if (root_cert_of(&cb, &cert) == ERR_OK) {
-            rc = info_put(nc, META_KEY_ROOT, 4, &j->info, cert.data, cert.size);
+            rc = info_put_txn(nc, txn, META_KEY_ROOT, 4, &j->info, cert.data, cert.size);
         }
         buf_release(&cert);
-    } else {
+    } else if (rc == ERR_OK) {
         struct block_info root = j->info;
         root.epoch++;
         root.round = 0;
         memset(&root.next_epoch_vs_hash, 0, sizeof root.next_epoch_vs_hash);
-        rc = info_put(nc, META_KEY_EPOCH, 5, &root, NULL, 0);
+        rc = info_put_txn(nc, txn, META_KEY_EPOCH, 5, &root, NULL, 0);
         if (rc == ERR_OK) {
-            rc = info_put(nc, META_KEY_ROOT, 4, &root, NULL, 0);
+            rc = info_put_txn(nc, txn, META_KEY_ROOT, 4, &root, NULL, 0);
         }
     }
     if (rc == ERR_OK) {
-        prune_blocks(nc, j->info.height);
+        rc = prune_blocks_in(nc, txn, j->info.height);
     }
     return rc;
+}
+
+/* Writes the committed block: a fresh one with its metadata in the ledger's commit txn (one
+ * synced LMDB commit: "info" of every height the ledger holds exists, "root" never names a
+ * block the ledger lacks); a replayed or suffix block's metadata alone. */
+static enum err
+commit_run(struct cons_job *j)
+{
+    struct node_cons *nc = j->nc;
+    if (!j->fresh) {
+        return in_txn(nc, commit_meta, j);
+    }
+    struct ledger_block_bytes bytes = { .id = j->id,
+                                        .block = j->block,
+                                        .block_size = j->block_size,
+                                        .cert = j->proof,
+                                        .cert_size = j->proof_size,
+                                        .also = commit_meta,
+                                        .also_ctx = j };
+    return ledger_commit(nc->n->ledger, j->result, &bytes);
 }
 
 static enum err
