@@ -753,6 +753,13 @@ node_open(struct node *n)
     return rc;
 }
 
+void
+node_fatal(struct node *n, enum err rc)
+{
+    n->fatal = rc;
+    event_base_loopbreak(n->base);
+}
+
 enum err
 node_run(const char *home)
 {
@@ -771,6 +778,9 @@ node_run(const char *home)
                    n->is_validator ? "yes" : "no", n->config.api_listen, n->config.p2p_listen);
         if (event_base_dispatch(n->base) < 0) {
             rc = ERR_IO;
+        }
+        if (rc == ERR_OK && n->fatal != ERR_OK) {
+            rc = n->fatal;
         }
     }
     node_close(n);

@@ -1099,7 +1099,7 @@ job_done(struct lt_job *lt)
             log_error(LOG_CONSENSUS, "ledger commit failed, stopping height=%llu error=%s",
                       (unsigned long long)j->info.height, err_str(j->rc));
             nc->halted = true;
-            event_base_loopbreak(nc->n->base);
+            node_fatal(nc->n, j->rc);
         } else {
             /* A SYNC block that failed: the loop's committed block goes back. */
             nc->committed_known = false;

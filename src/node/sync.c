@@ -204,7 +204,7 @@ finish(struct sync *s)
     enum err rc = s->start_consensus(s->n);
     if (rc != ERR_OK) {
         log_error(LOG_NODE, "consensus cannot start after sync error=%s", err_str(rc));
-        event_base_loopbreak(s->n->base);
+        node_fatal(s->n, rc);
     }
 }
 
