@@ -532,7 +532,7 @@ dial_registered(struct node *n, const struct registered_node *nodes, size_t coun
         if (rc == ERR_OK) {
             n->dialled_nodes[n->dialled_count++] = node->transport_key;
         }
-        failed += rc == ERR_OK ? 0 : 1; /* a host name (p2p dials numeric addresses) or full */
+        failed += rc == ERR_OK ? 0 : 1; /* a bad address or a full peer table */
     }
     if (failed > 0) {
         log_info(LOG_NET, "registered nodes not dialled at their address count=%zu", failed);
