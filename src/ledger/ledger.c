@@ -871,6 +871,9 @@ ledger_commit(struct ledger *l, struct ledger_result *r, const struct ledger_blo
     bool staged = false;
     if (rc == ERR_OK) {
         rc = commit_into(l, txn, r, &block->id, &payload, &staged);
+        if (rc == ERR_OK && block->also != NULL) {
+            rc = block->also(block->also_ctx, txn);
+        }
         if (rc == ERR_OK) {
             rc = db_txn_commit(txn); /* consumes txn */
         } else {

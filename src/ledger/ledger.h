@@ -90,6 +90,11 @@ struct ledger_block_bytes {
     size_t block_size;
     const uint8_t *cert;
     size_t cert_size;
+    /* Optional: the caller's own writes to commit atomically with the block (e.g. the
+     * node's consensus metadata), in the same write txn, after the ledger's; an error aborts
+     * the commit. One synced commit per block instead of several. */
+    enum err (*also)(void *ctx, struct db_txn *txn);
+    void *also_ctx;
 };
 
 /* A state read with its proof (ledger_prove). */

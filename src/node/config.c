@@ -15,6 +15,7 @@
 #include "base/assert.h"
 #include "base/mem.h"
 #include "base/text.h"
+#include "p2p/p2p.h"
 
 enum config_kind {
     KIND_TEXT,    /* char[size] */
@@ -253,8 +254,12 @@ set_peer(struct config_parse *p, const struct config_key *key, const char *value
         parse_fail(p, key->section, key->name, "bad public key in '%s'", value);
         return;
     }
-    if (strlen(at + 1) > CONFIG_ADDRESS_MAX || !config_address_is_valid(at + 1)) {
-        parse_fail(p, key->section, key->name, "bad address in '%s' (numeric ip:port)", value);
+    char host[P2P_ADDRESS_TEXT_MAX];
+    char port[8];
+    if (strlen(at + 1) > CONFIG_ADDRESS_MAX ||
+        (!config_address_is_valid(at + 1) && p2p_host_port_split(at + 1, host, port) != ERR_OK)) {
+        parse_fail(p, key->section, key->name,
+                   "bad address in '%s' (ip:port, [ipv6]:port or host name:port)", value);
         return;
     }
     snprintf(peer.address, sizeof peer.address, "%s", at + 1);

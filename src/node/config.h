@@ -39,8 +39,8 @@
 #define CONFIG_FRAME_SIZE_MIN ((uint32_t)CONS_MSG_SIZE_MAX + (1u << 20))
 
 struct config_peer {
-    struct public_key key; /* transport key */
-    char address[CONFIG_ADDRESS_MAX + 1];
+    struct public_key key;                /* transport key */
+    char address[CONFIG_ADDRESS_MAX + 1]; /* ip:port, [ipv6]:port or host name:port */
 };
 
 struct config {

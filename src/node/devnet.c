@@ -340,7 +340,8 @@ node_qsort_compare(const void *a, const void *b)
     return registered_node_compare(a, b);
 }
 
-/* Observer j is registered to institution j % nodes + 1 with its p2p address. */
+/* Observer j is registered to institution j % nodes + 1 with its p2p address, by host name
+ * ("localhost:port": validators resolve it as they would "node1.bank.example:port"). */
 static enum err
 add_observers(const struct devnet_options *o, const struct devnet_node_keys *keys,
               struct genesis *g)
@@ -351,7 +352,7 @@ add_observers(const struct devnet_options *o, const struct devnet_node_keys *key
         memset(&node, 0, sizeof node);
         node.transport_key = keys[o->nodes + j].transport;
         node.institution = j % o->nodes + 1;
-        snprintf(node.address, sizeof node.address, "127.0.0.1:%u",
+        snprintf(node.address, sizeof node.address, "localhost:%u",
                  (unsigned)o->p2p_base_port + o->nodes + j);
         rc = genesis_add_node(g, &node);
     }

@@ -65,29 +65,41 @@ wake_loop(struct ledger_thread *t)
     }
 }
 
+/* The next job to run (NULL: stop), waiting for one; called and returns with the lock held. */
+static struct lt_job *
+next_job(struct ledger_thread *t)
+{
+    while (t->todo.head == NULL && !t->stop) {
+        ASSERT(pthread_cond_wait(&t->cond, &t->lock) == 0);
+    }
+    struct lt_job *job = t->todo.head;
+    if (job != NULL) {
+        t->todo.head = job->next;
+        if (t->todo.head == NULL) {
+            t->todo.tail = NULL;
+        }
+    }
+    return job;
+}
+
+static void
+test_delay(const struct ledger_thread *t)
+{
+    struct timespec ts = { (time_t)(t->delay_ms / 1000u), (long)(t->delay_ms % 1000u) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
 static void *
 thread_main(void *arg)
 {
     struct ledger_thread *t = arg;
     ASSERT(pthread_mutex_lock(&t->lock) == 0);
-    for (;;) {
-        while (t->todo.head == NULL && !t->stop) {
-            ASSERT(pthread_cond_wait(&t->cond, &t->lock) == 0);
-        }
-        if (t->todo.head == NULL) {
-            break; /* stop, and nothing left */
-        }
-        struct lt_job *job = t->todo.head;
-        t->todo.head = job->next;
-        if (t->todo.head == NULL) {
-            t->todo.tail = NULL;
-        }
+    struct lt_job *job;
+    while ((job = next_job(t)) != NULL) { /* NULL: stop, and nothing left */
         ASSERT(pthread_mutex_unlock(&t->lock) == 0);
         if (t->delay_ms > 0) {
-            struct timespec ts = { (time_t)(t->delay_ms / 1000u),
-                                   (long)(t->delay_ms % 1000u) * 1000000L };
-            while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-            }
+            test_delay(t);
         }
         job->run(job);
         ASSERT(pthread_mutex_lock(&t->lock) == 0);

@@ -532,7 +532,7 @@ dial_registered(struct node *n, const struct registered_node *nodes, size_t coun
         if (rc == ERR_OK) {
             n->dialled_nodes[n->dialled_count++] = node->transport_key;
         }
-        failed += rc == ERR_OK ? 0 : 1; /* a host name (p2p dials numeric addresses) or full */
+        failed += rc == ERR_OK ? 0 : 1; /* a bad address or a full peer table */
     }
     if (failed > 0) {
         log_info(LOG_NET, "registered nodes not dialled at their address count=%zu", failed);
@@ -753,6 +753,13 @@ node_open(struct node *n)
     return rc;
 }
 
+void
+node_fatal(struct node *n, enum err rc)
+{
+    n->fatal = rc;
+    event_base_loopbreak(n->base);
+}
+
 enum err
 node_run(const char *home)
 {
@@ -771,6 +778,9 @@ node_run(const char *home)
                    n->is_validator ? "yes" : "no", n->config.api_listen, n->config.p2p_listen);
         if (event_base_dispatch(n->base) < 0) {
             rc = ERR_IO;
+        }
+        if (rc == ERR_OK && n->fatal != ERR_OK) {
+            rc = n->fatal;
         }
     }
     node_close(n);

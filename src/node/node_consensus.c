@@ -5,14 +5,15 @@
  *   cons_blocks: u64 BE height || block id -> block bytes (persist_block; replayed at start,
  *                pruned below the committed root)
  *   cons_meta:   "info" || u64 BE height -> block_info of the committed block at that height
- *                (written before ledger_commit, so every height the ledger holds has one);
- *                "root" -> block_info || cert bytes (the newest committed block named by its
- *                own commit cert; written after ledger_commit); "epoch" -> the epoch root;
+ *                (written in the ledger's commit txn, so every height the ledger holds has
+ *                one); "root" -> block_info || cert bytes (the newest committed block named by
+ *                its own commit cert; same txn); "epoch" -> the epoch root;
  *                "tc" -> the highest TC (persist_tc: one LMDB txn with fsync, so the old
  *                or the new one, never a torn one; handed back at start).
- * A crash between the ledger's commit and the "root" update leaves an older root: at start
- * the core re-executes the durable blocks above it, and blocks at heights the ledger already
- * holds are answered from "info" (same id, same roots) and not committed twice.
+ * A root older than the ledger's block (a block whose commit cert named an ancestor, or a
+ * crash before a replayed block's root update) is fine: at start the core re-executes the
+ * durable blocks above it, and blocks at heights the ledger already holds are answered from
+ * "info" (same id, same roots) and not committed twice.
  *
  * Execution and commits run on the node's ledger thread (node/ledger_thread.h), so the loop
  * keeps serving p2p, the API and the core meanwhile:
@@ -86,6 +87,10 @@ struct node_cons;
 
 enum job_kind { JOB_EXEC, JOB_COMMIT, JOB_SYNC, JOB_FREE };
 
+struct result_ref {
+    struct ledger_result *result;
+};
+
 /* One ledger-thread job (node/ledger_thread.h); inputs are copies. */
 struct cons_job {
     struct lt_job lt;
@@ -109,7 +114,7 @@ struct cons_job {
     uint8_t *proof;
     size_t proof_size;
     /* FREE */
-    struct ledger_result **frees;
+    struct result_ref *frees;
     size_t free_count;
     /* out */
     enum err rc;
@@ -157,20 +162,45 @@ info_key(uint64_t height, uint8_t key[4 + 8])
     }
 }
 
+/* Runs fn(ctx, txn) in a write txn of its own and commits it (an error aborts). */
 static enum err
-meta_put(struct node_cons *nc, const void *key, size_t key_size, const uint8_t *v, size_t v_size)
+in_txn(struct node_cons *nc, enum err (*fn)(void *ctx, struct db_txn *txn), void *ctx)
 {
     struct db_txn *txn = NULL;
     enum err rc = db_txn_begin(nc->n->db, true, &txn);
     if (rc != ERR_OK) {
         return rc;
     }
-    rc = db_put(txn, nc->meta_table, db_val_of(key, key_size), db_val_of(v, v_size));
+    rc = fn(ctx, txn);
     if (rc != ERR_OK) {
         db_txn_abort(txn);
         return rc;
     }
     return db_txn_commit(txn);
+}
+
+struct meta_write {
+    struct node_cons *nc;
+    const void *key;
+    size_t key_size;
+    const uint8_t *v;
+    size_t v_size;
+};
+
+static enum err
+meta_write_in(void *ctx, struct db_txn *txn)
+{
+    const struct meta_write *w = ctx;
+    return db_put(txn, w->nc->meta_table, db_val_of(w->key, w->key_size),
+                  db_val_of(w->v, w->v_size));
+}
+
+static enum err
+meta_put_txn(struct node_cons *nc, struct db_txn *txn, const void *key, size_t key_size,
+             const uint8_t *v, size_t v_size)
+{
+    struct meta_write w = { nc, key, key_size, v, v_size };
+    return txn != NULL ? meta_write_in(&w, txn) : in_txn(nc, meta_write_in, &w);
 }
 
 static enum err
@@ -190,21 +220,29 @@ meta_get(struct node_cons *nc, const void *key, size_t key_size, struct buf *out
     return rc;
 }
 
+/* Writes a block_info (and cert) under key, in txn (NULL: a txn of its own). */
+static enum err
+info_put_txn(struct node_cons *nc, struct db_txn *txn, const void *key, size_t key_size,
+             const struct block_info *bi, struct byte_span cert)
+{
+    struct buf b;
+    buf_init(&b, BLOCK_INFO_MAX + cert.size);
+    enum err rc = block_info_encode(&b, bi);
+    if (rc == ERR_OK && cert.size > 0) {
+        rc = buf_append(&b, cert.data, cert.size);
+    }
+    if (rc == ERR_OK) {
+        rc = meta_put_txn(nc, txn, key, key_size, b.data, b.size);
+    }
+    buf_release(&b);
+    return rc;
+}
+
 static enum err
 info_put(struct node_cons *nc, const void *key, size_t key_size, const struct block_info *bi,
          const uint8_t *cert, size_t cert_size)
 {
-    struct buf b;
-    buf_init(&b, BLOCK_INFO_MAX + cert_size);
-    enum err rc = block_info_encode(&b, bi);
-    if (rc == ERR_OK && cert_size > 0) {
-        rc = buf_append(&b, cert, cert_size);
-    }
-    if (rc == ERR_OK) {
-        rc = meta_put(nc, key, key_size, b.data, b.size);
-    }
-    buf_release(&b);
-    return rc;
+    return info_put_txn(nc, NULL, key, key_size, bi, (struct byte_span){ cert, cert_size });
 }
 
 /* Reads a block_info (and the bytes after it, if out_rest) stored under key. */
@@ -341,7 +379,7 @@ job_submit(struct node_cons *nc, struct cons_job *j)
 
 /* Frees these results on the ledger thread (it owns them and their reference counts). */
 static void
-free_results(struct node_cons *nc, struct ledger_result **results, size_t count)
+free_results(struct node_cons *nc, struct result_ref *results, size_t count)
 {
     if (count == 0) {
         mem_free(results);
@@ -355,17 +393,27 @@ free_results(struct node_cons *nc, struct ledger_result **results, size_t count)
     }
 }
 
+static void
+free_one(struct node_cons *nc, struct ledger_result *r)
+{
+    if (r != NULL) {
+        struct result_ref *one = mem_calloc(1, sizeof *one);
+        one->result = r;
+        free_results(nc, one, 1);
+    }
+}
+
 /* Drops results at or below the committed height: committed, or forks that can no longer
  * commit (pending ones go when their result is back). */
 static void
 exec_prune(struct node_cons *nc, uint64_t committed_height)
 {
-    struct ledger_result **frees = mem_calloc(EXEC_MAP_MAX, sizeof *frees);
+    struct result_ref *frees = mem_calloc(EXEC_MAP_MAX, sizeof *frees);
     size_t count = 0;
     for (size_t i = 0; i < EXEC_MAP_MAX; i++) {
         struct exec_entry *e = &nc->exec[i];
         if (e->used && !e->pending && e->height <= committed_height) {
-            frees[count++] = e->result;
+            frees[count++].result = e->result;
             memset(e, 0, sizeof *e);
         }
     }
@@ -466,7 +514,7 @@ env_persist_tc(void *ctx, const uint8_t *tc, size_t size)
     if (nc->halted) {
         return ERR_CLOSED;
     }
-    enum err rc = meta_put(nc, META_KEY_TC, 2, tc, size);
+    enum err rc = meta_put_txn(nc, NULL, META_KEY_TC, 2, tc, size);
     if (rc != ERR_OK) {
         nc->halted = true;
         log_error(LOG_CONSENSUS, "highest TC write failed, signing stops error=%s", err_str(rc));
@@ -503,14 +551,10 @@ env_persist_block(void *ctx, const struct hash *id, const uint8_t *block, size_t
     return rc;
 }
 
-/* Deletes durable blocks below height. */
-static void
-prune_blocks(struct node_cons *nc, uint64_t height)
+/* Deletes durable blocks below height, in txn. */
+static enum err
+prune_blocks_in(struct node_cons *nc, struct db_txn *txn, uint64_t height)
 {
-    struct db_txn *txn = NULL;
-    if (db_txn_begin(nc->n->db, true, &txn) != ERR_OK) {
-        return;
-    }
     struct db_cursor *cur = NULL;
     enum err rc = db_cursor_open(txn, nc->blocks_table, &cur);
     struct db_val k;
@@ -533,9 +577,7 @@ prune_blocks(struct node_cons *nc, uint64_t height)
         }
     }
     db_cursor_close(cur);
-    if (db_txn_commit(txn) != ERR_OK) {
-        log_warn(LOG_CONSENSUS, "cannot prune durable blocks");
-    }
+    return rc == ERR_NOT_FOUND ? ERR_OK : rc;
 }
 
 static enum err
@@ -600,7 +642,7 @@ committed_init(struct node_cons *nc)
 
 /* A block at a height the ledger already committed or is committing (replay after a
  * restart): valid only if it is the committed block there; its results are the stored ones
- * ("info" is written before the commit job is queued... or by it: see commit_submit). */
+ * ("info", or the unfinished commit job's). */
 static enum err
 execute_committed(struct node_cons *nc, const struct hash *id, uint64_t height,
                   struct exec_result *out)
@@ -842,55 +884,70 @@ root_cert_of(const struct committed_block *cb, struct buf *out)
 
 /* ---- on the ledger thread ---- */
 
-/* Writes the committed block (JOB_COMMIT, JOB_SYNC): "info" before the ledger's commit, so
- * every height the ledger holds has one; then "root" (or, ending an epoch, "epoch" and the
- * new epoch's root) and prunes the durable blocks below it. */
+/* The consensus metadata of a committed block (JOB_COMMIT, JOB_SYNC), in txn: "info" of its
+ * height; "root" (or, ending an epoch, "epoch" and the new epoch's root); durable blocks below
+ * it pruned. */
 static enum err
-commit_run(struct cons_job *j)
+commit_meta(void *ctx, struct db_txn *txn)
 {
+    struct cons_job *j = ctx;
     struct node_cons *nc = j->nc;
     enum err rc = ERR_OK;
     if (j->fresh) {
         uint8_t key[12];
         info_key(j->info.height, key);
-        rc = info_put(nc, key, sizeof key, &j->info, NULL, 0);
-        if (rc == ERR_OK) {
-            struct ledger_block_bytes bytes = { .id = j->id,
-                                                .block = j->block,
-                                                .block_size = j->block_size,
-                                                .cert = j->proof,
-                                                .cert_size = j->proof_size };
-            rc = ledger_commit(nc->n->ledger, j->result, &bytes);
-        }
-        if (rc != ERR_OK) {
-            return rc;
-        }
+        rc = info_put_txn(nc, txn, key, sizeof key, &j->info, (struct byte_span){ 0 });
     }
-    /* else: a replayed block the ledger holds, or a reconfiguration suffix block */
-    if (!j->ends_epoch) {
+    if (rc == ERR_OK && !j->ends_epoch) {
         struct committed_block cb = { .info = &j->info,
                                       .proof = j->proof,
                                       .proof_size = j->proof_size };
         struct buf cert;
         buf_init(&cert, CONS_MSG_SIZE_MAX);
         if (root_cert_of(&cb, &cert) == ERR_OK) {
-            rc = info_put(nc, META_KEY_ROOT, 4, &j->info, cert.data, cert.size);
+            rc = info_put_txn(nc, txn, META_KEY_ROOT, 4, &j->info,
+                              (struct byte_span){ cert.data, cert.size });
         }
         buf_release(&cert);
-    } else {
+    } else if (rc == ERR_OK) {
         struct block_info root = j->info;
         root.epoch++;
         root.round = 0;
         memset(&root.next_epoch_vs_hash, 0, sizeof root.next_epoch_vs_hash);
-        rc = info_put(nc, META_KEY_EPOCH, 5, &root, NULL, 0);
+        rc = info_put_txn(nc, txn, META_KEY_EPOCH, 5, &root, (struct byte_span){ 0 });
         if (rc == ERR_OK) {
-            rc = info_put(nc, META_KEY_ROOT, 4, &root, NULL, 0);
+            rc = info_put_txn(nc, txn, META_KEY_ROOT, 4, &root, (struct byte_span){ 0 });
         }
     }
     if (rc == ERR_OK) {
-        prune_blocks(nc, j->info.height);
+        rc = prune_blocks_in(nc, txn, j->info.height);
     }
     return rc;
+}
+
+/* Writes the committed block: a fresh one with its metadata in the ledger's commit txn (one
+ * synced LMDB commit: "info" of every height the ledger holds exists, "root" never names a
+ * block the ledger lacks); a replayed or suffix block's metadata alone. */
+static enum err
+commit_run(struct cons_job *j)
+{
+    struct node_cons *nc = j->nc;
+    if (!j->fresh) {
+        return in_txn(nc, commit_meta, j);
+    }
+    if (j->result == NULL) { /* JOB_COMMIT: the loop saw it executed */
+        struct worker_entry *w = worker_find(nc, &j->id);
+        ASSERT(w != NULL);
+        j->result = w->result;
+    }
+    struct ledger_block_bytes bytes = { .id = j->id,
+                                        .block = j->block,
+                                        .block_size = j->block_size,
+                                        .cert = j->proof,
+                                        .cert_size = j->proof_size,
+                                        .also = commit_meta,
+                                        .also_ctx = j };
+    return ledger_commit(nc->n->ledger, j->result, &bytes);
 }
 
 static enum err
@@ -917,56 +974,86 @@ exec_run(struct cons_job *j)
     return rc;
 }
 
+/* A synced block: executed on the committed state, its roots compared with the certified
+ * ones, committed. */
+static enum err
+sync_run(struct cons_job *j)
+{
+    enum err rc = exec_run(j);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    const struct ledger_outcome *o = ledger_result_outcome(j->result);
+    j->info.exec_root = o->exec_root;
+    j->info.receipts_root = o->receipts_root;
+    j->info.next_epoch_vs_hash = o->next_epoch_vs_hash;
+    j->ends_epoch = !hash_is_zero(&o->next_epoch_vs_hash);
+    if (!hash_equal(&o->exec_root, &j->want_exec) ||
+        !hash_equal(&o->receipts_root, &j->want_receipts)) {
+        log_error(LOG_NODE, "synced block executes to other roots height=%llu",
+                  (unsigned long long)j->info.height);
+        return ERR_CORRUPT;
+    }
+    return commit_run(j);
+}
+
+static void
+free_run(struct cons_job *j)
+{
+    struct node_cons *nc = j->nc;
+    for (size_t i = 0; i < j->free_count; i++) {
+        struct worker_entry *w = NULL;
+        for (size_t k = 0; k < EXEC_MAP_MAX && w == NULL; k++) {
+            w = nc->wmap[k].result == j->frees[i].result ? &nc->wmap[k] : NULL;
+        }
+        if (w != NULL) {
+            memset(w, 0, sizeof *w);
+        }
+        ledger_result_free(j->frees[i].result);
+    }
+}
+
 static void
 job_run(struct lt_job *lt)
 {
     struct cons_job *j = (struct cons_job *)lt;
-    struct node_cons *nc = j->nc;
     switch (j->kind) {
     case JOB_EXEC:
         j->rc = exec_run(j);
         break;
     case JOB_COMMIT:
-        if (j->fresh) {
-            struct worker_entry *w = worker_find(nc, &j->id);
-            ASSERT(w != NULL); /* the loop saw it executed */
-            j->result = w->result;
-        }
         j->rc = commit_run(j);
         break;
     case JOB_SYNC:
-        j->rc = exec_run(j);
-        if (j->rc == ERR_OK) {
-            const struct ledger_outcome *o = ledger_result_outcome(j->result);
-            j->info.exec_root = o->exec_root;
-            j->info.receipts_root = o->receipts_root;
-            j->info.next_epoch_vs_hash = o->next_epoch_vs_hash;
-            j->ends_epoch = !hash_is_zero(&o->next_epoch_vs_hash);
-            if (!hash_equal(&o->exec_root, &j->want_exec) ||
-                !hash_equal(&o->receipts_root, &j->want_receipts)) {
-                log_error(LOG_NODE, "synced block executes to other roots height=%llu",
-                          (unsigned long long)j->info.height);
-                j->rc = ERR_CORRUPT;
-            }
-        }
-        if (j->rc == ERR_OK) {
-            j->rc = commit_run(j);
-        }
+        j->rc = sync_run(j);
         break;
     case JOB_FREE:
-        for (size_t i = 0; i < j->free_count; i++) {
-            for (size_t k = 0; k < EXEC_MAP_MAX; k++) {
-                if (nc->wmap[k].result == j->frees[i]) {
-                    memset(&nc->wmap[k], 0, sizeof nc->wmap[k]);
-                }
-            }
-            ledger_result_free(j->frees[i]);
-        }
+        free_run(j);
         break;
     }
 }
 
 /* ---- back on the loop ---- */
+
+/* The committed block's txs leave the mempool. */
+static void
+mempool_commit_block(struct node *n, const struct cons_job *j, size_t tx_count)
+{
+    struct mempool_raw *raw = mem_calloc(tx_count + 1, sizeof *raw);
+    struct block *blk = mem_alloc(sizeof *blk);
+    size_t pos = 0;
+    bool ok =
+        block_decode(j->block, j->block_size, blk) == ERR_OK && blk->payload.kind == PAYLOAD_INLINE;
+    for (size_t i = 0; ok && i < blk->payload.tx_count && i < tx_count; i++) {
+        ok = payload_next_tx(&blk->payload, &pos, &raw[i].data, &raw[i].size) == ERR_OK;
+    }
+    if (mempool_commit(n->mempool, j->info.height, raw, tx_count) != ERR_OK) {
+        log_warn(LOG_CONSENSUS, "mempool out of step height=%llu",
+                 (unsigned long long)j->info.height);
+    }
+    mem_free(blk);
+    mem_free(raw);
+}
 
 /* What follows a commit on the loop: mempool, waiters, admission, validator set. */
 static void
@@ -976,23 +1063,7 @@ commit_finish(struct node_cons *nc, struct cons_job *j)
     if (j->fresh) {
         node_admission_refresh(n, false); /* a registered node may have come or gone */
         const struct ledger_outcome *o = ledger_result_outcome(j->result);
-        struct mempool_raw *raw = mem_calloc(o->tx_count + 1, sizeof *raw);
-        struct block *blk = mem_alloc(sizeof *blk);
-        size_t pos = 0;
-        if (block_decode(j->block, j->block_size, blk) == ERR_OK &&
-            blk->payload.kind == PAYLOAD_INLINE) {
-            for (size_t i = 0; i < blk->payload.tx_count && i < o->tx_count; i++) {
-                if (payload_next_tx(&blk->payload, &pos, &raw[i].data, &raw[i].size) != ERR_OK) {
-                    break;
-                }
-            }
-        }
-        if (mempool_commit(n->mempool, j->info.height, raw, o->tx_count) != ERR_OK) {
-            log_warn(LOG_CONSENSUS, "mempool out of step height=%llu",
-                     (unsigned long long)j->info.height);
-        }
-        mem_free(blk);
-        mem_free(raw);
+        mempool_commit_block(n, j, o->tx_count);
         notify_waiters(n, o, &j->id);
         log_info(LOG_CONSENSUS, "committed height=%llu round=%llu txs=%zu",
                  (unsigned long long)j->info.height, (unsigned long long)j->info.round,
@@ -1000,10 +1071,10 @@ commit_finish(struct node_cons *nc, struct cons_job *j)
     }
     if (j->ends_epoch) {
         refresh_validators(nc);
-        if (node_epochs_record(n) != ERR_OK) {
-            log_error(LOG_CONSENSUS, "cannot record the new epoch height=%llu",
-                      (unsigned long long)j->info.height);
-        }
+    }
+    if (j->ends_epoch && node_epochs_record(n) != ERR_OK) {
+        log_error(LOG_CONSENSUS, "cannot record the new epoch height=%llu",
+                  (unsigned long long)j->info.height);
     }
     exec_prune(nc, j->info.height);
 }
@@ -1043,48 +1114,38 @@ exec_done(struct node_cons *nc, struct cons_job *j)
                           j->rc == ERR_OK ? &res : NULL);
 }
 
+/* A COMMIT or SYNC job is back. */
+static void
+commit_done(struct node_cons *nc, struct cons_job *j)
+{
+    inflight_remove(nc, j);
+    if (j->rc == ERR_OK) {
+        commit_finish(nc, j);
+    } else if (j->kind == JOB_COMMIT) {
+        /* Nothing of this block is durable; a restart replays it. */
+        log_error(LOG_CONSENSUS, "ledger commit failed, stopping height=%llu error=%s",
+                  (unsigned long long)j->info.height, err_str(j->rc));
+        nc->halted = true;
+        node_fatal(nc->n, j->rc);
+    } else {
+        nc->committed_known = false; /* a refused synced block: the loop's view goes back */
+    }
+    if (j->kind == JOB_SYNC) {
+        free_one(nc, j->result); /* never in the execution maps */
+        if (nc->n->sync != NULL && !nc->closing) {
+            sync_block_applied(nc->n->sync, j->rc);
+        }
+    }
+}
+
 static void
 job_done(struct lt_job *lt)
 {
     struct cons_job *j = (struct cons_job *)lt;
-    struct node_cons *nc = j->nc;
-    switch (j->kind) {
-    case JOB_EXEC:
-        exec_done(nc, j);
-        break;
-    case JOB_COMMIT:
-    case JOB_SYNC:
-        inflight_remove(nc, j);
-        if (j->rc == ERR_OK) {
-            commit_finish(nc, j);
-        } else if (j->kind == JOB_COMMIT) {
-            /* Nothing of this block is durable beyond "info"; a restart replays it. */
-            log_error(LOG_CONSENSUS, "ledger commit failed, stopping height=%llu error=%s",
-                      (unsigned long long)j->info.height, err_str(j->rc));
-            nc->halted = true;
-            event_base_loopbreak(nc->n->base);
-        } else {
-            /* A SYNC block that failed: the loop's committed block goes back. */
-            nc->committed_known = false;
-            if (j->result != NULL) {
-                struct ledger_result **one = mem_calloc(1, sizeof *one);
-                one[0] = j->result;
-                free_results(nc, one, 1);
-            }
-        }
-        if (j->kind == JOB_SYNC) {
-            if (j->rc == ERR_OK) {
-                struct ledger_result **one = mem_calloc(1, sizeof *one);
-                one[0] = j->result;
-                free_results(nc, one, 1);
-            }
-            if (nc->n->sync != NULL && !nc->closing) {
-                sync_block_applied(nc->n->sync, j->rc);
-            }
-        }
-        break;
-    case JOB_FREE:
-        break;
+    if (j->kind == JOB_EXEC) {
+        exec_done(j->nc, j);
+    } else if (j->kind == JOB_COMMIT || j->kind == JOB_SYNC) {
+        commit_done(j->nc, j);
     }
     job_free(j);
 }
@@ -1100,13 +1161,11 @@ env_commit(void *ctx, const struct committed_block *cb)
         return rc;
     }
     bool fresh = cb->info->height > nc->committed_height;
-    if (fresh) {
-        const struct exec_entry *e = exec_find(nc, &cb->info->id);
-        if (e == NULL || e->pending || cb->info->height != nc->committed_height + 1) {
-            log_error(LOG_CONSENSUS, "committed block not executed height=%llu",
-                      (unsigned long long)cb->info->height);
-            return ERR_CORRUPT;
-        }
+    const struct exec_entry *e = fresh ? exec_find(nc, &cb->info->id) : NULL;
+    if (fresh && (e == NULL || e->pending || cb->info->height != nc->committed_height + 1)) {
+        log_error(LOG_CONSENSUS, "committed block not executed height=%llu",
+                  (unsigned long long)cb->info->height);
+        return ERR_CORRUPT;
     }
     struct cons_job *j = job_new(nc, JOB_COMMIT, &cb->info->id);
     j->fresh = fresh;

@@ -61,7 +61,11 @@ struct node {
     struct public_key *dialled_nodes;        /* registered nodes added as p2p peers by their
                                                 on-chain address (REGISTERED_NODES_MAX) */
     size_t dialled_count;
+    enum err fatal; /* set with the loop broken on an error the node cannot go on after */
 };
+
+/* Stops the loop on an error the node cannot go on after; node_run returns rc. */
+void node_fatal(struct node *n, enum err rc);
 
 /* node.c: sets the p2p allow-set to the transport keys of the committed validator set and
  * the registered node keys of current members (ARCHITECTURE.md "Node transport keys");

@@ -27,19 +27,15 @@ struct served_peer {
 
 struct sync {
     struct node *n;
-    bool observer;
-    bool done; /* consensus started (validators) */
     enum err (*start_consensus)(struct node *);
     struct event *tick;
     /* the request in flight */
-    bool waiting;
     struct public_key peer;
     uint64_t from;
     uint64_t sent_ms;
     size_t next_peer; /* rotation index into the config's peers */
     uint64_t started_ms;
     uint64_t next_poll_ms;
-    bool answered; /* some peer has answered */
     uint64_t target;
     uint64_t applied;
     uint64_t log_ms;
@@ -47,12 +43,16 @@ struct sync {
     struct served_peer served[SYNC_SERVED_PEERS_MAX];
     struct buf out;
     /* The response being applied, one block at a time on the ledger thread. */
-    bool applying;
     struct buf resp;
     struct reader rd;
-    uint32_t left;
     uint64_t peer_height;
+    uint32_t left;
     char peer_hex[17];
+    bool applying;
+    bool observer;
+    bool done;     /* consensus started (validators) */
+    bool waiting;  /* a request is in flight */
+    bool answered; /* some peer has answered */
 };
 
 static uint64_t
@@ -204,7 +204,7 @@ finish(struct sync *s)
     enum err rc = s->start_consensus(s->n);
     if (rc != ERR_OK) {
         log_error(LOG_NODE, "consensus cannot start after sync error=%s", err_str(rc));
-        event_base_loopbreak(s->n->base);
+        node_fatal(s->n, rc);
     }
 }
 

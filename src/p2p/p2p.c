@@ -12,6 +12,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
@@ -88,6 +89,11 @@ struct peer {
     struct sockaddr_storage addr;
     int addr_size;
     char addr_text[P2P_ADDRESS_TEXT_MAX];
+    /* A dial address by host name: resolved (evdns, async) before every dial. */
+    bool by_name;
+    char host[P2P_ADDRESS_TEXT_MAX];
+    char port[8];
+    struct evdns_getaddrinfo_request *resolving;
     struct link *link;    /* the open link, or NULL */
     struct link *dialing; /* an outbound link not yet open, or NULL */
     struct event *dial_ev;
@@ -98,6 +104,7 @@ struct peer {
 
 struct p2p {
     struct event_base *base;
+    struct evdns_base *dns; /* created at the first host-name peer */
     struct p2p_options opt;
     struct p2p_callbacks cb;
     const struct clock *clock;
@@ -224,6 +231,50 @@ sockaddr_text(const struct sockaddr *sa, char out[P2P_ADDRESS_TEXT_MAX])
     snprintf(out, P2P_ADDRESS_TEXT_MAX, "%s:%u", ip, port);
 }
 
+enum err
+p2p_host_port_split(const char *text, char host[P2P_ADDRESS_TEXT_MAX], char port[8])
+{
+    const char *colon = strrchr(text, ':');
+    size_t len = strlen(text);
+    if (colon == NULL || colon == text || len >= P2P_ADDRESS_TEXT_MAX) {
+        return ERR_INVALID_ARG;
+    }
+    size_t host_len = (size_t)(colon - text);
+    size_t port_len = len - host_len - 1;
+    uint32_t port_value = 0;
+    for (size_t i = 0; i < port_len; i++) {
+        char c = colon[1 + i];
+        if (c < '0' || c > '9') {
+            return ERR_INVALID_ARG;
+        }
+        port_value = port_value * 10u + (uint32_t)(c - '0');
+    }
+    if (port_len == 0 || port_len > 5 || port_value == 0 || port_value > 65535u ||
+        host_len > P2P_HOST_NAME_MAX) {
+        return ERR_INVALID_ARG;
+    }
+    /* RFC 1123 names: labels of letters, digits and '-', not starting or ending with '-'. */
+    size_t label = 0;
+    for (size_t i = 0; i < host_len; i++) {
+        char c = text[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        bool ok = alnum || (c == '-' && label > 0 && i + 1 < host_len && text[i + 1] != '.') ||
+                  (c == '.' && label > 0);
+        if (!ok || label >= 63) {
+            return ERR_INVALID_ARG;
+        }
+        label = c == '.' ? 0 : label + 1;
+    }
+    if (label == 0) {
+        return ERR_INVALID_ARG; /* empty, or ends with '.' */
+    }
+    memcpy(host, text, host_len);
+    host[host_len] = '\0';
+    memcpy(port, colon + 1, port_len);
+    port[port_len] = '\0';
+    return ERR_OK;
+}
+
 /* Parses "a.b.c.d:port" or "[v6]:port" (numeric only, no names). ERR_INVALID_ARG if bad;
  * port 0 only if allow_port_zero (listening on an ephemeral port). */
 static enum err
@@ -346,6 +397,12 @@ peer_slot_new(struct p2p *p, const struct public_key *key)
 static void
 peer_slot_clear(struct peer *pe)
 {
+    if (pe->resolving != NULL) {
+        struct evdns_getaddrinfo_request *r = pe->resolving;
+        pe->resolving = NULL;
+        evdns_getaddrinfo_cancel(r); /* its callback sees the cancel and returns */
+    }
+    pe->by_name = false;
     event_del(pe->dial_ev);
     pe->in_use = false;
     pe->link = NULL;
@@ -356,7 +413,7 @@ static bool
 peer_wants_dial(const struct p2p *p, const struct peer *pe)
 {
     return pe->in_use && pe->has_address && pe->link == NULL && pe->dialing == NULL &&
-           !p->freeing && p2p_is_allowed(p, &pe->key);
+           pe->resolving == NULL && !p->freeing && p2p_is_allowed(p, &pe->key);
 }
 
 static void
@@ -380,6 +437,16 @@ peer_schedule_first_dial(struct p2p *p, struct peer *pe)
     peer_schedule_dial(pe, self_lower ? 0 : jitter_ms(p->opt.reconnect_backoff_min_ms));
 }
 
+/* Redials pe after its back-off (with jitter), which doubles up to the maximum. */
+static void
+peer_redial_later(struct p2p *p, struct peer *pe)
+{
+    peer_schedule_dial(pe, jitter_ms(pe->backoff_ms));
+    uint64_t next = (uint64_t)pe->backoff_ms * 2u;
+    pe->backoff_ms =
+        next > p->opt.reconnect_backoff_max_ms ? p->opt.reconnect_backoff_max_ms : (uint32_t)next;
+}
+
 /* After a link of pe closed: redial with exponential back-off and jitter. */
 static void
 peer_after_close(struct p2p *p, struct peer *pe, const struct link *l)
@@ -390,10 +457,7 @@ peer_after_close(struct p2p *p, struct peer *pe, const struct link *l)
     if (!peer_wants_dial(p, pe)) {
         return;
     }
-    peer_schedule_dial(pe, jitter_ms(pe->backoff_ms));
-    uint64_t next = (uint64_t)pe->backoff_ms * 2u;
-    pe->backoff_ms =
-        next > p->opt.reconnect_backoff_max_ms ? p->opt.reconnect_backoff_max_ms : (uint32_t)next;
+    peer_redial_later(p, pe);
 }
 
 static void
@@ -998,13 +1062,11 @@ link_setup(struct link *l, struct bufferevent *bev)
     (void)bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
+/* Connects to pe->addr (resolved). */
 static void
-peer_dial(struct peer *pe)
+peer_connect(struct peer *pe)
 {
     struct p2p *p = pe->p2p;
-    if (!peer_wants_dial(p, pe)) {
-        return;
-    }
     SSL *ssl = SSL_new(p->ssl_ctx);
     struct bufferevent *bev = NULL;
     if (ssl != NULL) {
@@ -1029,6 +1091,66 @@ peer_dial(struct peer *pe)
         return;
     }
     socket_set_nodelay(bufferevent_getfd(bev));
+}
+
+static void
+on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+    struct peer *pe = arg;
+    if (result == EVUTIL_EAI_CANCEL) {
+        return; /* the peer went (peer_slot_clear) or p2p is freed */
+    }
+    pe->resolving = NULL;
+    struct evutil_addrinfo *ai = res;
+    while (ai != NULL && ai->ai_family != AF_INET && ai->ai_family != AF_INET6) {
+        ai = ai->ai_next;
+    }
+    if (result != 0 || ai == NULL || ai->ai_addrlen > sizeof pe->addr) {
+        log_limited(pe->p2p, &pe->log_limit, LOG_LEVEL_WARN,
+                    "cannot resolve a peer's address addr=%s error=%s", pe->addr_text,
+                    result != 0 ? evutil_gai_strerror(result) : "no address");
+        if (res != NULL) {
+            evutil_freeaddrinfo(res);
+        }
+        peer_redial_later(pe->p2p, pe);
+        return;
+    }
+    memset(&pe->addr, 0, sizeof pe->addr);
+    memcpy(&pe->addr, ai->ai_addr, ai->ai_addrlen);
+    pe->addr_size = (int)ai->ai_addrlen;
+    evutil_freeaddrinfo(res);
+    if (peer_wants_dial(pe->p2p, pe)) {
+        peer_connect(pe);
+    }
+}
+
+static void
+peer_dial(struct peer *pe)
+{
+    struct p2p *p = pe->p2p;
+    if (!peer_wants_dial(p, pe)) {
+        return;
+    }
+    if (!pe->by_name) {
+        peer_connect(pe);
+        return;
+    }
+    if (p->dns == NULL) {
+        p->dns = evdns_base_new(p->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                                             EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    }
+    if (p->dns == NULL) {
+        log_warn(LOG_NET, "no resolver for a peer's address addr=%s", pe->addr_text);
+        peer_redial_later(p, pe);
+        return;
+    }
+    struct evutil_addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    /* May answer at once (a name in the hosts file): on_resolved runs inside the call. */
+    pe->resolving = evdns_getaddrinfo(p->dns, pe->host, pe->port, &hints, on_resolved, pe);
 }
 
 /* ---- accepting ---- */
@@ -1302,7 +1424,13 @@ p2p_free(struct p2p *p)
         mem_free(l);
     }
     for (uint32_t i = 0; i < p->opt.peers_max; i++) {
+        if (p->peers[i].in_use) {
+            peer_slot_clear(&p->peers[i]); /* cancels a pending name lookup */
+        }
         event_free(p->peers[i].dial_ev);
+    }
+    if (p->dns != NULL) {
+        evdns_base_free(p->dns, 1);
     }
     if (p->tick_ev != NULL) {
         event_free(p->tick_ev);
@@ -1404,8 +1532,14 @@ p2p_add_peer(struct p2p *p, const struct public_key *key, const char *address)
     struct sockaddr_storage ss;
     int ss_size = 0;
     memset(&ss, 0, sizeof ss);
+    char host[P2P_ADDRESS_TEXT_MAX];
+    char port[8];
+    bool by_name = false;
     if (address != NULL && address_parse(address, false, &ss, &ss_size) != ERR_OK) {
-        return ERR_INVALID_ARG;
+        if (p2p_host_port_split(address, host, port) != ERR_OK) {
+            return ERR_INVALID_ARG;
+        }
+        by_name = true;
     }
     struct public_key clean;
     memset(&clean, 0, sizeof clean);
@@ -1420,7 +1554,12 @@ p2p_add_peer(struct p2p *p, const struct public_key *key, const char *address)
         }
     }
     pe->has_address = address != NULL;
-    if (address != NULL) {
+    pe->by_name = by_name;
+    if (by_name) {
+        memcpy(pe->host, host, sizeof host);
+        memcpy(pe->port, port, sizeof port);
+        snprintf(pe->addr_text, sizeof pe->addr_text, "%s", address);
+    } else if (address != NULL) {
         pe->addr = ss;
         pe->addr_size = ss_size;
         sockaddr_text((struct sockaddr *)&ss, pe->addr_text);

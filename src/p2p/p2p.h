@@ -16,7 +16,7 @@
  * frame_payload_size_max before anything is buffered. A peer sending an oversized, unknown
  * or out-of-order frame is disconnected and logged (rate-limited).
  *
- * Peers. A peer is a public key with an optional dial address ("ip:port", numeric). Peers
+ * Peers. A peer is a public key with an optional dial address ("ip:port" or "name:port"). Peers
  * with an address are dialled and redialled with exponential back-off and jitter; peers
  * without one are accepted only. Between two nodes at most one link stays open: when both
  * dial each other, the link dialled by the lower key (alg, size, bytes) wins on both sides,
@@ -52,6 +52,7 @@ struct event_base;
 struct p2p;
 
 #define P2P_ADDRESS_TEXT_MAX 64 /* "ip:port" with NUL */
+#define P2P_HOST_NAME_MAX    57 /* a host name in "name:port" (P2P_ADDRESS_TEXT_MAX - 7) */
 #define P2P_ALLOWED_KEYS_MAX 4096
 #define P2P_PEERS_MAX        1024
 
@@ -120,7 +121,13 @@ void p2p_self_key(const struct p2p *p, struct public_key *out);
 MUST_USE enum err p2p_set_allowed_keys(struct p2p *p, const struct public_key *keys, size_t count);
 bool p2p_is_allowed(const struct p2p *p, const struct public_key *key);
 
-/* Adds a peer or updates its address. address is "ip:port" (IPv4 or [IPv6]:port) or NULL
+/* Splits "name:port" (an RFC 1123 host name of at most P2P_HOST_NAME_MAX bytes, port 1..65535)
+ * into its parts; ERR_INVALID_ARG otherwise. */
+MUST_USE enum err p2p_host_port_split(const char *text, char host[P2P_ADDRESS_TEXT_MAX],
+                                      char port[8]);
+
+/* Adds a peer or updates its address. address is "ip:port" (IPv4 or [IPv6]:port), a host
+ * name with a port ("node1.bank.example:7000", resolved with evdns before each dial) or NULL
  * (accept only). ERR_INVALID_ARG for a bad address or our own key, ERR_FULL if the peer table
  * is full. The peer is dialled only while its key is allowed. */
 MUST_USE enum err p2p_add_peer(struct p2p *p, const struct public_key *key, const char *address);

@@ -73,6 +73,9 @@ test_full(void **state)
         "peer = ed25519:" KEY_HEX "@127.0.0.1:7001\n"
         "peer = "
         "ed25519:3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c@[::1]:7002\n"
+        "peer = "
+        "ed25519:fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025@node3.bank-c."
+        "example:7003\n"
         "peers_max = 16\n"
         "frame_size_max = 6291456\n"
         "queue_bytes_max = 8388608\n"
@@ -93,7 +96,8 @@ test_full(void **state)
     assert_int_equal(c.log_level, LOG_LEVEL_DEBUG);
     assert_string_equal(c.genesis_path, "/etc/lm/genesis.json");
     assert_string_equal(c.passphrase_file, "pass.txt");
-    assert_int_equal(c.peer_count, 2);
+    assert_int_equal(c.peer_count, 3);
+    assert_string_equal(c.peers[2].address, "node3.bank-c.example:7003");
     assert_int_equal(c.peers[0].key.alg, SIG_ED25519);
     assert_int_equal(c.peers[0].key.size, 32);
     assert_int_equal(c.peers[0].key.bytes[0], 0xd7);
@@ -137,7 +141,9 @@ test_errors(void **state)
                  "bad public key");
     expect_error("[keys]\npassphrase_env = X\n[p2p]\npeer = rsa:" KEY_HEX "@127.0.0.1:1\n",
                  "bad public key");
-    expect_error("[keys]\npassphrase_env = X\n[p2p]\npeer = ed25519:" KEY_HEX "@host:1\n",
+    expect_error("[keys]\npassphrase_env = X\n[p2p]\npeer = ed25519:" KEY_HEX "@host_1:1\n",
+                 "bad address");
+    expect_error("[keys]\npassphrase_env = X\n[p2p]\npeer = ed25519:" KEY_HEX "@host:0\n",
                  "bad address");
     expect_error("[keys]\npassphrase_env = X\n[p2p]\npeer = ed25519:" KEY_HEX "@127.0.0.1:1\n"
                  "peer = ed25519:" KEY_HEX "@127.0.0.1:2\n",

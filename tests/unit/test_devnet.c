@@ -162,7 +162,7 @@ test_observers(void **state)
         assert_true(public_key_equal(&g.nodes[at].transport_key, &transport));
         assert_int_equal(g.nodes[at].institution, j % NODES + 1);
         char expect[64];
-        snprintf(expect, sizeof expect, "127.0.0.1:%u", 19080 + NODES + j);
+        snprintf(expect, sizeof expect, "localhost:%u", 19080 + NODES + j); /* by name */
         assert_string_equal(g.nodes[at].address, expect);
         struct config c;
         char error[CONFIG_ERROR_MAX];

@@ -459,7 +459,8 @@ test_options_checked(void **state)
     assert_int_equal(p2p_add_peer(n[0].p2p, &n[0].pk, "127.0.0.1:1"), ERR_INVALID_ARG);
     struct public_key other = n[0].pk;
     other.bytes[0] ^= 1;
-    assert_int_equal(p2p_add_peer(n[0].p2p, &other, "localhost:80"), ERR_INVALID_ARG);
+    assert_int_equal(p2p_add_peer(n[0].p2p, &other, "local_host:80"), ERR_INVALID_ARG);
+    assert_int_equal(p2p_add_peer(n[0].p2p, &other, "localhost:0"), ERR_INVALID_ARG);
     assert_int_equal(p2p_add_peer(n[0].p2p, &other, "127.0.0.1:0"), ERR_INVALID_ARG);
     assert_int_equal(p2p_add_peer(n[0].p2p, &other, "127.0.0.1:9"), ERR_OK);
     uint8_t payload[8] = { 0 };
@@ -516,6 +517,55 @@ test_two_nodes_in_order(void **state)
     assert_int_equal(p2p_request_blocks(n[0].p2p, &n[1].pk, UINT64_MAX, 1), ERR_INVALID_ARG);
     assert_true(run_until(base, blocks_done, &n[0], 5000));
     assert_false(n[0].out_of_order);
+    nodes_release(n, 2);
+    event_base_free(base);
+}
+
+/* "name:port" addresses: what is a host name, and a link dialled by name (resolved through
+ * the hosts file by evdns). */
+static void
+test_host_names(void **state)
+{
+    (void)state;
+    char host[P2P_ADDRESS_TEXT_MAX];
+    char port[8];
+    assert_int_equal(p2p_host_port_split("node1.bank-a.example:7000", host, port), ERR_OK);
+    assert_string_equal(host, "node1.bank-a.example");
+    assert_string_equal(port, "7000");
+    assert_int_equal(p2p_host_port_split("localhost:65535", host, port), ERR_OK);
+    const char *bad[] = { "localhost",   ":80",      "host:",    "host:0",   "host:65536",
+                          "host:123456", "-host:80", "host-:80", "a..b:80",  "host.:80",
+                          "ho st:80",    "host:8a",  "ho_st:80", "[::1]:80", "caf\xc3\xa9:80" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(p2p_host_port_split(bad[i], host, port), ERR_INVALID_ARG);
+    }
+    char label[80];
+    memset(label, 'a', 64);
+    snprintf(label + 64, sizeof label - 64, ":80"); /* a 64-byte label */
+    assert_int_equal(p2p_host_port_split(label, host, port), ERR_INVALID_ARG);
+
+    struct event_base *base = event_base_new();
+    struct node n[2];
+    node_keys(n, 2);
+    node_start_default(base, &n[0]);
+    node_start_default(base, &n[1]);
+    node_wire(n, 0, 3, 0);
+    node_wire(n, 1, 3, 0);
+    char addr[P2P_ADDRESS_TEXT_MAX];
+    snprintf(addr, sizeof addr, "localhost:%u", (unsigned)p2p_listen_port(n[1].p2p));
+    assert_int_equal(p2p_add_peer(n[0].p2p, &n[1].pk, addr), ERR_OK);
+    struct pair pr = { &n[0], &n[1] };
+    assert_true(run_until(base, pair_connected, &pr, 5000));
+    struct transfer ab = { &n[0], &n[1], 0, 100 };
+    assert_true(run_until(base, transfer_step, &ab, 5000));
+    /* a name that does not resolve: no link, no crash, redials with back-off */
+    struct public_key other = n[1].pk;
+    other.bytes[0] ^= 1;
+    assert_int_equal(p2p_add_peer(n[0].p2p, &other, "no-such-host.invalid:9"), ERR_OK);
+    run_for(base, 300);
+    assert_false(p2p_is_connected(n[0].p2p, &other));
+    p2p_remove_peer(n[0].p2p, &other); /* cancels a lookup in flight, if any */
+    assert_true(pair_connected(&pr));
     nodes_release(n, 2);
     event_base_free(base);
 }
@@ -1219,6 +1269,7 @@ main(void)
         cmocka_unit_test(test_seen_set),
         cmocka_unit_test(test_options_checked),
         cmocka_unit_test(test_two_nodes_in_order),
+        cmocka_unit_test(test_host_names),
         cmocka_unit_test(test_small_frame_limit_streams),
         cmocka_unit_test(test_unregistered_refused),
         cmocka_unit_test(test_remove_key_closes_link),
