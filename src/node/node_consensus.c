@@ -642,7 +642,8 @@ committed_init(struct node_cons *nc)
 
 /* A block at a height the ledger already committed or is committing (replay after a
  * restart): valid only if it is the committed block there; its results are the stored ones
- * ("info", or the unfinished commit job's). */
+ * ("info", or the unfinished commit job's: COMMIT jobs carry them from the start; SYNC jobs,
+ * whose roots the ledger thread fills, never overlap a running core). */
 static enum err
 execute_committed(struct node_cons *nc, const struct hash *id, uint64_t height,
                   struct exec_result *out)
@@ -666,8 +667,8 @@ execute_committed(struct node_cons *nc, const struct hash *id, uint64_t height,
 }
 
 /* Checks the block's tx signatures (loop: the mempool's pending txs and the verify cache make
- * this cheap) and copies its txs into j. Tx bytes point into `base` if the block lies there,
- * else into a copy. */
+ * this cheap) and hands its txs to j: pointing into j->block if the job holds the block's
+ * bytes (SYNC: blk was decoded from them), else into a copy (EXEC: blk is the core's). */
 static enum err
 job_take_txs(struct node_cons *nc, struct cons_job *j, const struct block *blk)
 {
