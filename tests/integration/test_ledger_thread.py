@@ -17,7 +17,7 @@ BIN = sys.argv[1]
 MAKE_TX = sys.argv[2]
 NODES = 4
 DELAY_MS = 400
-ANSWER_MAX_S = 0.25  # far below one delayed job: a loop that executed blocks would stall
+ANSWER_MAX_S = 0.3  # below one delayed job: a loop that waited for the ledger would stall
 
 
 def timed(method, url, body=None):
@@ -76,9 +76,10 @@ def main():
         h1 = final_height(urls[0])
         print("heights %d -> %d in 6 s, %d requests, slow answers %r" % (h0, h1, 2 * i, slow))
         check(h1 > h0, "the chain did not advance (%d)" % h1)
-        # A loop that waits for the ledger would answer most requests after a job (>= 400 ms);
-        # allow a few slow ones for the shared machine's scheduling.
-        check(len(slow) <= 3, "the loop stalled: %r" % slow)
+        # A loop that waits for the ledger answers many requests after a job (>= 400 ms; a
+        # mutation that made it wait: 6 of 126 slow and the chain stalled); allow a few slow
+        # ones for a loaded machine's scheduling (none here when quiet).
+        check(len(slow) <= max(3, (2 * i) // 50), "the loop stalled: %r" % slow)
 
         def all_final():
             for hsh in hashes:
