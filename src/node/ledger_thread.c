@@ -30,8 +30,8 @@ struct ledger_thread {
     size_t pending; /* loop only */
     /* Guarded by lock: */
     pthread_mutex_t lock;
-    pthread_cond_t cond; /* todo grew, or stop */
-    struct lt_queue todo;
+    pthread_cond_t cond;  /* runq grew, or stop */
+    struct lt_queue runq; /* to run */
     struct lt_queue done;
     bool stop;
 };
@@ -69,14 +69,14 @@ wake_loop(struct ledger_thread *t)
 static struct lt_job *
 next_job(struct ledger_thread *t)
 {
-    while (t->todo.head == NULL && !t->stop) {
+    while (t->runq.head == NULL && !t->stop) {
         ASSERT(pthread_cond_wait(&t->cond, &t->lock) == 0);
     }
-    struct lt_job *job = t->todo.head;
+    struct lt_job *job = t->runq.head;
     if (job != NULL) {
-        t->todo.head = job->next;
-        if (t->todo.head == NULL) {
-            t->todo.tail = NULL;
+        t->runq.head = job->next;
+        if (t->runq.head == NULL) {
+            t->runq.tail = NULL;
         }
     }
     return job;
@@ -186,7 +186,7 @@ ledger_thread_submit(struct ledger_thread *t, struct lt_job *job)
     ASSERT(job->run != NULL && job->done != NULL);
     t->pending++;
     ASSERT(pthread_mutex_lock(&t->lock) == 0);
-    queue_push(&t->todo, job);
+    queue_push(&t->runq, job);
     ASSERT(pthread_cond_signal(&t->cond) == 0);
     ASSERT(pthread_mutex_unlock(&t->lock) == 0);
 }
