@@ -1093,6 +1093,28 @@ peer_connect(struct peer *pe)
     socket_set_nodelay(bufferevent_getfd(bev));
 }
 
+/* The address to dial among a lookup's answers: IPv4 and IPv6 ones, taken in turn from one
+ * dial to the next (a name may list ::1 first while the peer listens on 127.0.0.1 only). */
+static const struct evutil_addrinfo *
+pick_address(const struct evutil_addrinfo *res, uint64_t turn)
+{
+    size_t usable = 0;
+    for (const struct evutil_addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+        usable += ai->ai_family == AF_INET || ai->ai_family == AF_INET6 ? 1 : 0;
+    }
+    if (usable == 0) {
+        return NULL;
+    }
+    size_t want = (size_t)(turn % usable);
+    for (const struct evutil_addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+        bool ok = ai->ai_family == AF_INET || ai->ai_family == AF_INET6;
+        if (ok && want-- == 0) {
+            return ai;
+        }
+    }
+    UNREACHABLE();
+}
+
 static void
 on_resolved(int result, struct evutil_addrinfo *res, void *arg)
 {
@@ -1101,11 +1123,8 @@ on_resolved(int result, struct evutil_addrinfo *res, void *arg)
         return; /* the peer went (peer_slot_clear) or p2p is freed */
     }
     pe->resolving = NULL;
-    struct evutil_addrinfo *ai = res;
-    while (ai != NULL && ai->ai_family != AF_INET && ai->ai_family != AF_INET6) {
-        ai = ai->ai_next;
-    }
-    if (result != 0 || ai == NULL || ai->ai_addrlen > sizeof pe->addr) {
+    const struct evutil_addrinfo *ai = result == 0 ? pick_address(res, pe->stats.dials) : NULL;
+    if (ai == NULL || ai->ai_addrlen > sizeof pe->addr) {
         log_limited(pe->p2p, &pe->log_limit, LOG_LEVEL_WARN,
                     "cannot resolve a peer's address addr=%s error=%s", pe->addr_text,
                     result != 0 ? evutil_gai_strerror(result) : "no address");
