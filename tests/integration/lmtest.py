@@ -1,6 +1,7 @@
 """Helpers for the integration tests: free ports, HTTP, bounded waits, process cleanup."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -129,6 +130,15 @@ def start_node(procs, binary, home):
     """`lianmeng node --home HOME` with its output appended to HOME/node.log."""
     out = open(os.path.join(home, "node.log"), "a")
     return procs.start([binary, "node", "--home", home], stdout=out, stderr=subprocess.STDOUT)
+
+
+def finish(procs, tmp):
+    """Test teardown: kills what the test started, removes tmp (kept and printed if LM_KEEP)."""
+    procs.cleanup()
+    if os.environ.get("LM_KEEP"):
+        print("kept", tmp)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def pid_alive(pid):

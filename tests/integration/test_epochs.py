@@ -15,13 +15,12 @@ usage: test_epochs.py LIANMENG MAKE_TX"""
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
-from lmtest import (Procs, check, fail, final_height, free_port_range, http,
+from lmtest import (Procs, check, fail, final_height, finish, free_port_range, http,
                     read_text, same_chains, start_node, status_of, wait_for, wait_slow)
 
 BIN = sys.argv[1]
@@ -207,11 +206,7 @@ def main():
               "its proposal, bundle with 2 epoch changes verifies" %
               (change_s, rejoin_s, upto, remove_s), flush=True)
     finally:
-        procs.cleanup()
-        if os.environ.get("LM_KEEP"):
-            print("kept", tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        finish(procs, tmp)
 
 
 main()

@@ -4,14 +4,13 @@ the disk were very slow) still answers /v1/status and admits transactions at onc
 chain advances slowly; the txs become final and the chains agree.
 usage: test_ledger_thread.py LIANMENG MAKE_TX"""
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
-from lmtest import (Procs, check, final_height, free_port_range, http, read_devnet, read_text,
-                    same_chains, status_of, wait_for)
+from lmtest import (Procs, check, final_height, finish, free_port_range, http, read_devnet,
+                    read_text, same_chains, status_of, wait_for)
 
 BIN = sys.argv[1]
 MAKE_TX = sys.argv[2]
@@ -94,8 +93,7 @@ def main():
         print("ok: loop answered during %d ms ledger jobs; 20 txs final; chains agree up to %d"
               % (DELAY_MS, top))
     finally:
-        procs.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+        finish(procs, tmp)
 
 
 main()

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from lmtest import (Procs, block_id, check, fail, final_height, free_port_range, http,
+from lmtest import (Procs, block_id, check, fail, final_height, finish, free_port_range, http,
                     read_text, start_node, status_of, wait_for, wait_slow)
 
 BIN = sys.argv[1]
@@ -167,11 +167,7 @@ def main():
               "(height %d) observer0 has 0 peers and stays at %d while the validators go on"
               % (target, sync_s, upto, removed_at, stuck))
     finally:
-        procs.cleanup()
-        if os.environ.get("LM_KEEP"):
-            print("kept", tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        finish(procs, tmp)
 
 
 main()

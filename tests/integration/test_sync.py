@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from lmtest import (Procs, check, fail, final_height, free_port_range, http,
+from lmtest import (Procs, check, fail, final_height, finish, free_port_range, http,
                     read_text, same_chains, start_node, status_of, wait_for, wait_slow)
 
 BIN = sys.argv[1]
@@ -98,11 +98,7 @@ def main():
               "%d ms (%.0f blocks/s) and holds the same %d blocks; an unregistered key is "
               "refused by all 4" % (BLOCKS, grow_s, applied, ms, rate, upto))
     finally:
-        procs.cleanup()
-        if os.environ.get("LM_KEEP"):
-            print("kept", tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        finish(procs, tmp)
 
 
 main()
