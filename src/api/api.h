@@ -80,6 +80,8 @@ struct api_status {
     uint64_t sync_target_height; /* highest final height heard of; = final_height if synced */
     uint64_t sigs_checked;       /* signatures verified since start (cache misses) */
     uint64_t sigs_cache_hits;    /* signature checks answered by the verify cache */
+    uint64_t gossip_frames;      /* FRAME_TXS batches this node sent (once per batch) */
+    uint64_t gossip_txs;         /* txs in them */
 };
 
 /* Which block GET /v1/blocks asks for. */

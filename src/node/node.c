@@ -36,15 +36,18 @@
 #include "node/node_internal.h"
 #include "node/safety_file.h"
 #include "node/sync.h"
+#include "node/tx_gossip.h"
 #include "p2p/p2p.h"
 #include "store/block_store.h"
 #include "store/db.h"
 #include "store/state_store.h"
 
-#define NODE_PATH_MAX          1024
-#define NODE_VERIFY_CACHE_SIZE (1u << 16)
-#define NODE_VERIFY_QUEUE      4096
-#define NODE_DB_MAP_SIZE       (64ull << 30)
+#define NODE_PATH_MAX           1024
+#define NODE_VERIFY_CACHE_SIZE  (1u << 16)
+#define NODE_GOSSIP_BATCH_BYTES (1u << 20) /* a FRAME_TXS payload at most */
+_Static_assert(NODE_GOSSIP_BATCH_BYTES < CONFIG_FRAME_SIZE_MIN, "a gossip batch fits any frame");
+#define NODE_VERIFY_QUEUE 4096
+#define NODE_DB_MAP_SIZE  (64ull << 30)
 
 /* Opens everything in start-up order; node_close releases what was opened (NULL fields are
  * skipped), in reverse order. */
@@ -346,7 +349,7 @@ on_admitted(void *ctx, const struct hash *hash, const uint8_t *data, size_t size
 {
     struct node *n = ctx;
     node_consensus_txs_available(n);
-    if (n->p2p == NULL) {
+    if (n->gossip == NULL) {
         return;
     }
     /* Validators are linked to each other directly, and a validator sends each tx it admits
@@ -358,10 +361,7 @@ on_admitted(void *ctx, const struct hash *hash, const uint8_t *data, size_t size
         validator_set_find_transport(n->validators, n->admitting_from) >= 0) {
         return;
     }
-    enum err rc = p2p_gossip(n->p2p, n->admitting_from, hash, FRAME_TX, data, size);
-    if (rc != ERR_OK && rc != ERR_EXISTS) {
-        log_debug(LOG_NODE, "gossip of a tx incomplete error=%s", err_name(rc));
-    }
+    tx_gossip_queue(n->gossip, n->admitting_from, hash, data, size);
 }
 
 static enum err
@@ -418,17 +418,31 @@ on_frame(void *ctx, const struct public_key *peer, uint8_t type, const uint8_t *
         sync_on_response(n->sync, peer, payload, size);
         return;
     }
-    if (type != FRAME_TX) {
+    if ((type != FRAME_TX && type != FRAME_TXS) || n->gossip == NULL) {
         log_debug(LOG_NODE, "frame ignored type=%u size=%zu", type, size);
         return;
     }
-    struct mempool_raw raw = { payload, size };
-    struct mempool_result result;
+    const struct mempool_raw *txs = NULL;
+    struct mempool_result *results = NULL;
+    size_t count = 0;
+    if (tx_gossip_split(n->gossip, type, payload, size, &txs, &results, &count) != ERR_OK) {
+        log_debug(LOG_NODE, "gossiped tx batch malformed size=%zu", size);
+        return;
+    }
     n->admitting_from = peer;
-    mempool_admit(n->mempool, &raw, 1, &result);
+    mempool_admit(n->mempool, txs, count, results);
     n->admitting_from = NULL;
-    if (result.rc != ERR_OK && result.rc != ERR_EXISTS) {
-        log_debug(LOG_NODE, "gossiped tx refused error=%s", err_name(result.rc));
+    size_t refused = 0;
+    enum err last = ERR_OK;
+    for (size_t i = 0; i < count; i++) {
+        if (results[i].rc != ERR_OK && results[i].rc != ERR_EXISTS) {
+            refused++;
+            last = results[i].rc;
+        }
+    }
+    if (refused > 0) {
+        log_debug(LOG_NODE, "gossiped txs refused count=%zu of=%zu error=%s", refused, count,
+                  err_name(last));
     }
 }
 
@@ -609,6 +623,7 @@ open_p2p(struct node *n)
                   err_str(rc));
         return rc;
     }
+    n->gossip = tx_gossip_new(n->base, n->p2p, NODE_GOSSIP_BATCH_BYTES);
     node_admission_refresh(n, true);
     struct public_key self;
     p2p_self_key(n->p2p, &self);
@@ -668,6 +683,7 @@ node_close(struct node *n)
     n->sync = NULL;
     node_consensus_close(n);
     api_server_free(n->api);
+    tx_gossip_free(n->gossip);
     p2p_free(n->p2p);
     if (n->sig_term != NULL) {
         event_free(n->sig_term);

@@ -23,6 +23,7 @@
 #include "ledger/receipt.h"
 #include "mempool/mempool.h"
 #include "node/node_internal.h"
+#include "node/tx_gossip.h"
 #include "p2p/p2p.h"
 #include "store/block_store.h"
 
@@ -81,6 +82,12 @@ backend_status(void *ctx, struct api_status *out)
     verify_cache_get_stats(n->verify_cache, &vs);
     s.sigs_checked = vs.lookups - vs.hits;
     s.sigs_cache_hits = vs.hits;
+    if (n->gossip != NULL) {
+        struct tx_gossip_stats gs;
+        tx_gossip_get_stats(n->gossip, &gs);
+        s.gossip_frames = gs.frames;
+        s.gossip_txs = gs.txs;
+    }
     *out = s;
     return ERR_OK;
 }

@@ -27,6 +27,8 @@ struct node_waiter {
     void *cb_ctx;
 };
 
+struct tx_gossip;
+
 struct node {
     char home[1024];
     struct config config;
@@ -52,6 +54,7 @@ struct node {
     struct api_backend backend;
     struct api_server *api;
     struct p2p *p2p;
+    struct tx_gossip *gossip;                /* FRAME_TXS batches (node/tx_gossip.h) */
     const struct public_key *admitting_from; /* peer whose tx is being admitted, or NULL */
     struct node_waiter *waiters;             /* NODE_WAITERS_MAX, allocated on first use */
     struct node_cons *cons;                  /* the consensus core and its env */

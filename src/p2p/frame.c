@@ -1,5 +1,7 @@
 #include "p2p/frame.h"
 
+#include <string.h>
+
 #include "base/assert.h"
 #include "base/reader.h"
 
@@ -100,5 +102,77 @@ frame_block_request_decode(const uint8_t *payload, size_t size, struct frame_blo
     }
     out->height_from = height_from;
     out->count = count;
+    return ERR_OK;
+}
+
+enum err
+frame_txs_append(struct buf *b, const uint8_t *tx, size_t size)
+{
+    ASSERT(b != NULL);
+    ASSERT(tx != NULL && size >= 1);
+    if (size > UINT32_MAX) {
+        return ERR_TOO_LARGE;
+    }
+    size_t count = frame_txs_count(b);
+    if (count >= FRAME_TXS_COUNT_MAX) {
+        return ERR_FULL;
+    }
+    size_t old = b->size;
+    size_t head = old == 0 ? FRAME_TXS_HEADER : 0;
+    uint8_t *space = NULL;
+    enum err rc = buf_reserve(b, head + FRAME_TXS_ITEM_HEAD + size, &space);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    if (head != 0) {
+        store_u32(space, 0);
+    }
+    store_u32(space + head, (uint32_t)size);
+    memcpy(space + head + FRAME_TXS_ITEM_HEAD, tx, size);
+    buf_commit(b, head + FRAME_TXS_ITEM_HEAD + size);
+    store_u32(b->data, (uint32_t)(count + 1));
+    return ERR_OK;
+}
+
+size_t
+frame_txs_count(const struct buf *b)
+{
+    ASSERT(b != NULL);
+    return b->size < FRAME_TXS_HEADER ? 0 : load_u32(b->data);
+}
+
+enum err
+frame_txs_split(const uint8_t *payload, size_t size, struct frame_item *out, size_t out_max,
+                size_t *out_count)
+{
+    ASSERT(payload != NULL || size == 0);
+    ASSERT(out != NULL || out_max == 0);
+    if (size < FRAME_TXS_HEADER) {
+        return ERR_MALFORMED;
+    }
+    uint32_t count = load_u32(payload);
+    if (count < 1 || count > FRAME_TXS_COUNT_MAX) {
+        return ERR_MALFORMED;
+    }
+    if (count > out_max) {
+        return ERR_LIMIT;
+    }
+    size_t pos = FRAME_TXS_HEADER;
+    for (uint32_t i = 0; i < count; i++) {
+        if (size - pos < FRAME_TXS_ITEM_HEAD) {
+            return ERR_MALFORMED;
+        }
+        uint32_t item = load_u32(payload + pos);
+        pos += FRAME_TXS_ITEM_HEAD;
+        if (item < 1 || item > size - pos) {
+            return ERR_MALFORMED;
+        }
+        out[i] = (struct frame_item){ payload + pos, item };
+        pos += item;
+    }
+    if (pos != size) {
+        return ERR_MALFORMED;
+    }
+    *out_count = count;
     return ERR_OK;
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 
 #define FRAME_HEADER_SIZE 5u
@@ -25,11 +26,13 @@ enum frame_type {
     FRAME_CONSENSUS = 3,      /* a consensus message (proposal, vote, timeout, ...) */
     FRAME_BLOCK_REQUEST = 4,  /* struct frame_block_request */
     FRAME_BLOCK_RESPONSE = 5, /* blocks, encoded by codec/ */
+    FRAME_TXS = 6,            /* transactions, gossiped in a batch (frame_txs_*) */
 };
 #define FRAME_TYPE_MIN 1u
-#define FRAME_TYPE_MAX 5u
+#define FRAME_TYPE_MAX 6u
 
-#define FRAME_PROTOCOL_VERSION   1u
+/* 2: FRAME_TXS (a node gossips the txs it admits in one turn of its loop as one frame). */
+#define FRAME_PROTOCOL_VERSION   2u
 #define FRAME_HELLO_PAYLOAD_SIZE 4u
 
 struct frame_header {
@@ -51,6 +54,17 @@ struct frame {
 struct frame_block_request {
     uint64_t height_from;
     uint32_t count; /* 1 ..= FRAME_BLOCK_REQUEST_COUNT_MAX */
+};
+
+/* A FRAME_TXS payload: u32 count (1..FRAME_TXS_COUNT_MAX), then count times u32 size
+ * (1..payload) and the tx's bytes, nothing after. Built with frame_txs_begin/append/end. */
+#define FRAME_TXS_COUNT_MAX 4096u
+#define FRAME_TXS_HEADER    4u
+#define FRAME_TXS_ITEM_HEAD 4u
+
+struct frame_item {
+    const uint8_t *data;
+    size_t size;
 };
 
 bool frame_type_is_valid(unsigned type);
@@ -77,5 +91,16 @@ void frame_block_request_encode(const struct frame_block_request *req,
  * no height overflow. */
 MUST_USE enum err frame_block_request_decode(const uint8_t *payload, size_t size,
                                              struct frame_block_request *out);
+
+/* Appends one tx (1 or more bytes) to the FRAME_TXS payload in b (empty b: a new payload).
+ * ERR_FULL if the payload holds FRAME_TXS_COUNT_MAX txs, or buf_append's errors; b is
+ * unchanged on error. */
+MUST_USE enum err frame_txs_append(struct buf *b, const uint8_t *tx, size_t size);
+/* The number of txs in a payload built by frame_txs_append (0 for an empty b). */
+size_t frame_txs_count(const struct buf *b);
+/* Splits a FRAME_TXS payload into out[0..*out_count) (borrowing payload). ERR_MALFORMED
+ * unless it is exactly as described above; ERR_LIMIT if it holds more than out_max txs. */
+MUST_USE enum err frame_txs_split(const uint8_t *payload, size_t size, struct frame_item *out,
+                                  size_t out_max, size_t *out_count);
 
 #endif

@@ -761,6 +761,12 @@ p2p_gossip_seen(const struct p2p *p, const struct hash *id)
     return seen_set_contains(p->seen, id);
 }
 
+bool
+p2p_gossip_mark(struct p2p *p, const struct hash *id)
+{
+    return seen_set_insert(p->seen, id);
+}
+
 /* ---- receiving ---- */
 
 static bool

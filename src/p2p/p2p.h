@@ -150,6 +150,9 @@ MUST_USE enum err p2p_gossip(struct p2p *p, const struct public_key *from, const
                              uint8_t type, const uint8_t *payload, size_t size);
 /* True if id was gossiped or marked seen already (the caller can skip validating it). */
 bool p2p_gossip_seen(const struct p2p *p, const struct hash *id);
+/* Records id as gossiped; false if it was already (then the caller does not send it). For a
+ * caller that gossips many messages in one frame (FRAME_TXS) through p2p_broadcast. */
+MUST_USE bool p2p_gossip_mark(struct p2p *p, const struct hash *id);
 
 /* Block retrieval: asks peer for blocks [height_from, height_from + count) with a
  * FRAME_BLOCK_REQUEST (p2p/frame.h); the peer's node answers with FRAME_BLOCK_RESPONSE frames

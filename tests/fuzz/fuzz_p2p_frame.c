@@ -1,12 +1,13 @@
 /* Fuzz target for the p2p frame decoder (p2p/frame.h): the input is a byte stream as a peer
  * would send it. Frames are decoded one after another until the stream ends or is refused;
- * each decoded frame must re-encode to exactly the bytes it came from, and the HELLO and
- * block-request payload decoders must round-trip too. */
+ * each decoded frame must re-encode to exactly the bytes it came from, and the HELLO,
+ * block-request and FRAME_TXS payload decoders must round-trip too. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/buf.h"
 #include "p2p/frame.h"
 
 #define FUZZ_PAYLOAD_SIZE_MAX 4096u
@@ -29,6 +30,24 @@ check_payload(const struct frame *f)
         frame_block_request_encode(&req, again);
         ASSERT(f->payload_size == sizeof again);
         ASSERT(memcmp(again, f->payload, sizeof again) == 0);
+    }
+    static struct frame_item items[FRAME_TXS_COUNT_MAX];
+    size_t count = 0;
+    enum err rc = f->type == FRAME_TXS ? frame_txs_split(f->payload, f->payload_size, items,
+                                                         FRAME_TXS_COUNT_MAX, &count)
+                                       : ERR_MALFORMED;
+    ASSERT(rc == ERR_OK || rc == ERR_MALFORMED);
+    if (rc == ERR_OK) {
+        struct buf again;
+        buf_init(&again, FUZZ_PAYLOAD_SIZE_MAX);
+        for (size_t i = 0; i < count; i++) {
+            ASSERT(items[i].size >= 1);
+            ASSERT(frame_txs_append(&again, items[i].data, items[i].size) == ERR_OK);
+        }
+        ASSERT(frame_txs_count(&again) == count);
+        ASSERT(again.size == f->payload_size);
+        ASSERT(memcmp(again.data, f->payload, again.size) == 0);
+        buf_release(&again);
     }
 }
 

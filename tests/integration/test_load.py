@@ -60,6 +60,7 @@ def main():
                                  capture_output=True, timeout=120, check=True).stdout.decode()
             txs.append(out.split())
         t0 = time.monotonic()
+        posted = {n["api"]: [0, 0] for n in nodes}  # api -> [requests, txs]
         for start in range(0, per, WAVE):
             last = []
             for i, n in enumerate(nodes):
@@ -72,6 +73,8 @@ def main():
                 check(None not in hashes and len(hashes) == len(batch),
                       "batch at %d: %r" % (start, res[:2]))
                 last.append((target, hashes[-1]))
+                posted[target][0] += 1
+                posted[target][1] += len(batch)
             # Nodes commit at different instants: the next wave goes to other nodes, so each
             # must have committed this one (else its mempool still counts it against the
             # account's pending limit of 64).
@@ -97,6 +100,13 @@ def main():
         for h in range(1, top + 1):
             ids = {block_of(n["api"], h)["id"] for n in nodes}
             check(len(ids) == 1, "block ids differ at height %d: %r" % (h, ids))
+        # Each node gossiped exactly the txs its clients sent it, in one FRAME_TXS per request.
+        for n in nodes:
+            code, st = http("GET", n["api"] + "/v1/status")
+            requests, sent = posted[n["api"]]
+            g = st["gossip"]
+            check(code == 200 and g["txs"] == sent and 1 <= g["frames"] <= requests,
+                  "%s gossip %r after %d requests of %d txs" % (n["name"], g, requests, sent))
         sup.send_signal(signal.SIGTERM)
         sup.wait(timeout=60)
         print("ok: %d txs final in %.1f s (%.0f tx/s) in %d blocks; identical chains on %d nodes"

@@ -332,6 +332,68 @@ transfer_step(void *ctx)
 
 /* ---- codec and seen-set ---- */
 
+/* FRAME_TXS: built tx by tx, split back; every malformed shape refused; the count bound. */
+static void
+test_frame_txs(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 1u << 20);
+    assert_int_equal(frame_txs_count(&b), 0);
+    const uint8_t a[] = { 1, 2, 3 };
+    const uint8_t c[] = { 9 };
+    assert_int_equal(frame_txs_append(&b, a, sizeof a), ERR_OK);
+    assert_int_equal(frame_txs_append(&b, c, sizeof c), ERR_OK);
+    assert_int_equal(frame_txs_count(&b), 2);
+    assert_int_equal(b.size, FRAME_TXS_HEADER + 2 * FRAME_TXS_ITEM_HEAD + 4);
+    struct frame_item items[4];
+    size_t n = 0;
+    assert_int_equal(frame_txs_split(b.data, b.size, items, 4, &n), ERR_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(items[0].size, 3);
+    assert_memory_equal(items[0].data, a, 3);
+    assert_int_equal(items[1].size, 1);
+    assert_int_equal(items[1].data[0], 9);
+    assert_int_equal(frame_txs_split(b.data, b.size, items, 1, &n), ERR_LIMIT);
+    /* Every truncation and an extra byte are malformed. */
+    for (size_t cut = 0; cut < b.size; cut++) {
+        assert_int_equal(frame_txs_split(b.data, cut, items, 4, &n), ERR_MALFORMED);
+    }
+    uint8_t extra[64];
+    memcpy(extra, b.data, b.size);
+    extra[b.size] = 0;
+    assert_int_equal(frame_txs_split(extra, b.size + 1, items, 4, &n), ERR_MALFORMED);
+    /* A count of 0, a count above the maximum, an empty tx, a size past the end. */
+    memcpy(extra, b.data, b.size);
+    store_u32(extra, 0);
+    assert_int_equal(frame_txs_split(extra, b.size, items, 4, &n), ERR_MALFORMED);
+    store_u32(extra, FRAME_TXS_COUNT_MAX + 1);
+    assert_int_equal(frame_txs_split(extra, b.size, items, 4, &n), ERR_MALFORMED);
+    memcpy(extra, b.data, b.size);
+    store_u32(extra + FRAME_TXS_HEADER, 0);
+    assert_int_equal(frame_txs_split(extra, b.size, items, 4, &n), ERR_MALFORMED);
+    store_u32(extra + FRAME_TXS_HEADER, 0xffffffffu);
+    assert_int_equal(frame_txs_split(extra, b.size, items, 4, &n), ERR_MALFORMED);
+    /* At most FRAME_TXS_COUNT_MAX txs; a full payload is left as it was. */
+    buf_reset(&b);
+    for (unsigned i = 0; i < FRAME_TXS_COUNT_MAX; i++) {
+        assert_int_equal(frame_txs_append(&b, c, sizeof c), ERR_OK);
+    }
+    size_t full = b.size;
+    assert_int_equal(frame_txs_append(&b, c, sizeof c), ERR_FULL);
+    assert_int_equal(b.size, full);
+    assert_int_equal(frame_txs_count(&b), FRAME_TXS_COUNT_MAX);
+    /* A payload larger than the buffer's maximum is refused and leaves it unchanged. */
+    struct buf small;
+    buf_init(&small, 16);
+    assert_int_equal(frame_txs_append(&small, a, sizeof a), ERR_OK);
+    uint8_t big[16] = { 0 };
+    assert_int_not_equal(frame_txs_append(&small, big, sizeof big), ERR_OK);
+    assert_int_equal(frame_txs_count(&small), 1);
+    buf_release(&small);
+    buf_release(&b);
+}
+
 static void
 test_frame_codec(void **state)
 {
@@ -1266,6 +1328,7 @@ main(void)
     log_set_sink(capture_sink, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frame_codec),
+        cmocka_unit_test(test_frame_txs),
         cmocka_unit_test(test_seen_set),
         cmocka_unit_test(test_options_checked),
         cmocka_unit_test(test_two_nodes_in_order),

@@ -1,0 +1,151 @@
+#include "node/tx_gossip.h"
+
+#include <event2/event.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "p2p/frame.h"
+#include "p2p/p2p.h"
+
+#define TX_GOSSIP_BATCH_BYTES_MIN (64u * 1024u)
+
+struct tx_gossip {
+    struct p2p *p2p;
+    struct event *flush_ev; /* activated when the first tx of a batch is queued */
+    size_t batch_bytes_max;
+    struct buf batch; /* a FRAME_TXS payload (frame_txs_append) */
+    bool has_from;    /* the batch's txs came from `from` (else from clients) */
+    struct public_key from;
+    struct mempool_raw *rx;         /* FRAME_TXS_COUNT_MAX */
+    struct frame_item *items;       /* FRAME_TXS_COUNT_MAX */
+    struct mempool_result *results; /* FRAME_TXS_COUNT_MAX */
+    struct tx_gossip_stats stats;
+};
+
+static void
+on_flush(evutil_socket_t fd, short what, void *ctx)
+{
+    (void)fd;
+    (void)what;
+    tx_gossip_flush(ctx);
+}
+
+struct tx_gossip *
+tx_gossip_new(struct event_base *base, struct p2p *p2p, size_t batch_bytes_max)
+{
+    ASSERT(base != NULL);
+    ASSERT(p2p != NULL);
+    ASSERT(batch_bytes_max >= TX_GOSSIP_BATCH_BYTES_MIN);
+    struct tx_gossip *g = mem_calloc(1, sizeof *g);
+    g->p2p = p2p;
+    g->batch_bytes_max = batch_bytes_max;
+    buf_init(&g->batch, batch_bytes_max);
+    g->flush_ev = event_new(base, -1, 0, on_flush, g);
+    ASSERT(g->flush_ev != NULL);
+    g->rx = mem_calloc(FRAME_TXS_COUNT_MAX, sizeof *g->rx);
+    g->items = mem_calloc(FRAME_TXS_COUNT_MAX, sizeof *g->items);
+    g->results = mem_calloc(FRAME_TXS_COUNT_MAX, sizeof *g->results);
+    return g;
+}
+
+void
+tx_gossip_free(struct tx_gossip *g)
+{
+    if (g == NULL) {
+        return;
+    }
+    event_free(g->flush_ev);
+    buf_release(&g->batch);
+    mem_free(g->rx);
+    mem_free(g->items);
+    mem_free(g->results);
+    mem_free(g);
+}
+
+void
+tx_gossip_flush(struct tx_gossip *g)
+{
+    ASSERT(g != NULL);
+    size_t count = frame_txs_count(&g->batch);
+    if (count == 0) {
+        return;
+    }
+    enum err rc = p2p_broadcast(g->p2p, g->has_from ? &g->from : NULL, FRAME_TXS, g->batch.data,
+                                g->batch.size);
+    if (rc != ERR_OK) {
+        log_debug(LOG_NODE, "gossip of %zu txs incomplete error=%s", count, err_name(rc));
+    }
+    g->stats.frames++;
+    g->stats.txs += count;
+    buf_reset(&g->batch);
+    g->has_from = false;
+}
+
+void
+tx_gossip_queue(struct tx_gossip *g, const struct public_key *from, const struct hash *hash,
+                const uint8_t *data, size_t size)
+{
+    ASSERT(g != NULL);
+    ASSERT(hash != NULL);
+    ASSERT(data != NULL && size >= 1);
+    if (size + FRAME_TXS_HEADER + FRAME_TXS_ITEM_HEAD > g->batch_bytes_max) {
+        log_debug(LOG_NODE, "tx of %zu bytes too large to gossip", size);
+        return;
+    }
+    if (!p2p_gossip_mark(g->p2p, hash)) {
+        return; /* gossiped already */
+    }
+    bool same_origin =
+        from == NULL ? !g->has_from : g->has_from && public_key_equal(&g->from, from);
+    if (frame_txs_count(&g->batch) > 0 && !same_origin) {
+        tx_gossip_flush(g);
+    }
+    if (frame_txs_append(&g->batch, data, size) != ERR_OK) {
+        tx_gossip_flush(g); /* full: the tx starts the next batch */
+        enum err rc = frame_txs_append(&g->batch, data, size);
+        ASSERT(rc == ERR_OK); /* an empty batch takes any tx that fits batch_bytes_max */
+    }
+    if (frame_txs_count(&g->batch) == 1) {
+        g->has_from = from != NULL;
+        if (from != NULL) {
+            g->from = *from;
+        }
+        event_active(g->flush_ev, EV_TIMEOUT, 0);
+    }
+}
+
+enum err
+tx_gossip_split(struct tx_gossip *g, uint8_t frame_type, const uint8_t *payload, size_t size,
+                const struct mempool_raw **out_txs, struct mempool_result **out_results,
+                size_t *out_count)
+{
+    ASSERT(g != NULL);
+    size_t count = 0;
+    if (frame_type == FRAME_TX) {
+        g->rx[0] = (struct mempool_raw){ payload, size };
+        count = 1;
+    } else {
+        ASSERT(frame_type == FRAME_TXS);
+        enum err rc = frame_txs_split(payload, size, g->items, FRAME_TXS_COUNT_MAX, &count);
+        if (rc != ERR_OK) {
+            return ERR_MALFORMED;
+        }
+        for (size_t i = 0; i < count; i++) {
+            g->rx[i] = (struct mempool_raw){ g->items[i].data, g->items[i].size };
+        }
+    }
+    *out_txs = g->rx;
+    *out_results = g->results;
+    *out_count = count;
+    return ERR_OK;
+}
+
+void
+tx_gossip_get_stats(const struct tx_gossip *g, struct tx_gossip_stats *out)
+{
+    ASSERT(g != NULL);
+    *out = g->stats;
+}
