@@ -36,6 +36,7 @@ struct mp_account {
     uint32_t institution; /* index in insts */
     uint32_t count;       /* pending txs; 0 while free */
     uint32_t head;        /* first tx by nonce; free list link while free */
+    uint32_t tail;        /* last tx by nonce (NIL while free): new nonces append here */
     uint32_t ring_next;   /* ring of the institution's accounts */
     uint32_t ring_prev;
     uint32_t touched_epoch; /* commit bookkeeping */
@@ -62,7 +63,8 @@ struct mp_inst {
 };
 
 struct mp_index {
-    uint32_t *slots; /* item index or NIL */
+    uint32_t *slots;  /* item index or NIL */
+    uint64_t *hashes; /* per slot, its item's key hash: probes and moves touch no item */
     size_t mask;
 };
 
@@ -137,12 +139,12 @@ mix(uint64_t seed, const uint8_t *key, size_t size)
     return h;
 }
 
-static size_t
-home_of(const struct mempool *mp, const struct mp_index *ix, enum mp_kind kind, uint32_t item)
+static uint64_t
+hash_of(const struct mempool *mp, enum mp_kind kind, uint32_t item)
 {
     size_t size = 0;
     const uint8_t *key = key_of(mp, kind, item, &size);
-    return (size_t)mix(mp->config.seed, key, size) & ix->mask;
+    return mix(mp->config.seed, key, size);
 }
 
 static void
@@ -154,23 +156,34 @@ index_init(struct mp_index *ix, size_t items_max)
     }
     ix->slots = mem_alloc(cap * sizeof *ix->slots);
     memset(ix->slots, 0xff, cap * sizeof *ix->slots);
+    ix->hashes = mem_calloc(cap, sizeof *ix->hashes);
     ix->mask = cap - 1;
+}
+
+static void
+index_release(struct mp_index *ix)
+{
+    mem_free(ix->slots);
+    mem_free(ix->hashes);
 }
 
 static uint32_t
 index_find(const struct mempool *mp, const struct mp_index *ix, enum mp_kind kind, const void *key,
            size_t key_size)
 {
-    size_t i = (size_t)mix(mp->config.seed, key, key_size) & ix->mask;
+    uint64_t h = mix(mp->config.seed, key, key_size);
+    size_t i = (size_t)h & ix->mask;
     for (;;) {
         uint32_t item = ix->slots[i];
         if (item == NIL) {
             return NIL;
         }
-        size_t size = 0;
-        const uint8_t *k = key_of(mp, kind, item, &size);
-        if (size == key_size && memcmp(k, key, size) == 0) {
-            return item;
+        if (ix->hashes[i] == h) {
+            size_t size = 0;
+            const uint8_t *k = key_of(mp, kind, item, &size);
+            if (size == key_size && memcmp(k, key, size) == 0) {
+                return item;
+            }
         }
         i = (i + 1) & ix->mask;
     }
@@ -179,18 +192,20 @@ index_find(const struct mempool *mp, const struct mp_index *ix, enum mp_kind kin
 static void
 index_insert(const struct mempool *mp, struct mp_index *ix, enum mp_kind kind, uint32_t item)
 {
-    size_t i = home_of(mp, ix, kind, item);
+    uint64_t h = hash_of(mp, kind, item);
+    size_t i = (size_t)h & ix->mask;
     while (ix->slots[i] != NIL) {
         ASSERT(ix->slots[i] != item);
         i = (i + 1) & ix->mask;
     }
     ix->slots[i] = item;
+    ix->hashes[i] = h;
 }
 
 static void
 index_remove(const struct mempool *mp, struct mp_index *ix, enum mp_kind kind, uint32_t item)
 {
-    size_t i = home_of(mp, ix, kind, item);
+    size_t i = (size_t)hash_of(mp, kind, item) & ix->mask;
     while (ix->slots[i] != item) {
         ASSERT(ix->slots[i] != NIL);
         i = (i + 1) & ix->mask;
@@ -202,11 +217,12 @@ index_remove(const struct mempool *mp, struct mp_index *ix, enum mp_kind kind, u
         if (other == NIL) {
             break;
         }
-        size_t k = home_of(mp, ix, kind, other);
+        size_t k = (size_t)ix->hashes[j] & ix->mask;
         /* other may move back to i if its home is not cyclically in (i, j] */
         bool stays = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
         if (!stays) {
             ix->slots[i] = other;
+            ix->hashes[i] = ix->hashes[j];
             i = j;
         }
     }
@@ -374,9 +390,9 @@ mempool_free(struct mempool *mp)
     mem_free(mp->txs);
     mem_free(mp->accounts);
     mem_free(mp->insts);
-    mem_free(mp->tx_index.slots);
-    mem_free(mp->account_index.slots);
-    mem_free(mp->inst_index.slots);
+    index_release(&mp->tx_index);
+    index_release(&mp->account_index);
+    index_release(&mp->inst_index);
     mem_free(mp->heap);
     mem_free(mp->touched);
     mem_free(mp->dec);
@@ -514,11 +530,16 @@ tx_remove(struct mempool *mp, uint32_t t)
     struct mp_account *acc = &mp->accounts[a];
     struct mp_inst *inst = &mp->insts[acc->institution];
     uint32_t *link = &acc->head;
+    uint32_t prev = NIL;
     while (*link != t) {
         ASSERT(*link != NIL);
+        prev = *link;
         link = &mp->txs[*link].next;
     }
     *link = tx->next;
+    if (acc->tail == t) {
+        acc->tail = prev;
+    }
     index_remove(mp, &mp->tx_index, KIND_TX, t);
     heap_remove(mp, t);
     acc->count--;
@@ -621,7 +642,9 @@ check_room(const struct mempool *mp, const struct tx *tx, size_t size,
     uint32_t a = find_account(mp, &tx->sender);
     if (a != NIL) {
         const struct mp_account *acc = &mp->accounts[a];
-        for (uint32_t t = acc->head; t != NIL; t = mp->txs[t].next) {
+        /* The usual case, the next nonce after the pending ones, skips the walk. */
+        bool after_all = acc->tail != NIL && mp->txs[acc->tail].nonce < tx->nonce;
+        for (uint32_t t = after_all ? NIL : acc->head; t != NIL; t = mp->txs[t].next) {
             if (mp->txs[t].nonce == tx->nonce) {
                 return ERR_EXISTS; /* another tx with this nonce is pending */
             }
@@ -696,6 +719,7 @@ account_get(struct mempool *mp, const struct address *address, const struct memp
     acc->nonce = sender->nonce;
     acc->institution = i;
     acc->head = NIL;
+    acc->tail = NIL;
     index_insert(mp, &mp->account_index, KIND_ACCOUNT, a);
     if (inst->head == NIL) {
         acc->ring_next = a;
@@ -740,11 +764,17 @@ tx_insert(struct mempool *mp, const struct mempool_raw *raw, const struct tx *tx
     e->expiry = tx->expiry_height;
     struct mp_account *acc = &mp->accounts[a];
     uint32_t *link = &acc->head;
+    if (acc->tail != NIL && mp->txs[acc->tail].nonce < tx->nonce) {
+        link = &mp->txs[acc->tail].next;
+    }
     while (*link != NIL && mp->txs[*link].nonce < tx->nonce) {
         link = &mp->txs[*link].next;
     }
     e->next = *link;
     *link = t;
+    if (e->next == NIL) {
+        acc->tail = t;
+    }
     acc->count++;
     struct mp_inst *inst = &mp->insts[acc->institution];
     inst->txs++;
@@ -1181,7 +1211,9 @@ account_ok(const struct mempool *mp, uint32_t a, size_t *out_txs, size_t *out_by
     }
     uint32_t n = 0;
     uint64_t prev = 0;
+    uint32_t last = NIL;
     for (uint32_t t = acc->head; t != NIL; t = mp->txs[t].next) {
+        last = t;
         const struct mp_tx *tx = &mp->txs[t];
         bool sorted = n == 0 ? tx->nonce >= acc->nonce : tx->nonce > prev;
         if (tx->data == NULL || tx->account != a || !sorted || find_tx(mp, &tx->hash) != t ||
@@ -1193,7 +1225,7 @@ account_ok(const struct mempool *mp, uint32_t a, size_t *out_txs, size_t *out_by
         *out_bytes += tx->size;
     }
     *out_txs += n;
-    return n == acc->count && n > 0;
+    return n == acc->count && n > 0 && last == acc->tail;
 }
 
 static bool
