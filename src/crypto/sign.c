@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include "base/assert.h"
+#include "crypto/sm2_curve.h"
 
 /* GM/T 0009-2012 default distinguishing ID; OpenSSL 3.0 would otherwise use an empty one. */
 static const char sm2_id[] = "1234567812345678";
@@ -474,8 +475,8 @@ sign_message(const struct secret_key *key, const uint8_t *msg, size_t size, stru
 }
 
 static enum err
-sm2_verify(const struct public_key *key, const uint8_t *msg, size_t size,
-           const struct signature *sig)
+sm2_verify_openssl(const struct public_key *key, const uint8_t *msg, size_t size,
+                   const struct signature *sig)
 {
     uint8_t der[SIGNATURE_DER_SIZE_MAX];
     size_t der_size = 0;
@@ -499,9 +500,11 @@ sm2_verify(const struct public_key *key, const uint8_t *msg, size_t size,
     return rc;
 }
 
-enum err
-verify_message(const struct public_key *key, const uint8_t *msg, size_t size,
-               const struct signature *sig)
+/* The checks verify_message and verify_message_openssl share; SM2 goes to our curve code
+ * (sm2_curve.h) or to OpenSSL's EVP. */
+static enum err
+verify_with(const struct public_key *key, const uint8_t *msg, size_t size,
+            const struct signature *sig, bool sm2_openssl)
 {
     ASSERT(key != NULL);
     ASSERT(sig != NULL);
@@ -519,9 +522,24 @@ verify_message(const struct public_key *key, const uint8_t *msg, size_t size,
                    : ERR_BAD_SIGNATURE;
     }
     if (key->alg == SIG_SM2 && key->size == SM2_POINT_SIZE) {
-        return sm2_verify(key, msg, size, sig);
+        return sm2_openssl ? sm2_verify_openssl(key, msg, size, sig)
+                           : sm2_curve_verify(key->bytes, msg, size, sig->bytes);
     }
     return ERR_BAD_SIGNATURE;
+}
+
+enum err
+verify_message(const struct public_key *key, const uint8_t *msg, size_t size,
+               const struct signature *sig)
+{
+    return verify_with(key, msg, size, sig, false);
+}
+
+enum err
+verify_message_openssl(const struct public_key *key, const uint8_t *msg, size_t size,
+                       const struct signature *sig)
+{
+    return verify_with(key, msg, size, sig, true);
 }
 
 /* ---- public keys, addresses, digests ---- */
