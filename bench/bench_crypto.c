@@ -91,6 +91,13 @@ run_verify(void *ctx)
     ASSERT(verify_message(&c->pub, c->msg, sizeof c->msg, &c->sig) == ERR_OK);
 }
 
+static void
+run_verify_openssl(void *ctx)
+{
+    struct sign_ctx *c = ctx;
+    ASSERT(verify_message_openssl(&c->pub, c->msg, sizeof c->msg, &c->sig) == ERR_OK);
+}
+
 /* Two SM2 keys that share a slot of the parsed-key cache (sign.c keys it by the last byte of
  * the point), verified alternately: every call pays the parse. */
 struct cold_ctx {
@@ -181,6 +188,7 @@ main(int argc, char **argv)
         { "sm2 sign", run_sign, &sm, 0 },
         { "sm2 verify", run_verify, &sm, 0 },
         { "sm2 verify, key not cached", run_verify_cold, &cold, 0 },
+        { "sm2 verify, OpenSSL EVP (reference)", run_verify_openssl, &sm, 0 },
         { "sha256 64 B", run_hash, &hashes[0], 64 },
         { "sha256 4 KiB", run_hash, &hashes[1], 4096 },
         { "sm3 64 B", run_hash, &hashes[2], 64 },
