@@ -159,17 +159,46 @@ u256_is_zero(const uint64_t a[LIMBS])
 
 /* ---- the field ---- */
 
-/* r = v + top * 2^256 reduced once by p; v + top * 2^256 < 2p. Branch-free: the
- * subtraction is needed about half the time, and a mispredicted branch costs more. */
+/* The limbs of p, for the unrolled arithmetic. */
+#define P0 0xFFFFFFFFFFFFFFFFu
+#define P1 0xFFFFFFFF00000000u
+#define P2 0xFFFFFFFFFFFFFFFFu
+#define P3 0xFFFFFFFEFFFFFFFFu
+
+/* Add and subtract with carry on single limbs; gcc turns these into adc and sbb. */
+#define ADC(out, carry, x, y)                \
+    do {                                     \
+        u128 s_ = (u128)(x) + (y) + (carry); \
+        (out) = (uint64_t)s_;                \
+        (carry) = (uint64_t)(s_ >> 64);      \
+    } while (0)
+#define SBB(out, borrow, x, y)                \
+    do {                                      \
+        u128 d_ = (u128)(x) - (y) - (borrow); \
+        (out) = (uint64_t)d_;                 \
+        (borrow) = (uint64_t)(d_ >> 64) & 1;  \
+    } while (0)
+
+/* r = v + top * 2^256 reduced once by p, for v + top * 2^256 < 2p. Branch-free: the
+ * subtraction is needed about half the time after an addition, and a mispredicted branch
+ * costs more than the select. */
 static inline void
-fe_reduce_once(struct sm2_fe *r, const uint64_t v[LIMBS], uint64_t top)
+fe_reduce_once(struct sm2_fe *r, uint64_t v0, uint64_t v1, uint64_t v2, uint64_t v3, uint64_t top)
 {
-    uint64_t d[LIMBS];
-    uint64_t borrow = u256_sub(d, v, p_limbs);
+    uint64_t d0;
+    uint64_t d1;
+    uint64_t d2;
+    uint64_t d3;
+    uint64_t borrow = 0;
+    SBB(d0, borrow, v0, P0);
+    SBB(d1, borrow, v1, P1);
+    SBB(d2, borrow, v2, P2);
+    SBB(d3, borrow, v3, P3);
     uint64_t keep_d = 0 - ((top | (borrow ^ 1)) & 1);
-    for (int i = 0; i < LIMBS; i++) {
-        r->v[i] = (d[i] & keep_d) | (v[i] & ~keep_d);
-    }
+    r->v[0] = (d0 & keep_d) | (v0 & ~keep_d);
+    r->v[1] = (d1 & keep_d) | (v1 & ~keep_d);
+    r->v[2] = (d2 & keep_d) | (v2 & ~keep_d);
+    r->v[3] = (d3 & keep_d) | (v3 & ~keep_d);
 }
 
 /* (carry:out) = x * y + t + carry. Row-wise products in this form compile to mul/add/adc
@@ -183,30 +212,29 @@ fe_reduce_once(struct sm2_fe *r, const uint64_t v[LIMBS], uint64_t top)
 
 /* One Montgomery round on the window w0..w4 of the product: m = w0 (-p^-1 mod 2^64 = 1),
  * adding m * p zeroes w0; top carries the overflow of w4 from round to round. */
-#define MONT_ROUND(w0, w1, w2, w3, w4)      \
-    do {                                    \
-        uint64_t m_ = (w0);                 \
-        uint64_t c_ = 0;                    \
-        MULADD(w0, c_, m_, p_limbs[0], w0); \
-        MULADD(w1, c_, m_, p_limbs[1], w1); \
-        MULADD(w2, c_, m_, p_limbs[2], w2); \
-        MULADD(w3, c_, m_, p_limbs[3], w3); \
-        u128 x_ = (u128)(w4) + c_ + top;    \
-        (w4) = (uint64_t)x_;                \
-        top = (uint64_t)(x_ >> 64);         \
+#define MONT_ROUND(w0, w1, w2, w3, w4)   \
+    do {                                 \
+        uint64_t m_ = (w0);              \
+        uint64_t c_ = 0;                 \
+        MULADD(w0, c_, m_, P0, w0);      \
+        MULADD(w1, c_, m_, P1, w1);      \
+        MULADD(w2, c_, m_, P2, w2);      \
+        MULADD(w3, c_, m_, P3, w3);      \
+        u128 x_ = (u128)(w4) + c_ + top; \
+        (w4) = (uint64_t)x_;             \
+        top = (uint64_t)(x_ >> 64);      \
     } while (0)
 
 /* r = t / 2^256 mod p for the 512-bit t = t7:...:t0 < p * 2^256 (locals of the caller,
  * destroyed; a macro so that they stay in registers). */
-#define MONT_REDUCE(r)                                   \
-    do {                                                 \
-        uint64_t top = 0;                                \
-        MONT_ROUND(t0, t1, t2, t3, t4);                  \
-        MONT_ROUND(t1, t2, t3, t4, t5);                  \
-        MONT_ROUND(t2, t3, t4, t5, t6);                  \
-        MONT_ROUND(t3, t4, t5, t6, t7);                  \
-        const uint64_t out_[LIMBS] = { t4, t5, t6, t7 }; \
-        fe_reduce_once((r), out_, top);                  \
+#define MONT_REDUCE(r)                            \
+    do {                                          \
+        uint64_t top = 0;                         \
+        MONT_ROUND(t0, t1, t2, t3, t4);           \
+        MONT_ROUND(t1, t2, t3, t4, t5);           \
+        MONT_ROUND(t2, t3, t4, t5, t6);           \
+        MONT_ROUND(t3, t4, t5, t6, t7);           \
+        fe_reduce_once((r), t4, t5, t6, t7, top); \
     } while (0)
 
 /* r = a * b / 2^256 mod p: schoolbook rows, then the reduction, all in registers. */
@@ -307,19 +335,37 @@ fe_sqr(struct sm2_fe *r, const struct sm2_fe *a)
 static inline void
 fe_add(struct sm2_fe *r, const struct sm2_fe *a, const struct sm2_fe *b)
 {
-    uint64_t s[LIMBS];
-    uint64_t carry = u256_add(s, a->v, b->v);
-    fe_reduce_once(r, s, carry);
+    uint64_t s0;
+    uint64_t s1;
+    uint64_t s2;
+    uint64_t s3;
+    uint64_t carry = 0;
+    ADC(s0, carry, a->v[0], b->v[0]);
+    ADC(s1, carry, a->v[1], b->v[1]);
+    ADC(s2, carry, a->v[2], b->v[2]);
+    ADC(s3, carry, a->v[3], b->v[3]);
+    fe_reduce_once(r, s0, s1, s2, s3, carry);
 }
 
+/* r = a - b mod p: subtract, then add p back under a mask if it borrowed. */
 static inline void
 fe_sub(struct sm2_fe *r, const struct sm2_fe *a, const struct sm2_fe *b)
 {
-    uint64_t d[LIMBS];
-    uint64_t mask = 0 - u256_sub(d, a->v, b->v);
-    uint64_t back[LIMBS] = { p_limbs[0] & mask, p_limbs[1] & mask, p_limbs[2] & mask,
-                             p_limbs[3] & mask };
-    (void)u256_add(r->v, d, back); /* wraps back into [0, p) */
+    uint64_t d0;
+    uint64_t d1;
+    uint64_t d2;
+    uint64_t d3;
+    uint64_t borrow = 0;
+    SBB(d0, borrow, a->v[0], b->v[0]);
+    SBB(d1, borrow, a->v[1], b->v[1]);
+    SBB(d2, borrow, a->v[2], b->v[2]);
+    SBB(d3, borrow, a->v[3], b->v[3]);
+    uint64_t mask = 0 - borrow;
+    uint64_t carry = 0;
+    ADC(r->v[0], carry, d0, P0 & mask);
+    ADC(r->v[1], carry, d1, P1 & mask);
+    ADC(r->v[2], carry, d2, P2 & mask);
+    ADC(r->v[3], carry, d3, P3 & mask);
 }
 
 static inline void
