@@ -1,6 +1,7 @@
 /* Signatures with the algorithm tagged on every key and signature: Ed25519 (libsodium) and
- * SM2 (OpenSSL 3, GB/T 32918, SM3 digest, distinguishing ID "1234567812345678" set
- * explicitly). Callers never name an algorithm except when generating a key.
+ * SM2 (GB/T 32918, SM3 digest, distinguishing ID "1234567812345678" set explicitly; signing
+ * through OpenSSL 3, verification through crypto/sm2_curve.h). Callers never name an
+ * algorithm except when generating a key.
  *
  * Encodings are fixed per algorithm, so they are canonical:
  *   Ed25519 public key 32 bytes, signature 64 bytes (R || S);
