@@ -86,6 +86,8 @@ struct key_entry {
     struct aff table[P_TABLE];
 };
 
+_Static_assert(sizeof(struct key_entry) == 616, "the memory sm2_curve.h states");
+
 static struct {
     pthread_mutex_t lock;     /* guards everything below */
     uint8_t next[CACHE_SETS]; /* the way a miss replaces next (FIFO) */

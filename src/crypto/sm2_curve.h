@@ -7,7 +7,7 @@
  *
  * Per-key cache: the key's Z = SM3(ENTL || ID || a || b || xG || yG || xP || yP) and the
  * affine table of P, 3P, ..., 15P are kept for 4,096 keys (512 sets of 8 ways, the set chosen
- * by a keyed SipHash of the whole point, FIFO within a set): 4,096 x 624 bytes = 2.5 MB of
+ * by a keyed SipHash of the whole point, FIFO within a set): 4,096 x 616 bytes = 2.5 MB of
  * static memory, touched only as keys arrive. A key is fully validated (coordinates < p, on
  * the curve) before it enters the cache. Threads: all functions are thread-safe; the cache
  * has one mutex, held only to copy an entry in or out. */
