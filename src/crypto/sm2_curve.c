@@ -748,6 +748,9 @@ key_cache_set(const uint8_t point[SM2_CURVE_POINT_SIZE])
 static bool
 key_lookup(const uint8_t point[SM2_CURVE_POINT_SIZE], struct key_entry *out)
 {
+    if (point[0] != 0x04) {
+        return false; /* entries hold X || Y only: the prefix is checked here */
+    }
     size_t set = key_cache_set(point);
     bool hit = false;
     ASSERT(pthread_mutex_lock(&key_cache.lock) == 0);
