@@ -416,11 +416,11 @@ static void
 check_mutations(const struct public_key *pub, const struct public_key *previous, const uint8_t *msg,
                 size_t size, const struct signature *sig)
 {
-    uint8_t flipped[MSG_SIZE_MAX];
     struct signature bad = *sig;
     bad.bytes[random_below(SIGNATURE_SIZE)] ^= (uint8_t)(1u << random_below(8));
     assert_both(pub, msg, size, &bad, ERR_BAD_SIGNATURE);
     if (size > 0) {
+        uint8_t flipped[MSG_SIZE_MAX];
         memcpy(flipped, msg, size);
         flipped[random_below((unsigned)size)] ^= (uint8_t)(1u << random_below(8));
         assert_both(pub, flipped, size, sig, ERR_BAD_SIGNATURE);
