@@ -1,6 +1,7 @@
 /* Signatures with the algorithm tagged on every key and signature: Ed25519 (libsodium) and
- * SM2 (OpenSSL 3, GB/T 32918, SM3 digest, distinguishing ID "1234567812345678" set
- * explicitly). Callers never name an algorithm except when generating a key.
+ * SM2 (GB/T 32918, SM3 digest, distinguishing ID "1234567812345678" set explicitly; signing
+ * through OpenSSL 3, verification through crypto/sm2_curve.h). Callers never name an
+ * algorithm except when generating a key.
  *
  * Encodings are fixed per algorithm, so they are canonical:
  *   Ed25519 public key 32 bytes, signature 64 bytes (R || S);
@@ -68,6 +69,10 @@ MUST_USE enum err sign_message(const struct secret_key *key, const uint8_t *msg,
 /* ERR_OK if valid; ERR_BAD_SIGNATURE otherwise (also for algorithm mismatch, malformed key). */
 MUST_USE enum err verify_message(const struct public_key *key, const uint8_t *msg, size_t size,
                                  const struct signature *sig);
+/* The same answer through OpenSSL's EVP for SM2 (the reference the tests, the fuzz target
+ * and bench_crypto compare verify_message against); Ed25519 as verify_message. */
+MUST_USE enum err verify_message_openssl(const struct public_key *key, const uint8_t *msg,
+                                         size_t size, const struct signature *sig);
 
 /* Checks that a decoded public key is well-formed for its algorithm: Ed25519 canonical, on
  * the curve, not of small order and in the prime-order subgroup (libsodium's
