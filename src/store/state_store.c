@@ -107,7 +107,10 @@ struct node_map {
     struct node **chunks;
     size_t chunk_count;
     size_t count;
-    uint32_t *slots; /* index + 1, 0 = empty; power-of-two size */
+    /* index + 1 in the low 32 bits (0 = empty), the path hash's high 32 bits above it: a
+     * probe compares tags and reads a node (~700 bytes, a cache miss) only on a tag match.
+     * Power-of-two size. */
+    uint64_t *slots;
     size_t slot_count;
 };
 
@@ -115,6 +118,21 @@ struct node_ref {
     uint8_t kind; /* NODE_NONE: empty tree */
     uint64_t version;
 };
+
+/* Bytes of a node that hold its state: a leaf's node ends after the leaf (a struct copy would
+ * move the ~640 bytes of an internal node's children too). */
+static size_t
+node_size(const struct node *n)
+{
+    return n->kind == NODE_INTERNAL ? sizeof *n
+                                    : offsetof(struct node, u) + sizeof(struct node_leaf);
+}
+
+static void
+node_copy(struct node *dst, const struct node *src)
+{
+    memcpy(dst, src, node_size(src));
+}
 
 struct batch_write {
     struct hash key_hash;
@@ -276,7 +294,7 @@ node_encode(const struct node *n, uint8_t out[NODE_VALUE_MAX])
 static enum err
 node_decode(const uint8_t *data, size_t size, const uint8_t *path, size_t depth, struct node *out)
 {
-    memset(out, 0, sizeof *out);
+    memset(out, 0, offsetof(struct node, u) + sizeof(struct node_leaf));
     path_make(path, depth, out->path);
     out->depth = (uint8_t)depth;
     if (size == LEAF_VALUE_SIZE && data[0] == TAG_LEAF) {
@@ -289,6 +307,7 @@ node_decode(const uint8_t *data, size_t size, const uint8_t *path, size_t depth,
     if (size < 5 || data[0] != TAG_INTERNAL || depth >= NIBBLES_MAX) {
         return ERR_CORRUPT;
     }
+    memset(&out->u, 0, sizeof out->u);
     uint16_t mask = load_u16(data + 1);
     uint16_t leaves = load_u16(data + 3);
     unsigned count = (unsigned)__builtin_popcount(mask);
@@ -395,20 +414,27 @@ map_at(const struct node_map *m, size_t index)
     return &m->chunks[index / NODE_CHUNK][index % NODE_CHUNK];
 }
 
-/* Slot of path: holding it, or the empty slot where it would go. */
+#define SLOT_INDEX(s) ((uint32_t)(s))
+#define SLOT_TAG(h)   ((h) >> 32)
+
+/* Slot of path (hash h = path_hash(path, depth)): holding it, or the empty slot where it would
+ * go. */
 static size_t
-map_slot(const struct node_map *m, const uint8_t *path, size_t depth)
+map_slot(const struct node_map *m, uint64_t h, const uint8_t *path, size_t depth)
 {
     size_t mask = m->slot_count - 1;
-    size_t i = (size_t)path_hash(path, depth) & mask;
+    size_t i = (size_t)h & mask;
+    uint64_t tag = SLOT_TAG(h);
     for (;;) {
-        uint32_t s = m->slots[i];
+        uint64_t s = m->slots[i];
         if (s == 0) {
             return i;
         }
-        const struct node *n = map_at(m, s - 1);
-        if (n->depth == depth && memcmp(n->path, path, HASH_SIZE) == 0) {
-            return i;
+        if ((s >> 32) == tag) {
+            const struct node *n = map_at(m, SLOT_INDEX(s) - 1u);
+            if (n->depth == depth && memcmp(n->path, path, HASH_SIZE) == 0) {
+                return i;
+            }
         }
         i = (i + 1) & mask;
     }
@@ -420,8 +446,8 @@ map_find(const struct node_map *m, const uint8_t *path, size_t depth)
     if (m->slot_count == 0) {
         return NULL;
     }
-    uint32_t s = m->slots[map_slot(m, path, depth)];
-    return s == 0 ? NULL : map_at(m, s - 1);
+    uint64_t s = m->slots[map_slot(m, path_hash(path, depth), path, depth)];
+    return s == 0 ? NULL : map_at(m, SLOT_INDEX(s) - 1u);
 }
 
 static void
@@ -433,21 +459,24 @@ map_grow(struct node_map *m)
     m->slot_count = slot_count;
     for (size_t i = 0; i < m->count; i++) {
         const struct node *n = map_at(m, i);
-        m->slots[map_slot(m, n->path, n->depth)] = (uint32_t)(i + 1);
+        uint64_t h = path_hash(n->path, n->depth);
+        m->slots[map_slot(m, h, n->path, n->depth)] = (SLOT_TAG(h) << 32) | (uint64_t)(i + 1);
     }
 }
 
-/* The entry for path (reusing a dropped one), zeroed, with path and depth set. */
+/* The entry for path (reusing a dropped one), with path and depth set and the rest unset:
+ * the caller fills it whole (map_put) or copies a node of the same path into it. */
 static struct node *
-map_put(struct node_map *m, const uint8_t *path, size_t depth)
+map_put_raw(struct node_map *m, const uint8_t *path, size_t depth)
 {
     if (2 * (m->count + 1) > m->slot_count) {
         map_grow(m);
     }
-    size_t slot = map_slot(m, path, depth);
+    uint64_t h = path_hash(path, depth);
+    size_t slot = map_slot(m, h, path, depth);
     struct node *n;
     if (m->slots[slot] != 0) {
-        n = map_at(m, m->slots[slot] - 1);
+        n = map_at(m, SLOT_INDEX(m->slots[slot]) - 1u);
         ASSERT(n->kind == NODE_NONE);
     } else {
         ASSERT(m->count < UINT32_MAX);
@@ -456,8 +485,16 @@ map_put(struct node_map *m, const uint8_t *path, size_t depth)
             m->chunks[m->chunk_count++] = mem_alloc(NODE_CHUNK * sizeof(struct node));
         }
         n = map_at(m, m->count);
-        m->slots[slot] = (uint32_t)(++m->count);
+        m->slots[slot] = (SLOT_TAG(h) << 32) | (uint64_t)(++m->count);
     }
+    return n;
+}
+
+/* The entry for path (reusing a dropped one), zeroed, with path and depth set. */
+static struct node *
+map_put(struct node_map *m, const uint8_t *path, size_t depth)
+{
+    struct node *n = map_put_raw(m, path, depth);
     memset(n, 0, sizeof *n);
     memcpy(n->path, path, HASH_SIZE);
     n->depth = (uint8_t)depth;
@@ -574,7 +611,7 @@ node_cache_get(struct node_cache *c, uint64_t version, const uint8_t *path, size
         ASSERT(pthread_mutex_lock(&c->lock) == 0);
         hit = c->slots[slot].kind != NODE_NONE && c->versions[slot] == version;
         if (hit) {
-            *out = c->slots[slot];
+            node_copy(out, &c->slots[slot]);
         }
         ASSERT(pthread_mutex_unlock(&c->lock) == 0);
         return hit;
@@ -587,7 +624,7 @@ node_cache_get(struct node_cache *c, uint64_t version, const uint8_t *path, size
     hit = n->kind != NODE_NONE && c->deep_versions[slot] == version && n->depth == depth &&
           memcmp(n->path, p, HASH_SIZE) == 0;
     if (hit) {
-        *out = *n;
+        node_copy(out, n);
     }
     ASSERT(pthread_mutex_unlock(&c->lock) == 0);
     return hit;
@@ -621,7 +658,7 @@ node_cache_put_deep(struct node_cache *c, uint64_t version, const struct node *n
     ASSERT(n->depth > NODE_CACHE_DEPTH && n->kind != NODE_NONE);
     size_t slot = node_cache_deep_slot(version, n->path, n->depth);
     ASSERT(pthread_mutex_lock(&c->lock) == 0);
-    c->deep[slot] = *n;
+    node_copy(&c->deep[slot], n);
     c->deep_versions[slot] = version;
     ASSERT(pthread_mutex_unlock(&c->lock) == 0);
 }
@@ -636,7 +673,7 @@ node_cache_put(struct node_cache *c, uint64_t version, const struct node *n)
     size_t slot = node_cache_slot(n->path, n->depth);
     ASSERT(pthread_mutex_lock(&c->lock) == 0);
     if (c->slots[slot].kind == NODE_NONE || c->versions[slot] <= version) {
-        c->slots[slot] = *n;
+        node_copy(&c->slots[slot], n);
         memset(&c->slots[slot].hash, 0, sizeof c->slots[slot].hash); /* as node_decode leaves it */
         c->versions[slot] = version;
     }
@@ -972,6 +1009,8 @@ struct step {
 struct build {
     struct state_batch *b;
     struct db_txn *txn;
+    bool has_prev;
+    struct hash prev_key; /* the previous walk's key */
     size_t step_count;
     struct step steps[NIBBLES_MAX + 1];
     struct node scratch[NIBBLES_MAX + 2]; /* [d] for the walk, [NIBBLES_MAX + 1] spare */
@@ -1003,14 +1042,48 @@ node_lookup(struct build *w, uint64_t version, const uint8_t *path, size_t depth
     return rc;
 }
 
+/* The length of the previous walk's path that key_hash's walk can keep: its steps at depth
+ * d <= the keys' common nibbles are the nodes at the same paths, and those that are the
+ * batch's own live internal nodes are still the tree's nodes there (a live node of the
+ * batch's map is always in its tree; a node the last write replaced is dropped or reused at
+ * its path). Writes come sorted by key hash, so consecutive keys share their top levels. */
+static size_t
+walk_kept(const struct build *w, const struct hash *key_hash)
+{
+    if (!w->has_prev) {
+        return 0;
+    }
+    size_t common = common_nibbles(&w->prev_key, key_hash);
+    size_t depth = 0;
+    while (depth < w->step_count && depth <= common) {
+        const struct step *st = &w->steps[depth];
+        if (st->version != w->b->version || st->node->kind != NODE_INTERNAL) {
+            break;
+        }
+        depth++;
+    }
+    return depth;
+}
+
 /* Fills steps with the nodes on key_hash's path, down to a leaf or an internal node whose
  * slot for the key is empty. */
 static enum err
 walk(struct build *w, const struct hash *key_hash)
 {
-    w->step_count = 0;
+    size_t kept = walk_kept(w, key_hash);
+    w->has_prev = true;
+    w->prev_key = *key_hash;
+    w->step_count = kept;
     struct node_ref ref = w->b->root;
-    for (size_t depth = 0; ref.kind != NODE_NONE; depth++) {
+    if (kept > 0) {
+        const struct node *n = w->steps[kept - 1].node;
+        unsigned bit = 1u << nibble_at(key_hash->bytes, kept - 1);
+        ref.kind = (n->u.in.child_mask & bit) == 0  ? NODE_NONE
+                   : (n->u.in.leaf_mask & bit) != 0 ? NODE_LEAF
+                                                    : NODE_INTERNAL;
+        ref.version = n->u.in.child_version[nibble_at(key_hash->bytes, kept - 1)];
+    }
+    for (size_t depth = kept; ref.kind != NODE_NONE; depth++) {
         const struct node *n = NULL;
         enum err rc = node_lookup(w, ref.version, key_hash->bytes, depth, &w->scratch[depth], &n);
         if (rc != ERR_OK) {
@@ -1120,10 +1193,10 @@ path_own(struct build *w, const struct hash *key_hash, size_t upto)
         if (st->version == b->version) {
             st->own = map_find(&b->nodes, st->node->path, d);
         } else {
-            struct node copy = *st->node;
-            stale_node_add(b, st->version, copy.path, d);
-            st->own = map_put(&b->nodes, copy.path, d);
-            *st->own = copy;
+            /* st->node is another batch's or scratch: map_put_raw cannot move it */
+            stale_node_add(b, st->version, st->node->path, d);
+            st->own = map_put_raw(&b->nodes, st->node->path, d);
+            node_copy(st->own, st->node);
         }
         ASSERT(st->own != NULL);
         st->version = b->version;
@@ -1433,6 +1506,7 @@ batch_build(struct state_batch *b)
     struct build *w = mem_alloc(sizeof *w);
     w->b = b;
     w->step_count = 0;
+    w->has_prev = false;
     w->txn = NULL;
     /* An empty batch (a query's view of the committed state) reads nothing here. */
     enum err rc = b->write_count > 0 ? db_txn_begin(b->store->db, false, &w->txn) : ERR_OK;
@@ -1649,36 +1723,56 @@ commit_node_tree(const struct state_store *s, struct db_txn *txn, const struct s
     return rc;
 }
 
-static enum err
-commit_nodes(const struct state_store *s, struct db_txn *txn, const struct state_batch *b)
+/* One stale record's key (state_stale), encoded for sorting. */
+struct stale_key {
+    uint8_t size;
+    uint8_t key[STALE_KEY_MAX];
+};
+
+static int
+stale_key_compare(const void *a, const void *b)
 {
-    enum err rc = commit_node_tree(s, txn, b);
-    if (rc != ERR_OK) {
-        return rc;
+    const struct stale_key *x = a;
+    const struct stale_key *y = b;
+    int c = memcmp(x->key, y->key, x->size < y->size ? x->size : y->size);
+    if (c != 0) {
+        return c;
     }
-    uint8_t stale[STALE_KEY_MAX];
-    store_be64(stale, b->version);
-    stale[8] = STALE_NODE;
-    for (size_t i = 0; i < b->stale_node_count; i++) {
-        const struct stale_node *e = &b->stale_nodes[i];
-        size_t key_size = 9 + node_key_encode(e->version, e->path, e->depth, stale + 9);
-        rc = db_put(txn, s->stale, db_val_of(stale, key_size), db_val_of(NULL, 0));
-        if (rc != ERR_OK) {
-            return rc;
-        }
-    }
-    return ERR_OK;
+    return x->size == y->size ? 0 : (x->size < y->size ? -1 : 1);
 }
 
+/* Writes the batch's stale records (nodes, then values) in key order: they all start with the
+ * batch's version, above every older record, so each one appends at the table's end instead
+ * of a B-tree search and insert per record. */
 static enum err
-stale_value_put(const struct state_store *s, struct db_txn *txn, uint64_t since,
-                const struct hash *key_hash, uint64_t version)
+commit_stale(const struct state_store *s, struct db_txn *txn, const struct state_batch *b)
 {
-    uint8_t stale[8 + 1 + VALUE_KEY_SIZE];
-    store_be64(stale, since);
-    stale[8] = STALE_VALUE;
-    value_key_encode(key_hash, version, stale + 9);
-    return db_put(txn, s->stale, db_val_of(stale, sizeof stale), db_val_of(NULL, 0));
+    size_t count = b->stale_node_count + b->stale_value_count;
+    if (count == 0) {
+        return ERR_OK;
+    }
+    struct stale_key *keys = mem_alloc(count * sizeof keys[0]);
+    for (size_t i = 0; i < b->stale_node_count; i++) {
+        const struct stale_node *e = &b->stale_nodes[i];
+        struct stale_key *k = &keys[i];
+        store_be64(k->key, b->version);
+        k->key[8] = STALE_NODE;
+        k->size = (uint8_t)(9 + node_key_encode(e->version, e->path, e->depth, k->key + 9));
+    }
+    for (size_t i = 0; i < b->stale_value_count; i++) {
+        const struct stale_value *e = &b->stale_values[i];
+        struct stale_key *k = &keys[b->stale_node_count + i];
+        store_be64(k->key, b->version);
+        k->key[8] = STALE_VALUE;
+        k->size = (uint8_t)(9 + value_key_encode(&e->key_hash, e->version, k->key + 9));
+    }
+    qsort(keys, count, sizeof keys[0], stale_key_compare);
+    enum err rc = ERR_OK;
+    for (size_t i = 0; rc == ERR_OK && i < count; i++) {
+        rc = db_append(txn, s->stale, db_val_of(keys[i].key, keys[i].size), db_val_of(NULL, 0));
+    }
+    mem_free(keys);
+    return rc;
 }
 
 static enum err
@@ -1694,10 +1788,6 @@ commit_values(const struct state_store *s, struct db_txn *txn, const struct stat
             rc = db_append(txn, s->values, db_val_of(key, sizeof key),
                            db_val_of(w->value, w->value_size));
         }
-    }
-    for (size_t i = 0; rc == ERR_OK && i < b->stale_value_count; i++) {
-        const struct stale_value *e = &b->stale_values[i];
-        rc = stale_value_put(s, txn, b->version, &e->key_hash, e->version);
     }
     return rc;
 }
@@ -1886,9 +1976,12 @@ state_store_commit(struct state_store *s, struct db_txn *txn, const struct state
     if (b->committed || b->base_id != s->committed_id || b->version != s->version + 1) {
         return ERR_STALE;
     }
-    enum err rc = commit_nodes(s, txn, b);
+    enum err rc = commit_node_tree(s, txn, b);
     if (rc == ERR_OK) {
         rc = commit_values(s, txn, b);
+    }
+    if (rc == ERR_OK) {
+        rc = commit_stale(s, txn, b);
     }
     if (rc == ERR_OK) {
         rc = root_put(s, txn, b->version, &b->root_hash, b->root);
