@@ -102,8 +102,20 @@ struct node {
     } u;
 };
 
+/* Chunks of released node maps kept for the next batches: a block's map is several MB, which
+ * malloc would hand out as fresh mmap'd pages (a page fault and zeroing per 4 KiB) each time.
+ * Batches may be freed on any thread (a query's empty batch), hence the mutex. */
+#define NODE_POOL_CHUNKS 96u
+
+struct node_pool {
+    pthread_mutex_t lock;
+    size_t count;
+    struct node *chunks[NODE_POOL_CHUNKS];
+};
+
 /* The batch's nodes of its own version, keyed by path; chunked so pointers stay valid. */
 struct node_map {
+    struct node_pool *pool; /* where chunks come from and go back to */
     struct node **chunks;
     size_t chunk_count;
     size_t count;
@@ -177,6 +189,9 @@ struct state_batch {
     struct stale_value *stale_values;
     size_t stale_value_count;
     size_t stale_value_capacity;
+    uint32_t *top_nodes; /* map indices of the live nodes of depth <= NODE_CACHE_DEPTH */
+    size_t top_node_count;
+    size_t live_node_count; /* counted by batch_hash */
 };
 
 struct state_store {
@@ -199,6 +214,7 @@ struct state_store {
     uint64_t next_id;
     struct value_cache *cache; /* values at `version` (value_cache.h) */
     struct node_cache *top;    /* nodes of the top levels (node cache below) */
+    struct node_pool pool;     /* of the batches' node maps */
     /* `version` for readers on other threads: stored after the commit's txn and the cache
      * moved on (state_store_committed), so it names a version LMDB holds. */
     _Atomic uint64_t published;
@@ -414,6 +430,40 @@ map_at(const struct node_map *m, size_t index)
     return &m->chunks[index / NODE_CHUNK][index % NODE_CHUNK];
 }
 
+static struct node *
+pool_take(struct node_pool *p)
+{
+    struct node *chunk = NULL;
+    ASSERT(pthread_mutex_lock(&p->lock) == 0);
+    if (p->count > 0) {
+        chunk = p->chunks[--p->count];
+    }
+    ASSERT(pthread_mutex_unlock(&p->lock) == 0);
+    return chunk != NULL ? chunk : mem_alloc(NODE_CHUNK * sizeof(struct node));
+}
+
+static void
+pool_give(struct node_pool *p, struct node *chunk)
+{
+    ASSERT(pthread_mutex_lock(&p->lock) == 0);
+    if (p->count < NODE_POOL_CHUNKS) {
+        p->chunks[p->count++] = chunk;
+        chunk = NULL;
+    }
+    ASSERT(pthread_mutex_unlock(&p->lock) == 0);
+    mem_free(chunk);
+}
+
+static void
+pool_release(struct node_pool *p)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        mem_free(p->chunks[i]);
+    }
+    p->count = 0;
+    ASSERT(pthread_mutex_destroy(&p->lock) == 0);
+}
+
 #define SLOT_INDEX(s) ((uint32_t)(s))
 #define SLOT_TAG(h)   ((h) >> 32)
 
@@ -423,8 +473,8 @@ static size_t
 map_slot(const struct node_map *m, uint64_t h, const uint8_t *path, size_t depth)
 {
     size_t mask = m->slot_count - 1;
-    size_t i = (size_t)h & mask;
     uint64_t tag = SLOT_TAG(h);
+    size_t i = (size_t)tag & mask; /* the tag alone names the home slot: map_grow */
     for (;;) {
         uint64_t s = m->slots[i];
         if (s == 0) {
@@ -450,18 +500,31 @@ map_find(const struct node_map *m, const uint8_t *path, size_t depth)
     return s == 0 ? NULL : map_at(m, SLOT_INDEX(s) - 1u);
 }
 
+/* Doubles the slots (at least to slots_min), moving each entry by its tag: no node is read. */
 static void
-map_grow(struct node_map *m)
+map_grow(struct node_map *m, size_t slots_min)
 {
     size_t slot_count = m->slot_count == 0 ? 1024 : 2 * m->slot_count;
-    mem_free(m->slots);
+    while (slot_count < slots_min) {
+        slot_count *= 2;
+    }
+    uint64_t *old = m->slots;
+    size_t old_count = m->slot_count;
     m->slots = mem_calloc(slot_count, sizeof m->slots[0]);
     m->slot_count = slot_count;
-    for (size_t i = 0; i < m->count; i++) {
-        const struct node *n = map_at(m, i);
-        uint64_t h = path_hash(n->path, n->depth);
-        m->slots[map_slot(m, h, n->path, n->depth)] = (SLOT_TAG(h) << 32) | (uint64_t)(i + 1);
+    size_t mask = slot_count - 1;
+    for (size_t k = 0; k < old_count; k++) {
+        uint64_t s = old[k];
+        if (s == 0) {
+            continue;
+        }
+        size_t i = (size_t)(s >> 32) & mask;
+        while (m->slots[i] != 0) {
+            i = (i + 1) & mask;
+        }
+        m->slots[i] = s;
     }
+    mem_free(old);
 }
 
 /* The entry for path (reusing a dropped one), with path and depth set and the rest unset:
@@ -470,7 +533,7 @@ static struct node *
 map_put_raw(struct node_map *m, const uint8_t *path, size_t depth)
 {
     if (2 * (m->count + 1) > m->slot_count) {
-        map_grow(m);
+        map_grow(m, 0);
     }
     uint64_t h = path_hash(path, depth);
     size_t slot = map_slot(m, h, path, depth);
@@ -482,7 +545,7 @@ map_put_raw(struct node_map *m, const uint8_t *path, size_t depth)
         ASSERT(m->count < UINT32_MAX);
         if (m->count % NODE_CHUNK == 0) {
             m->chunks = mem_realloc(m->chunks, (m->chunk_count + 1) * sizeof(struct node *));
-            m->chunks[m->chunk_count++] = mem_alloc(NODE_CHUNK * sizeof(struct node));
+            m->chunks[m->chunk_count++] = pool_take(m->pool);
         }
         n = map_at(m, m->count);
         m->slots[slot] = (SLOT_TAG(h) << 32) | (uint64_t)(++m->count);
@@ -505,11 +568,13 @@ static void
 map_release(struct node_map *m)
 {
     for (size_t i = 0; i < m->chunk_count; i++) {
-        mem_free(m->chunks[i]);
+        pool_give(m->pool, m->chunks[i]);
     }
     mem_free(m->chunks);
     mem_free(m->slots);
+    struct node_pool *pool = m->pool;
     memset(m, 0, sizeof *m);
+    m->pool = pool;
 }
 
 /* ---- cache of the top levels' nodes ----
@@ -539,7 +604,7 @@ struct node_cache {
     struct subtrees *memo;
     pthread_mutex_t lock; /* guards slots, versions, deep and deep_versions */
     struct node *slots;   /* kind NODE_NONE: empty */
-    uint64_t *versions;   /* of each slot's node */
+    uint64_t *versions;   /* of each slot's node; compared first (dense, unlike the nodes) */
     struct node *deep;    /* NODE_CACHE_DEEP_SLOTS, kind NODE_NONE: empty */
     uint64_t *deep_versions;
 };
@@ -609,7 +674,7 @@ node_cache_get(struct node_cache *c, uint64_t version, const uint8_t *path, size
     if (depth <= NODE_CACHE_DEPTH) {
         size_t slot = node_cache_slot(path, depth);
         ASSERT(pthread_mutex_lock(&c->lock) == 0);
-        hit = c->slots[slot].kind != NODE_NONE && c->versions[slot] == version;
+        hit = c->versions[slot] == version && c->slots[slot].kind != NODE_NONE;
         if (hit) {
             node_copy(out, &c->slots[slot]);
         }
@@ -621,7 +686,7 @@ node_cache_get(struct node_cache *c, uint64_t version, const uint8_t *path, size
     size_t slot = node_cache_deep_slot(version, p, depth);
     ASSERT(pthread_mutex_lock(&c->lock) == 0);
     const struct node *n = &c->deep[slot];
-    hit = n->kind != NODE_NONE && c->deep_versions[slot] == version && n->depth == depth &&
+    hit = c->deep_versions[slot] == version && n->kind != NODE_NONE && n->depth == depth &&
           memcmp(n->path, p, HASH_SIZE) == 0;
     if (hit) {
         node_copy(out, n);
@@ -639,7 +704,7 @@ node_cache_child(struct node_cache *c, uint64_t version, const uint8_t *path, si
     size_t slot = node_cache_slot(path, depth);
     ASSERT(pthread_mutex_lock(&c->lock) == 0);
     const struct node *n = &c->slots[slot];
-    bool hit = n->kind == NODE_INTERNAL && c->versions[slot] == version;
+    bool hit = c->versions[slot] == version && n->kind == NODE_INTERNAL;
     if (hit) {
         unsigned bit = 1u << i;
         out->kind = (n->u.in.child_mask & bit) == 0  ? NODE_NONE
@@ -918,6 +983,7 @@ state_store_open(struct db *db, const struct state_store_options *options, struc
         options->prune_interval != 0 ? options->prune_interval : STATE_PRUNE_INTERVAL_DEFAULT;
     s->next_id = 1;
     s->top = node_cache_new();
+    ASSERT(pthread_mutex_init(&s->pool.lock, NULL) == 0);
     enum err rc = db_table_open(db, "state_node", &s->nodes);
     if (rc == ERR_OK) {
         rc = db_table_open(db, "state_value", &s->values);
@@ -936,6 +1002,7 @@ state_store_open(struct db *db, const struct state_store_options *options, struc
     }
     if (rc != ERR_OK) {
         node_cache_free(s->top);
+        pool_release(&s->pool);
         mem_free(s);
         return rc;
     }
@@ -953,6 +1020,7 @@ state_store_close(struct state_store *s)
     }
     value_cache_free(s->cache);
     node_cache_free(s->top);
+    pool_release(&s->pool);
     mem_free(s);
 }
 
@@ -1401,6 +1469,7 @@ batch_hash(struct state_batch *b)
         starts[d] += starts[d - 1];
     }
     size_t live = starts[NIBBLES_MAX + 1];
+    size_t top = starts[NODE_CACHE_DEPTH + 1]; /* order starts with them */
     uint32_t *order = mem_alloc((live + 1) * sizeof order[0]);
     for (size_t i = 0; i < m->count; i++) {
         const struct node *n = map_at(m, i);
@@ -1414,7 +1483,11 @@ batch_hash(struct state_batch *b)
         node_hash_up(b, map_at(m, order[k]));
     }
     ASSERT(pthread_mutex_unlock(&c->memo_lock) == 0);
-    mem_free(order);
+    /* kept for state_store_committed, which caches them without a pass over every node */
+    mem_free(b->top_nodes);
+    b->top_nodes = mem_realloc(order, (top + 1) * sizeof order[0]);
+    b->top_node_count = top;
+    b->live_node_count = live;
     if (b->root.kind == NODE_NONE) {
         memset(&b->root_hash, 0, sizeof b->root_hash);
     }
@@ -1489,6 +1562,9 @@ batch_release(struct state_batch *b)
     mem_free(b->bytes);
     mem_free(b->stale_nodes);
     mem_free(b->stale_values);
+    mem_free(b->top_nodes);
+    b->top_nodes = NULL;
+    b->top_node_count = 0;
     b->writes = NULL;
     b->bytes = NULL;
     b->stale_nodes = NULL;
@@ -1508,6 +1584,11 @@ batch_build(struct state_batch *b)
     w->step_count = 0;
     w->has_prev = false;
     w->txn = NULL;
+    /* ~3 nodes per write (a leaf, its parent and a share of the levels above): sized once
+     * instead of growing through every power of two */
+    if (b->write_count > 0 && b->write_count <= STATE_BATCH_WRITES_MAX) {
+        map_grow(&b->nodes, 6 * b->write_count);
+    }
     /* An empty batch (a query's view of the committed state) reads nothing here. */
     enum err rc = b->write_count > 0 ? db_txn_begin(b->store->db, false, &w->txn) : ERR_OK;
     for (size_t i = 0; rc == ERR_OK && i < b->write_count; i++) {
@@ -1532,6 +1613,7 @@ state_batch_new(struct state_store *s, struct state_batch *parent, uint64_t vers
     }
     struct state_batch *b = mem_calloc(1, sizeof *b);
     b->store = s;
+    b->nodes.pool = &s->pool;
     b->refs = 1;
     b->id = s->next_id++;
     b->version = version;
@@ -1678,10 +1760,7 @@ node_put(const struct state_store *s, struct db_txn *txn, uint64_t version, cons
 static enum err
 commit_node_tree(const struct state_store *s, struct db_txn *txn, const struct state_batch *b)
 {
-    size_t live = 0;
-    for (size_t i = 0; i < b->nodes.count; i++) {
-        live += map_at(&b->nodes, i)->kind != NODE_NONE ? 1 : 0;
-    }
+    size_t live = b->live_node_count;
     if (b->root.kind == NODE_NONE || b->root.version != b->version) {
         ASSERT(live == 0);
         return ERR_OK;
@@ -2007,8 +2086,8 @@ state_store_committed(struct state_store *s, struct state_batch *b)
     }
     value_cache_advance(s->cache, b->version, changes, n);
     mem_free(changes);
-    for (size_t i = 0; i < b->nodes.count; i++) {
-        node_cache_put(s->top, b->version, map_at(&b->nodes, i)); /* drops NODE_NONE, deep */
+    for (size_t i = 0; i < b->top_node_count; i++) {
+        node_cache_put(s->top, b->version, map_at(&b->nodes, b->top_nodes[i]));
     }
     s->version = b->version;
     s->root_hash = b->root_hash;
