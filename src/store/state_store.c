@@ -1310,8 +1310,9 @@ leaf_split(struct build *w, const struct node_leaf *fresh, size_t depth)
             child_set(m, nibble_at(old.key_hash.bytes, d), NODE_LEAF, b->version);
         }
     }
-    leaf_new(b, &old, common + 1);
-    leaf_new(b, fresh, common + 1);
+    bool old_first = memcmp(old.key_hash.bytes, fresh->key_hash.bytes, HASH_SIZE) < 0;
+    leaf_new(b, old_first ? &old : fresh, common + 1); /* in key order: commit_node_tree */
+    leaf_new(b, old_first ? fresh : &old, common + 1);
     link_new(w, &fresh->key_hash, depth, NODE_INTERNAL);
 }
 
@@ -1753,52 +1754,29 @@ node_put(const struct state_store *s, struct db_txn *txn, uint64_t version, cons
     return db_append(txn, s->nodes, db_val_of(key, key_size), db_val_of(value, value_size));
 }
 
-/* Writes the batch's nodes in key order (version, then nibbles: a depth-first walk of its own
- * nodes from the root, children in nibble order), so each one appends at the table's end.
- * Every live node of the batch is reachable that way: a node of the batch's version has a
- * parent of that version (path_own copies the whole path). */
+/* Writes the batch's live nodes in the order the build created them, which is their key order
+ * (version, then nibbles: depth first, children in nibble order) but for rare exceptions:
+ * writes are applied in key-hash order and each owns its path top-down, so a node is created
+ * after every node whose key is smaller; a node put again at the same path (a split leaf, a
+ * collapse) takes the entry, and so the place, of the one it replaces. Each node in order
+ * appends at the table's end; one out of order is a plain put (db_append). No map lookups. */
 static enum err
 commit_node_tree(const struct state_store *s, struct db_txn *txn, const struct state_batch *b)
 {
-    size_t live = b->live_node_count;
     if (b->root.kind == NODE_NONE || b->root.version != b->version) {
-        ASSERT(live == 0);
+        ASSERT(b->live_node_count == 0);
         return ERR_OK;
     }
-    struct frame {
-        const struct node *n;
-        unsigned next; /* the next child nibble to visit */
-    } stack[NIBBLES_MAX + 1];
-    uint8_t zero[HASH_SIZE] = { 0 };
-    const struct node *root = map_find(&b->nodes, zero, 0);
-    ASSERT(root != NULL && root->kind == b->root.kind);
-    size_t top = 0;
+    enum err rc = ERR_OK;
     size_t written = 0;
-    stack[top++] = (struct frame){ root, 0 };
-    enum err rc = node_put(s, txn, b->version, root);
-    written++;
-    while (rc == ERR_OK && top > 0) {
-        struct frame *f = &stack[top - 1];
-        const struct node *n = f->n;
-        if (n->kind != NODE_INTERNAL || f->next == 16) {
-            top--;
-            continue;
+    for (size_t i = 0; rc == ERR_OK && i < b->nodes.count; i++) {
+        const struct node *n = map_at(&b->nodes, i);
+        if (n->kind != NODE_NONE) {
+            rc = node_put(s, txn, b->version, n);
+            written++;
         }
-        unsigned i = f->next++;
-        if ((n->u.in.child_mask & (1u << i)) == 0 || n->u.in.child_version[i] != b->version) {
-            continue;
-        }
-        uint8_t p[HASH_SIZE];
-        memcpy(p, n->path, HASH_SIZE);
-        p[n->depth / 2] |= (uint8_t)(n->depth % 2 == 0 ? i << 4 : i);
-        const struct node *child = map_find(&b->nodes, p, n->depth + 1u);
-        ASSERT(child != NULL && child->kind != NODE_NONE);
-        ASSERT(top < NIBBLES_MAX + 1);
-        stack[top++] = (struct frame){ child, 0 };
-        rc = node_put(s, txn, b->version, child);
-        written++;
     }
-    ASSERT(rc != ERR_OK || written == live);
+    ASSERT(rc != ERR_OK || written == b->live_node_count);
     return rc;
 }
 
