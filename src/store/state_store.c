@@ -585,16 +585,17 @@ map_release(struct node_map *m)
  * stored node is immutable and named by (version, path, depth), so a copy stays exact: the
  * cache keeps one slot per path of depth <= NODE_CACHE_DEPTH (1 + 16 + 256 + 4096), holding
  * the newest committed node seen there (from state_store_committed and from LMDB reads), and
- * a lookup hits when the slot holds the version asked for; deeper nodes read from LMDB go to
- * a direct-mapped table named by (version, path, depth). Only committed nodes enter (a
- * batch of a losing fork may have built other nodes under the same name). Its own mutex: reads
+ * a lookup hits when the slot holds the version asked for; deeper nodes read from LMDB or
+ * committed go to a direct-mapped table named by (version, path, depth). Only committed nodes enter
+ * (a batch of a losing fork may have built other nodes under the same name). Its own mutex: reads
  * with the caller's txn (state_store_get, prove) may run on any thread. The same slots index
  * subtrees_compute's memo of each path's binary levels. */
 #define NODE_CACHE_DEPTH 3
 #define NODE_CACHE_SLOTS (1u + 16u + 256u + 4096u)
-/* Deeper nodes read from LMDB, direct-mapped by their name: a block's execution reads the
- * paths of the keys it then writes, so building its batch walks the same nodes again. */
-#define NODE_CACHE_DEEP_SLOTS 8192u
+/* Deeper nodes read from LMDB or committed, direct-mapped by their name: a block's execution
+ * reads the paths of the keys it then writes, so building its batch walks the same nodes
+ * again, and the next block walks again the paths of the keys written again (~12 MiB). */
+#define NODE_CACHE_DEEP_SLOTS 16384u
 
 struct node_cache {
     /* Per path, the subtrees last hashed there (subtrees_compute's memo): any batch's, since
@@ -725,6 +726,25 @@ node_cache_put_deep(struct node_cache *c, uint64_t version, const struct node *n
     ASSERT(pthread_mutex_lock(&c->lock) == 0);
     node_copy(&c->deep[slot], n);
     c->deep_versions[slot] = version;
+    ASSERT(pthread_mutex_unlock(&c->lock) == 0);
+}
+
+/* Remembers the deeper nodes of a committed batch: the newest version of each path it wrote,
+ * which the next blocks' walks read first (a hot account's path is written block after
+ * block, under a new version each time, so LMDB reads would not have cached it). One lock. */
+static void
+node_cache_put_batch_deep(struct node_cache *c, const struct state_batch *b)
+{
+    ASSERT(pthread_mutex_lock(&c->lock) == 0);
+    for (size_t i = 0; i < b->nodes.count; i++) {
+        const struct node *n = map_at(&b->nodes, i);
+        if (n->depth > NODE_CACHE_DEPTH && n->kind != NODE_NONE) {
+            size_t slot = node_cache_deep_slot(b->version, n->path, n->depth);
+            node_copy(&c->deep[slot], n);
+            memset(&c->deep[slot].hash, 0, sizeof c->deep[slot].hash); /* as node_decode */
+            c->deep_versions[slot] = b->version;
+        }
+    }
     ASSERT(pthread_mutex_unlock(&c->lock) == 0);
 }
 
@@ -2067,6 +2087,7 @@ state_store_committed(struct state_store *s, struct state_batch *b)
     for (size_t i = 0; i < b->top_node_count; i++) {
         node_cache_put(s->top, b->version, map_at(&b->nodes, b->top_nodes[i]));
     }
+    node_cache_put_batch_deep(s->top, b);
     s->version = b->version;
     s->root_hash = b->root_hash;
     s->root = b->root;
