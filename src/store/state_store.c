@@ -131,19 +131,38 @@ struct node_ref {
     uint64_t version;
 };
 
-/* Bytes of a node that hold its state: a leaf's node ends after the leaf (a struct copy would
- * move the ~640 bytes of an internal node's children too). */
-static size_t
-node_size(const struct node *n)
-{
-    return n->kind == NODE_INTERNAL ? sizeof *n
-                                    : offsetof(struct node, u) + sizeof(struct node_leaf);
-}
-
+/* Copies the bytes of a node that hold its state: a leaf's node ends after the leaf, and an
+ * internal node's children are copied one by one (most below the top levels have 2 or 3 of
+ * 16), not the whole ~700-byte struct. The entries of absent children are left as they were
+ * in dst: nothing reads them (the masks say which children exist; a delete already leaves
+ * its child's entry behind). */
 static void
 node_copy(struct node *dst, const struct node *src)
 {
-    memcpy(dst, src, node_size(src));
+    if (src->kind != NODE_INTERNAL) {
+        memcpy(dst, src, offsetof(struct node, u) + sizeof(struct node_leaf));
+        return;
+    }
+    memcpy(dst, src, offsetof(struct node, u) + offsetof(struct node_internal, child_version));
+    for (uint32_t mask = src->u.in.child_mask; mask != 0; mask &= mask - 1) {
+        unsigned i = (unsigned)__builtin_ctz(mask);
+        dst->u.in.child_version[i] = src->u.in.child_version[i];
+        dst->u.in.child_hash[i] = src->u.in.child_hash[i];
+    }
+}
+
+/* The child on nibble i of internal node n (kind NODE_NONE if absent; the version is read
+ * only for a present child: node_copy leaves absent entries unset). */
+static struct node_ref
+child_ref(const struct node *n, unsigned i)
+{
+    unsigned bit = 1u << i;
+    struct node_ref ref = { NODE_NONE, 0 };
+    if ((n->u.in.child_mask & bit) != 0) {
+        ref.kind = (n->u.in.leaf_mask & bit) != 0 ? NODE_LEAF : NODE_INTERNAL;
+        ref.version = n->u.in.child_version[i];
+    }
+    return ref;
 }
 
 struct batch_write {
@@ -707,11 +726,7 @@ node_cache_child(struct node_cache *c, uint64_t version, const uint8_t *path, si
     const struct node *n = &c->slots[slot];
     bool hit = c->versions[slot] == version && n->kind == NODE_INTERNAL;
     if (hit) {
-        unsigned bit = 1u << i;
-        out->kind = (n->u.in.child_mask & bit) == 0  ? NODE_NONE
-                    : (n->u.in.leaf_mask & bit) != 0 ? NODE_LEAF
-                                                     : NODE_INTERNAL;
-        out->version = n->u.in.child_version[i];
+        *out = child_ref(n, i);
     }
     ASSERT(pthread_mutex_unlock(&c->lock) == 0);
     return hit;
@@ -850,11 +865,7 @@ leaf_find_db(const struct state_store *s, struct db_txn *txn, struct node_ref re
         if (rc != ERR_OK) {
             return rc;
         }
-        unsigned bit = 1u << i;
-        ref.kind = (n.u.in.child_mask & bit) == 0  ? NODE_NONE
-                   : (n.u.in.leaf_mask & bit) != 0 ? NODE_LEAF
-                                                   : NODE_INTERNAL;
-        ref.version = n.u.in.child_version[i];
+        ref = child_ref(&n, i);
     }
     if (ref.kind == NODE_NONE) {
         return ERR_NOT_FOUND;
@@ -1164,12 +1175,7 @@ walk(struct build *w, const struct hash *key_hash)
     w->step_count = kept;
     struct node_ref ref = w->b->root;
     if (kept > 0) {
-        const struct node *n = w->steps[kept - 1].node;
-        unsigned bit = 1u << nibble_at(key_hash->bytes, kept - 1);
-        ref.kind = (n->u.in.child_mask & bit) == 0  ? NODE_NONE
-                   : (n->u.in.leaf_mask & bit) != 0 ? NODE_LEAF
-                                                    : NODE_INTERNAL;
-        ref.version = n->u.in.child_version[nibble_at(key_hash->bytes, kept - 1)];
+        ref = child_ref(w->steps[kept - 1].node, nibble_at(key_hash->bytes, kept - 1));
     }
     for (size_t depth = kept; ref.kind != NODE_NONE; depth++) {
         const struct node *n = NULL;
@@ -1185,12 +1191,8 @@ walk(struct build *w, const struct hash *key_hash)
         if (n->kind == NODE_LEAF) {
             break;
         }
-        unsigned i = nibble_at(key_hash->bytes, depth); /* depth < 64: checked by decode */
-        unsigned bit = 1u << i;
-        ref.kind = (n->u.in.child_mask & bit) == 0  ? NODE_NONE
-                   : (n->u.in.leaf_mask & bit) != 0 ? NODE_LEAF
-                                                    : NODE_INTERNAL;
-        ref.version = n->u.in.child_version[i];
+        /* depth < 64: checked by decode */
+        ref = child_ref(n, nibble_at(key_hash->bytes, depth));
     }
     return ERR_OK;
 }
