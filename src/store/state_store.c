@@ -35,9 +35,12 @@
  * floor can advance by prune_interval versions: deleting 32 blocks' stale records in one
  * txn wrote ~14x fewer bytes per block than deleting one block's every commit (bench/README).
  *
- * A batch (one block) applies its writes one at a time with a walk from the root, copying
- * each node on the path into the batch's node map (nodes of version v keyed by path) and
- * recording the replaced node as stale, then hashes the map bottom-up, deepest first. Cost:
+ * A batch (one block) applies its writes one at a time, in key-hash order, with a walk from
+ * the root (that keeps the levels the previous key's walk already made the batch's own),
+ * copying each node on the path into the batch's node map (nodes of version v keyed by path)
+ * and recording the replaced node as stale, then hashes the map bottom-up, deepest first.
+ * The commit writes the map's nodes in creation order, which that key order makes their
+ * table order but for rare exceptions (commit_node_tree). Cost:
  * O(writes * depth) node reads (from the batch chain or LMDB) and hashes. No recursion:
  * walks are loops over the key's nibbles with an explicit stack of steps. */
 #include "store/state_store.h"
