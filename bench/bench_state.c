@@ -42,6 +42,8 @@ struct timing {
     uint64_t disk_bytes; /* written to the device, from /proc/self/io */
     double commit_max_s; /* slowest commit + fsync */
     double cpu_s;        /* process CPU time, whatever the neighbours take */
+    double build_cpu_s;  /* this thread's CPU in state_batch_new */
+    double commit_cpu_s; /* and in state_store_commit + db_txn_commit + state_store_committed */
 };
 
 static uint64_t
@@ -75,6 +77,14 @@ cpu_now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double
+thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -137,9 +147,11 @@ run_block(struct bench *bench, uint64_t key_base, uint64_t key_space, struct tim
     uint64_t io0 = io_write_bytes();
     double c0 = cpu_now_s();
     double t0 = now_s();
+    double u0 = thread_cpu_s();
     struct state_batch *b = NULL;
     check(state_batch_new(s, NULL, state_store_version(s) + 1, w, (size_t)o->writes, &b), "batch");
     double t1 = now_s();
+    double u1 = thread_cpu_s();
     struct db_txn *txn = NULL;
     check(db_txn_begin(db, true, &txn), "txn");
     check(state_store_commit(s, txn, b), "commit");
@@ -147,6 +159,8 @@ run_block(struct bench *bench, uint64_t key_base, uint64_t key_space, struct tim
     check(db_txn_commit(txn), "db commit");
     state_store_committed(s, b);
     double t3 = now_s();
+    t->build_cpu_s += u1 - u0;
+    t->commit_cpu_s += thread_cpu_s() - u1;
     state_batch_free(b);
     t->build_s += t1 - t0;
     t->commit_s += t2 - t1;
@@ -172,11 +186,12 @@ report(const char *name, const struct timing *t)
     double total = t->build_s + t->commit_s + t->sync_s;
     printf("%-22s blocks=%" PRIu64 " writes/s=%.0f (per CPU-s %.0f) blocks/s=%.1f "
            "ms/block: build=%.2f commit=%.2f fsync=%.2f (max commit+fsync %.0f ms) "
-           "disk KiB/block=%.0f\n",
+           "disk KiB/block=%.0f cpu us/write: build=%.2f commit=%.2f\n",
            name, t->blocks, (double)t->writes / total, (double)t->writes / t->cpu_s,
            (double)t->blocks / total, 1e3 * t->build_s / (double)t->blocks,
            1e3 * t->commit_s / (double)t->blocks, 1e3 * t->sync_s / (double)t->blocks,
-           1e3 * t->commit_max_s, (double)t->disk_bytes / 1024.0 / (double)t->blocks);
+           1e3 * t->commit_max_s, (double)t->disk_bytes / 1024.0 / (double)t->blocks,
+           1e6 * t->build_cpu_s / (double)t->writes, 1e6 * t->commit_cpu_s / (double)t->writes);
 }
 
 static void

@@ -35,9 +35,12 @@
  * floor can advance by prune_interval versions: deleting 32 blocks' stale records in one
  * txn wrote ~14x fewer bytes per block than deleting one block's every commit (bench/README).
  *
- * A batch (one block) applies its writes one at a time with a walk from the root, copying
- * each node on the path into the batch's node map (nodes of version v keyed by path) and
- * recording the replaced node as stale, then hashes the map bottom-up, deepest first. Cost:
+ * A batch (one block) applies its writes one at a time, in key-hash order, with a walk from
+ * the root (that keeps the levels the previous key's walk already made the batch's own),
+ * copying each node on the path into the batch's node map (nodes of version v keyed by path)
+ * and recording the replaced node as stale, then hashes the map bottom-up, deepest first.
+ * The commit writes the map's nodes in creation order, which that key order makes their
+ * table order but for rare exceptions (commit_node_tree). Cost:
  * O(writes * depth) node reads (from the batch chain or LMDB) and hashes. No recursion:
  * walks are loops over the key's nibbles with an explicit stack of steps. */
 #include "store/state_store.h"
@@ -102,12 +105,27 @@ struct node {
     } u;
 };
 
+/* Chunks of released node maps kept for the next batches: a block's map is several MB, which
+ * malloc would hand out as fresh mmap'd pages (a page fault and zeroing per 4 KiB) each time.
+ * Batches may be freed on any thread (a query's empty batch), hence the mutex. */
+#define NODE_POOL_CHUNKS 96u
+
+struct node_pool {
+    pthread_mutex_t lock;
+    size_t count;
+    struct node *chunks[NODE_POOL_CHUNKS];
+};
+
 /* The batch's nodes of its own version, keyed by path; chunked so pointers stay valid. */
 struct node_map {
+    struct node_pool *pool; /* where chunks come from and go back to */
     struct node **chunks;
     size_t chunk_count;
     size_t count;
-    uint32_t *slots; /* index + 1, 0 = empty; power-of-two size */
+    /* index + 1 in the low 32 bits (0 = empty), the path hash's high 32 bits above it: a
+     * probe compares tags and reads a node (~700 bytes, a cache miss) only on a tag match.
+     * Power-of-two size. */
+    uint64_t *slots;
     size_t slot_count;
 };
 
@@ -115,6 +133,40 @@ struct node_ref {
     uint8_t kind; /* NODE_NONE: empty tree */
     uint64_t version;
 };
+
+/* Copies the bytes of a node that hold its state: a leaf's node ends after the leaf, and an
+ * internal node's children are copied one by one (most below the top levels have 2 or 3 of
+ * 16), not the whole ~700-byte struct. The entries of absent children are left as they were
+ * in dst: nothing reads them (the masks say which children exist; a delete already leaves
+ * its child's entry behind). */
+static void
+node_copy(struct node *dst, const struct node *src)
+{
+    if (src->kind != NODE_INTERNAL) {
+        memcpy(dst, src, offsetof(struct node, u) + sizeof(struct node_leaf));
+        return;
+    }
+    memcpy(dst, src, offsetof(struct node, u) + offsetof(struct node_internal, child_version));
+    for (uint32_t mask = src->u.in.child_mask; mask != 0; mask &= mask - 1) {
+        unsigned i = (unsigned)__builtin_ctz(mask);
+        dst->u.in.child_version[i] = src->u.in.child_version[i];
+        dst->u.in.child_hash[i] = src->u.in.child_hash[i];
+    }
+}
+
+/* The child on nibble i of internal node n (kind NODE_NONE if absent; the version is read
+ * only for a present child: node_copy leaves absent entries unset). */
+static struct node_ref
+child_ref(const struct node *n, unsigned i)
+{
+    unsigned bit = 1u << i;
+    struct node_ref ref = { NODE_NONE, 0 };
+    if ((n->u.in.child_mask & bit) != 0) {
+        ref.kind = (n->u.in.leaf_mask & bit) != 0 ? NODE_LEAF : NODE_INTERNAL;
+        ref.version = n->u.in.child_version[i];
+    }
+    return ref;
+}
 
 struct batch_write {
     struct hash key_hash;
@@ -159,6 +211,9 @@ struct state_batch {
     struct stale_value *stale_values;
     size_t stale_value_count;
     size_t stale_value_capacity;
+    uint32_t *top_nodes; /* map indices of the live nodes of depth <= NODE_CACHE_DEPTH */
+    size_t top_node_count;
+    size_t live_node_count; /* counted by batch_hash */
 };
 
 struct state_store {
@@ -181,6 +236,7 @@ struct state_store {
     uint64_t next_id;
     struct value_cache *cache; /* values at `version` (value_cache.h) */
     struct node_cache *top;    /* nodes of the top levels (node cache below) */
+    struct node_pool pool;     /* of the batches' node maps */
     /* `version` for readers on other threads: stored after the commit's txn and the cache
      * moved on (state_store_committed), so it names a version LMDB holds. */
     _Atomic uint64_t published;
@@ -276,7 +332,7 @@ node_encode(const struct node *n, uint8_t out[NODE_VALUE_MAX])
 static enum err
 node_decode(const uint8_t *data, size_t size, const uint8_t *path, size_t depth, struct node *out)
 {
-    memset(out, 0, sizeof *out);
+    memset(out, 0, offsetof(struct node, u) + sizeof(struct node_leaf));
     path_make(path, depth, out->path);
     out->depth = (uint8_t)depth;
     if (size == LEAF_VALUE_SIZE && data[0] == TAG_LEAF) {
@@ -289,6 +345,7 @@ node_decode(const uint8_t *data, size_t size, const uint8_t *path, size_t depth,
     if (size < 5 || data[0] != TAG_INTERNAL || depth >= NIBBLES_MAX) {
         return ERR_CORRUPT;
     }
+    memset(&out->u, 0, sizeof out->u);
     uint16_t mask = load_u16(data + 1);
     uint16_t leaves = load_u16(data + 3);
     unsigned count = (unsigned)__builtin_popcount(mask);
@@ -395,20 +452,61 @@ map_at(const struct node_map *m, size_t index)
     return &m->chunks[index / NODE_CHUNK][index % NODE_CHUNK];
 }
 
-/* Slot of path: holding it, or the empty slot where it would go. */
+static struct node *
+pool_take(struct node_pool *p)
+{
+    struct node *chunk = NULL;
+    ASSERT(pthread_mutex_lock(&p->lock) == 0);
+    if (p->count > 0) {
+        chunk = p->chunks[--p->count];
+    }
+    ASSERT(pthread_mutex_unlock(&p->lock) == 0);
+    return chunk != NULL ? chunk : mem_alloc(NODE_CHUNK * sizeof(struct node));
+}
+
+static void
+pool_give(struct node_pool *p, struct node *chunk)
+{
+    ASSERT(pthread_mutex_lock(&p->lock) == 0);
+    if (p->count < NODE_POOL_CHUNKS) {
+        p->chunks[p->count++] = chunk;
+        chunk = NULL;
+    }
+    ASSERT(pthread_mutex_unlock(&p->lock) == 0);
+    mem_free(chunk);
+}
+
+static void
+pool_release(struct node_pool *p)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        mem_free(p->chunks[i]);
+    }
+    p->count = 0;
+    ASSERT(pthread_mutex_destroy(&p->lock) == 0);
+}
+
+#define SLOT_INDEX(s) ((uint32_t)(s))
+#define SLOT_TAG(h)   ((h) >> 32)
+
+/* Slot of path (hash h = path_hash(path, depth)): holding it, or the empty slot where it would
+ * go. */
 static size_t
-map_slot(const struct node_map *m, const uint8_t *path, size_t depth)
+map_slot(const struct node_map *m, uint64_t h, const uint8_t *path, size_t depth)
 {
     size_t mask = m->slot_count - 1;
-    size_t i = (size_t)path_hash(path, depth) & mask;
+    uint64_t tag = SLOT_TAG(h);
+    size_t i = (size_t)tag & mask; /* the tag alone names the home slot: map_grow */
     for (;;) {
-        uint32_t s = m->slots[i];
+        uint64_t s = m->slots[i];
         if (s == 0) {
             return i;
         }
-        const struct node *n = map_at(m, s - 1);
-        if (n->depth == depth && memcmp(n->path, path, HASH_SIZE) == 0) {
-            return i;
+        if ((s >> 32) == tag) {
+            const struct node *n = map_at(m, SLOT_INDEX(s) - 1u);
+            if (n->depth == depth && memcmp(n->path, path, HASH_SIZE) == 0) {
+                return i;
+            }
         }
         i = (i + 1) & mask;
     }
@@ -420,44 +518,68 @@ map_find(const struct node_map *m, const uint8_t *path, size_t depth)
     if (m->slot_count == 0) {
         return NULL;
     }
-    uint32_t s = m->slots[map_slot(m, path, depth)];
-    return s == 0 ? NULL : map_at(m, s - 1);
+    uint64_t s = m->slots[map_slot(m, path_hash(path, depth), path, depth)];
+    return s == 0 ? NULL : map_at(m, SLOT_INDEX(s) - 1u);
 }
 
+/* Doubles the slots (at least to slots_min), moving each entry by its tag: no node is read. */
 static void
-map_grow(struct node_map *m)
+map_grow(struct node_map *m, size_t slots_min)
 {
     size_t slot_count = m->slot_count == 0 ? 1024 : 2 * m->slot_count;
-    mem_free(m->slots);
+    while (slot_count < slots_min) {
+        slot_count *= 2;
+    }
+    uint64_t *old = m->slots;
+    size_t old_count = m->slot_count;
     m->slots = mem_calloc(slot_count, sizeof m->slots[0]);
     m->slot_count = slot_count;
-    for (size_t i = 0; i < m->count; i++) {
-        const struct node *n = map_at(m, i);
-        m->slots[map_slot(m, n->path, n->depth)] = (uint32_t)(i + 1);
+    size_t mask = slot_count - 1;
+    for (size_t k = 0; k < old_count; k++) {
+        uint64_t s = old[k];
+        if (s == 0) {
+            continue;
+        }
+        size_t i = (size_t)(s >> 32) & mask;
+        while (m->slots[i] != 0) {
+            i = (i + 1) & mask;
+        }
+        m->slots[i] = s;
     }
+    mem_free(old);
+}
+
+/* The entry for path (reusing a dropped one), with path and depth set and the rest unset:
+ * the caller fills it whole (map_put) or copies a node of the same path into it. */
+static struct node *
+map_put_raw(struct node_map *m, const uint8_t *path, size_t depth)
+{
+    if (2 * (m->count + 1) > m->slot_count) {
+        map_grow(m, 0);
+    }
+    uint64_t h = path_hash(path, depth);
+    size_t slot = map_slot(m, h, path, depth);
+    struct node *n;
+    if (m->slots[slot] != 0) {
+        n = map_at(m, SLOT_INDEX(m->slots[slot]) - 1u);
+        ASSERT(n->kind == NODE_NONE);
+    } else {
+        ASSERT(m->count < UINT32_MAX);
+        if (m->count % NODE_CHUNK == 0) {
+            m->chunks = mem_realloc(m->chunks, (m->chunk_count + 1) * sizeof(struct node *));
+            m->chunks[m->chunk_count++] = pool_take(m->pool);
+        }
+        n = map_at(m, m->count);
+        m->slots[slot] = (SLOT_TAG(h) << 32) | (uint64_t)(++m->count);
+    }
+    return n;
 }
 
 /* The entry for path (reusing a dropped one), zeroed, with path and depth set. */
 static struct node *
 map_put(struct node_map *m, const uint8_t *path, size_t depth)
 {
-    if (2 * (m->count + 1) > m->slot_count) {
-        map_grow(m);
-    }
-    size_t slot = map_slot(m, path, depth);
-    struct node *n;
-    if (m->slots[slot] != 0) {
-        n = map_at(m, m->slots[slot] - 1);
-        ASSERT(n->kind == NODE_NONE);
-    } else {
-        ASSERT(m->count < UINT32_MAX);
-        if (m->count % NODE_CHUNK == 0) {
-            m->chunks = mem_realloc(m->chunks, (m->chunk_count + 1) * sizeof(struct node *));
-            m->chunks[m->chunk_count++] = mem_alloc(NODE_CHUNK * sizeof(struct node));
-        }
-        n = map_at(m, m->count);
-        m->slots[slot] = (uint32_t)(++m->count);
-    }
+    struct node *n = map_put_raw(m, path, depth);
     memset(n, 0, sizeof *n);
     memcpy(n->path, path, HASH_SIZE);
     n->depth = (uint8_t)depth;
@@ -468,11 +590,13 @@ static void
 map_release(struct node_map *m)
 {
     for (size_t i = 0; i < m->chunk_count; i++) {
-        mem_free(m->chunks[i]);
+        pool_give(m->pool, m->chunks[i]);
     }
     mem_free(m->chunks);
     mem_free(m->slots);
+    struct node_pool *pool = m->pool;
     memset(m, 0, sizeof *m);
+    m->pool = pool;
 }
 
 /* ---- cache of the top levels' nodes ----
@@ -483,16 +607,17 @@ map_release(struct node_map *m)
  * stored node is immutable and named by (version, path, depth), so a copy stays exact: the
  * cache keeps one slot per path of depth <= NODE_CACHE_DEPTH (1 + 16 + 256 + 4096), holding
  * the newest committed node seen there (from state_store_committed and from LMDB reads), and
- * a lookup hits when the slot holds the version asked for; deeper nodes read from LMDB go to
- * a direct-mapped table named by (version, path, depth). Only committed nodes enter (a
- * batch of a losing fork may have built other nodes under the same name). Its own mutex: reads
+ * a lookup hits when the slot holds the version asked for; deeper nodes read from LMDB or
+ * committed go to a direct-mapped table named by (version, path, depth). Only committed nodes enter
+ * (a batch of a losing fork may have built other nodes under the same name). Its own mutex: reads
  * with the caller's txn (state_store_get, prove) may run on any thread. The same slots index
  * subtrees_compute's memo of each path's binary levels. */
 #define NODE_CACHE_DEPTH 3
 #define NODE_CACHE_SLOTS (1u + 16u + 256u + 4096u)
-/* Deeper nodes read from LMDB, direct-mapped by their name: a block's execution reads the
- * paths of the keys it then writes, so building its batch walks the same nodes again. */
-#define NODE_CACHE_DEEP_SLOTS 8192u
+/* Deeper nodes read from LMDB or committed, direct-mapped by their name: a block's execution
+ * reads the paths of the keys it then writes, so building its batch walks the same nodes
+ * again, and the next block walks again the paths of the keys written again (~12 MiB). */
+#define NODE_CACHE_DEEP_SLOTS 16384u
 
 struct node_cache {
     /* Per path, the subtrees last hashed there (subtrees_compute's memo): any batch's, since
@@ -502,7 +627,7 @@ struct node_cache {
     struct subtrees *memo;
     pthread_mutex_t lock; /* guards slots, versions, deep and deep_versions */
     struct node *slots;   /* kind NODE_NONE: empty */
-    uint64_t *versions;   /* of each slot's node */
+    uint64_t *versions;   /* of each slot's node; compared first (dense, unlike the nodes) */
     struct node *deep;    /* NODE_CACHE_DEEP_SLOTS, kind NODE_NONE: empty */
     uint64_t *deep_versions;
 };
@@ -572,9 +697,9 @@ node_cache_get(struct node_cache *c, uint64_t version, const uint8_t *path, size
     if (depth <= NODE_CACHE_DEPTH) {
         size_t slot = node_cache_slot(path, depth);
         ASSERT(pthread_mutex_lock(&c->lock) == 0);
-        hit = c->slots[slot].kind != NODE_NONE && c->versions[slot] == version;
+        hit = c->versions[slot] == version && c->slots[slot].kind != NODE_NONE;
         if (hit) {
-            *out = c->slots[slot];
+            node_copy(out, &c->slots[slot]);
         }
         ASSERT(pthread_mutex_unlock(&c->lock) == 0);
         return hit;
@@ -584,10 +709,10 @@ node_cache_get(struct node_cache *c, uint64_t version, const uint8_t *path, size
     size_t slot = node_cache_deep_slot(version, p, depth);
     ASSERT(pthread_mutex_lock(&c->lock) == 0);
     const struct node *n = &c->deep[slot];
-    hit = n->kind != NODE_NONE && c->deep_versions[slot] == version && n->depth == depth &&
+    hit = c->deep_versions[slot] == version && n->kind != NODE_NONE && n->depth == depth &&
           memcmp(n->path, p, HASH_SIZE) == 0;
     if (hit) {
-        *out = *n;
+        node_copy(out, n);
     }
     ASSERT(pthread_mutex_unlock(&c->lock) == 0);
     return hit;
@@ -602,13 +727,9 @@ node_cache_child(struct node_cache *c, uint64_t version, const uint8_t *path, si
     size_t slot = node_cache_slot(path, depth);
     ASSERT(pthread_mutex_lock(&c->lock) == 0);
     const struct node *n = &c->slots[slot];
-    bool hit = n->kind == NODE_INTERNAL && c->versions[slot] == version;
+    bool hit = c->versions[slot] == version && n->kind == NODE_INTERNAL;
     if (hit) {
-        unsigned bit = 1u << i;
-        out->kind = (n->u.in.child_mask & bit) == 0  ? NODE_NONE
-                    : (n->u.in.leaf_mask & bit) != 0 ? NODE_LEAF
-                                                     : NODE_INTERNAL;
-        out->version = n->u.in.child_version[i];
+        *out = child_ref(n, i);
     }
     ASSERT(pthread_mutex_unlock(&c->lock) == 0);
     return hit;
@@ -621,8 +742,27 @@ node_cache_put_deep(struct node_cache *c, uint64_t version, const struct node *n
     ASSERT(n->depth > NODE_CACHE_DEPTH && n->kind != NODE_NONE);
     size_t slot = node_cache_deep_slot(version, n->path, n->depth);
     ASSERT(pthread_mutex_lock(&c->lock) == 0);
-    c->deep[slot] = *n;
+    node_copy(&c->deep[slot], n);
     c->deep_versions[slot] = version;
+    ASSERT(pthread_mutex_unlock(&c->lock) == 0);
+}
+
+/* Remembers the deeper nodes of a committed batch: the newest version of each path it wrote,
+ * which the next blocks' walks read first (a hot account's path is written block after
+ * block, under a new version each time, so LMDB reads would not have cached it). One lock. */
+static void
+node_cache_put_batch_deep(struct node_cache *c, const struct state_batch *b)
+{
+    ASSERT(pthread_mutex_lock(&c->lock) == 0);
+    for (size_t i = 0; i < b->nodes.count; i++) {
+        const struct node *n = map_at(&b->nodes, i);
+        if (n->depth > NODE_CACHE_DEPTH && n->kind != NODE_NONE) {
+            size_t slot = node_cache_deep_slot(b->version, n->path, n->depth);
+            node_copy(&c->deep[slot], n);
+            memset(&c->deep[slot].hash, 0, sizeof c->deep[slot].hash); /* as node_decode */
+            c->deep_versions[slot] = b->version;
+        }
+    }
     ASSERT(pthread_mutex_unlock(&c->lock) == 0);
 }
 
@@ -636,7 +776,7 @@ node_cache_put(struct node_cache *c, uint64_t version, const struct node *n)
     size_t slot = node_cache_slot(n->path, n->depth);
     ASSERT(pthread_mutex_lock(&c->lock) == 0);
     if (c->slots[slot].kind == NODE_NONE || c->versions[slot] <= version) {
-        c->slots[slot] = *n;
+        node_copy(&c->slots[slot], n);
         memset(&c->slots[slot].hash, 0, sizeof c->slots[slot].hash); /* as node_decode leaves it */
         c->versions[slot] = version;
     }
@@ -728,11 +868,7 @@ leaf_find_db(const struct state_store *s, struct db_txn *txn, struct node_ref re
         if (rc != ERR_OK) {
             return rc;
         }
-        unsigned bit = 1u << i;
-        ref.kind = (n.u.in.child_mask & bit) == 0  ? NODE_NONE
-                   : (n.u.in.leaf_mask & bit) != 0 ? NODE_LEAF
-                                                   : NODE_INTERNAL;
-        ref.version = n.u.in.child_version[i];
+        ref = child_ref(&n, i);
     }
     if (ref.kind == NODE_NONE) {
         return ERR_NOT_FOUND;
@@ -881,6 +1017,7 @@ state_store_open(struct db *db, const struct state_store_options *options, struc
         options->prune_interval != 0 ? options->prune_interval : STATE_PRUNE_INTERVAL_DEFAULT;
     s->next_id = 1;
     s->top = node_cache_new();
+    ASSERT(pthread_mutex_init(&s->pool.lock, NULL) == 0);
     enum err rc = db_table_open(db, "state_node", &s->nodes);
     if (rc == ERR_OK) {
         rc = db_table_open(db, "state_value", &s->values);
@@ -899,6 +1036,7 @@ state_store_open(struct db *db, const struct state_store_options *options, struc
     }
     if (rc != ERR_OK) {
         node_cache_free(s->top);
+        pool_release(&s->pool);
         mem_free(s);
         return rc;
     }
@@ -916,6 +1054,7 @@ state_store_close(struct state_store *s)
     }
     value_cache_free(s->cache);
     node_cache_free(s->top);
+    pool_release(&s->pool);
     mem_free(s);
 }
 
@@ -972,6 +1111,8 @@ struct step {
 struct build {
     struct state_batch *b;
     struct db_txn *txn;
+    bool has_prev;
+    struct hash prev_key; /* the previous walk's key */
     size_t step_count;
     struct step steps[NIBBLES_MAX + 1];
     struct node scratch[NIBBLES_MAX + 2]; /* [d] for the walk, [NIBBLES_MAX + 1] spare */
@@ -1003,14 +1144,43 @@ node_lookup(struct build *w, uint64_t version, const uint8_t *path, size_t depth
     return rc;
 }
 
+/* The length of the previous walk's path that key_hash's walk can keep: its steps at depth
+ * d <= the keys' common nibbles are the nodes at the same paths, and those that are the
+ * batch's own live internal nodes are still the tree's nodes there (a live node of the
+ * batch's map is always in its tree; a node the last write replaced is dropped or reused at
+ * its path). Writes come sorted by key hash, so consecutive keys share their top levels. */
+static size_t
+walk_kept(const struct build *w, const struct hash *key_hash)
+{
+    if (!w->has_prev) {
+        return 0;
+    }
+    size_t common = common_nibbles(&w->prev_key, key_hash);
+    size_t depth = 0;
+    while (depth < w->step_count && depth <= common) {
+        const struct step *st = &w->steps[depth];
+        if (st->version != w->b->version || st->node->kind != NODE_INTERNAL) {
+            break;
+        }
+        depth++;
+    }
+    return depth;
+}
+
 /* Fills steps with the nodes on key_hash's path, down to a leaf or an internal node whose
  * slot for the key is empty. */
 static enum err
 walk(struct build *w, const struct hash *key_hash)
 {
-    w->step_count = 0;
+    size_t kept = walk_kept(w, key_hash);
+    w->has_prev = true;
+    w->prev_key = *key_hash;
+    w->step_count = kept;
     struct node_ref ref = w->b->root;
-    for (size_t depth = 0; ref.kind != NODE_NONE; depth++) {
+    if (kept > 0) {
+        ref = child_ref(w->steps[kept - 1].node, nibble_at(key_hash->bytes, kept - 1));
+    }
+    for (size_t depth = kept; ref.kind != NODE_NONE; depth++) {
         const struct node *n = NULL;
         enum err rc = node_lookup(w, ref.version, key_hash->bytes, depth, &w->scratch[depth], &n);
         if (rc != ERR_OK) {
@@ -1024,12 +1194,8 @@ walk(struct build *w, const struct hash *key_hash)
         if (n->kind == NODE_LEAF) {
             break;
         }
-        unsigned i = nibble_at(key_hash->bytes, depth); /* depth < 64: checked by decode */
-        unsigned bit = 1u << i;
-        ref.kind = (n->u.in.child_mask & bit) == 0  ? NODE_NONE
-                   : (n->u.in.leaf_mask & bit) != 0 ? NODE_LEAF
-                                                    : NODE_INTERNAL;
-        ref.version = n->u.in.child_version[i];
+        /* depth < 64: checked by decode */
+        ref = child_ref(n, nibble_at(key_hash->bytes, depth));
     }
     return ERR_OK;
 }
@@ -1120,10 +1286,10 @@ path_own(struct build *w, const struct hash *key_hash, size_t upto)
         if (st->version == b->version) {
             st->own = map_find(&b->nodes, st->node->path, d);
         } else {
-            struct node copy = *st->node;
-            stale_node_add(b, st->version, copy.path, d);
-            st->own = map_put(&b->nodes, copy.path, d);
-            *st->own = copy;
+            /* st->node is another batch's or scratch: map_put_raw cannot move it */
+            stale_node_add(b, st->version, st->node->path, d);
+            st->own = map_put_raw(&b->nodes, st->node->path, d);
+            node_copy(st->own, st->node);
         }
         ASSERT(st->own != NULL);
         st->version = b->version;
@@ -1169,8 +1335,9 @@ leaf_split(struct build *w, const struct node_leaf *fresh, size_t depth)
             child_set(m, nibble_at(old.key_hash.bytes, d), NODE_LEAF, b->version);
         }
     }
-    leaf_new(b, &old, common + 1);
-    leaf_new(b, fresh, common + 1);
+    bool old_first = memcmp(old.key_hash.bytes, fresh->key_hash.bytes, HASH_SIZE) < 0;
+    leaf_new(b, old_first ? &old : fresh, common + 1); /* in key order: commit_node_tree */
+    leaf_new(b, old_first ? fresh : &old, common + 1);
     link_new(w, &fresh->key_hash, depth, NODE_INTERNAL);
 }
 
@@ -1328,6 +1495,7 @@ batch_hash(struct state_batch *b)
         starts[d] += starts[d - 1];
     }
     size_t live = starts[NIBBLES_MAX + 1];
+    size_t top = starts[NODE_CACHE_DEPTH + 1]; /* order starts with them */
     uint32_t *order = mem_alloc((live + 1) * sizeof order[0]);
     for (size_t i = 0; i < m->count; i++) {
         const struct node *n = map_at(m, i);
@@ -1341,7 +1509,11 @@ batch_hash(struct state_batch *b)
         node_hash_up(b, map_at(m, order[k]));
     }
     ASSERT(pthread_mutex_unlock(&c->memo_lock) == 0);
-    mem_free(order);
+    /* kept for state_store_committed, which caches them without a pass over every node */
+    mem_free(b->top_nodes);
+    b->top_nodes = mem_realloc(order, (top + 1) * sizeof order[0]);
+    b->top_node_count = top;
+    b->live_node_count = live;
     if (b->root.kind == NODE_NONE) {
         memset(&b->root_hash, 0, sizeof b->root_hash);
     }
@@ -1416,6 +1588,9 @@ batch_release(struct state_batch *b)
     mem_free(b->bytes);
     mem_free(b->stale_nodes);
     mem_free(b->stale_values);
+    mem_free(b->top_nodes);
+    b->top_nodes = NULL;
+    b->top_node_count = 0;
     b->writes = NULL;
     b->bytes = NULL;
     b->stale_nodes = NULL;
@@ -1433,7 +1608,13 @@ batch_build(struct state_batch *b)
     struct build *w = mem_alloc(sizeof *w);
     w->b = b;
     w->step_count = 0;
+    w->has_prev = false;
     w->txn = NULL;
+    /* ~3 nodes per write (a leaf, its parent and a share of the levels above): sized once
+     * instead of growing through every power of two */
+    if (b->write_count > 0 && b->write_count <= STATE_BATCH_WRITES_MAX) {
+        map_grow(&b->nodes, 6 * b->write_count);
+    }
     /* An empty batch (a query's view of the committed state) reads nothing here. */
     enum err rc = b->write_count > 0 ? db_txn_begin(b->store->db, false, &w->txn) : ERR_OK;
     for (size_t i = 0; rc == ERR_OK && i < b->write_count; i++) {
@@ -1458,6 +1639,7 @@ state_batch_new(struct state_store *s, struct state_batch *parent, uint64_t vers
     }
     struct state_batch *b = mem_calloc(1, sizeof *b);
     b->store = s;
+    b->nodes.pool = &s->pool;
     b->refs = 1;
     b->id = s->next_id++;
     b->version = version;
@@ -1597,88 +1779,82 @@ node_put(const struct state_store *s, struct db_txn *txn, uint64_t version, cons
     return db_append(txn, s->nodes, db_val_of(key, key_size), db_val_of(value, value_size));
 }
 
-/* Writes the batch's nodes in key order (version, then nibbles: a depth-first walk of its own
- * nodes from the root, children in nibble order), so each one appends at the table's end.
- * Every live node of the batch is reachable that way: a node of the batch's version has a
- * parent of that version (path_own copies the whole path). */
+/* Writes the batch's live nodes in the order the build created them, which is their key order
+ * (version, then nibbles: depth first, children in nibble order) but for rare exceptions:
+ * writes are applied in key-hash order and each owns its path top-down, so a node is created
+ * after every node whose key is smaller; a node put again at the same path (a split leaf, a
+ * collapse) takes the entry, and so the place, of the one it replaces. Each node in order
+ * appends at the table's end; one out of order is a plain put (db_append). No map lookups. */
 static enum err
 commit_node_tree(const struct state_store *s, struct db_txn *txn, const struct state_batch *b)
 {
-    size_t live = 0;
-    for (size_t i = 0; i < b->nodes.count; i++) {
-        live += map_at(&b->nodes, i)->kind != NODE_NONE ? 1 : 0;
-    }
     if (b->root.kind == NODE_NONE || b->root.version != b->version) {
-        ASSERT(live == 0);
+        ASSERT(b->live_node_count == 0);
         return ERR_OK;
     }
-    struct frame {
-        const struct node *n;
-        unsigned next; /* the next child nibble to visit */
-    } stack[NIBBLES_MAX + 1];
-    uint8_t zero[HASH_SIZE] = { 0 };
-    const struct node *root = map_find(&b->nodes, zero, 0);
-    ASSERT(root != NULL && root->kind == b->root.kind);
-    size_t top = 0;
+    enum err rc = ERR_OK;
     size_t written = 0;
-    stack[top++] = (struct frame){ root, 0 };
-    enum err rc = node_put(s, txn, b->version, root);
-    written++;
-    while (rc == ERR_OK && top > 0) {
-        struct frame *f = &stack[top - 1];
-        const struct node *n = f->n;
-        if (n->kind != NODE_INTERNAL || f->next == 16) {
-            top--;
-            continue;
+    for (size_t i = 0; rc == ERR_OK && i < b->nodes.count; i++) {
+        const struct node *n = map_at(&b->nodes, i);
+        if (n->kind != NODE_NONE) {
+            rc = node_put(s, txn, b->version, n);
+            written++;
         }
-        unsigned i = f->next++;
-        if ((n->u.in.child_mask & (1u << i)) == 0 || n->u.in.child_version[i] != b->version) {
-            continue;
-        }
-        uint8_t p[HASH_SIZE];
-        memcpy(p, n->path, HASH_SIZE);
-        p[n->depth / 2] |= (uint8_t)(n->depth % 2 == 0 ? i << 4 : i);
-        const struct node *child = map_find(&b->nodes, p, n->depth + 1u);
-        ASSERT(child != NULL && child->kind != NODE_NONE);
-        ASSERT(top < NIBBLES_MAX + 1);
-        stack[top++] = (struct frame){ child, 0 };
-        rc = node_put(s, txn, b->version, child);
-        written++;
     }
-    ASSERT(rc != ERR_OK || written == live);
+    ASSERT(rc != ERR_OK || written == b->live_node_count);
     return rc;
 }
 
-static enum err
-commit_nodes(const struct state_store *s, struct db_txn *txn, const struct state_batch *b)
+/* One stale record's key (state_stale), encoded for sorting. */
+struct stale_key {
+    uint8_t size;
+    uint8_t key[STALE_KEY_MAX];
+};
+
+static int
+stale_key_compare(const void *a, const void *b)
 {
-    enum err rc = commit_node_tree(s, txn, b);
-    if (rc != ERR_OK) {
-        return rc;
+    const struct stale_key *x = a;
+    const struct stale_key *y = b;
+    int c = memcmp(x->key, y->key, x->size < y->size ? x->size : y->size);
+    if (c != 0) {
+        return c;
     }
-    uint8_t stale[STALE_KEY_MAX];
-    store_be64(stale, b->version);
-    stale[8] = STALE_NODE;
-    for (size_t i = 0; i < b->stale_node_count; i++) {
-        const struct stale_node *e = &b->stale_nodes[i];
-        size_t key_size = 9 + node_key_encode(e->version, e->path, e->depth, stale + 9);
-        rc = db_put(txn, s->stale, db_val_of(stale, key_size), db_val_of(NULL, 0));
-        if (rc != ERR_OK) {
-            return rc;
-        }
-    }
-    return ERR_OK;
+    return x->size == y->size ? 0 : (x->size < y->size ? -1 : 1);
 }
 
+/* Writes the batch's stale records (nodes, then values) in key order: they all start with the
+ * batch's version, above every older record, so each one appends at the table's end instead
+ * of a B-tree search and insert per record. */
 static enum err
-stale_value_put(const struct state_store *s, struct db_txn *txn, uint64_t since,
-                const struct hash *key_hash, uint64_t version)
+commit_stale(const struct state_store *s, struct db_txn *txn, const struct state_batch *b)
 {
-    uint8_t stale[8 + 1 + VALUE_KEY_SIZE];
-    store_be64(stale, since);
-    stale[8] = STALE_VALUE;
-    value_key_encode(key_hash, version, stale + 9);
-    return db_put(txn, s->stale, db_val_of(stale, sizeof stale), db_val_of(NULL, 0));
+    size_t count = b->stale_node_count + b->stale_value_count;
+    if (count == 0) {
+        return ERR_OK;
+    }
+    struct stale_key *keys = mem_alloc(count * sizeof keys[0]);
+    for (size_t i = 0; i < b->stale_node_count; i++) {
+        const struct stale_node *e = &b->stale_nodes[i];
+        struct stale_key *k = &keys[i];
+        store_be64(k->key, b->version);
+        k->key[8] = STALE_NODE;
+        k->size = (uint8_t)(9 + node_key_encode(e->version, e->path, e->depth, k->key + 9));
+    }
+    for (size_t i = 0; i < b->stale_value_count; i++) {
+        const struct stale_value *e = &b->stale_values[i];
+        struct stale_key *k = &keys[b->stale_node_count + i];
+        store_be64(k->key, b->version);
+        k->key[8] = STALE_VALUE;
+        k->size = (uint8_t)(9 + value_key_encode(&e->key_hash, e->version, k->key + 9));
+    }
+    qsort(keys, count, sizeof keys[0], stale_key_compare);
+    enum err rc = ERR_OK;
+    for (size_t i = 0; rc == ERR_OK && i < count; i++) {
+        rc = db_append(txn, s->stale, db_val_of(keys[i].key, keys[i].size), db_val_of(NULL, 0));
+    }
+    mem_free(keys);
+    return rc;
 }
 
 static enum err
@@ -1694,10 +1870,6 @@ commit_values(const struct state_store *s, struct db_txn *txn, const struct stat
             rc = db_append(txn, s->values, db_val_of(key, sizeof key),
                            db_val_of(w->value, w->value_size));
         }
-    }
-    for (size_t i = 0; rc == ERR_OK && i < b->stale_value_count; i++) {
-        const struct stale_value *e = &b->stale_values[i];
-        rc = stale_value_put(s, txn, b->version, &e->key_hash, e->version);
     }
     return rc;
 }
@@ -1886,9 +2058,12 @@ state_store_commit(struct state_store *s, struct db_txn *txn, const struct state
     if (b->committed || b->base_id != s->committed_id || b->version != s->version + 1) {
         return ERR_STALE;
     }
-    enum err rc = commit_nodes(s, txn, b);
+    enum err rc = commit_node_tree(s, txn, b);
     if (rc == ERR_OK) {
         rc = commit_values(s, txn, b);
+    }
+    if (rc == ERR_OK) {
+        rc = commit_stale(s, txn, b);
     }
     if (rc == ERR_OK) {
         rc = root_put(s, txn, b->version, &b->root_hash, b->root);
@@ -1914,9 +2089,10 @@ state_store_committed(struct state_store *s, struct state_batch *b)
     }
     value_cache_advance(s->cache, b->version, changes, n);
     mem_free(changes);
-    for (size_t i = 0; i < b->nodes.count; i++) {
-        node_cache_put(s->top, b->version, map_at(&b->nodes, i)); /* drops NODE_NONE, deep */
+    for (size_t i = 0; i < b->top_node_count; i++) {
+        node_cache_put(s->top, b->version, map_at(&b->nodes, b->top_nodes[i]));
     }
+    node_cache_put_batch_deep(s->top, b);
     s->version = b->version;
     s->root_hash = b->root_hash;
     s->root = b->root;

@@ -123,6 +123,12 @@ slot_set(struct value_cache *c, struct slot *s, const struct hash *key_hash, con
     if (value != NULL && size > c->value_size_max) {
         return false;
     }
+    if (s->used && s->value != NULL && value != NULL && s->size == size &&
+        hash_equal(&s->key_hash, key_hash)) {
+        memcpy(s->value, value, size); /* a new value of the same size (an account): in place */
+        s->ref = false;
+        return true;
+    }
     slot_clear(c, s);
     s->key_hash = *key_hash;
     s->used = true;
@@ -209,7 +215,10 @@ value_cache_advance(struct value_cache *c, uint64_t version,
     for (size_t i = 0; i < count; i++) {
         const struct value_cache_change *ch = &changes[i];
         struct slot *s = find(c, ch->key_hash);
-        if (s != NULL) {
+        if (s != NULL && s->value == NULL && !s->ref && ch->value != NULL) {
+            /* a new key (a notary record): read once as absent before its write, not since */
+            slot_clear(c, s);
+        } else if (s != NULL) {
             bool ref = s->ref;
             if (slot_set(c, s, ch->key_hash, ch->value, ch->size)) {
                 s->ref = ref;

@@ -64,7 +64,10 @@ struct value_cache_change {
     size_t size;
 };
 /* The state moved to `version` with these changes: updates the changed keys that are cached
- * (keys not cached stay out) and the cache's version, atomically for readers. */
+ * (keys not cached stay out) and the cache's version, atomically for readers. A key cached as
+ * absent and not read since it was put, that now has a value, is dropped instead: that is how
+ * a new key is written (read once to check it is absent, then put), and its value would push
+ * out hot entries for nobody. */
 void value_cache_advance(struct value_cache *c, uint64_t version,
                          const struct value_cache_change *changes, size_t count);
 /* The version the cache holds. */

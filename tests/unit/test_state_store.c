@@ -516,6 +516,54 @@ test_delete_everything(void **state)
     fixture_release(&f);
 }
 
+/* Blocks that each touch most keys with every kind of write at once (deletes that collapse
+ * paths, inserts that split leaves, updates, unchanged values, absent deletes): a batch walks
+ * its keys in hash order and keeps the previous key's top levels (walk_kept), which must stay
+ * right across each kind of change. Roots match the definition at every block. */
+static void
+test_dense_mixed_blocks(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f, HASH_SHA256, 2);
+    struct model *m = mem_alloc(sizeof *m);
+    model_init(m);
+    struct state_write *w = mem_alloc(MODEL_KEYS * sizeof w[0]);
+    uint64_t seed = 11;
+    for (size_t block = 0; block < 12; block++) {
+        size_t n = 0;
+        for (size_t i = 0; i < MODEL_KEYS; i++) {
+            size_t action = rng_below(&seed, block == 0 ? 2 : 5);
+            if (action == 0 && m->present[i]) {
+                m->present[i] = false;
+                w[n++] = del(m->keys[i]);
+            } else if (action == 0) {
+                w[n++] = del(m->keys[i]); /* absent: nothing changes */
+            } else if (action == 1) {
+                snprintf(m->values[i], sizeof m->values[i], "v-%zu-%zu", i, block);
+                m->present[i] = true;
+                w[n++] = put(m->keys[i], m->values[i]);
+            } else if (action == 2 && m->present[i]) {
+                w[n++] = put(m->keys[i], m->values[i]); /* the same value */
+            }
+        }
+        commit_writes(&f, w, n);
+        struct hash expected;
+        model_root(HASH_SHA256, m, &expected);
+        assert_root(&f, &expected);
+    }
+    for (size_t i = 0; i < MODEL_KEYS; i++) {
+        w[i] = del(m->keys[i]);
+    }
+    commit_writes(&f, w, MODEL_KEYS);
+    struct hash zero;
+    memset(&zero, 0, sizeof zero);
+    assert_root(&f, &zero);
+    mem_free(w);
+    mem_free(m);
+    fixture_release(&f);
+}
+
 static void
 test_speculative_chain(void **state)
 {
@@ -1310,6 +1358,7 @@ main(void)
         cmocka_unit_test(test_invalid_args),
         cmocka_unit_test(test_root_independence),
         cmocka_unit_test(test_delete_everything),
+        cmocka_unit_test(test_dense_mixed_blocks),
         cmocka_unit_test(test_speculative_chain),
         cmocka_unit_test(test_top_node_cache),
         cmocka_unit_test(test_db_append),

@@ -146,6 +146,43 @@ test_tag_collisions(void **state)
     value_cache_free(c);
 }
 
+/* A key cached as absent and then written (a new key: read once to check, then put) leaves
+ * the cache at the commit; one read again while absent is kept and updated; a changed value
+ * of the same size is updated in place. */
+static void
+test_new_keys_leave(void **state)
+{
+    (void)state;
+    struct value_cache *c = value_cache_new(64, 16, 1);
+    struct buf out;
+    buf_init(&out, 16);
+    struct hash fresh = key_of(1);
+    struct hash hot = key_of(2);
+    struct hash account = key_of(3);
+    value_cache_put(c, 1, &fresh, NULL, 0);
+    value_cache_put(c, 1, &hot, NULL, 0);
+    value_cache_put(c, 1, &account, (const uint8_t *)"aaa", 3);
+    assert_int_equal(value_cache_get(c, 1, &hot, &out), ERR_NOT_FOUND); /* read again */
+    struct value_cache_change ch[3] = { { &fresh, (const uint8_t *)"f", 1 },
+                                        { &hot, (const uint8_t *)"h", 1 },
+                                        { &account, (const uint8_t *)"bbb", 3 } };
+    value_cache_advance(c, 2, ch, 3);
+    assert_int_equal(value_cache_get(c, 2, &fresh, &out), ERR_AGAIN);
+    assert_int_equal(value_cache_get(c, 2, &hot, &out), ERR_OK);
+    assert_int_equal(out.size, 1);
+    assert_int_equal(out.data[0], 'h');
+    buf_reset(&out);
+    assert_int_equal(value_cache_get(c, 2, &account, &out), ERR_OK);
+    assert_int_equal(out.size, 3);
+    assert_memory_equal(out.data, "bbb", 3);
+    struct value_cache_stats st;
+    value_cache_get_stats(c, &st);
+    assert_int_equal(st.entries, 2);
+    assert_int_equal(st.bytes, 4);
+    buf_release(&out);
+    value_cache_free(c);
+}
+
 int
 main(void)
 {
@@ -153,6 +190,7 @@ main(void)
         cmocka_unit_test(test_get_put_update),
         cmocka_unit_test(test_eviction),
         cmocka_unit_test(test_tag_collisions),
+        cmocka_unit_test(test_new_keys_leave),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
