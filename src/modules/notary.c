@@ -66,7 +66,10 @@ reject(struct exec_ctx *ctx, enum err code, const char *message)
     return code;
 }
 
-/* The checks that do not write: sender, duplicate, capacity. Loads the list. */
+/* The checks that do not write: sender, duplicate, capacity. Loads the list. A record of
+ * (document, account) exists exactly when the document's list names the account (anchor_write
+ * writes both; nothing removes either), so the list answers the duplicate check and the
+ * record is read only to quote a duplicate's height: one state read per new anchor. */
 static enum err
 anchor_check(struct exec_ctx *ctx, const struct notary_anchor_args *args,
              struct address *out_accounts, size_t *out_count)
@@ -75,25 +78,35 @@ anchor_check(struct exec_ctx *ctx, const struct notary_anchor_args *args,
     if (exec_ctx_institution(ctx) == 0) {
         return reject(ctx, ERR_DENIED, "notary.anchor: the sender belongs to no institution");
     }
-    uint8_t storage[NOTARY_RECORD_SIZE_MAX];
-    struct buf value = FIXED_BUF(storage);
-    struct notary_record existing;
-    enum err rc = record_load(view, &args->document, exec_ctx_sender(ctx), &value, &existing);
-    if (rc == ERR_OK) {
+    enum err rc = list_load(view, &args->document, out_accounts, out_count);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    const struct address *sender = exec_ctx_sender(ctx);
+    for (size_t i = 0; i < *out_count; i++) {
+        if (memcmp(out_accounts[i].bytes, sender->bytes, ADDRESS_SIZE) != 0) {
+            continue;
+        }
+        uint8_t storage[NOTARY_RECORD_SIZE_MAX];
+        struct buf value = FIXED_BUF(storage);
+        struct notary_record existing;
+        rc = record_load(view, &args->document, sender, &value, &existing);
+        if (rc == ERR_NOT_FOUND) {
+            fatal("notary list names an account without its record");
+        }
+        if (rc != ERR_OK) {
+            return rc;
+        }
         char message[128];
         snprintf(message, sizeof message,
                  "notary.anchor: this account already anchored this document at height %" PRIu64,
                  existing.height);
         return reject(ctx, ERR_EXISTS, message);
     }
-    if (rc != ERR_NOT_FOUND) {
-        return rc;
+    if (*out_count >= NOTARY_ANCHORS_PER_HASH_MAX) {
+        return reject(ctx, ERR_FULL, "notary.anchor: this document has the maximum of 64 anchors");
     }
-    rc = list_load(view, &args->document, out_accounts, out_count);
-    if (rc == ERR_OK && *out_count >= NOTARY_ANCHORS_PER_HASH_MAX) {
-        rc = reject(ctx, ERR_FULL, "notary.anchor: this document has the maximum of 64 anchors");
-    }
-    return rc;
+    return ERR_OK;
 }
 
 static enum err
