@@ -422,26 +422,24 @@ on_frame(void *ctx, const struct public_key *peer, uint8_t type, const uint8_t *
         log_debug(LOG_NODE, "frame ignored type=%u size=%zu", type, size);
         return;
     }
-    const struct mempool_raw *txs = NULL;
-    struct mempool_result *results = NULL;
-    size_t count = 0;
-    if (tx_gossip_split(n->gossip, type, payload, size, &txs, &results, &count) != ERR_OK) {
+    struct tx_gossip_batch batch;
+    if (tx_gossip_split(n->gossip, type, payload, size, &batch) != ERR_OK) {
         log_debug(LOG_NODE, "gossiped tx batch malformed size=%zu", size);
         return;
     }
     n->admitting_from = peer;
-    mempool_admit(n->mempool, txs, count, results);
+    mempool_admit(n->mempool, batch.txs, batch.count, batch.results);
     n->admitting_from = NULL;
     size_t refused = 0;
     enum err last = ERR_OK;
-    for (size_t i = 0; i < count; i++) {
-        if (results[i].rc != ERR_OK && results[i].rc != ERR_EXISTS) {
+    for (size_t i = 0; i < batch.count; i++) {
+        if (batch.results[i].rc != ERR_OK && batch.results[i].rc != ERR_EXISTS) {
             refused++;
-            last = results[i].rc;
+            last = batch.results[i].rc;
         }
     }
     if (refused > 0) {
-        log_debug(LOG_NODE, "gossiped txs refused count=%zu of=%zu error=%s", refused, count,
+        log_debug(LOG_NODE, "gossiped txs refused count=%zu of=%zu error=%s", refused, batch.count,
                   err_name(last));
     }
 }

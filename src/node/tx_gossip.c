@@ -10,7 +10,7 @@
 #include "p2p/frame.h"
 #include "p2p/p2p.h"
 
-#define TX_GOSSIP_BATCH_BYTES_MIN (64u * 1024u)
+#define TX_GOSSIP_BATCH_BYTES_MIN ((size_t)64 * 1024)
 
 struct tx_gossip {
     struct p2p *p2p;
@@ -119,8 +119,7 @@ tx_gossip_queue(struct tx_gossip *g, const struct public_key *from, const struct
 
 enum err
 tx_gossip_split(struct tx_gossip *g, uint8_t frame_type, const uint8_t *payload, size_t size,
-                const struct mempool_raw **out_txs, struct mempool_result **out_results,
-                size_t *out_count)
+                struct tx_gossip_batch *out)
 {
     ASSERT(g != NULL);
     size_t count = 0;
@@ -137,9 +136,7 @@ tx_gossip_split(struct tx_gossip *g, uint8_t frame_type, const uint8_t *payload,
             g->rx[i] = (struct mempool_raw){ g->items[i].data, g->items[i].size };
         }
     }
-    *out_txs = g->rx;
-    *out_results = g->results;
-    *out_count = count;
+    *out = (struct tx_gossip_batch){ g->rx, g->results, count };
     return ERR_OK;
 }
 

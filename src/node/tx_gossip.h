@@ -41,12 +41,17 @@ void tx_gossip_queue(struct tx_gossip *g, const struct public_key *from, const s
 /* Sends what is queued now. */
 void tx_gossip_flush(struct tx_gossip *g);
 
-/* The txs of a FRAME_TXS payload (or of a single FRAME_TX) in storage owned by g, valid until
- * the next call; *out_results has room for *out_count results. ERR_MALFORMED for a payload
- * that does not split (frame_txs_split). */
+/* A received batch: txs[0..count) and room for their results, in storage owned by the
+ * tx_gossip, valid until the next tx_gossip_split. */
+struct tx_gossip_batch {
+    const struct mempool_raw *txs;
+    struct mempool_result *results;
+    size_t count;
+};
+/* The txs of a FRAME_TXS payload (or of a single FRAME_TX). ERR_MALFORMED for a payload that
+ * does not split (frame_txs_split). */
 MUST_USE enum err tx_gossip_split(struct tx_gossip *g, uint8_t frame_type, const uint8_t *payload,
-                                  size_t size, const struct mempool_raw **out_txs,
-                                  struct mempool_result **out_results, size_t *out_count);
+                                  size_t size, struct tx_gossip_batch *out);
 
 /* Frames and txs sent (each frame counted once, not per peer). */
 struct tx_gossip_stats {
