@@ -17,6 +17,7 @@
 #include "base/assert.h"
 #include "crypto/ed25519_fast_internal.h"
 
+// NOLINTNEXTLINE(readability-identifier-naming): the name sm2_curve.c uses
 __extension__ typedef unsigned __int128 u128;
 
 #define MASK51 ((UINT64_C(1) << 51) - 1)
@@ -32,7 +33,7 @@ __extension__ typedef unsigned __int128 u128;
 #define B_WINDOW    ED_B_WINDOW /* wNAF width for B: B_TABLE odd multiples per chunk, built once */
 #define A_TABLE     (1 << (A_WINDOW - 2))
 #define B_TABLE     (1 << (B_WINDOW - 2))
-#define NAF_SIZE    (CHUNKS * CHUNK_BITS) /* a scalar below 2^253 has at most 254 digits */
+#define NAF_SIZE    ((size_t)CHUNKS * CHUNK_BITS) /* a scalar below 2^253 has at most 254 digits */
 #define CACHE_WAYS  8
 #define CACHE_SETS  (ED25519_FAST_KEYS_MAX / CACHE_WAYS)
 #define SCALAR_SIZE 32
@@ -312,7 +313,7 @@ static void
 fe_from_bytes(struct ed_fe *r, const uint8_t in[32])
 {
     uint64_t w[4];
-    for (int i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 4; i++) {
         w[i] = load64_le(in + 8 * i);
     }
     fe_from_words(r, w);
@@ -596,6 +597,7 @@ static void
 batch_pack(struct packed_point *out, const struct ext *in, size_t count, struct ed_fe *prefix)
 {
     ASSERT(count >= 1);
+    // cppcheck-suppress uninitvar ; chunk_tables fills in through a row pointer first
     prefix[0] = in[0].z;
     for (size_t i = 1; i < count; i++) {
         fe_mul(&prefix[i], &prefix[i - 1], &in[i].z);
@@ -658,13 +660,24 @@ scalar_is_canonical(const uint8_t s[SCALAR_SIZE])
     return false; /* s = L */
 }
 
+/* k += small over 5 limbs (k < 2^254 stays in range). */
+static void
+u320_add_small(uint64_t k[5], uint64_t small)
+{
+    uint64_t carry = small;
+    for (int i = 0; i < 5 && carry != 0; i++) {
+        k[i] += carry;
+        carry = k[i] < carry ? 1 : 0;
+    }
+}
+
 /* Width-w NAF of a scalar below 2^253 (little-endian), least significant digit first, in
  * NAF_SIZE digits. */
 static void
 wnaf(const uint8_t scalar[SCALAR_SIZE], unsigned width, int8_t out[NAF_SIZE])
 {
     uint64_t k[5];
-    for (int i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 4; i++) {
         k[i] = load64_le(scalar + 8 * i);
     }
     k[4] = 0;
@@ -682,11 +695,7 @@ wnaf(const uint8_t scalar[SCALAR_SIZE], unsigned width, int8_t out[NAF_SIZE])
             if (digit > 0) {
                 k[0] -= (uint64_t)digit;
             } else {
-                uint64_t carry = (uint64_t)(-digit);
-                for (int i = 0; i < 5 && carry != 0; i++) {
-                    k[i] += carry;
-                    carry = k[i] < carry ? 1 : 0;
-                }
+                u320_add_small(k, (uint64_t)(-digit));
             }
         }
         for (int i = 0; i < 4; i++) {
@@ -714,12 +723,12 @@ mul_double(struct ext *out, const uint8_t s[SCALAR_SIZE], const uint8_t h[SCALAR
         bool neg[2 * CHUNKS];
         size_t n = 0;
         for (size_t i = 0; i < CHUNKS; i++) {
-            int d = s_naf[i * CHUNK_BITS + (size_t)k];
+            int d = (int)s_naf[i * CHUNK_BITS + (size_t)k];
             if (d != 0) {
                 add[n] = &b_table[i][(d > 0 ? d : -d) / 2];
                 neg[n++] = d < 0;
             }
-            d = h_naf[i * CHUNK_BITS + (size_t)k];
+            d = (int)h_naf[i * CHUNK_BITS + (size_t)k];
             if (d != 0) {
                 add[n] = &p_table[i * A_TABLE + (size_t)((d > 0 ? d : -d) / 2)];
                 neg[n++] = d < 0;
