@@ -24,19 +24,21 @@ __extension__ typedef unsigned __int128 u128;
 /* 8 chunks, windows 4 and 7: measured against 4/5/7 (63 doublings, 8 odd multiples of -A
  * per chunk, the same 32 points per key: about 15 % slower) and 16/3/6 (about the same on
  * hits, a slower table build on a miss). */
-#define ED_CHUNKS   8
-#define ED_A_WINDOW 4
-#define ED_B_WINDOW 7
-#define CHUNKS      ED_CHUNKS /* the 253-bit scalars as CHUNKS chunks of CHUNK_BITS bits */
-#define CHUNK_BITS  (256 / CHUNKS)
-#define A_WINDOW    ED_A_WINDOW /* wNAF width for -A: A_TABLE odd multiples per chunk and key */
-#define B_WINDOW    ED_B_WINDOW /* wNAF width for B: B_TABLE odd multiples per chunk, built once */
-#define A_TABLE     (1 << (A_WINDOW - 2))
-#define B_TABLE     (1 << (B_WINDOW - 2))
-#define NAF_SIZE    ((size_t)CHUNKS * CHUNK_BITS) /* a scalar below 2^253 has at most 254 digits */
-#define CACHE_WAYS  8
-#define CACHE_SETS  (ED25519_FAST_KEYS_MAX / CACHE_WAYS)
-#define SCALAR_SIZE 32
+#define ED_CHUNKS    8
+#define ED_A_WINDOW  4
+#define ED_B_WINDOW  7
+#define CHUNKS       ED_CHUNKS /* the 253-bit scalars as CHUNKS chunks of CHUNK_BITS bits */
+#define CHUNK_BITS   (256 / CHUNKS)
+#define A_WINDOW     ED_A_WINDOW /* wNAF width for -A: A_TABLE odd multiples per chunk and key */
+#define B_WINDOW     ED_B_WINDOW /* wNAF width for B: B_TABLE odd multiples per chunk, built once */
+#define A_TABLE      (1 << (A_WINDOW - 2))
+#define B_TABLE      (1 << (B_WINDOW - 2))
+#define NAF_SIZE     ((size_t)CHUNKS * CHUNK_BITS) /* a scalar below 2^253 has at most 254 digits */
+#define PLAIN_WINDOW 5 /* wNAF width for a key's first verification (mul_double_plain) */
+#define PLAIN_TABLE  (1 << (PLAIN_WINDOW - 2))
+#define CACHE_WAYS   8
+#define CACHE_SETS   (ED25519_FAST_KEYS_MAX / CACHE_WAYS)
+#define SCALAR_SIZE  32
 
 _Static_assert(CACHE_SETS *CACHE_WAYS == ED25519_FAST_KEYS_MAX, "cache geometry");
 _Static_assert(CHUNKS *A_TABLE == 32, "the key table size ed25519_fast.h states");
@@ -85,6 +87,8 @@ static struct {
     uint8_t used[CACHE_SETS]; /* bit w: way w holds a key */
     uint8_t key[CACHE_SETS][CACHE_WAYS][ED25519_FAST_KEY_SIZE];
     struct key_entry entry[CACHE_SETS][CACHE_WAYS];
+    uint8_t seen_next[CACHE_SETS];         /* FIFO of the keys seen once */
+    uint64_t seen[CACHE_SETS][CACHE_WAYS]; /* their tags (0: empty) */
 } key_cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* The standard base point B (y = 4/5, x even). */
@@ -454,13 +458,9 @@ ext_add_precomp(struct ext *r, const struct ext *p, const struct precomp *q, boo
     fe_add(&d, &p->z, &p->z);
     fe_sub(&e, &b, &a);
     fe_add(&h, &b, &a);
-    if (neg) {
-        fe_add(&g, &d, &c);
-        fe_sub(&f, &d, &c);
-        /* the roles of F and G swap with the sign of C */
-        struct ed_fe tmp = f;
-        f = g;
-        g = tmp;
+    if (neg) { /* -q has -2dxy: the roles of F and G swap */
+        fe_add(&f, &d, &c);
+        fe_sub(&g, &d, &c);
     } else {
         fe_sub(&f, &d, &c);
         fe_add(&g, &d, &c);
@@ -482,9 +482,9 @@ ext_to_cached(struct cached *r, const struct ext *p)
     fe_mul(&r->t2d, &p->t, &fe_2d);
 }
 
-/* r = p + q (add-2008-hwcd-3 with k = 2d). r may alias p. */
+/* r = p + q (neg: p - q; add-2008-hwcd-3 with k = 2d). r may alias p; T only if need_t. */
 static void
-ext_add_cached(struct ext *r, const struct ext *p, const struct cached *q)
+ext_add_cached(struct ext *r, const struct ext *p, const struct cached *q, bool neg, bool need_t)
 {
     struct ed_fe ypx;
     struct ed_fe ymx;
@@ -498,19 +498,26 @@ ext_add_cached(struct ext *r, const struct ext *p, const struct cached *q)
     struct ed_fe h;
     fe_add(&ypx, &p->y, &p->x);
     fe_sub(&ymx, &p->y, &p->x);
-    fe_mul(&a, &ymx, &q->ymx);
-    fe_mul(&b, &ypx, &q->ypx);
+    fe_mul(&a, &ymx, neg ? &q->ypx : &q->ymx);
+    fe_mul(&b, &ypx, neg ? &q->ymx : &q->ypx);
     fe_mul(&c, &p->t, &q->t2d);
     fe_mul(&d, &p->z, &q->z);
     fe_add(&d, &d, &d);
     fe_sub(&e, &b, &a);
     fe_add(&h, &b, &a);
-    fe_sub(&f, &d, &c);
-    fe_add(&g, &d, &c);
+    if (neg) { /* -q has -2dT: the roles of F and G swap */
+        fe_add(&f, &d, &c);
+        fe_sub(&g, &d, &c);
+    } else {
+        fe_sub(&f, &d, &c);
+        fe_add(&g, &d, &c);
+    }
     fe_mul(&r->x, &e, &f);
     fe_mul(&r->y, &g, &h);
     fe_mul(&r->z, &f, &g);
-    fe_mul(&r->t, &e, &h);
+    if (need_t) {
+        fe_mul(&r->t, &e, &h);
+    }
 }
 
 static void
@@ -641,7 +648,7 @@ chunk_tables(struct packed_point *out, const struct ext *p, size_t per_chunk, st
         struct ext *row = scratch + i * per_chunk;
         row[0] = base;
         for (size_t j = 1; j < per_chunk; j++) {
-            ext_add_cached(&row[j], &row[j - 1], &twice_cached);
+            ext_add_cached(&row[j], &row[j - 1], &twice_cached, false, true);
         }
     }
     batch_pack(out, scratch, CHUNKS * per_chunk, prefix);
@@ -747,6 +754,51 @@ mul_double(struct ext *out, const uint8_t s[SCALAR_SIZE], const uint8_t h[SCALAR
     *out = acc;
 }
 
+/* out = s B + h P without P's chunk tables, for a key seen the first time: one wNAF loop of
+ * up to 253 doublings, 8 odd multiples of P (projective, no inversion) and B's first chunk
+ * table (so about libsodium's own cost). */
+static void
+mul_double_plain(struct ext *out, const uint8_t s[SCALAR_SIZE], const uint8_t h[SCALAR_SIZE],
+                 const struct ext *p)
+{
+    struct cached table[PLAIN_TABLE];
+    struct ext twice;
+    struct ext multiple = *p;
+    struct cached twice_cached;
+    ext_double(&twice, p, true);
+    ext_to_cached(&twice_cached, &twice);
+    ext_to_cached(&table[0], p);
+    for (size_t j = 1; j < PLAIN_TABLE; j++) {
+        ext_add_cached(&multiple, &multiple, &twice_cached, false, true);
+        ext_to_cached(&table[j], &multiple);
+    }
+    int8_t s_naf[NAF_SIZE];
+    int8_t h_naf[NAF_SIZE];
+    wnaf(s, B_WINDOW, s_naf);
+    wnaf(h, PLAIN_WINDOW, h_naf);
+    struct ext acc;
+    ext_identity(&acc);
+    bool started = false;
+    for (size_t k = NAF_SIZE; k-- > 0;) {
+        int sd = (int)s_naf[k];
+        int hd = (int)h_naf[k];
+        if (started) {
+            ext_double(&acc, &acc, sd != 0 || hd != 0);
+        }
+        if (sd != 0) {
+            struct precomp q;
+            point_unpack(&q, &b_table[0][(sd > 0 ? sd : -sd) / 2]);
+            ext_add_precomp(&acc, &acc, &q, sd < 0, hd != 0);
+            started = true;
+        }
+        if (hd != 0) {
+            ext_add_cached(&acc, &acc, &table[(hd > 0 ? hd : -hd) / 2], hd < 0, false);
+            started = true;
+        }
+    }
+    *out = acc;
+}
+
 /* ---- keys ---- */
 
 /* y (sign bit cleared) below p, as libsodium's ge25519_is_canonical. */
@@ -815,60 +867,92 @@ curve_init(void)
     ASSERT(pthread_once(&init_once, init_once_fn) == 0);
 }
 
-/* The key checks of libsodium's verify, in its order; then the tables of -A. */
+/* The key checks of libsodium's verify, in its order, and -A. */
 static bool
-key_entry_build(const uint8_t key[ED25519_FAST_KEY_SIZE], struct key_entry *out)
+key_decode(const uint8_t key[ED25519_FAST_KEY_SIZE], struct ext *out_neg_a)
 {
-    struct ext neg_a;
-    if (!encoding_is_canonical(key) || encoding_has_small_order(key) ||
-        !ext_decode_negate(&neg_a, key)) {
-        return false;
-    }
-    struct ext scratch[CHUNKS * A_TABLE];
-    struct ed_fe prefix[CHUNKS * A_TABLE];
-    chunk_tables(&out->table[0][0], &neg_a, A_TABLE, scratch, prefix);
-    return true;
+    return encoding_is_canonical(key) && !encoding_has_small_order(key) &&
+           ext_decode_negate(out_neg_a, key);
 }
 
-static size_t
-key_cache_set(const uint8_t key[ED25519_FAST_KEY_SIZE])
+static void
+key_entry_fill(const struct ext *neg_a, struct key_entry *out)
+{
+    struct ext scratch[CHUNKS * A_TABLE];
+    struct ed_fe prefix[CHUNKS * A_TABLE];
+    chunk_tables(&out->table[0][0], neg_a, A_TABLE, scratch, prefix);
+}
+
+/* The set of a key and its tag (64 bits of the same keyed hash, never 0) in the list of keys
+ * seen once. */
+static void
+key_cache_place(const uint8_t key[ED25519_FAST_KEY_SIZE], size_t *out_set, uint64_t *out_tag)
 {
     uint8_t h[crypto_shorthash_BYTES];
     ASSERT(crypto_shorthash(h, key, ED25519_FAST_KEY_SIZE, cache_hash_key) == 0);
     size_t v = (size_t)h[0] | ((size_t)h[1] << 8) | ((size_t)h[2] << 16);
-    return v % CACHE_SETS;
+    *out_set = v % CACHE_SETS;
+    *out_tag = load64_le(h) | 1;
 }
 
-/* Copies the key's entry into *out, building and caching it on a miss; false if the key
- * fails a check (never cached). */
-static bool
-key_lookup(const uint8_t key[ED25519_FAST_KEY_SIZE], struct key_entry *out)
+enum lookup {
+    LOOKUP_BAD,    /* the key fails a check (never cached) */
+    LOOKUP_TABLES, /* *out_entry holds the key's tables */
+    LOOKUP_POINT,  /* first sight: *out_neg_a holds -A, no tables built */
+};
+
+/* A cached key's tables are copied into *out_entry. A key seen the first time is only
+ * remembered (by its tag) and handed back as -A, for mul_double_plain: building tables costs
+ * about a plain verification, so keys that sign once never pay it. A key seen again (its tag
+ * still remembered) gets its tables built and cached. */
+static enum lookup
+key_lookup(const uint8_t key[ED25519_FAST_KEY_SIZE], struct key_entry *out_entry,
+           struct ext *out_neg_a)
 {
-    size_t set = key_cache_set(key);
+    size_t set = 0;
+    uint64_t tag = 0;
+    key_cache_place(key, &set, &tag);
     bool hit = false;
     ASSERT(pthread_mutex_lock(&key_cache.lock) == 0);
     for (size_t way = 0; way < CACHE_WAYS && !hit; way++) {
         if (((key_cache.used[set] >> way) & 1) != 0 &&
             memcmp(key_cache.key[set][way], key, ED25519_FAST_KEY_SIZE) == 0) {
-            *out = key_cache.entry[set][way];
+            *out_entry = key_cache.entry[set][way];
             hit = true;
         }
     }
     ASSERT(pthread_mutex_unlock(&key_cache.lock) == 0);
     if (hit) {
-        return true;
+        return LOOKUP_TABLES;
     }
-    if (!key_entry_build(key, out)) {
-        return false;
+    struct ext neg_a;
+    if (!key_decode(key, &neg_a)) {
+        return LOOKUP_BAD;
     }
+    bool seen = false;
+    ASSERT(pthread_mutex_lock(&key_cache.lock) == 0);
+    for (size_t way = 0; way < CACHE_WAYS && !seen; way++) {
+        seen = key_cache.seen[set][way] == tag;
+    }
+    if (!seen) {
+        size_t way = key_cache.seen_next[set] % CACHE_WAYS;
+        key_cache.seen_next[set] = (uint8_t)((way + 1) % CACHE_WAYS);
+        key_cache.seen[set][way] = tag;
+    }
+    ASSERT(pthread_mutex_unlock(&key_cache.lock) == 0);
+    if (!seen) {
+        *out_neg_a = neg_a;
+        return LOOKUP_POINT;
+    }
+    key_entry_fill(&neg_a, out_entry);
     ASSERT(pthread_mutex_lock(&key_cache.lock) == 0);
     size_t way = key_cache.next[set] % CACHE_WAYS;
     key_cache.next[set] = (uint8_t)((way + 1) % CACHE_WAYS);
-    key_cache.entry[set][way] = *out;
+    key_cache.entry[set][way] = *out_entry;
     memcpy(key_cache.key[set][way], key, ED25519_FAST_KEY_SIZE);
     key_cache.used[set] = (uint8_t)(key_cache.used[set] | (1u << way));
     ASSERT(pthread_mutex_unlock(&key_cache.lock) == 0);
-    return true;
+    return LOOKUP_TABLES;
 }
 
 /* ---- verification ---- */
@@ -887,7 +971,9 @@ ed25519_fast_verify(const uint8_t key[ED25519_FAST_KEY_SIZE], const uint8_t *msg
         return ERR_BAD_SIGNATURE;
     }
     struct key_entry entry;
-    if (!key_lookup(key, &entry)) {
+    struct ext neg_a;
+    enum lookup found = key_lookup(key, &entry, &neg_a);
+    if (found == LOOKUP_BAD) {
         return ERR_BAD_SIGNATURE;
     }
     crypto_hash_sha512_state state;
@@ -902,7 +988,11 @@ ed25519_fast_verify(const uint8_t key[ED25519_FAST_KEY_SIZE], const uint8_t *msg
 
     struct ext sum;
     uint8_t check[32];
-    mul_double(&sum, s, h, &entry.table[0][0]);
+    if (found == LOOKUP_TABLES) {
+        mul_double(&sum, s, h, &entry.table[0][0]);
+    } else {
+        mul_double_plain(&sum, s, h, &neg_a);
+    }
     ext_encode(&sum, check);
     return memcmp(check, r_bytes, sizeof check) == 0 ? ERR_OK : ERR_BAD_SIGNATURE;
 }
@@ -953,15 +1043,21 @@ ed_fe_inv(struct ed_fe *r, const struct ed_fe *a)
 
 bool
 ed25519_fast_mul_double(const uint8_t s[32], const uint8_t t[32], const uint8_t point[32],
-                        uint8_t out[32])
+                        bool plain, uint8_t out[32])
 {
     curve_init();
-    struct key_entry entry;
-    if ((s[31] & 0xe0) != 0 || (t[31] & 0xe0) != 0 || !key_entry_build(point, &entry)) {
+    struct ext neg_p;
+    if ((s[31] & 0xe0) != 0 || (t[31] & 0xe0) != 0 || !key_decode(point, &neg_p)) {
         return false;
     }
     struct ext sum;
-    mul_double(&sum, s, t, &entry.table[0][0]);
+    if (plain) {
+        mul_double_plain(&sum, s, t, &neg_p);
+    } else {
+        struct key_entry entry;
+        key_entry_fill(&neg_p, &entry);
+        mul_double(&sum, s, t, &entry.table[0][0]);
+    }
     ext_encode(&sum, out);
     return true;
 }

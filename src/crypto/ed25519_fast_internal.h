@@ -25,9 +25,9 @@ void ed_fe_sub(struct ed_fe *r, const struct ed_fe *a, const struct ed_fe *b);
 void ed_fe_inv(struct ed_fe *r, const struct ed_fe *a);
 
 /* out = encoding of s*B - t*P for scalars s, t < 2^253 (little-endian) and a key P that
- * passes the key checks of ed25519_fast.h (false otherwise). Uses the same tables and loop as
- * verification (the tables built here, not cached). */
+ * passes the key checks of ed25519_fast.h (false otherwise), by the loop a cached key takes
+ * (its tables built here, not cached) or, if plain, the loop of a key's first sight. */
 bool ed25519_fast_mul_double(const uint8_t s[32], const uint8_t t[32], const uint8_t point[32],
-                             uint8_t out[32]);
+                             bool plain, uint8_t out[32]);
 
 #endif
