@@ -169,7 +169,7 @@ fe_carry_wide(struct ed_fe *r, u128 t0, u128 t1, u128 t2, u128 t3, u128 t4)
     r->v[1] = r1;
 }
 
-static inline void
+static inline __attribute__((always_inline)) void
 fe_mul(struct ed_fe *r, const struct ed_fe *a, const struct ed_fe *b)
 {
     const uint64_t a0 = a->v[0];
@@ -196,7 +196,7 @@ fe_mul(struct ed_fe *r, const struct ed_fe *a, const struct ed_fe *b)
     fe_carry_wide(r, t0, t1, t2, t3, t4);
 }
 
-static inline void
+static inline __attribute__((always_inline)) void
 fe_sqr(struct ed_fe *r, const struct ed_fe *a)
 {
     const uint64_t a0 = a->v[0];
@@ -667,19 +667,9 @@ scalar_is_canonical(const uint8_t s[SCALAR_SIZE])
     return false; /* s = L */
 }
 
-/* k += small over 5 limbs (k < 2^254 stays in range). */
-static void
-u320_add_small(uint64_t k[5], uint64_t small)
-{
-    uint64_t carry = small;
-    for (int i = 0; i < 5 && carry != 0; i++) {
-        k[i] += carry;
-        carry = k[i] < carry ? 1 : 0;
-    }
-}
-
 /* Width-w NAF of a scalar below 2^253 (little-endian), least significant digit first, in
- * NAF_SIZE digits. */
+ * NAF_SIZE digits: at each odd window the digit is the window's value (plus the carry of the
+ * previous digit) taken into (-2^(w-1), 2^(w-1)), and a negative digit carries 1 upwards. */
 static void
 wnaf(const uint8_t scalar[SCALAR_SIZE], unsigned width, int8_t out[NAF_SIZE])
 {
@@ -688,28 +678,34 @@ wnaf(const uint8_t scalar[SCALAR_SIZE], unsigned width, int8_t out[NAF_SIZE])
         k[i] = load64_le(scalar + 8 * i);
     }
     k[4] = 0;
+    ASSERT((k[3] >> 61) == 0);
     const uint64_t mask = (UINT64_C(1) << width) - 1;
+    const uint64_t half = UINT64_C(1) << (width - 1);
     memset(out, 0, NAF_SIZE);
-    for (size_t pos = 0; (k[0] | k[1] | k[2] | k[3] | k[4]) != 0; pos++) {
-        ASSERT(pos < NAF_SIZE);
-        if (k[0] & 1) {
-            int digit = (int)(k[0] & mask);
-            if (digit >= (1 << (width - 1))) {
-                digit -= 1 << width;
-            }
-            out[pos] = (int8_t)digit;
-            /* k -= digit: a positive digit clears low bits, a negative one adds */
-            if (digit > 0) {
-                k[0] -= (uint64_t)digit;
-            } else {
-                u320_add_small(k, (uint64_t)(-digit));
-            }
+    uint64_t carry = 0;
+    size_t pos = 0;
+    while (pos < NAF_SIZE) {
+        size_t word = pos / 64;
+        size_t bit = pos % 64;
+        uint64_t bits = k[word] >> bit;
+        if (bit + width > 64) {
+            bits |= k[word + 1] << (64 - bit);
         }
-        for (int i = 0; i < 4; i++) {
-            k[i] = (k[i] >> 1) | (k[i + 1] << 63);
+        uint64_t window = carry + (bits & mask);
+        if ((window & 1) == 0) {
+            pos++;
+            continue;
         }
-        k[4] >>= 1;
+        if (window < half) {
+            carry = 0;
+            out[pos] = (int8_t)window;
+        } else {
+            carry = 1;
+            out[pos] = (int8_t)((int)window - (int)(mask + 1));
+        }
+        pos += width;
     }
+    ASSERT(carry == 0);
 }
 
 /* out = s B + h P, P given by its chunk tables (CHUNKS x A_TABLE): digit CHUNK_BITS i + k of a
