@@ -69,8 +69,10 @@ MUST_USE enum err sign_message(const struct secret_key *key, const uint8_t *msg,
 /* ERR_OK if valid; ERR_BAD_SIGNATURE otherwise (also for algorithm mismatch, malformed key). */
 MUST_USE enum err verify_message(const struct public_key *key, const uint8_t *msg, size_t size,
                                  const struct signature *sig);
-/* The same answer through OpenSSL's EVP for SM2 (the reference the tests, the fuzz target
- * and bench_crypto compare verify_message against); Ed25519 as verify_message. */
+/* The same answer through the reference implementations: OpenSSL's EVP for SM2, libsodium's
+ * crypto_sign_verify_detached for Ed25519 (what the tests, the fuzz target and bench_crypto
+ * compare verify_message against; verify_message runs crypto/sm2_curve and
+ * crypto/ed25519_fast). */
 MUST_USE enum err verify_message_openssl(const struct public_key *key, const uint8_t *msg,
                                          size_t size, const struct signature *sig);
 
