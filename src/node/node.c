@@ -45,6 +45,7 @@
 #define NODE_PATH_MAX           1024
 #define NODE_VERIFY_CACHE_SIZE  (1u << 16)
 #define NODE_GOSSIP_BATCH_BYTES (1u << 20) /* a FRAME_TXS payload at most */
+#define NODE_GOSSIP_DELAY_MS    5u         /* a gossip batch waits at most this long */
 _Static_assert(NODE_GOSSIP_BATCH_BYTES < CONFIG_FRAME_SIZE_MIN, "a gossip batch fits any frame");
 #define NODE_VERIFY_QUEUE 4096
 #define NODE_DB_MAP_SIZE  (64ull << 30)
@@ -621,7 +622,7 @@ open_p2p(struct node *n)
                   err_str(rc));
         return rc;
     }
-    n->gossip = tx_gossip_new(n->base, n->p2p, NODE_GOSSIP_BATCH_BYTES);
+    n->gossip = tx_gossip_new(n->base, n->p2p, NODE_GOSSIP_BATCH_BYTES, NODE_GOSSIP_DELAY_MS);
     node_admission_refresh(n, true);
     struct public_key self;
     p2p_self_key(n->p2p, &self);

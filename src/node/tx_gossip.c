@@ -2,6 +2,7 @@
 
 #include <event2/event.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "base/assert.h"
 #include "base/buf.h"
@@ -14,7 +15,8 @@
 
 struct tx_gossip {
     struct p2p *p2p;
-    struct event *flush_ev; /* activated when the first tx of a batch is queued */
+    struct event *flush_ev; /* armed when the first tx of a batch is queued */
+    struct timeval delay;
     size_t batch_bytes_max;
     struct buf batch; /* a FRAME_TXS payload (frame_txs_append) */
     bool has_from;    /* the batch's txs came from `from` (else from clients) */
@@ -34,14 +36,18 @@ on_flush(evutil_socket_t fd, short what, void *ctx)
 }
 
 struct tx_gossip *
-tx_gossip_new(struct event_base *base, struct p2p *p2p, size_t batch_bytes_max)
+tx_gossip_new(struct event_base *base, struct p2p *p2p, size_t batch_bytes_max,
+              unsigned flush_delay_ms)
 {
     ASSERT(base != NULL);
     ASSERT(p2p != NULL);
     ASSERT(batch_bytes_max >= TX_GOSSIP_BATCH_BYTES_MIN);
+    ASSERT(flush_delay_ms <= TX_GOSSIP_DELAY_MAX_MS);
     struct tx_gossip *g = mem_calloc(1, sizeof *g);
     g->p2p = p2p;
     g->batch_bytes_max = batch_bytes_max;
+    g->delay.tv_sec = 0;
+    g->delay.tv_usec = (suseconds_t)flush_delay_ms * 1000;
     buf_init(&g->batch, batch_bytes_max);
     g->flush_ev = event_new(base, -1, 0, on_flush, g);
     ASSERT(g->flush_ev != NULL);
@@ -82,6 +88,22 @@ tx_gossip_flush(struct tx_gossip *g)
     g->stats.txs += count;
     buf_reset(&g->batch);
     g->has_from = false;
+    event_del(g->flush_ev);
+}
+
+/* The batch got its first tx, from `from`: remember the origin, arm the flush. */
+static void
+batch_started(struct tx_gossip *g, const struct public_key *from)
+{
+    g->has_from = from != NULL;
+    if (from != NULL) {
+        g->from = *from;
+    }
+    if (g->delay.tv_usec == 0) {
+        event_active(g->flush_ev, EV_TIMEOUT, 0);
+    } else {
+        ASSERT(event_add(g->flush_ev, &g->delay) == 0);
+    }
 }
 
 void
@@ -108,12 +130,11 @@ tx_gossip_queue(struct tx_gossip *g, const struct public_key *from, const struct
         enum err rc = frame_txs_append(&g->batch, data, size);
         ASSERT(rc == ERR_OK); /* an empty batch takes any tx that fits batch_bytes_max */
     }
-    if (frame_txs_count(&g->batch) == 1) {
-        g->has_from = from != NULL;
-        if (from != NULL) {
-            g->from = *from;
-        }
-        event_active(g->flush_ev, EV_TIMEOUT, 0);
+    size_t count = frame_txs_count(&g->batch);
+    if (count == 1) {
+        batch_started(g, from);
+    } else if (count >= TX_GOSSIP_EAGER_COUNT) {
+        tx_gossip_flush(g);
     }
 }
 
