@@ -1,7 +1,7 @@
 /* Single-threaded throughput of the crypto layer: Ed25519 and SM2 keygen/sign/verify through
  * crypto/sign.h, SHA-256 and SM3 of 64 B and 4 KiB through crypto/hash.h. Each row runs for
  * about one second (bounded by the clock, checked every batch) and prints ops/s. SM2 verify
- * (crypto/sm2_curve) runs next to OpenSSL's EVP verify (verify_message_openssl) on one key and
+ * (crypto/sm2_curve) runs next to OpenSSL's EVP verify (verify_message_reference) on one key and
  * on 2,000 keys in turn, Ed25519 verify (crypto/ed25519_fast) next to libsodium's
  * crypto_sign_verify_detached the same way and on 8,192 keys in turn (twice what its key
  * cache remembers: every call a first sight); the last lines give the speed-ups of the same
@@ -104,7 +104,7 @@ static void
 run_verify_openssl(void *ctx)
 {
     struct sign_ctx *c = ctx;
-    ASSERT(verify_message_openssl(&c->pub, c->msg, sizeof c->msg, &c->sig) == ERR_OK);
+    ASSERT(verify_message_reference(&c->pub, c->msg, sizeof c->msg, &c->sig) == ERR_OK);
 }
 
 /* Many keys verified in turn, as a chain with ACCOUNTS accounts sees them: with 2,000 keys
@@ -134,7 +134,7 @@ static void
 run_verify_many_openssl(void *ctx)
 {
     struct many_ctx *c = ctx;
-    ASSERT(verify_message_openssl(&c->pub[c->next], c->msg, sizeof c->msg, &c->sig[c->next]) ==
+    ASSERT(verify_message_reference(&c->pub[c->next], c->msg, sizeof c->msg, &c->sig[c->next]) ==
            ERR_OK);
     c->next = (c->next + 1) % c->count;
 }

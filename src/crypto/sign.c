@@ -1,14 +1,14 @@
 /* Ed25519 signing through libsodium, Ed25519 verification through our own curve code
  * (crypto/ed25519_fast.h, answering exactly as libsodium 1.0.18's crypto_sign_verify_detached,
- * which stays available as the Ed25519 half of verify_message_openssl, the reference of the
+ * which stays available as the Ed25519 half of verify_message_reference, the reference of the
  * tests), SM2 signing through OpenSSL 3 EVP, SM2 verification through our own curve code
  * (crypto/sm2_curve.h, ~2.8x faster than OpenSSL 3.0's generic EC code; OpenSSL's EVP verify
- * stays available as verify_message_openssl). See sign.h for the encodings.
+ * stays available as verify_message_reference). See sign.h for the encodings.
  *
  * Process-wide state, all set once under pthread_once and read-only afterwards: libsodium's
  * initialisation, the fetched SM3 EVP_MD and the SM2 EC_GROUP (OpenSSL 3.0's implicit fetches
  * take a global lock per call). The only mutable shared state is sm2_key_cache, guarded by
- * its own mutex: parsed EVP_PKEYs for the interchange functions and verify_message_openssl
+ * its own mutex: parsed EVP_PKEYs for the interchange functions and verify_message_reference
  * (verify_message keeps its own key cache in sm2_curve.c). valid_key_cache (its own mutex)
  * remembers keys that passed public_key_check. */
 #include "crypto/sign.h"
@@ -506,7 +506,7 @@ sm2_verify_openssl(const struct public_key *key, const uint8_t *msg, size_t size
     return rc;
 }
 
-/* The checks verify_message and verify_message_openssl share; Ed25519 goes to our curve code
+/* The checks verify_message and verify_message_reference share; Ed25519 goes to our curve code
  * (ed25519_fast.h) or to libsodium, SM2 to our curve code (sm2_curve.h) or to OpenSSL's EVP. */
 static enum err
 verify_with(const struct public_key *key, const uint8_t *msg, size_t size,
@@ -545,8 +545,8 @@ verify_message(const struct public_key *key, const uint8_t *msg, size_t size,
 }
 
 enum err
-verify_message_openssl(const struct public_key *key, const uint8_t *msg, size_t size,
-                       const struct signature *sig)
+verify_message_reference(const struct public_key *key, const uint8_t *msg, size_t size,
+                         const struct signature *sig)
 {
     return verify_with(key, msg, size, sig, true);
 }

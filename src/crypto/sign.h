@@ -73,8 +73,8 @@ MUST_USE enum err verify_message(const struct public_key *key, const uint8_t *ms
  * crypto_sign_verify_detached for Ed25519 (what the tests, the fuzz target and bench_crypto
  * compare verify_message against; verify_message runs crypto/sm2_curve and
  * crypto/ed25519_fast). */
-MUST_USE enum err verify_message_openssl(const struct public_key *key, const uint8_t *msg,
-                                         size_t size, const struct signature *sig);
+MUST_USE enum err verify_message_reference(const struct public_key *key, const uint8_t *msg,
+                                           size_t size, const struct signature *sig);
 
 /* Checks that a decoded public key is well-formed for its algorithm: Ed25519 canonical, on
  * the curve, not of small order and in the prime-order subgroup (libsodium's

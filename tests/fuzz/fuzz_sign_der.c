@@ -4,7 +4,7 @@
  * input must re-encode to the same bytes, one value, one encoding, and the key must pass
  * public_key_check); 3 SM2 verify of key (65) || signature (64) || message, and 4 SM2 verify
  * of a signature made with secret (32), xored with mask (64), over message: verify_message
- * (crypto/sm2_curve) must answer exactly as verify_message_openssl (OpenSSL's EVP), and an
+ * (crypto/sm2_curve) must answer exactly as verify_message_reference (OpenSSL's EVP), and an
  * all-zero mask must verify. 5 and 6 the same for Ed25519 (crypto/ed25519_fast against
  * libsodium's crypto_sign_verify_detached): 5 key (32) || signature (64) || message, the key's
  * and R's encodings optionally replaced by a small-order or non-canonical one (the byte
@@ -58,7 +58,7 @@ check_verify_same(const struct public_key *key, const uint8_t *msg, size_t size,
                   const struct signature *sig)
 {
     enum err ours = verify_message(key, msg, size, sig);
-    ASSERT(ours == verify_message_openssl(key, msg, size, sig));
+    ASSERT(ours == verify_message_reference(key, msg, size, sig));
     ASSERT(ours == ERR_OK || ours == ERR_BAD_SIGNATURE);
 }
 
