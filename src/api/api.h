@@ -82,6 +82,9 @@ struct api_status {
     uint64_t sigs_cache_hits;    /* signature checks answered by the verify cache */
     uint64_t gossip_frames;      /* FRAME_TXS batches this node sent (once per batch) */
     uint64_t gossip_txs;         /* txs in them */
+    uint64_t state_version;      /* the committed state version (final height + 1) */
+    uint64_t state_oldest;       /* oldest state version still readable (pruning) */
+    uint64_t state_retain;       /* versions kept readable; 0: all (archive node) */
 };
 
 /* Which block GET /v1/blocks asks for. */

@@ -454,7 +454,7 @@ handle_status(struct api_server *server, struct api_conn *conn, struct evhttp_re
     st.node_name[API_TEXT_MAX] = '\0';
     json_t *body = json_pack(
         "{s:s,s:o,s:s,s:s,s:{s:o,s:o},s:o,s:o,s:b,s:I,s:{s:I,s:o,s:o,s:o},"
-        "s:{s:s,s:o},s:{s:o,s:o},s:{s:o,s:o}}",
+        "s:{s:s,s:o},s:{s:o,s:o},s:{s:o,s:o},s:{s:o,s:o,s:o}}",
         "chain_id", st.chain_id, "genesis_hash", hash_json(&st.genesis_hash), "hash",
         hash_alg_name(st.hash_alg), "node_name", st.node_name, "final", "height",
         u64_json(st.final_height), "id", hash_json(&st.final_id), "epoch", u64_json(st.epoch),
@@ -464,7 +464,9 @@ handle_status(struct api_server *server, struct api_conn *conn, struct evhttp_re
         u64_json(st.mempool_rejected), "sync", "state", sync_state_name(st.sync_state),
         "target_height", u64_json(st.sync_target_height), "signatures", "checked",
         u64_json(st.sigs_checked), "cache_hits", u64_json(st.sigs_cache_hits), "gossip", "frames",
-        u64_json(st.gossip_frames), "txs", u64_json(st.gossip_txs));
+        u64_json(st.gossip_frames), "txs", u64_json(st.gossip_txs), "state", "version",
+        u64_json(st.state_version), "oldest_version", u64_json(st.state_oldest), "retain_versions",
+        u64_json(st.state_retain));
     if (body == NULL) { /* a name that is not UTF-8 */
         respond_err(conn, req, ERR_UTF8, "node status is not valid UTF-8");
         return;

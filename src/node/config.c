@@ -68,6 +68,8 @@ static const struct config_key config_keys[] = {
     NUM_KEY("mempool", "bytes_max", KIND_U64, mempool_bytes_max, 1u << 20, 4ull << 30),
     NUM_KEY("verify", "threads", KIND_U32, verify_threads, 1, 64),
     NUM_KEY("consensus", "idle_block_interval_ms", KIND_U32, idle_block_interval_ms, 0, 600000),
+    NUM_KEY("storage", "state_retain_versions", KIND_U64, state_retain_versions, 0,
+            CONFIG_STATE_RETAIN_MAX),
 };
 
 #define CONFIG_KEY_COUNT (sizeof config_keys / sizeof config_keys[0])
@@ -110,6 +112,7 @@ config_default(struct config *out)
     out->mempool_bytes_max = 64u << 20;
     out->verify_threads = 2;
     out->idle_block_interval_ms = 250;
+    out->state_retain_versions = CONFIG_STATE_RETAIN_DEFAULT;
 }
 
 static void parse_fail(struct config_parse *p, const char *section, const char *name,
@@ -425,6 +428,13 @@ check_whole(struct config_parse *p)
     if (strcmp(c->p2p_listen, c->api_listen) == 0) {
         snprintf(p->error, sizeof p->error, "%s: [api] listen: same address as [p2p] listen (%s)",
                  p->origin, c->api_listen);
+        p->failed = true;
+        return;
+    }
+    if (c->state_retain_versions != 0 && c->state_retain_versions < CONFIG_STATE_RETAIN_MIN) {
+        snprintf(p->error, sizeof p->error,
+                 "%s: [storage] state_retain_versions: 0 (keep all) or at least %u", p->origin,
+                 CONFIG_STATE_RETAIN_MIN);
         p->failed = true;
         return;
     }

@@ -251,7 +251,8 @@ open_stores(struct node *n)
         log_error(LOG_NODE, "cannot open the consensus tables error=%s", err_str(rc));
         return rc;
     }
-    struct state_store_options so = { .hash_alg = n->genesis.hash_alg, .retain_versions = 0 };
+    struct state_store_options so = { .hash_alg = n->genesis.hash_alg,
+                                      .retain_versions = n->config.state_retain_versions };
     rc = state_store_open(n->db, &so, &n->state);
     if (rc != ERR_OK) {
         log_error(LOG_NODE, "cannot open state store path=%s error=%s", sub, err_str(rc));

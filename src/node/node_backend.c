@@ -26,6 +26,7 @@
 #include "node/tx_gossip.h"
 #include "p2p/p2p.h"
 #include "store/block_store.h"
+#include "store/state_store.h"
 
 #define NODE_SUBMIT_CHUNK 256 /* txs per mempool_admit call */
 
@@ -88,6 +89,9 @@ backend_status(void *ctx, struct api_status *out)
         s.gossip_frames = gs.frames;
         s.gossip_txs = gs.txs;
     }
+    s.state_version = state_store_version_published(n->state);
+    s.state_oldest = state_store_version_min_published(n->state);
+    s.state_retain = n->config.state_retain_versions;
     *out = s;
     return ERR_OK;
 }

@@ -240,6 +240,7 @@ struct state_store {
     /* `version` for readers on other threads: stored after the commit's txn and the cache
      * moved on (state_store_committed), so it names a version LMDB holds. */
     _Atomic uint64_t published;
+    _Atomic uint64_t published_floor; /* `floor` for readers on other threads */
 };
 
 /* ---- encoding helpers ---- */
@@ -1042,6 +1043,7 @@ state_store_open(struct db *db, const struct state_store_options *options, struc
     }
     s->cache = value_cache_new(STATE_CACHE_ENTRIES, STATE_CACHE_VALUE_SIZE_MAX, s->version);
     atomic_init(&s->published, s->version);
+    atomic_init(&s->published_floor, s->floor);
     *out = s;
     return ERR_OK;
 }
@@ -1086,6 +1088,12 @@ uint64_t
 state_store_version_min(const struct state_store *s)
 {
     return s->floor;
+}
+
+uint64_t
+state_store_version_min_published(struct state_store *s)
+{
+    return atomic_load_explicit(&s->published_floor, memory_order_relaxed);
 }
 
 enum err
@@ -2099,6 +2107,7 @@ state_store_committed(struct state_store *s, struct state_batch *b)
     s->floor = s->pending_floor;
     s->committed_id = b->id;
     atomic_store_explicit(&s->published, s->version, memory_order_release);
+    atomic_store_explicit(&s->published_floor, s->floor, memory_order_relaxed);
     b->committed = true;
     batch_release(b);
     struct state_batch *parent = b->parent;

@@ -100,6 +100,9 @@ void state_store_root(const struct state_store *s, struct hash *out);
 uint64_t state_store_version_published(struct state_store *s);
 /* Oldest readable version. */
 uint64_t state_store_version_min(const struct state_store *s);
+/* The oldest readable version as of the last state_store_committed, for other threads (a
+ * status report; a reader still checks what it reads). */
+uint64_t state_store_version_min_published(struct state_store *s);
 /* Root of a committed, retained version as seen by txn (ERR_NOT_FOUND otherwise). */
 MUST_USE enum err state_store_root_at(struct state_store *s, struct db_txn *txn, uint64_t version,
                                       struct hash *out);

@@ -3,9 +3,12 @@ the validators grow the chain with empty blocks back to back
 ([consensus] idle_block_interval_ms = 0) to BLOCKS heights; then the 4th is killed, loses
 its data directory and joins again, late, as a new node: it fetches the blocks with their finality proofs by block sync ("sync
 done" in its log, blocks/s printed), starts consensus and holds the same chain (block ids
-compared at every height on all 4 nodes). A node whose transport key is not registered on the
+compared at every height on all 4 nodes). The nodes keep 16 state versions
+([storage] state_retain_versions = 16): each has pruned older ones (/v1/status "state") and
+still answers an account query with a state proof. A node whose transport key is not registered on the
 chain dials the validators: they refuse it (logged) and keep finalizing.
 usage: test_sync.py LIANMENG MAKE_TX [BLOCKS]"""
+import json
 import os
 import re
 import shutil
@@ -20,11 +23,30 @@ from lmtest import (Procs, check, fail, final_height, finish, free_port_range, h
 BIN = sys.argv[1]
 BLOCKS = int(sys.argv[3]) if len(sys.argv) > 3 else 200
 NODES = 4
+RETAIN = 16
+PRUNE_STEP = 32  # STATE_PRUNE_INTERVAL_DEFAULT
 
 
 def init_devnet(dir_, nodes, base):
     subprocess.run([BIN, "devnet", "--nodes", str(nodes), "--dir", dir_, "--base-port", str(base),
                     "--init-only"], check=True, capture_output=True, timeout=120)
+
+
+def check_pruned(apis, home):
+    """Each node keeps RETAIN..RETAIN+PRUNE_STEP-1 state versions, and proofs still work."""
+    p = subprocess.run([BIN, "keys", "show", "account", "--dir", os.path.join(home, "keys"),
+                        "--output", "json"], capture_output=True, timeout=30)
+    check(p.returncode == 0, "keys show: %r" % p.stderr[-300:])
+    addr = json.loads(p.stdout)["address"]
+    for i, u in enumerate(apis):
+        st = status_of(u)["state"]
+        check(st["retain_versions"] == RETAIN and
+              st["version"] - RETAIN - PRUNE_STEP < st["oldest_version"] <= st["version"] - RETAIN + 1,
+              "node%d did not prune its state versions: %r" % (i, st))
+        code, acct = http("GET", u + "/v1/accounts/" + addr)
+        check(code == 200 and acct["address"] == addr and len(acct["proof"]["state_proof"]) > 0 and
+              acct["proof"]["height"] + 1 >= st["oldest_version"],
+              "node%d: account query after pruning: %d %r" % (i, code, acct))
 
 
 def main():
@@ -38,7 +60,8 @@ def main():
         apis = ["http://127.0.0.1:%d" % (base + i) for i in range(NODES)]
         for h in homes:
             with open(os.path.join(h, "config.ini"), "a") as f:
-                f.write("[consensus]\nidle_block_interval_ms = 0\n")
+                f.write("[consensus]\nidle_block_interval_ms = 0\n[storage]\n"
+                        "state_retain_versions = %d\n" % RETAIN)
         t0 = time.monotonic()
         started = [start_node(procs, BIN, h) for h in homes]
         wait_slow("height %d" % BLOCKS, lambda: min(final_height(u) for u in apis) >= BLOCKS, 240)
@@ -64,6 +87,7 @@ def main():
                  lambda: final_height(apis[3]) >= top + 5, 60)
         upto = min(final_height(u) for u in apis)
         same_chains(apis, upto)
+        check_pruned(apis, homes[0])
 
         # A node with keys of another chain's devnet (its transport key is not registered
         # here) but this chain's genesis and peers dials the validators and is refused.

@@ -51,6 +51,7 @@ test_defaults(void **state)
     assert_int_equal(c.peer_count, 0);
     assert_int_equal(c.api_connections_max, 256);
     assert_int_equal(c.verify_threads, 2);
+    assert_int_equal(c.state_retain_versions, CONFIG_STATE_RETAIN_DEFAULT);
 }
 
 static void
@@ -88,7 +89,9 @@ test_full(void **state)
         "txs_max = 5\n"
         "bytes_max = 1048576\n"
         "[verify]\n"
-        "threads = 3\n";
+        "threads = 3\n"
+        "[storage]\n"
+        "state_retain_versions = 100\n";
     struct config c;
     char error[CONFIG_ERROR_MAX];
     assert_int_equal(decode(text, &c, error), ERR_OK);
@@ -109,6 +112,11 @@ test_full(void **state)
     assert_int_equal(c.api_body_size_max, 2048);
     assert_int_equal(c.mempool_bytes_max, 1048576);
     assert_int_equal(c.verify_threads, 3);
+    assert_int_equal(c.state_retain_versions, 100);
+    assert_int_equal(
+        decode("[keys]\npassphrase_env = X\n[storage]\nstate_retain_versions = 0\n", &c, error),
+        ERR_OK);
+    assert_int_equal(c.state_retain_versions, 0); /* an archive node */
 }
 
 static void
@@ -123,6 +131,10 @@ test_errors(void **state)
                  ":5: [node] name: set twice");
     expect_error("[keys]\npassphrase_env = X\n[node]\nname =\n", ":4: [node] name: empty value");
     expect_error("[keys]\npassphrase_env = X\n[node]\nlog_level = loud\n", "unknown level 'loud'");
+    expect_error("[keys]\npassphrase_env = X\n[storage]\nstate_retain_versions = 15\n",
+                 "[storage] state_retain_versions: 0 (keep all) or at least 16");
+    expect_error("[keys]\npassphrase_env = X\n[storage]\nstate_retain_versions = 1099511627777\n",
+                 "[storage] state_retain_versions: 1099511627777 out of range");
     expect_error("[keys]\npassphrase_env = X\n[api]\nconnections_max = 0\n",
                  ":4: [api] connections_max: 0 out of range 1..65536");
     expect_error("[keys]\npassphrase_env = X\n[api]\nconnections_max = 99999999999999999999999\n",
