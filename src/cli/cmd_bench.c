@@ -12,6 +12,7 @@
  * terminal; a JSON report with --report FILE. Bounded: at most BENCH_TXS_MAX txs, --duration +
  * --drain seconds. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -37,6 +38,7 @@
 #include "base/mem.h"
 #include "base/reader.h"
 #include "base/text.h"
+#include "base/thread.h"
 #include "cli/cli.h"
 #include "cli/cli_util.h"
 #include "codec/consensus_types.h"
@@ -94,12 +96,25 @@ struct bench_conn {
     size_t count;
 };
 
+/* A node's threads of one name (lianmeng = the loop, lm-ledger, lm-verify, ...): CPU ticks
+ * summed over them at the run's start and at the last sample. */
+#define BENCH_THREAD_KINDS 8
+struct bench_thread_kind {
+    char name[16];
+    uint64_t ticks_start;
+    uint64_t ticks_end;
+};
+
 struct bench_proc {
     long pid;
-    uint64_t cpu_ticks_start;
+    uint64_t cpu_ticks_start; /* utime + stime */
     uint64_t cpu_ticks_end;
+    uint64_t sys_ticks_start;
+    uint64_t sys_ticks_end;
     uint64_t rss_kib;
     uint64_t hwm_kib;
+    size_t kind_count;
+    struct bench_thread_kind kinds[BENCH_THREAD_KINDS];
 };
 
 struct bench_code {
@@ -624,6 +639,7 @@ static void *
 poller_main(void *arg)
 {
     struct bench *b = arg;
+    thread_set_name("lm-bench-poll");
     uint64_t next = b->start_height + 1;
     while (!atomic_load(&b->stop_poller)) {
         uint64_t top = 0;
@@ -879,38 +895,111 @@ conn_io(struct bench *b, struct bench_conn *c, short revents)
     }
 }
 
-static void
-proc_sample(struct bench_proc *p, bool start)
+static double
+ticks_s(uint64_t start, uint64_t end, long hz)
 {
-    char path[64];
+    return end >= start && hz > 0 ? (double)(end - start) / (double)hz : 0;
+}
+
+/* utime and stime (ticks) and the name of a /proc stat file ("pid (comm) state ppid pgrp
+ * session tty tpgid flags minflt cminflt majflt cmajflt utime stime ..."). */
+static bool
+stat_read(const char *path, char comm[16], uint64_t *utime, uint64_t *stime)
+{
     char text[2048];
-    snprintf(path, sizeof path, "/proc/%ld/stat", p->pid);
-    FILE *f = p->pid > 0 ? fopen(path, "r") : NULL;
+    FILE *f = fopen(path, "r");
     if (f == NULL) {
-        return;
+        return false;
     }
     size_t n = fread(text, 1, sizeof text - 1, f);
     fclose(f);
     text[n] = '\0';
-    /* fields after "pid (comm) ": state ppid pgrp session tty tpgid flags minflt cminflt
-     * majflt cmajflt utime stime */
+    const char *open = strchr(text, '(');
     const char *s = strrchr(text, ')');
-    unsigned long long ticks = 0;
+    if (open == NULL || s == NULL || s < open) {
+        return false;
+    }
+    size_t len = (size_t)(s - open - 1) < 15 ? (size_t)(s - open - 1) : 15;
+    memcpy(comm, open + 1, len);
+    comm[len] = '\0';
+    uint64_t t[2] = { 0, 0 };
     for (unsigned field = 0; s != NULL && field < 13; field++) {
         s = strchr(s + 1, ' ');
         if (s != NULL && field >= 11) {
-            ticks += strtoull(s + 1, NULL, 10);
+            t[field - 11] = strtoull(s + 1, NULL, 10);
         }
     }
-    if (s != NULL) {
+    *utime = t[0];
+    *stime = t[1];
+    return s != NULL;
+}
+
+/* Adds each thread's ticks to its kind (by name) at the start or at the latest sample. */
+static void
+proc_sample_threads(struct bench_proc *p, bool start)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/task", p->pid);
+    DIR *d = opendir(path);
+    if (d == NULL) {
+        return;
+    }
+    uint64_t sums[BENCH_THREAD_KINDS] = { 0 };
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char comm[16];
+        uint64_t u = 0;
+        uint64_t s = 0;
+        char stat[300];
+        if (e->d_name[0] == '.' ||
+            snprintf(stat, sizeof stat, "%s/%s/stat", path, e->d_name) >= (int)sizeof stat ||
+            !stat_read(stat, comm, &u, &s)) {
+            continue;
+        }
+        size_t k = 0;
+        while (k < p->kind_count && strcmp(p->kinds[k].name, comm) != 0) {
+            k++;
+        }
+        if (k == p->kind_count) {
+            if (k == BENCH_THREAD_KINDS) {
+                continue;
+            }
+            memcpy(p->kinds[k].name, comm, sizeof comm);
+            p->kind_count++;
+        }
+        sums[k] += u + s;
+    }
+    closedir(d);
+    for (size_t k = 0; k < p->kind_count; k++) {
         if (start) {
-            p->cpu_ticks_start = ticks;
+            p->kinds[k].ticks_start = sums[k];
         } else {
-            p->cpu_ticks_end = ticks;
+            p->kinds[k].ticks_end = sums[k];
         }
     }
+}
+
+static void
+proc_sample(struct bench_proc *p, bool start)
+{
+    char path[64];
+    char comm[16];
+    uint64_t utime = 0;
+    uint64_t stime = 0;
+    snprintf(path, sizeof path, "/proc/%ld/stat", p->pid);
+    if (p->pid <= 0 || !stat_read(path, comm, &utime, &stime)) {
+        return;
+    }
+    if (start) {
+        p->cpu_ticks_start = utime + stime;
+        p->sys_ticks_start = stime;
+    } else {
+        p->cpu_ticks_end = utime + stime;
+        p->sys_ticks_end = stime;
+    }
+    proc_sample_threads(p, start);
     snprintf(path, sizeof path, "/proc/%ld/status", p->pid);
-    f = fopen(path, "r");
+    FILE *f = fopen(path, "r");
     if (f == NULL) {
         return;
     }
@@ -1091,6 +1180,7 @@ report_json(const struct bench *b, const struct bench_result *r)
     json_object_set_new(root, "block_txs", json_integer((json_int_t)atomic_load(&b->block_txs)));
     json_t *nodes = json_array();
     long hz = sysconf(_SC_CLK_TCK);
+    double cpu_all = 0;
     for (unsigned i = 0; i < b->node_count; i++) {
         const struct bench_proc *p = &b->procs[i];
         json_t *n = json_object();
@@ -1100,11 +1190,27 @@ report_json(const struct bench *b, const struct bench_result *r)
                          : 0;
         json_object_set_new(n, "cpu_s", json_real(cpu));
         json_object_set_new(n, "cpu_percent", json_real(100.0 * cpu / r->elapsed_s));
+        json_object_set_new(n, "cpu_sys_s",
+                            json_real(ticks_s(p->sys_ticks_start, p->sys_ticks_end, hz)));
+        json_t *threads = json_object();
+        for (size_t k = 0; k < p->kind_count; k++) {
+            json_object_set_new(
+                threads, p->kinds[k].name,
+                json_real(ticks_s(p->kinds[k].ticks_start, p->kinds[k].ticks_end, hz)));
+        }
+        json_object_set_new(n, "threads_cpu_s", threads);
+        cpu_all += cpu;
         json_object_set_new(n, "rss_kib_max", json_integer((json_int_t)p->rss_kib));
         json_object_set_new(n, "hwm_kib", json_integer((json_int_t)p->hwm_kib));
         json_array_append_new(nodes, n);
     }
     json_object_set_new(root, "nodes", nodes);
+    /* The steadiest throughput figure on a shared machine: node CPU per finalized tx. */
+    uint64_t finalized = atomic_load(&b->finalized);
+    json_object_set_new(root, "cpu_us_per_tx_node",
+                        json_real(finalized > 0 && b->node_count > 0
+                                      ? 1e6 * cpu_all / (double)finalized / b->node_count
+                                      : 0));
     return root;
 }
 
@@ -1132,11 +1238,24 @@ print_summary(const struct bench *b, const struct bench_result *r, json_t *rep)
     json_t *nodes = json_object_get(rep, "nodes");
     for (size_t i = 0; i < json_array_size(nodes); i++) {
         json_t *n = json_array_get(nodes, i);
-        printf("node%zu pid %lld cpu %.0f%% rss %lld KiB\n", i,
+        printf("node%zu pid %lld cpu %.0f%% rss %lld KiB", i,
                (long long)json_integer_value(json_object_get(n, "pid")),
                json_real_value(json_object_get(n, "cpu_percent")),
                (long long)json_integer_value(json_object_get(n, "rss_kib_max")));
+        double elapsed = json_real_value(json_object_get(rep, "elapsed_s"));
+        const char *name;
+        json_t *v;
+        json_object_foreach(json_object_get(n, "threads_cpu_s"), name, v)
+        {
+            double pct = elapsed > 0 ? 100.0 * json_real_value(v) / elapsed : 0;
+            if (pct >= 0.5) {
+                printf(" %s %.0f%%", name, pct);
+            }
+        }
+        printf("\n");
     }
+    printf("node cpu per finalized tx: %.1f us (each node)\n",
+           json_real_value(json_object_get(rep, "cpu_us_per_tx_node")));
 }
 
 static void

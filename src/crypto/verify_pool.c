@@ -16,6 +16,7 @@
 
 #include "base/assert.h"
 #include "base/mem.h"
+#include "base/thread.h"
 
 struct batch {
     const struct verify_item *items;
@@ -184,6 +185,7 @@ static void *
 worker_main(void *arg)
 {
     struct verify_pool *pool = arg;
+    thread_set_name("lm-verify");
     mutex_lock(&pool->lock);
     for (;;) {
         while (pool->count == 0 && !pool->stopping) {

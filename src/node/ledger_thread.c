@@ -13,6 +13,7 @@
 #include "base/assert.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/thread.h"
 
 #define DELAY_MS_MAX 10000u
 
@@ -94,6 +95,7 @@ static void *
 thread_main(void *arg)
 {
     struct ledger_thread *t = arg;
+    thread_set_name("lm-ledger");
     ASSERT(pthread_mutex_lock(&t->lock) == 0);
     struct lt_job *job;
     while ((job = next_job(t)) != NULL) { /* NULL: stop, and nothing left */

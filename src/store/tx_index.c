@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/reader.h"
+#include "base/thread.h"
 
 #define RUN_MAGIC          0x58544d4cu /* "LMTX" little-endian */
 #define RUN_VERSION        1u
@@ -790,6 +791,7 @@ static void *
 worker_main(void *arg)
 {
     struct tx_index *ix = arg;
+    thread_set_name("lm-txindex");
     pthread_mutex_lock(&ix->lock);
     while (!ix->stop) {
         if (ix->frozen != NULL && !ix->flush_failed) {

@@ -55,6 +55,14 @@ def main():
         check(0 < rep["latency_ms"]["p50"] <= rep["latency_ms"]["max"], "latency %r" % rep)
         check(len(rep["nodes"]) == NODES and all(n["rss_kib_max"] > 0 for n in rep["nodes"]),
               "nodes %r" % rep["nodes"])
+        # CPU by thread name: the loop keeps the program's name, the ledger thread and the
+        # verify workers name themselves; they add up to at most the process's CPU.
+        for n in rep["nodes"]:
+            th = n["threads_cpu_s"]
+            check({"lianmeng", "lm-ledger", "lm-verify"} <= set(th) and th["lm-ledger"] > 0 and
+                  sum(th.values()) <= n["cpu_s"] + 0.05 and 0 <= n["cpu_sys_s"] <= n["cpu_s"],
+                  "thread CPU %r" % n)
+        check(rep["cpu_us_per_tx_node"] > 0, "cpu per tx %r" % rep.get("cpu_us_per_tx_node"))
         check(rep["options"]["workload"] == "mixed", "workload %r" % rep["options"])
         # The mixed load's txs (notary anchors, account add_key/remove_key) all succeed.
         api = "http://127.0.0.1:%d" % base
