@@ -24,7 +24,8 @@
  *                at the B-tree's end, like the nodes); a read walks the version's tree to
  *                the leaf, which names the version of its value record
  *   state_stale  since BE8 || 0x00 || node key  |  since BE8 || 0x01 || value key -> empty:
- *                records that became unreachable at version `since` (replaced or deleted)
+ *                records that became unreachable at version `since` (replaced or deleted);
+ *                written only by a store that prunes (retain_versions > 0)
  *   state_root   version BE8 -> root hash || root kind u8 || root node version LE8; a record
  *                exists exactly for the committed, readable versions
  *   state_meta   "floor" -> LE8 oldest readable version; "hash_alg" -> u8 (checked at open)
@@ -2070,7 +2071,9 @@ state_store_commit(struct state_store *s, struct db_txn *txn, const struct state
     if (rc == ERR_OK) {
         rc = commit_values(s, txn, b);
     }
-    if (rc == ERR_OK) {
+    if (rc == ERR_OK && s->retain != 0) {
+        /* a store that keeps every version never prunes: its stale index would only be
+         * written (~10 % of a full block's bytes) */
         rc = commit_stale(s, txn, b);
     }
     if (rc == ERR_OK) {

@@ -69,7 +69,9 @@ struct value_cache_stats;
 struct state_store_options {
     enum hash_alg hash_alg;
     /* Number of most recent versions kept readable (0: keep all). It must cover the
-     * versions that speculative batches and readers still use. */
+     * versions that speculative batches and readers still use. With 0 no stale index is
+     * written, so if a store is later opened with pruning, the records that became stale
+     * before are never deleted (they take space, nothing reads them). */
     uint64_t retain_versions;
     /* Pruning runs when it can drop this many versions at once (0: the default), so between
      * retain_versions and retain_versions + prune_interval - 1 versions are readable. */

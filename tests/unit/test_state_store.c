@@ -995,6 +995,71 @@ test_prune_budget(void **state)
     fixture_release(&f);
 }
 
+static size_t
+stale_entries(struct fixture *f)
+{
+    struct db_table stale;
+    assert_int_equal(db_table_open(f->db, "state_stale", &stale), ERR_OK);
+    struct db_txn *txn = NULL;
+    struct db_cursor *c = NULL;
+    assert_int_equal(db_txn_begin(f->db, false, &txn), ERR_OK);
+    assert_int_equal(db_cursor_open(txn, stale, &c), ERR_OK);
+    uint8_t first[1] = { 0 };
+    struct db_val k;
+    struct db_val val;
+    size_t count = 0;
+    enum err rc = db_cursor_seek(c, db_val_of(first, sizeof first), &k, &val);
+    while (rc == ERR_OK) {
+        count++;
+        rc = db_cursor_next(c, &k, &val);
+    }
+    assert_int_equal(rc, ERR_NOT_FOUND);
+    db_cursor_close(c);
+    db_txn_abort(txn);
+    return count;
+}
+
+/* A store that keeps every version writes no stale index; reopened with pruning, it prunes
+ * what becomes stale from then on and keeps the versions it reports readable whole. */
+static void
+test_archive_then_prune(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f, HASH_SHA256, 0);
+    struct model *history = mem_alloc(80 * sizeof history[0]);
+    model_init(&history[0]);
+    struct state_write w[MODEL_KEYS];
+    uint64_t seed = 11;
+    for (size_t block = 1; block < 80; block++) {
+        if (block == 20) {
+            assert_int_equal(stale_entries(&f), 0); /* 19 blocks of updates, no stale index */
+            f.retain = 16;
+            fixture_reopen(&f);
+        }
+        history[block] = history[block - 1];
+        size_t n = 0;
+        for (size_t k = 0; k < 8; k++) {
+            size_t i = k * 40 + rng_below(&seed, 40);
+            history[block].present[i] = true;
+            snprintf(history[block].values[i], sizeof history[block].values[i], "%zu", block);
+            w[n++] = put(history[block].keys[i], history[block].values[i]);
+        }
+        commit_writes(&f, w, n);
+    }
+    uint64_t floor = state_store_version_min(f.store);
+    assert_true(floor > 20 && floor + 16 <= 80);
+    assert_true(stale_entries(&f) > 0);
+    for (uint64_t ver = floor; ver < 80; ver++) {
+        for (size_t i = 0; i < MODEL_KEYS; i += 7) {
+            const struct model *at = &history[ver];
+            assert_value(&f, ver, at->keys[i], at->present[i] ? at->values[i] : NULL);
+        }
+    }
+    mem_free(history);
+    fixture_release(&f);
+}
+
 /* Flips every bit of the encoded proof, the value and the key: each must fail. */
 static void
 check_tampering(struct fixture *f, const struct hash *root, const char *key,
@@ -1366,6 +1431,7 @@ main(void)
         cmocka_unit_test(test_versioned_reads_and_pruning),
         cmocka_unit_test(test_prune_interval),
         cmocka_unit_test(test_prune_budget),
+        cmocka_unit_test(test_archive_then_prune),
         cmocka_unit_test(test_proofs),
         cmocka_unit_test(test_model_sha256),
         cmocka_unit_test(test_model_sm3),
