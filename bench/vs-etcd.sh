@@ -12,7 +12,10 @@
 # Usage: bench/vs-etcd.sh [--alg ed25519|sm2] [--hash sha256|sm3] [--duration S]
 #                         [--rate TX_PER_S (0: as fast as accepted)] [--etcd-conc N]
 # Environment: LIANMENG (default build/release/lianmeng), PEERS_ETCD_DIR (default
-# ../shared/peers/etcd relative to the repository), OUT (report folder, default a temp dir).
+# ../shared/peers/etcd relative to the repository), OUT (report folder, default a temp dir),
+# KEEP_DATA=1 keeps the devnet's data directories (~2 GB after a 20 s full-load run; by
+# default they are deleted when the devnet stops: left behind, each run's files fill the page
+# cache, and the next runs' writes pay for reclaiming it, up to 3x the nodes' system time).
 # Installs etcd-server, etcd-client, golang-go and golang-etcd-server-dev if missing
 # (apt-get, through sudo when not root). Everything it starts it stops, by PID.
 set -euo pipefail
@@ -66,13 +69,16 @@ cleanup() {
     for _ in $(seq 1 80); do kill -0 "$DEVNET_PID" 2>/dev/null || break; sleep 0.25; done
   fi
   DEVNET_PID=
+  if [ "${KEEP_DATA:-0}" != 1 ] && [ -d "$DEVNET_DIR" ]; then
+    rm -rf "$DEVNET_DIR"/node*/data
+  fi
   if [ "$ETCD_STARTED" = 1 ]; then "$PEERS_ETCD_DIR/stop.sh" 3 >/dev/null 2>&1 || true; ETCD_STARTED=0; fi
 }
 trap cleanup EXIT INT TERM
 
 json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
 
-echo "# $(date -u +%FT%TZ)  $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
+echo "# $(date -u +%FT%TZ)  $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(awk '/MemAvailable/ {a=$2} /^MemFree/ {f=$2} END {printf "memory free %.1f GiB of %.1f available", f/1048576, a/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# lianmeng: 4 validators, $ALG keys, $HASH chain, ${DUR}s per run, mixed workload (anchors + account ops)"
 
 # --- Lianmeng ---
@@ -117,6 +123,10 @@ print("lianmeng full load: finalized %.0f tx/s (submitted %.0f, admitted %.0f, r
 print("lianmeng half load (%.0f tx/s): finalized %.0f tx/s, latency p50 %.0f ms p99 %.0f ms"
       % (half["options"]["rate"], half["finalized_per_s"], half["latency_ms"]["p50"],
          half["latency_ms"]["p99"]))
+print("lianmeng node CPU per finalized tx at full load: %.1f us each node (by thread, s: %s)"
+      % (full.get("cpu_us_per_tx_node", 0),
+         ", ".join("%s %.1f" % (k, sum(n["threads_cpu_s"].get(k, 0) for n in full["nodes"]))
+                   for k in sorted(full["nodes"][0].get("threads_cpu_s", {})))))
 print("etcd 3 members: %.0f puts/s" % etcd)
 print("ratio lianmeng/etcd: %.2f" % (f / etcd if etcd > 0 else float("nan")))
 EOF
