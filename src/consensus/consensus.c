@@ -358,6 +358,7 @@ enter_round(struct consensus *c, uint64_t round)
     c->my_timeout = NULL;
     c->my_timeout_size = 0;
     c->propose_pending = false;
+    c->propose_paced = false;
     for (uint16_t i = 0; i < (uint16_t)c->vs.count; i++) { /* count <= VS_NODES_MAX */
         if (c->timeouts[i].present && c->timeouts[i].round < round) {
             c->timeouts[i].present = false;
@@ -1279,6 +1280,21 @@ chain_is_idle(const struct consensus *c, const struct cblock *b)
     return true;
 }
 
+/* How long a block with txs waits for min_block_interval_ms after its parent's timestamp
+ * (0: propose now). A full block, an empty one and a block after a failed round go at once. */
+static uint64_t
+pace_ms(const struct consensus *c, const struct cblock *parent, const struct block *blk)
+{
+    if (c->cfg.min_block_interval_ms == 0 || blk->payload.kind == PAYLOAD_EMPTY ||
+        blk->header.tx_count >= c->cfg.max_block_txs ||
+        c->current_round != parent->info.round + 1) {
+        return 0;
+    }
+    uint64_t due_us = parent->info.timestamp_us + c->cfg.min_block_interval_ms * 1000u;
+    uint64_t now = c->env.now_us(c->env.ctx);
+    return now >= due_us ? 0 : (due_us - now + 999u) / 1000u;
+}
+
 /* Builds the block of this round on high_qc; returns its encoding in c->out. */
 static enum err
 build_block(struct consensus *c, struct cblock *parent, struct block *blk, struct buf *txs)
@@ -1387,9 +1403,19 @@ propose(struct consensus *c)
     if (blk->payload.kind == PAYLOAD_EMPTY && c->cfg.idle_block_interval_ms > 0 &&
         !c->propose_pending && chain_is_idle(c, parent)) {
         c->propose_pending = true;
+        c->propose_paced = false;
         c->propose_token++;
         c->env.set_timer(c->env.ctx, CONS_TIMER_PROPOSE, c->cfg.idle_block_interval_ms,
                          c->propose_token);
+        buf_release(&txs);
+        return;
+    }
+    uint64_t wait_ms = pace_ms(c, parent, blk);
+    if (wait_ms > 0 && !c->propose_pending) {
+        c->propose_pending = true;
+        c->propose_paced = true;
+        c->propose_token++;
+        c->env.set_timer(c->env.ctx, CONS_TIMER_PROPOSE, wait_ms, c->propose_token);
         buf_release(&txs);
         return;
     }
@@ -2466,11 +2492,14 @@ consensus_on_timer(struct consensus *c, enum cons_timer kind, uint64_t token)
             if (c->propose_pending) {
                 c->propose_pending = false;
                 c->propose_token++;
-                /* propose now even if empty: the delay has passed */
+                /* propose now even if empty or early: the delay has passed */
                 uint64_t saved = c->cfg.idle_block_interval_ms;
+                uint64_t saved_min = c->cfg.min_block_interval_ms;
                 c->cfg.idle_block_interval_ms = 0;
+                c->cfg.min_block_interval_ms = 0;
                 propose(c);
                 c->cfg.idle_block_interval_ms = saved;
+                c->cfg.min_block_interval_ms = saved_min;
             }
         }
         break;
@@ -2482,8 +2511,8 @@ void
 consensus_on_txs_available(struct consensus *c)
 {
     ASSERT(c != NULL && c->started);
-    if (c->halted || !c->propose_pending) {
-        return;
+    if (c->halted || !c->propose_pending || c->propose_paced) {
+        return; /* a paced proposal gathers txs until its timer */
     }
     c->propose_pending = false;
     c->propose_token++;

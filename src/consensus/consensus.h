@@ -86,8 +86,12 @@ struct consensus_config {
     uint64_t max_clock_skew_ms;      /* proposals up to this far ahead are accepted */
     uint64_t round_window;           /* R_max: later rounds need a certificate that proves them */
     uint64_t idle_block_interval_ms; /* 0: propose at once; <= base_timeout/3 */
-    uint32_t block_tree_max;         /* blocks above the committed root, incl. a fetched chain */
-    uint64_t retrieval_timeout_ms;   /* per block-retrieval try */
+    /* 0: off. Otherwise a leader holds a block with txs until this long after its parent's
+     * timestamp (a full block goes at once): under light load the txs of a few ms share one
+     * block instead of each paying a block's fixed costs. <= base_timeout/3. */
+    uint64_t min_block_interval_ms;
+    uint32_t block_tree_max;       /* blocks above the committed root, incl. a fetched chain */
+    uint64_t retrieval_timeout_ms; /* per block-retrieval try */
     /* 0: off. Otherwise the expected egress of a leader (kbit/s): the round timer adds the
      * time to send the last accepted proposal to the n-1 others at that rate, at most
      * base_timeout_ms (stage A dissemination, see round_timeout_ms in consensus.c). */

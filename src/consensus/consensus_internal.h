@@ -176,6 +176,7 @@ struct consensus {
     uint64_t sync_reply_round[CONS_VALIDATORS_MAX];
     uint64_t epoch_reply_us[CONS_VALIDATORS_MAX];
     bool propose_pending;
+    bool propose_paced; /* the pending proposal waits for min_block_interval_ms, not txs */
 
     struct raw_msg inbox[INBOX_MAX];
     size_t inbox_head;

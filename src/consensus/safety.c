@@ -139,6 +139,7 @@ consensus_config_default(struct consensus_config *cfg, enum hash_alg alg,
     cfg->max_clock_skew_ms = 500;
     cfg->round_window = 100;
     cfg->idle_block_interval_ms = 0;
+    cfg->min_block_interval_ms = 0;
     cfg->block_tree_max = 256;
     cfg->retrieval_timeout_ms = 500;
     cfg->exclude_rounds = 20;
@@ -153,8 +154,8 @@ consensus_config_check(const struct consensus_config *cfg)
         cfg->max_block_txs == 0 || cfg->max_block_txs > CONS_BLOCK_TXS_MAX ||
         cfg->max_block_bytes == 0 || cfg->max_block_bytes > CONS_BLOCK_BYTES_MAX ||
         cfg->round_window == 0 || cfg->idle_block_interval_ms * 3 > cfg->base_timeout_ms ||
-        cfg->block_tree_max < 8 || cfg->block_tree_max > FINALITY_HEADERS_MAX ||
-        cfg->retrieval_timeout_ms == 0 ||
+        cfg->min_block_interval_ms * 3 > cfg->base_timeout_ms || cfg->block_tree_max < 8 ||
+        cfg->block_tree_max > FINALITY_HEADERS_MAX || cfg->retrieval_timeout_ms == 0 ||
         (cfg->leader_reputation && (cfg->exclude_rounds < 3 || cfg->proposer_window == 0 ||
                                     cfg->proposer_window > CONS_REPUTATION_WINDOW_MAX))) {
         return ERR_CONFIG;

@@ -68,6 +68,7 @@ static const struct config_key config_keys[] = {
     NUM_KEY("mempool", "bytes_max", KIND_U64, mempool_bytes_max, 1u << 20, 4ull << 30),
     NUM_KEY("verify", "threads", KIND_U32, verify_threads, 1, 64),
     NUM_KEY("consensus", "idle_block_interval_ms", KIND_U32, idle_block_interval_ms, 0, 600000),
+    NUM_KEY("consensus", "min_block_interval_ms", KIND_U32, min_block_interval_ms, 0, 300),
     NUM_KEY("storage", "state_retain_versions", KIND_U64, state_retain_versions, 0,
             CONFIG_STATE_RETAIN_MAX),
 };
@@ -112,6 +113,7 @@ config_default(struct config *out)
     out->mempool_bytes_max = 64u << 20;
     out->verify_threads = 2;
     out->idle_block_interval_ms = 250;
+    out->min_block_interval_ms = CONFIG_MIN_BLOCK_INTERVAL_DEFAULT;
     out->state_retain_versions = CONFIG_STATE_RETAIN_DEFAULT;
 }
 

@@ -34,6 +34,11 @@
 #define CONFIG_ADDRESS_MAX   63  /* "ip:port" / "[v6]:port", bytes without NUL */
 #define CONFIG_PEERS_MAX     256
 #define CONFIG_ERROR_MAX     320 /* message buffer size, NUL included */
+/* [consensus] min_block_interval_ms: a leader holds a block with txs (not a full one) until
+ * this long after its parent (consensus.h). */
+#ifndef CONFIG_MIN_BLOCK_INTERVAL_DEFAULT
+#define CONFIG_MIN_BLOCK_INTERVAL_DEFAULT 0u
+#endif
 /* [storage] state_retain_versions: 0 (archive) or MIN..MAX; MIN leaves room for readers of
  * the published version and for the speculative batches built on the committed one. The
  * default keeps every version: pruning cost ~10 % of full-load throughput in a 60 s devnet
@@ -80,6 +85,7 @@ struct config {
     uint32_t verify_threads; /* 2, 1..64 */
     /* [consensus] */
     uint32_t idle_block_interval_ms; /* 250, 0..600000 */
+    uint32_t min_block_interval_ms;  /* CONFIG_MIN_BLOCK_INTERVAL_DEFAULT, 0..300 */
     /* [storage] */
     /* Latest state versions (one per block) kept readable; older ones are pruned from the
      * state store. 0 keeps every version (an archive node). 0 (default), or 16..2^40. */

@@ -1391,6 +1391,7 @@ core_new(struct node *n)
     struct consensus_config cfg;
     consensus_config_default(&cfg, ledger_hash_alg(n->ledger), ledger_chain_id(n->ledger));
     cfg.idle_block_interval_ms = n->config.idle_block_interval_ms; /* 250: no empty stream */
+    cfg.min_block_interval_ms = n->config.min_block_interval_ms;
     /* Blocks as large as the chain allows (block_txs_max, default 10,000): the core's
      * default of 1,000 capped a 4-validator devnet near 2,000 tx/s (bench/README.md). */
     uint64_t txs_max = ledger_params(n->ledger)->block_txs_max;

@@ -30,6 +30,7 @@ static const char *const scenario_names[] = {
     "byz-amnesia",
     "byz-fork",
     "idle",
+    "paced",
     "twins",
     "twins-fail",
     "mixed",
@@ -102,6 +103,17 @@ scenario_faults(const char *name, struct sim_config *c)
         /* the mempool runs dry: empty blocks wait idle_ms, the last full one still commits */
         c->tx_budget = 30;
         c->idle_ms = 100;
+        c->target_height = 30;
+    } else if (strcmp(name, "paced") == 0) {
+        /* leaders hold blocks with txs until 60 ms after the parent, through crashes,
+         * partitions and losses; an idle chain at the end still commits its last block */
+        c->pace_ms = 60;
+        c->idle_ms = 80;
+        c->tx_budget = 120;
+        c->crashes = 2;
+        c->partitions = true;
+        c->drop_permille = 50;
+        c->gst_ms = 2500;
         c->target_height = 30;
     } else if (strcmp(name, "tc-restart") == 0) {
         /* dead leaders make TCs; right after one is persisted the whole cluster crashes and
@@ -787,6 +799,7 @@ init_sim(struct sim *s, const struct sim_config *cfg)
     consensus_config_default(&s->ccfg, HASH_SHA256, &chain_id);
     s->ccfg.base_timeout_ms = cfg->base_timeout_ms;
     s->ccfg.idle_block_interval_ms = cfg->idle_ms;
+    s->ccfg.min_block_interval_ms = cfg->pace_ms;
     s->ccfg.retrieval_timeout_ms = cfg->net == SIM_NET_WAN ? 800 : 200;
     s->ccfg.leader_egress_kbps = cfg->bandwidth_kbps; /* the model's leader egress */
     s->ccfg.leader_reputation = cfg->leader_reputation;

@@ -90,6 +90,7 @@ struct sim_config {
     uint32_t tx_size;
     uint64_t tx_budget; /* >0: the mempool runs dry after this many transactions */
     uint64_t idle_ms;   /* idle_block_interval_ms of the nodes */
+    uint64_t pace_ms;   /* min_block_interval_ms of the nodes */
     uint64_t base_timeout_ms;
     uint64_t warmup_height;  /* >0: the steady-state counters of sim_result start when the
                               * first honest node commits this height (start-up excluded) */

@@ -456,6 +456,30 @@ prune_disk(struct sim_node *node)
     node->block_count = k;
 }
 
+/* min_block_interval_ms: a block with txs (not a full one) that directly follows its parent's
+ * round is at least that much younger than its parent. Only when every node is honest (a
+ * Byzantine leader may propose early) and within an epoch (its first block follows the
+ * epoch root). */
+static void
+check_pacing(struct sim *s, struct sim_node *node, const struct committed_block *cb)
+{
+    uint64_t h = cb->info->height;
+    if (s->ccfg.min_block_interval_ms == 0 || s->cfg.byzantine > 0 || h == 0 ||
+        h - 1 >= s->chain_cap || !s->chain[h - 1].set) {
+        return;
+    }
+    const struct chain_entry *parent = &s->chain[h - 1];
+    if (parent->epoch != cb->info->epoch || cb->info->round != parent->round + 1 ||
+        block_decode(cb->block, cb->block_size, s->scratch_block) != ERR_OK) {
+        return;
+    }
+    uint32_t txs = s->scratch_block->payload.tx_count;
+    if (txs > 0 && txs < s->ccfg.max_block_txs &&
+        cb->info->timestamp_us < parent->timestamp_us + s->ccfg.min_block_interval_ms * 1000u) {
+        sim_violation(s, "pacing: a block with txs came before min_block_interval_ms", node->id, h);
+    }
+}
+
 static void
 check_agreement(struct sim_node *node, const struct committed_block *cb)
 {
@@ -472,10 +496,13 @@ check_agreement(struct sim_node *node, const struct committed_block *cb)
     }
     struct chain_entry *e = &s->chain[h];
     if (!e->set) {
+        check_pacing(s, node, cb);
         *e = (struct chain_entry){ .set = true,
                                    .id = cb->info->id,
                                    .exec_root = cb->info->exec_root,
                                    .epoch = cb->info->epoch,
+                                   .round = cb->info->round,
+                                   .timestamp_us = cb->info->timestamp_us,
                                    .block = mem_dup(cb->block, cb->block_size),
                                    .size = cb->block_size };
         if (h > s->max_height) {

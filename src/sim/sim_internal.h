@@ -139,6 +139,8 @@ struct chain_entry {
     struct hash id;
     struct hash exec_root;
     uint64_t epoch;
+    uint64_t round;
+    uint64_t timestamp_us;
     uint8_t *block;
     size_t size;
 };

@@ -52,6 +52,7 @@ test_defaults(void **state)
     assert_int_equal(c.api_connections_max, 256);
     assert_int_equal(c.verify_threads, 2);
     assert_int_equal(c.state_retain_versions, CONFIG_STATE_RETAIN_DEFAULT);
+    assert_int_equal(c.min_block_interval_ms, CONFIG_MIN_BLOCK_INTERVAL_DEFAULT);
 }
 
 static void
@@ -90,6 +91,8 @@ test_full(void **state)
         "bytes_max = 1048576\n"
         "[verify]\n"
         "threads = 3\n"
+        "[consensus]\n"
+        "min_block_interval_ms = 25\n"
         "[storage]\n"
         "state_retain_versions = 100\n";
     struct config c;
@@ -113,6 +116,7 @@ test_full(void **state)
     assert_int_equal(c.mempool_bytes_max, 1048576);
     assert_int_equal(c.verify_threads, 3);
     assert_int_equal(c.state_retain_versions, 100);
+    assert_int_equal(c.min_block_interval_ms, 25);
     assert_int_equal(
         decode("[keys]\npassphrase_env = X\n[storage]\nstate_retain_versions = 0\n", &c, error),
         ERR_OK);
@@ -131,6 +135,8 @@ test_errors(void **state)
                  ":5: [node] name: set twice");
     expect_error("[keys]\npassphrase_env = X\n[node]\nname =\n", ":4: [node] name: empty value");
     expect_error("[keys]\npassphrase_env = X\n[node]\nlog_level = loud\n", "unknown level 'loud'");
+    expect_error("[keys]\npassphrase_env = X\n[consensus]\nmin_block_interval_ms = 301\n",
+                 "[consensus] min_block_interval_ms: 301 out of range 0..300");
     expect_error("[keys]\npassphrase_env = X\n[storage]\nstate_retain_versions = 15\n",
                  "[storage] state_retain_versions: 0 (keep all) or at least 16");
     expect_error("[keys]\npassphrase_env = X\n[storage]\nstate_retain_versions = 1099511627777\n",

@@ -61,6 +61,10 @@ struct harness {
     struct hash started[32]; /* blocks whose execution h_execute started, in order */
     struct exec_result results[32];
     size_t nstarted;
+    uint64_t now_us;           /* 0: a fixed 1,000 s */
+    uint32_t pull_txs;         /* txs h_pull hands out per call (max_txs at most) */
+    uint64_t propose_token;    /* of the last CONS_TIMER_PROPOSE */
+    uint64_t propose_delay_ms; /* its delay */
 };
 
 static struct harness *hx;
@@ -69,7 +73,7 @@ static uint64_t
 h_now(void *ctx)
 {
     (void)ctx;
-    return 1000000000u;
+    return hx->now_us != 0 ? hx->now_us : 1000000000u;
 }
 
 static void
@@ -101,6 +105,9 @@ h_timer(void *ctx, enum cons_timer kind, uint64_t delay_ms, uint64_t token)
     if (kind == CONS_TIMER_ROUND) {
         hx->round_token = token;
         hx->round_delay_ms = delay_ms;
+    } else if (kind == CONS_TIMER_PROPOSE) {
+        hx->propose_token = token;
+        hx->propose_delay_ms = delay_ms;
     }
 }
 
@@ -180,9 +187,12 @@ static enum err
 h_pull(void *ctx, const struct payload_request *req, struct buf *out, uint32_t *out_count)
 {
     (void)ctx;
-    (void)req;
-    (void)out;
-    *out_count = 0;
+    uint32_t n = hx->pull_txs < req->max_txs ? hx->pull_txs : req->max_txs;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t tx[4] = { 'p', 'u', 'l', (uint8_t)i };
+        assert_int_equal(codec_put_bytes(out, tx, sizeof tx, CONS_TX_SIZE_MAX), ERR_OK);
+    }
+    *out_count = n;
     return ERR_OK;
 }
 
@@ -969,6 +979,94 @@ test_async_own_block(void **state)
     buf_release(&b2.msg);
 }
 
+/* Rounds 1 and 2 certified, round 3 (ours) entered through a sync message at `now_us`. The
+ * blocks' timestamps are the genesis' + 1 and + 2 us. */
+static void
+enter_own_round3(uint64_t now_us, struct crafted *b1, struct crafted *b2)
+{
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, false, b1);
+    struct qc *qc1 = mem_alloc(sizeof *qc1);
+    certify(&b1->info, &hx->genesis, qc1);
+    craft(2, &b1->info, qc1, NULL, false, b2);
+    struct qc *qc2 = mem_alloc(sizeof *qc2);
+    certify(&b2->info, &b1->info, qc2);
+    deliver(1, &b1->msg);
+    deliver(2, &b2->msg);
+    clear_out();
+    hx->now_us = now_us;
+    struct cons_msg *m = mem_calloc(1, sizeof *m);
+    m->type = CONS_MSG_SYNC_INFO;
+    m->u.sync.highest_qc = *qc2;
+    m->u.sync.highest_commit_cert = *qc2;
+    struct buf sync;
+    buf_init(&sync, CONS_MSG_SIZE_MAX);
+    assert_int_equal(cons_msg_encode(&sync, m), ERR_OK);
+    deliver(1, &sync);
+    assert_int_equal(consensus_round(hx->c), 3);
+    buf_release(&sync);
+    mem_free(m);
+    mem_free(qc1);
+    mem_free(qc2);
+}
+
+static uint32_t
+proposal_txs(void)
+{
+    const struct sent *p = must_find(CONS_MSG_PROPOSAL);
+    struct cons_msg *m = mem_calloc(1, sizeof *m);
+    assert_int_equal(cons_msg_decode(p->data, p->size, m), ERR_OK);
+    assert_int_equal(m->u.proposal.block.header.round, 3);
+    uint32_t n = m->u.proposal.block.payload.tx_count;
+    mem_free(m);
+    return n;
+}
+
+/* min_block_interval_ms: our block with txs waits until 50 ms after its parent's timestamp,
+ * also when more txs arrive meanwhile, and goes when the timer fires; a full block goes at
+ * once; so does one whose parent is old enough. */
+static void
+test_min_block_interval(void **state)
+{
+    (void)state;
+    hx->cfg.min_block_interval_ms = 50;
+    hx->pull_txs = 2;
+    restart(false);
+    struct crafted b1;
+    struct crafted b2;
+    uint64_t parent_ts = hx->genesis.timestamp_us + 2;
+    enter_own_round3(parent_ts + 10000, &b1, &b2);
+    assert_null(find_sent(CONS_MSG_PROPOSAL));
+    assert_int_equal(hx->propose_delay_ms, 40);
+    consensus_on_txs_available(hx->c); /* more txs: still paced */
+    assert_null(find_sent(CONS_MSG_PROPOSAL));
+    consensus_on_timer(hx->c, CONS_TIMER_PROPOSE, hx->propose_token - 1); /* a stale token */
+    assert_null(find_sent(CONS_MSG_PROPOSAL));
+    hx->now_us = parent_ts + 50000;
+    consensus_on_timer(hx->c, CONS_TIMER_PROPOSE, hx->propose_token);
+    assert_int_equal(proposal_txs(), 2);
+    buf_release(&b1.msg);
+    buf_release(&b2.msg);
+
+    /* the mempool fills a block: no wait */
+    hx->cfg.max_block_txs = 2;
+    restart(false);
+    enter_own_round3(parent_ts + 10000, &b1, &b2);
+    assert_int_equal(proposal_txs(), 2);
+    buf_release(&b1.msg);
+    buf_release(&b2.msg);
+
+    /* the parent is 50 ms old already: no wait */
+    hx->cfg.max_block_txs = 1000;
+    restart(false);
+    enter_own_round3(parent_ts + 50000, &b1, &b2);
+    assert_int_equal(proposal_txs(), 2);
+    buf_release(&b1.msg);
+    buf_release(&b2.msg);
+    hx->cfg.min_block_interval_ms = 0;
+    hx->pull_txs = 0;
+    hx->now_us = 0;
+}
+
 /* B2 names B1, which this node lacks: B1 is fetched, executes, and only then does the
  * retrieval end and B2 (held meanwhile) execute and get the vote. */
 static void
@@ -1091,6 +1189,7 @@ main(void)
         cmocka_unit_test(test_restored_tc_justifies_vote),
         cmocka_unit_test(test_tc_write_failure_halts),
         cmocka_unit_test(test_timer_covers_dissemination),
+        cmocka_unit_test(test_min_block_interval),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
