@@ -71,6 +71,7 @@ static const struct config_key config_keys[] = {
     NUM_KEY("consensus", "min_block_interval_ms", KIND_U32, min_block_interval_ms, 0, 300),
     NUM_KEY("storage", "state_retain_versions", KIND_U64, state_retain_versions, 0,
             CONFIG_STATE_RETAIN_MAX),
+    NUM_KEY("storage", "db_size_max_mib", KIND_U64, db_size_max_mib, 1, CONFIG_DB_SIZE_MAX_MIB),
 };
 
 #define CONFIG_KEY_COUNT (sizeof config_keys / sizeof config_keys[0])
@@ -115,6 +116,7 @@ config_default(struct config *out)
     out->idle_block_interval_ms = 250;
     out->min_block_interval_ms = CONFIG_MIN_BLOCK_INTERVAL_DEFAULT;
     out->state_retain_versions = CONFIG_STATE_RETAIN_DEFAULT;
+    out->db_size_max_mib = CONFIG_DB_SIZE_DEFAULT_MIB;
 }
 
 static void parse_fail(struct config_parse *p, const char *section, const char *name,

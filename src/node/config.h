@@ -46,6 +46,11 @@
 #define CONFIG_STATE_RETAIN_DEFAULT 0u
 #define CONFIG_STATE_RETAIN_MIN     16u
 #define CONFIG_STATE_RETAIN_MAX     (1ull << 40)
+/* [storage] db_size_max_mib: the LMDB map (blocks index, state, receipts), a bound on the
+ * data file, not space taken (the file grows as written). A node that reaches it stops with
+ * an error and resumes when restarted with a larger bound. 1 TiB; at most 64 TiB. */
+#define CONFIG_DB_SIZE_DEFAULT_MIB (1ull << 20)
+#define CONFIG_DB_SIZE_MAX_MIB     (1ull << 26)
 /* The smallest p2p frame maximum: the largest consensus message, or a sync response carrying
  * the largest block with its certificate, must fit in one frame. */
 #define CONFIG_FRAME_SIZE_MIN ((uint32_t)CONS_MSG_SIZE_MAX + (1u << 20))
@@ -90,6 +95,7 @@ struct config {
     /* Latest state versions (one per block) kept readable; older ones are pruned from the
      * state store. 0 keeps every version (an archive node). 0 (default), or 16..2^40. */
     uint64_t state_retain_versions;
+    uint64_t db_size_max_mib; /* CONFIG_DB_SIZE_DEFAULT_MIB, 1..CONFIG_DB_SIZE_MAX_MIB */
 };
 
 /* The defaults listed above. */

@@ -48,7 +48,6 @@
 #define NODE_GOSSIP_DELAY_MS    5u         /* a gossip batch waits at most this long */
 _Static_assert(NODE_GOSSIP_BATCH_BYTES < CONFIG_FRAME_SIZE_MIN, "a gossip batch fits any frame");
 #define NODE_VERIFY_QUEUE 4096
-#define NODE_DB_MAP_SIZE  (64ull << 30)
 
 /* Opens everything in start-up order; node_close releases what was opened (NULL fields are
  * skipped), in reverse order. */
@@ -237,7 +236,7 @@ open_stores(struct node *n)
     if (rc != ERR_OK) {
         return rc;
     }
-    struct db_options dbo = { .map_size_bytes = NODE_DB_MAP_SIZE };
+    struct db_options dbo = { .map_size_bytes = n->config.db_size_max_mib << 20 };
     rc = db_open(sub, &dbo, &n->db);
     if (rc != ERR_OK) {
         log_error(LOG_NODE, "cannot open database path=%s error=%s", sub, err_str(rc));

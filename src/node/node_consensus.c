@@ -1120,12 +1120,17 @@ static void
 commit_done(struct node_cons *nc, struct cons_job *j)
 {
     inflight_remove(nc, j);
+    /* A synced block the disk could not take is this node's failure, not the peer's. */
+    bool local = j->rc == ERR_NO_SPACE || j->rc == ERR_IO;
     if (j->rc == ERR_OK) {
         commit_finish(nc, j);
-    } else if (j->kind == JOB_COMMIT) {
+    } else if (j->kind == JOB_COMMIT || local) {
         /* Nothing of this block is durable; a restart replays it. */
-        log_error(LOG_CONSENSUS, "ledger commit failed, stopping height=%llu error=%s",
-                  (unsigned long long)j->info.height, err_str(j->rc));
+        log_error(LOG_CONSENSUS, "ledger commit failed, stopping height=%llu error=%s%s",
+                  (unsigned long long)j->info.height, err_str(j->rc),
+                  j->rc == ERR_NO_SPACE ? " (the disk is full or the database reached [storage] "
+                                          "db_size_max_mib: free space or raise it, then restart)"
+                                        : "");
         nc->halted = true;
         node_fatal(nc->n, j->rc);
     } else {

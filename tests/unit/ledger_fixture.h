@@ -36,6 +36,7 @@ struct fixture {
     enum sig_alg alg;
     enum hash_alg hash_alg;          /* the chain's hash (SHA-256 unless fixture_open_suite) */
     bool durable;                    /* fsync at commit (benchmarks); tests skip it */
+    uint64_t map_size_bytes;         /* the LMDB map at fixture_start (0: 4 GiB) */
     struct verify_pool *verify_pool; /* borrowed; set, then fixture_stop + fixture_start */
     size_t account_count;
     struct db *db;
@@ -108,7 +109,9 @@ fixture_genesis(struct fixture *f, const struct chain_params *params)
 static inline void
 fixture_start(struct fixture *f)
 {
-    struct db_options dbo = { .map_size_bytes = 4ull << 30, .no_sync = !f->durable };
+    struct db_options dbo = { .map_size_bytes = f->map_size_bytes != 0 ? f->map_size_bytes
+                                                                        : 4ull << 30,
+                              .no_sync = !f->durable };
     ASSERT(db_open(f->dir, &dbo, &f->db) == ERR_OK);
     struct state_store_options so = { .hash_alg = f->genesis.hash_alg, .retain_versions = 0 };
     ASSERT(state_store_open(f->db, &so, &f->state) == ERR_OK);

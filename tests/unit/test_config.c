@@ -53,6 +53,7 @@ test_defaults(void **state)
     assert_int_equal(c.verify_threads, 2);
     assert_int_equal(c.state_retain_versions, CONFIG_STATE_RETAIN_DEFAULT);
     assert_int_equal(c.min_block_interval_ms, CONFIG_MIN_BLOCK_INTERVAL_DEFAULT);
+    assert_int_equal(c.db_size_max_mib, CONFIG_DB_SIZE_DEFAULT_MIB);
 }
 
 static void
@@ -94,7 +95,8 @@ test_full(void **state)
         "[consensus]\n"
         "min_block_interval_ms = 25\n"
         "[storage]\n"
-        "state_retain_versions = 100\n";
+        "state_retain_versions = 100\n"
+        "db_size_max_mib = 2048\n";
     struct config c;
     char error[CONFIG_ERROR_MAX];
     assert_int_equal(decode(text, &c, error), ERR_OK);
@@ -117,6 +119,7 @@ test_full(void **state)
     assert_int_equal(c.verify_threads, 3);
     assert_int_equal(c.state_retain_versions, 100);
     assert_int_equal(c.min_block_interval_ms, 25);
+    assert_int_equal(c.db_size_max_mib, 2048);
     assert_int_equal(
         decode("[keys]\npassphrase_env = X\n[storage]\nstate_retain_versions = 0\n", &c, error),
         ERR_OK);
@@ -135,6 +138,8 @@ test_errors(void **state)
                  ":5: [node] name: set twice");
     expect_error("[keys]\npassphrase_env = X\n[node]\nname =\n", ":4: [node] name: empty value");
     expect_error("[keys]\npassphrase_env = X\n[node]\nlog_level = loud\n", "unknown level 'loud'");
+    expect_error("[keys]\npassphrase_env = X\n[storage]\ndb_size_max_mib = 0\n",
+                 "[storage] db_size_max_mib: 0 out of range 1..67108864");
     expect_error("[keys]\npassphrase_env = X\n[consensus]\nmin_block_interval_ms = 301\n",
                  "[consensus] min_block_interval_ms: 301 out of range 0..300");
     expect_error("[keys]\npassphrase_env = X\n[storage]\nstate_retain_versions = 15\n",

@@ -3,6 +3,7 @@
  * resource limits, forks, re-execution determinism, proofs, persistence across restarts. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "codec/state_proof.h"
 #include "crypto/merkle.h"
@@ -635,6 +636,62 @@ test_restart(void **state)
     fixture_close(&f);
 }
 
+/* A database that reaches its map size (the node's [storage] db_size_max_mib) refuses the
+ * commit with ERR_NO_SPACE and keeps the last committed block whole; reopened with a larger
+ * map, the same block commits. */
+static void
+test_map_full(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f, 8, SIG_ED25519, NULL);
+    fixture_stop(&f);
+    char path[160];
+    snprintf(path, sizeof path, "%s/data.mdb", f.dir);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    f.map_size_bytes = (uint64_t)st.st_size + 256u * 1024u; /* room for a few blocks */
+    fixture_start(&f);
+    char value[900];
+    memset(value, 'v', sizeof value - 1);
+    value[sizeof value - 1] = '\0';
+    enum err rc = ERR_OK;
+    uint64_t h = 1;
+    struct ledger_result *r = NULL;
+    for (; h <= 400; h++) {
+        for (size_t t = 0; t < 8; t++) {
+            char key[32];
+            snprintf(key, sizeof key, "k%llu.%zu", (unsigned long long)h, t);
+            add_set_tx(&f, 3, (h - 1) * 8 + t, key, value);
+        }
+        assert_int_equal(fixture_execute(&f, NULL, h, &block, false, &r), ERR_OK);
+        rc = fixture_commit(&f, r);
+        if (rc != ERR_OK) {
+            break;
+        }
+        ledger_result_free(r);
+        fixture_block_clear(&block);
+    }
+    assert_int_equal(rc, ERR_NO_SPACE);
+    assert_true(h > 1);
+    ledger_result_free(r);
+    assert_int_equal(ledger_committed_height(f.ledger), h - 1);
+    expect_state(&f, NULL, "k1.0", value);
+    fixture_stop(&f);
+    f.map_size_bytes = 64u << 20;
+    fixture_start(&f);
+    assert_int_equal(ledger_committed_height(f.ledger), h - 1);
+    assert_int_equal(fixture_execute(&f, NULL, h, &block, false, &r), ERR_OK);
+    assert_int_equal(fixture_commit(&f, r), ERR_OK);
+    ledger_result_free(r);
+    fixture_block_clear(&block);
+    assert_int_equal(ledger_committed_height(f.ledger), h);
+    char last[32];
+    snprintf(last, sizeof last, "k%llu.7", (unsigned long long)h);
+    expect_state(&f, NULL, last, value);
+    fixture_close(&f);
+}
+
 /* A data directory of one chain refuses another genesis. */
 static void
 test_wrong_chain_directory(void **state)
@@ -749,19 +806,13 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_genesis),
-        cmocka_unit_test(test_block_receipts_and_nonces),
-        cmocka_unit_test(test_atomic_tx),
-        cmocka_unit_test(test_auth_failures),
-        cmocka_unit_test(test_invalid_blocks),
-        cmocka_unit_test(test_resource_limits),
-        cmocka_unit_test(test_determinism),
-        cmocka_unit_test(test_forks),
-        cmocka_unit_test(test_proofs),
-        cmocka_unit_test(test_restart),
-        cmocka_unit_test(test_wrong_chain_directory),
-        cmocka_unit_test(test_sm3_chain),
-        cmocka_unit_test(test_verify_pool),
+        cmocka_unit_test(test_genesis),        cmocka_unit_test(test_block_receipts_and_nonces),
+        cmocka_unit_test(test_atomic_tx),      cmocka_unit_test(test_auth_failures),
+        cmocka_unit_test(test_invalid_blocks), cmocka_unit_test(test_resource_limits),
+        cmocka_unit_test(test_determinism),    cmocka_unit_test(test_forks),
+        cmocka_unit_test(test_proofs),         cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_map_full),       cmocka_unit_test(test_wrong_chain_directory),
+        cmocka_unit_test(test_sm3_chain),      cmocka_unit_test(test_verify_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
