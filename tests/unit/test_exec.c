@@ -650,7 +650,7 @@ test_map_full(void **state)
     snprintf(path, sizeof path, "%s/data.mdb", f.dir);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
-    f.map_size_bytes = (uint64_t)st.st_size + 256u * 1024u; /* room for a few blocks */
+    f.map_size_bytes = (uint64_t)st.st_size + 256ull * 1024u; /* room for a few blocks */
     fixture_start(&f);
     char value[900];
     memset(value, 'v', sizeof value - 1);
