@@ -1021,6 +1021,19 @@ proposal_txs(void)
     return n;
 }
 
+/* From a restart, round 3 entered at now_us: our block of 2 txs goes out at once. */
+static void
+proposes_at_once(uint64_t now_us)
+{
+    struct crafted b1;
+    struct crafted b2;
+    restart(false);
+    enter_own_round3(now_us, &b1, &b2);
+    assert_int_equal(proposal_txs(), 2);
+    buf_release(&b1.msg);
+    buf_release(&b2.msg);
+}
+
 /* min_block_interval_ms: our block with txs waits until 50 ms after its parent's timestamp,
  * also when more txs arrive meanwhile, and goes when the timer fires; a full block goes at
  * once; so does one whose parent is old enough. */
@@ -1047,21 +1060,10 @@ test_min_block_interval(void **state)
     buf_release(&b1.msg);
     buf_release(&b2.msg);
 
-    /* the mempool fills a block: no wait */
-    hx->cfg.max_block_txs = 2;
-    restart(false);
-    enter_own_round3(parent_ts + 10000, &b1, &b2);
-    assert_int_equal(proposal_txs(), 2);
-    buf_release(&b1.msg);
-    buf_release(&b2.msg);
-
-    /* the parent is 50 ms old already: no wait */
-    hx->cfg.max_block_txs = 1000;
-    restart(false);
-    enter_own_round3(parent_ts + 50000, &b1, &b2);
-    assert_int_equal(proposal_txs(), 2);
-    buf_release(&b1.msg);
-    buf_release(&b2.msg);
+    hx->cfg.max_block_txs = 2; /* the mempool fills a block: no wait */
+    proposes_at_once(parent_ts + 10000);
+    hx->cfg.max_block_txs = 1000; /* the parent is 50 ms old already: no wait */
+    proposes_at_once(parent_ts + 50000);
     hx->cfg.min_block_interval_ms = 0;
     hx->pull_txs = 0;
     hx->now_us = 0;
