@@ -1932,7 +1932,9 @@ prune_set_add(struct prune_set *set, struct db_val stale_key)
     return ERR_OK;
 }
 
-/* Deletes the records in key order: neighbours in the B-tree go together. */
+/* Deletes the records in key order through one cursor per table: LMDB finds a key on the
+ * cursor's current leaf page without a descent from the root, and sorted neighbours mostly
+ * share a page (a fresh mdb_del per record searched from the root each time). */
 static enum err
 prune_set_apply(const struct state_store *s, struct db_txn *txn, struct prune_set *set)
 {
@@ -1941,12 +1943,35 @@ prune_set_apply(const struct state_store *s, struct db_txn *txn, struct prune_se
     }
     qsort(set->items, set->count, sizeof set->items[0], prune_target_compare);
     enum err rc = ERR_OK;
+    struct db_cursor *c = NULL;
+    uint8_t open_kind = STALE_VALUE + 1;
     for (size_t i = 0; rc == ERR_OK && i < set->count; i++) {
         const struct prune_target *t = &set->items[i];
-        rc = db_del(txn, t->kind == STALE_NODE ? s->nodes : s->values, db_val_of(t->key, t->size));
-        if (rc == ERR_NOT_FOUND) {
-            rc = ERR_CORRUPT;
+        if (t->kind != open_kind) { /* nodes sort before values */
+            if (c != NULL) {
+                db_cursor_close(c);
+                c = NULL;
+            }
+            rc = db_cursor_open(txn, t->kind == STALE_NODE ? s->nodes : s->values, &c);
+            open_kind = t->kind;
         }
+        struct db_val k;
+        struct db_val v;
+        if (rc == ERR_OK) {
+            rc = db_cursor_seek(c, db_val_of(t->key, t->size), &k, &v);
+        }
+        if (rc == ERR_OK && (k.size != t->size || memcmp(k.data, t->key, t->size) != 0)) {
+            rc = ERR_NOT_FOUND;
+        }
+        if (rc == ERR_OK) {
+            rc = db_cursor_del(c);
+        }
+        if (rc == ERR_NOT_FOUND) {
+            rc = ERR_CORRUPT; /* a stale entry names a record that must exist */
+        }
+    }
+    if (c != NULL) {
+        db_cursor_close(c);
     }
     return rc;
 }
