@@ -6,6 +6,7 @@
  * update random existing keys (so pruning works, with retain R); phase 3 proves P random
  * keys (half present) and verifies them. Every block is one LMDB write txn with fsync. */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,7 +313,8 @@ main(int argc, char **argv)
 {
     struct options o = { 200, 1000, 100, 100, 200, 100000, 0, HASH_SHA256, NULL };
     parse(argc, argv, &o);
-    char dir[64] = "bench_state_XXXXXX";
+    char dir[64] = "/tmp/bench_state_XXXXXX"; /* removed at the end (not a --dir) */
+    bool own_dir = o.dir == NULL;
     if (o.dir == NULL) {
         if (mkdtemp(dir) == NULL) {
             perror("mkdtemp");
@@ -358,5 +360,15 @@ main(int argc, char **argv)
     }
     state_store_close(s);
     db_close(db);
+    if (own_dir) {
+        /* LMDB's two files; a run leaves hundreds of MB otherwise */
+        const char *files[] = { "data.mdb", "lock.mdb" };
+        for (size_t i = 0; i < 2; i++) {
+            char path[96];
+            snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+            (void)unlink(path);
+        }
+        (void)rmdir(dir);
+    }
     return 0;
 }
