@@ -8,7 +8,9 @@
  *   [mempool]  txs_max, bytes_max
  *   [verify]   threads
  *   [consensus] idle_block_interval_ms (the pause before an empty block on an idle chain;
- *              0: empty blocks back to back, e.g. to grow a test chain fast)
+ *              0: empty blocks back to back, e.g. to grow a test chain fast),
+ *              min_block_interval_ms (block pacing, below)
+ *   [storage]  state_retain_versions, db_size_max_mib
  *
  * Parsing is strict: an unknown section or key, a repeated key (except peer), an empty
  * value, a number out of its range or with trailing characters, a bad address or peer key
@@ -34,8 +36,11 @@
 #define CONFIG_ADDRESS_MAX   63  /* "ip:port" / "[v6]:port", bytes without NUL */
 #define CONFIG_PEERS_MAX     256
 #define CONFIG_ERROR_MAX     320 /* message buffer size, NUL included */
-/* [consensus] min_block_interval_ms: a leader holds a block with txs (not a full one) until
- * this long after its parent (consensus.h). */
+/* [consensus] idle_block_interval_ms and min_block_interval_ms: at most a third of the
+ * consensus round timeout (consensus_config_check; 1,000 ms), so that a node refuses a longer
+ * one at its config, not after start-up. min_block_interval_ms: a leader holds a block with
+ * txs (not a full one) until this long after its parent (consensus.h). */
+#define CONFIG_BLOCK_INTERVAL_MAX_MS 333u
 #ifndef CONFIG_MIN_BLOCK_INTERVAL_DEFAULT
 #define CONFIG_MIN_BLOCK_INTERVAL_DEFAULT 0u
 #endif
@@ -89,8 +94,8 @@ struct config {
     /* [verify] */
     uint32_t verify_threads; /* 2, 1..64 */
     /* [consensus] */
-    uint32_t idle_block_interval_ms; /* 250, 0..600000 */
-    uint32_t min_block_interval_ms;  /* CONFIG_MIN_BLOCK_INTERVAL_DEFAULT, 0..300 */
+    uint32_t idle_block_interval_ms; /* 250, 0..CONFIG_BLOCK_INTERVAL_MAX_MS */
+    uint32_t min_block_interval_ms;  /* CONFIG_MIN_BLOCK_INTERVAL_DEFAULT, 0..the same */
     /* [storage] */
     /* Latest state versions (one per block) kept readable; older ones are pruned from the
      * state store. 0 keeps every version (an archive node). 0 (default), or 16..2^40. */

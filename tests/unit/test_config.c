@@ -140,8 +140,10 @@ test_errors(void **state)
     expect_error("[keys]\npassphrase_env = X\n[node]\nlog_level = loud\n", "unknown level 'loud'");
     expect_error("[keys]\npassphrase_env = X\n[storage]\ndb_size_max_mib = 0\n",
                  "[storage] db_size_max_mib: 0 out of range 1..67108864");
-    expect_error("[keys]\npassphrase_env = X\n[consensus]\nmin_block_interval_ms = 301\n",
-                 "[consensus] min_block_interval_ms: 301 out of range 0..300");
+    expect_error("[keys]\npassphrase_env = X\n[consensus]\nmin_block_interval_ms = 334\n",
+                 "[consensus] min_block_interval_ms: 334 out of range 0..333");
+    expect_error("[keys]\npassphrase_env = X\n[consensus]\nidle_block_interval_ms = 1000\n",
+                 "[consensus] idle_block_interval_ms: 1000 out of range 0..333");
     expect_error("[keys]\npassphrase_env = X\n[storage]\nstate_retain_versions = 15\n",
                  "[storage] state_retain_versions: 0 (keep all) or at least 16");
     expect_error("[keys]\npassphrase_env = X\n[storage]\nstate_retain_versions = 1099511627777\n",
