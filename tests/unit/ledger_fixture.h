@@ -109,8 +109,8 @@ fixture_genesis(struct fixture *f, const struct chain_params *params)
 static inline void
 fixture_start(struct fixture *f)
 {
-    struct db_options dbo = { .map_size_bytes = f->map_size_bytes != 0 ? f->map_size_bytes
-                                                                        : 4ull << 30,
+    struct db_options dbo = { .map_size_bytes =
+                                  f->map_size_bytes != 0 ? f->map_size_bytes : 4ull << 30,
                               .no_sync = !f->durable };
     ASSERT(db_open(f->dir, &dbo, &f->db) == ERR_OK);
     struct state_store_options so = { .hash_alg = f->genesis.hash_alg, .retain_versions = 0 };
