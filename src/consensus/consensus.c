@@ -1281,7 +1281,9 @@ chain_is_idle(const struct consensus *c, const struct cblock *b)
 }
 
 /* How long a block with txs waits for min_block_interval_ms after its parent's timestamp
- * (0: propose now). A full block, an empty one and a block after a failed round go at once. */
+ * (0: propose now). A full block, an empty one and a block after a failed round go at once.
+ * Never longer than the interval itself: a parent stamped ahead of this node's clock (up to
+ * max_clock_skew_ms is accepted) must not hold the round near its timeout. */
 static uint64_t
 pace_ms(const struct consensus *c, const struct cblock *parent, const struct block *blk)
 {
@@ -1292,7 +1294,8 @@ pace_ms(const struct consensus *c, const struct cblock *parent, const struct blo
     }
     uint64_t due_us = parent->info.timestamp_us + c->cfg.min_block_interval_ms * 1000u;
     uint64_t now = c->env.now_us(c->env.ctx);
-    return now >= due_us ? 0 : (due_us - now + 999u) / 1000u;
+    uint64_t wait_ms = now >= due_us ? 0 : (due_us - now + 999u) / 1000u;
+    return wait_ms < c->cfg.min_block_interval_ms ? wait_ms : c->cfg.min_block_interval_ms;
 }
 
 /* Builds the block of this round on high_qc; returns its encoding in c->out. */

@@ -458,14 +458,15 @@ prune_disk(struct sim_node *node)
 
 /* min_block_interval_ms: a block with txs (not a full one) that directly follows its parent's
  * round is at least that much younger than its parent. Only when every node is honest (a
- * Byzantine leader may propose early) and within an epoch (its first block follows the
- * epoch root). */
+ * Byzantine leader may propose early), clocks agree (a leader behind its parent's clock waits
+ * the interval, not until its own clock passes the parent's) and within an epoch (its first
+ * block follows the epoch root). */
 static void
 check_pacing(struct sim *s, struct sim_node *node, const struct committed_block *cb)
 {
     uint64_t h = cb->info->height;
-    if (s->ccfg.min_block_interval_ms == 0 || s->cfg.byzantine > 0 || h == 0 ||
-        h - 1 >= s->chain_cap || !s->chain[h - 1].set) {
+    if (s->ccfg.min_block_interval_ms == 0 || s->cfg.byzantine > 0 || s->cfg.clock_skew_ms > 0 ||
+        h == 0 || h - 1 >= s->chain_cap || !s->chain[h - 1].set) {
         return;
     }
     const struct chain_entry *parent = &s->chain[h - 1];

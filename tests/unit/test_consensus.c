@@ -1060,6 +1060,13 @@ test_min_block_interval(void **state)
     buf_release(&b1.msg);
     buf_release(&b2.msg);
 
+    /* a parent stamped ahead of our clock (5 ms here): the wait is the interval at most */
+    restart(false);
+    enter_own_round3(1, &b1, &b2);
+    assert_null(find_sent(CONS_MSG_PROPOSAL));
+    assert_int_equal(hx->propose_delay_ms, 50);
+    buf_release(&b1.msg);
+    buf_release(&b2.msg);
     hx->cfg.max_block_txs = 2; /* the mempool fills a block: no wait */
     proposes_at_once(parent_ts + 10000);
     hx->cfg.max_block_txs = 1000; /* the parent is 50 ms old already: no wait */
