@@ -453,6 +453,39 @@ restart(bool with_record)
     start_node(with_record);
 }
 
+/* A SYNC_INFO from validator 1 with hqc as highest QC and commit cert, and tc if not NULL. */
+static void
+deliver_sync(const struct qc *hqc, const struct tc *tc)
+{
+    struct cons_msg *m = mem_calloc(1, sizeof *m);
+    m->type = CONS_MSG_SYNC_INFO;
+    m->u.sync.highest_qc = *hqc;
+    m->u.sync.highest_commit_cert = *hqc;
+    if (tc != NULL) {
+        m->u.sync.has_tc = true;
+        m->u.sync.highest_tc = *tc;
+    }
+    struct buf sync;
+    buf_init(&sync, CONS_MSG_SIZE_MAX);
+    assert_int_equal(cons_msg_encode(&sync, m), ERR_OK);
+    deliver(1, &sync);
+    buf_release(&sync);
+    mem_free(m);
+}
+
+/* The number of txs in the round-3 proposal this node sent. */
+static uint32_t
+proposal_txs(void)
+{
+    const struct sent *p = must_find(CONS_MSG_PROPOSAL);
+    struct cons_msg *m = mem_calloc(1, sizeof *m);
+    assert_int_equal(cons_msg_decode(p->data, p->size, m), ERR_OK);
+    assert_int_equal(m->u.proposal.block.header.round, 3);
+    uint32_t n = m->u.proposal.block.payload.tx_count;
+    mem_free(m);
+    return n;
+}
+
 static void
 test_vote_persisted_then_resent(void **state)
 {
@@ -933,36 +966,20 @@ test_async_own_block(void **state)
     deliver(2, &b2.msg);
     executed(&b2.info.id, ERR_OK);
     clear_out();
-    struct cons_msg *m = mem_calloc(1, sizeof *m);
-    m->type = CONS_MSG_SYNC_INFO;
-    m->u.sync.highest_qc = *qc2;
-    m->u.sync.highest_commit_cert = *qc2;
-    struct buf sync;
-    buf_init(&sync, CONS_MSG_SIZE_MAX);
-    assert_int_equal(cons_msg_encode(&sync, m), ERR_OK);
-    deliver(1, &sync);
+    deliver_sync(qc2, NULL);
     assert_int_equal(consensus_round(hx->c), 3);
     assert_int_equal(hx->nstarted, 3); /* our block executes */
     assert_null(find_sent(CONS_MSG_PROPOSAL));
     consensus_on_executed(hx->c, &hx->started[2], ERR_OK, &hx->results[2]);
     const struct sent *p = must_find(CONS_MSG_PROPOSAL);
     assert_int_equal(p->to, -1);
-    assert_int_equal(cons_msg_decode(p->data, p->size, m), ERR_OK);
-    assert_int_equal(m->u.proposal.block.header.round, 3);
+    assert_int_equal(proposal_txs(), 0);
     /* round 7 (ours again) after a TC: the round times out while our block executes, so its
      * result sends nothing (sign_proposal rule 1) */
     struct tc *tc6 = mem_alloc(sizeof *tc6);
     const uint64_t rounds[3] = { 2, 2, 2 };
     timeout_cert(6, qc2, rounds, tc6);
-    memset(m, 0, sizeof *m);
-    m->type = CONS_MSG_SYNC_INFO;
-    m->u.sync.highest_qc = *qc2;
-    m->u.sync.highest_commit_cert = *qc2;
-    m->u.sync.has_tc = true;
-    m->u.sync.highest_tc = *tc6;
-    buf_reset(&sync);
-    assert_int_equal(cons_msg_encode(&sync, m), ERR_OK);
-    deliver(1, &sync);
+    deliver_sync(qc2, tc6);
     assert_int_equal(consensus_round(hx->c), 7);
     assert_int_equal(hx->nstarted, 4);
     consensus_on_timer(hx->c, CONS_TIMER_ROUND, hx->round_token);
@@ -971,10 +988,8 @@ test_async_own_block(void **state)
     assert_null(find_sent(CONS_MSG_PROPOSAL));
     assert_int_equal(consensus_tree_size(hx->c), 4); /* B1 (the root), B2, B3, ours */
     mem_free(tc6);
-    mem_free(m);
     mem_free(qc1);
     mem_free(qc2);
-    buf_release(&sync);
     buf_release(&b1.msg);
     buf_release(&b2.msg);
 }
@@ -994,31 +1009,10 @@ enter_own_round3(uint64_t now_us, struct crafted *b1, struct crafted *b2)
     deliver(2, &b2->msg);
     clear_out();
     hx->now_us = now_us;
-    struct cons_msg *m = mem_calloc(1, sizeof *m);
-    m->type = CONS_MSG_SYNC_INFO;
-    m->u.sync.highest_qc = *qc2;
-    m->u.sync.highest_commit_cert = *qc2;
-    struct buf sync;
-    buf_init(&sync, CONS_MSG_SIZE_MAX);
-    assert_int_equal(cons_msg_encode(&sync, m), ERR_OK);
-    deliver(1, &sync);
+    deliver_sync(qc2, NULL);
     assert_int_equal(consensus_round(hx->c), 3);
-    buf_release(&sync);
-    mem_free(m);
     mem_free(qc1);
     mem_free(qc2);
-}
-
-static uint32_t
-proposal_txs(void)
-{
-    const struct sent *p = must_find(CONS_MSG_PROPOSAL);
-    struct cons_msg *m = mem_calloc(1, sizeof *m);
-    assert_int_equal(cons_msg_decode(p->data, p->size, m), ERR_OK);
-    assert_int_equal(m->u.proposal.block.header.round, 3);
-    uint32_t n = m->u.proposal.block.payload.tx_count;
-    mem_free(m);
-    return n;
 }
 
 /* From a restart, round 3 entered at now_us: our block of 2 txs goes out at once. */
