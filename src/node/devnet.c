@@ -29,6 +29,7 @@
 #include "ledger/account.h"
 #include "ledger/genesis.h"
 #include "ledger/test_module.h"
+#include "node/config.h"
 #include "node/genesis_json.h"
 
 #define DEVNET_PATH_MAX       1024
@@ -444,6 +445,34 @@ devnet_verify_threads(unsigned nodes)
     return per > 0 ? per : 1u;
 }
 
+/* config.ini is written anew at every start (ports follow the options); a node's own settings
+ * go in config.local.ini beside it, appended as it is (a key set in both is the node's
+ * "set twice" error at start). */
+static enum err
+append_local_config(const char *home, struct buf *b)
+{
+    char path[DEVNET_PATH_MAX];
+    enum err rc = join(path, home, DEVNET_LOCAL_CONFIG);
+    if (rc != ERR_OK || !file_exists(path)) {
+        return rc;
+    }
+    char *text = mem_alloc(CONFIG_FILE_SIZE_MAX + 1);
+    size_t size = 0;
+    rc = read_small_file(path, text, CONFIG_FILE_SIZE_MAX + 1, &size);
+    if (rc == ERR_OK && size + b->size > CONFIG_FILE_SIZE_MAX) {
+        rc = ERR_TOO_LARGE;
+    }
+    if (rc == ERR_OK) {
+        rc = buf_printf(b, "; from %s\n%s%s", DEVNET_LOCAL_CONFIG, text,
+                        size > 0 && text[size - 1] != '\n' ? "\n" : "");
+    }
+    if (rc != ERR_OK) {
+        log_error(LOG_NODE, "devnet: cannot add path=%s error=%s", path, err_str(rc));
+    }
+    mem_free(text);
+    return rc;
+}
+
 static enum err
 write_config(const struct devnet_options *o, unsigned i, const struct devnet_node_keys *keys)
 {
@@ -483,6 +512,9 @@ write_config(const struct devnet_options *o, unsigned i, const struct devnet_nod
     char home[DEVNET_PATH_MAX];
     char path[DEVNET_PATH_MAX];
     node_home(o, i, home);
+    if (rc == ERR_OK) {
+        rc = append_local_config(home, &b);
+    }
     if (rc == ERR_OK) {
         rc = join(path, home, "config.ini");
     }

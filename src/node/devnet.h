@@ -44,6 +44,8 @@
 #define DEVNET_STOP_TIMEOUT_S  15
 #define DEVNET_DEFAULT_API     8080
 #define DEVNET_P2P_PORT_OFFSET 1000 /* p2p ports are the API ports + this by default */
+/* A node home's own settings, appended to the config.ini that every start writes anew. */
+#define DEVNET_LOCAL_CONFIG "config.local.ini"
 
 struct devnet_options {
     unsigned nodes;         /* validators, 1..DEVNET_NODES_MAX */

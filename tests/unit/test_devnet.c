@@ -118,9 +118,41 @@ test_init(void **state)
         secret_key_free(key);
     }
 
-    /* A second init reuses keys and genesis; other sizes are refused. */
+    /* A second init reuses keys and genesis, writes config.ini anew (the new ports) and
+     * appends a node's config.local.ini; other sizes are refused. */
+    snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
+    FILE *local = fopen(path, "w");
+    assert_non_null(local);
+    fputs("[storage]\nstate_retain_versions = 64", local); /* no final newline */
+    fclose(local);
     o.base_port = 28080;
     assert_int_equal(devnet_init(&o), ERR_OK);
+    for (unsigned i = 0; i < NODES; i++) {
+        struct config c;
+        char error[CONFIG_ERROR_MAX];
+        snprintf(path, sizeof path, "%s/node%u/config.ini", dir, i);
+        assert_int_equal(config_load(path, &c, error), ERR_OK);
+        assert_int_equal(c.state_retain_versions, i == 1 ? 64 : 0);
+        char expect[64];
+        snprintf(expect, sizeof expect, "127.0.0.1:%u", 28080 + i);
+        assert_string_equal(c.api_listen, expect);
+    }
+    /* a key the generated file sets too: the node refuses its config, naming the key */
+    snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
+    local = fopen(path, "w");
+    assert_non_null(local);
+    fputs("[mempool]\ntxs_max = 5\n", local);
+    fclose(local);
+    assert_int_equal(devnet_init(&o), ERR_OK);
+    {
+        struct config c;
+        char error[CONFIG_ERROR_MAX];
+        snprintf(path, sizeof path, "%s/node1/config.ini", dir);
+        assert_int_equal(config_load(path, &c, error), ERR_CONFIG);
+        assert_non_null(strstr(error, "[mempool] txs_max: set twice"));
+        snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
+        assert_int_equal(unlink(path), 0);
+    }
     snprintf(path, sizeof path, "%s/node2/genesis.json", dir);
     read_file(path, other_text, sizeof other_text);
     assert_string_equal(genesis_text, other_text);
