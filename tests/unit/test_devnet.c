@@ -118,41 +118,9 @@ test_init(void **state)
         secret_key_free(key);
     }
 
-    /* A second init reuses keys and genesis, writes config.ini anew (the new ports) and
-     * appends a node's config.local.ini; other sizes are refused. */
-    snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
-    FILE *local = fopen(path, "w");
-    assert_non_null(local);
-    fputs("[storage]\nstate_retain_versions = 64", local); /* no final newline */
-    fclose(local);
+    /* A second init reuses keys and genesis; other sizes are refused. */
     o.base_port = 28080;
     assert_int_equal(devnet_init(&o), ERR_OK);
-    for (unsigned i = 0; i < NODES; i++) {
-        struct config c;
-        char error[CONFIG_ERROR_MAX];
-        snprintf(path, sizeof path, "%s/node%u/config.ini", dir, i);
-        assert_int_equal(config_load(path, &c, error), ERR_OK);
-        assert_int_equal(c.state_retain_versions, i == 1 ? 64 : 0);
-        char expect[64];
-        snprintf(expect, sizeof expect, "127.0.0.1:%u", 28080 + i);
-        assert_string_equal(c.api_listen, expect);
-    }
-    /* a key the generated file sets too: the node refuses its config, naming the key */
-    snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
-    local = fopen(path, "w");
-    assert_non_null(local);
-    fputs("[mempool]\ntxs_max = 5\n", local);
-    fclose(local);
-    assert_int_equal(devnet_init(&o), ERR_OK);
-    {
-        struct config c;
-        char error[CONFIG_ERROR_MAX];
-        snprintf(path, sizeof path, "%s/node1/config.ini", dir);
-        assert_int_equal(config_load(path, &c, error), ERR_CONFIG);
-        assert_non_null(strstr(error, "[mempool] txs_max: set twice"));
-        snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
-        assert_int_equal(unlink(path), 0);
-    }
     snprintf(path, sizeof path, "%s/node2/genesis.json", dir);
     read_file(path, other_text, sizeof other_text);
     assert_string_equal(genesis_text, other_text);
@@ -162,6 +130,48 @@ test_init(void **state)
     assert_int_equal(devnet_init(&o), ERR_EXISTS);
 
     genesis_release(&g);
+    remove_tree(dir);
+}
+
+/* Each init writes config.ini anew (new ports) and appends a node's config.local.ini; a key
+ * that both set is the node's config error. */
+static void
+test_local_config(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/lm_devnet_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct devnet_options o = {
+        .nodes = NODES, .dir = dir, .base_port = 18080, .p2p_base_port = 19080, .binary = "x"
+    };
+    assert_int_equal(devnet_init(&o), ERR_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
+    FILE *local = fopen(path, "w");
+    assert_non_null(local);
+    fputs("[storage]\nstate_retain_versions = 64", local); /* no final newline */
+    fclose(local);
+    o.base_port = 28080;
+    assert_int_equal(devnet_init(&o), ERR_OK);
+    struct config c;
+    char error[CONFIG_ERROR_MAX];
+    for (unsigned i = 0; i < NODES; i++) {
+        snprintf(path, sizeof path, "%s/node%u/config.ini", dir, i);
+        assert_int_equal(config_load(path, &c, error), ERR_OK);
+        assert_int_equal(c.state_retain_versions, i == 1 ? 64 : 0);
+        char expect[64];
+        snprintf(expect, sizeof expect, "127.0.0.1:%u", 28080 + i);
+        assert_string_equal(c.api_listen, expect);
+    }
+    snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
+    local = fopen(path, "w");
+    assert_non_null(local);
+    fputs("[mempool]\ntxs_max = 5\n", local);
+    fclose(local);
+    assert_int_equal(devnet_init(&o), ERR_OK);
+    snprintf(path, sizeof path, "%s/node1/config.ini", dir);
+    assert_int_equal(config_load(path, &c, error), ERR_CONFIG);
+    assert_non_null(strstr(error, "[mempool] txs_max: set twice"));
     remove_tree(dir);
 }
 
@@ -248,6 +258,7 @@ main(void)
     log_set_level(LOG_LEVEL_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init),
+        cmocka_unit_test(test_local_config),
         cmocka_unit_test(test_observers),
         cmocka_unit_test(test_bad_options),
     };
