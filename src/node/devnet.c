@@ -462,9 +462,15 @@ append_local_config(const char *home, struct buf *b)
     if (rc == ERR_OK && size + b->size > CONFIG_FILE_SIZE_MAX) {
         rc = ERR_TOO_LARGE;
     }
+    /* the bytes as they are (a NUL included): the node's strict parser judges them */
     if (rc == ERR_OK) {
-        rc = buf_printf(b, "; from %s\n%s%s", DEVNET_LOCAL_CONFIG, text,
-                        size > 0 && text[size - 1] != '\n' ? "\n" : "");
+        rc = buf_printf(b, "; from %s\n", DEVNET_LOCAL_CONFIG);
+    }
+    if (rc == ERR_OK) {
+        rc = buf_append(b, text, size);
+    }
+    if (rc == ERR_OK && size > 0 && text[size - 1] != '\n') {
+        rc = buf_append_byte(b, '\n');
     }
     if (rc != ERR_OK) {
         log_error(LOG_NODE, "devnet: cannot add path=%s error=%s", path, err_str(rc));

@@ -172,6 +172,16 @@ test_local_config(void **state)
     snprintf(path, sizeof path, "%s/node1/config.ini", dir);
     assert_int_equal(config_load(path, &c, error), ERR_CONFIG);
     assert_non_null(strstr(error, "[mempool] txs_max: set twice"));
+    /* a NUL byte reaches the node's parser, which refuses it (it was cut off before) */
+    snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
+    local = fopen(path, "wb");
+    assert_non_null(local);
+    fwrite("[storage]\nstate_retain_versions = 64\0junk\n", 1, 42, local);
+    fclose(local);
+    assert_int_equal(devnet_init(&o), ERR_OK);
+    snprintf(path, sizeof path, "%s/node1/config.ini", dir);
+    assert_int_equal(config_load(path, &c, error), ERR_CONFIG);
+    assert_non_null(strstr(error, "NUL"));
     remove_tree(dir);
 }
 
