@@ -75,6 +75,9 @@
 
 #define CONS_PEER_NONE        UINT16_MAX
 #define CONS_EXEC_PENDING_MAX 8 /* blocks whose asynchronous execution the core waits for */
+/* consensus_config_default's base_timeout_ms; the block intervals may be a third of it. */
+#define CONS_BASE_TIMEOUT_MS_DEFAULT 1000u
+#define CONS_BLOCK_INTERVAL_MAX_MS   (CONS_BASE_TIMEOUT_MS_DEFAULT / 3u)
 
 struct consensus_config {
     struct cons_chain chain;

@@ -131,7 +131,7 @@ consensus_config_default(struct consensus_config *cfg, enum hash_alg alg,
     memset(cfg, 0, sizeof *cfg);
     cfg->chain.alg = alg;
     cfg->chain.chain_id = *chain_id;
-    cfg->base_timeout_ms = 1000;
+    cfg->base_timeout_ms = CONS_BASE_TIMEOUT_MS_DEFAULT;
     cfg->backoff_permille = 1200;
     cfg->max_backoff_exp = 6;
     cfg->max_block_txs = 1000;

@@ -28,6 +28,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "codec/consensus_types.h"
+#include "consensus/consensus.h"
 #include "crypto/sign.h"
 
 #define CONFIG_FILE_SIZE_MAX 65536u
@@ -37,10 +38,10 @@
 #define CONFIG_PEERS_MAX     256
 #define CONFIG_ERROR_MAX     320 /* message buffer size, NUL included */
 /* [consensus] idle_block_interval_ms and min_block_interval_ms: at most a third of the
- * consensus round timeout (consensus_config_check; 1,000 ms), so that a node refuses a longer
- * one at its config, not after start-up. min_block_interval_ms: a leader holds a block with
- * txs (not a full one) until this long after its parent (consensus.h). */
-#define CONFIG_BLOCK_INTERVAL_MAX_MS 333u
+ * consensus round timeout (consensus_config_check), so that a node refuses a longer one at its
+ * config, not after start-up. min_block_interval_ms: a leader holds a block with txs (not a
+ * full one) until this long after its parent (consensus.h). */
+#define CONFIG_BLOCK_INTERVAL_MAX_MS CONS_BLOCK_INTERVAL_MAX_MS
 /* 20 ms: at 1,000 tx/s a 4-node devnet made ~200 blocks/s of ~5 txs without it (each with
  * its fsyncs, certificate and header), with it ~50 of ~20, for 43 % less CPU per tx and
  * +34 ms of p50 latency (bench/README.md "Block pacing"); full load does not bind it. */
