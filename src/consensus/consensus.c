@@ -1281,7 +1281,8 @@ chain_is_idle(const struct consensus *c, const struct cblock *b)
 }
 
 /* How long a block with txs waits for min_block_interval_ms after its parent's timestamp
- * (0: propose now). A full block, an empty one and a block after a failed round go at once.
+ * (0: propose now). A full block (max_block_txs, or no room left for a largest tx within
+ * max_block_bytes), an empty one and a block after a failed round go at once.
  * Never longer than the interval itself: a parent stamped ahead of this node's clock (up to
  * max_clock_skew_ms is accepted) must not hold the round near its timeout. */
 static uint64_t
@@ -1289,6 +1290,7 @@ pace_ms(const struct consensus *c, const struct cblock *parent, const struct blo
 {
     if (c->cfg.min_block_interval_ms == 0 || blk->payload.kind == PAYLOAD_EMPTY ||
         blk->header.tx_count >= c->cfg.max_block_txs ||
+        blk->payload.txs_size + CONS_TX_SIZE_MAX > c->cfg.max_block_bytes ||
         c->current_round != parent->info.round + 1) {
         return 0;
     }

@@ -475,7 +475,8 @@ check_pacing(struct sim *s, struct sim_node *node, const struct committed_block 
         return;
     }
     uint32_t txs = s->scratch_block->payload.tx_count;
-    if (txs > 0 && txs < s->ccfg.max_block_txs &&
+    bool room = s->scratch_block->payload.txs_size + CONS_TX_SIZE_MAX <= s->ccfg.max_block_bytes;
+    if (txs > 0 && txs < s->ccfg.max_block_txs && room &&
         cb->info->timestamp_us < parent->timestamp_us + s->ccfg.min_block_interval_ms * 1000u) {
         sim_violation(s, "pacing: a block with txs came before min_block_interval_ms", node->id, h);
     }

@@ -1063,7 +1063,10 @@ test_min_block_interval(void **state)
     buf_release(&b2.msg);
     hx->cfg.max_block_txs = 2; /* the mempool fills a block: no wait */
     proposes_at_once(parent_ts + 10000);
-    hx->cfg.max_block_txs = 1000; /* the parent is 50 ms old already: no wait */
+    hx->cfg.max_block_txs = 1000;
+    hx->cfg.max_block_bytes = CONS_TX_SIZE_MAX + 4; /* no room for a largest tx: no wait */
+    proposes_at_once(parent_ts + 10000);
+    hx->cfg.max_block_bytes = 1024u * 1024u; /* the parent is 50 ms old already: no wait */
     proposes_at_once(parent_ts + 50000);
     hx->cfg.min_block_interval_ms = 0;
     hx->pull_txs = 0;
