@@ -55,16 +55,28 @@ mode_of(const char *path)
     return st.st_mode & 0777;
 }
 
+/* A devnet of NODES validators and `observers` observers initialised in a new temporary
+ * directory made from the template in dir (API ports from 18080, p2p from 19080). */
+static struct devnet_options
+temp_devnet(char *dir, unsigned observers)
+{
+    assert_non_null(mkdtemp(dir));
+    struct devnet_options o = { .nodes = NODES,
+                                .observers = observers,
+                                .dir = dir,
+                                .base_port = 18080,
+                                .p2p_base_port = 19080,
+                                .binary = "x" };
+    assert_int_equal(devnet_init(&o), ERR_OK);
+    return o;
+}
+
 static void
 test_init(void **state)
 {
     (void)state;
     char dir[] = "/tmp/lm_devnet_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    struct devnet_options o = {
-        .nodes = NODES, .dir = dir, .base_port = 18080, .p2p_base_port = 19080, .binary = "x"
-    };
-    assert_int_equal(devnet_init(&o), ERR_OK);
+    struct devnet_options o = temp_devnet(dir, 0);
 
     struct genesis g;
     char path[512];
@@ -140,11 +152,7 @@ test_local_config(void **state)
 {
     (void)state;
     char dir[] = "/tmp/lm_devnet_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    struct devnet_options o = {
-        .nodes = NODES, .dir = dir, .base_port = 18080, .p2p_base_port = 19080, .binary = "x"
-    };
-    assert_int_equal(devnet_init(&o), ERR_OK);
+    struct devnet_options o = temp_devnet(dir, 0);
     char path[512];
     snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
     FILE *local = fopen(path, "w");
@@ -190,14 +198,7 @@ test_observers(void **state)
 {
     (void)state;
     char dir[] = "/tmp/lm_devnet_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    struct devnet_options o = { .nodes = NODES,
-                                .observers = 2,
-                                .dir = dir,
-                                .base_port = 18080,
-                                .p2p_base_port = 19080,
-                                .binary = "x" };
-    assert_int_equal(devnet_init(&o), ERR_OK);
+    struct devnet_options o = temp_devnet(dir, 2);
     struct genesis g;
     char path[512];
     snprintf(path, sizeof path, "%s/observer1/genesis.json", dir);
