@@ -11,8 +11,12 @@ import urllib.error
 import urllib.request
 
 
+FAILED = []
+
+
 def fail(msg):
     print("FAIL: " + msg, flush=True)
+    FAILED.append(msg)
     sys.exit(1)
 
 
@@ -33,11 +37,21 @@ def ports_free(ports):
     return True
 
 
+# Below Linux's default ephemeral range (ip_local_port_range 32768-60999): a port picked there
+# can be taken by any outgoing connection between the check and the node's bind, or while a
+# test has a node stopped (a restarted node then cannot listen).
+PORTS_LOW = 20000
+PORTS_HIGH = 32768
+
+
 def free_port_range(count, p2p_offset):
-    """A base port such that base..base+count-1 and base+p2p_offset.. are free."""
+    """A base port such that base..base+count-1 and base+p2p_offset.. are free, all of them
+    below the ephemeral range."""
     seed = os.getpid() * 7919
+    span = PORTS_HIGH - PORTS_LOW - p2p_offset - count
+    check(span > 0, "no port range for %d nodes at offset %d" % (count, p2p_offset))
     for attempt in range(200):
-        base = 20000 + (seed + attempt * 97) % 20000
+        base = PORTS_LOW + (seed + attempt * 97) % span
         if ports_free(range(base, base + count)) and ports_free(
                 range(base + p2p_offset, base + p2p_offset + count)):
             return base
@@ -85,19 +99,24 @@ def final_height(url):
     st = status_of(url)
     return st["final"]["height"] if st is not None else -1
 
-def wait_for(what, fn, timeout_s, poll_s=0.1):
+
+def wait_for(what, fn, timeout_s, poll_s=0.1, proc=None):
+    """Polls fn until it returns a true value; fails after timeout_s, or at once if proc (a
+    process the wait depends on) has exited."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         v = fn()
         if v:
             return v
+        if proc is not None and proc.poll() is not None:
+            fail("waiting for %s: the process exited with %d" % (what, proc.returncode))
         time.sleep(poll_s)
     fail("timed out after %d s waiting for %s" % (timeout_s, what))
 
 
-def wait_slow(what, fn, timeout_s):
+def wait_slow(what, fn, timeout_s, proc=None):
     """wait_for polling every 0.5 s: fewer API connections while the nodes are busy."""
-    return wait_for(what, fn, timeout_s, 0.5)
+    return wait_for(what, fn, timeout_s, 0.5, proc)
 
 
 def read_text(path):
@@ -132,9 +151,23 @@ def start_node(procs, binary, home):
     return procs.start([binary, "node", "--home", home], stdout=out, stderr=subprocess.STDOUT)
 
 
+def print_log_tails(tmp, lines=40):
+    """The last lines of every node log under tmp: what CI shows of a failed run."""
+    for root, _, files in sorted(os.walk(tmp)):
+        for name in sorted(files):
+            if name.startswith("node.log"):
+                path = os.path.join(root, name)
+                tail = read_text(path).splitlines()[-lines:]
+                print("--- last %d lines of %s ---" % (len(tail), path))
+                print("\n".join(tail), flush=True)
+
+
 def finish(procs, tmp):
-    """Test teardown: kills what the test started, removes tmp (kept and printed if LM_KEEP)."""
+    """Test teardown: kills what the test started, removes tmp (kept and printed if LM_KEEP).
+    After a failure the node logs' tails are printed first."""
     procs.cleanup()
+    if FAILED:
+        print_log_tails(tmp)
     if os.environ.get("LM_KEEP"):
         print("kept", tmp)
     else:

@@ -141,10 +141,10 @@ def main():
         # node3 returns: it syncs across the change and joins consensus in epoch 2.
         os.rename(os.path.join(homes[3], "node.log"), os.path.join(homes[3], "node.log.1"))
         t1 = time.monotonic()
-        start_node(procs, BIN, homes[3])
+        node3 = start_node(procs, BIN, homes[3])
         log3 = os.path.join(homes[3], "node.log")
         wait_slow("node3: sync done", lambda: re.search(r"sync done height=(\d+)", read_text(log3)),
-                  90)
+                  90, node3)
         wait_slow("node3 in epoch 2", lambda: epoch_of(apis[3]) == 2, 60)
         check(re.search(r"epoch kept epoch=2", read_text(log3)), "node3 did not keep epoch 2")
         top = max(final_height(u) for u in apis[:3])
@@ -195,7 +195,7 @@ def main():
         started[1] = start_node(procs, BIN, homes[1])
         wait_slow("node1 restarted with its epoch ends", lambda: re.search(
             r"--- restart ---[\s\S]*consensus started epoch=3 .*epoch_ends=2",
-            read_text(os.path.join(homes[1], "node.log"))), 60)
+            read_text(os.path.join(homes[1], "node.log"))), 60, started[1])
         top = max(final_height(u) for u in apis[:3])
         wait_slow("node1 final again after its restart",
                   lambda: final_height(apis[1]) is not None and final_height(apis[1]) >= top + 3,

@@ -76,9 +76,9 @@ def main():
         print("grew %d blocks in %.1f s" % (BLOCKS, time.monotonic() - t0), flush=True)
         target = min(final_height(u) for u in apis)
         t1 = time.monotonic()
-        start_node(procs, BIN, ohomes[0])
+        observer0 = start_node(procs, BIN, ohomes[0])
         wait_slow("observer0 to sync to %d" % target,
-                  lambda: final_height(oapis[0]) >= target, 180)
+                  lambda: final_height(oapis[0]) >= target, 180, observer0)
         sync_s = time.monotonic() - t1
         log_o0 = os.path.join(ohomes[0], "node.log")
         check("observer: following the chain" in read_text(log_o0), "observer0 did not start as one")

@@ -73,10 +73,10 @@ def main():
         started[3].wait()
         shutil.rmtree(os.path.join(homes[3], "data"))
         os.rename(os.path.join(homes[3], "node.log"), os.path.join(homes[3], "node.log.1"))
-        start_node(procs, BIN, homes[3])
+        node3 = start_node(procs, BIN, homes[3])
         log3 = os.path.join(homes[3], "node.log")
         done = wait_slow("node3: sync done", lambda: re.search(
-            r"sync done height=(\d+) applied=(\d+) ms=(\d+)", read_text(log3)), 120)
+            r"sync done height=(\d+) applied=(\d+) ms=(\d+)", read_text(log3)), 120, node3)
         height, applied, ms = (int(x) for x in done.groups())
         check(applied >= BLOCKS - 16 and height >= BLOCKS - 8,
               "node3 synced only %d blocks to height %d" % (applied, height))
