@@ -414,8 +414,15 @@ struct verify_state {
 static enum err
 verify_bundle(struct verify_state *s, const struct buf *data, const char **out_what)
 {
+    enum err decoded = notary_bundle_decode(data->data, data->size, &s->bundle);
+    if (decoded == ERR_UNSUPPORTED) {
+        *out_what = "the proof file is a proof bundle of another format version (version 1 "
+                    "bundles came from nodes before the one-value-per-document state; fetch "
+                    "the proof again from a current node)";
+        return decoded;
+    }
     *out_what = "the proof file does not decode as a proof bundle";
-    TRY(notary_bundle_decode(data->data, data->size, &s->bundle));
+    TRY(decoded);
     struct cons_chain chain = { .alg = s->genesis.hash_alg };
     *out_what = "the genesis file is invalid";
     TRY(genesis_hash(&s->genesis, &chain.chain_id));
@@ -434,6 +441,9 @@ verify_bundle(struct verify_state *s, const struct buf *data, const char **out_w
         break;
     case ERR_CORRUPT:
         *out_what = "the anchor record is not in the certified state";
+        break;
+    case ERR_NOT_FOUND:
+        *out_what = "the proof's account did not anchor this document in the certified state";
         break;
     default:
         *out_what = "the proof bundle is malformed";

@@ -209,39 +209,87 @@ notary_record_decode(const uint8_t *data, size_t size, struct notary_record *out
     return rc;
 }
 
-enum err
-notary_list_encode(const struct address *accounts, size_t count, struct buf *out)
+/* Reads count (1..NOTARY_ANCHORS_PER_HASH_MAX) records from r into out (room for count; NULL:
+ * each into a scratch record), checking that their accounts are distinct. If account is not
+ * NULL, *out_at is the index of its record (count if absent). */
+static enum err
+records_read(struct reader *r, size_t count, struct notary_record *out,
+             const struct address *account, struct notary_record *out_found, size_t *out_at)
 {
-    ASSERT(out != NULL);
-    if (count == 0) {
-        return ERR_MALFORMED;
-    }
-    enum err rc = codec_put_count(out, count, NOTARY_ANCHORS_PER_HASH_MAX);
+    /* Distinct accounts: at most 64 of them, compared pairwise. */
+    struct address seen[NOTARY_ANCHORS_PER_HASH_MAX];
+    size_t at = count;
+    enum err rc = ERR_OK;
     for (size_t i = 0; rc == ERR_OK && i < count; i++) {
-        rc = codec_put_address(out, &accounts[i]);
+        struct notary_record scratch;
+        struct notary_record *rec = out != NULL ? &out[i] : &scratch;
+        rc = record_read(r, rec);
+        for (size_t k = 0; rc == ERR_OK && k < i; k++) {
+            if (memcmp(seen[k].bytes, rec->account.bytes, ADDRESS_SIZE) == 0) {
+                rc = ERR_MALFORMED;
+            }
+        }
+        if (rc != ERR_OK) {
+            break;
+        }
+        seen[i] = rec->account;
+        if (account != NULL && at == count &&
+            memcmp(account->bytes, rec->account.bytes, ADDRESS_SIZE) == 0) {
+            at = i;
+            if (out_found != NULL) {
+                *out_found = *rec;
+            }
+        }
+    }
+    if (out_at != NULL) {
+        *out_at = at;
     }
     return rc;
 }
 
-enum err
-notary_list_decode(const uint8_t *data, size_t size, struct address *out_accounts,
-                   size_t *out_count)
+static enum err
+records_count(struct reader *r, size_t *out_count)
 {
-    ASSERT(out_accounts != NULL);
+    enum err rc = codec_get_count(r, NOTARY_ANCHORS_PER_HASH_MAX, out_count);
+    return rc == ERR_OK && *out_count == 0 ? ERR_MALFORMED : rc;
+}
+
+enum err
+notary_records_find(const uint8_t *data, size_t size, const struct address *account,
+                    size_t *out_count, struct notary_record *out_found)
+{
+    ASSERT(account != NULL);
     ASSERT(out_count != NULL);
     struct reader r;
     reader_init(&r, data, size);
     size_t count = 0;
-    enum err rc = codec_get_count(&r, NOTARY_ANCHORS_PER_HASH_MAX, &count);
-    if (rc == ERR_OK && count == 0) {
-        rc = ERR_MALFORMED;
+    size_t at = 0;
+    enum err rc = records_count(&r, &count);
+    if (rc == ERR_OK) {
+        rc = records_read(&r, count, NULL, account, out_found, &at);
     }
-    /* Checked before writing anything: outputs only on success. */
-    if (rc == ERR_OK && reader_remaining(&r) != count * ADDRESS_SIZE) {
-        rc = reader_remaining(&r) < count * ADDRESS_SIZE ? ERR_TRUNCATED : ERR_TRAILING;
+    if (rc == ERR_OK) {
+        rc = codec_finish(&r);
     }
-    for (size_t i = 0; rc == ERR_OK && i < count; i++) {
-        rc = codec_get_address(&r, &out_accounts[i]);
+    if (rc != ERR_OK) {
+        return rc;
+    }
+    *out_count = count;
+    return at < count ? ERR_OK : ERR_NOT_FOUND;
+}
+
+enum err
+notary_records_decode(const uint8_t *data, size_t size, struct notary_record *out_records,
+                      size_t *out_count)
+{
+    ASSERT(out_records != NULL);
+    ASSERT(out_count != NULL);
+    struct reader r;
+    reader_init(&r, data, size);
+    size_t count = 0;
+    enum err rc = records_count(&r, &count);
+    if (rc == ERR_OK) {
+        rc = records_read(&r, count, out_records, NULL, NULL, NULL);
     }
     if (rc == ERR_OK) {
         rc = codec_finish(&r);
@@ -250,6 +298,65 @@ notary_list_decode(const uint8_t *data, size_t size, struct address *out_account
         *out_count = count;
     }
     return rc;
+}
+
+enum err
+notary_records_encode(const struct notary_record *records, size_t count, struct buf *out)
+{
+    ASSERT(out != NULL);
+    if (count == 0) {
+        return ERR_MALFORMED;
+    }
+    enum err rc = codec_put_count(out, count, NOTARY_ANCHORS_PER_HASH_MAX);
+    for (size_t i = 0; rc == ERR_OK && i < count; i++) {
+        for (size_t k = 0; k < i; k++) {
+            if (memcmp(records[k].account.bytes, records[i].account.bytes, ADDRESS_SIZE) == 0) {
+                return ERR_MALFORMED;
+            }
+        }
+        rc = notary_record_encode(&records[i], out);
+    }
+    return rc;
+}
+
+enum err
+notary_records_append(struct buf *value, size_t count, const struct notary_record *record)
+{
+    ASSERT(value != NULL);
+    ASSERT(record != NULL);
+    ASSERT(count <= NOTARY_ANCHORS_PER_HASH_MAX);
+    ASSERT((count == 0) == (value->size == 0));
+    if (count == NOTARY_ANCHORS_PER_HASH_MAX) {
+        return ERR_FULL;
+    }
+    /* A count below 128 is one byte (codec.h varints), so the records stay where they are. */
+    _Static_assert(NOTARY_ANCHORS_PER_HASH_MAX < 128, "a one-byte count");
+    size_t size = value->size;
+    if (count > 0) {
+        struct reader r;
+        reader_init(&r, value->data, value->size);
+        size_t at = 0;
+        size_t have = 0;
+        enum err rc = records_count(&r, &have);
+        ASSERT(rc == ERR_OK && have == count);
+        rc = records_read(&r, count, NULL, &record->account, NULL, &at);
+        ASSERT(rc == ERR_OK);
+        if (at < count) {
+            return ERR_EXISTS;
+        }
+    } else {
+        enum err rc = codec_put_u8(value, 0);
+        if (rc != ERR_OK) {
+            return rc;
+        }
+    }
+    enum err rc = notary_record_encode(record, value);
+    if (rc != ERR_OK) {
+        value->size = size;
+        return rc;
+    }
+    value->data[0] = (uint8_t)(count + 1);
+    return ERR_OK;
 }
 
 enum err
@@ -262,10 +369,7 @@ notary_anchors_encode(const struct notary_anchors *anchors, struct buf *out)
     }
     enum err rc = codec_put_hash(out, &anchors->document);
     if (rc == ERR_OK) {
-        rc = codec_put_count(out, anchors->count, NOTARY_ANCHORS_PER_HASH_MAX);
-    }
-    for (size_t i = 0; rc == ERR_OK && i < anchors->count; i++) {
-        rc = notary_record_encode(&anchors->records[i], out);
+        rc = notary_records_encode(anchors->records, anchors->count, out);
     }
     return rc;
 }
@@ -280,17 +384,11 @@ notary_anchors_decode(const uint8_t *data, size_t size, struct notary_anchors *o
     size_t count = 0;
     enum err rc = codec_get_hash(&r, &document);
     if (rc == ERR_OK) {
-        rc = codec_get_count(&r, NOTARY_ANCHORS_PER_HASH_MAX, &count);
-    }
-    if (rc == ERR_OK && count == 0) {
-        rc = ERR_MALFORMED;
-    }
-    if (rc != ERR_OK) {
-        return rc;
+        rc = records_count(&r, &count);
     }
     /* Records are decoded in place; on failure out->count is left as it was. */
-    for (size_t i = 0; rc == ERR_OK && i < count; i++) {
-        rc = record_read(&r, &out->records[i]);
+    if (rc == ERR_OK) {
+        rc = records_read(&r, count, out->records, NULL, NULL, NULL);
     }
     if (rc == ERR_OK) {
         rc = codec_finish(&r);
@@ -303,25 +401,15 @@ notary_anchors_decode(const uint8_t *data, size_t size, struct notary_anchors *o
 }
 
 void
-notary_record_key(const struct hash *document, const struct address *account,
-                  uint8_t out[NOTARY_RECORD_KEY_SIZE])
+notary_document_key(const struct hash *document, uint8_t out[NOTARY_DOCUMENT_KEY_SIZE])
 {
-    out[0] = NOTARY_KEY_RECORD;
-    memcpy(out + 1, document->bytes, HASH_SIZE);
-    memcpy(out + 1 + HASH_SIZE, account->bytes, ADDRESS_SIZE);
-}
-
-void
-notary_list_key(const struct hash *document, uint8_t out[NOTARY_LIST_KEY_SIZE])
-{
-    out[0] = NOTARY_KEY_LIST;
+    out[0] = NOTARY_KEY_DOCUMENT;
     memcpy(out + 1, document->bytes, HASH_SIZE);
 }
 
 void
-notary_record_state_key(const struct hash *document, const struct address *account,
-                        uint8_t out[NOTARY_STATE_KEY_SIZE])
+notary_document_state_key(const struct hash *document, uint8_t out[NOTARY_STATE_KEY_SIZE])
 {
     memcpy(out, NOTARY_MODULE "/", sizeof NOTARY_MODULE);
-    notary_record_key(document, account, out + sizeof NOTARY_MODULE);
+    notary_document_key(document, out + sizeof NOTARY_MODULE);
 }

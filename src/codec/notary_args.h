@@ -9,7 +9,7 @@
  *   text kind          1..NOTARY_KIND_SIZE_MAX bytes of [a-z0-9_-] (e.g. "contract")
  *   text note          0..NOTARY_NOTE_SIZE_MAX bytes of UTF-8
  *
- * record (state value "notary/" NOTARY_KEY_RECORD || document || account):
+ * record (one anchor):
  *   u8 version = NOTARY_RECORD_VERSION
  *   address account    the anchoring account (20 bytes)
  *   u32 institution    the account's institution when it anchored
@@ -18,9 +18,15 @@
  *   text kind, text note (as in the args)
  *   hash tx            the anchoring transaction's hash
  *
- * anchor list (state value "notary/" NOTARY_KEY_LIST || document): vector (1..
- * NOTARY_ANCHORS_PER_HASH_MAX) of address, in anchoring order. One account anchors a hash
- * at most once; different accounts may anchor the same hash.
+ * anchor records (state value "notary/" NOTARY_KEY_DOCUMENT || document): vector (1..
+ * NOTARY_ANCHORS_PER_HASH_MAX) of record, in anchoring order, accounts distinct. One account
+ * anchors a hash at most once; different accounts may anchor the same hash. Why one value
+ * per document rather than a record per (document, account) and a list of accounts: nearly
+ * every document is anchored once, and each state entry a tx writes costs the state tree a
+ * leaf and ~1.6 rewritten nodes; with one entry an anchor writes 2 (its account, its
+ * document) instead of 3 (bench/README.md, session 6: +12 % tx/s). The price is a value
+ * that grows with the anchors of one document (<= NOTARY_RECORDS_SIZE_MAX, ~23 KiB) and is
+ * rewritten whole by each new one.
  *
  * notary.get: args = the 32-byte document hash; answer = hash document, vector
  * (1..NOTARY_ANCHORS_PER_HASH_MAX) of record, in anchoring order.
@@ -46,21 +52,19 @@
 #define NOTARY_NOTE_SIZE_MAX        256
 #define NOTARY_ANCHORS_PER_HASH_MAX 64
 #define NOTARY_RECORD_VERSION       1
-#define NOTARY_KEY_RECORD           'r'
-#define NOTARY_KEY_LIST             'l'
-/* Module-relative state keys: tag byte, document, (account). */
-#define NOTARY_RECORD_KEY_SIZE (1 + HASH_SIZE + ADDRESS_SIZE)
-#define NOTARY_LIST_KEY_SIZE   (1 + HASH_SIZE)
-/* The full state key of a record: "notary/" then the record key. */
-#define NOTARY_STATE_KEY_SIZE (sizeof NOTARY_MODULE + NOTARY_RECORD_KEY_SIZE)
+#define NOTARY_KEY_DOCUMENT         'd'
+/* Module-relative state key of a document's records: tag byte, document. */
+#define NOTARY_DOCUMENT_KEY_SIZE (1 + HASH_SIZE)
+/* The full state key: "notary/" then the document key. */
+#define NOTARY_STATE_KEY_SIZE (sizeof NOTARY_MODULE + NOTARY_DOCUMENT_KEY_SIZE)
 
 /* Encoded sizes (varint lengths of <= 256 take at most 2 bytes). */
 #define NOTARY_ARGS_SIZE_MAX (HASH_SIZE + 1 + NOTARY_KIND_SIZE_MAX + 2 + NOTARY_NOTE_SIZE_MAX)
 #define NOTARY_RECORD_SIZE_MAX \
     (1 + ADDRESS_SIZE + 4 + 8 + 8 + 1 + NOTARY_KIND_SIZE_MAX + 2 + NOTARY_NOTE_SIZE_MAX + HASH_SIZE)
-#define NOTARY_LIST_SIZE_MAX (1 + NOTARY_ANCHORS_PER_HASH_MAX * ADDRESS_SIZE)
-#define NOTARY_ANSWER_SIZE_MAX \
-    (HASH_SIZE + 1 + NOTARY_ANCHORS_PER_HASH_MAX * NOTARY_RECORD_SIZE_MAX)
+/* A document's records (the count of <= 64 takes one byte). */
+#define NOTARY_RECORDS_SIZE_MAX (1 + NOTARY_ANCHORS_PER_HASH_MAX * NOTARY_RECORD_SIZE_MAX)
+#define NOTARY_ANSWER_SIZE_MAX  (HASH_SIZE + NOTARY_RECORDS_SIZE_MAX)
 
 /* The arguments of notary.anchor; kind and note borrow the caller's (or decoded) bytes. */
 struct notary_anchor_args {
@@ -111,11 +115,26 @@ const char *notary_anchor_args_problem(const uint8_t *data, size_t size);
 MUST_USE enum err notary_record_encode(const struct notary_record *record, struct buf *out);
 MUST_USE enum err notary_record_decode(const uint8_t *data, size_t size, struct notary_record *out);
 
-/* Appends the anchor list (addresses in order, 1..NOTARY_ANCHORS_PER_HASH_MAX). */
-MUST_USE enum err notary_list_encode(const struct address *accounts, size_t count, struct buf *out);
-/* Decodes a list into out_accounts (room for NOTARY_ANCHORS_PER_HASH_MAX). */
-MUST_USE enum err notary_list_decode(const uint8_t *data, size_t size, struct address *out_accounts,
-                                     size_t *out_count);
+/* Anchor records (a document's state value). notary_records_find decodes all of data
+ * strictly, one record at a time (no array of 64), and answers the count and whether account
+ * is among them: ERR_OK with *out_found filled (may be NULL) if so, ERR_NOT_FOUND if not,
+ * a decoder's error for data that is not records (zero of them is ERR_MALFORMED; so are
+ * two records of one account). */
+MUST_USE enum err notary_records_find(const uint8_t *data, size_t size,
+                                      const struct address *account, size_t *out_count,
+                                      struct notary_record *out_found);
+/* Decodes records into out_records (room for NOTARY_ANCHORS_PER_HASH_MAX). */
+MUST_USE enum err notary_records_decode(const uint8_t *data, size_t size,
+                                        struct notary_record *out_records, size_t *out_count);
+/* Appends records[0..count) as one value (count 1..NOTARY_ANCHORS_PER_HASH_MAX). */
+MUST_USE enum err notary_records_encode(const struct notary_record *records, size_t count,
+                                        struct buf *out);
+/* Makes value (valid records, count records of distinct accounts, or empty for none) the
+ * records with record appended: ERR_FULL if there are already NOTARY_ANCHORS_PER_HASH_MAX,
+ * ERR_EXISTS if its account is among them, ERR_MALFORMED for a bad record. value keeps
+ * its bytes on error. */
+MUST_USE enum err notary_records_append(struct buf *value, size_t count,
+                                        const struct notary_record *record);
 
 /* Appends the notary.get answer. */
 MUST_USE enum err notary_anchors_encode(const struct notary_anchors *anchors, struct buf *out);
@@ -123,13 +142,10 @@ MUST_USE enum err notary_anchors_encode(const struct notary_anchors *anchors, st
 MUST_USE enum err notary_anchors_decode(const uint8_t *data, size_t size,
                                         struct notary_anchors *out);
 
-/* Module-relative state keys (write NOTARY_*_KEY_SIZE bytes). The full state key, as proved
- * by ledger_prove and verified by state_proof_verify, is "notary/" followed by these bytes. */
-void notary_record_key(const struct hash *document, const struct address *account,
-                       uint8_t out[NOTARY_RECORD_KEY_SIZE]);
-void notary_list_key(const struct hash *document, uint8_t out[NOTARY_LIST_KEY_SIZE]);
-/* The full state key of the record (what state proofs cover). */
-void notary_record_state_key(const struct hash *document, const struct address *account,
-                             uint8_t out[NOTARY_STATE_KEY_SIZE]);
+/* The module-relative state key of a document's records. The full state key, as proved by
+ * ledger_prove and verified by state_proof_verify, is "notary/" followed by these bytes
+ * (notary_document_state_key). */
+void notary_document_key(const struct hash *document, uint8_t out[NOTARY_DOCUMENT_KEY_SIZE]);
+void notary_document_state_key(const struct hash *document, uint8_t out[NOTARY_STATE_KEY_SIZE]);
 
 #endif

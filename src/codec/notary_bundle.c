@@ -25,7 +25,7 @@ notary_bundle_encode(const struct notary_bundle *bundle, struct buf *out)
         rc = codec_put_address(out, &bundle->account);
     }
     if (rc == ERR_OK) {
-        rc = codec_put_bytes(out, bundle->record, bundle->record_size, NOTARY_RECORD_SIZE_MAX);
+        rc = codec_put_bytes(out, bundle->records, bundle->records_size, NOTARY_RECORDS_SIZE_MAX);
     }
     if (rc == ERR_OK) {
         rc = state_proof_encode(out, &bundle->proof);
@@ -67,7 +67,7 @@ read_head(struct reader *r, struct notary_bundle *out)
         rc = codec_get_address(r, &out->account);
     }
     if (rc == ERR_OK) {
-        rc = codec_get_bytes(r, NOTARY_RECORD_SIZE_MAX, &out->record, &out->record_size);
+        rc = codec_get_bytes(r, NOTARY_RECORDS_SIZE_MAX, &out->records, &out->records_size);
     }
     if (rc == ERR_OK) {
         rc = state_proof_decode(r, &out->proof);
@@ -122,19 +122,20 @@ notary_bundle_check_record(enum hash_alg alg, const struct notary_bundle *bundle
     ASSERT(root != NULL);
     ASSERT(out_record != NULL);
     uint8_t key[NOTARY_STATE_KEY_SIZE];
-    notary_record_state_key(&bundle->document, &bundle->account, key);
-    enum err rc = state_proof_verify(alg, root, key, sizeof key, bundle->record,
-                                     bundle->record_size, &bundle->proof);
+    notary_document_state_key(&bundle->document, key);
+    enum err rc = state_proof_verify(alg, root, key, sizeof key, bundle->records,
+                                     bundle->records_size, &bundle->proof);
     if (rc != ERR_OK) {
         return rc;
     }
     struct notary_record record;
-    rc = notary_record_decode(bundle->record, bundle->record_size, &record);
-    if (rc != ERR_OK) {
+    size_t count = 0;
+    rc = notary_records_find(bundle->records, bundle->records_size, &bundle->account, &count,
+                             &record);
+    if (rc != ERR_OK) { /* ERR_NOT_FOUND: the records hold none of the bundle's account */
         return rc;
     }
-    if (memcmp(record.account.bytes, bundle->account.bytes, ADDRESS_SIZE) != 0 ||
-        record.height > bundle->state_height) {
+    if (record.height > bundle->state_height) {
         return ERR_MALFORMED;
     }
     *out_record = record;

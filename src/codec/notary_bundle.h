@@ -1,16 +1,17 @@
 /* The notary proof bundle: everything needed to show, offline and against the genesis file
  * alone (`lianmeng verify --genesis FILE BUNDLE`), that an anchor record (notary_args.h) is
- * in the final state of the chain: the record, its state proof, and the finality proof of
+ * in the final state of the chain: the document's records (one state value: this anchor and
+ * any other account's of the same document), their state proof, and the finality proof of
  * the state root (ARCHITECTURE.md "Finality proofs", CONSENSUS.md 2).
  *
  * Layout (canonical, codec.h rules):
  *   u8     version = NOTARY_BUNDLE_VERSION
  *   hash   chain_id        must equal the genesis hash of the verifier's genesis file
  *   hash   document
- *   address account        the record's state key is "notary/" || notary_record_key(document,
- *                          account)
- *   bytes  record          (<= NOTARY_RECORD_SIZE_MAX) the record's value
- *   state_proof proof      (codec/state_proof.h) of the record under the root below
+ *   address account        the anchoring account whose record the bundle proves
+ *   bytes  records         (<= NOTARY_RECORDS_SIZE_MAX) the state value of
+ *                          "notary/" || notary_document_key(document): the anchor records
+ *   state_proof proof      (codec/state_proof.h) of that value under the root below
  *   u64    state_height    B: the block whose post-state holds the record
  *   vector epoch_changes   (<= NOTARY_BUNDLE_EPOCHS_MAX), one per epoch since genesis:
  *            bytes commit_cert (<= NOTARY_BUNDLE_CERT_SIZE_MAX, qc_encode) ending epoch e,
@@ -37,8 +38,9 @@
  *     reconfiguration suffix block after an epoch-ending block), the next header is at that
  *     parent height, the last one's parent is at state_height and root := its
  *     parent_exec_root (B's post-state).
- *  5. state_proof_verify(root, "notary/" || key, record) holds and the record decodes, is
- *     the bundle's account's and was anchored at or before state_height.
+ *  5. state_proof_verify(root, "notary/" || document key, records) holds, the records
+ *     decode, one of them is the bundle's account's and it was anchored at or before
+ *     state_height.
  *
  * A decoded bundle borrows the bytes it was decoded from (every byte field points into them).
  * Pure functions, thread-safe. */
@@ -57,7 +59,7 @@
 #include "crypto/hash.h"
 #include "crypto/sign.h"
 
-#define NOTARY_BUNDLE_VERSION         1
+#define NOTARY_BUNDLE_VERSION         2 /* 1: one record per (document, account) */
 #define NOTARY_BUNDLE_EPOCHS_MAX      64
 #define NOTARY_BUNDLE_HEADERS_MAX     256
 #define NOTARY_BUNDLE_CERT_SIZE_MAX   (64u << 10)
@@ -76,8 +78,8 @@ struct notary_bundle {
     struct hash chain_id;
     struct hash document;
     struct address account;
-    const uint8_t *record;
-    size_t record_size;
+    const uint8_t *records;
+    size_t records_size;
     struct state_proof proof;
     uint64_t state_height;
     size_t epoch_count;
@@ -94,18 +96,20 @@ MUST_USE enum err notary_bundle_encode(const struct notary_bundle *bundle, struc
  * certs, sets and headers are checked by the verifier. On failure *out may be partly
  * written. */
 MUST_USE enum err notary_bundle_decode(const uint8_t *data, size_t size, struct notary_bundle *out);
-/* Step 5 of the verification: the bundle's record is in the state whose root is `root` (as
- * established by steps 1-4), decodes, belongs to the bundle's account and was anchored at or
- * before state_height. Fills *out_record. ERR_CORRUPT if the proof does not hold,
- * ERR_MALFORMED (or the decoder's error) for a record that does not fit. */
 /* Steps 1-5: ERR_OK and *out_record if the bundle proves its record final on the chain of
  * v->chain, whose genesis validator set is genesis_vs. ERR_WRONG_CHAIN for another chain,
  * ERR_BAD_SIGNATURE for a cert that does not verify or a broken header chain, ERR_CORRUPT
- * for a state proof that does not hold, ERR_MALFORMED (or a decoder's error) otherwise. */
+ * for a state proof that does not hold, ERR_NOT_FOUND if the proved records hold none of the
+ * bundle's account, ERR_MALFORMED (or a decoder's error) otherwise. */
 MUST_USE enum err notary_bundle_verify(const struct cons_verifier *v,
                                        const struct validator_set *genesis_vs,
                                        const struct notary_bundle *bundle,
                                        struct notary_record *out_record);
+/* Step 5 of the verification: the bundle's records are in the state whose root is `root` (as
+ * established by steps 1-4), decode, and hold a record of the bundle's account anchored at or
+ * before state_height. Fills *out_record. ERR_CORRUPT if the proof does not hold,
+ * ERR_NOT_FOUND if the records hold none of the account's, ERR_MALFORMED (or the decoder's
+ * error) for records that do not fit. */
 MUST_USE enum err notary_bundle_check_record(enum hash_alg alg, const struct notary_bundle *bundle,
                                              const struct hash *root,
                                              struct notary_record *out_record);

@@ -14,47 +14,29 @@
         .data = (storage), .size = 0, .capacity = sizeof(storage), .size_max = sizeof(storage) \
     }
 
-/* Loads the anchor list of document (count 0 if there is none). Our own state: a value that
- * does not decode is corruption. */
+/* Loads document's records into value (empty if there are none); *out_count is their number
+ * and *out_found (if out_found is not NULL and the sender is among them) the sender's. Our own
+ * state: a value that does not decode is corruption. */
 static enum err
-list_load(struct state_view *view, const struct hash *document, struct address *out_accounts,
-          size_t *out_count)
+records_load(struct state_view *view, const struct hash *document, const struct address *sender,
+             struct buf *value, size_t *out_count, struct notary_record *out_found, bool *out_has)
 {
-    uint8_t key[NOTARY_LIST_KEY_SIZE];
-    notary_list_key(document, key);
-    uint8_t storage[NOTARY_LIST_SIZE_MAX];
-    struct buf value = FIXED_BUF(storage);
-    enum err rc = state_view_get(view, key, sizeof key, &value);
+    uint8_t key[NOTARY_DOCUMENT_KEY_SIZE];
+    notary_document_key(document, key);
+    enum err rc = state_view_get(view, key, sizeof key, value);
+    *out_count = 0;
+    *out_has = false;
     if (rc == ERR_NOT_FOUND) {
-        *out_count = 0;
         return ERR_OK;
     }
     if (rc != ERR_OK) {
         return rc;
     }
-    rc = notary_list_decode(value.data, value.size, out_accounts, out_count);
-    if (rc != ERR_OK) {
-        fatal("notary anchor list does not decode: %s", err_str(rc));
+    rc = notary_records_find(value->data, value->size, sender, out_count, out_found);
+    if (rc != ERR_OK && rc != ERR_NOT_FOUND) {
+        fatal("notary records do not decode: %s", err_str(rc));
     }
-    return ERR_OK;
-}
-
-/* Loads one record; ERR_NOT_FOUND if absent. */
-static enum err
-record_load(struct state_view *view, const struct hash *document, const struct address *account,
-            struct buf *out_value, struct notary_record *out)
-{
-    uint8_t key[NOTARY_RECORD_KEY_SIZE];
-    notary_record_key(document, account, key);
-    size_t start = out_value->size;
-    enum err rc = state_view_get(view, key, sizeof key, out_value);
-    if (rc != ERR_OK) {
-        return rc;
-    }
-    rc = notary_record_decode(out_value->data + start, out_value->size - start, out);
-    if (rc != ERR_OK) {
-        fatal("notary record does not decode: %s", err_str(rc));
-    }
+    *out_has = rc == ERR_OK;
     return ERR_OK;
 }
 
@@ -66,58 +48,38 @@ reject(struct exec_ctx *ctx, enum err code, const char *message)
     return code;
 }
 
-/* The checks that do not write: sender, duplicate, capacity. Loads the list. A record of
- * (document, account) exists exactly when the document's list names the account (anchor_write
- * writes both; nothing removes either), so the list answers the duplicate check and the
- * record is read only to quote a duplicate's height: one state read per new anchor. */
+/* Checks sender, duplicate and capacity, then writes the document's records with the new one
+ * appended: one state read and one write per anchor. */
 static enum err
-anchor_check(struct exec_ctx *ctx, const struct notary_anchor_args *args,
-             struct address *out_accounts, size_t *out_count)
+anchor(struct exec_ctx *ctx, const struct notary_anchor_args *args)
 {
-    struct state_view *view = exec_ctx_view(ctx);
     if (exec_ctx_institution(ctx) == 0) {
         return reject(ctx, ERR_DENIED, "notary.anchor: the sender belongs to no institution");
     }
-    enum err rc = list_load(view, &args->document, out_accounts, out_count);
+    struct state_view *view = exec_ctx_view(ctx);
+    struct notary_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.account = *exec_ctx_sender(ctx);
+    uint8_t storage[NOTARY_RECORDS_SIZE_MAX];
+    struct buf value = FIXED_BUF(storage);
+    size_t count = 0;
+    bool has = false;
+    struct notary_record existing;
+    enum err rc =
+        records_load(view, &args->document, &rec.account, &value, &count, &existing, &has);
     if (rc != ERR_OK) {
         return rc;
     }
-    const struct address *sender = exec_ctx_sender(ctx);
-    for (size_t i = 0; i < *out_count; i++) {
-        if (memcmp(out_accounts[i].bytes, sender->bytes, ADDRESS_SIZE) != 0) {
-            continue;
-        }
-        uint8_t storage[NOTARY_RECORD_SIZE_MAX];
-        struct buf value = FIXED_BUF(storage);
-        struct notary_record existing;
-        rc = record_load(view, &args->document, sender, &value, &existing);
-        if (rc == ERR_NOT_FOUND) {
-            fatal("notary list names an account without its record");
-        }
-        if (rc != ERR_OK) {
-            return rc;
-        }
+    if (has) {
         char message[128];
         snprintf(message, sizeof message,
                  "notary.anchor: this account already anchored this document at height %" PRIu64,
                  existing.height);
         return reject(ctx, ERR_EXISTS, message);
     }
-    if (*out_count >= NOTARY_ANCHORS_PER_HASH_MAX) {
+    if (count >= NOTARY_ANCHORS_PER_HASH_MAX) {
         return reject(ctx, ERR_FULL, "notary.anchor: this document has the maximum of 64 anchors");
     }
-    return ERR_OK;
-}
-
-static enum err
-anchor_write(struct exec_ctx *ctx, const struct notary_anchor_args *args, struct address *accounts,
-             size_t count)
-{
-    ASSERT(count < NOTARY_ANCHORS_PER_HASH_MAX);
-    struct state_view *view = exec_ctx_view(ctx);
-    struct notary_record rec;
-    memset(&rec, 0, sizeof rec);
-    rec.account = *exec_ctx_sender(ctx);
     rec.institution = exec_ctx_institution(ctx);
     rec.height = exec_ctx_height(ctx);
     rec.timestamp_us = exec_ctx_timestamp_us(ctx);
@@ -130,26 +92,11 @@ anchor_write(struct exec_ctx *ctx, const struct notary_anchor_args *args, struct
     }
     rec.note_size = args->note_size;
     rec.tx_hash = *exec_ctx_tx_hash(ctx);
-
-    uint8_t record_storage[NOTARY_RECORD_SIZE_MAX];
-    struct buf record = FIXED_BUF(record_storage);
-    enum err rc = notary_record_encode(&rec, &record);
-    ASSERT(rc == ERR_OK); /* args were validated and the buffer has the maximum size */
-    uint8_t key[NOTARY_RECORD_KEY_SIZE];
-    notary_record_key(&args->document, &rec.account, key);
-    rc = state_view_put(view, key, sizeof key, record.data, record.size);
-    if (rc != ERR_OK) {
-        return rc;
-    }
-
-    accounts[count] = rec.account;
-    uint8_t list_storage[NOTARY_LIST_SIZE_MAX];
-    struct buf list = FIXED_BUF(list_storage);
-    rc = notary_list_encode(accounts, count + 1, &list);
-    ASSERT(rc == ERR_OK);
-    uint8_t list_key[NOTARY_LIST_KEY_SIZE];
-    notary_list_key(&args->document, list_key);
-    return state_view_put(view, list_key, sizeof list_key, list.data, list.size);
+    rc = notary_records_append(&value, count, &rec);
+    ASSERT(rc == ERR_OK); /* args were validated, the buffer has the maximum size */
+    uint8_t key[NOTARY_DOCUMENT_KEY_SIZE];
+    notary_document_key(&args->document, key);
+    return state_view_put(view, key, sizeof key, value.data, value.size);
 }
 
 static enum err
@@ -168,12 +115,7 @@ op_anchor(struct exec_ctx *ctx, const uint8_t *args, size_t args_size)
         snprintf(message, sizeof message, "notary.anchor: %s", why);
         return reject(ctx, rc, message);
     }
-    struct address accounts[NOTARY_ANCHORS_PER_HASH_MAX];
-    size_t count = 0;
-    rc = anchor_check(ctx, &a, accounts, &count);
-    if (rc == ERR_OK) {
-        rc = anchor_write(ctx, &a, accounts, count);
-    }
+    rc = anchor(ctx, &a);
     if (rc != ERR_OK) {
         return rc;
     }
@@ -191,28 +133,24 @@ query_get(struct state_view *view, const uint8_t *args, size_t args_size, struct
     if (args_size != HASH_SIZE) {
         return ERR_MALFORMED;
     }
+    struct hash document;
+    memcpy(document.bytes, args, HASH_SIZE);
+    uint8_t key[NOTARY_DOCUMENT_KEY_SIZE];
+    notary_document_key(&document, key);
+    struct buf value;
+    buf_init(&value, NOTARY_RECORDS_SIZE_MAX);
+    enum err rc = state_view_get(view, key, sizeof key, &value);
     struct notary_anchors *anchors = mem_alloc(sizeof *anchors);
-    memcpy(anchors->document.bytes, args, HASH_SIZE);
-    size_t count = 0;
-    struct address accounts[NOTARY_ANCHORS_PER_HASH_MAX];
-    enum err rc = list_load(view, &anchors->document, accounts, &count);
-    if (rc == ERR_OK && count == 0) {
-        rc = ERR_NOT_FOUND;
-    }
-    uint8_t storage[NOTARY_RECORD_SIZE_MAX];
-    struct buf value = FIXED_BUF(storage);
-    for (size_t i = 0; rc == ERR_OK && i < count; i++) {
-        buf_reset(&value);
-        rc = record_load(view, &anchors->document, &accounts[i], &value, &anchors->records[i]);
-        if (rc == ERR_NOT_FOUND) {
-            fatal("notary anchor list names a record that does not exist");
-        }
-    }
     if (rc == ERR_OK) {
-        anchors->count = count;
+        anchors->document = document;
+        rc = notary_records_decode(value.data, value.size, anchors->records, &anchors->count);
+        if (rc != ERR_OK) {
+            fatal("notary records do not decode: %s", err_str(rc));
+        }
         rc = notary_anchors_encode(anchors, out);
     }
     mem_free(anchors);
+    buf_release(&value);
     return rc;
 }
 

@@ -572,53 +572,63 @@ bundle_epochs(struct node *n, const struct buf *finality, struct notary_bundle *
     return ERR_OK;
 }
 
-/* The proof bundle (codec/notary_bundle.h) of `document` anchored by `account`, at the
- * committed state: the record's state proof, the finality proof stored with the block whose
- * state it proves and, after validator-set changes, the epoch change proof from genesis. */
-static enum err
-notary_bundle_build(struct node *n, const struct hash *document, const struct address *account,
-                    struct buf *out)
-{
-    uint8_t key[NOTARY_RECORD_KEY_SIZE];
-    notary_record_key(document, account, key);
-    struct notary_bundle *bundle = mem_calloc(1, sizeof *bundle);
-    struct ledger_state_proof *sp = mem_alloc(sizeof *sp);
-    struct buf value;
+/* The proof of a document's records at the committed state, from which each anchor's bundle
+ * (codec/notary_bundle.h) is encoded: the records' state proof, the finality proof stored
+ * with the block whose state it proves and, after validator-set changes, the epoch change
+ * proof from genesis. bundle->account is left to the caller. */
+struct notary_proof {
+    struct notary_bundle *bundle;
+    struct ledger_state_proof *sp;
+    struct buf value; /* the records */
     struct buf block;
     struct buf cert;
     struct buf epochs;
-    buf_init(&value, NOTARY_RECORD_SIZE_MAX);
-    buf_init(&block, BLOCK_STORE_PAYLOAD_SIZE_MAX);
-    buf_init(&cert, BLOCK_STORE_PAYLOAD_SIZE_MAX);
-    buf_init(&epochs, NOTARY_BUNDLE_SIZE_MAX);
-    enum err rc = ledger_prove(n->ledger, NOTARY_MODULE, key, sizeof key, &value, sp);
-    if (rc == ERR_OK && !sp->found) {
+};
+
+static void
+notary_proof_release(struct notary_proof *p)
+{
+    buf_release(&p->value);
+    buf_release(&p->block);
+    buf_release(&p->cert);
+    buf_release(&p->epochs);
+    mem_free(p->sp);
+    mem_free(p->bundle);
+}
+
+/* ERR_NOT_FOUND if no account anchored document. Release p whatever the result. */
+static enum err
+notary_proof_build(struct node *n, const struct hash *document, struct notary_proof *p)
+{
+    uint8_t key[NOTARY_DOCUMENT_KEY_SIZE];
+    notary_document_key(document, key);
+    p->bundle = mem_calloc(1, sizeof *p->bundle);
+    p->sp = mem_alloc(sizeof *p->sp);
+    buf_init(&p->value, NOTARY_RECORDS_SIZE_MAX);
+    buf_init(&p->block, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    buf_init(&p->cert, BLOCK_STORE_PAYLOAD_SIZE_MAX);
+    buf_init(&p->epochs, NOTARY_BUNDLE_SIZE_MAX);
+    enum err rc = ledger_prove(n->ledger, NOTARY_MODULE, key, sizeof key, &p->value, p->sp);
+    if (rc == ERR_OK && !p->sp->found) {
         rc = ERR_NOT_FOUND;
     }
     if (rc == ERR_OK) {
-        rc = ledger_read_block(n->ledger, sp->height, &block, &cert);
+        rc = ledger_read_block(n->ledger, p->sp->height, &p->block, &p->cert);
     }
     if (rc == ERR_OK) {
-        rc = bundle_epochs(n, &cert, bundle, &epochs);
+        rc = bundle_epochs(n, &p->cert, p->bundle, &p->epochs);
     }
     if (rc == ERR_OK) {
-        bundle->chain_id = *ledger_chain_id(n->ledger);
-        bundle->document = *document;
-        bundle->account = *account;
-        bundle->record = value.data;
-        bundle->record_size = value.size;
-        bundle->proof = sp->proof;
-        bundle->state_height = sp->height;
-        bundle->finality = cert.data;
-        bundle->finality_size = cert.size;
-        rc = notary_bundle_encode(bundle, out);
+        struct notary_bundle *b = p->bundle;
+        b->chain_id = *ledger_chain_id(n->ledger);
+        b->document = *document;
+        b->records = p->value.data;
+        b->records_size = p->value.size;
+        b->proof = p->sp->proof;
+        b->state_height = p->sp->height;
+        b->finality = p->cert.data;
+        b->finality_size = p->cert.size;
     }
-    buf_release(&value);
-    buf_release(&block);
-    buf_release(&cert);
-    buf_release(&epochs);
-    mem_free(sp);
-    mem_free(bundle);
     return rc;
 }
 
@@ -636,26 +646,28 @@ notary_record_json(const struct notary_record *r)
     return o;
 }
 
+/* Every anchor of document with its bundle, all from one proved state (the records in the
+ * answer are the proved value's). */
 static enum err
 backend_notary_get(void *ctx, const struct hash *document, json_t **out_anchors)
 {
     struct node *n = ctx;
-    struct notary_anchors *anchors = mem_alloc(sizeof *anchors);
-    struct buf answer;
+    struct notary_proof p;
+    struct notary_record *records = mem_alloc(NOTARY_ANCHORS_PER_HASH_MAX * sizeof *records);
+    size_t count = 0;
     struct buf bundle;
-    buf_init(&answer, NOTARY_ANSWER_SIZE_MAX);
     buf_init(&bundle, NOTARY_BUNDLE_SIZE_MAX);
-    enum err rc = ledger_query(n->ledger, NULL, NOTARY_MODULE "." NOTARY_QUERY_GET, document->bytes,
-                               HASH_SIZE, &answer);
+    enum err rc = notary_proof_build(n, document, &p);
     if (rc == ERR_OK) {
-        rc = notary_anchors_decode(answer.data, answer.size, anchors);
+        rc = notary_records_decode(p.value.data, p.value.size, records, &count);
     }
     json_t *list = json_array();
-    for (size_t i = 0; rc == ERR_OK && i < anchors->count; i++) {
+    for (size_t i = 0; rc == ERR_OK && i < count; i++) {
         buf_reset(&bundle);
-        rc = notary_bundle_build(n, document, &anchors->records[i].account, &bundle);
+        p.bundle->account = records[i].account;
+        rc = notary_bundle_encode(p.bundle, &bundle);
         if (rc == ERR_OK) {
-            json_t *o = notary_record_json(&anchors->records[i]);
+            json_t *o = notary_record_json(&records[i]);
             json_object_set_new(o, "bundle", bytes_json(bundle.data, bundle.size));
             json_array_append_new(list, o);
         }
@@ -665,9 +677,9 @@ backend_notary_get(void *ctx, const struct hash *document, json_t **out_anchors)
     } else {
         json_decref(list);
     }
-    buf_release(&answer);
+    notary_proof_release(&p);
     buf_release(&bundle);
-    mem_free(anchors);
+    mem_free(records);
     return rc;
 }
 

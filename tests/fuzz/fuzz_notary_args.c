@@ -1,5 +1,5 @@
 /* Fuzz target of the notary wire decoders (anchor args arrive in txs from any client;
- * records, lists, answers and proof bundles are read by the CLI, the API and offline
+ * records, a document's records, answers and proof bundles are read by the CLI, the API and offline
  * verifiers). The first
  * byte picks the decoder; the rest is its input. Arbitrary bytes are rejected cleanly or
  * decode to a value whose encoding is exactly the input; the args' problem text is NULL
@@ -46,16 +46,36 @@ fuzz_record(const uint8_t *data, size_t size, struct buf *again)
     }
 }
 
+/* A document's records (the state value execution reads): decode, find and append agree. */
 static void
-fuzz_list(const uint8_t *data, size_t size, struct buf *again)
+fuzz_records(const uint8_t *data, size_t size, struct buf *again)
 {
-    struct address accounts[NOTARY_ANCHORS_PER_HASH_MAX];
+    struct notary_record *records = mem_alloc(NOTARY_ANCHORS_PER_HASH_MAX * sizeof *records);
     size_t count = 0;
-    if (notary_list_decode(data, size, accounts, &count) == ERR_OK) {
-        ASSERT(count >= 1 && count <= NOTARY_ANCHORS_PER_HASH_MAX);
-        ASSERT(notary_list_encode(accounts, count, again) == ERR_OK);
+    enum err rc = notary_records_decode(data, size, records, &count);
+    struct address nobody;
+    memset(nobody.bytes, 0xee, ADDRESS_SIZE);
+    size_t found_count = 0;
+    enum err found = notary_records_find(data, size, &nobody, &found_count, NULL);
+    ASSERT((rc == ERR_OK) == (found == ERR_OK || found == ERR_NOT_FOUND));
+    if (rc == ERR_OK) {
+        ASSERT(count >= 1 && count <= NOTARY_ANCHORS_PER_HASH_MAX && found_count == count);
+        ASSERT(notary_records_encode(records, count, again) == ERR_OK);
         expect_same(again, data, size);
+        struct notary_record last;
+        ASSERT(notary_records_find(data, size, &records[count - 1].account, &found_count, &last) ==
+               ERR_OK);
+        ASSERT(last.height == records[count - 1].height);
+        if (found == ERR_NOT_FOUND) { /* appending an absent account extends the value */
+            struct notary_record extra = records[0];
+            extra.account = nobody;
+            rc = notary_records_append(again, count, &extra);
+            ASSERT(rc == (count == NOTARY_ANCHORS_PER_HASH_MAX ? ERR_FULL : ERR_OK));
+            ASSERT(rc != ERR_OK || notary_records_find(again->data, again->size, &nobody,
+                                                       &found_count, NULL) == ERR_OK);
+        }
     }
+    mem_free(records);
 }
 
 static void
@@ -99,7 +119,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_record(data + 1, size - 1, &again);
         break;
     case 2:
-        fuzz_list(data + 1, size - 1, &again);
+        fuzz_records(data + 1, size - 1, &again);
         break;
     case 3:
         fuzz_answer(data + 1, size - 1, &again);

@@ -394,7 +394,7 @@ test_anchor_limit(void **state)
     fixture_close(&f);
 }
 
-/* A record's state proof verifies against the committed root; tampering fails. */
+/* A document's records' state proof verifies against the committed root; tampering fails. */
 static void
 test_record_proof(void **state)
 {
@@ -406,14 +406,14 @@ test_record_proof(void **state)
     add_anchor(&f, 4, 0, &doc, "diploma", "毕业证书");
     struct ledger_result *r1 = run_block(&f, 1);
     struct hash root1 = ledger_result_outcome(r1)->exec_root;
-    uint8_t key[NOTARY_RECORD_KEY_SIZE];
-    notary_record_key(&doc, &f.addrs[4], key);
+    uint8_t key[NOTARY_DOCUMENT_KEY_SIZE];
+    notary_document_key(&doc, key);
     uint8_t full_key[NOTARY_STATE_KEY_SIZE];
-    notary_record_state_key(&doc, &f.addrs[4], full_key);
+    notary_document_state_key(&doc, full_key);
     assert_memory_equal(full_key + sizeof NOTARY_MODULE, key, sizeof key);
 
     struct buf value;
-    buf_init(&value, NOTARY_RECORD_SIZE_MAX);
+    buf_init(&value, NOTARY_RECORDS_SIZE_MAX);
     struct ledger_state_proof *lp = mem_alloc(sizeof *lp);
     assert_int_equal(ledger_prove(f.ledger, NOTARY_MODULE, key, sizeof key, &value, lp), ERR_OK);
     assert_true(lp->found);
@@ -423,7 +423,12 @@ test_record_proof(void **state)
                                         value.data, value.size, &lp->proof),
                      ERR_OK);
     struct notary_record rec;
-    assert_int_equal(notary_record_decode(value.data, value.size, &rec), ERR_OK);
+    size_t count = 0;
+    assert_int_equal(notary_records_find(value.data, value.size, &f.addrs[4], &count, &rec),
+                     ERR_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(notary_records_find(value.data, value.size, &f.addrs[5], &count, &rec),
+                     ERR_NOT_FOUND);
     expect_record(
         &f, &rec,
         &(struct expect){ 4, 1, "diploma", "毕业证书", &ledger_result_outcome(r1)->tx_hashes[0] });
@@ -464,9 +469,11 @@ test_record_proof(void **state)
                                                 value.data, value.size, &lp->proof),
                              ERR_OK);
     }
-    /* Another account's record of the same hash is absent, provably. */
+    /* A document nobody anchored is absent, provably. */
     buf_reset(&value);
-    notary_record_key(&doc, &f.addrs[5], key);
+    struct hash other;
+    doc_hash(HASH_SHA256, "never anchored", &other);
+    notary_document_key(&other, key);
     assert_int_equal(ledger_prove(f.ledger, NOTARY_MODULE, key, sizeof key, &value, lp), ERR_OK);
     assert_false(lp->found);
     memcpy(full_key + sizeof NOTARY_MODULE, key, sizeof key);
@@ -570,19 +577,66 @@ test_codec(void **state)
     a.note_size = 1;
     buf_reset(&b);
     assert_int_equal(notary_anchor_args_encode(&a, &b), ERR_UTF8);
-    /* Lists: empty and over-long are refused, a round trip is exact. */
-    struct address accounts[NOTARY_ANCHORS_PER_HASH_MAX + 1];
-    memset(accounts, 7, sizeof accounts);
+    /* Records: none and over-long are refused, a round trip is exact, an account appears
+     * once, append keeps the rest and refuses a duplicate and the 65th. */
+    struct notary_record *recs = mem_calloc(NOTARY_ANCHORS_PER_HASH_MAX + 1, sizeof *recs);
+    for (size_t i = 0; i <= NOTARY_ANCHORS_PER_HASH_MAX; i++) {
+        memset(recs[i].account.bytes, (int)i + 1, ADDRESS_SIZE);
+        recs[i].height = i + 10;
+        memcpy(recs[i].kind, "k", 1);
+        recs[i].kind_size = 1;
+    }
     buf_reset(&b);
-    assert_int_equal(notary_list_encode(accounts, 0, &b), ERR_MALFORMED);
-    assert_int_not_equal(notary_list_encode(accounts, NOTARY_ANCHORS_PER_HASH_MAX + 1, &b), ERR_OK);
+    assert_int_equal(notary_records_encode(recs, 0, &b), ERR_MALFORMED);
+    assert_int_not_equal(notary_records_encode(recs, NOTARY_ANCHORS_PER_HASH_MAX + 1, &b), ERR_OK);
     struct buf l;
-    buf_init(&l, NOTARY_LIST_SIZE_MAX);
-    assert_int_equal(notary_list_encode(accounts, 2, &l), ERR_OK);
+    buf_init(&l, NOTARY_RECORDS_SIZE_MAX);
+    struct buf appended;
+    buf_init(&appended, NOTARY_RECORDS_SIZE_MAX);
+    for (size_t n = 1; n <= NOTARY_ANCHORS_PER_HASH_MAX; n++) {
+        buf_reset(&l);
+        assert_int_equal(notary_records_encode(recs, n, &l), ERR_OK);
+        assert_int_equal(notary_records_append(&appended, n - 1, &recs[n - 1]), ERR_OK);
+        assert_int_equal(appended.size, l.size);
+        assert_memory_equal(appended.data, l.data, l.size);
+    }
+    assert_true(l.size <= NOTARY_RECORDS_SIZE_MAX);
+    assert_int_equal(notary_records_append(&appended, NOTARY_ANCHORS_PER_HASH_MAX,
+                                           &recs[NOTARY_ANCHORS_PER_HASH_MAX]),
+                     ERR_FULL);
+    buf_reset(&l);
+    assert_int_equal(notary_records_encode(recs, 3, &l), ERR_OK);
+    size_t at = l.size;
+    assert_int_equal(notary_records_append(&l, 3, &recs[1]), ERR_EXISTS);
+    assert_int_equal(l.size, at);
+    struct notary_record *got = mem_alloc(NOTARY_ANCHORS_PER_HASH_MAX * sizeof *got);
     size_t count = 0;
-    assert_int_equal(notary_list_decode(l.data, l.size, accounts, &count), ERR_OK);
-    assert_int_equal(count, 2);
-    assert_int_not_equal(notary_list_decode(l.data, l.size - 1, accounts, &count), ERR_OK);
+    assert_int_equal(notary_records_decode(l.data, l.size, got, &count), ERR_OK);
+    assert_int_equal(count, 3);
+    assert_int_equal(got[2].height, 12);
+    struct notary_record one;
+    assert_int_equal(notary_records_find(l.data, l.size, &recs[2].account, &count, &one), ERR_OK);
+    assert_int_equal(one.height, 12);
+    assert_int_equal(notary_records_find(l.data, l.size, &recs[3].account, &count, NULL),
+                     ERR_NOT_FOUND);
+    for (size_t cut = 0; cut < l.size; cut++) {
+        assert_int_not_equal(notary_records_decode(l.data, cut, got, &count), ERR_OK);
+        assert_int_not_equal(notary_records_find(l.data, cut, &recs[0].account, &count, NULL),
+                             ERR_OK);
+    }
+    /* Two records of one account do not decode. */
+    recs[1].account = recs[0].account;
+    assert_int_equal(notary_records_encode(recs, 2, &b), ERR_MALFORMED);
+    buf_reset(&l);
+    assert_int_equal(notary_records_encode(recs, 1, &l), ERR_OK);
+    buf_reset(&b);
+    assert_int_equal(notary_record_encode(&recs[1], &b), ERR_OK);
+    assert_int_equal(buf_append(&l, b.data, b.size), ERR_OK);
+    l.data[0] = 2;
+    assert_int_equal(notary_records_decode(l.data, l.size, got, &count), ERR_MALFORMED);
+    mem_free(got);
+    mem_free(recs);
+    buf_release(&appended);
     buf_release(&l);
     buf_release(&b);
 }
@@ -685,8 +739,8 @@ prepare_bundle(struct fixture *f, struct notary_bundle *b, struct buf *record,
     ledger_result_free(run_block(f, 1));
     add_anchor(f, 7, 0, &doc, "evidence", "");
     ledger_result_free(run_block(f, 2));
-    uint8_t key[NOTARY_RECORD_KEY_SIZE];
-    notary_record_key(&doc, &f->addrs[6], key);
+    uint8_t key[NOTARY_DOCUMENT_KEY_SIZE];
+    notary_document_key(&doc, key);
     assert_int_equal(ledger_prove(f->ledger, NOTARY_MODULE, key, sizeof key, record, lp), ERR_OK);
     assert_true(lp->found);
     assert_int_equal(lp->height, 2);
@@ -694,8 +748,8 @@ prepare_bundle(struct fixture *f, struct notary_bundle *b, struct buf *record,
     b->chain_id = *ledger_chain_id(f->ledger);
     b->document = doc;
     b->account = f->addrs[6];
-    b->record = record->data;
-    b->record_size = record->size;
+    b->records = record->data; /* account 6's and 7's */
+    b->records_size = record->size;
     b->proof = lp->proof;
     b->state_height = 2;
 }
@@ -709,7 +763,7 @@ test_bundle(void **state)
     struct fixture f;
     struct notary_bundle *b = mem_alloc(sizeof *b);
     struct buf record;
-    buf_init(&record, NOTARY_RECORD_SIZE_MAX);
+    buf_init(&record, NOTARY_RECORDS_SIZE_MAX);
     struct ledger_state_proof *lp = mem_alloc(sizeof *lp);
     prepare_bundle(&f, b, &record, lp);
     struct buf fin;
@@ -737,15 +791,20 @@ test_bundle(void **state)
     make_finality(&f, spec_of(3, &id2, &lp->root, 3), NULL, 0, &fin);
     assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_MALFORMED);
 
-    /* Another chain; a record that is not the proved one. */
+    /* Another chain; an account that anchored the document too (its record is in the same
+     * proved value); one that did not. */
     make_finality(&f, spec_of(2, &id2, &lp->root, 3), NULL, 0, &fin);
     b->chain_id.bytes[0] ^= 1;
     assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_WRONG_CHAIN);
     b->chain_id.bytes[0] ^= 1;
     b->account = f.addrs[7];
-    assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_CORRUPT);
+    assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_OK);
+    assert_memory_equal(rec.account.bytes, f.addrs[7].bytes, ADDRESS_SIZE);
+    b->account = f.addrs[5];
+    assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_NOT_FOUND);
     b->account = f.addrs[6];
     assert_int_equal(verify_bundle(&f, b, &fin, &rec), ERR_OK);
+    assert_memory_equal(rec.account.bytes, f.addrs[6].bytes, ADDRESS_SIZE);
 
     mem_free(b);
     mem_free(lp);
@@ -763,7 +822,7 @@ test_bundle_header_chain(void **state)
     struct fixture f;
     struct notary_bundle *b = mem_alloc(sizeof *b);
     struct buf record;
-    buf_init(&record, NOTARY_RECORD_SIZE_MAX);
+    buf_init(&record, NOTARY_RECORDS_SIZE_MAX);
     struct ledger_state_proof *lp = mem_alloc(sizeof *lp);
     prepare_bundle(&f, b, &record, lp);
     struct buf fin;
@@ -831,7 +890,7 @@ test_bundle_header_chain(void **state)
     }
     assert_int_equal(buf_append_byte(&enc, 0), ERR_OK);
     assert_int_equal(notary_bundle_decode(enc.data, enc.size, d), ERR_TRAILING);
-    enc.data[0] = 2;
+    enc.data[0] = 1; /* the format before one value per document */
     assert_int_equal(notary_bundle_decode(enc.data, enc.size - 1, d), ERR_UNSUPPORTED);
 
     mem_free(h3);
@@ -856,10 +915,10 @@ test_bundle_epoch_change(void **state)
     doc_hash(HASH_SHA256, "later epoch", &doc);
     add_anchor(&f, 5, 0, &doc, "evidence", "");
     ledger_result_free(run_block(&f, 1));
-    uint8_t key[NOTARY_RECORD_KEY_SIZE];
-    notary_record_key(&doc, &f.addrs[5], key);
+    uint8_t key[NOTARY_DOCUMENT_KEY_SIZE];
+    notary_document_key(&doc, key);
     struct buf record;
-    buf_init(&record, NOTARY_RECORD_SIZE_MAX);
+    buf_init(&record, NOTARY_RECORDS_SIZE_MAX);
     struct ledger_state_proof *lp = mem_alloc(sizeof *lp);
     assert_int_equal(ledger_prove(f.ledger, NOTARY_MODULE, key, sizeof key, &record, lp), ERR_OK);
     /* Epoch 2's set: the genesis nodes, epoch + 1. */
@@ -890,8 +949,8 @@ test_bundle_epoch_change(void **state)
     b->chain_id = *ledger_chain_id(f.ledger);
     b->document = doc;
     b->account = f.addrs[5];
-    b->record = record.data;
-    b->record_size = record.size;
+    b->records = record.data;
+    b->records_size = record.size;
     b->proof = lp->proof;
     b->state_height = 1;
     struct notary_record rec;
