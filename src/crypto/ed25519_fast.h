@@ -35,10 +35,24 @@
 #define ED25519_FAST_KEY_SIZE 32
 #define ED25519_FAST_SIG_SIZE 64 /* R || S */
 #define ED25519_FAST_KEYS_MAX 4096
+/* ed25519_fast_verify_many shares one field inversion among this many signatures. */
+#define ED25519_FAST_GROUP 16
+
+struct ed25519_fast_item {
+    const uint8_t *key; /* ED25519_FAST_KEY_SIZE bytes */
+    const uint8_t *msg;
+    size_t size;
+    const uint8_t *sig; /* ED25519_FAST_SIG_SIZE bytes */
+};
 
 /* Verifies sig over msg against the public key. ERR_OK if valid; ERR_BAD_SIGNATURE for
  * everything crypto_sign_verify_detached of libsodium 1.0.18 rejects. */
 MUST_USE enum err ed25519_fast_verify(const uint8_t key[ED25519_FAST_KEY_SIZE], const uint8_t *msg,
                                       size_t size, const uint8_t sig[ED25519_FAST_SIG_SIZE]);
+/* results[i] = ed25519_fast_verify(items[i]) for each item, cheaper: the last step of a
+ * verification (the one field inversion that encodes s*B - h*A, ~14 % of it on a cached key)
+ * is shared by groups of ED25519_FAST_GROUP. count may be 0. */
+void ed25519_fast_verify_many(const struct ed25519_fast_item *items, size_t count,
+                              enum err *results);
 
 #endif

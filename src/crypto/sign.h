@@ -69,6 +69,16 @@ MUST_USE enum err sign_message(const struct secret_key *key, const uint8_t *msg,
 /* ERR_OK if valid; ERR_BAD_SIGNATURE otherwise (also for algorithm mismatch, malformed key). */
 MUST_USE enum err verify_message(const struct public_key *key, const uint8_t *msg, size_t size,
                                  const struct signature *sig);
+/* One signature to check (verify_message_many, verify_pool_batch); everything borrowed. */
+struct verify_item {
+    const struct public_key *key;
+    const uint8_t *msg;
+    size_t size;
+    const struct signature *sig;
+};
+/* results[i] = verify_message(items[i]) for each item; Ed25519 items are verified together
+ * (ed25519_fast_verify_many shares work among them). count may be 0. */
+void verify_message_many(const struct verify_item *items, size_t count, enum err *results);
 /* The same answer through the reference implementations: OpenSSL's EVP for SM2, libsodium's
  * crypto_sign_verify_detached for Ed25519 (what the tests, the fuzz target and bench_crypto
  * compare verify_message against; verify_message runs crypto/sm2_curve and

@@ -333,6 +333,47 @@ verify_cached_hit(struct verify_cache *cache, const struct public_key *key, cons
     return rc;
 }
 
+size_t
+verify_cached_many(struct verify_cache *cache, const struct verify_item *items, size_t count,
+                   enum err *results)
+{
+    ASSERT(count <= VERIFY_CACHED_MANY_MAX);
+    ASSERT(count == 0 || (items != NULL && results != NULL));
+    uint8_t digests[VERIFY_CACHED_MANY_MAX][DIGEST_SIZE];
+    bool cached[VERIFY_CACHED_MANY_MAX];
+    struct verify_item todo[VERIFY_CACHED_MANY_MAX];
+    enum err todo_results[VERIFY_CACHED_MANY_MAX];
+    size_t at[VERIFY_CACHED_MANY_MAX];
+    size_t n = 0;
+    size_t hits = 0;
+    for (size_t i = 0; i < count; i++) {
+        const struct verify_item *it = &items[i];
+        ASSERT(it->key != NULL && it->sig != NULL);
+        cached[i] = cache != NULL && tuple_is_cacheable(it->key);
+        if (cached[i]) {
+            tuple_digest(cache, it->key, it->msg, it->size, it->sig, digests[i]);
+            if (contains_digest(cache, digests[i])) {
+                results[i] = ERR_OK;
+                hits++;
+                continue;
+            }
+        }
+        todo[n] = *it;
+        at[n++] = i;
+    }
+    if (n > 0) {
+        verify_message_many(todo, n, todo_results);
+    }
+    for (size_t k = 0; k < n; k++) {
+        size_t i = at[k];
+        results[i] = todo_results[k];
+        if (results[i] == ERR_OK && cached[i]) {
+            insert_digest(cache, digests[i]);
+        }
+    }
+    return hits;
+}
+
 void
 verify_cache_get_stats(struct verify_cache *cache, struct verify_cache_stats *out)
 {

@@ -64,6 +64,13 @@ MUST_USE enum err verify_cached_hit(struct verify_cache *cache, const struct pub
                                     const uint8_t *msg, size_t size, const struct signature *sig,
                                     bool *out_hit);
 
+/* verify_cached_hit for up to VERIFY_CACHED_MANY_MAX items at once: the ones the cache does
+ * not answer are verified together (verify_message_many). results[i] as verify_cached would
+ * answer; returns how many the cache answered. */
+#define VERIFY_CACHED_MANY_MAX 16
+size_t verify_cached_many(struct verify_cache *cache, const struct verify_item *items, size_t count,
+                          enum err *results);
+
 void verify_cache_get_stats(struct verify_cache *cache, struct verify_cache_stats *out);
 
 #endif

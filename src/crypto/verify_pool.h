@@ -41,14 +41,6 @@ struct verify_pool_config {
     struct verify_cache *cache; /* borrowed, may be NULL; must outlive the pool */
 };
 
-/* One signature to check; everything borrowed for the duration of verify_pool_batch. */
-struct verify_item {
-    const struct public_key *key;
-    const uint8_t *msg;
-    size_t size;
-    const struct signature *sig;
-};
-
 /* Called once per accepted async job with its result: ERR_OK, ERR_BAD_SIGNATURE, or
  * ERR_CLOSED if the pool was freed before the job started. */
 typedef void verify_done_fn(void *ctx, enum err result);

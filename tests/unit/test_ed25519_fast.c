@@ -607,6 +607,145 @@ test_torsion_keys(void **state)
     assert_true(accepted < tried);
 }
 
+/* ed25519_fast_verify_many and verify_message_many answer item by item what libsodium does,
+ * for any mix (valid, flipped R, S, message or key bits, S >= L, small-order R, garbage;
+ * keys on first sight, second sight and cached) and any count, across group boundaries. */
+#define MANY_CASES 150
+
+struct many_case {
+    uint8_t pk[32];
+    uint8_t msg[MSG_SIZE_MAX];
+    size_t size;
+    uint8_t sig[64];
+    enum err want;
+};
+
+static void
+many_cases(struct many_case *c, size_t count)
+{
+    struct fixture keys[6]; /* few keys, so most items see a key again (tables, cache) */
+    for (size_t k = 0; k < 6; k++) {
+        fixture_init(&keys[k]);
+    }
+    for (size_t i = 0; i < count; i++) {
+        struct fixture *f = &keys[random_below(6)];
+        memcpy(c[i].pk, f->pk, 32);
+        c[i].size = random_below(MSG_SIZE_MAX + 1);
+        randombytes_buf(c[i].msg, sizeof c[i].msg);
+        assert_int_equal(crypto_sign_detached(c[i].sig, NULL, c[i].msg, c[i].size, f->sk), 0);
+        switch (random_below(8)) {
+        case 0:
+            c[i].sig[random_below(32)] ^= (uint8_t)(1u << random_below(8));
+            break;
+        case 1:
+            c[i].sig[32 + random_below(32)] ^= (uint8_t)(1u << random_below(8));
+            break;
+        case 2:
+            c[i].pk[random_below(32)] ^= (uint8_t)(1u << random_below(8));
+            break;
+        case 3:
+            memset(c[i].sig + 32, 0xff, 32); /* S >= L */
+            break;
+        case 4:
+            special_encoding((int)random_below(SPECIAL_COUNT), c[i].sig); /* small-order R */
+            break;
+        case 5:
+            randombytes_buf(c[i].sig, 64);
+            break;
+        default: /* valid */
+            break;
+        }
+        c[i].want = crypto_sign_verify_detached(c[i].sig, c[i].msg, c[i].size, c[i].pk) == 0
+                        ? ERR_OK
+                        : ERR_BAD_SIGNATURE;
+    }
+}
+
+static void
+test_verify_many(void **state)
+{
+    (void)state;
+    struct many_case *c = calloc(MANY_CASES, sizeof *c);
+    struct ed25519_fast_item *items = calloc(MANY_CASES, sizeof *items);
+    enum err *results = calloc(MANY_CASES, sizeof *results);
+    assert_non_null(c);
+    assert_non_null(items);
+    assert_non_null(results);
+    many_cases(c, MANY_CASES);
+    size_t valid = 0;
+    for (size_t i = 0; i < MANY_CASES; i++) {
+        items[i] = (struct ed25519_fast_item){
+            .key = c[i].pk, .msg = c[i].msg, .size = c[i].size, .sig = c[i].sig
+        };
+        valid += c[i].want == ERR_OK;
+    }
+    assert_true(valid > MANY_CASES / 8 && valid < MANY_CASES); /* both kinds present */
+    static const size_t counts[] = { 0,
+                                     1,
+                                     2,
+                                     ED25519_FAST_GROUP - 1,
+                                     ED25519_FAST_GROUP,
+                                     ED25519_FAST_GROUP + 1,
+                                     2 * ED25519_FAST_GROUP + 3,
+                                     MANY_CASES };
+    for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+        for (size_t start = 0; start + counts[k] <= MANY_CASES; start += 37) {
+            for (size_t i = 0; i < counts[k]; i++) {
+                results[start + i] = ERR_CLOSED; /* neither answer */
+            }
+            ed25519_fast_verify_many(items + start, counts[k], results + start);
+            for (size_t i = start; i < start + counts[k]; i++) {
+                assert_int_equal(results[i], c[i].want);
+            }
+        }
+    }
+    /* Through sign.h, mixed with SM2 items (valid and not) and algorithm mismatches. */
+    struct secret_key *sm2 = NULL;
+    assert_int_equal(secret_key_generate(SIG_SM2, &sm2), ERR_OK);
+    struct public_key sm2_pub;
+    secret_key_public(sm2, &sm2_pub);
+    struct public_key *keys = calloc(MANY_CASES, sizeof *keys);
+    struct signature *sigs = calloc(MANY_CASES, sizeof *sigs);
+    struct verify_item *vitems = calloc(MANY_CASES, sizeof *vitems);
+    enum err *want = calloc(MANY_CASES, sizeof *want);
+    assert_non_null(keys);
+    assert_non_null(sigs);
+    assert_non_null(vitems);
+    assert_non_null(want);
+    for (size_t i = 0; i < MANY_CASES; i++) {
+        if (i % 5 == 1) {
+            keys[i] = sm2_pub;
+            assert_int_equal(sign_message(sm2, c[i].msg, c[i].size, &sigs[i]), ERR_OK);
+            sigs[i].bytes[0] ^= (uint8_t)(i % 3 == 0); /* some broken */
+        } else {
+            keys[i] = (struct public_key){ .alg = SIG_ED25519, .size = 32 };
+            memcpy(keys[i].bytes, c[i].pk, 32);
+            sigs[i] = (struct signature){ .alg = i % 7 == 3 ? SIG_SM2 : SIG_ED25519 };
+            memcpy(sigs[i].bytes, c[i].sig, 64);
+        }
+        vitems[i] = (struct verify_item){
+            .key = &keys[i], .msg = c[i].msg, .size = c[i].size, .sig = &sigs[i]
+        };
+        want[i] = verify_message_reference(&keys[i], c[i].msg, c[i].size, &sigs[i]);
+    }
+    verify_message_many(vitems, MANY_CASES, results);
+    size_t sm2_valid = 0;
+    for (size_t i = 0; i < MANY_CASES; i++) {
+        assert_int_equal(results[i], want[i]);
+        sm2_valid += i % 5 == 1 && want[i] == ERR_OK;
+    }
+    assert_true(sm2_valid > 0);
+    verify_message_many(vitems, 0, results);
+    secret_key_free(sm2);
+    free(want);
+    free(vitems);
+    free(sigs);
+    free(keys);
+    free(results);
+    free(items);
+    free(c);
+}
+
 /* Twice as many keys as the cache holds, each verified twice (a key's tables are built on its
  * second sight): keys are evicted and rebuilt, and still verify, by either loop. */
 static void
@@ -650,6 +789,7 @@ main(void)
         cmocka_unit_test(test_torsion_keys),
         cmocka_unit_test(test_blacklist_equation_holds),
         cmocka_unit_test(test_cache_eviction),
+        cmocka_unit_test(test_verify_many),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
