@@ -157,7 +157,7 @@ pull_commit_all(struct bench *b, struct run *r, size_t count)
             break;
         }
         for (size_t k = 0; k < n; k++) {
-            block[k] = (struct mempool_raw){ out[k].data, out[k].size };
+            block[k] = (struct mempool_raw){ .data = out[k].data, .size = out[k].size };
             b->nonces[account_of(b, &out[k].sender)]++;
         }
         ASSERT(mempool_commit(r->mp, height, block, n) == ERR_OK);
@@ -197,7 +197,7 @@ make_txs(struct bench *b, size_t count, uint8_t **copies, struct mempool_raw *ra
         struct fixture_op op = { "test", "set", args.data, args.size };
         fixture_tx_signed(&b->f, i % ACCOUNTS, NULL, i / ACCOUNTS, 100000, &op, 1, &tx);
         copies[i] = mem_dup(tx.data, tx.size);
-        raws[i] = (struct mempool_raw){ copies[i], tx.size };
+        raws[i] = (struct mempool_raw){ .data = copies[i], .size = tx.size };
         bytes += tx.size;
     }
     printf("bench_mempool: %zu Ed25519 txs (%zu bytes each on average), %u accounts\n", count,

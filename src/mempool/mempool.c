@@ -1135,17 +1135,25 @@ commit_remove(struct mempool *mp, const struct mempool_raw *txs, size_t count)
     size_t touched = 0;
     struct tx tx;
     for (size_t k = 0; k < count; k++) {
-        if (tx_decode(txs[k].data, txs[k].size, &tx) != ERR_OK) {
-            continue;
-        }
         struct hash h;
-        tx_hash(mp->config.hash_alg, txs[k].data, txs[k].size, &h);
+        if (txs[k].hash != NULL) {
+            h = *txs[k].hash;
+        } else {
+            tx_hash(mp->config.hash_alg, txs[k].data, txs[k].size, &h);
+        }
         uint32_t t = find_tx(mp, &h);
+        uint32_t a = NIL;
         if (t != NIL) {
+            /* Held here: its account is known without decoding (and gone with its last tx). */
+            a = mp->txs[t].account;
+            if (mp->accounts[a].count == 1) {
+                a = NIL;
+            }
             mp->stats.committed++;
             (void)tx_remove(mp, t);
+        } else if (tx_decode(txs[k].data, txs[k].size, &tx) == ERR_OK) {
+            a = find_account(mp, &tx.sender);
         }
-        uint32_t a = find_account(mp, &tx.sender);
         if (a == NIL || mp->accounts[a].touched_epoch == mp->commit_epoch) {
             continue;
         }

@@ -116,10 +116,14 @@ struct mempool_config {
     void *admitted_ctx;
 };
 
-/* One raw tx, borrowed for the call. */
+/* One raw tx, borrowed for the call. hash: its tx hash if the caller knows it, else NULL;
+ * mempool_commit takes it instead of hashing the tx again, and for a tx it holds reads the
+ * sender from its entry instead of decoding (with a wrong hash the tx is not found by it,
+ * but its sender's nonce still moves on and it leaves as stale). Admission ignores it. */
 struct mempool_raw {
     const uint8_t *data;
     size_t size;
+    const struct hash *hash;
 };
 
 /* Per-tx admission result; has_hash is false when the tx could not be decoded. */

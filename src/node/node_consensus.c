@@ -1036,10 +1036,11 @@ job_run(struct lt_job *lt)
 
 /* ---- back on the loop ---- */
 
-/* The committed block's txs leave the mempool. */
+/* The committed block's txs leave the mempool (with their hashes from the execution). */
 static void
-mempool_commit_block(struct node *n, const struct cons_job *j, size_t tx_count)
+mempool_commit_block(struct node *n, const struct cons_job *j, const struct ledger_outcome *o)
 {
+    size_t tx_count = o->tx_count;
     struct mempool_raw *raw = mem_calloc(tx_count + 1, sizeof *raw);
     struct block *blk = mem_alloc(sizeof *blk);
     size_t pos = 0;
@@ -1047,6 +1048,9 @@ mempool_commit_block(struct node *n, const struct cons_job *j, size_t tx_count)
         block_decode(j->block, j->block_size, blk) == ERR_OK && blk->payload.kind == PAYLOAD_INLINE;
     for (size_t i = 0; ok && i < blk->payload.tx_count && i < tx_count; i++) {
         ok = payload_next_tx(&blk->payload, &pos, &raw[i].data, &raw[i].size) == ERR_OK;
+    }
+    for (size_t i = 0; i < tx_count; i++) {
+        raw[i].hash = &o->tx_hashes[i];
     }
     if (mempool_commit(n->mempool, j->info.height, raw, tx_count) != ERR_OK) {
         log_warn(LOG_CONSENSUS, "mempool out of step height=%llu",
@@ -1064,7 +1068,7 @@ commit_finish(struct node_cons *nc, struct cons_job *j)
     if (j->fresh) {
         node_admission_refresh(n, false); /* a registered node may have come or gone */
         const struct ledger_outcome *o = ledger_result_outcome(j->result);
-        mempool_commit_block(n, j, o->tx_count);
+        mempool_commit_block(n, j, o);
         notify_waiters(n, o, &j->id);
         log_info(LOG_CONSENSUS, "committed height=%llu round=%llu txs=%zu",
                  (unsigned long long)j->info.height, (unsigned long long)j->info.round,

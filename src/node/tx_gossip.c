@@ -145,7 +145,7 @@ tx_gossip_split(struct tx_gossip *g, uint8_t frame_type, const uint8_t *payload,
     ASSERT(g != NULL);
     size_t count = 0;
     if (frame_type == FRAME_TX) {
-        g->rx[0] = (struct mempool_raw){ payload, size };
+        g->rx[0] = (struct mempool_raw){ .data = payload, .size = size };
         count = 1;
     } else {
         ASSERT(frame_type == FRAME_TXS);
@@ -154,7 +154,7 @@ tx_gossip_split(struct tx_gossip *g, uint8_t frame_type, const uint8_t *payload,
             return ERR_MALFORMED;
         }
         for (size_t i = 0; i < count; i++) {
-            g->rx[i] = (struct mempool_raw){ g->items[i].data, g->items[i].size };
+            g->rx[i] = (struct mempool_raw){ .data = g->items[i].data, .size = g->items[i].size };
         }
     }
     *out = (struct tx_gossip_batch){ g->rx, g->results, count };

@@ -133,7 +133,7 @@ make_tx(struct env *e, size_t from, uint64_t nonce, uint32_t salt, struct buf *o
 static enum err
 admit_one(struct env *e, const struct buf *tx, struct hash *out_hash)
 {
-    struct mempool_raw raw = { tx->data, tx->size };
+    struct mempool_raw raw = { .data = tx->data, .size = tx->size };
     struct mempool_result res;
     mempool_admit(e->mp, &raw, 1, &res);
     if (out_hash != NULL) {
@@ -210,7 +210,8 @@ test_admit_errors(void **state)
     assert_int_equal(admit_one(&e, &tx, NULL), ERR_EXISTS);
     /* malformed: garbage, and a truncated tx */
     uint8_t junk[40] = { 1, 2, 3 };
-    struct mempool_raw raws[2] = { { junk, sizeof junk }, { tx.data, tx.size - 1 } };
+    struct mempool_raw raws[2] = { { .data = junk, .size = sizeof junk },
+                                   { .data = tx.data, .size = tx.size - 1 } };
     struct mempool_result res[2];
     mempool_admit(e.mp, raws, 2, res);
     assert_int_equal(res[0].rc, ERR_MALFORMED);
@@ -262,7 +263,7 @@ test_admit_errors(void **state)
     struct buf used;
     buf_init(&used, TX_SIZE_MAX);
     make_tx(&e, 3, 0, 9, &used);
-    struct mempool_raw used_raw = { used.data, used.size };
+    struct mempool_raw used_raw = { .data = used.data, .size = used.size };
     commit_block(&e, &used_raw, 1);
     make_tx(&e, 3, 0, 10, &tx);
     assert_int_equal(admit_one(&e, &tx, NULL), ERR_STALE_NONCE);
@@ -297,7 +298,10 @@ test_duplicates(void **state)
     make_tx(&e, 0, 0, 2, &b); /* same sender and nonce, other content */
     make_tx(&e, 1, 0, 3, &c);
     struct mempool_raw raws[4] = {
-        { a.data, a.size }, { a.data, a.size }, { b.data, b.size }, { c.data, c.size }
+        { .data = a.data, .size = a.size },
+        { .data = a.data, .size = a.size },
+        { .data = b.data, .size = b.size },
+        { .data = c.data, .size = c.size },
     };
     struct mempool_result res[4];
     mempool_admit(e.mp, raws, 4, res);
@@ -360,7 +364,7 @@ test_capacity(void **state)
     /* room again after a commit */
     struct mempool_tx_view v;
     assert_int_equal(mempool_get(e.mp, &admitted[5], &v), ERR_OK);
-    struct mempool_raw raw = { v.data, v.size };
+    struct mempool_raw raw = { .data = v.data, .size = v.size };
     struct buf copy;
     buf_init(&copy, TX_SIZE_MAX);
     assert_int_equal(buf_append(&copy, v.data, v.size), ERR_OK);
@@ -544,13 +548,13 @@ test_commit(void **state)
     uint8_t *copies[5];
     for (size_t i = 0; i < n; i++) {
         copies[i] = mem_dup(out[i].data, out[i].size);
-        raws[i] = (struct mempool_raw){ copies[i], out[i].size };
+        raws[i] = (struct mempool_raw){ .data = copies[i], .size = out[i].size };
     }
     /* plus a tx from another node's mempool that uses account 0's nonce 1 */
     struct buf rival;
     buf_init(&rival, TX_SIZE_MAX);
     make_tx(&e, 0, 1, 99, &rival);
-    raws[4] = (struct mempool_raw){ rival.data, rival.size };
+    raws[4] = (struct mempool_raw){ .data = rival.data, .size = rival.size };
     commit_block(&e, raws, 5);
     struct mempool_stats st;
     mempool_get_stats(e.mp, &st);
@@ -583,6 +587,80 @@ test_commit(void **state)
     env_close(&e);
 }
 
+/* Commit with the txs' hashes given (the node passes the execution's): held txs leave without
+ * hashing or decoding; a tx given with a wrong hash is not found by it, but its sender's nonce
+ * moves on and it leaves as stale; a tx with no hash is hashed; an account whose last tx
+ * leaves is released and takes new txs again. */
+static void
+test_commit_with_hashes(void **state)
+{
+    (void)state;
+    struct env e;
+    env_open(&e, 8, NULL, 0);
+    env_start(&e);
+    struct buf tx;
+    buf_init(&tx, TX_SIZE_MAX);
+    for (size_t from = 0; from < 4; from++) {
+        for (uint64_t nonce = 0; nonce < 3; nonce++) {
+            make_tx(&e, from, nonce, (uint32_t)(from * 10 + nonce), &tx);
+            assert_int_equal(admit_one(&e, &tx, NULL), ERR_OK);
+        }
+    }
+    make_tx(&e, 5, 0, 50, &tx); /* account 5's only tx */
+    assert_int_equal(admit_one(&e, &tx, NULL), ERR_OK);
+    struct mempool_tx_view out[16];
+    size_t n = pull(&e, NULL, 0, 16, out);
+    assert_true(n >= 5);
+    struct mempool_raw raws[6];
+    uint8_t *copies[6];
+    struct hash hashes[6];
+    size_t used = 0;
+    size_t lone = n;
+    for (size_t i = 0; i < n; i++) { /* the first tx of accounts 0..3 (pulled first) */
+        if (out[i].size == tx.size && memcmp(out[i].data, tx.data, tx.size) == 0) {
+            lone = i;
+            continue;
+        }
+        if (used == 4) {
+            continue;
+        }
+        copies[used] = mem_dup(out[i].data, out[i].size);
+        hashes[used] = out[i].hash;
+        raws[used] = (struct mempool_raw){ .data = copies[used],
+                                           .size = out[i].size,
+                                           .hash = &hashes[used] };
+        used++;
+    }
+    assert_int_equal(used, 4);
+    assert_true(lone < n);
+    struct hash wrong_of = hashes[3];
+    memset(&hashes[3], 0x5a, sizeof hashes[3]); /* the 4th given with a wrong hash */
+    copies[4] = mem_dup(tx.data, tx.size);      /* account 5's, found by its hash */
+    hashes[4] = out[lone].hash;
+    raws[4] = (struct mempool_raw){ .data = copies[4], .size = tx.size, .hash = &hashes[4] };
+    struct buf rival; /* another node's tx for account 0's nonce 1, no hash given */
+    buf_init(&rival, TX_SIZE_MAX);
+    make_tx(&e, 0, 1, 99, &rival);
+    raws[5] = (struct mempool_raw){ .data = rival.data, .size = rival.size };
+    commit_block(&e, raws, 6);
+    struct mempool_stats st;
+    mempool_get_stats(e.mp, &st);
+    assert_int_equal(st.committed, 4); /* three by hash and account 5's */
+    assert_int_equal(st.stale, 2);     /* the wrong-hash tx and account 0's own nonce 1 */
+    assert_int_equal(st.txs, 13 - 4 - 2);
+    assert_false(mempool_contains(e.mp, &wrong_of));
+    for (size_t i = 0; i < 5; i++) {
+        assert_false(mempool_contains(e.mp, raws[i].hash));
+        mem_free(copies[i]);
+    }
+    /* account 5 was released with its last tx and takes its next nonce */
+    make_tx(&e, 5, 1, 51, &tx);
+    assert_int_equal(admit_one(&e, &tx, NULL), ERR_OK);
+    buf_release(&rival);
+    buf_release(&tx);
+    env_close(&e);
+}
+
 /* The node's ledger thread commits before the loop calls mempool_commit: an admission that
  * reads the newer nonce drops the account's committed txs at once, so they do not hold the
  * account's pending limit, and the late mempool_commit finds them gone. */
@@ -602,7 +680,7 @@ test_ledger_ahead_of_commit(void **state)
         make_tx(&e, 0, nonce, (uint32_t)nonce, &tx);
         assert_int_equal(admit_one(&e, &tx, NULL), ERR_OK);
         copies[nonce] = mem_dup(tx.data, tx.size);
-        raws[nonce] = (struct mempool_raw){ copies[nonce], tx.size };
+        raws[nonce] = (struct mempool_raw){ .data = copies[nonce], .size = tx.size };
     }
     make_tx(&e, 0, 4, 4, &tx);
     assert_int_equal(admit_one(&e, &tx, NULL), ERR_LIMIT); /* 4 pending: the limit */
@@ -696,7 +774,7 @@ test_fork_readmit(void **state)
     uint8_t *copies[4];
     for (size_t i = 0; i < n; i++) {
         copies[i] = mem_dup(out[i].data, out[i].size);
-        raws[i] = (struct mempool_raw){ copies[i], out[i].size };
+        raws[i] = (struct mempool_raw){ .data = copies[i], .size = out[i].size };
     }
     struct verify_pool_stats before;
     verify_pool_get_stats(e.pool, &before);
@@ -705,7 +783,7 @@ test_fork_readmit(void **state)
     struct buf rival;
     buf_init(&rival, TX_SIZE_MAX);
     make_tx(&e, 0, 0, 7, &rival);
-    struct mempool_raw rival_raw = { rival.data, rival.size };
+    struct mempool_raw rival_raw = { .data = rival.data, .size = rival.size };
     commit_block(&e, &rival_raw, 1);
     assert_int_equal(mempool_commit(b, 1, &rival_raw, 1), ERR_OK);
     struct mempool_result res[4];
@@ -755,7 +833,7 @@ test_verified_once(void **state)
     for (size_t i = 0; i < N; i++) {
         make_tx(&e, i, 0, (uint32_t)i, &tx);
         copies[i] = mem_dup(tx.data, tx.size);
-        raws[i] = (struct mempool_raw){ copies[i], tx.size };
+        raws[i] = (struct mempool_raw){ .data = copies[i], .size = tx.size };
     }
     struct mempool_result res[N];
     mempool_admit(e.mp, raws, N, res);
@@ -782,7 +860,7 @@ test_verified_once(void **state)
     assert_int_equal(st.txs, 0);
     copies[N] = mem_dup(copies[0], raws[0].size);
     copies[N][raws[0].size - 1] ^= 1; /* tampered signature */
-    raws[N] = (struct mempool_raw){ copies[N], raws[0].size };
+    raws[N] = (struct mempool_raw){ .data = copies[N], .size = raws[0].size };
     mempool_verify_txs(e.mp, raws, N + 1, results);
     for (size_t i = 0; i < N; i++) {
         assert_int_equal(results[i], ERR_OK);
@@ -887,7 +965,7 @@ test_stress(void **state)
         uint64_t nonce = i / ACCOUNTS;
         make_tx(&e, from, nonce, (uint32_t)i, &tx);
         copies[i] = mem_dup(tx.data, tx.size);
-        raws[i] = (struct mempool_raw){ copies[i], tx.size };
+        raws[i] = (struct mempool_raw){ .data = copies[i], .size = tx.size };
     }
     double t1 = cpu_s();
     struct mempool_result *res = mem_calloc(TOTAL, sizeof *res);
@@ -913,7 +991,7 @@ test_stress(void **state)
         size_t n = mempool_pull(e.mp, &req);
         assert_true(n > 0);
         for (size_t k = 0; k < n; k++) {
-            block_raws[k] = (struct mempool_raw){ out[k].data, out[k].size };
+            block_raws[k] = (struct mempool_raw){ .data = out[k].data, .size = out[k].size };
             size_t a = stress_account(&e, &out[k].sender);
             assert_int_equal(out[k].nonce, stress_nonces[a]);
             stress_nonces[a]++;
@@ -1037,7 +1115,7 @@ model_commit(struct env *e, struct model *m, struct buf *rival, uint32_t salt)
         size_t a = stress_account(e, &out[k].sender);
         assert_int_equal(out[k].nonce, stress_nonces[a]); /* contiguous, in nonce order */
         stress_nonces[a]++;
-        raws[k] = (struct mempool_raw){ out[k].data, out[k].size };
+        raws[k] = (struct mempool_raw){ .data = out[k].data, .size = out[k].size };
         struct model_tx *mt = model_find(m, a, out[k].nonce);
         if (mt == NULL) {
             fail_msg("pulled a tx the model does not hold");
@@ -1059,7 +1137,7 @@ model_commit(struct env *e, struct model *m, struct buf *rival, uint32_t salt)
                                        stress_nonces[a], m->height + 50, 16, salt },
                      rival);
         stress_nonces[a]++;
-        raws[take++] = (struct mempool_raw){ rival->data, rival->size };
+        raws[take++] = (struct mempool_raw){ .data = rival->data, .size = rival->size };
     }
     m->height++;
     assert_int_equal(mempool_commit(e->mp, m->height, raws, take), ERR_OK);
@@ -1137,19 +1215,13 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config),
-        cmocka_unit_test(test_admit_errors),
-        cmocka_unit_test(test_duplicates),
-        cmocka_unit_test(test_capacity),
-        cmocka_unit_test(test_fairness),
-        cmocka_unit_test(test_nonce_order_and_exclude),
-        cmocka_unit_test(test_commit),
-        cmocka_unit_test(test_expiry),
-        cmocka_unit_test(test_ledger_ahead_of_commit),
-        cmocka_unit_test(test_fork_readmit),
-        cmocka_unit_test(test_verified_once),
-        cmocka_unit_test(test_random_model),
-        cmocka_unit_test(test_stress),
+        cmocka_unit_test(test_config),       cmocka_unit_test(test_admit_errors),
+        cmocka_unit_test(test_duplicates),   cmocka_unit_test(test_capacity),
+        cmocka_unit_test(test_fairness),     cmocka_unit_test(test_nonce_order_and_exclude),
+        cmocka_unit_test(test_commit),       cmocka_unit_test(test_commit_with_hashes),
+        cmocka_unit_test(test_expiry),       cmocka_unit_test(test_ledger_ahead_of_commit),
+        cmocka_unit_test(test_fork_readmit), cmocka_unit_test(test_verified_once),
+        cmocka_unit_test(test_random_model), cmocka_unit_test(test_stress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
