@@ -10,7 +10,8 @@
  * and R's encodings optionally replaced by a small-order or non-canonical one (the byte
  * after the mode: low nibble for the key, high nibble for R, 0 keeps, 1..13 pick one); 6 a
  * signature made with seed (32) for the key A + T, T the small-order point picked by the next
- * byte (0 for none), xored with mask (64), over message. */
+ * byte (0 for none), xored with mask (64), over message. Every verify check also runs the
+ * item three times through verify_message_many (one group), which must answer the same. */
 #include <sodium.h>
 #include <stdint.h>
 #include <string.h>
@@ -60,6 +61,16 @@ check_verify_same(const struct public_key *key, const uint8_t *msg, size_t size,
     enum err ours = verify_message(key, msg, size, sig);
     ASSERT(ours == verify_message_reference(key, msg, size, sig));
     ASSERT(ours == ERR_OK || ours == ERR_BAD_SIGNATURE);
+    /* In a group (verify_message_many shares the last inversion among Ed25519 items). */
+    struct verify_item items[3];
+    enum err results[3];
+    for (size_t i = 0; i < 3; i++) {
+        items[i] = (struct verify_item){ .key = key, .msg = msg, .size = size, .sig = sig };
+    }
+    verify_message_many(items, 3, results);
+    for (size_t i = 0; i < 3; i++) {
+        ASSERT(results[i] == ours);
+    }
 }
 
 static void
