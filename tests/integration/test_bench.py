@@ -4,12 +4,11 @@ JSON report with finalized > 0, every submitted tx admitted and final with a suc
 receipt, no rejections, and a CPU/RSS sample of each node."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 
-from lmtest import Procs, check, free_port_range, http, wait_for
+from lmtest import Procs, finish, check, free_port_range, http, wait_for
 
 BIN = sys.argv[1]
 NODES = 4
@@ -85,8 +84,7 @@ def main():
         print("ok: bench report finalized=%d p50=%.0f ms" % (rep["finalized"],
                                                              rep["latency_ms"]["p50"]))
     finally:
-        procs.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+        finish(procs, tmp)
 
 
 if __name__ == "__main__":

@@ -4,14 +4,13 @@ validator is restarted by the supervisor and catches up; with 2 of 4 validators 
 (SIGSTOP) no block is finalized, and with one of them resumed (SIGCONT) progress resumes."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 
-from lmtest import (Procs, check, fail, final_height, free_port_range, http, read_devnet,
+from lmtest import (Procs, finish, check, fail, final_height, free_port_range, http, read_devnet,
                     same_chains, status_of, wait_for)
 
 BIN = sys.argv[1]
@@ -136,8 +135,7 @@ def main():
                 os.kill(pid, signal.SIGCONT)
             except ProcessLookupError:
                 pass
-        procs.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+        finish(procs, tmp)
 
 
 main()

@@ -3,14 +3,13 @@ while validators 1, 2, 3, 1 are SIGKILLed in turn (the supervisor restarts each)
 every transaction is final and every node holds the same block at every height."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 
-from lmtest import (Procs, check, fail, final_height, free_port_range, http, read_devnet,
+from lmtest import (Procs, finish, check, fail, final_height, free_port_range, http, read_devnet,
                     same_chains, wait_for)
 
 BIN = sys.argv[1]
@@ -74,8 +73,7 @@ def main():
         print("ok: %d txs final and identical chains up to height %d across 4 kills"
               % (TXS, goal))
     finally:
-        procs.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+        finish(procs, tmp)
 
 
 main()

@@ -3,14 +3,14 @@ over TLS p2p (each sees 3 peers), a SIGKILLed node is restarted with a log line,
 stops the supervisor and every node."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 
-from lmtest import Procs, check, fail, free_port_range, http, pid_alive, read_devnet, status_of, wait_for
+from lmtest import (Procs, check, fail, finish, free_port_range, http, pid_alive, read_devnet,
+                    status_of, wait_for)
 
 BIN = sys.argv[1]
 MAKE_TX = sys.argv[2]
@@ -117,8 +117,7 @@ def main():
         print("ok: devnet of %d nodes: devnet.json, full p2p mesh, restart after SIGKILL, "
               "clean stop" % NODES)
     finally:
-        procs.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+        finish(procs, tmp)
 
 
 main()

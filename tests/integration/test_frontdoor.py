@@ -6,14 +6,13 @@ here independently (RFC 6962 over SHA-256) against the header whose hash is the 
 import hashlib
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-from lmtest import Procs, check, fail, free_port_range, http, status_of, wait_for
+from lmtest import Procs, finish, check, fail, free_port_range, http, status_of, wait_for
 
 BIN = sys.argv[1]
 MAKE_TX = sys.argv[2]
@@ -336,8 +335,7 @@ def main():
     finally:
         for s in idle:
             s.close()
-        procs.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+        finish(procs, tmp)
 
 
 try:

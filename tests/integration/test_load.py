@@ -5,14 +5,14 @@ at every height, and the tx count of the blocks adds up to 10,000 on each node).
 usage: test_load.py LIANMENG MAKE_TX [TXS]"""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 
-from lmtest import Procs, check, fail, final_height, free_port_range, http, read_devnet, status_of, wait_for
+from lmtest import (Procs, check, fail, final_height, finish, free_port_range, http, read_devnet,
+                    status_of, wait_for)
 
 BIN = sys.argv[1]
 MAKE_TX = sys.argv[2]
@@ -112,8 +112,7 @@ def main():
         print("ok: %d txs final in %.1f s (%.0f tx/s) in %d blocks; identical chains on %d nodes"
               % (per * NODES, elapsed, per * NODES / elapsed, top, NODES))
     finally:
-        procs.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+        finish(procs, tmp)
 
 
 main()

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 
-from lmtest import Procs, check, fail, free_port_range, http, wait_for
+from lmtest import Procs, finish, check, fail, free_port_range, http, wait_for
 
 BIN = sys.argv[1]
 
@@ -129,8 +129,7 @@ def main():
         shutil.copy(cfg + ".good", cfg)
         print("ok: node starts, serves, refuses bad keys and config, stops cleanly")
     finally:
-        procs.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+        finish(procs, tmp)
 
 
 main()
