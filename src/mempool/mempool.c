@@ -62,11 +62,18 @@ struct mp_inst {
     uint64_t pull_resource;
 };
 
+/* Open addressing with linear probing in one array of 8-byte slots: (tag << 32) | (item + 1),
+ * 0 when empty, where tag is the high half of the key's hash and also names the home slot
+ * (tag & mask). A probe reads one slot (one cache line, where separate item and hash arrays
+ * cost two misses) and an item's key only on a tag match; moves read no item. */
 struct mp_index {
-    uint32_t *slots;  /* item index or NIL */
-    uint64_t *hashes; /* per slot, its item's key hash: probes and moves touch no item */
+    uint64_t *slots;
     size_t mask;
 };
+
+#define SLOT_TAG(h)    ((uint64_t)(h) >> 32)
+#define SLOT_ITEM(s)   ((uint32_t)((s)&0xffffffffu) - 1u)
+#define SLOT_OF(h, it) ((SLOT_TAG(h) << 32) | ((uint64_t)(it) + 1u))
 
 enum mp_kind { KIND_TX, KIND_ACCOUNT, KIND_INST };
 
@@ -150,13 +157,12 @@ hash_of(const struct mempool *mp, enum mp_kind kind, uint32_t item)
 static void
 index_init(struct mp_index *ix, size_t items_max)
 {
+    ASSERT(items_max < UINT32_MAX / 4); /* item + 1 and the slot count fit in 32 bits */
     size_t cap = 16;
     while (cap < 2 * items_max) {
         cap *= 2;
     }
-    ix->slots = mem_alloc(cap * sizeof *ix->slots);
-    memset(ix->slots, 0xff, cap * sizeof *ix->slots);
-    ix->hashes = mem_calloc(cap, sizeof *ix->hashes);
+    ix->slots = mem_calloc(cap, sizeof *ix->slots);
     ix->mask = cap - 1;
 }
 
@@ -164,21 +170,21 @@ static void
 index_release(struct mp_index *ix)
 {
     mem_free(ix->slots);
-    mem_free(ix->hashes);
 }
 
 static uint32_t
 index_find(const struct mempool *mp, const struct mp_index *ix, enum mp_kind kind, const void *key,
            size_t key_size)
 {
-    uint64_t h = mix(mp->config.seed, key, key_size);
-    size_t i = (size_t)h & ix->mask;
+    uint64_t tag = SLOT_TAG(mix(mp->config.seed, key, key_size));
+    size_t i = (size_t)tag & ix->mask;
     for (;;) {
-        uint32_t item = ix->slots[i];
-        if (item == NIL) {
+        uint64_t slot = ix->slots[i];
+        if (slot == 0) {
             return NIL;
         }
-        if (ix->hashes[i] == h) {
+        if (SLOT_TAG(slot) == tag) {
+            uint32_t item = SLOT_ITEM(slot);
             size_t size = 0;
             const uint8_t *k = key_of(mp, kind, item, &size);
             if (size == key_size && memcmp(k, key, size) == 0) {
@@ -193,40 +199,39 @@ static void
 index_insert(const struct mempool *mp, struct mp_index *ix, enum mp_kind kind, uint32_t item)
 {
     uint64_t h = hash_of(mp, kind, item);
-    size_t i = (size_t)h & ix->mask;
-    while (ix->slots[i] != NIL) {
-        ASSERT(ix->slots[i] != item);
+    size_t i = (size_t)SLOT_TAG(h) & ix->mask;
+    while (ix->slots[i] != 0) {
+        ASSERT(SLOT_ITEM(ix->slots[i]) != item);
         i = (i + 1) & ix->mask;
     }
-    ix->slots[i] = item;
-    ix->hashes[i] = h;
+    ix->slots[i] = SLOT_OF(h, item);
 }
 
 static void
 index_remove(const struct mempool *mp, struct mp_index *ix, enum mp_kind kind, uint32_t item)
 {
-    size_t i = (size_t)hash_of(mp, kind, item) & ix->mask;
-    while (ix->slots[i] != item) {
-        ASSERT(ix->slots[i] != NIL);
+    uint64_t want = SLOT_OF(hash_of(mp, kind, item), item);
+    size_t i = (size_t)SLOT_TAG(want) & ix->mask;
+    while (ix->slots[i] != want) {
+        ASSERT(ix->slots[i] != 0);
         i = (i + 1) & ix->mask;
     }
     size_t j = i;
     for (;;) {
         j = (j + 1) & ix->mask;
-        uint32_t other = ix->slots[j];
-        if (other == NIL) {
+        uint64_t other = ix->slots[j];
+        if (other == 0) {
             break;
         }
-        size_t k = (size_t)ix->hashes[j] & ix->mask;
+        size_t k = (size_t)SLOT_TAG(other) & ix->mask;
         /* other may move back to i if its home is not cyclically in (i, j] */
         bool stays = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
         if (!stays) {
             ix->slots[i] = other;
-            ix->hashes[i] = ix->hashes[j];
             i = j;
         }
     }
-    ix->slots[i] = NIL;
+    ix->slots[i] = 0;
 }
 
 /* ---- Expiry heap ------------------------------------------------------------------------ */
