@@ -57,7 +57,7 @@ for _ in $(seq 1 120); do
 done
 ARGS=(--devnet "$NET" --alg "$ALG" --rate "$RATE" --duration "$DUR" --accounts 2000
       --report "$OUT/report.json")
-[ "$RATE" = 0 ] && ARGS+=(--max-txs $((DUR * 12000)))
+[ "$RATE" = 0 ] && ARGS+=(--max-txs $((DUR * 25000)))
 "$LIANMENG" bench "${ARGS[@]}" >"$OUT/bench.log" 2>&1
 python3 - "$OUT/report.json" <<'PY'
 import json, sys

@@ -93,7 +93,7 @@ for _ in $(seq 1 120); do
 done
 FULL_ARGS=(--devnet "$DEVNET_DIR" --alg "$ALG" --rate "$RATE" --duration "$DUR" --accounts 2000
            --first-account 0 --report "$OUT/full.json")
-[ "$RATE" = 0 ] && FULL_ARGS+=(--max-txs $((DUR * 12000)))
+[ "$RATE" = 0 ] && FULL_ARGS+=(--max-txs $((DUR * 25000)))
 echo "\$ lianmeng bench ${FULL_ARGS[*]}"
 "$LIANMENG" bench "${FULL_ARGS[@]}"
 FULL=$(json "$OUT/full.json" 'round(d["finalized_per_s"])')
