@@ -57,7 +57,10 @@ for _ in $(seq 1 120); do
 done
 ARGS=(--devnet "$NET" --alg "$ALG" --rate "$RATE" --duration "$DUR" --accounts 2000
       --report "$OUT/report.json")
-[ "$RATE" = 0 ] && ARGS+=(--max-txs $((DUR * 25000)))
+# Pre-signed txs for full load: 25,000 per second (12,000 capped fast runs), at most the
+# 2,000,000 lianmeng bench takes.
+MAX_TXS=$((DUR * 25000 < 2000000 ? DUR * 25000 : 2000000))
+[ "$RATE" = 0 ] && ARGS+=(--max-txs "$MAX_TXS")
 "$LIANMENG" bench "${ARGS[@]}" >"$OUT/bench.log" 2>&1
 python3 - "$OUT/report.json" <<'PY'
 import json, sys
