@@ -315,7 +315,11 @@ check_tx_with(const struct ledger *l, const struct chain_params *params,
             return rc;
         }
     }
-    tx_hash(l->alg, wire, size, out_hash);
+    if (in->hash != NULL) {
+        *out_hash = *in->hash;
+    } else {
+        tx_hash(l->alg, wire, size, out_hash);
+    }
     return ERR_OK;
 }
 
@@ -323,7 +327,7 @@ enum err
 ledger_check_tx(const struct ledger *l, const uint8_t *wire, size_t size, bool skip_signature,
                 struct tx *out_tx, struct hash *out_hash)
 {
-    struct ledger_tx_in in = { wire, size, skip_signature };
+    struct ledger_tx_in in = { .data = wire, .size = size, .signature_verified = skip_signature };
     struct tx tx;
     struct hash h;
     enum err rc = check_tx_with(l, &l->params, &in, skip_signature, &tx, &h);

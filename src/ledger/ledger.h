@@ -72,6 +72,9 @@ struct ledger_tx_in {
     const uint8_t *data; /* the tx's encoding, borrowed during the call */
     size_t size;
     bool signature_verified; /* already checked by the caller (mempool, verify cache) */
+    /* Its tx hash if the caller computed it (tx_hash of data: the ledger takes it as given),
+     * else NULL. Borrowed during the call. */
+    const struct hash *hash;
 };
 
 struct ledger_block_in {

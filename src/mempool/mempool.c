@@ -914,13 +914,17 @@ mempool_readmit(struct mempool *mp, const struct mempool_raw *txs, size_t count,
 /* ---- Block validation ------------------------------------------------------------------- */
 
 static void
-verify_chunk(struct mempool *mp, const struct mempool_raw *txs, size_t count, enum err *results)
+verify_chunk(struct mempool *mp, const struct mempool_raw *txs, size_t count, enum err *results,
+             struct hash *out_hashes)
 {
     size_t items = 0;
     for (size_t k = 0; k < count; k++) {
         mp->item_of[k] = NIL;
         struct hash h;
         tx_hash(mp->config.hash_alg, txs[k].data, txs[k].size, &h);
+        if (out_hashes != NULL) {
+            out_hashes[k] = h;
+        }
         if (find_tx(mp, &h) != NIL) {
             results[k] = ERR_OK; /* verified at admission; the hash covers the signature */
             mp->stats.verify_skipped++;
@@ -949,13 +953,13 @@ verify_chunk(struct mempool *mp, const struct mempool_raw *txs, size_t count, en
 
 void
 mempool_verify_txs(struct mempool *mp, const struct mempool_raw *txs, size_t count,
-                   enum err *results)
+                   enum err *results, struct hash *out_hashes)
 {
     ASSERT(mp != NULL);
     ASSERT(count == 0 || (txs != NULL && results != NULL));
     for (size_t off = 0; off < count; off += mp->config.batch_max) {
         size_t n = count - off < mp->config.batch_max ? count - off : mp->config.batch_max;
-        verify_chunk(mp, txs + off, n, results + off);
+        verify_chunk(mp, txs + off, n, results + off, out_hashes != NULL ? out_hashes + off : NULL);
     }
 }
 

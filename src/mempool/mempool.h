@@ -188,9 +188,10 @@ void mempool_readmit(struct mempool *mp, const struct mempool_raw *txs, size_t c
 /* Block validation's signature check: results[i] is ERR_OK or ERR_BAD_SIGNATURE for a tx
  * that decodes, ERR_MALFORMED otherwise (chain, size and the rest are the ledger's checks).
  * A pending tx is answered from the mempool, the others through the verify pool and its
- * cache, in batches of batch_max. Any count. */
+ * cache, in batches of batch_max. Any count. out_hashes (NULL, or room for count): each tx's
+ * hash, which the check computes anyway (the ledger can take them: ledger_tx_in.hash). */
 void mempool_verify_txs(struct mempool *mp, const struct mempool_raw *txs, size_t count,
-                        enum err *results);
+                        enum err *results, struct hash *out_hashes);
 
 /* Fills req->out with up to min(req->txs_max, block_txs_max) txs to propose (see Ordering)
  * and returns how many. No allocation. */

@@ -102,6 +102,7 @@ struct cons_job {
     struct hash parent_id;
     struct ledger_block_in in;
     struct ledger_tx_in *txs;
+    struct hash *tx_hashes; /* the txs' hashes, computed by the mempool's check */
     uint8_t *tx_bytes;
     struct hash want_exec; /* SYNC: the certified roots */
     struct hash want_receipts;
@@ -349,6 +350,7 @@ static void
 job_free(struct cons_job *j)
 {
     mem_free(j->txs);
+    mem_free(j->tx_hashes);
     mem_free(j->tx_bytes);
     mem_free(j->block);
     mem_free(j->proof);
@@ -676,6 +678,7 @@ job_take_txs(struct node_cons *nc, struct cons_job *j, const struct block *blk)
     struct mempool_raw *raw = mem_calloc(count + 1, sizeof *raw);
     enum err *results = mem_calloc(count + 1, sizeof *results);
     j->txs = mem_calloc(count + 1, sizeof *j->txs);
+    j->tx_hashes = mem_calloc(count + 1, sizeof *j->tx_hashes);
     size_t pos = 0;
     size_t bytes = 0;
     enum err rc = ERR_OK;
@@ -684,7 +687,7 @@ job_take_txs(struct node_cons *nc, struct cons_job *j, const struct block *blk)
         bytes += raw[i].size;
     }
     if (rc == ERR_OK && count > 0) {
-        mempool_verify_txs(nc->n->mempool, raw, count, results);
+        mempool_verify_txs(nc->n->mempool, raw, count, results, j->tx_hashes);
         for (size_t i = 0; i < count && rc == ERR_OK; i++) {
             rc = results[i] == ERR_OK ? ERR_OK : ERR_MALFORMED;
         }
@@ -702,7 +705,10 @@ job_take_txs(struct node_cons *nc, struct cons_job *j, const struct block *blk)
                 data = j->tx_bytes + off;
                 off += raw[i].size;
             }
-            j->txs[i] = (struct ledger_tx_in){ data, raw[i].size, true };
+            j->txs[i] = (struct ledger_tx_in){ .data = data,
+                                               .size = raw[i].size,
+                                               .signature_verified = true,
+                                               .hash = &j->tx_hashes[i] };
         }
         j->in = (struct ledger_block_in){ .height = blk->header.height,
                                           .timestamp_us = blk->header.timestamp_us,

@@ -292,7 +292,7 @@ fixture_block_add(struct fixture_block *b, const struct buf *tx)
 {
     ASSERT(b->count < 8192);
     b->data[b->count] = mem_dup(tx->data, tx->size);
-    b->txs[b->count] = (struct ledger_tx_in){ b->data[b->count], tx->size, false };
+    b->txs[b->count] = (struct ledger_tx_in){ .data = b->data[b->count], .size = tx->size };
     b->count++;
 }
 

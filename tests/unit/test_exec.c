@@ -313,7 +313,21 @@ test_invalid_blocks(void **state)
     assert_int_equal(ledger_check_tx(f.ledger, block.txs[0].data, block.txs[0].size, false, &t, &h),
                      ERR_OK);
     assert_int_equal(fixture_execute(&f, NULL, 1, &block, false, &r), ERR_OK);
+    assert_true(hash_equal(&ledger_result_outcome(r)->tx_hashes[0], &h));
+    struct hash computed_root = ledger_result_outcome(r)->payload_root;
     ledger_result_free(r);
+    /* A tx hash the caller gives is taken as given (the node passes the mempool's). */
+    struct hash given = h;
+    block.txs[0].hash = &given;
+    assert_int_equal(fixture_execute(&f, NULL, 1, &block, false, &r), ERR_OK);
+    assert_true(hash_equal(&ledger_result_outcome(r)->payload_root, &computed_root));
+    ledger_result_free(r);
+    given.bytes[0] ^= 1;
+    assert_int_equal(fixture_execute(&f, NULL, 1, &block, false, &r), ERR_OK);
+    assert_true(hash_equal(&ledger_result_outcome(r)->tx_hashes[0], &given));
+    assert_false(hash_equal(&ledger_result_outcome(r)->payload_root, &computed_root));
+    ledger_result_free(r);
+    block.txs[0].hash = NULL;
     fixture_block_clear(&block);
     fixture_close(&f);
 }

@@ -847,7 +847,7 @@ test_verified_once(void **state)
     assert_int_equal(ps0.verified, N);
     /* block validation while pending: answered from the mempool */
     enum err results[N + 1];
-    mempool_verify_txs(e.mp, raws, N, results);
+    mempool_verify_txs(e.mp, raws, N, results, NULL);
     struct mempool_stats st;
     mempool_get_stats(e.mp, &st);
     assert_int_equal(st.verify_skipped, N);
@@ -861,7 +861,13 @@ test_verified_once(void **state)
     copies[N] = mem_dup(copies[0], raws[0].size);
     copies[N][raws[0].size - 1] ^= 1; /* tampered signature */
     raws[N] = (struct mempool_raw){ .data = copies[N], .size = raws[0].size };
-    mempool_verify_txs(e.mp, raws, N + 1, results);
+    struct hash hashes[N + 1];
+    mempool_verify_txs(e.mp, raws, N + 1, results, hashes);
+    for (size_t i = 0; i <= N; i++) { /* the hashes out are the txs' hashes, any answer */
+        struct hash want;
+        tx_hash(e.config.hash_alg, raws[i].data, raws[i].size, &want);
+        assert_true(hash_equal(&hashes[i], &want));
+    }
     for (size_t i = 0; i < N; i++) {
         assert_int_equal(results[i], ERR_OK);
     }
