@@ -37,7 +37,8 @@ cli_cmd_node(int argc, char **argv)
     }
     enum err rc = node_run(home);
     if (rc != ERR_OK) {
-        fprintf(stderr, "lianmeng node: %s\n", err_str(rc));
+        fprintf(stderr, "lianmeng node: stopped: %s (the log lines above say where)\n",
+                err_str(rc));
         return CLI_EXIT_FAILURE;
     }
     return CLI_EXIT_OK;

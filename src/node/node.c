@@ -618,8 +618,10 @@ open_p2p(struct node *n)
                                 .ctx = n };
     enum err rc = p2p_new(n->base, &po, &cb, &n->p2p);
     if (rc != ERR_OK) {
-        log_error(LOG_NODE, "cannot start p2p listen=%s error=%s", n->config.p2p_listen,
-                  err_str(rc));
+        log_error(LOG_NODE,
+                  "cannot start p2p listen=%s error=%s (if the address is in use: stop the "
+                  "process that holds it or change [p2p] listen in config.ini)",
+                  n->config.p2p_listen, err_str(rc));
         return rc;
     }
     n->gossip = tx_gossip_new(n->base, n->p2p, NODE_GOSSIP_BATCH_BYTES, NODE_GOSSIP_DELAY_MS);
@@ -669,8 +671,10 @@ open_api(struct node *n)
     node_backend_fill(n, &n->backend);
     enum err rc = api_server_new(n->base, &ao, &n->backend, &n->api);
     if (rc != ERR_OK) {
-        log_error(LOG_NODE, "cannot start the API listen=%s error=%s", n->config.api_listen,
-                  err_str(rc));
+        log_error(LOG_NODE,
+                  "cannot start the API listen=%s error=%s (if the address is in use: stop "
+                  "the process that holds it or change [api] listen in config.ini)",
+                  n->config.api_listen, err_str(rc));
     }
     return rc;
 }

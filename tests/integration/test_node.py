@@ -4,6 +4,7 @@ its data."""
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -119,6 +120,17 @@ def main():
         expect_refusal(procs, home, log_path, "refusing key file")
         check(status_of(port) is None, "API answers although the node refused to start")
         os.chmod(key, 0o600)
+
+        # A port another process holds: the node stops at once and says which setting.
+        for taken, key in ((port + 1000, "[p2p] listen"), (port, "[api] listen")):
+            holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAITs
+            holder.bind(("127.0.0.1", taken))
+            holder.listen(1)
+            try:
+                expect_refusal(procs, home, log_path, "change %s in config.ini" % key)
+            finally:
+                holder.close()
 
         # A config error names the key and the line.
         cfg = os.path.join(home, "config.ini")
