@@ -26,7 +26,7 @@ __extension__ typedef unsigned __int128 u128;
  * hits, a slower table build on a miss). */
 #define CHUNKS       8 /* the 253-bit scalars as CHUNKS chunks of CHUNK_BITS bits */
 #define CHUNK_BITS   (256 / CHUNKS)
-#define A_WINDOW     4 /* wNAF width for -A: A_TABLE odd multiples per chunk and key */
+#define A_WINDOW     5 /* wNAF width for -A: A_TABLE odd multiples per chunk and key */
 #define B_WINDOW     7 /* wNAF width for B: B_TABLE odd multiples per chunk, built once */
 #define A_TABLE      (1 << (A_WINDOW - 2))
 #define B_TABLE      (1 << (B_WINDOW - 2))
@@ -38,7 +38,7 @@ __extension__ typedef unsigned __int128 u128;
 #define SCALAR_SIZE  32
 
 _Static_assert(CACHE_SETS *CACHE_WAYS == ED25519_FAST_KEYS_MAX, "cache geometry");
-_Static_assert(CHUNKS *A_TABLE == 32, "the key table size ed25519_fast.h states");
+_Static_assert(CHUNKS *A_TABLE == 64, "the key table size ed25519_fast.h states");
 
 struct ext {
     struct ed_fe x, y, z, t;
@@ -67,7 +67,7 @@ struct key_entry {
     struct packed_point table[CHUNKS][A_TABLE];
 };
 
-_Static_assert(sizeof(struct key_entry) == 3072, "the memory ed25519_fast.h states");
+_Static_assert(sizeof(struct key_entry) == 6144, "the memory ed25519_fast.h states");
 
 /* Set once under init_once, read-only afterwards. */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;

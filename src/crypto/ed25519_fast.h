@@ -5,11 +5,13 @@
  * Edwards coordinates (a = -1). s*B - h*A is one interleaved wNAF loop of 31 doublings: the
  * 253-bit scalars are cut into 8 chunks of 32 bits, with tables of odd multiples of B,
  * 2^32 B, ..., 2^224 B (32 each, built once, 24 KiB) and of -A, 2^32 (-A), ..., 2^224 (-A)
- * (4 each: P, 3P, 5P, 7P, per key): about 1.6-2x faster than libsodium on cached keys. A
- * key's first sight is verified without tables (one wNAF loop of 253 doublings, 8 odd
- * multiples of -A: about libsodium's cost) and only remembered; its second sight builds and
- * caches the tables (224 doublings: about 1.4x libsodium's cost once). Verification only:
- * every input is public, so the code is not constant time.
+ * (8 each: P, 3P, ..., 15P, per key): about 2.5x (2,000 keys in turn) to 3x (one key) faster
+ * than libsodium on cached keys (8 rather than 4 odd multiples per key: ~6 % faster, for
+ * twice the cache memory; bench/README.md, session 6). A key's first sight is verified
+ * without tables (one wNAF loop of 253 doublings, 8 odd multiples of -A: about libsodium's
+ * cost) and only remembered; its second sight builds and caches the tables (224 doublings
+ * and 7 additions per chunk, once). Verification only: every input is public, so the code
+ * is not constant time.
  *
  * The checks, in libsodium's terms: S < L; R not of small order (the encoding compared with
  * libsodium's 7-entry blacklist, sign bit ignored); A canonical (y < p), not of small order
@@ -17,10 +19,10 @@
  * torsion component are used as they are); h = SHA-512(R || A || M) mod L; accepted iff the
  * canonical encoding of s*B - h*A equals the 32 bytes of R.
  *
- * Per-key cache: the tables of a key (32 points of 3 packed field elements, 3,072 bytes) are
+ * Per-key cache: the tables of a key (64 points of 3 packed field elements, 6,144 bytes) are
  * kept for 4,096 keys (512 sets of 8 ways, the set chosen by a keyed SipHash of the whole
  * key, FIFO within a set), and the 64-bit tags of up to 4,096 keys seen once (the same
- * sets): 4,096 x (3,072 + 32 + 8) bytes = 12.2 MiB of static memory, touched only as keys
+ * sets): 4,096 x (6,144 + 32 + 8) bytes = 24.2 MiB of static memory, touched only as keys
  * arrive. A key enters the cache (or the list of keys seen) only after all the key checks
  * above passed. Threads: all functions are thread-safe; the cache has one mutex, held only to
  * copy an entry in or out. */
