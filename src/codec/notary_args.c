@@ -220,8 +220,9 @@ records_read(struct reader *r, size_t count, struct notary_record *out,
     struct address seen[NOTARY_ANCHORS_PER_HASH_MAX];
     size_t at = count;
     enum err rc = ERR_OK;
+    struct notary_record scratch;
+    memset(&scratch, 0, sizeof scratch);
     for (size_t i = 0; rc == ERR_OK && i < count; i++) {
-        struct notary_record scratch;
         struct notary_record *rec = out != NULL ? &out[i] : &scratch;
         rc = record_read(r, rec);
         for (size_t k = 0; rc == ERR_OK && k < i; k++) {

@@ -544,6 +544,18 @@ verify_message(const struct public_key *key, const uint8_t *msg, size_t size,
     return verify_with(key, msg, size, sig, false);
 }
 
+/* Verifies the gathered Ed25519 items (ed25519_fast_verify_many) into their results. */
+static void
+ed25519_group_flush(const struct ed25519_fast_item *ed, const size_t *at, size_t n,
+                    enum err *results)
+{
+    enum err ed_results[ED25519_FAST_GROUP];
+    ed25519_fast_verify_many(ed, n, ed_results);
+    for (size_t k = 0; k < n; k++) {
+        results[at[k]] = ed_results[k];
+    }
+}
+
 void
 verify_message_many(const struct verify_item *items, size_t count, enum err *results)
 {
@@ -551,29 +563,27 @@ verify_message_many(const struct verify_item *items, size_t count, enum err *res
     lib_init();
     struct ed25519_fast_item ed[ED25519_FAST_GROUP];
     size_t at[ED25519_FAST_GROUP];
-    enum err ed_results[ED25519_FAST_GROUP];
     size_t n = 0;
-    for (size_t i = 0; i <= count; i++) {
-        const struct verify_item *it = i < count ? &items[i] : NULL;
+    for (size_t i = 0; i < count; i++) {
+        const struct verify_item *it = &items[i];
         /* The same checks as verify_with before it hands Ed25519 to ed25519_fast_verify. */
-        bool ed25519 = it != NULL && it->sig->alg == it->key->alg && it->key->alg == SIG_ED25519 &&
-                       it->key->size == ED25519_PK_SIZE;
-        if (ed25519) {
-            ASSERT(it->msg != NULL || it->size == 0);
-            ed[n] = (struct ed25519_fast_item){
-                .key = it->key->bytes, .msg = it->msg, .size = it->size, .sig = it->sig->bytes
-            };
-            at[n++] = i;
-        } else if (it != NULL) {
+        if (it->sig->alg != it->key->alg || it->key->alg != SIG_ED25519 ||
+            it->key->size != ED25519_PK_SIZE) {
             results[i] = verify_with(it->key, it->msg, it->size, it->sig, false);
+            continue;
         }
-        if (n == ED25519_FAST_GROUP || (it == NULL && n > 0)) {
-            ed25519_fast_verify_many(ed, n, ed_results);
-            for (size_t k = 0; k < n; k++) {
-                results[at[k]] = ed_results[k];
-            }
+        ASSERT(it->msg != NULL || it->size == 0);
+        ed[n] = (struct ed25519_fast_item){
+            .key = it->key->bytes, .msg = it->msg, .size = it->size, .sig = it->sig->bytes
+        };
+        at[n++] = i;
+        if (n == ED25519_FAST_GROUP) {
+            ed25519_group_flush(ed, at, n, results);
             n = 0;
         }
+    }
+    if (n > 0) {
+        ed25519_group_flush(ed, at, n, results);
     }
 }
 

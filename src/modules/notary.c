@@ -14,29 +14,36 @@
         .data = (storage), .size = 0, .capacity = sizeof(storage), .size_max = sizeof(storage) \
     }
 
-/* Loads document's records into value (empty if there are none); *out_count is their number
- * and *out_found (if out_found is not NULL and the sender is among them) the sender's. Our own
- * state: a value that does not decode is corruption. */
+/* What records_load found: the number of records and whether the sender is among them
+ * (then its record). */
+struct records_found {
+    size_t count;
+    bool has_sender;
+    struct notary_record sender_record;
+};
+
+/* Loads document's records into value (empty if there are none). Our own state: a value that
+ * does not decode is corruption. */
 static enum err
 records_load(struct state_view *view, const struct hash *document, const struct address *sender,
-             struct buf *value, size_t *out_count, struct notary_record *out_found, bool *out_has)
+             struct buf *value, struct records_found *out)
 {
     uint8_t key[NOTARY_DOCUMENT_KEY_SIZE];
     notary_document_key(document, key);
     enum err rc = state_view_get(view, key, sizeof key, value);
-    *out_count = 0;
-    *out_has = false;
+    out->count = 0;
+    out->has_sender = false;
     if (rc == ERR_NOT_FOUND) {
         return ERR_OK;
     }
     if (rc != ERR_OK) {
         return rc;
     }
-    rc = notary_records_find(value->data, value->size, sender, out_count, out_found);
+    rc = notary_records_find(value->data, value->size, sender, &out->count, &out->sender_record);
     if (rc != ERR_OK && rc != ERR_NOT_FOUND) {
         fatal("notary records do not decode: %s", err_str(rc));
     }
-    *out_has = rc == ERR_OK;
+    out->has_sender = rc == ERR_OK;
     return ERR_OK;
 }
 
@@ -62,22 +69,19 @@ anchor(struct exec_ctx *ctx, const struct notary_anchor_args *args)
     rec.account = *exec_ctx_sender(ctx);
     uint8_t storage[NOTARY_RECORDS_SIZE_MAX];
     struct buf value = FIXED_BUF(storage);
-    size_t count = 0;
-    bool has = false;
-    struct notary_record existing;
-    enum err rc =
-        records_load(view, &args->document, &rec.account, &value, &count, &existing, &has);
+    struct records_found found;
+    enum err rc = records_load(view, &args->document, &rec.account, &value, &found);
     if (rc != ERR_OK) {
         return rc;
     }
-    if (has) {
+    if (found.has_sender) {
         char message[128];
         snprintf(message, sizeof message,
                  "notary.anchor: this account already anchored this document at height %" PRIu64,
-                 existing.height);
+                 found.sender_record.height);
         return reject(ctx, ERR_EXISTS, message);
     }
-    if (count >= NOTARY_ANCHORS_PER_HASH_MAX) {
+    if (found.count >= NOTARY_ANCHORS_PER_HASH_MAX) {
         return reject(ctx, ERR_FULL, "notary.anchor: this document has the maximum of 64 anchors");
     }
     rec.institution = exec_ctx_institution(ctx);
@@ -92,7 +96,7 @@ anchor(struct exec_ctx *ctx, const struct notary_anchor_args *args)
     }
     rec.note_size = args->note_size;
     rec.tx_hash = *exec_ctx_tx_hash(ctx);
-    rc = notary_records_append(&value, count, &rec);
+    rc = notary_records_append(&value, found.count, &rec);
     ASSERT(rc == ERR_OK); /* args were validated, the buffer has the maximum size */
     uint8_t key[NOTARY_DOCUMENT_KEY_SIZE];
     notary_document_key(&args->document, key);

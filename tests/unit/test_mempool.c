@@ -614,6 +614,7 @@ test_commit_with_hashes(void **state)
     struct mempool_raw raws[6];
     uint8_t *copies[6];
     struct hash hashes[6];
+    memset(hashes, 0, sizeof hashes);
     size_t used = 0;
     size_t lone = n;
     for (size_t i = 0; i < n; i++) { /* the first tx of accounts 0..3 (pulled first) */
