@@ -661,16 +661,21 @@ many_cases(struct many_case *c, size_t count)
     }
 }
 
+static void *
+must_calloc(size_t count, size_t size)
+{
+    void *p = calloc(count, size);
+    assert_non_null(p);
+    return p;
+}
+
 static void
 test_verify_many(void **state)
 {
     (void)state;
-    struct many_case *c = calloc(MANY_CASES, sizeof *c);
-    struct ed25519_fast_item *items = calloc(MANY_CASES, sizeof *items);
-    enum err *results = calloc(MANY_CASES, sizeof *results);
-    assert_non_null(c);
-    assert_non_null(items);
-    assert_non_null(results);
+    struct many_case *c = must_calloc(MANY_CASES, sizeof *c);
+    struct ed25519_fast_item *items = must_calloc(MANY_CASES, sizeof *items);
+    enum err *results = must_calloc(MANY_CASES, sizeof *results);
     many_cases(c, MANY_CASES);
     size_t valid = 0;
     for (size_t i = 0; i < MANY_CASES; i++) {
@@ -704,14 +709,10 @@ test_verify_many(void **state)
     assert_int_equal(secret_key_generate(SIG_SM2, &sm2), ERR_OK);
     struct public_key sm2_pub;
     secret_key_public(sm2, &sm2_pub);
-    struct public_key *keys = calloc(MANY_CASES, sizeof *keys);
-    struct signature *sigs = calloc(MANY_CASES, sizeof *sigs);
-    struct verify_item *vitems = calloc(MANY_CASES, sizeof *vitems);
-    enum err *want = calloc(MANY_CASES, sizeof *want);
-    assert_non_null(keys);
-    assert_non_null(sigs);
-    assert_non_null(vitems);
-    assert_non_null(want);
+    struct public_key *keys = must_calloc(MANY_CASES, sizeof *keys);
+    struct signature *sigs = must_calloc(MANY_CASES, sizeof *sigs);
+    struct verify_item *vitems = must_calloc(MANY_CASES, sizeof *vitems);
+    enum err *want = must_calloc(MANY_CASES, sizeof *want);
     for (size_t i = 0; i < MANY_CASES; i++) {
         if (i % 5 == 1) {
             keys[i] = sm2_pub;

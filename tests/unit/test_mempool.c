@@ -524,6 +524,18 @@ test_nonce_order_and_exclude(void **state)
     env_close(&e);
 }
 
+/* Accounts 0..3 each admit nonces 0..2 (12 txs); tx is scratch. */
+static void
+admit_grid(struct env *e, struct buf *tx)
+{
+    for (size_t from = 0; from < 4; from++) {
+        for (uint64_t nonce = 0; nonce < 3; nonce++) {
+            make_tx(e, from, nonce, (uint32_t)(from * 10 + nonce), tx);
+            assert_int_equal(admit_one(e, tx, NULL), ERR_OK);
+        }
+    }
+}
+
 /* Commit: included txs leave, a tx whose nonce another committed tx used leaves as stale,
  * others stay; the ledger then executes them with the right nonces. */
 static void
@@ -535,12 +547,7 @@ test_commit(void **state)
     env_start(&e);
     struct buf tx;
     buf_init(&tx, TX_SIZE_MAX);
-    for (size_t from = 0; from < 4; from++) {
-        for (uint64_t nonce = 0; nonce < 3; nonce++) {
-            make_tx(&e, from, nonce, (uint32_t)(from * 10 + nonce), &tx);
-            assert_int_equal(admit_one(&e, &tx, NULL), ERR_OK);
-        }
-    }
+    admit_grid(&e, &tx);
     struct mempool_tx_view out[16];
     size_t n = pull(&e, NULL, 0, 4, out);
     assert_int_equal(n, 4);
@@ -600,12 +607,7 @@ test_commit_with_hashes(void **state)
     env_start(&e);
     struct buf tx;
     buf_init(&tx, TX_SIZE_MAX);
-    for (size_t from = 0; from < 4; from++) {
-        for (uint64_t nonce = 0; nonce < 3; nonce++) {
-            make_tx(&e, from, nonce, (uint32_t)(from * 10 + nonce), &tx);
-            assert_int_equal(admit_one(&e, &tx, NULL), ERR_OK);
-        }
-    }
+    admit_grid(&e, &tx);
     make_tx(&e, 5, 0, 50, &tx); /* account 5's only tx */
     assert_int_equal(admit_one(&e, &tx, NULL), ERR_OK);
     struct mempool_tx_view out[16];
