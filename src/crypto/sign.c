@@ -506,6 +506,13 @@ sm2_verify_openssl(const struct public_key *key, const uint8_t *msg, size_t size
     return rc;
 }
 
+/* An Ed25519 key and a signature of its algorithm: what ed25519_fast verifies. */
+static bool
+ed25519_pair(const struct public_key *key, const struct signature *sig)
+{
+    return sig->alg == key->alg && key->alg == SIG_ED25519 && key->size == ED25519_PK_SIZE;
+}
+
 /* The checks verify_message and verify_message_reference share; Ed25519 goes to our curve code
  * (ed25519_fast.h) or to libsodium, SM2 to our curve code (sm2_curve.h) or to OpenSSL's EVP. */
 static enum err
@@ -520,7 +527,7 @@ verify_with(const struct public_key *key, const uint8_t *msg, size_t size,
     if (sig->alg != key->alg) {
         return ERR_BAD_SIGNATURE;
     }
-    if (key->alg == SIG_ED25519 && key->size == ED25519_PK_SIZE) {
+    if (ed25519_pair(key, sig)) {
         /* libsodium 1.0.18 rejects non-canonical S, small-order R and small-order or
          * non-canonical keys; ed25519_fast answers exactly as it does. */
         if (!reference) {
@@ -566,9 +573,7 @@ verify_message_many(const struct verify_item *items, size_t count, enum err *res
     size_t n = 0;
     for (size_t i = 0; i < count; i++) {
         const struct verify_item *it = &items[i];
-        /* The same checks as verify_with before it hands Ed25519 to ed25519_fast_verify. */
-        if (it->sig->alg != it->key->alg || it->key->alg != SIG_ED25519 ||
-            it->key->size != ED25519_PK_SIZE) {
+        if (!ed25519_pair(it->key, it->sig)) {
             results[i] = verify_with(it->key, it->msg, it->size, it->sig, false);
             continue;
         }

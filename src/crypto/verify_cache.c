@@ -341,8 +341,8 @@ verify_cached_many(struct verify_cache *cache, const struct verify_item *items, 
     ASSERT(count == 0 || (items != NULL && results != NULL));
     uint8_t digests[VERIFY_CACHED_MANY_MAX][DIGEST_SIZE];
     bool cached[VERIFY_CACHED_MANY_MAX];
-    struct verify_item todo[VERIFY_CACHED_MANY_MAX];
-    enum err todo_results[VERIFY_CACHED_MANY_MAX];
+    struct verify_item misses[VERIFY_CACHED_MANY_MAX];
+    enum err miss_results[VERIFY_CACHED_MANY_MAX];
     size_t at[VERIFY_CACHED_MANY_MAX];
     size_t n = 0;
     size_t hits = 0;
@@ -358,15 +358,15 @@ verify_cached_many(struct verify_cache *cache, const struct verify_item *items, 
                 continue;
             }
         }
-        todo[n] = *it;
+        misses[n] = *it;
         at[n++] = i;
     }
     if (n > 0) {
-        verify_message_many(todo, n, todo_results);
+        verify_message_many(misses, n, miss_results);
     }
     for (size_t k = 0; k < n; k++) {
         size_t i = at[k];
-        results[i] = todo_results[k];
+        results[i] = miss_results[k];
         if (results[i] == ERR_OK && cached[i]) {
             insert_digest(cache, digests[i]);
         }
