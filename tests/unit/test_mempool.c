@@ -551,8 +551,8 @@ test_commit(void **state)
     struct mempool_tx_view out[16];
     size_t n = pull(&e, NULL, 0, 4, out);
     assert_int_equal(n, 4);
-    struct mempool_raw raws[5];
-    uint8_t *copies[5];
+    struct mempool_raw raws[5] = { { 0 } };
+    uint8_t *copies[5] = { 0 };
     for (size_t i = 0; i < n; i++) {
         copies[i] = mem_dup(out[i].data, out[i].size);
         raws[i] = (struct mempool_raw){ .data = copies[i], .size = out[i].size };
@@ -613,8 +613,8 @@ test_commit_with_hashes(void **state)
     struct mempool_tx_view out[16];
     size_t n = pull(&e, NULL, 0, 16, out);
     assert_true(n >= 5);
-    struct mempool_raw raws[6];
-    uint8_t *copies[6];
+    struct mempool_raw raws[6] = { { 0 } };
+    uint8_t *copies[6] = { 0 };
     struct hash hashes[6];
     memset(hashes, 0, sizeof hashes);
     size_t used = 0;
