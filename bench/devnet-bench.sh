@@ -4,6 +4,7 @@
 #
 # Usage: bench/devnet-bench.sh [--rate TX_PER_S (0: as fast as accepted)] [--duration S]
 #                              [--alg ed25519|sm2] [--hash sha256|sm3] [--local INI_TEXT]
+#                              [--window N (txs out and not final at full load)]
 # --local writes INI_TEXT as every node's config.local.ini (e.g. $'[storage]\n
 # state_retain_versions = 256'). Environment: LIANMENG (default build/release/lianmeng), PORT
 # (API base port, default 18680), OUT (folder for the report, default a temp dir). Deletes the
@@ -16,6 +17,7 @@ DUR=20
 ALG=ed25519
 HASH=sha256
 LOCAL=
+WINDOW=
 while [ $# -gt 0 ]; do
   case "$1" in
     --rate) RATE=$2; shift 2 ;;
@@ -23,7 +25,8 @@ while [ $# -gt 0 ]; do
     --alg) ALG=$2; shift 2 ;;
     --hash) HASH=$2; shift 2 ;;
     --local) LOCAL=$2; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --window) WINDOW=$2; shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "devnet-bench.sh: bad argument $1" >&2; exit 1 ;;
   esac
 done
@@ -61,6 +64,7 @@ ARGS=(--devnet "$NET" --alg "$ALG" --rate "$RATE" --duration "$DUR" --accounts 2
 # 2,000,000 lianmeng bench takes.
 MAX_TXS=$((DUR * 25000 < 2000000 ? DUR * 25000 : 2000000))
 [ "$RATE" = 0 ] && ARGS+=(--max-txs "$MAX_TXS")
+[ -n "$WINDOW" ] && ARGS+=(--window "$WINDOW")
 "$LIANMENG" bench "${ARGS[@]}" >"$OUT/bench.log" 2>&1
 python3 - "$OUT/report.json" <<'PY'
 import json, sys
