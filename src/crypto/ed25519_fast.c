@@ -712,42 +712,112 @@ wnaf(const uint8_t scalar[SCALAR_SIZE], unsigned width, int8_t out[NAF_SIZE])
     ASSERT(carry == 0);
 }
 
+/* Most nonzero digits of a width-w NAF of a scalar below 2^253 (they are at least w apart). */
+#define NAF_DIGITS_MAX (NAF_SIZE / A_WINDOW + 2)
+_Static_assert(A_WINDOW <= B_WINDOW, "NAF_DIGITS_MAX bounds both scalars' digits");
+
+/* The nonzero digits of wnaf(scalar, width), lowest first: positions and values; returns their
+ * count. Instead of wnaf's walk bit by bit, it jumps to the next set bit of the scalar and takes
+ * each digit out of it (a negative digit adds 2^width at its position, which clears the
+ * window and carries into the bits above), so it takes one step per digit. */
+static size_t
+naf_digits(const uint8_t scalar[SCALAR_SIZE], unsigned width, uint16_t pos_out[NAF_DIGITS_MAX],
+           int8_t digit_out[NAF_DIGITS_MAX])
+{
+    uint64_t k[5];
+    for (size_t i = 0; i < 4; i++) {
+        k[i] = load64_le(scalar + 8 * i);
+    }
+    k[4] = 0;
+    ASSERT((k[3] >> 61) == 0);
+    const uint64_t mask = (UINT64_C(1) << width) - 1;
+    const uint64_t half = UINT64_C(1) << (width - 1);
+    size_t n = 0;
+    size_t word = 0;
+    uint64_t cur = k[0];
+    for (;;) {
+        while (cur == 0 && ++word < 5) {
+            cur = k[word];
+        }
+        if (word >= 5) {
+            break;
+        }
+        unsigned bit = (unsigned)__builtin_ctzll(cur);
+        size_t pos = word * 64 + bit;
+        uint64_t window = k[word] >> bit;
+        if (bit + width > 64) {
+            window |= k[word + 1] << (64 - bit);
+        }
+        window &= mask; /* odd */
+        k[word] &= ~(mask << bit);
+        if (bit + width > 64) {
+            k[word + 1] &= ~(mask >> (64 - bit));
+        }
+        ASSERT(n < NAF_DIGITS_MAX && pos < NAF_SIZE);
+        pos_out[n] = (uint16_t)pos;
+        if (window < half) {
+            digit_out[n++] = (int8_t)window;
+        } else { /* window - 2^width: add 2^(pos + width) */
+            digit_out[n++] = (int8_t)((int)window - (int)(mask + 1));
+            size_t up = pos + width;
+            uint64_t add = UINT64_C(1) << (up % 64);
+            for (size_t w = up / 64; add != 0 && w < 5; w++) {
+                k[w] += add;
+                add = k[w] == 0 ? 1 : 0;
+            }
+        }
+        cur = k[word];
+    }
+    return n;
+}
+
+/* The adds of one scalar's digits, sorted into the steps of mul_double's loop: digit
+ * CHUNK_BITS i + k adds at step k from chunk i's table (of `per_chunk` odd multiples). */
+struct steps {
+    uint8_t count[CHUNK_BITS];
+    const struct packed_point *add[CHUNK_BITS][2 * CHUNKS];
+    bool neg[CHUNK_BITS][2 * CHUNKS];
+};
+
+static void
+steps_add(struct steps *st, const uint8_t scalar[SCALAR_SIZE], unsigned width,
+          const struct packed_point *table, size_t per_chunk)
+{
+    uint16_t pos[NAF_DIGITS_MAX];
+    int8_t digit[NAF_DIGITS_MAX];
+    size_t n = naf_digits(scalar, width, pos, digit);
+    for (size_t j = 0; j < n; j++) {
+        size_t chunk = pos[j] / CHUNK_BITS;
+        size_t k = pos[j] % CHUNK_BITS;
+        int d = digit[j];
+        size_t c = st->count[k]++;
+        st->add[k][c] = &table[chunk * per_chunk + (size_t)((d > 0 ? d : -d) / 2)];
+        st->neg[k][c] = d < 0;
+    }
+}
+
 /* out = s B + h P, P given by its chunk tables (CHUNKS x A_TABLE): digit CHUNK_BITS i + k of a
  * scalar adds to the running sum at step k, from its chunk's table. */
 static void
 mul_double(struct ext *out, const uint8_t s[SCALAR_SIZE], const uint8_t h[SCALAR_SIZE],
            const struct packed_point *p_table)
 {
-    int8_t s_naf[NAF_SIZE];
-    int8_t h_naf[NAF_SIZE];
-    wnaf(s, B_WINDOW, s_naf);
-    wnaf(h, A_WINDOW, h_naf);
+    struct steps st;
+    memset(st.count, 0, sizeof st.count);
+    steps_add(&st, s, B_WINDOW, &b_table[0][0], B_TABLE);
+    steps_add(&st, h, A_WINDOW, p_table, A_TABLE);
     struct ext acc;
     ext_identity(&acc);
     bool started = false;
     for (int k = CHUNK_BITS - 1; k >= 0; k--) {
-        const struct packed_point *add[2 * CHUNKS];
-        bool neg[2 * CHUNKS];
-        size_t n = 0;
-        for (size_t i = 0; i < CHUNKS; i++) {
-            int d = (int)s_naf[i * CHUNK_BITS + (size_t)k];
-            if (d != 0) {
-                add[n] = &b_table[i][(d > 0 ? d : -d) / 2];
-                neg[n++] = d < 0;
-            }
-            d = (int)h_naf[i * CHUNK_BITS + (size_t)k];
-            if (d != 0) {
-                add[n] = &p_table[i * A_TABLE + (size_t)((d > 0 ? d : -d) / 2)];
-                neg[n++] = d < 0;
-            }
-        }
+        size_t n = st.count[k];
         if (started) {
             ext_double(&acc, &acc, n > 0);
         }
         for (size_t j = 0; j < n; j++) {
             struct precomp q;
-            point_unpack(&q, add[j]);
-            ext_add_precomp(&acc, &acc, &q, neg[j], j + 1 < n);
+            point_unpack(&q, st.add[k][j]);
+            ext_add_precomp(&acc, &acc, &q, st.neg[k][j], j + 1 < n);
             started = true;
         }
     }
@@ -1076,6 +1146,28 @@ ed25519_fast_verify_many(const struct ed25519_fast_item *items, size_t count, en
 }
 
 /* ---- for tests (ed25519_fast_internal.h) ---- */
+
+bool
+ed25519_fast_naf_agrees(const uint8_t scalar[32], unsigned width)
+{
+    ASSERT(width >= A_WINDOW && width <= B_WINDOW);
+    int8_t naf[NAF_SIZE];
+    wnaf(scalar, width, naf);
+    uint16_t pos[NAF_DIGITS_MAX];
+    int8_t digit[NAF_DIGITS_MAX];
+    size_t n = naf_digits(scalar, width, pos, digit);
+    size_t j = 0;
+    for (size_t i = 0; i < NAF_SIZE; i++) {
+        if (naf[i] == 0) {
+            continue;
+        }
+        if (j >= n || pos[j] != i || digit[j] != naf[i]) {
+            return false;
+        }
+        j++;
+    }
+    return j == n;
+}
 
 void
 ed_fe_from_bytes(const uint8_t in[32], struct ed_fe *out)

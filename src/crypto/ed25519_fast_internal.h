@@ -30,4 +30,8 @@ void ed_fe_inv(struct ed_fe *r, const struct ed_fe *a);
 bool ed25519_fast_mul_double(const uint8_t s[32], const uint8_t t[32], const uint8_t point[32],
                              bool plain, uint8_t out[32]);
 
+/* Whether the digit list mul_double takes from a scalar below 2^253 equals the width-w NAF
+ * of the reference loop (A_WINDOW <= width <= B_WINDOW). */
+bool ed25519_fast_naf_agrees(const uint8_t scalar[32], unsigned width);
+
 #endif

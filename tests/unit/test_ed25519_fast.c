@@ -291,6 +291,32 @@ test_mul_double(void **state)
     assert_false(ed25519_fast_mul_double(t, s, point, true, out));
 }
 
+/* mul_double's digit lists (naf_digits) equal the reference wNAF: random scalars, and runs of
+ * ones and alternating bits, where negative digits carry across words. */
+static void
+test_naf_digits(void **state)
+{
+    (void)state;
+    static const uint8_t patterns[] = { 0x00, 0xff, 0x55, 0xaa, 0x0f, 0xf0, 0x01, 0x80 };
+    int count = rounds(2000);
+    for (int i = 0; i < count; i++) {
+        uint8_t s[32];
+        if ((size_t)i < sizeof patterns) {
+            memset(s, patterns[i], sizeof s);
+            s[31] &= 0x1f;
+        } else {
+            random_scalar_253(s);
+            if (i % 3 == 0) { /* a long run of ones across a word boundary */
+                memset(s + 6 + (size_t)(i % 17), 0xff, 8);
+                s[31] &= 0x1f;
+            }
+        }
+        for (unsigned width = 5; width <= 7; width++) {
+            assert_true(ed25519_fast_naf_agrees(s, width));
+        }
+    }
+}
+
 /* ---- verification against libsodium ---- */
 
 /* Both answer want: libsodium directly, ed25519_fast directly, and both through sign.h. */
@@ -782,15 +808,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_field),
-        cmocka_unit_test(test_mul_double),
-        cmocka_unit_test(test_differential),
-        cmocka_unit_test(test_edge_signatures),
-        cmocka_unit_test(test_edge_keys),
-        cmocka_unit_test(test_torsion_keys),
-        cmocka_unit_test(test_blacklist_equation_holds),
-        cmocka_unit_test(test_cache_eviction),
-        cmocka_unit_test(test_verify_many),
+        cmocka_unit_test(test_field),           cmocka_unit_test(test_mul_double),
+        cmocka_unit_test(test_naf_digits),      cmocka_unit_test(test_differential),
+        cmocka_unit_test(test_edge_signatures), cmocka_unit_test(test_edge_keys),
+        cmocka_unit_test(test_torsion_keys),    cmocka_unit_test(test_blacklist_equation_holds),
+        cmocka_unit_test(test_cache_eviction),  cmocka_unit_test(test_verify_many),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
