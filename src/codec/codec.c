@@ -1,5 +1,7 @@
 #include "codec/codec.h"
 
+#include <string.h>
+
 #include "base/assert.h"
 
 enum err
@@ -340,6 +342,14 @@ codec_utf8_is_valid(const uint8_t *s, size_t size)
 {
     size_t i = 0;
     while (i < size) {
+        uint64_t word;
+        if (size - i >= sizeof word) { /* 8 ASCII bytes at once (notes are mostly ASCII) */
+            memcpy(&word, s + i, sizeof word);
+            if ((word & UINT64_C(0x8080808080808080)) == 0) {
+                i += sizeof word;
+                continue;
+            }
+        }
         uint8_t c = s[i];
         if (c < 0x80) {
             i++;

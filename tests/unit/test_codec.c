@@ -322,6 +322,13 @@ static const struct utf8_case utf8_cases[] = {
     UTF8_CASE("bad continuation", "\xe8\x41\x94", false),
     UTF8_CASE("continuation is lead", "\xe8\xe8\x81\x94", false),
     UTF8_CASE("valid then truncated", "\xe8\x81\x94\xe7\x9b", false),
+    /* around the 8-byte ASCII steps */
+    UTF8_CASE("16 ascii", "abcdefghijklmnop", true),
+    UTF8_CASE("8 ascii then FF", "abcdefgh\xff", false),
+    UTF8_CASE("CJK across a word", "abcdefg\xe8\x81\x94hijklmnop", true),
+    UTF8_CASE("bad byte in the second word", "abcdefghijklm\x80op", false),
+    UTF8_CASE("truncated after 15 ascii", "abcdefghijklmno\xe8\x81", false),
+    UTF8_CASE("surrogate after 8 ascii", "abcdefgh\xed\xa0\x80", false),
 };
 
 static void
