@@ -178,19 +178,6 @@ hasher_release(struct hasher *h)
     h->ctx = NULL;
 }
 
-bool
-hash_equal(const struct hash *a, const struct hash *b)
-{
-    return memcmp(a->bytes, b->bytes, HASH_SIZE) == 0;
-}
-
-bool
-hash_is_zero(const struct hash *h)
-{
-    static const struct hash zero;
-    return hash_equal(h, &zero);
-}
-
 void
 hash_to_hex(const struct hash *h, char out[2 * HASH_SIZE + 1])
 {
