@@ -54,10 +54,13 @@ cleanup() {
   rm -rf "$NET"/node*/data
 }
 trap cleanup EXIT INT TERM
+READY=0
 for _ in $(seq 1 120); do
-  if curl -sf "http://127.0.0.1:$PORT/v1/status" 2>/dev/null | grep -q '"height":[1-9]'; then break; fi
+  if curl -sf "http://127.0.0.1:$PORT/v1/status" 2>/dev/null | grep -q '"height":[1-9]'; then READY=1; break; fi
   sleep 0.5
 done
+[ "$READY" = 1 ] || { echo "devnet-bench.sh: the devnet made no block in 60 s; its log ends:" >&2;
+                      tail -n 8 "$OUT/devnet.log" "$NET/node0/node.log" >&2; exit 1; }
 ARGS=(--devnet "$NET" --alg "$ALG" --rate "$RATE" --duration "$DUR" --accounts 2000
       --report "$OUT/report.json")
 # Pre-signed txs for full load: 25,000 per second (12,000 capped fast runs), at most the

@@ -86,11 +86,14 @@ rm -rf "$DEVNET_DIR"
 "$LIANMENG" devnet --nodes 4 --dir "$DEVNET_DIR" --base-port 18580 --load-accounts 4000 \
   --load-alg "$ALG" --hash "$HASH" >"$OUT/devnet.log" 2>&1 &
 DEVNET_PID=$!
+READY=0
 for _ in $(seq 1 120); do
   if [ -f "$DEVNET_DIR/devnet.json" ] &&
-     curl -sf http://127.0.0.1:18580/v1/status 2>/dev/null | grep -q '"height":[1-9]'; then break; fi
+     curl -sf http://127.0.0.1:18580/v1/status 2>/dev/null | grep -q '"height":[1-9]'; then READY=1; break; fi
   sleep 0.5
 done
+[ "$READY" = 1 ] || { echo "vs-etcd.sh: the devnet made no block in 60 s; its log ends:" >&2;
+                      tail -n 8 "$OUT/devnet.log" "$DEVNET_DIR/node0/node.log" >&2; exit 1; }
 FULL_ARGS=(--devnet "$DEVNET_DIR" --alg "$ALG" --rate "$RATE" --duration "$DUR" --accounts 2000
            --first-account 0 --report "$OUT/full.json")
 # Pre-signed txs for full load: 25,000 per second (12,000 capped fast runs), at most the
