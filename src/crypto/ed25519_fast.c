@@ -671,6 +671,17 @@ scalar_is_canonical(const uint8_t s[SCALAR_SIZE])
     return false; /* s = L */
 }
 
+/* A scalar below 2^253 (little-endian bytes) as 4 words and a zero fifth (room for carries). */
+static void
+scalar_words(const uint8_t scalar[SCALAR_SIZE], uint64_t k[5])
+{
+    for (size_t i = 0; i < 4; i++) {
+        k[i] = load64_le(scalar + 8 * i);
+    }
+    k[4] = 0;
+    ASSERT((k[3] >> 61) == 0);
+}
+
 /* Width-w NAF of a scalar below 2^253 (little-endian), least significant digit first, in
  * NAF_SIZE digits: at each odd window the digit is the window's value (plus the carry of the
  * previous digit) taken into (-2^(w-1), 2^(w-1)), and a negative digit carries 1 upwards. */
@@ -678,11 +689,7 @@ static void
 wnaf(const uint8_t scalar[SCALAR_SIZE], unsigned width, int8_t out[NAF_SIZE])
 {
     uint64_t k[5];
-    for (size_t i = 0; i < 4; i++) {
-        k[i] = load64_le(scalar + 8 * i);
-    }
-    k[4] = 0;
-    ASSERT((k[3] >> 61) == 0);
+    scalar_words(scalar, k);
     const uint64_t mask = (UINT64_C(1) << width) - 1;
     const uint64_t half = UINT64_C(1) << (width - 1);
     memset(out, 0, NAF_SIZE);
@@ -725,11 +732,7 @@ naf_digits(const uint8_t scalar[SCALAR_SIZE], unsigned width, uint16_t pos_out[N
            int8_t digit_out[NAF_DIGITS_MAX])
 {
     uint64_t k[5];
-    for (size_t i = 0; i < 4; i++) {
-        k[i] = load64_le(scalar + 8 * i);
-    }
-    k[4] = 0;
-    ASSERT((k[3] >> 61) == 0);
+    scalar_words(scalar, k);
     const uint64_t mask = (UINT64_C(1) << width) - 1;
     const uint64_t half = UINT64_C(1) << (width - 1);
     size_t n = 0;
