@@ -140,7 +140,8 @@ state_proof_encode(struct buf *b, const struct state_proof *proof)
 static enum err
 decode_siblings(struct reader *r, struct state_proof *p)
 {
-    uint8_t bitmap[STATE_PROOF_DEPTH_MAX / 8];
+    ASSERT(p->sibling_count <= STATE_PROOF_DEPTH_MAX); /* checked by the caller */
+    uint8_t bitmap[STATE_PROOF_DEPTH_MAX / 8] = { 0 };
     size_t bitmap_size = (p->sibling_count + 7) / 8;
     enum err rc = reader_copy(r, bitmap, bitmap_size);
     if (rc != ERR_OK) {

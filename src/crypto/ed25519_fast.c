@@ -792,7 +792,7 @@ steps_add(struct steps *st, const uint8_t scalar[SCALAR_SIZE], unsigned width,
     for (size_t j = 0; j < n; j++) {
         size_t chunk = pos[j] / CHUNK_BITS;
         size_t k = pos[j] % CHUNK_BITS;
-        int d = digit[j];
+        int d = (int)digit[j];
         size_t c = st->count[k]++;
         st->add[k][c] = &table[chunk * per_chunk + (size_t)((d > 0 ? d : -d) / 2)];
         st->neg[k][c] = d < 0;
