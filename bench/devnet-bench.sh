@@ -6,7 +6,8 @@
 #                              [--alg ed25519|sm2] [--hash sha256|sm3] [--local INI_TEXT]
 #                              [--window N (txs out and not final at full load)]
 # --local writes INI_TEXT as every node's config.local.ini (e.g. $'[storage]\n
-# state_retain_versions = 256'). Environment: LIANMENG (default build/release/lianmeng), PORT
+# state_retain_versions = 256', or $'[verify]\nthreads = 2': it overrides the devnet's tuning
+# defaults). Environment: LIANMENG (default build/release/lianmeng), PORT
 # (API base port, default 18680), OUT (folder for the report, default a temp dir). Deletes the
 # nodes' data when done. For A/B pairs, alternate the builds and drop the page cache before each
 # run (as root: sync; echo 3 > /proc/sys/vm/drop_caches): bench/README.md, session 5, "Method".
@@ -26,7 +27,7 @@ while [ $# -gt 0 ]; do
     --hash) HASH=$2; shift 2 ;;
     --local) LOCAL=$2; shift 2 ;;
     --window) WINDOW=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "devnet-bench.sh: bad argument $1" >&2; exit 1 ;;
   esac
 done

@@ -445,53 +445,154 @@ devnet_verify_threads(unsigned nodes)
     return per > 0 ? per : 1u;
 }
 
-/* config.ini is written anew at every start (ports follow the options); a node's own settings
- * go in config.local.ini beside it, appended as it is (a key set in both is the node's
- * "set twice" error at start). */
+/* A node's config.local.ini, read whole (size 0 if absent). */
+struct local_config {
+    char *text;
+    size_t size;
+    bool present;
+};
+
 static enum err
-append_local_config(const char *home, struct buf *b)
+local_config_read(const char *home, struct local_config *out)
 {
+    *out = (struct local_config){ 0 };
     char path[DEVNET_PATH_MAX];
     enum err rc = join(path, home, DEVNET_LOCAL_CONFIG);
     if (rc != ERR_OK || !file_exists(path)) {
         return rc;
     }
-    char *text = mem_alloc(CONFIG_FILE_SIZE_MAX + 1);
-    size_t size = 0;
-    rc = read_small_file(path, text, CONFIG_FILE_SIZE_MAX + 1, &size);
-    if (rc == ERR_OK && size + b->size > CONFIG_FILE_SIZE_MAX) {
+    out->text = mem_alloc(CONFIG_FILE_SIZE_MAX + 1);
+    out->present = true;
+    rc = read_small_file(path, out->text, CONFIG_FILE_SIZE_MAX + 1, &out->size);
+    if (rc == ERR_OK && out->size > CONFIG_FILE_SIZE_MAX) {
         rc = ERR_TOO_LARGE;
     }
+    if (rc != ERR_OK) {
+        log_error(LOG_NODE, "devnet: cannot read path=%s error=%s", path, err_str(rc));
+    }
+    return rc;
+}
+
+static void
+local_config_release(struct local_config *l)
+{
+    mem_free(l->text);
+    *l = (struct local_config){ 0 };
+}
+
+/* Whether line [a, b) (blanks trimmed) reads "key = ...". */
+static bool
+line_sets(const char *text, size_t a, size_t b, const char *key)
+{
+    size_t n = strlen(key);
+    if (b - a <= n || memcmp(text + a, key, n) != 0) {
+        return false;
+    }
+    size_t k = a + n;
+    while (k < b && (text[k] == ' ' || text[k] == '\t')) {
+        k++;
+    }
+    return k < b && text[k] == '=';
+}
+
+/* Whether the local file sets `key` in `[section]`: a line "key = ..." (blanks around the
+ * name allowed) after a line "[section]"; an indented line right after a key line is that
+ * key's continuation, as inih reads it. A rough scan, only to leave out a default the file
+ * overrides: the node's strict parser judges the file itself. */
+static bool
+local_config_sets(const struct local_config *l, const char *section, const char *key)
+{
+    const char *t = l->text;
+    bool in_section = false;
+    bool after_key = false;
+    size_t at = 0;
+    while (at < l->size) {
+        size_t end = at;
+        while (end < l->size && t[end] != '\n') {
+            end++;
+        }
+        size_t a = at;
+        size_t b = end;
+        while (a < b && (t[a] == ' ' || t[a] == '\t')) {
+            a++;
+        }
+        while (b > a && (t[b - 1] == ' ' || t[b - 1] == '\t' || t[b - 1] == '\r')) {
+            b--;
+        }
+        if (a == b || t[a] == ';' || t[a] == '#' || (after_key && a > at)) {
+            /* blank, comment or continuation: inih keeps the key before for continuations */
+        } else if (t[a] == '[') {
+            after_key = false;
+            size_t n = strlen(section);
+            in_section = b - a == n + 2 && t[b - 1] == ']' && memcmp(t + a + 1, section, n) == 0;
+        } else {
+            after_key = true;
+            if (in_section && line_sets(t, a, b, key)) {
+                return true;
+            }
+        }
+        at = end + 1;
+    }
+    return false;
+}
+
+/* config.ini is written anew at every start (ports follow the options); a node's own settings
+ * go in config.local.ini beside it, appended as it is. The devnet's defaults for tuning
+ * ([node] log_level, [verify] threads, [mempool] txs_max) are left out where that file sets
+ * them; any other key set in both (names, keys, addresses, peers: the devnet's own) is the
+ * node's "set twice" error at start. */
+static enum err
+append_local_config(const struct local_config *l, struct buf *b)
+{
+    if (!l->present) {
+        return ERR_OK;
+    }
     /* the bytes as they are (a NUL included): the node's strict parser judges them */
+    enum err rc = buf_printf(b, "; from %s\n", DEVNET_LOCAL_CONFIG);
     if (rc == ERR_OK) {
-        rc = buf_printf(b, "; from %s\n", DEVNET_LOCAL_CONFIG);
+        rc = buf_append(b, l->text, l->size);
     }
-    if (rc == ERR_OK) {
-        rc = buf_append(b, text, size);
-    }
-    if (rc == ERR_OK && size > 0 && text[size - 1] != '\n') {
+    if (rc == ERR_OK && l->size > 0 && l->text[l->size - 1] != '\n') {
         rc = buf_append_byte(b, '\n');
     }
-    if (rc != ERR_OK) {
-        log_error(LOG_NODE, "devnet: cannot add path=%s error=%s", path, err_str(rc));
+    if (rc == ERR_OK && b->size > CONFIG_FILE_SIZE_MAX) {
+        rc = ERR_TOO_LARGE;
     }
-    mem_free(text);
+    if (rc != ERR_OK) {
+        log_error(LOG_NODE, "devnet: cannot add %s error=%s", DEVNET_LOCAL_CONFIG, err_str(rc));
+    }
     return rc;
 }
 
 static enum err
 write_config(const struct devnet_options *o, unsigned i, const struct devnet_node_keys *keys)
 {
+    char home[DEVNET_PATH_MAX];
+    char path[DEVNET_PATH_MAX];
+    node_home(o, i, home);
+    struct local_config local;
+    enum err rc = local_config_read(home, &local);
+    if (rc != ERR_OK) {
+        local_config_release(&local);
+        return rc;
+    }
     struct buf b;
     buf_init(&b, (size_t)64 * 1024);
     char name[32];
     devnet_name(o, i, name);
-    enum err rc = buf_printf(&b,
-                             "; written by `lianmeng devnet`; rewritten at every devnet start\n"
-                             "[node]\nname = %s\nlog_level = info\n"
-                             "[keys]\npassphrase_file = passphrase\n"
-                             "[p2p]\nlisten = 127.0.0.1:%u\n",
-                             name, (unsigned)o->p2p_base_port + i);
+    rc = buf_printf(&b,
+                    "; written by `lianmeng devnet`; rewritten at every devnet start\n"
+                    "[node]\nname = %s\n",
+                    name);
+    if (rc == ERR_OK && !local_config_sets(&local, "node", "log_level")) {
+        rc = buf_printf(&b, "log_level = info\n");
+    }
+    if (rc == ERR_OK) {
+        rc = buf_printf(&b,
+                        "[keys]\npassphrase_file = passphrase\n"
+                        "[p2p]\nlisten = 127.0.0.1:%u\n",
+                        (unsigned)o->p2p_base_port + i);
+    }
     for (unsigned j = 0; j < o->nodes && rc == ERR_OK; j++) {
         if (j == i) {
             continue;
@@ -503,23 +604,20 @@ write_config(const struct devnet_options *o, unsigned i, const struct devnet_nod
     if (rc == ERR_OK) {
         rc = buf_printf(&b, "[api]\nlisten = 127.0.0.1:%u\n", (unsigned)o->base_port + i);
     }
-    if (rc == ERR_OK) {
+    if (rc == ERR_OK && !local_config_sets(&local, "verify", "threads")) {
         /* The nodes share this machine: verify threads beyond its cores / nodes only add
          * context switches (measured: ~9 % more CPU per tx with 2 threads per node for 4
          * nodes on 2 cores). */
         rc = buf_printf(&b, "[verify]\nthreads = %u\n", devnet_verify_threads(o->nodes));
     }
-    if (rc == ERR_OK) {
+    if (rc == ERR_OK && !local_config_sets(&local, "mempool", "txs_max")) {
         /* Room for a load generator's full window in every institution's share (25 % of
          * txs_max): with the default 10,000 a 6,000-tx window hit the share, and each refused
          * tx left a nonce gap that held the account's later txs until expiry. */
         rc = buf_printf(&b, "[mempool]\ntxs_max = %u\n", DEVNET_MEMPOOL_TXS);
     }
-    char home[DEVNET_PATH_MAX];
-    char path[DEVNET_PATH_MAX];
-    node_home(o, i, home);
     if (rc == ERR_OK) {
-        rc = append_local_config(home, &b);
+        rc = append_local_config(&local, &b);
     }
     if (rc == ERR_OK) {
         rc = join(path, home, "config.ini");
@@ -528,6 +626,7 @@ write_config(const struct devnet_options *o, unsigned i, const struct devnet_nod
         rc = write_file(path, b.data, b.size, 0600);
     }
     buf_release(&b);
+    local_config_release(&local);
     return rc;
 }
 

@@ -145,8 +145,9 @@ test_init(void **state)
     remove_tree(dir);
 }
 
-/* Each init writes config.ini anew (new ports) and appends a node's config.local.ini; a key
- * that both set is the node's config error. */
+/* Each init writes config.ini anew (new ports) and appends a node's config.local.ini, leaving
+ * out the devnet's tuning defaults that file sets; another key that both set is the node's
+ * config error. */
 static void
 test_local_config(void **state)
 {
@@ -174,12 +175,46 @@ test_local_config(void **state)
     snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
     local = fopen(path, "w");
     assert_non_null(local);
-    fputs("[mempool]\ntxs_max = 5\n", local);
+    /* the devnet's tuning defaults give way to the local file (blanks and CRLF as people
+     * write them - inih reads an indented line after a key as that key's continuation, so
+     * only a section's first key is indented here) */
+    fputs("[node]\r\n  log_level=debug\r\n[mempool]\n txs_max = 5\nbytes_max = 9999999\n"
+          "[storage]\nthreads_x = 1\n",
+          local);
     fclose(local);
     assert_int_equal(devnet_init(&o), ERR_OK);
     snprintf(path, sizeof path, "%s/node1/config.ini", dir);
     assert_int_equal(config_load(path, &c, error), ERR_CONFIG);
-    assert_non_null(strstr(error, "[mempool] txs_max: set twice"));
+    if (strstr(error, "threads_x") == NULL) { /* an unknown key is still the node's error */
+        fail_msg("%s", error);
+    }
+    snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
+    local = fopen(path, "w");
+    assert_non_null(local);
+    fputs("[node]\r\n  log_level=debug\r\n[mempool]\n txs_max = 5\n; tuning\n\n[verify]\n"
+          "threads = 3\n",
+          local);
+    fclose(local);
+    assert_int_equal(devnet_init(&o), ERR_OK);
+    snprintf(path, sizeof path, "%s/node1/config.ini", dir);
+    assert_int_equal(config_load(path, &c, error), ERR_OK);
+    assert_int_equal(c.mempool_txs_max, 5);
+    assert_int_equal(c.verify_threads, 3);
+    assert_int_equal(c.log_level, LOG_LEVEL_DEBUG);
+    snprintf(path, sizeof path, "%s/node0/config.ini", dir);
+    assert_int_equal(config_load(path, &c, error), ERR_OK);
+    assert_int_equal(c.mempool_txs_max, 50000); /* the devnet's own */
+    assert_int_equal(c.log_level, LOG_LEVEL_INFO);
+    /* a key the devnet owns (addresses, names, peers) set in both is the node's error */
+    snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
+    local = fopen(path, "w");
+    assert_non_null(local);
+    fputs("[api]\nlisten = 127.0.0.1:1\n", local);
+    fclose(local);
+    assert_int_equal(devnet_init(&o), ERR_OK);
+    snprintf(path, sizeof path, "%s/node1/config.ini", dir);
+    assert_int_equal(config_load(path, &c, error), ERR_CONFIG);
+    assert_non_null(strstr(error, "[api] listen: set twice"));
     /* a NUL byte reaches the node's parser, which refuses it (it was cut off before) */
     snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
     local = fopen(path, "wb");
