@@ -145,6 +145,25 @@ test_init(void **state)
     remove_tree(dir);
 }
 
+/* Writes node1's config.local.ini (size bytes of text), runs devnet_init again and loads
+ * node1's config.ini into *c; returns config_load's answer (its error text in error). */
+static enum err
+init_with_local(const char *dir, struct devnet_options *o, const char *text, size_t size,
+                struct config *c, char error[CONFIG_ERROR_MAX])
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
+    FILE *local = fopen(path, "wb");
+    assert_non_null(local);
+    assert_int_equal(fwrite(text, 1, size, local), size);
+    fclose(local);
+    assert_int_equal(devnet_init(o), ERR_OK);
+    snprintf(path, sizeof path, "%s/node1/config.ini", dir);
+    return config_load(path, c, error);
+}
+
+#define INIT_WITH_LOCAL(lit) init_with_local(dir, &o, lit, sizeof(lit) - 1, &c, error)
+
 /* Each init writes config.ini anew (new ports) and appends a node's config.local.ini, leaving
  * out the devnet's tuning defaults that file sets; another key that both set is the node's
  * config error. */
@@ -154,16 +173,12 @@ test_local_config(void **state)
     (void)state;
     char dir[] = "/tmp/lm_devnet_XXXXXX";
     struct devnet_options o = temp_devnet(dir, 0);
-    char path[512];
-    snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
-    FILE *local = fopen(path, "w");
-    assert_non_null(local);
-    fputs("[storage]\nstate_retain_versions = 64", local); /* no final newline */
-    fclose(local);
-    o.base_port = 28080;
-    assert_int_equal(devnet_init(&o), ERR_OK);
     struct config c;
     char error[CONFIG_ERROR_MAX];
+    o.base_port = 28080;
+    /* no final newline */
+    assert_int_equal(INIT_WITH_LOCAL("[storage]\nstate_retain_versions = 64"), ERR_OK);
+    char path[512];
     for (unsigned i = 0; i < NODES; i++) {
         snprintf(path, sizeof path, "%s/node%u/config.ini", dir, i);
         assert_int_equal(config_load(path, &c, error), ERR_OK);
@@ -172,32 +187,18 @@ test_local_config(void **state)
         snprintf(expect, sizeof expect, "127.0.0.1:%u", 28080 + i);
         assert_string_equal(c.api_listen, expect);
     }
-    snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
-    local = fopen(path, "w");
-    assert_non_null(local);
     /* the devnet's tuning defaults give way to the local file (blanks and CRLF as people
      * write them - inih reads an indented line after a key as that key's continuation, so
-     * only a section's first key is indented here) */
-    fputs("[node]\r\n  log_level=debug\r\n[mempool]\n txs_max = 5\nbytes_max = 9999999\n"
-          "[storage]\nthreads_x = 1\n",
-          local);
-    fclose(local);
-    assert_int_equal(devnet_init(&o), ERR_OK);
-    snprintf(path, sizeof path, "%s/node1/config.ini", dir);
-    assert_int_equal(config_load(path, &c, error), ERR_CONFIG);
-    if (strstr(error, "threads_x") == NULL) { /* an unknown key is still the node's error */
+     * only a section's first key is indented here); an unknown key is still the node's error */
+    assert_int_equal(INIT_WITH_LOCAL("[node]\r\n  log_level=debug\r\n[mempool]\n txs_max = 5\n"
+                                     "bytes_max = 9999999\n[storage]\nthreads_x = 1\n"),
+                     ERR_CONFIG);
+    if (strstr(error, "threads_x") == NULL) {
         fail_msg("%s", error);
     }
-    snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
-    local = fopen(path, "w");
-    assert_non_null(local);
-    fputs("[node]\r\n  log_level=debug\r\n[mempool]\n txs_max = 5\n; tuning\n\n[verify]\n"
-          "threads = 3\n",
-          local);
-    fclose(local);
-    assert_int_equal(devnet_init(&o), ERR_OK);
-    snprintf(path, sizeof path, "%s/node1/config.ini", dir);
-    assert_int_equal(config_load(path, &c, error), ERR_OK);
+    assert_int_equal(INIT_WITH_LOCAL("[node]\r\n  log_level=debug\r\n[mempool]\n txs_max = 5\n"
+                                     "; tuning\n\n[verify]\nthreads = 3\n"),
+                     ERR_OK);
     assert_int_equal(c.mempool_txs_max, 5);
     assert_int_equal(c.verify_threads, 3);
     assert_int_equal(c.log_level, LOG_LEVEL_DEBUG);
@@ -206,24 +207,10 @@ test_local_config(void **state)
     assert_int_equal(c.mempool_txs_max, 50000); /* the devnet's own */
     assert_int_equal(c.log_level, LOG_LEVEL_INFO);
     /* a key the devnet owns (addresses, names, peers) set in both is the node's error */
-    snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
-    local = fopen(path, "w");
-    assert_non_null(local);
-    fputs("[api]\nlisten = 127.0.0.1:1\n", local);
-    fclose(local);
-    assert_int_equal(devnet_init(&o), ERR_OK);
-    snprintf(path, sizeof path, "%s/node1/config.ini", dir);
-    assert_int_equal(config_load(path, &c, error), ERR_CONFIG);
+    assert_int_equal(INIT_WITH_LOCAL("[api]\nlisten = 127.0.0.1:1\n"), ERR_CONFIG);
     assert_non_null(strstr(error, "[api] listen: set twice"));
     /* a NUL byte reaches the node's parser, which refuses it (it was cut off before) */
-    snprintf(path, sizeof path, "%s/node1/" DEVNET_LOCAL_CONFIG, dir);
-    local = fopen(path, "wb");
-    assert_non_null(local);
-    fwrite("[storage]\nstate_retain_versions = 64\0junk\n", 1, 42, local);
-    fclose(local);
-    assert_int_equal(devnet_init(&o), ERR_OK);
-    snprintf(path, sizeof path, "%s/node1/config.ini", dir);
-    assert_int_equal(config_load(path, &c, error), ERR_CONFIG);
+    assert_int_equal(INIT_WITH_LOCAL("[storage]\nstate_retain_versions = 64\0junk\n"), ERR_CONFIG);
     assert_non_null(strstr(error, "NUL"));
     remove_tree(dir);
 }
