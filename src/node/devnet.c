@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ini.h>
 #include <jansson.h>
 #include <limits.h>
 #include <signal.h>
@@ -445,12 +446,29 @@ devnet_verify_threads(unsigned nodes)
     return per > 0 ? per : 1u;
 }
 
-/* A node's config.local.ini, read whole (size 0 if absent). */
+/* A node's config.local.ini, read whole (size 0 if absent), and which of the devnet's tuning
+ * defaults it sets. */
 struct local_config {
     char *text;
     size_t size;
     bool present;
+    bool sets_log_level;      /* [node] log_level */
+    bool sets_verify_threads; /* [verify] threads */
+    bool sets_txs_max;        /* [mempool] txs_max */
 };
+
+/* inih handler: notes the tuning keys the local file sets (the node's own parser, which reads
+ * the file the same way, judges everything else). */
+static int
+local_config_key(void *user, const char *section, const char *name, const char *value)
+{
+    (void)value;
+    struct local_config *l = user;
+    l->sets_log_level |= strcmp(section, "node") == 0 && strcmp(name, "log_level") == 0;
+    l->sets_verify_threads |= strcmp(section, "verify") == 0 && strcmp(name, "threads") == 0;
+    l->sets_txs_max |= strcmp(section, "mempool") == 0 && strcmp(name, "txs_max") == 0;
+    return 1;
+}
 
 static enum err
 local_config_read(const char *home, struct local_config *out)
@@ -464,13 +482,12 @@ local_config_read(const char *home, struct local_config *out)
     out->text = mem_alloc(CONFIG_FILE_SIZE_MAX + 1);
     out->present = true;
     rc = read_small_file(path, out->text, CONFIG_FILE_SIZE_MAX + 1, &out->size);
-    if (rc == ERR_OK && out->size > CONFIG_FILE_SIZE_MAX) {
-        rc = ERR_TOO_LARGE;
-    }
     if (rc != ERR_OK) {
         log_error(LOG_NODE, "devnet: cannot read path=%s error=%s", path, err_str(rc));
+        return rc;
     }
-    return rc;
+    (void)ini_parse_string(out->text, local_config_key, out); /* up to a NUL, if any */
+    return ERR_OK;
 }
 
 static void
@@ -478,62 +495,6 @@ local_config_release(struct local_config *l)
 {
     mem_free(l->text);
     *l = (struct local_config){ 0 };
-}
-
-/* Whether line [a, b) (blanks trimmed) reads "key = ...". */
-static bool
-line_sets(const char *text, size_t a, size_t b, const char *key)
-{
-    size_t n = strlen(key);
-    if (b - a <= n || memcmp(text + a, key, n) != 0) {
-        return false;
-    }
-    size_t k = a + n;
-    while (k < b && (text[k] == ' ' || text[k] == '\t')) {
-        k++;
-    }
-    return k < b && text[k] == '=';
-}
-
-/* Whether the local file sets `key` in `[section]`: a line "key = ..." (blanks around the
- * name allowed) after a line "[section]"; an indented line right after a key line is that
- * key's continuation, as inih reads it. A rough scan, only to leave out a default the file
- * overrides: the node's strict parser judges the file itself. */
-static bool
-local_config_sets(const struct local_config *l, const char *section, const char *key)
-{
-    const char *t = l->text;
-    bool in_section = false;
-    bool after_key = false;
-    size_t at = 0;
-    while (at < l->size) {
-        size_t end = at;
-        while (end < l->size && t[end] != '\n') {
-            end++;
-        }
-        size_t a = at;
-        size_t b = end;
-        while (a < b && (t[a] == ' ' || t[a] == '\t')) {
-            a++;
-        }
-        while (b > a && (t[b - 1] == ' ' || t[b - 1] == '\t' || t[b - 1] == '\r')) {
-            b--;
-        }
-        if (a == b || t[a] == ';' || t[a] == '#' || (after_key && a > at)) {
-            /* blank, comment or continuation: inih keeps the key before for continuations */
-        } else if (t[a] == '[') {
-            after_key = false;
-            size_t n = strlen(section);
-            in_section = b - a == n + 2 && t[b - 1] == ']' && memcmp(t + a + 1, section, n) == 0;
-        } else {
-            after_key = true;
-            if (in_section && line_sets(t, a, b, key)) {
-                return true;
-            }
-        }
-        at = end + 1;
-    }
-    return false;
 }
 
 /* config.ini is written anew at every start (ports follow the options); a node's own settings
@@ -584,7 +545,7 @@ write_config(const struct devnet_options *o, unsigned i, const struct devnet_nod
                     "; written by `lianmeng devnet`; rewritten at every devnet start\n"
                     "[node]\nname = %s\n",
                     name);
-    if (rc == ERR_OK && !local_config_sets(&local, "node", "log_level")) {
+    if (rc == ERR_OK && !local.sets_log_level) {
         rc = buf_printf(&b, "log_level = info\n");
     }
     if (rc == ERR_OK) {
@@ -604,13 +565,13 @@ write_config(const struct devnet_options *o, unsigned i, const struct devnet_nod
     if (rc == ERR_OK) {
         rc = buf_printf(&b, "[api]\nlisten = 127.0.0.1:%u\n", (unsigned)o->base_port + i);
     }
-    if (rc == ERR_OK && !local_config_sets(&local, "verify", "threads")) {
+    if (rc == ERR_OK && !local.sets_verify_threads) {
         /* The nodes share this machine: verify threads beyond its cores / nodes only add
          * context switches (measured: ~9 % more CPU per tx with 2 threads per node for 4
          * nodes on 2 cores). */
         rc = buf_printf(&b, "[verify]\nthreads = %u\n", devnet_verify_threads(o->nodes));
     }
-    if (rc == ERR_OK && !local_config_sets(&local, "mempool", "txs_max")) {
+    if (rc == ERR_OK && !local.sets_txs_max) {
         /* Room for a load generator's full window in every institution's share (25 % of
          * txs_max): with the default 10,000 a 6,000-tx window hit the share, and each refused
          * tx left a nonce gap that held the account's later txs until expiry. */
