@@ -12,10 +12,12 @@
 
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "base/assert.h"
 #include "crypto/ed25519_fast_internal.h"
+#include "crypto/ed25519_ifma.h"
 
 // NOLINTNEXTLINE(readability-identifier-naming): the name sm2_curve.c uses
 __extension__ typedef unsigned __int128 u128;
@@ -68,6 +70,14 @@ struct key_entry {
 };
 
 _Static_assert(sizeof(struct key_entry) == 6144, "the memory ed25519_fast.h states");
+_Static_assert(sizeof(struct packed_point) == ED25519_IFMA_POINT_WORDS * sizeof(uint64_t) &&
+                   CHUNKS == ED25519_IFMA_CHUNKS && A_TABLE == ED25519_IFMA_A_TABLE &&
+                   B_TABLE == ED25519_IFMA_B_TABLE,
+               "the tables ed25519_ifma.c reads");
+
+/* Groups verify their cached keys ED25519_IFMA_LANES at a time (ed25519_ifma.c) when the CPU
+ * can; a rest of fewer than IFMA_LANES_MIN goes through the scalar loop. */
+#define IFMA_LANES_MIN 3
 
 /* Set once under init_once, read-only afterwards. */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -76,6 +86,7 @@ static struct ed_fe fe_2d;
 static struct ed_fe fe_sqrtm1;
 static struct packed_point b_table[CHUNKS][B_TABLE]; /* odd multiples of 2^(CHUNK_BITS i) B */
 static uint8_t cache_hash_key[crypto_shorthash_KEYBYTES];
+static atomic_bool ifma_on; /* ed25519_ifma_supported(), or as a test set it */
 
 /* The keys of a set sit together (one scan touches 256 contiguous bytes, not 8 tables). */
 static struct {
@@ -932,6 +943,7 @@ init_once_fn(void)
     static struct ext scratch[CHUNKS * B_TABLE]; /* init only, off the stack */
     static struct ed_fe prefix[CHUNKS * B_TABLE];
     chunk_tables(&b_table[0][0], &base, B_TABLE, scratch, prefix);
+    atomic_store_explicit(&ifma_on, ed25519_ifma_supported(), memory_order_relaxed);
 }
 
 static void
@@ -1030,32 +1042,47 @@ key_lookup(const uint8_t key[ED25519_FAST_KEY_SIZE], struct key_entry *out_entry
 
 /* ---- verification ---- */
 
-/* The checks and s*B - h*A of one signature; false if it fails before the point is known
- * (then it is invalid). The signature is valid iff the point's encoding equals R. */
-static bool
-verify_point(const uint8_t key[ED25519_FAST_KEY_SIZE], const uint8_t *msg, size_t size,
-             const uint8_t sig[ED25519_FAST_SIG_SIZE], struct ext *out_sum)
+/* The checks of one signature, its key's tables (*out_entry) or -A (first sight, *out_neg_a)
+ * as key_lookup hands them, and h = SHA-512(R || A || M) mod L; LOOKUP_BAD if it fails a
+ * check (then it is invalid). The signature is valid iff the encoding of s*B - h*A equals R. */
+static enum lookup
+verify_prepare(const uint8_t key[ED25519_FAST_KEY_SIZE], const uint8_t *msg, size_t size,
+               const uint8_t sig[ED25519_FAST_SIG_SIZE], struct key_entry *out_entry,
+               struct ext *out_neg_a, uint8_t h[SCALAR_SIZE])
 {
     const uint8_t *r_bytes = sig;
     const uint8_t *s = sig + 32;
     if (!scalar_is_canonical(s) || encoding_has_small_order(r_bytes)) {
-        return false;
+        return LOOKUP_BAD;
     }
-    struct key_entry entry;
-    struct ext neg_a;
-    enum lookup found = key_lookup(key, &entry, &neg_a);
+    enum lookup found = key_lookup(key, out_entry, out_neg_a);
     if (found == LOOKUP_BAD) {
-        return false;
+        return LOOKUP_BAD;
     }
     crypto_hash_sha512_state state;
     uint8_t digest[crypto_hash_sha512_BYTES];
-    uint8_t h[SCALAR_SIZE];
     ASSERT(crypto_hash_sha512_init(&state) == 0);
     ASSERT(crypto_hash_sha512_update(&state, r_bytes, 32) == 0);
     ASSERT(crypto_hash_sha512_update(&state, key, ED25519_FAST_KEY_SIZE) == 0);
     ASSERT(crypto_hash_sha512_update(&state, msg, size) == 0);
     ASSERT(crypto_hash_sha512_final(&state, digest) == 0);
     crypto_core_ed25519_scalar_reduce(h, digest);
+    return found;
+}
+
+/* verify_prepare and s*B - h*A of one signature; false if it fails a check. */
+static bool
+verify_point(const uint8_t key[ED25519_FAST_KEY_SIZE], const uint8_t *msg, size_t size,
+             const uint8_t sig[ED25519_FAST_SIG_SIZE], struct ext *out_sum)
+{
+    struct key_entry entry;
+    struct ext neg_a;
+    uint8_t h[SCALAR_SIZE];
+    const uint8_t *s = sig + 32;
+    enum lookup found = verify_prepare(key, msg, size, sig, &entry, &neg_a, h);
+    if (found == LOOKUP_BAD) {
+        return false;
+    }
     if (found == LOOKUP_TABLES) {
         mul_double(out_sum, s, h, &entry.table[0][0]);
     } else {
@@ -1087,53 +1114,123 @@ ed25519_fast_verify(const uint8_t key[ED25519_FAST_KEY_SIZE], const uint8_t *msg
     return answer(check, sig);
 }
 
-/* One group of at most ED25519_FAST_GROUP: the points, then one inversion for all their Z
- * (Montgomery's trick: 3 multiplications per point instead of an inversion each). Z is never
- * zero for a point of the curve (complete twisted Edwards addition); one that were would be
- * encoded alone, as ed25519_fast_verify does. */
+/* Signatures of cached keys waiting for a vector of ed25519_ifma_mul_double. */
+struct lanes {
+    struct key_entry entry[ED25519_IFMA_LANES];
+    const uint8_t *s[ED25519_IFMA_LANES];
+    uint8_t h[ED25519_IFMA_LANES][SCALAR_SIZE];
+    size_t slot[ED25519_IFMA_LANES]; /* where the point goes in the group's sums */
+    size_t n;
+};
+
+/* The points s*B - h*A of the waiting lanes into sums: one vector (the unused lanes repeat
+ * lane 0) or, for fewer than IFMA_LANES_MIN, the scalar loop. */
+static void
+lanes_flush(struct lanes *v, struct ext *sums)
+{
+    if (v->n >= IFMA_LANES_MIN) {
+        const uint8_t *s[ED25519_IFMA_LANES];
+        const uint8_t *h[ED25519_IFMA_LANES];
+        size_t offset[ED25519_IFMA_LANES];
+        for (size_t l = 0; l < ED25519_IFMA_LANES; l++) {
+            size_t from = l < v->n ? l : 0;
+            s[l] = v->s[from];
+            h[l] = v->h[from];
+            offset[l] = from * (sizeof(struct key_entry) / sizeof(uint64_t));
+        }
+        struct ed25519_ifma_point out[ED25519_IFMA_LANES];
+        ed25519_ifma_mul_double(s, h, v->entry[0].table[0][0].ypx, offset, b_table[0][0].ypx, out);
+        for (size_t l = 0; l < v->n; l++) {
+            struct ext *sum = &sums[v->slot[l]];
+            sum->x = out[l].x;
+            sum->y = out[l].y;
+            sum->z = out[l].z;
+            memset(&sum->t, 0, sizeof sum->t); /* not needed to encode */
+        }
+    } else {
+        for (size_t l = 0; l < v->n; l++) {
+            mul_double(&sums[v->slot[l]], v->s[l], v->h[l], &v->entry[l].table[0][0]);
+        }
+    }
+    v->n = 0;
+}
+
+/* One group of at most ED25519_FAST_GROUP: the points (cached keys 8 at a time when the CPU
+ * has AVX-512 IFMA), then one inversion for all their Z (Montgomery's trick: 3 multiplications
+ * per point instead of an inversion each). Z is never zero for a point of the curve (complete
+ * twisted Edwards addition); one that were would be encoded alone, as ed25519_fast_verify
+ * does. */
 static void
 verify_group(const struct ed25519_fast_item *items, size_t count, enum err *results)
 {
     struct ext sums[ED25519_FAST_GROUP];
-    struct ed_fe prefix[ED25519_FAST_GROUP];
-    size_t at[ED25519_FAST_GROUP];
+    size_t at[ED25519_FAST_GROUP]; /* the item of sums[k] */
     size_t m = 0;
+    struct lanes lanes;
+    lanes.n = 0;
+    bool vector = atomic_load_explicit(&ifma_on, memory_order_relaxed);
     for (size_t i = 0; i < count; i++) {
         const struct ed25519_fast_item *it = &items[i];
         ASSERT(it->key != NULL && it->sig != NULL && (it->msg != NULL || it->size == 0));
         results[i] = ERR_BAD_SIGNATURE;
-        if (!verify_point(it->key, it->msg, it->size, it->sig, &sums[m])) {
+        struct key_entry own;
+        struct key_entry *entry = vector ? &lanes.entry[lanes.n] : &own;
+        struct ext neg_a;
+        uint8_t h[SCALAR_SIZE];
+        enum lookup found = verify_prepare(it->key, it->msg, it->size, it->sig, entry, &neg_a, h);
+        if (found == LOOKUP_BAD) {
             continue;
         }
-        if (fe_is_zero(&sums[m].z)) {
-            uint8_t check[32];
-            ext_encode(&sums[m], check);
-            results[i] = answer(check, it->sig);
-            continue;
-        }
-        if (m == 0) {
-            prefix[0] = sums[0].z;
+        const uint8_t *s = it->sig + 32;
+        if (found == LOOKUP_POINT) {
+            mul_double_plain(&sums[m], s, h, &neg_a);
+        } else if (!vector) {
+            mul_double(&sums[m], s, h, &entry->table[0][0]);
         } else {
-            fe_mul(&prefix[m], &prefix[m - 1], &sums[m].z);
+            lanes.s[lanes.n] = s;
+            memcpy(lanes.h[lanes.n], h, SCALAR_SIZE);
+            lanes.slot[lanes.n++] = m;
+            if (lanes.n == ED25519_IFMA_LANES) {
+                lanes_flush(&lanes, sums);
+            }
         }
         at[m++] = i;
     }
-    if (m == 0) {
+    lanes_flush(&lanes, sums);
+    struct ed_fe prefix[ED25519_FAST_GROUP];
+    size_t live[ED25519_FAST_GROUP]; /* the sums with Z != 0 */
+    size_t n = 0;
+    for (size_t k = 0; k < m; k++) {
+        if (fe_is_zero(&sums[k].z)) {
+            uint8_t check[32];
+            ext_encode(&sums[k], check);
+            results[at[k]] = answer(check, items[at[k]].sig);
+            continue;
+        }
+        if (n == 0) {
+            prefix[0] = sums[k].z;
+        } else {
+            fe_mul(&prefix[n], &prefix[n - 1], &sums[k].z);
+        }
+        live[n++] = k;
+    }
+    if (n == 0) {
         return;
     }
     struct ed_fe inv;
-    fe_inv(&inv, &prefix[m - 1]); /* 1 / (z_0 ... z_{m-1}) */
-    for (size_t k = m; k-- > 0;) {
+    fe_inv(&inv, &prefix[n - 1]); /* 1 / (z_0 ... z_{n-1}) */
+    for (size_t j = n; j-- > 0;) {
+        const struct ext *sum = &sums[live[j]];
         struct ed_fe zinv;
-        if (k > 0) {
-            fe_mul(&zinv, &inv, &prefix[k - 1]); /* 1 / z_k */
-            fe_mul(&inv, &inv, &sums[k].z);      /* 1 / (z_0 ... z_{k-1}) */
+        if (j > 0) {
+            fe_mul(&zinv, &inv, &prefix[j - 1]); /* 1 / z_j */
+            fe_mul(&inv, &inv, &sum->z);         /* 1 / (z_0 ... z_{j-1}) */
         } else {
             zinv = inv;
         }
         uint8_t check[32];
-        ext_encode_with(&sums[k], &zinv, check);
-        results[at[k]] = answer(check, items[at[k]].sig);
+        ext_encode_with(sum, &zinv, check);
+        results[at[live[j]]] = answer(check, items[at[live[j]]].sig);
     }
 }
 
@@ -1233,4 +1330,46 @@ ed25519_fast_mul_double(const uint8_t s[32], const uint8_t t[32], const uint8_t 
     }
     ext_encode(&sum, out);
     return true;
+}
+
+bool
+ed25519_fast_mul_double_ifma(const uint8_t s[8 * 32], const uint8_t t[8 * 32],
+                             const uint8_t points[8 * 32], uint8_t out[8 * 32])
+{
+    _Static_assert(ED25519_IFMA_LANES == 8, "the lanes of the test hook");
+    curve_init();
+    if (!ed25519_ifma_supported()) {
+        return false;
+    }
+    static struct key_entry entries[ED25519_IFMA_LANES]; /* tests only, single thread */
+    const uint8_t *sp[ED25519_IFMA_LANES];
+    const uint8_t *tp[ED25519_IFMA_LANES];
+    size_t offset[ED25519_IFMA_LANES];
+    for (size_t l = 0; l < ED25519_IFMA_LANES; l++) {
+        struct ext neg_p;
+        sp[l] = s + 32 * l;
+        tp[l] = t + 32 * l;
+        if ((sp[l][31] & 0xe0) != 0 || (tp[l][31] & 0xe0) != 0 ||
+            !key_decode(points + 32 * l, &neg_p)) {
+            return false;
+        }
+        key_entry_fill(&neg_p, &entries[l]);
+        offset[l] = l * (sizeof(struct key_entry) / sizeof(uint64_t));
+    }
+    struct ed25519_ifma_point sums[ED25519_IFMA_LANES];
+    ed25519_ifma_mul_double(sp, tp, entries[0].table[0][0].ypx, offset, b_table[0][0].ypx, sums);
+    for (size_t l = 0; l < ED25519_IFMA_LANES; l++) {
+        struct ext sum = { .x = sums[l].x, .y = sums[l].y, .z = sums[l].z };
+        ext_encode(&sum, out + 32 * l);
+    }
+    return true;
+}
+
+bool
+ed25519_fast_set_ifma(bool on)
+{
+    curve_init();
+    bool vector = on && ed25519_ifma_supported();
+    atomic_store_explicit(&ifma_on, vector, memory_order_relaxed);
+    return vector;
 }

@@ -30,6 +30,15 @@ void ed_fe_inv(struct ed_fe *r, const struct ed_fe *a);
 bool ed25519_fast_mul_double(const uint8_t s[32], const uint8_t t[32], const uint8_t point[32],
                              bool plain, uint8_t out[32]);
 
+/* The same for 8 lanes at once by ed25519_ifma_mul_double (lane l: the 32 bytes at 32 l of
+ * each array); false if a scalar or point is refused or the CPU lacks AVX-512 IFMA. */
+bool ed25519_fast_mul_double_ifma(const uint8_t s[8 * 32], const uint8_t t[8 * 32],
+                                  const uint8_t points[8 * 32], uint8_t out[8 * 32]);
+
+/* Verification (ed25519_fast_verify_many) takes the vector loop if on and the CPU has AVX-512
+ * IFMA (the default), the scalar loop otherwise; returns whether the vector loop is taken. */
+bool ed25519_fast_set_ifma(bool on);
+
 /* Whether the digit list mul_double takes from a scalar below 2^253 equals the width-w NAF
  * of the reference loop (A_WINDOW <= width <= B_WINDOW). */
 bool ed25519_fast_naf_agrees(const uint8_t scalar[32], unsigned width);

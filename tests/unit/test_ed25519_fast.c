@@ -2,8 +2,11 @@
  * encodings >= p), s*B - t*P against libsodium's crypto_scalarmult_ed25519, and verification
  * against libsodium 1.0.18's crypto_sign_verify_detached (the reference) on random keys and
  * messages, flipped bits, S >= L, every small-order point and non-canonical encoding as R
- * and as A, keys with a torsion component, and cache eviction. LM_SANITIZE=1 (the ASan run)
- * scales the random rounds down. */
+ * and as A, keys with a torsion component, and cache eviction. The 8-lane loop of
+ * crypto/ed25519_ifma (AVX-512 IFMA; skipped on CPUs without it): its field against BIGNUM at
+ * the limb bounds it relies on, s*B - t*P per lane against libsodium, and every verification
+ * case replayed through verify_many with both loops. LM_SANITIZE=1 (the ASan run) scales the
+ * random rounds down. */
 #include <openssl/bn.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -11,6 +14,7 @@
 
 #include "crypto/ed25519_fast.h"
 #include "crypto/ed25519_fast_internal.h"
+#include "crypto/ed25519_ifma.h"
 #include "crypto/sign.h"
 #include "unit.h"
 
@@ -224,6 +228,112 @@ test_field(void **state)
     assert_memory_equal(xa, ya, 32);
 }
 
+/* ---- the 8-lane field of ed25519_ifma.c (on CPUs with AVX-512 IFMA) ---- */
+
+#define LIMB_CARRIED ((UINT64_C(1) << 51) + (UINT64_C(1) << 15)) /* ed25519_ifma.c's bound */
+
+static BIGNUM *
+bn_from_limbs(const struct ed_fe *a)
+{
+    BIGNUM *x = BN_new();
+    assert_non_null(x);
+    BN_zero(x);
+    for (int i = 4; i >= 0; i--) {
+        assert_int_equal(BN_lshift(x, x, 51), 1);
+        assert_int_equal(BN_add_word(x, (BN_ULONG)a->v[i]), 1);
+    }
+    return x;
+}
+
+/* A limb below `limit`: edges (0, 1, 2^51 - 1, 2^51, limit - 1) or random. */
+static uint64_t
+random_limb(uint64_t limit)
+{
+    uint64_t r = 0;
+    randombytes_buf(&r, sizeof r);
+    switch (random_below(8)) {
+    case 0:
+        return 0;
+    case 1:
+        return 1;
+    case 2:
+        return (UINT64_C(1) << 51) - 1;
+    case 3:
+        return UINT64_C(1) << 51;
+    case 4:
+    case 5:
+        return limit - 1;
+    default:
+        return r % limit;
+    }
+}
+
+static void
+assert_carried(const struct ed_fe *r)
+{
+    for (int i = 0; i < 5; i++) {
+        assert_true(r->v[i] < LIMB_CARRIED);
+    }
+}
+
+/* Lanes of a and b below limit; mul and sqr always checked, add and sub if with_sums. */
+static void
+check_ifma_lanes(uint64_t limit, bool with_sums)
+{
+    struct ed_fe a[ED25519_IFMA_LANES];
+    struct ed_fe b[ED25519_IFMA_LANES];
+    struct ed_fe r[ED25519_IFMA_LANES];
+    struct ed_fe sq[ED25519_IFMA_LANES];
+    struct ed_fe u[ED25519_IFMA_LANES];
+    struct ed_fe d[ED25519_IFMA_LANES];
+    for (size_t l = 0; l < ED25519_IFMA_LANES; l++) {
+        for (int i = 0; i < 5; i++) {
+            a[l].v[i] = random_limb(limit);
+            b[l].v[i] = random_limb(limit);
+        }
+    }
+    ed25519_ifma_field(a, b, r, sq, u, d);
+    BIGNUM *w = BN_new();
+    assert_non_null(w);
+    for (size_t l = 0; l < ED25519_IFMA_LANES; l++) {
+        BIGNUM *ba = bn_from_limbs(&a[l]);
+        BIGNUM *bb = bn_from_limbs(&b[l]);
+        assert_int_equal(BN_mul(w, ba, bb, bn_ctx), 1);
+        assert_fe(&r[l], w);
+        assert_carried(&r[l]);
+        assert_int_equal(BN_sqr(w, ba, bn_ctx), 1);
+        assert_fe(&sq[l], w);
+        assert_carried(&sq[l]);
+        if (with_sums) {
+            assert_int_equal(BN_add(w, ba, bb), 1);
+            assert_fe(&u[l], w);
+            assert_carried(&u[l]);
+            assert_int_equal(BN_sub(w, ba, bb), 1);
+            assert_fe(&d[l], w);
+            assert_carried(&d[l]);
+        }
+        BN_free(ba);
+        BN_free(bb);
+    }
+    BN_free(w);
+}
+
+/* Products of operands up to IFMA's 52 bits per limb, sums and differences of carried
+ * operands, and every result within the carried bound the loop relies on. */
+static void
+test_ifma_field(void **state)
+{
+    (void)state;
+    if (!ed25519_ifma_supported()) {
+        skip(); /* the scalar loop is all this CPU runs */
+    }
+    int count = rounds(3000);
+    for (int i = 0; i < count; i++) {
+        check_ifma_lanes(UINT64_C(1) << 52, false);
+        check_ifma_lanes(LIMB_CARRIED, true);
+    }
+}
+
 /* ---- s*B - t*P against libsodium ---- */
 
 static void
@@ -231,6 +341,26 @@ random_scalar_253(uint8_t out[32])
 {
     randombytes_buf(out, 32);
     out[31] &= 0x1f;
+}
+
+/* want = s*B - t*P by libsodium. */
+static void
+sodium_mul_double(const uint8_t s[32], const uint8_t t[32], const uint8_t point[32],
+                  uint8_t want[32])
+{
+    uint8_t sb[32];
+    uint8_t tp[32];
+    /* libsodium's scalar multiplication rejects a zero result (a zero scalar, or a multiple
+     * of the point's order): the identity stands in */
+    if (crypto_scalarmult_ed25519_base_noclamp(sb, s) != 0) {
+        memset(sb, 0, sizeof sb);
+        sb[0] = 1;
+    }
+    if (crypto_scalarmult_ed25519_noclamp(tp, t, point) != 0) {
+        memset(tp, 0, sizeof tp);
+        tp[0] = 1;
+    }
+    assert_int_equal(crypto_core_ed25519_sub(want, sb, tp), 0);
 }
 
 static void
@@ -257,23 +387,9 @@ test_mul_double(void **state)
             s[31] = 0x1f;
             t[31] = 0x1f;
         }
-        uint8_t sb[32];
-        uint8_t tp[32];
         uint8_t want[32];
         uint8_t got[32];
-        /* libsodium's scalar multiplication rejects a zero result: s, t are nonzero here
-         * except for the rounds above, where the identity stands in */
-        bool s_zero = crypto_scalarmult_ed25519_base_noclamp(sb, s) != 0;
-        bool t_zero = crypto_scalarmult_ed25519_noclamp(tp, t, point) != 0;
-        if (s_zero) {
-            memset(sb, 0, sizeof sb);
-            sb[0] = 1;
-        }
-        if (t_zero) {
-            memset(tp, 0, sizeof tp);
-            tp[0] = 1;
-        }
-        assert_int_equal(crypto_core_ed25519_sub(want, sb, tp), 0);
+        sodium_mul_double(s, t, point, want);
         assert_true(ed25519_fast_mul_double(s, t, point, false, got));
         assert_memory_equal(got, want, 32);
         memset(got, 0, sizeof got);
@@ -289,6 +405,69 @@ test_mul_double(void **state)
     s[31] = 0x20;
     assert_false(ed25519_fast_mul_double(s, t, point, false, out));
     assert_false(ed25519_fast_mul_double(t, s, point, true, out));
+}
+
+/* The 8-lane loop against libsodium: random points and scalars per lane, odd and even (an
+ * even scalar takes a correction), zero, one and the largest, lanes sharing a point. */
+static void
+test_mul_double_ifma(void **state)
+{
+    (void)state;
+    if (!ed25519_ifma_supported()) {
+        skip();
+    }
+    int count = rounds(60);
+    for (int i = 0; i < count; i++) {
+        uint8_t s_all[8 * 32];
+        uint8_t t_all[8 * 32];
+        uint8_t points[8 * 32];
+        uint8_t got[8 * 32];
+        for (size_t l = 0; l < 8; l++) {
+            uint8_t a[32];
+            uint8_t *s = s_all + 32 * l;
+            uint8_t *t = t_all + 32 * l;
+            crypto_core_ed25519_scalar_random(a);
+            if (l == 7 && i % 2 == 1) {
+                memcpy(points + 32 * l, points, 32);
+            } else {
+                assert_int_equal(crypto_scalarmult_ed25519_base_noclamp(points + 32 * l, a), 0);
+            }
+            random_scalar_253(s);
+            random_scalar_253(t);
+            switch ((i + (int)l) % 8) {
+            case 0:
+                memset(s, 0, 32);
+                break;
+            case 1:
+                memset(t, 0, 32);
+                t[0] = 1;
+                break;
+            case 2:
+                memset(s, 0xff, 32);
+                s[31] = 0x1f;
+                memset(t, 0xff, 32);
+                t[31] = 0x1f;
+                break;
+            case 3:
+                s[0] &= 0xfe; /* both even */
+                t[0] &= 0xfe;
+                break;
+            case 4:
+                s[0] |= 1; /* both odd */
+                t[0] |= 1;
+                break;
+            default:
+                break;
+            }
+        }
+        memset(got, 0, sizeof got);
+        assert_true(ed25519_fast_mul_double_ifma(s_all, t_all, points, got));
+        for (size_t l = 0; l < 8; l++) {
+            uint8_t want[32];
+            sodium_mul_double(s_all + 32 * l, t_all + 32 * l, points + 32 * l, want);
+            assert_memory_equal(got + 32 * l, want, 32);
+        }
+    }
 }
 
 /* mul_double's digit lists (naf_digits) equal the reference wNAF: random scalars, and runs of
@@ -320,10 +499,60 @@ test_naf_digits(void **state)
 /* ---- verification against libsodium ---- */
 
 /* Both answer want: libsodium directly, ed25519_fast directly, and both through sign.h. */
+/* Every case assert_both checks is also recorded, and replayed at the end of a test through
+ * ed25519_fast_verify_many with either loop (replay_recorded): groups of cached keys take the
+ * 8-lane loop, so the edge cases reach it as well. */
+#define RECORDED_MAX 8192
+struct recorded {
+    uint8_t pk[32];
+    uint8_t msg[MSG_SIZE_MAX];
+    size_t size;
+    uint8_t sig[64];
+    enum err want;
+};
+static struct recorded recorded[RECORDED_MAX];
+static size_t recorded_count;
+
+static void
+replay_recorded(void)
+{
+    static struct ed25519_fast_item items[RECORDED_MAX];
+    static enum err results[RECORDED_MAX];
+    assert_true(recorded_count > 0);
+    for (size_t i = 0; i < recorded_count; i++) {
+        const struct recorded *r = &recorded[i];
+        items[i] = (struct ed25519_fast_item){
+            .key = r->pk, .msg = r->msg, .size = r->size, .sig = r->sig
+        };
+    }
+    for (int vector = 1; vector >= 0; vector--) {
+        (void)ed25519_fast_set_ifma(vector == 1);
+        for (size_t i = 0; i < recorded_count; i++) {
+            results[i] = ERR_CLOSED; /* neither answer */
+        }
+        ed25519_fast_verify_many(items, recorded_count, results);
+        for (size_t i = 0; i < recorded_count; i++) {
+            assert_int_equal(results[i], recorded[i].want);
+        }
+    }
+    (void)ed25519_fast_set_ifma(true);
+    recorded_count = 0;
+}
+
 static void
 assert_both(const uint8_t pk[32], const uint8_t *msg, size_t size, const uint8_t sig[64],
             enum err want)
 {
+    if (recorded_count < RECORDED_MAX && size <= MSG_SIZE_MAX) {
+        struct recorded *r = &recorded[recorded_count++];
+        memcpy(r->pk, pk, 32);
+        if (size > 0) {
+            memcpy(r->msg, msg, size);
+        }
+        r->size = size;
+        memcpy(r->sig, sig, 64);
+        r->want = want;
+    }
     enum err ref =
         crypto_sign_verify_detached(sig, msg, size, pk) == 0 ? ERR_OK : ERR_BAD_SIGNATURE;
     assert_int_equal(ref, want);
@@ -399,6 +628,7 @@ test_differential(void **state)
         (void)assert_same(f.pk, f.msg, f.size, junk);
     }
     assert_true(rejected >= 3 * count); /* flipped bits reject (both agree either way) */
+    replay_recorded();
 }
 
 /* The 8 small-order points and the non-canonical encodings of 0 and 1, each with both sign
@@ -486,6 +716,7 @@ test_edge_signatures(void **state)
     memcpy(bad, f.sig, 64);
     bad[31] ^= 0x80;
     assert_both(f.pk, f.msg, f.size, bad, ERR_BAD_SIGNATURE);
+    replay_recorded();
 }
 
 static void
@@ -522,6 +753,7 @@ test_edge_keys(void **state)
     }
     assert_int_equal(off_curve, 64);
     assert_both(f.pk, f.msg, f.size, f.sig, ERR_OK);
+    replay_recorded();
 }
 
 /* h = SHA-512(R || A || M) mod L, as libsodium computes it. */
@@ -591,6 +823,7 @@ test_blacklist_equation_holds(void **state)
         }
     }
     assert_true(found >= 10);
+    replay_recorded();
 }
 
 /* Keys A' = A + T for each small-order T: libsodium accepts a signature made with A' as the
@@ -631,6 +864,7 @@ test_torsion_keys(void **state)
     /* the identity's sums (A itself) always, the others about 1 in their order */
     assert_true(accepted > tried / 8);
     assert_true(accepted < tried);
+    replay_recorded();
 }
 
 /* ed25519_fast_verify_many and verify_message_many answer item by item what libsodium does,
@@ -719,17 +953,21 @@ test_verify_many(void **state)
                                      ED25519_FAST_GROUP + 1,
                                      2 * ED25519_FAST_GROUP + 3,
                                      MANY_CASES };
-    for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
-        for (size_t start = 0; start + counts[k] <= MANY_CASES; start += 37) {
-            for (size_t i = 0; i < counts[k]; i++) {
-                results[start + i] = ERR_CLOSED; /* neither answer */
-            }
-            ed25519_fast_verify_many(items + start, counts[k], results + start);
-            for (size_t i = start; i < start + counts[k]; i++) {
-                assert_int_equal(results[i], c[i].want);
+    for (int vector = 1; vector >= 0; vector--) { /* the 8-lane loop (if the CPU can), scalar */
+        (void)ed25519_fast_set_ifma(vector == 1);
+        for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+            for (size_t start = 0; start + counts[k] <= MANY_CASES; start += 37) {
+                for (size_t i = 0; i < counts[k]; i++) {
+                    results[start + i] = ERR_CLOSED; /* neither answer */
+                }
+                ed25519_fast_verify_many(items + start, counts[k], results + start);
+                for (size_t i = start; i < start + counts[k]; i++) {
+                    assert_int_equal(results[i], c[i].want);
+                }
             }
         }
     }
+    (void)ed25519_fast_set_ifma(true);
     /* Through sign.h, mixed with SM2 items (valid and not) and algorithm mismatches. */
     struct secret_key *sm2 = NULL;
     assert_int_equal(secret_key_generate(SIG_SM2, &sm2), ERR_OK);
@@ -802,6 +1040,7 @@ test_cache_eviction(void **state)
         assert_both(f[i].pk, f[i].msg, f[i].size, f[i].sig, ERR_OK);
         assert_both(f[i].pk, f[i].msg, f[i].size, f[i].sig, ERR_OK);
     }
+    replay_recorded();
 }
 
 int
@@ -809,6 +1048,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_field),           cmocka_unit_test(test_mul_double),
+        cmocka_unit_test(test_ifma_field),      cmocka_unit_test(test_mul_double_ifma),
         cmocka_unit_test(test_naf_digits),      cmocka_unit_test(test_differential),
         cmocka_unit_test(test_edge_signatures), cmocka_unit_test(test_edge_keys),
         cmocka_unit_test(test_torsion_keys),    cmocka_unit_test(test_blacklist_equation_holds),
