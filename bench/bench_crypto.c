@@ -207,6 +207,31 @@ many_ctx_init(struct many_ctx *c, enum sig_alg alg, unsigned count)
     }
 }
 
+/* The speed-ups of our verification against the references, from rows of this run. */
+static void
+print_ratios(const struct rate rates[ROWS])
+{
+    /* verify_message (crypto/ed25519_fast) against libsodium, rows of this run */
+    printf("\nEd25519 verify speed-up over libsodium (same run, CPU time): %.2fx one key, "
+           "%.2fx 2,000 keys in turn, %.2fx 8,192 keys in turn (every call a first sight)\n",
+           rates[ROW_ED_VERIFY].per_cpu_s / rates[ROW_ED_VERIFY + 1].per_cpu_s,
+           rates[ROW_ED_VERIFY + 2].per_cpu_s / rates[ROW_ED_VERIFY + 3].per_cpu_s,
+           rates[ROW_ED_VERIFY + 4].per_cpu_s / rates[ROW_ED_VERIFY + 5].per_cpu_s);
+    printf("Ed25519 verify in groups of %d (verify_message_many, 2,000 keys): %.2f us per "
+           "signature, %.2fx verify_message one at a time; scalar loop %.2f us (AVX-512 IFMA "
+           "%s: %.2fx)\n",
+           ED25519_FAST_GROUP, 1e6 / (rates[ROWS - 1].per_cpu_s * ED25519_FAST_GROUP),
+           rates[ROWS - 1].per_cpu_s * ED25519_FAST_GROUP / rates[ROW_ED_VERIFY + 2].per_cpu_s,
+           1e6 / (rates[ROWS - 2].per_cpu_s * ED25519_FAST_GROUP),
+           ed25519_fast_set_ifma(true) ? "on" : "not on this CPU",
+           rates[ROWS - 1].per_cpu_s / rates[ROWS - 2].per_cpu_s);
+    /* verify_message (crypto/sm2_curve) against OpenSSL's EVP, rows of this run */
+    printf("SM2 verify speed-up over OpenSSL EVP (same run, CPU time): %.2fx one key, "
+           "%.2fx 2,000 keys in turn\n",
+           rates[ROW_SM2_VERIFY].per_cpu_s / rates[ROW_SM2_VERIFY + 1].per_cpu_s,
+           rates[ROW_SM2_VERIFY + 2].per_cpu_s / rates[ROW_SM2_VERIFY + 3].per_cpu_s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -293,25 +318,7 @@ main(int argc, char **argv)
         printf(" %.0f |\n", rate.per_wall_s);
         fflush(stdout);
     }
-    /* verify_message (crypto/ed25519_fast) against libsodium, rows of this run */
-    printf("\nEd25519 verify speed-up over libsodium (same run, CPU time): %.2fx one key, "
-           "%.2fx 2,000 keys in turn, %.2fx 8,192 keys in turn (every call a first sight)\n",
-           rates[ROW_ED_VERIFY].per_cpu_s / rates[ROW_ED_VERIFY + 1].per_cpu_s,
-           rates[ROW_ED_VERIFY + 2].per_cpu_s / rates[ROW_ED_VERIFY + 3].per_cpu_s,
-           rates[ROW_ED_VERIFY + 4].per_cpu_s / rates[ROW_ED_VERIFY + 5].per_cpu_s);
-    printf("Ed25519 verify in groups of %d (verify_message_many, 2,000 keys): %.2f us per "
-           "signature, %.2fx verify_message one at a time; scalar loop %.2f us (AVX-512 IFMA "
-           "%s: %.2fx)\n",
-           ED25519_FAST_GROUP, 1e6 / (rates[ROWS - 1].per_cpu_s * ED25519_FAST_GROUP),
-           rates[ROWS - 1].per_cpu_s * ED25519_FAST_GROUP / rates[ROW_ED_VERIFY + 2].per_cpu_s,
-           1e6 / (rates[ROWS - 2].per_cpu_s * ED25519_FAST_GROUP),
-           ed25519_fast_set_ifma(true) ? "on" : "not on this CPU",
-           rates[ROWS - 1].per_cpu_s / rates[ROWS - 2].per_cpu_s);
-    /* verify_message (crypto/sm2_curve) against OpenSSL's EVP, rows of this run */
-    printf("SM2 verify speed-up over OpenSSL EVP (same run, CPU time): %.2fx one key, "
-           "%.2fx 2,000 keys in turn\n",
-           rates[ROW_SM2_VERIFY].per_cpu_s / rates[ROW_SM2_VERIFY + 1].per_cpu_s,
-           rates[ROW_SM2_VERIFY + 2].per_cpu_s / rates[ROW_SM2_VERIFY + 3].per_cpu_s);
+    print_ratios(rates);
     secret_key_free(ed.key);
     secret_key_free(sm.key);
     return 0;

@@ -1046,12 +1046,12 @@ key_lookup(const uint8_t key[ED25519_FAST_KEY_SIZE], struct key_entry *out_entry
  * as key_lookup hands them, and h = SHA-512(R || A || M) mod L; LOOKUP_BAD if it fails a
  * check (then it is invalid). The signature is valid iff the encoding of s*B - h*A equals R. */
 static enum lookup
-verify_prepare(const uint8_t key[ED25519_FAST_KEY_SIZE], const uint8_t *msg, size_t size,
-               const uint8_t sig[ED25519_FAST_SIG_SIZE], struct key_entry *out_entry,
+verify_prepare(const struct ed25519_fast_item *it, struct key_entry *out_entry,
                struct ext *out_neg_a, uint8_t h[SCALAR_SIZE])
 {
-    const uint8_t *r_bytes = sig;
-    const uint8_t *s = sig + 32;
+    const uint8_t *key = it->key;
+    const uint8_t *r_bytes = it->sig;
+    const uint8_t *s = it->sig + 32;
     if (!scalar_is_canonical(s) || encoding_has_small_order(r_bytes)) {
         return LOOKUP_BAD;
     }
@@ -1064,7 +1064,7 @@ verify_prepare(const uint8_t key[ED25519_FAST_KEY_SIZE], const uint8_t *msg, siz
     ASSERT(crypto_hash_sha512_init(&state) == 0);
     ASSERT(crypto_hash_sha512_update(&state, r_bytes, 32) == 0);
     ASSERT(crypto_hash_sha512_update(&state, key, ED25519_FAST_KEY_SIZE) == 0);
-    ASSERT(crypto_hash_sha512_update(&state, msg, size) == 0);
+    ASSERT(crypto_hash_sha512_update(&state, it->msg, it->size) == 0);
     ASSERT(crypto_hash_sha512_final(&state, digest) == 0);
     crypto_core_ed25519_scalar_reduce(h, digest);
     return found;
@@ -1072,14 +1072,13 @@ verify_prepare(const uint8_t key[ED25519_FAST_KEY_SIZE], const uint8_t *msg, siz
 
 /* verify_prepare and s*B - h*A of one signature; false if it fails a check. */
 static bool
-verify_point(const uint8_t key[ED25519_FAST_KEY_SIZE], const uint8_t *msg, size_t size,
-             const uint8_t sig[ED25519_FAST_SIG_SIZE], struct ext *out_sum)
+verify_point(const struct ed25519_fast_item *it, struct ext *out_sum)
 {
     struct key_entry entry;
     struct ext neg_a;
     uint8_t h[SCALAR_SIZE];
-    const uint8_t *s = sig + 32;
-    enum lookup found = verify_prepare(key, msg, size, sig, &entry, &neg_a, h);
+    const uint8_t *s = it->sig + 32;
+    enum lookup found = verify_prepare(it, &entry, &neg_a, h);
     if (found == LOOKUP_BAD) {
         return false;
     }
@@ -1106,7 +1105,8 @@ ed25519_fast_verify(const uint8_t key[ED25519_FAST_KEY_SIZE], const uint8_t *msg
     ASSERT(msg != NULL || size == 0);
     curve_init();
     struct ext sum;
-    if (!verify_point(key, msg, size, sig, &sum)) {
+    const struct ed25519_fast_item item = { .key = key, .msg = msg, .size = size, .sig = sig };
+    if (!verify_point(&item, &sum)) {
         return ERR_BAD_SIGNATURE;
     }
     uint8_t check[32];
@@ -1173,11 +1173,12 @@ verify_group(const struct ed25519_fast_item *items, size_t count, enum err *resu
         const struct ed25519_fast_item *it = &items[i];
         ASSERT(it->key != NULL && it->sig != NULL && (it->msg != NULL || it->size == 0));
         results[i] = ERR_BAD_SIGNATURE;
-        struct key_entry own;
+        struct key_entry own; /* the scalar loop's tables */
+        // cppcheck-suppress uninitvar ; verify_prepare fills *entry in before any read
         struct key_entry *entry = vector ? &lanes.entry[lanes.n] : &own;
         struct ext neg_a;
         uint8_t h[SCALAR_SIZE];
-        enum lookup found = verify_prepare(it->key, it->msg, it->size, it->sig, entry, &neg_a, h);
+        enum lookup found = verify_prepare(it, entry, &neg_a, h);
         if (found == LOOKUP_BAD) {
             continue;
         }

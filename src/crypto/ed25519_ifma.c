@@ -141,11 +141,11 @@ vfe_sqr(struct vfe *r, const struct vfe *a)
         n[c] = zero;
     }
 #pragma GCC unroll 10
-    for (int i = 0; i < 5; i++) {
+    for (size_t i = 0; i < 5; i++) {
         l[2 * i] = _mm512_madd52lo_epu64(l[2 * i], a->v[i], a->v[i]);
         m[2 * i + 1] = _mm512_madd52hi_epu64(m[2 * i + 1], a->v[i], a->v[i]);
 #pragma GCC unroll 10
-        for (int j = i + 1; j < 5; j++) {
+        for (size_t j = i + 1; j < 5; j++) {
             m[i + j] = _mm512_madd52lo_epu64(m[i + j], a->v[i], a->v[j]);
             n[i + j + 1] = _mm512_madd52hi_epu64(n[i + j + 1], a->v[i], a->v[j]);
         }
@@ -327,36 +327,26 @@ static void
 regular_digits(const uint8_t scalar[32], unsigned width, size_t count, int8_t *digits,
                bool *out_even)
 {
-    uint64_t k[5];
-    for (size_t i = 0; i < 4; i++) {
-        uint64_t w = 0;
-#pragma GCC unroll 10
-        for (int j = 7; j >= 0; j--) {
-            w = (w << 8) | scalar[8 * i + (size_t)j];
-        }
-        k[i] = w;
+    uint64_t k[5] = { 0 };
+    for (size_t i = 0; i < 32; i++) {
+        k[i / 8] |= (uint64_t)scalar[i] << (8 * (i % 8));
     }
-    k[4] = 0;
     ASSERT((k[3] >> 61) == 0);
     *out_even = (k[0] & 1) == 0;
     k[0] |= 1; /* an even k becomes k + 1 */
     const uint64_t mask = (UINT64_C(1) << (width + 1)) - 1;
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = 0; i + 1 < count; i++) {
         size_t pos = width * i;
-        size_t word = pos / 64;
         size_t bit = pos % 64;
-        uint64_t window = k[word] >> bit;
+        uint64_t window = k[pos / 64] >> bit;
         if (bit + width + 1 > 64) {
-            window |= k[word + 1] << (64 - bit);
+            window |= k[pos / 64 + 1] << (64 - bit);
         }
         window = (window & mask) | 1;
-        if (i + 1 < count) {
-            digits[i] = (int8_t)((int)window - (1 << width));
-        } else {
-            ASSERT(window == 1);
-            digits[i] = 1;
-        }
+        digits[i] = (int8_t)((int)window - (1 << width));
     }
+    ASSERT(width * (count - 1) == 252);
+    digits[count - 1] = 1; /* (k >> 252) | 1, k below 2^253 */
 }
 
 /* The gather indexes (words from the table base) and the negative lanes of digit i of every
@@ -370,7 +360,8 @@ digit_index(int8_t digits[LANES][A_DIGITS], size_t i, size_t chunk, size_t per_c
     for (size_t l = 0; l < LANES; l++) {
         int d = (int)digits[l][i];
         size_t j = (size_t)(d > 0 ? d : -d) / 2;
-        idx[l] = (long long)(offset[l] + (chunk * per_chunk + j) * WORDS);
+        size_t at = offset[l] + (chunk * per_chunk + j) * WORDS;
+        idx[l] = (long long)at;
         neg |= (unsigned)(d < 0) << l;
     }
     *out_neg = (__mmask8)neg;

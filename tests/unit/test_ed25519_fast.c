@@ -929,6 +929,35 @@ must_calloc(size_t count, size_t size)
     return p;
 }
 
+/* verify_many on slices of every size around the group and lane counts, at many offsets. */
+static void
+verify_many_slices(const struct many_case *c, const struct ed25519_fast_item *items,
+                   enum err *results)
+{
+    static const size_t counts[] = { 0,
+                                     1,
+                                     2,
+                                     3,
+                                     8,
+                                     9,
+                                     ED25519_FAST_GROUP - 1,
+                                     ED25519_FAST_GROUP,
+                                     ED25519_FAST_GROUP + 1,
+                                     2 * ED25519_FAST_GROUP + 3,
+                                     MANY_CASES };
+    for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+        for (size_t start = 0; start + counts[k] <= MANY_CASES; start += 37) {
+            for (size_t i = 0; i < counts[k]; i++) {
+                results[start + i] = ERR_CLOSED; /* neither answer */
+            }
+            ed25519_fast_verify_many(items + start, counts[k], results + start);
+            for (size_t i = start; i < start + counts[k]; i++) {
+                assert_int_equal(results[i], c[i].want);
+            }
+        }
+    }
+}
+
 static void
 test_verify_many(void **state)
 {
@@ -945,27 +974,9 @@ test_verify_many(void **state)
         valid += c[i].want == ERR_OK;
     }
     assert_true(valid > MANY_CASES / 8 && valid < MANY_CASES); /* both kinds present */
-    static const size_t counts[] = { 0,
-                                     1,
-                                     2,
-                                     ED25519_FAST_GROUP - 1,
-                                     ED25519_FAST_GROUP,
-                                     ED25519_FAST_GROUP + 1,
-                                     2 * ED25519_FAST_GROUP + 3,
-                                     MANY_CASES };
     for (int vector = 1; vector >= 0; vector--) { /* the 8-lane loop (if the CPU can), scalar */
         (void)ed25519_fast_set_ifma(vector == 1);
-        for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
-            for (size_t start = 0; start + counts[k] <= MANY_CASES; start += 37) {
-                for (size_t i = 0; i < counts[k]; i++) {
-                    results[start + i] = ERR_CLOSED; /* neither answer */
-                }
-                ed25519_fast_verify_many(items + start, counts[k], results + start);
-                for (size_t i = start; i < start + counts[k]; i++) {
-                    assert_int_equal(results[i], c[i].want);
-                }
-            }
-        }
+        verify_many_slices(c, items, results);
     }
     (void)ed25519_fast_set_ifma(true);
     /* Through sign.h, mixed with SM2 items (valid and not) and algorithm mismatches. */
