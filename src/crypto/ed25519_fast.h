@@ -7,7 +7,11 @@
  * 2^32 B, ..., 2^224 B (32 each, built once, 24 KiB) and of -A, 2^32 (-A), ..., 2^224 (-A)
  * (8 each: P, 3P, ..., 15P, per key): about 2.5x (2,000 keys in turn) to 3x (one key) faster
  * than libsodium on cached keys (8 rather than 4 odd multiples per key: ~6 % faster, for
- * twice the cache memory; bench/README.md, session 6). A key's first sight is verified
+ * twice the cache memory; bench/README.md, session 6). On a CPU with AVX-512 IFMA (checked at
+ * run time), ed25519_fast_verify_many computes s*B - h*A of cached keys 8 signatures at a time
+ * (ed25519_ifma.h: one signature per vector lane, a regular recoding of the scalars over the
+ * same tables; ~2.4x faster per signature in groups), the scalar loop otherwise and for
+ * fewer than 3 cached keys in a group. A key's first sight is verified
  * without tables (one wNAF loop of 253 doublings, 8 odd multiples of -A: about libsodium's
  * cost) and only remembered; its second sight builds and caches the tables (224 doublings
  * and 7 additions per chunk, once). Verification only: every input is public, so the code
