@@ -24,12 +24,14 @@
 
 #include "crypto/ed25519_fast_internal.h"
 
+/* The tables' geometry (ed25519_fast.c): chunks, odd multiples per chunk of a key's table and
+ * of B's, and the words of a table point (y + x, y - x, 2dxy: canonical, 4 little-endian words
+ * each). */
 #define ED25519_IFMA_LANES       8
-#define ED25519_IFMA_CHUNKS      8  /* the tables' geometry (ed25519_fast.c) */
-#define ED25519_IFMA_A_TABLE     8  /* odd multiples per chunk of a key table */
-#define ED25519_IFMA_B_TABLE     32 /* odd multiples per chunk of B's table */
-#define ED25519_IFMA_POINT_WORDS 12 /* y + x, y - x, 2dxy: canonical, 4 little-endian words each \
-                                     */
+#define ED25519_IFMA_CHUNKS      8
+#define ED25519_IFMA_A_TABLE     8
+#define ED25519_IFMA_B_TABLE     32
+#define ED25519_IFMA_POINT_WORDS 12
 
 /* A projective point (X : Y : Z) of the result, limbs below 2^52. */
 struct ed25519_ifma_point {
