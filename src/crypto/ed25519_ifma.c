@@ -426,7 +426,7 @@ ed25519_ifma_mul_double(const uint8_t *const s[LANES], const uint8_t *const h[LA
         size_t n = na + nb;
         bool more_after = k == 0; /* the corrections of even scalars follow step 0 */
         if (started) {
-            vext_double(&acc, &acc, n > 0);
+            vext_double(&acc, &acc, n > 0 || more_after);
         }
         for (size_t j = 0; j < n; j++) {
             struct vpre q;
