@@ -319,6 +319,23 @@ vext_add(struct vext *r, const struct vext *p, const struct vpre *q, __mmask8 ne
     }
 }
 
+/* acc -= the table point at idx in the lanes of `lanes`; the other lanes add the identity
+ * (1, 1, 0). T only if need_t. */
+IFMA_INLINE void
+vext_sub_in(struct vext *acc, vec idx, const uint64_t *table, __mmask8 lanes, bool need_t)
+{
+    struct vpre one;
+    vfe_set(&one.ypx, 1);
+    vfe_set(&one.ymx, 1);
+    vfe_set(&one.xy2d, 0);
+    struct vpre q;
+    vpre_gather(&q, idx, table);
+    vfe_blend(&q.ypx, lanes, &one.ypx, &q.ypx);
+    vfe_blend(&q.ymx, lanes, &one.ymx, &q.ymx);
+    vfe_blend(&q.xy2d, lanes, &one.xy2d, &q.xy2d);
+    vext_add(acc, acc, &q, lanes, need_t);
+}
+
 /* The regular recoding of ed25519_ifma.h: digits[i] (weight 2^(w i)) for i < count, of the
  * scalar (below 2^253) or, if it is even, of scalar + 1 (*out_even says which). With k odd,
  * the remainder after i digits is (k >> w i) | 1, so digit i is that remainder's low w + 1 bits
@@ -368,8 +385,9 @@ digit_index(int8_t digits[LANES][A_DIGITS], size_t i, size_t chunk, size_t per_c
     return _mm512_loadu_si512(idx);
 }
 
+/* Lane l of a into r[l]. */
 IFMA_INLINE void
-vfe_store(struct ed25519_ifma_point out[LANES], size_t field, const struct vfe *a)
+vfe_unload(struct ed_fe r[LANES], const struct vfe *a)
 {
     uint64_t limbs[5][LANES];
 #pragma GCC unroll 10
@@ -377,10 +395,9 @@ vfe_store(struct ed25519_ifma_point out[LANES], size_t field, const struct vfe *
         _mm512_storeu_si512(limbs[i], a->v[i]);
     }
     for (size_t l = 0; l < LANES; l++) {
-        struct ed_fe *fe = field == 0 ? &out[l].x : field == 1 ? &out[l].y : &out[l].z;
 #pragma GCC unroll 10
         for (int i = 0; i < 5; i++) {
-            fe->v[i] = limbs[i][l];
+            r[l].v[i] = limbs[i][l];
         }
     }
 }
@@ -450,29 +467,22 @@ ed25519_ifma_mul_double(const uint8_t *const s[LANES], const uint8_t *const h[LA
     }
     ASSERT(started);
     /* an even scalar was recoded as scalar + 1: subtract the first point of its table (B, or
-     * P_l) in those lanes; the others add the identity (1, 1, 0) */
-    struct vpre one;
-    vfe_set(&one.ypx, 1);
-    vfe_set(&one.ymx, 1);
-    vfe_set(&one.xy2d, 0);
-    struct vpre q;
-    vpre_gather(&q, _mm512_setzero_si512(), b_table);
-    vfe_blend(&q.ypx, (__mmask8)s_even, &one.ypx, &q.ypx);
-    vfe_blend(&q.ymx, (__mmask8)s_even, &one.ymx, &q.ymx);
-    vfe_blend(&q.xy2d, (__mmask8)s_even, &one.xy2d, &q.xy2d);
-    vext_add(&acc, &acc, &q, (__mmask8)s_even, true);
+     * P_l) in those lanes */
     long long lane_base[LANES];
     for (size_t l = 0; l < LANES; l++) {
         lane_base[l] = (long long)a_offset[l];
     }
-    vpre_gather(&q, _mm512_loadu_si512(lane_base), a_tables);
-    vfe_blend(&q.ypx, (__mmask8)h_even, &one.ypx, &q.ypx);
-    vfe_blend(&q.ymx, (__mmask8)h_even, &one.ymx, &q.ymx);
-    vfe_blend(&q.xy2d, (__mmask8)h_even, &one.xy2d, &q.xy2d);
-    vext_add(&acc, &acc, &q, (__mmask8)h_even, false);
-    vfe_store(out, 0, &acc.x);
-    vfe_store(out, 1, &acc.y);
-    vfe_store(out, 2, &acc.z);
+    vext_sub_in(&acc, _mm512_setzero_si512(), b_table, (__mmask8)s_even, true);
+    vext_sub_in(&acc, _mm512_loadu_si512(lane_base), a_tables, (__mmask8)h_even, false);
+    struct ed_fe x[LANES];
+    struct ed_fe y[LANES];
+    struct ed_fe z[LANES];
+    vfe_unload(x, &acc.x);
+    vfe_unload(y, &acc.y);
+    vfe_unload(z, &acc.z);
+    for (size_t l = 0; l < LANES; l++) {
+        out[l] = (struct ed25519_ifma_point){ .x = x[l], .y = y[l], .z = z[l] };
+    }
 }
 
 static IFMA void
@@ -488,22 +498,6 @@ vfe_load(struct vfe *r, const struct ed_fe a[LANES])
 #pragma GCC unroll 10
     for (int i = 0; i < 5; i++) {
         r->v[i] = _mm512_loadu_si512(limbs[i]);
-    }
-}
-
-static IFMA void
-vfe_unload(struct ed_fe r[LANES], const struct vfe *a)
-{
-    uint64_t limbs[5][LANES];
-#pragma GCC unroll 10
-    for (int i = 0; i < 5; i++) {
-        _mm512_storeu_si512(limbs[i], a->v[i]);
-    }
-    for (size_t l = 0; l < LANES; l++) {
-#pragma GCC unroll 10
-        for (int i = 0; i < 5; i++) {
-            r[l].v[i] = limbs[i][l];
-        }
     }
 }
 
@@ -526,7 +520,7 @@ ed25519_ifma_field(const struct ed_fe a[LANES], const struct ed_fe b[LANES], str
     vfe_unload(d, &out);
 }
 
-#else /* not x86-64: never supported, never called */
+#else /* not x86-64: ed25519_ifma_supported() is false, so the others are never called */
 
 bool
 ed25519_ifma_supported(void)

@@ -14,7 +14,8 @@
  *
  * Only called when ed25519_ifma_supported() (the CPU has AVX-512F and IFMA and the OS saves
  * the vector state); the code is compiled for that target function by function, so the rest
- * of the program runs on any x86-64 (and other architectures build it as a stub). */
+ * of the program runs on any x86-64; on other architectures ed25519_ifma_supported() is false
+ * and the other two functions stop the program if called. */
 #ifndef LM_CRYPTO_ED25519_IFMA_H
 #define LM_CRYPTO_ED25519_IFMA_H
 
