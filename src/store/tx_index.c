@@ -30,6 +30,14 @@
 #define MEM_SLOTS_MIN      1024u
 #define FANIN_MAX          16u
 #define MERGE_CHECK_EVERY  65536u
+/* From this many runs on, merging comes before writing another run (the worker lets the
+ * frozen memtable wait, open merges in place): the list never fills while the writer adds. */
+#define RUNS_HIGH (TX_INDEX_RUNS_MAX * 3u / 4u)
+/* Open keeps at most this many of the runs it finds (the rest are rebuilt from the blocks),
+ * so at RUNS_HIGH over a hundred runs are ones open wrote itself, adjacent: it can merge. */
+#define RUNS_RECOVER_MAX (TX_INDEX_RUNS_MAX / 2u)
+_Static_assert(RUNS_RECOVER_MAX + FANIN_MAX < RUNS_HIGH && RUNS_HIGH < TX_INDEX_RUNS_MAX,
+               "room to merge");
 
 _Static_assert(sizeof(struct hash) == HASH_SIZE, "hashes are contiguous");
 
@@ -637,6 +645,24 @@ merge_pick(const struct tx_index *ix, struct run **inputs, uint32_t *out_level)
     return 0;
 }
 
+/* Under lock, when merge_pick has nothing and the list is at RUNS_HIGH: the newest two
+ * adjacent runs, whatever their levels (the result takes the higher one). */
+static uint32_t
+merge_pick_pair(const struct tx_index *ix, struct run **inputs, uint32_t *out_level)
+{
+    for (uint32_t i = ix->run_count; i >= 2; i--) {
+        struct run *a = ix->runs[i - 2];
+        struct run *b = ix->runs[i - 1];
+        if (mergeable(a, b) && a->count + b->count <= RUN_ENTRIES_MAX) {
+            inputs[0] = a;
+            inputs[1] = b;
+            *out_level = a->level > b->level ? a->level : b->level;
+            return 2;
+        }
+    }
+    return 0;
+}
+
 /* Writes the frozen memtable as a run and installs it (worker; called without lock). */
 static void
 worker_flush(struct tx_index *ix)
@@ -702,11 +728,17 @@ merge_next(struct run *const *inputs, uint32_t n, uint64_t *pos)
     return e;
 }
 
-/* Now and then during a merge: a frozen memtable does not wait for it; close stops it. */
+/* Now and then during a merge: a frozen memtable does not wait for it (unless the list is at
+ * RUNS_HIGH, when the merge must finish first); close stops it. */
 static enum err
 merge_pause(struct tx_index *ix)
 {
-    worker_flush(ix);
+    pthread_mutex_lock(&ix->lock);
+    bool room = ix->run_count < RUNS_HIGH;
+    pthread_mutex_unlock(&ix->lock);
+    if (room) {
+        worker_flush(ix);
+    }
     pthread_mutex_lock(&ix->lock);
     bool stop = ix->stop;
     pthread_mutex_unlock(&ix->lock);
@@ -794,16 +826,21 @@ worker_main(void *arg)
     thread_set_name("lm-txindex");
     pthread_mutex_lock(&ix->lock);
     while (!ix->stop) {
-        if (ix->frozen != NULL && !ix->flush_failed) {
+        struct run *inputs[FANIN_MAX];
+        uint32_t level = 0;
+        uint32_t n = ix->worker_err == ERR_OK ? merge_pick(ix, inputs, &level) : 0;
+        if (n == 0 && ix->worker_err == ERR_OK && ix->run_count >= RUNS_HIGH) {
+            n = merge_pick_pair(ix, inputs, &level);
+        }
+        /* A frozen memtable goes first, unless the list is at RUNS_HIGH and a merge can
+         * shorten it (the writer then waits in reserve, at twice the memtable). */
+        if (ix->frozen != NULL && !ix->flush_failed && (ix->run_count < RUNS_HIGH || n == 0)) {
             ix->busy = true;
             pthread_mutex_unlock(&ix->lock);
             worker_flush(ix);
             pthread_mutex_lock(&ix->lock);
             continue;
         }
-        struct run *inputs[FANIN_MAX];
-        uint32_t level = 0;
-        uint32_t n = ix->worker_err == ERR_OK ? merge_pick(ix, inputs, &level) : 0;
         if (n > 0) {
             for (uint32_t i = 0; i < n; i++) {
                 inputs[i]->merging = true;
@@ -829,12 +866,38 @@ worker_main(void *arg)
 
 /* ---- open ---- */
 
+/* At open (no worker yet): merges in place until the list is below RUNS_HIGH. */
+static enum err
+runs_compact(struct tx_index *ix)
+{
+    enum err rc = ERR_OK;
+    while (rc == ERR_OK && ix->run_count >= RUNS_HIGH) {
+        struct run *inputs[FANIN_MAX];
+        uint32_t level = 0;
+        uint32_t n = merge_pick(ix, inputs, &level);
+        if (n == 0) {
+            n = merge_pick_pair(ix, inputs, &level);
+        }
+        if (n == 0) {
+            return ERR_FULL; /* cannot happen: see RUNS_RECOVER_MAX */
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            inputs[i]->merging = true;
+        }
+        rc = merge_runs(ix, inputs, n, level);
+    }
+    return rc;
+}
+
 /* At open (no worker yet): writes the active memtable as a run and empties it. */
 static enum err
 active_flush(struct tx_index *ix)
 {
     struct run *r = NULL;
-    enum err rc = run_write_memtable(ix, &ix->active, &r);
+    enum err rc = runs_compact(ix);
+    if (rc == ERR_OK) {
+        rc = run_write_memtable(ix, &ix->active, &r);
+    }
     if (rc == ERR_OK) {
         rc = runs_insert(ix, r);
         if (rc != ERR_OK) {
@@ -942,12 +1005,13 @@ runs_recover(struct tx_index *ix, bool has_blocks, uint64_t first, uint64_t tip)
     for (size_t i = 0; i < found_count; i++) {
         struct run *r = found[i].r;
         bool disjoint = ix->run_count == 0 || r->lo > ix->runs[ix->run_count - 1]->hi;
-        if (rc == ERR_OK && disjoint && ix->run_count < TX_INDEX_RUNS_MAX) {
+        if (rc == ERR_OK && disjoint && ix->run_count < RUNS_RECOVER_MAX) {
             ix->runs[ix->run_count++] = r;
             continue;
         }
         if (rc == ERR_OK) {
-            run_remove_file(ix, r->name, "covered by another run");
+            run_remove_file(ix, r->name,
+                            disjoint ? "more runs than open keeps" : "covered by another run");
         }
         run_free(r);
     }

@@ -16,7 +16,9 @@
  *     level (same protocol; a base-fanin counter: at most fanin - 1 runs per level), so a
  *     lookup reads a few runs: memtable, frozen memtable, then runs newest first, each one
  *     fanout read and a binary search of its bucket (mmap). Each entry is rewritten once per
- *     level: log_fanin(entries / memtable_entries) times.
+ *     level: log_fanin(entries / memtable_entries) times. The list holds TX_INDEX_RUNS_MAX
+ *     runs; from 3/4 of that on, merging goes first (the frozen memtable waits, and at open
+ *     the rebuild merges as it goes), so it never fills, however far merges fell behind.
  * Nothing about the index is in LMDB. Crash safety comes from the run files themselves: at
  * open every run is verified in full (header, both checksums, name, range within the
  * blocks); a bad one is removed and never trusted, runs contained in a bigger one (merge

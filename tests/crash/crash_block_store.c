@@ -81,6 +81,7 @@ struct stats {
     unsigned runs_corrupt;    /* runs removed as corrupt at open */
     unsigned runs_rebuilt;    /* ranges rebuilt from the blocks at open */
     unsigned runs_damaged;    /* run files damaged by the test */
+    unsigned runs_open_max;   /* the most runs right after an open (the list holds 512) */
     unsigned rounds;
 };
 
@@ -515,6 +516,9 @@ round_run(const struct config *cfg, const struct paths *p, uint64_t *prng, struc
     enum err rc = store_open(p, &o);
     CHECK(rc == ERR_OK, "reopen after kill: %s", err_str(rc));
     CHECK(!torn || st->tail_cuts == cuts_before + 1, "a torn tail was not cut");
+    struct tx_index_stats ix;
+    block_store_tx_index_stats(o.store, &ix);
+    st->runs_open_max = ix.runs > st->runs_open_max ? ix.runs : st->runs_open_max;
     st->torn_injected += torn ? 1 : 0;
     uint64_t now_tip = 0;
     bool now_has = check_consistent(&o, &now_tip);
@@ -628,11 +632,11 @@ main(int argc, char **argv)
            cfg.iterations, elapsed, tip, st.blocks_written_by_writers, st.writer_blocks_max,
            st.tail_cuts, st.complete_uncommitted, st.torn_injected, st.torn_cut,
            st.segments_removed);
-    printf("crash_block_store: tx index: %u runs now; at reopens found %u unfinished runs and %u "
-           "merge inputs left behind, removed %u corrupt runs, rebuilt %u ranges from the "
-           "blocks (the test damaged %u runs)\n",
-           txs.runs, st.runs_unfinished, st.runs_covered, st.runs_corrupt, st.runs_rebuilt,
-           st.runs_damaged);
+    printf("crash_block_store: tx index: %u runs now, at most %u after an open; at reopens found "
+           "%u unfinished runs and %u merge inputs left behind, removed %u corrupt runs, rebuilt "
+           "%u ranges from the blocks (the test damaged %u runs)\n",
+           txs.runs, st.runs_open_max, st.runs_unfinished, st.runs_covered, st.runs_corrupt,
+           st.runs_rebuilt, st.runs_damaged);
     /* The runs must have crashed inside an append at least once, or the test proved little. */
     CHECK(cfg.iterations < 50 || st.tail_cuts > 0, "no kill ever left a tail to cut");
     CHECK(st.torn_cut >= st.torn_injected, "torn tails were not recognised as torn");
