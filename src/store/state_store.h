@@ -34,8 +34,9 @@
  * hold another transaction while calling them (LMDB: one txn per thread).
  * state_store_version_published, state_store_get/prove/root_at and the cache stats may run
  * on any thread: a reader takes the published version, then reads it (through the value
- * cache, which holds exactly one version, or LMDB); a version stays readable for
- * retain_versions commits after it was published. */
+ * cache, which holds exactly one version, or LMDB); version v stays readable until the
+ * commit of v + retain_versions, which may prune it a moment before that commit is published
+ * (a reader that finds v pruned may still see v + retain_versions - 1 published). */
 #ifndef LM_STORE_STATE_STORE_H
 #define LM_STORE_STATE_STORE_H
 

@@ -1357,10 +1357,16 @@ reader_main(void *arg)
             bool same =
                 rc == ERR_OK && out.size == strlen(want) && memcmp(out.data, want, out.size) == 0;
             /* A reader preempted for retain_versions commits may find its version pruned:
-             * the documented limit, not an error. */
+             * the documented limit, not an error. The commit that prunes it (the 16th after
+             * it) is in LMDB before it is published, so the published version read after the
+             * miss may still be one short (seen under ASan with a CPU hog: v 55, then 70). */
             bool pruned = rc == ERR_NOT_FOUND &&
-                          state_store_version_published(run->store) - v >= READER_RETAIN;
-            run->wrong += !same && !pruned ? 1 : 0;
+                          state_store_version_published(run->store) + 1 - v >= READER_RETAIN;
+            if (!same && !pruned && run->wrong++ == 0) {
+                print_message("reader: version %llu key %s: %s, %zu bytes, published now %llu\n",
+                              (unsigned long long)v, key, err_str(rc), out.size,
+                              (unsigned long long)state_store_version_published(run->store));
+            }
         }
     }
     buf_release(&out);
