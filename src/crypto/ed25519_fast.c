@@ -80,6 +80,7 @@ _Static_assert(sizeof(struct packed_point) == ED25519_IFMA_POINT_WORDS * sizeof(
  * two scalar loops (tables hot: ~15.6 µs for 8 lanes, ~8.5 µs per scalar loop), so 3 lanes are
  * the first clear win. */
 #define IFMA_LANES_MIN 3
+_Static_assert(ED25519_FAST_VECTOR == ED25519_IFMA_LANES, "the width ed25519_fast.h states");
 
 /* Set once under init_once, read-only afterwards. */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;

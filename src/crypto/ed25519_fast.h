@@ -43,6 +43,9 @@
 #define ED25519_FAST_KEYS_MAX 4096
 /* ed25519_fast_verify_many shares one field inversion among this many signatures. */
 #define ED25519_FAST_GROUP 16
+/* On a CPU with AVX-512 IFMA it computes this many signatures of cached keys at once; callers
+ * that split work should not hand it fewer (below 3 it falls back to the scalar loop). */
+#define ED25519_FAST_VECTOR 8
 
 struct ed25519_fast_item {
     const uint8_t *key; /* ED25519_FAST_KEY_SIZE bytes */

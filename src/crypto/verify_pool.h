@@ -4,7 +4,9 @@
  * Two ways in:
  *   - verify_pool_batch: synchronous. The calling thread verifies items itself and posts
  *     "help" jobs so idle workers join in; it returns when every item has a result. Used by
- *     block validation and certificate checks (many signatures, answer needed now).
+ *     block validation and certificate checks (many signatures, answer needed now). Each
+ *     thread claims at least ED25519_FAST_VECTOR items at a time, so a batch of up to 8 is
+ *     verified by the caller alone, in one vector where the CPU has AVX-512 IFMA.
  *   - verify_pool_submit: asynchronous, one signature copied by value into a bounded queue;
  *     a worker verifies it and calls the completion callback ON THE WORKER THREAD. The node
  *     must not touch loop-owned state there: its callback only hands the result to the event

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "base/mem.h"
+#include "crypto/ed25519_fast.h"
 #include "crypto/sign.h"
 #include "crypto/verify_cache.h"
 #include "crypto/verify_pool.h"
@@ -155,6 +156,28 @@ test_batch_equals_sequential(void **state)
         verify_pool_free(pool);
         verify_cache_free(cache);
     }
+}
+
+/* A batch no bigger than one Ed25519 vector (ED25519_FAST_VECTOR) stays on the caller's
+ * thread, whole: split in chunks of 1-2 for helpers it would take the scalar loop. */
+static void
+test_small_batch_not_split(void **state)
+{
+    (void)state;
+    struct verify_pool *pool = pool_new(4, 16, NULL);
+    enum err results[ITEM_COUNT];
+    for (size_t n = 1; n <= ED25519_FAST_VECTOR; n++) {
+        memset(results, 0, sizeof results);
+        verify_pool_batch(pool, corpus.items, n, results);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(results[i], corpus.expected[i]);
+        }
+    }
+    struct verify_pool_stats st;
+    verify_pool_get_stats(pool, &st);
+    assert_int_equal(st.helped, 0);
+    assert_int_equal(st.items, ED25519_FAST_VECTOR * (ED25519_FAST_VECTOR + 1) / 2);
+    verify_pool_free(pool);
 }
 
 /* Async results land here; guarded by lock. */
@@ -475,6 +498,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_equals_sequential),
+        cmocka_unit_test(test_small_batch_not_split),
         cmocka_unit_test(test_async),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_stress_two_threads),
