@@ -606,11 +606,30 @@ mergeable(const struct run *older, const struct run *newer)
     return !older->merging && !newer->merging && older->hi + 1 == newer->lo;
 }
 
+/* Under lock: the newest two adjacent runs, whatever their levels (the result takes the
+ * higher one); 0 if none can merge. */
+static uint32_t
+merge_pick_pair(const struct tx_index *ix, struct run **inputs, uint32_t *out_level)
+{
+    for (uint32_t i = ix->run_count; i >= 2; i--) {
+        struct run *a = ix->runs[i - 2];
+        struct run *b = ix->runs[i - 1];
+        if (mergeable(a, b) && a->count + b->count <= RUN_ENTRIES_MAX) {
+            inputs[0] = a;
+            inputs[1] = b;
+            *out_level = a->level > b->level ? a->level : b->level;
+            return 2;
+        }
+    }
+    return 0;
+}
+
 /* Under lock: what to merge next, oldest first, and the level of the result; 0 if nothing.
  * Levels work as a base-fanin counter: fanin adjacent runs of level L become one of L + 1,
  * so levels never increase towards newer runs and there are at most fanin - 1 runs per
  * level. A run of a lower level before a higher one (rebuilt at open in the middle of the
- * chain) is merged into its newer neighbour. */
+ * chain) is merged into its newer neighbour. At RUNS_HIGH runs or more, with nothing of that
+ * kind, the newest two adjacent runs (worker, open and settle all see the same choice). */
 static uint32_t
 merge_pick(const struct tx_index *ix, struct run **inputs, uint32_t *out_level)
 {
@@ -642,25 +661,8 @@ merge_pick(const struct tx_index *ix, struct run **inputs, uint32_t *out_level)
             return k;
         }
     }
-    return 0;
-}
-
-/* Under lock, when merge_pick has nothing and the list is at RUNS_HIGH: the newest two
- * adjacent runs, whatever their levels (the result takes the higher one). */
-static uint32_t
-merge_pick_pair(const struct tx_index *ix, struct run **inputs, uint32_t *out_level)
-{
-    for (uint32_t i = ix->run_count; i >= 2; i--) {
-        struct run *a = ix->runs[i - 2];
-        struct run *b = ix->runs[i - 1];
-        if (mergeable(a, b) && a->count + b->count <= RUN_ENTRIES_MAX) {
-            inputs[0] = a;
-            inputs[1] = b;
-            *out_level = a->level > b->level ? a->level : b->level;
-            return 2;
-        }
-    }
-    return 0;
+    /* From RUNS_HIGH on, any two adjacent runs rather than none: the list must not fill. */
+    return ix->run_count >= RUNS_HIGH ? merge_pick_pair(ix, inputs, out_level) : 0;
 }
 
 /* Writes the frozen memtable as a run and installs it (worker; called without lock). */
@@ -829,9 +831,6 @@ worker_main(void *arg)
         struct run *inputs[FANIN_MAX];
         uint32_t level = 0;
         uint32_t n = ix->worker_err == ERR_OK ? merge_pick(ix, inputs, &level) : 0;
-        if (n == 0 && ix->worker_err == ERR_OK && ix->run_count >= RUNS_HIGH) {
-            n = merge_pick_pair(ix, inputs, &level);
-        }
         /* A frozen memtable goes first, unless the list is at RUNS_HIGH and a merge can
          * shorten it (the writer then waits in reserve, at twice the memtable). */
         if (ix->frozen != NULL && !ix->flush_failed && (ix->run_count < RUNS_HIGH || n == 0)) {
@@ -875,9 +874,6 @@ runs_compact(struct tx_index *ix)
         struct run *inputs[FANIN_MAX];
         uint32_t level = 0;
         uint32_t n = merge_pick(ix, inputs, &level);
-        if (n == 0) {
-            n = merge_pick_pair(ix, inputs, &level);
-        }
         if (n == 0) {
             return ERR_FULL; /* cannot happen: see RUNS_RECOVER_MAX */
         }
