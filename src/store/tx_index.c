@@ -83,7 +83,8 @@ struct tx_index {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct memtable active;
-    struct memtable *frozen;             /* being written as a run by the worker, or NULL */
+    struct memtable *frozen; /* being written as a run by the worker, or NULL */
+    struct mem_slot *spare;  /* zeroed slots of mt_slots_for(memtable_entries), or NULL */
     struct run *runs[TX_INDEX_RUNS_MAX]; /* sorted by lo; ranges disjoint */
     uint32_t run_count;
     bool stop;
@@ -185,11 +186,29 @@ path_of(const struct tx_index *ix, const char *name, const char *suffix, char ou
 
 /* ---- memtable ---- */
 
-static void
-mt_init(struct memtable *m)
+/* Slots for `entries` entries at load <= 3/4: a power of two, at least MEM_SLOTS_MIN. */
+static size_t
+mt_slots_for(size_t entries)
 {
-    m->slots = mem_calloc(MEM_SLOTS_MIN, sizeof *m->slots);
-    m->mask = MEM_SLOTS_MIN - 1;
+    size_t size = MEM_SLOTS_MIN;
+    while (size * 3 < entries * 4) {
+        size *= 2;
+    }
+    return size;
+}
+
+/* An empty memtable sized for the index's memtable_entries, on the spare slots a flushed
+ * memtable left when there are some: a new table of that size (25 MB at the default) is
+ * fresh memory, a page fault and a zeroed page per 4 KiB on first touch, and growing to it
+ * by doubling rehashes and faults in twice that (~1.5 % of a devnet's CPU at full load,
+ * bench/README.md "Session 10"). Called with the lock held, or before the worker starts. */
+static void
+mt_init(struct tx_index *ix, struct memtable *m)
+{
+    size_t size = mt_slots_for(ix->memtable_entries);
+    m->slots = ix->spare != NULL ? ix->spare : mem_calloc(size, sizeof *m->slots);
+    ix->spare = NULL;
+    m->mask = size - 1;
     m->count = 0;
     m->has_range = false;
     m->lo = 0;
@@ -201,6 +220,24 @@ mt_release(struct memtable *m)
 {
     mem_free(m->slots);
     m->slots = NULL;
+}
+
+/* Releases a memtable no reader can see any more, keeping its slots, zeroed, as the spare when
+ * they have the index's size (a table that grew past it is freed). Takes the lock. */
+static void
+mt_recycle(struct tx_index *ix, struct memtable *m)
+{
+    size_t size = mt_slots_for(ix->memtable_entries);
+    if (m->mask + 1 == size) {
+        memset(m->slots, 0, size * sizeof *m->slots);
+        pthread_mutex_lock(&ix->lock);
+        if (ix->spare == NULL) {
+            ix->spare = m->slots;
+            m->slots = NULL;
+        }
+        pthread_mutex_unlock(&ix->lock);
+    }
+    mt_release(m);
 }
 
 static size_t
@@ -553,6 +590,7 @@ run_write_memtable(struct tx_index *ix, const struct memtable *m, struct run **o
     size_t n = 0;
     for (size_t i = 0; i <= m->mask; i++) {
         if (m->slots[i].used != 0) {
+            ASSERT(n < m->count); /* a recycled table was zeroed (mt_recycle) */
             sorted[n++] = m->slots[i];
         }
     }
@@ -696,7 +734,7 @@ worker_flush(struct tx_index *ix)
     pthread_cond_broadcast(&ix->cond);
     pthread_mutex_unlock(&ix->lock);
     if (rc == ERR_OK) {
-        mt_release(f);
+        mt_recycle(ix, f);
         mem_free(f);
     } else {
         log_error(LOG_STORE,
@@ -902,8 +940,8 @@ active_flush(struct tx_index *ix)
     }
     if (rc == ERR_OK) {
         ix->stats.runs_written++;
-        mt_release(&ix->active);
-        mt_init(&ix->active);
+        mt_recycle(ix, &ix->active);
+        mt_init(ix, &ix->active);
     }
     return rc;
 }
@@ -1076,7 +1114,7 @@ tx_index_open(const char *dir, const struct tx_index_options *options,
     ix->no_sync = options->no_sync;
     pthread_mutex_init(&ix->lock, NULL);
     pthread_cond_init(&ix->cond, NULL);
-    mt_init(&ix->active);
+    mt_init(ix, &ix->active);
     ix->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     enum err rc = ix->dir_fd >= 0 ? ERR_OK : err_of_errno(errno);
     if (rc == ERR_OK) {
@@ -1119,6 +1157,7 @@ tx_index_close(struct tx_index *ix)
         mem_free(ix->frozen);
     }
     mt_release(&ix->active);
+    mem_free(ix->spare);
     if (ix->dir_fd >= 0) {
         close(ix->dir_fd);
     }
@@ -1158,7 +1197,7 @@ tx_index_add(struct tx_index *ix, uint64_t height, const struct hash *hashes, si
     if (ix->active.count >= ix->memtable_entries && ix->frozen == NULL) {
         ix->frozen = mem_alloc(sizeof *ix->frozen);
         *ix->frozen = ix->active;
-        mt_init(&ix->active);
+        mt_init(ix, &ix->active);
         wake = true;
     }
     if (ix->flush_failed) {
