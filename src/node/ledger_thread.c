@@ -49,6 +49,29 @@ queue_push(struct lt_queue *q, struct lt_job *job)
     q->tail = job;
 }
 
+/* Queues an urgent job after the last queued job that is urgent or not passable (at the head
+ * if there is none): before the passable jobs behind it. */
+static void
+queue_push_urgent(struct lt_queue *q, struct lt_job *job)
+{
+    struct lt_job *after = NULL;
+    for (struct lt_job *j = q->head; j != NULL; j = j->next) {
+        if (j->urgent || !j->passable) {
+            after = j;
+        }
+    }
+    if (after == NULL) {
+        job->next = q->head;
+        q->head = job;
+    } else {
+        job->next = after->next;
+        after->next = job;
+    }
+    if (job->next == NULL) {
+        q->tail = job;
+    }
+}
+
 static struct lt_job *
 queue_take_all(struct lt_queue *q)
 {
@@ -188,7 +211,11 @@ ledger_thread_submit(struct ledger_thread *t, struct lt_job *job)
     ASSERT(job->run != NULL && job->done != NULL);
     t->pending++;
     ASSERT(pthread_mutex_lock(&t->lock) == 0);
-    queue_push(&t->runq, job);
+    if (job->urgent) {
+        queue_push_urgent(&t->runq, job);
+    } else {
+        queue_push(&t->runq, job);
+    }
     ASSERT(pthread_cond_signal(&t->cond) == 0);
     ASSERT(pthread_mutex_unlock(&t->lock) == 0);
 }

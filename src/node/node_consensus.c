@@ -375,6 +375,10 @@ job_submit(struct node_cons *nc, struct cons_job *j)
         }
         *tail = j;
     }
+    /* An execution on an uncommitted parent needs no commit queued before it (its parent's
+     * result is in wmap); one on the committed state waits for the commits before it. */
+    j->lt.urgent = j->kind == JOB_EXEC && !j->on_committed;
+    j->lt.passable = j->kind == JOB_COMMIT || j->kind == JOB_FREE;
     ledger_thread_submit(nc->lt, &j->lt);
     return ERR_OK;
 }
