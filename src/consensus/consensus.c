@@ -522,6 +522,22 @@ exec_park(struct consensus *c, const struct block_info *info, const struct block
                              .size = size };
 }
 
+/* Stores the parked block durably while it executes: the store's fsyncs overlap the
+ * execution instead of delaying the vote that follows the result. False: the store failed
+ * and the core halts (STYLE.md 2.5). */
+static bool
+park_persist(struct consensus *c, const struct hash *id)
+{
+    struct exec_wait *w = exec_find(c, id);
+    ASSERT(w != NULL);
+    if (c->env.persist_block(c->env.ctx, id, w->bytes, w->size) != ERR_OK) {
+        c->halted = true;
+        return false;
+    }
+    w->durable = true;
+    return true;
+}
+
 static void
 restore_clear(struct consensus *c)
 {
@@ -1221,6 +1237,7 @@ accept_block(struct consensus *c, const struct block *blk, const uint8_t *bytes,
     enum err rc = validate_block(c, blk, &id, parent, certified, &info);
     if (rc == ERR_AGAIN) {
         exec_park(c, &info, blk, bytes, size, false);
+        return park_persist(c, &id) ? ERR_AGAIN : ERR_IO;
     }
     if (rc != ERR_OK) {
         return rc;
@@ -1443,6 +1460,9 @@ propose(struct consensus *c)
     if (rc == ERR_AGAIN) {
         exec_park(c, &info, blk, bytes.data, bytes.size, true);
         sign_proposal(c, &id, info.round, bytes.data, bytes.size);
+        if (!c->halted) {
+            (void)park_persist(c, &id);
+        }
     } else if (rc == ERR_OK &&
                c->env.persist_block(c->env.ctx, &id, bytes.data, bytes.size) == ERR_OK) {
         b = tree_insert(c, blk, bytes.data, bytes.size, &info, parent);
@@ -2536,6 +2556,7 @@ consensus_on_txs_available(struct consensus *c)
 }
 
 static void restore_pass(struct consensus *c);
+static void restore_forget(struct consensus *c, const struct hash *id);
 
 /* Inserts a block whose execution result arrived; resumes what waited for it. */
 static void
@@ -2547,7 +2568,7 @@ exec_finish(struct consensus *c, struct exec_wait *w, struct cblock *parent,
     w->info.next_epoch_vs_hash = res->next_epoch_vs_hash;
     enum err rc = block_decode(w->bytes, w->size, c->tmp_block);
     ASSERT(rc == ERR_OK); /* decoded when it was parked */
-    if (c->env.persist_block(c->env.ctx, &w->info.id, w->bytes, w->size) != ERR_OK) {
+    if (!w->durable && c->env.persist_block(c->env.ctx, &w->info.id, w->bytes, w->size) != ERR_OK) {
         c->halted = true;
         return;
     }
@@ -2590,6 +2611,7 @@ consensus_on_executed(struct consensus *c, const struct hash *block_id, enum err
         c->stats.exec_results_ignored++; /* its parent was pruned */
     } else if (result != ERR_OK) {
         c->stats.dropped_invalid_block++;
+        restore_forget(c, block_id);
         if (c->rt.active && c->rt.exec_wait && hash_equal(&c->rt.exec_id, block_id)) {
             retrieval_done(c); /* the fetched chain is invalid */
         }
@@ -2737,6 +2759,26 @@ restored(struct consensus *c, const struct cblock *b)
     if (c->self >= 0 && c->safety.has_proposal && c->safety.proposal_round == c->current_round &&
         hash_equal(&b->id, &c->safety.proposal_id)) {
         broadcast_proposal(c, b->bytes, b->size, &c->safety.proposal_sig);
+    }
+}
+
+/* Drops a restart block whose execution failed, so that restore_pass does not execute it
+ * again (a block is stored durably when parked, before its result). */
+static void
+restore_forget(struct consensus *c, const struct hash *id)
+{
+    size_t i = 0;
+    while (i < c->restore_count) {
+        struct hash rid;
+        if (block_decode(c->restore[i].bytes, c->restore[i].size, c->tmp_block) == ERR_OK) {
+            block_header_id(c->cfg.chain.alg, &c->tmp_block->header, &rid);
+            if (hash_equal(&rid, id)) {
+                mem_free(c->restore[i].bytes);
+                c->restore[i] = c->restore[--c->restore_count];
+                continue;
+            }
+        }
+        i++;
     }
 }
 

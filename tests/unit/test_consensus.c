@@ -56,6 +56,7 @@ struct harness {
     struct qc epoch_qc;
     uint64_t epoch_end_height; /* execution ends the epoch at this height (0: never) */
     int commits;
+    int block_persists;      /* env->persist_block calls */
     bool async;              /* h_execute starts executions and returns ERR_AGAIN */
     uint8_t tx_tag;          /* varies the crafted payload (distinct blocks for one round) */
     struct hash started[32]; /* blocks whose execution h_execute started, in order */
@@ -144,6 +145,7 @@ h_persist_block(void *ctx, const struct hash *id, const uint8_t *b, size_t size)
     (void)id;
     (void)b;
     (void)size;
+    hx->block_persists++;
     return ERR_OK;
 }
 
@@ -826,7 +828,10 @@ test_async_vote_only_after_result(void **state)
     deliver(1, &b1.msg);                             /* a duplicate does not execute twice */
     assert_int_equal(hx->nstarted, 1);
     int persists = hx->persists;
+    int block_persists = hx->block_persists; /* stored while it executes, once */
+    assert_true(block_persists >= 1);
     executed(&b1.info.id, ERR_OK);
+    assert_int_equal(hx->block_persists, block_persists);
     const struct sent *v = must_find(CONS_MSG_VOTE);
     assert_int_equal(v->to, 2);
     assert_true(v->persists_before > persists);
@@ -1007,6 +1012,44 @@ test_async_own_block(void **state)
     mem_free(qc2);
     buf_release(&b1.msg);
     buf_release(&b2.msg);
+}
+
+/* A durable block whose execution fails at a restart (blocks are stored when parked, before
+ * their result) is dropped, not executed again after every result. */
+static void
+test_async_restart_invalid_durable_block(void **state)
+{
+    (void)state;
+    async_restart();
+    struct crafted b1;
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, false, &b1);
+    struct cons_msg *m = mem_alloc(sizeof *m);
+    assert_int_equal(cons_msg_decode(b1.msg.data, b1.msg.size, m), ERR_OK);
+    struct buf block;
+    buf_init(&block, CONS_MSG_SIZE_MAX);
+    assert_int_equal(block_encode(&block, &m->u.proposal.block), ERR_OK);
+    consensus_free(hx->c);
+    hx->c = NULL;
+    clear_out();
+    hx->nstarted = 0;
+    struct cons_start st = { .validators = &hx->vs,
+                             .epoch_root = hx->genesis,
+                             .committed_root = hx->genesis };
+    const struct byte_span blocks[1] = { { block.data, block.size } };
+    st.blocks = blocks;
+    st.block_count = 1;
+    secret_key_public(hx->keys[SELF], &st.self_key);
+    assert_int_equal(consensus_new(&hx->cfg, &h_env, &hx->c), ERR_OK);
+    assert_int_equal(consensus_start(hx->c, &st), ERR_OK);
+    assert_int_equal(hx->nstarted, 1);
+    executed(&b1.info.id, ERR_MALFORMED);
+    assert_int_equal(hx->nstarted, 1); /* with the result, restore_pass started it again */
+    assert_int_equal(consensus_exec_pending(hx->c), 0);
+    assert_int_equal(consensus_tree_size(hx->c), 1);
+    assert_int_equal(consensus_stats(hx->c)->dropped_invalid_block, 1);
+    buf_release(&block);
+    mem_free(m);
+    buf_release(&b1.msg);
 }
 
 /* Rounds 1 and 2 certified, round 3 (ours) entered through a sync message at `now_us`. The
@@ -1204,6 +1247,7 @@ main(void)
         cmocka_unit_test(test_async_stale_results_ignored),
         cmocka_unit_test(test_async_out_of_order),
         cmocka_unit_test(test_async_own_block),
+        cmocka_unit_test(test_async_restart_invalid_durable_block),
         cmocka_unit_test(test_async_retrieval_chain),
         cmocka_unit_test(test_async_pending_bound),
         cmocka_unit_test(test_tc_persisted_and_restored),
