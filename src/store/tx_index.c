@@ -582,20 +582,30 @@ run_writer_finish(struct tx_index *ix, struct run_writer *w, struct run **out)
 
 /* Writes a memtable (not modified; the caller keeps readers off it only for writing) as
  * run lo..hi. */
+/* The memtable's m->count entries in hash order (mem_free it). */
+static struct mem_slot *
+mt_sorted(const struct memtable *m)
+{
+    struct mem_slot *sorted = mem_calloc(m->count > 0 ? m->count : 1, sizeof *sorted);
+    size_t n = 0;
+    for (size_t i = 0; i <= m->mask; i++) {
+        if (m->slots[i].used == 0) {
+            continue;
+        }
+        ASSERT(n < m->count); /* a recycled table was zeroed (mt_recycle) */
+        sorted[n++] = m->slots[i];
+    }
+    ASSERT(n == m->count);
+    qsort(sorted, n, sizeof *sorted, slot_compare);
+    return sorted;
+}
+
 static enum err
 run_write_memtable(struct tx_index *ix, const struct memtable *m, struct run **out)
 {
     ASSERT(m->has_range);
-    struct mem_slot *sorted = mem_calloc(m->count > 0 ? m->count : 1, sizeof *sorted);
-    size_t n = 0;
-    for (size_t i = 0; i <= m->mask; i++) {
-        if (m->slots[i].used != 0) {
-            ASSERT(n < m->count); /* a recycled table was zeroed (mt_recycle) */
-            sorted[n++] = m->slots[i];
-        }
-    }
-    ASSERT(n == m->count);
-    qsort(sorted, n, sizeof *sorted, slot_compare);
+    struct mem_slot *sorted = mt_sorted(m);
+    size_t n = m->count;
     struct run_writer w;
     enum err rc = run_writer_begin(ix, m->lo, m->hi, 0, &w);
     for (size_t i = 0; rc == ERR_OK && i < n; i++) {

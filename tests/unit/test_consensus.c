@@ -231,12 +231,16 @@ static const struct consensus_env h_env = {
     .next_validator_set = h_next_vs,
 };
 
+/* Starts the node with its stored safety record and TC (with_record) and `count` durable
+ * blocks. */
 static void
-start_node(bool with_record)
+start_node_with(bool with_record, const struct byte_span *blocks, size_t count)
 {
     struct cons_start st = { .validators = &hx->vs,
                              .epoch_root = hx->genesis,
-                             .committed_root = hx->genesis };
+                             .committed_root = hx->genesis,
+                             .blocks = blocks,
+                             .block_count = count };
     if (with_record) {
         st.safety_record = (struct byte_span){ hx->safety, hx->safety_size };
         st.high_tc = (struct byte_span){ hx->tc, hx->tc_size };
@@ -244,6 +248,12 @@ start_node(bool with_record)
     secret_key_public(hx->keys[SELF], &st.self_key);
     assert_int_equal(consensus_new(&hx->cfg, &h_env, &hx->c), ERR_OK);
     assert_int_equal(consensus_start(hx->c, &st), ERR_OK);
+}
+
+static void
+start_node(bool with_record)
+{
+    start_node_with(with_record, NULL, 0);
 }
 
 static void
@@ -1032,15 +1042,8 @@ test_async_restart_invalid_durable_block(void **state)
     hx->c = NULL;
     clear_out();
     hx->nstarted = 0;
-    struct cons_start st = { .validators = &hx->vs,
-                             .epoch_root = hx->genesis,
-                             .committed_root = hx->genesis };
     const struct byte_span blocks[1] = { { block.data, block.size } };
-    st.blocks = blocks;
-    st.block_count = 1;
-    secret_key_public(hx->keys[SELF], &st.self_key);
-    assert_int_equal(consensus_new(&hx->cfg, &h_env, &hx->c), ERR_OK);
-    assert_int_equal(consensus_start(hx->c, &st), ERR_OK);
+    start_node_with(false, blocks, 1);
     assert_int_equal(hx->nstarted, 1);
     executed(&b1.info.id, ERR_MALFORMED);
     assert_int_equal(hx->nstarted, 1); /* with the result, restore_pass started it again */
