@@ -580,8 +580,6 @@ run_writer_finish(struct tx_index *ix, struct run_writer *w, struct run **out)
     return rc;
 }
 
-/* Writes a memtable (not modified; the caller keeps readers off it only for writing) as
- * run lo..hi. */
 /* The memtable's m->count entries in hash order (mem_free it). */
 static struct mem_slot *
 mt_sorted(const struct memtable *m)
@@ -600,6 +598,8 @@ mt_sorted(const struct memtable *m)
     return sorted;
 }
 
+/* Writes a memtable (not modified; the caller keeps readers off it only for writing) as
+ * run lo..hi. */
 static enum err
 run_write_memtable(struct tx_index *ix, const struct memtable *m, struct run **out)
 {
