@@ -503,8 +503,10 @@ exec_slot(struct consensus *c, uint64_t round)
     return low->info.round < round ? low : NULL;
 }
 
-/* Parks a block whose execution env->execute started (validate_block made sure of a slot). */
-static void
+/* Parks a block whose execution env->execute started (validate_block made sure of a slot)
+ * and stores it durably now: the store's fsyncs overlap the execution instead of delaying the
+ * vote that follows the result. False: the store failed and the core halts (STYLE.md 2.5). */
+static bool
 exec_park(struct consensus *c, const struct block_info *info, const struct block *blk,
           const uint8_t *bytes, size_t size, bool own)
 {
@@ -520,21 +522,10 @@ exec_park(struct consensus *c, const struct block_info *info, const struct block
                              .parent_id = blk->header.parent_id,
                              .bytes = dup_bytes(bytes, size),
                              .size = size };
-}
-
-/* Stores the parked block durably while it executes: the store's fsyncs overlap the
- * execution instead of delaying the vote that follows the result. False: the store failed
- * and the core halts (STYLE.md 2.5). */
-static bool
-park_persist(struct consensus *c, const struct hash *id)
-{
-    struct exec_wait *w = exec_find(c, id);
-    ASSERT(w != NULL);
-    if (c->env.persist_block(c->env.ctx, id, w->bytes, w->size) != ERR_OK) {
+    if (c->env.persist_block(c->env.ctx, &info->id, bytes, size) != ERR_OK) {
         c->halted = true;
         return false;
     }
-    w->durable = true;
     return true;
 }
 
@@ -1236,8 +1227,7 @@ accept_block(struct consensus *c, const struct block *blk, const uint8_t *bytes,
     struct block_info info;
     enum err rc = validate_block(c, blk, &id, parent, certified, &info);
     if (rc == ERR_AGAIN) {
-        exec_park(c, &info, blk, bytes, size, false);
-        return park_persist(c, &id) ? ERR_AGAIN : ERR_IO;
+        return exec_park(c, &info, blk, bytes, size, false) ? ERR_AGAIN : ERR_IO;
     }
     if (rc != ERR_OK) {
         return rc;
@@ -1452,8 +1442,7 @@ propose(struct consensus *c)
     rc = validate_block(c, blk, &id, parent, false, &info);
     struct cblock *b = NULL;
     if (rc == ERR_AGAIN) {
-        exec_park(c, &info, blk, bytes.data, bytes.size, true); /* sent once executed */
-        (void)park_persist(c, &id);
+        (void)exec_park(c, &info, blk, bytes.data, bytes.size, true); /* sent once executed */
     } else if (rc == ERR_OK &&
                c->env.persist_block(c->env.ctx, &id, bytes.data, bytes.size) == ERR_OK) {
         b = tree_insert(c, blk, bytes.data, bytes.size, &info, parent);
@@ -2559,10 +2548,6 @@ exec_finish(struct consensus *c, struct exec_wait *w, struct cblock *parent,
     w->info.next_epoch_vs_hash = res->next_epoch_vs_hash;
     enum err rc = block_decode(w->bytes, w->size, c->tmp_block);
     ASSERT(rc == ERR_OK); /* decoded when it was parked */
-    if (!w->durable && c->env.persist_block(c->env.ctx, &w->info.id, w->bytes, w->size) != ERR_OK) {
-        c->halted = true;
-        return;
-    }
     struct cblock *b = tree_insert(c, c->tmp_block, w->bytes, w->size, &w->info, parent);
     if (b == NULL) {
         c->stats.exec_dropped++; /* the tree is full */

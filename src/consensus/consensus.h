@@ -24,9 +24,11 @@
  * Asynchronous execution: env->execute may start the execution (e.g. on an executor thread)
  * and return ERR_AGAIN. The block and parent are borrowed for the call only: the env copies
  * what it needs. It later calls consensus_on_executed(c, block_id, result, res) on the
- * consensus thread, with the block id of the header (block_header_id). Until then the core
- * does not vote for the block, insert it into the tree, persist it with env->persist_block,
- * build on it or commit it: it parks a copy of the block (at most CONS_EXEC_PENDING_MAX at a
+ * consensus thread, with the block id of the header (block_header_id). The core stores the
+ * block with env->persist_block at once (the store overlaps the execution; a block whose
+ * result is invalid stays stored until pruned, and is not executed again at a restart).
+ * Until the result it does not vote for the block, insert it into the tree, build on it or
+ * commit it: it parks a copy of the block (at most CONS_EXEC_PENDING_MAX at a
  * time; when full, a block of a later round evicts the lowest-round one, others are
  * dropped and counted) and resumes the path that asked once the result arrives:
  *   - a proposal is handled again (vote only if its round is still current and the safety

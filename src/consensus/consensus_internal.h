@@ -81,7 +81,6 @@ struct epoch_entry {
 struct exec_wait {
     bool used;
     bool own;               /* this node's proposal: signed and sent once executed */
-    bool durable;           /* stored with env->persist_block when parked */
     struct block_info info; /* results not yet filled in */
     struct hash parent_id;
     uint8_t *bytes; /* the block encoding */
