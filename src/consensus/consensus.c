@@ -806,6 +806,25 @@ send_block_request(struct consensus *c)
     arm_retrieval_timer(c);
 }
 
+/* `want` changed: no peer has answered NOT_FOUND for it yet. */
+static void
+not_found_clear(struct consensus *c)
+{
+    memset(c->rt.not_found, 0, sizeof c->rt.not_found);
+    c->rt.not_found_count = 0;
+}
+
+static bool
+is_lost(const struct consensus *c, const struct hash *id)
+{
+    for (size_t i = 0; i < LOST_MAX; i++) {
+        if (hash_equal(&c->lost[i], id)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void
 retrieval_reset(struct consensus *c)
 {
@@ -816,6 +835,7 @@ retrieval_reset(struct consensus *c)
     c->rt.active = false;
     c->rt.exec_wait = false;
     c->rt.tries = 0;
+    not_found_clear(c);
 }
 
 /* Far behind: catch up through committed blocks first (bounded steps), then top-down. */
@@ -838,6 +858,7 @@ start_retrieval(struct consensus *c, const struct hash *want, uint64_t want_heig
     c->rt.want = *want;
     c->rt.mode = retrieval_mode_for(c, want_height);
     c->rt.tries = 0;
+    not_found_clear(c);
     c->rt.peer = (from < c->vs.count && !is_self(c, from))
                      ? from
                      : next_peer(c, leader_of(c, c->current_round));
@@ -857,6 +878,10 @@ insert_qc(struct consensus *c, const struct qc *qc, uint16_t from)
     if (b == NULL) {
         if (round <= c->root->info.round) {
             return V_DONE; /* below the committed root: nothing to learn */
+        }
+        if (is_lost(c, qc_block_id(qc))) {
+            c->stats.dropped_stale++; /* an orphan every peer pruned: nothing to learn */
+            return V_DONE;
         }
         if (exec_find(c, qc_block_id(qc)) != NULL) {
             return V_HOLD; /* retried once the block is executed */
@@ -2185,6 +2210,7 @@ on_top_down_response(struct consensus *c, const struct block_response *resp, uin
     }
     c->rt.want = expect; /* keep walking down */
     c->rt.tries = 0;
+    not_found_clear(c);
     send_block_request(c);
 }
 
@@ -2240,13 +2266,47 @@ ledger_next(struct consensus *c, size_t accepted)
     c->rt.mode = retrieval_mode_for(c, c->rt.target_height);
     c->rt.want = c->rt.target;
     c->rt.tries = 0;
+    not_found_clear(c);
     send_block_request(c);
+}
+
+static void retry_next_peer(struct consensus *c);
+
+/* The current peer lacks `want` (top-down): the next peer is asked at once. When every other
+ * validator lacks it, no peer can serve it: an orphan they all pruned (a certified block is
+ * stored by 2f+1 voters, who drop it only off the committed chain), or a reconfiguration
+ * suffix block their restarts dropped (take_epoch_cert goes around it). The target is
+ * remembered as lost, so that held messages naming it are dropped instead of starting this
+ * retrieval again, forever, ahead of the ones that can progress (sim seed "async 277"). */
+static void
+on_block_not_found(struct consensus *c, uint16_t from)
+{
+    uint8_t bit = (uint8_t)(1u << (from % 8u));
+    if ((c->rt.not_found[from / 8u] & bit) == 0) {
+        c->rt.not_found[from / 8u] |= bit;
+        c->rt.not_found_count++;
+    }
+    if (c->rt.not_found_count + 1u < c->vs.count) {
+        retry_next_peer(c);
+        return;
+    }
+    c->lost[c->lost_next] = c->rt.target;
+    c->lost_next = (c->lost_next + 1u) % LOST_MAX;
+    c->stats.retrievals_lost++;
+    log_info(LOG_CONSENSUS, "no peer has the chain of a certified block: dropped height=%llu",
+             (unsigned long long)c->rt.target_height);
+    retrieval_done(c);
 }
 
 static void
 on_block_response(struct consensus *c, uint16_t from)
 {
     const struct block_response *resp = &c->msg->u.block_response;
+    if (c->rt.active && !c->rt.exec_wait && from == c->rt.peer && c->rt.mode == RT_TOP_DOWN &&
+        resp->status == BLOCK_RESPONSE_NOT_FOUND) {
+        on_block_not_found(c, from);
+        return;
+    }
     if (!c->rt.active || c->rt.exec_wait || from != c->rt.peer ||
         resp->status != BLOCK_RESPONSE_OK) {
         c->stats.dropped_stale++;
@@ -2269,6 +2329,12 @@ on_retrieval_timer(struct consensus *c)
         connect_fetched(c); /* still executing: waits again (an evicted block re-executes) */
         return;
     }
+    retry_next_peer(c);
+}
+
+static void
+retry_next_peer(struct consensus *c)
+{
     c->rt.tries++;
     if (c->rt.tries >= RETRIEVAL_TRIES) {
         retrieval_done(c);
@@ -2318,6 +2384,42 @@ epoch_mismatch(struct consensus *c, uint16_t from, uint64_t their_epoch)
     mem_free(m);
 }
 
+/* The epoch-ending cert of an EpochChangeProof (this epoch's, verified here). It certifies a
+ * block X whose ledger info commits C; switching needs only C, which is committed on every
+ * peer. X may be one no peer can serve: the reconfiguration suffix above the ending block is
+ * never in the ledger, and a restarted peer keeps only the proof's headers (C and below),
+ * so when X is unknown, C is fetched and the commit applied from the cert alone. */
+static enum verdict
+take_epoch_cert(struct consensus *c, const struct qc *cert, uint16_t from)
+{
+    enum err rc = verify_qc(c, cert);
+    if (rc != ERR_OK) {
+        count_verify_error(c, rc);
+        return V_DONE;
+    }
+    if (tree_find(c, qc_block_id(cert)) != NULL) {
+        return insert_qc(c, cert, from);
+    }
+    const struct block_info *ci = &cert->ledger_info.commit_info;
+    if (ci->round <= c->root->info.round) {
+        return V_DONE;
+    }
+    if (tree_find(c, &ci->id) == NULL) {
+        if (exec_find(c, &ci->id) == NULL) {
+            start_retrieval(c, &ci->id, ci->height, from);
+        }
+        return V_HOLD; /* retried once C is in the tree */
+    }
+    encode_into(&c->enc);
+    rc = qc_encode(&c->enc, cert);
+    ASSERT(rc == ERR_OK);
+    uint8_t *copy = dup_bytes(c->enc.data, c->enc.size);
+    size_t copy_size = c->enc.size;
+    apply_commit(c, cert, copy, copy_size);
+    mem_free(copy);
+    return V_DONE;
+}
+
 static enum verdict
 on_epoch_proof(struct consensus *c, uint16_t from)
 {
@@ -2339,12 +2441,11 @@ on_epoch_proof(struct consensus *c, uint16_t from)
             c->stats.dropped_malformed++;
             return V_DONE;
         }
-        bool bad = false;
         struct qc *copy = mem_alloc(sizeof *copy);
         *copy = *cert;
-        enum verdict v = take_qc(c, copy, from, &bad);
+        enum verdict v = take_epoch_cert(c, copy, from);
         mem_free(copy);
-        return bad ? V_DONE : v;
+        return v;
     }
     return V_DONE;
 }

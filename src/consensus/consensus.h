@@ -63,6 +63,13 @@
  * failed_authors check, which depends on the node's committed history: a node still catching up may
  * see other leaders and must not refuse the certified chain. A pick's weights are power x weight
  *     with the powers scaled down (deterministically) so the total stays below 2^60.
+ *   - An EpochChangeProof's cert certifies a block X and commits C (the ending block or a
+ *     suffix block). When X is unknown the node fetches C (committed on every peer) and
+ *     applies the commit from the cert: X is a reconfiguration suffix block, never in the
+ *     ledger, and a restarted peer keeps only the headers from C down.
+ *   - Block retrieval asks the next peer at once on NOT_FOUND; when every other validator
+ *     answered NOT_FOUND the target is remembered as lost (the last 8), and messages whose
+ *     certificates name it are dropped instead of held (no peer can ever serve it).
  */
 #ifndef LM_CONSENSUS_CONSENSUS_H
 #define LM_CONSENSUS_CONSENSUS_H
@@ -254,6 +261,7 @@ struct consensus_stats {
     uint64_t evidence_found;
     uint64_t nondeterminism_alarms;
     uint64_t retrievals_started;
+    uint64_t retrievals_lost; /* every peer answered NOT_FOUND: messages naming it dropped */
     uint64_t epoch_changes;
     uint64_t sig_verifications; /* signature checks requested from env->verify */
     uint64_t cert_cache_hits;

@@ -11,6 +11,7 @@
 #define CERT_CACHE_SIZE 128 /* hashes of verified certificates */
 #define EPOCH_HISTORY   64  /* epoch-ending certs kept to serve EpochChangeProofs */
 #define RETRIEVAL_TRIES 8   /* peers tried before a retrieval is abandoned */
+#define LOST_MAX        8   /* blocks no peer had, remembered so held messages stop waiting */
 
 /* A block in the tree above (and including) the committed root. */
 struct cblock {
@@ -111,6 +112,10 @@ struct retrieval {
     size_t fetched_count;
     bool exec_wait;      /* the lowest fetched block (or its parent) is executing */
     struct hash exec_id; /* that lowest fetched block */
+    /* peers that answered NOT_FOUND for `want` (top-down): when every other validator has,
+     * no peer can serve the chain, and waiting for it would hold forever (on_block_not_found) */
+    uint8_t not_found[CONS_BITMAP_SIZE_MAX];
+    uint16_t not_found_count;
 };
 
 /* One committed block as leader reputation sees it (section 7 stage 2). */
@@ -187,6 +192,8 @@ struct consensus {
     struct raw_msg *restore; /* durable blocks waiting for a parent that is executing */
     size_t restore_count;
     struct retrieval rt;
+    struct hash lost[LOST_MAX]; /* retrieval targets every peer answered NOT_FOUND for */
+    size_t lost_next;
     uint64_t round_token;
     uint64_t propose_token;
 

@@ -661,19 +661,19 @@ dump_nodes(const struct sim *s)
                 (unsigned long long)node->committed_height);
         if (node->up) {
             const struct consensus_stats *st = consensus_stats(node->c);
-            fprintf(stderr,
-                    " c.epoch=%llu round=%llu lvr=%llu tree=%zu held=%zu retrievals=%llu "
-                    "stale=%llu wrong_epoch=%llu invalid=%llu bad_sig=%llu malformed=%llu",
-                    (unsigned long long)consensus_epoch(node->c),
-                    (unsigned long long)consensus_round(node->c),
-                    (unsigned long long)consensus_last_voted_round(node->c),
-                    consensus_tree_size(node->c), consensus_held_count(node->c),
-                    (unsigned long long)st->retrievals_started,
-                    (unsigned long long)st->dropped_stale,
-                    (unsigned long long)st->dropped_wrong_epoch,
-                    (unsigned long long)st->dropped_invalid_block,
-                    (unsigned long long)st->dropped_bad_signature,
-                    (unsigned long long)st->dropped_malformed);
+            fprintf(
+                stderr,
+                " c.epoch=%llu round=%llu lvr=%llu tree=%zu held=%zu retrievals=%llu "
+                "lost=%llu stale=%llu wrong_epoch=%llu invalid=%llu bad_sig=%llu malformed=%llu",
+                (unsigned long long)consensus_epoch(node->c),
+                (unsigned long long)consensus_round(node->c),
+                (unsigned long long)consensus_last_voted_round(node->c),
+                consensus_tree_size(node->c), consensus_held_count(node->c),
+                (unsigned long long)st->retrievals_started, (unsigned long long)st->retrievals_lost,
+                (unsigned long long)st->dropped_stale, (unsigned long long)st->dropped_wrong_epoch,
+                (unsigned long long)st->dropped_invalid_block,
+                (unsigned long long)st->dropped_bad_signature,
+                (unsigned long long)st->dropped_malformed);
         }
         fprintf(stderr, "\n");
     }

@@ -16,7 +16,10 @@
  *   - asynchronous execution (env->execute returns ERR_AGAIN): the vote only after the result,
  *     no vote for an invalid result, unknown and duplicate results ignored, results out of
  *     order (a child waits for its parent), the leader's own block sent once executed, the
- *     bound on pending executions. */
+ *     bound on pending executions;
+ *   - retrieval: a chain no peer has is given up after one NOT_FOUND per peer and stops
+ *     holding messages; an epoch proof whose certified block no peer serves is followed
+ *     through the block it commits. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -1119,6 +1122,46 @@ test_min_block_interval(void **state)
     hx->now_us = 0;
 }
 
+/* A BLOCK_RESPONSE carrying the block of a crafted proposal (NULL: status NOT_FOUND). */
+static void
+block_response(const struct crafted *b, struct buf *out)
+{
+    struct cons_msg *m = mem_calloc(1, sizeof *m);
+    struct buf block;
+    buf_init(&block, CONS_MSG_SIZE_MAX);
+    if (b != NULL) {
+        assert_int_equal(cons_msg_decode(b->msg.data, b->msg.size, m), ERR_OK);
+        assert_int_equal(block_encode(&block, &m->u.proposal.block), ERR_OK);
+    }
+    memset(m, 0, sizeof *m);
+    m->type = CONS_MSG_BLOCK_RESPONSE;
+    m->u.block_response.status = b != NULL ? BLOCK_RESPONSE_OK : BLOCK_RESPONSE_NOT_FOUND;
+    m->u.block_response.count = b != NULL ? 1 : 0;
+    m->u.block_response.blocks[0] = (struct byte_span){ block.data, block.size };
+    buf_init(out, CONS_MSG_SIZE_MAX);
+    assert_int_equal(cons_msg_encode(out, m), ERR_OK);
+    buf_release(&block);
+    mem_free(m);
+}
+
+/* The newest BLOCK_REQUEST sent: its peer and the block it asks for. */
+static int
+last_block_request(struct hash *want)
+{
+    for (size_t i = hx->nout; i > 0; i--) {
+        const struct sent *s = &hx->out[i - 1];
+        if (s->size > 0 && s->data[0] == CONS_MSG_BLOCK_REQUEST) {
+            struct cons_msg *m = mem_calloc(1, sizeof *m);
+            assert_int_equal(cons_msg_decode(s->data, s->size, m), ERR_OK);
+            *want = m->u.block_request.block_id;
+            mem_free(m);
+            return s->to;
+        }
+    }
+    fail_msg("no block request was sent");
+    return -1;
+}
+
 /* B2 names B1, which this node lacks: B1 is fetched, executes, and only then does the
  * retrieval end and B2 (held meanwhile) execute and get the vote. */
 static void
@@ -1135,20 +1178,8 @@ test_async_retrieval_chain(void **state)
     deliver(2, &b2.msg);
     const struct sent *q = must_find(CONS_MSG_BLOCK_REQUEST);
     assert_int_equal(q->to, 2);
-    /* the response: B1's block, as the proposal carried it */
-    struct cons_msg *m = mem_calloc(1, sizeof *m);
-    assert_int_equal(cons_msg_decode(b1.msg.data, b1.msg.size, m), ERR_OK);
-    struct buf block;
-    buf_init(&block, CONS_MSG_SIZE_MAX);
-    assert_int_equal(block_encode(&block, &m->u.proposal.block), ERR_OK);
-    memset(m, 0, sizeof *m);
-    m->type = CONS_MSG_BLOCK_RESPONSE;
-    m->u.block_response.status = BLOCK_RESPONSE_OK;
-    m->u.block_response.count = 1;
-    m->u.block_response.blocks[0] = (struct byte_span){ block.data, block.size };
-    struct buf resp;
-    buf_init(&resp, CONS_MSG_SIZE_MAX);
-    assert_int_equal(cons_msg_encode(&resp, m), ERR_OK);
+    struct buf resp; /* B1's block, as the proposal carried it */
+    block_response(&b1, &resp);
     deliver(2, &resp);
     assert_int_equal(hx->nstarted, 1); /* B1 executes; B2 waits */
     assert_true(hash_equal(&hx->started[0], &b1.info.id));
@@ -1165,12 +1196,132 @@ test_async_retrieval_chain(void **state)
     assert_int_equal(consensus_last_voted_round(hx->c), 2);
     assert_int_equal(consensus_exec_pending(hx->c), 0);
     assert_int_equal(consensus_tree_size(hx->c), 3);
-    mem_free(m);
     mem_free(qc1);
-    buf_release(&block);
     buf_release(&resp);
     buf_release(&b1.msg);
     buf_release(&b2.msg);
+}
+
+/* Every peer answers NOT_FOUND for the chain of a certified block (an orphan they pruned):
+ * each answer moves on to the next peer at once; after the last, the block is lost, the
+ * message waiting for it is dropped, and later messages naming it start no retrieval, so a
+ * retrieval that can succeed is not starved behind it (sim seed "async 277"). */
+static void
+test_retrieval_lost(void **state)
+{
+    (void)state;
+    hx->async = false;
+    restart(false);
+    const struct consensus_stats *st = consensus_stats(hx->c);
+    struct crafted b1;
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, true, &b1);
+    struct qc *qc1 = mem_alloc(sizeof *qc1);
+    certify(&b1.info, &hx->genesis, qc1);
+    struct crafted b2;
+    craft(2, &b1.info, qc1, NULL, true, &b2);
+    deliver(2, &b2.msg);
+    assert_int_equal(st->retrievals_started, 1);
+    struct buf nf;
+    block_response(NULL, &nf);
+    struct hash want;
+    const int peers[N - 1] = { 2, 0, 1 }; /* the sender first, then round-robin */
+    for (uint16_t k = 0; k < N - 1; k++) {
+        int peer = last_block_request(&want);
+        assert_true(hash_equal(&want, &b1.info.id));
+        assert_int_equal(peer, peers[k]);
+        assert_true(consensus_held_count(hx->c) > 0);
+        clear_out();
+        deliver((uint16_t)peer, &nf);
+    }
+    assert_int_equal(st->retrievals_lost, 1);
+    assert_null(find_sent(CONS_MSG_BLOCK_REQUEST));
+    assert_int_equal(consensus_held_count(hx->c), 0);
+    deliver(1, &b2.msg); /* names the lost block again: dropped */
+    assert_null(find_sent(CONS_MSG_BLOCK_REQUEST));
+    assert_int_equal(consensus_held_count(hx->c), 0);
+    /* a certified block the peers do have is fetched as usual */
+    hx->tx_tag = 1;
+    struct crafted b1x;
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, true, &b1x);
+    certify(&b1x.info, &hx->genesis, qc1);
+    struct crafted b2x;
+    craft(2, &b1x.info, qc1, NULL, true, &b2x);
+    deliver(1, &b2x.msg);
+    assert_int_equal(last_block_request(&want), 1);
+    assert_true(hash_equal(&want, &b1x.info.id));
+    struct buf resp;
+    block_response(&b1x, &resp);
+    deliver(1, &resp);
+    assert_int_equal(consensus_tree_size(hx->c), 3);
+    assert_int_equal(consensus_last_voted_round(hx->c), 2);
+    hx->tx_tag = 0;
+    mem_free(qc1);
+    buf_release(&nf);
+    buf_release(&resp);
+    buf_release(&b1.msg);
+    buf_release(&b2.msg);
+    buf_release(&b1x.msg);
+    buf_release(&b2x.msg);
+}
+
+/* An EpochChangeProof whose cert certifies a reconfiguration-suffix block X that no peer
+ * can serve (X is never in the ledger; a restarted peer keeps only the proof's headers):
+ * the node fetches the ending block C the cert commits, and switches epoch from the cert. */
+static void
+test_epoch_proof_fetches_committed_block(void **state)
+{
+    (void)state;
+    hx->async = false;
+    restart(false);
+    hx->vs.epoch = 2; /* the set that block 1 installs (h_next_vs) */
+    hx->epoch_end_height = 1;
+    struct crafted b1;
+    craft(1, &hx->genesis, &hx->epoch_qc, NULL, true, &b1);
+    assert_false(hash_is_zero(&b1.info.next_epoch_vs_hash));
+    struct qc *qc1 = mem_alloc(sizeof *qc1);
+    certify(&b1.info, &hx->genesis, qc1);
+    struct crafted x; /* suffix block: empty payload, same height */
+    craft(2, &b1.info, qc1, NULL, false, &x);
+    struct qc *cert = mem_alloc(sizeof *cert);
+    certify(&x.info, &b1.info, cert); /* commits B1, which ends epoch 1 */
+    assert_true(cert->ledger_info.has_commit);
+    struct buf cert_bytes;
+    struct buf set_bytes;
+    buf_init(&cert_bytes, CONS_MSG_SIZE_MAX);
+    buf_init(&set_bytes, VS_ENCODED_SIZE_MAX);
+    assert_int_equal(qc_encode(&cert_bytes, cert), ERR_OK);
+    assert_int_equal(validator_set_encode(&hx->vs, &set_bytes), ERR_OK);
+    struct cons_msg *m = mem_calloc(1, sizeof *m);
+    m->type = CONS_MSG_EPOCH_PROOF;
+    m->u.epoch_proof.count = 1;
+    m->u.epoch_proof.certs[0] = (struct byte_span){ cert_bytes.data, cert_bytes.size };
+    m->u.epoch_proof.sets[0] = (struct byte_span){ set_bytes.data, set_bytes.size };
+    struct buf proof;
+    buf_init(&proof, CONS_MSG_SIZE_MAX);
+    assert_int_equal(cons_msg_encode(&proof, m), ERR_OK);
+    int commits = hx->commits;
+    deliver(1, &proof);
+    struct hash want;
+    assert_int_equal(last_block_request(&want), 1);
+    assert_true(hash_equal(&want, &b1.info.id)); /* C, not X */
+    assert_int_equal(consensus_epoch(hx->c), 1);
+    struct buf resp;
+    block_response(&b1, &resp);
+    deliver(1, &resp);
+    assert_int_equal(consensus_epoch(hx->c), 2);
+    assert_int_equal(hx->commits, commits + 1);
+    assert_int_equal(consensus_held_count(hx->c), 0);
+    hx->vs.epoch = 1;
+    hx->epoch_end_height = 0;
+    mem_free(m);
+    mem_free(qc1);
+    mem_free(cert);
+    buf_release(&cert_bytes);
+    buf_release(&set_bytes);
+    buf_release(&proof);
+    buf_release(&resp);
+    buf_release(&b1.msg);
+    buf_release(&x.msg);
 }
 
 /* An equivocating leader floods one round with distinct valid blocks: at most
@@ -1238,6 +1389,8 @@ main(void)
         cmocka_unit_test(test_async_restart_invalid_durable_block),
         cmocka_unit_test(test_async_retrieval_chain),
         cmocka_unit_test(test_async_pending_bound),
+        cmocka_unit_test(test_retrieval_lost),
+        cmocka_unit_test(test_epoch_proof_fetches_committed_block),
         cmocka_unit_test(test_tc_persisted_and_restored),
         cmocka_unit_test(test_restored_tc_justifies_vote),
         cmocka_unit_test(test_tc_write_failure_halts),
