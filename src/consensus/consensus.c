@@ -1282,12 +1282,13 @@ put_header_and_sig(struct buf *b, const struct cblock *blk, const struct signatu
 }
 
 static void
-broadcast_proposal(struct consensus *c, const struct cblock *b, const struct signature *sig)
+broadcast_proposal(struct consensus *c, const uint8_t *block, size_t block_size,
+                   const struct signature *sig)
 {
     encode_into(&c->out);
     enum err rc = codec_put_u8(&c->out, CONS_MSG_PROPOSAL);
     if (rc == ERR_OK) {
-        rc = buf_append(&c->out, b->bytes, b->size);
+        rc = buf_append(&c->out, block, block_size);
     }
     if (rc == ERR_OK) {
         rc = codec_put_signature(&c->out, sig);
@@ -1377,25 +1378,30 @@ build_block(struct consensus *c, struct cblock *parent, struct block *blk, struc
     return ERR_OK;
 }
 
-/* Signs this round's own block (made durable and inserted), records it, broadcasts it. */
+/* Signs this round's own block (id, encoding), records it in the safety state and broadcasts
+ * it. The block may still be executing: the proposal digest covers the header only, and
+ * the leader votes for its block like every replica, once executed (the proposal it sent
+ * itself is parked and handled again then), so its execution runs alongside theirs instead
+ * of before them (a round is one execution shorter: bench/README.md "Session 10"). */
 static void
-sign_proposal(struct consensus *c, const struct cblock *b)
+sign_proposal(struct consensus *c, const struct hash *id, uint64_t round, const uint8_t *block,
+              size_t block_size)
 {
     struct hash digest;
-    proposal_digest(&c->cfg.chain, &b->id, &digest);
+    proposal_digest(&c->cfg.chain, id, &digest);
     struct signature sig;
     if (c->env.sign(c->env.ctx, &digest, &sig) != ERR_OK) {
         c->halted = true;
         return;
     }
     c->safety.has_proposal = true;
-    c->safety.proposal_round = b->info.round;
-    c->safety.proposal_id = b->id;
+    c->safety.proposal_round = round;
+    c->safety.proposal_id = *id;
     c->safety.proposal_sig = sig;
     if (!persist_safety(c)) {
         return;
     }
-    broadcast_proposal(c, b, &sig);
+    broadcast_proposal(c, block, block_size, &sig);
 }
 
 /* This round's own block is executing: no second one is built. */
@@ -1467,7 +1473,9 @@ propose(struct consensus *c)
     rc = validate_block(c, blk, &id, parent, false, &info);
     struct cblock *b = NULL;
     if (rc == ERR_AGAIN) {
-        (void)exec_park(c, &info, blk, bytes.data, bytes.size, true); /* sent once executed */
+        if (exec_park(c, &info, blk, bytes.data, bytes.size, true)) { /* stored */
+            sign_proposal(c, &id, info.round, bytes.data, bytes.size);
+        }
     } else if (rc == ERR_OK &&
                c->env.persist_block(c->env.ctx, &id, bytes.data, bytes.size) == ERR_OK) {
         b = tree_insert(c, blk, bytes.data, bytes.size, &info, parent);
@@ -1475,7 +1483,7 @@ propose(struct consensus *c)
     buf_release(&bytes);
     buf_release(&txs);
     if (b != NULL) {
-        sign_proposal(c, b);
+        sign_proposal(c, &b->id, b->info.round, b->bytes, b->size);
     } else if (rc != ERR_AGAIN) {
         log_warn(LOG_CONSENSUS, "cannot propose round=%llu err=%s",
                  (unsigned long long)c->current_round, err_name(rc));
@@ -2654,12 +2662,6 @@ exec_finish(struct consensus *c, struct exec_wait *w, struct cblock *parent,
         c->stats.exec_dropped++; /* the tree is full */
         return;
     }
-    uint64_t round = b->info.round;
-    if (w->own && c->self >= 0 && round == c->current_round &&
-        leader_of(c, round) == (uint16_t)c->self && round > c->safety.last_voted_round &&
-        !(c->safety.has_proposal && c->safety.proposal_round >= round)) {
-        sign_proposal(c, b);
-    }
     if (w->has_replay) {
         struct buf m;
         buf_init(&m, CONS_MSG_SIZE_MAX);
@@ -2841,7 +2843,7 @@ restored(struct consensus *c, const struct cblock *b)
     (void)take_qc(c, c->tmp_qc, CONS_PEER_NONE, &bad);
     if (c->self >= 0 && c->safety.has_proposal && c->safety.proposal_round == c->current_round &&
         hash_equal(&b->id, &c->safety.proposal_id)) {
-        broadcast_proposal(c, b, &c->safety.proposal_sig);
+        broadcast_proposal(c, b->bytes, b->size, &c->safety.proposal_sig);
     }
 }
 
@@ -3028,7 +3030,7 @@ resend_after_restart(struct consensus *c)
     if (c->safety.has_proposal && c->safety.proposal_round == c->current_round) {
         const struct cblock *b = tree_find(c, &c->safety.proposal_id);
         if (b != NULL && b->bytes != NULL) {
-            broadcast_proposal(c, b, &c->safety.proposal_sig);
+            broadcast_proposal(c, b->bytes, b->size, &c->safety.proposal_sig);
         }
     }
 }

@@ -33,8 +33,10 @@
  * dropped and counted) and resumes the path that asked once the result arrives:
  *   - a proposal is handled again (vote only if its round is still current and the safety
  *     rules allow: no vote after a timeout in that round);
- *   - the leader's own block is signed and broadcast if its round is still current and
- *     nothing was signed for it meanwhile (no second block is built while it executes);
+ *   - the leader's own block: it was signed and broadcast when its execution started (the
+ *     proposal digest covers the header, not the result), so the leader's execution runs
+ *     alongside the replicas'; like theirs, its vote waits for the result (the proposal it
+ *     sent itself is handled again); no second block is built while it executes;
  *   - a retrieved chain and the durable blocks of a restart continue bottom-up;
  *   - messages held for the block (a QC naming it, a child's proposal) are retried: a child
  *     is executed only after its parent's result, so results may arrive in any order.

@@ -81,7 +81,7 @@ struct epoch_entry {
  * checked; it enters the tree when consensus_on_executed brings them. */
 struct exec_wait {
     bool used;
-    bool own;               /* this node's proposal: signed and sent once executed */
+    bool own;               /* this node's proposal (sent when parked): none other is built */
     struct block_info info; /* results not yet filled in */
     struct hash parent_id;
     uint8_t *bytes; /* the block encoding */

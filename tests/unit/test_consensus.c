@@ -15,7 +15,7 @@
  *     accepted proposal, capped at base_timeout;
  *   - asynchronous execution (env->execute returns ERR_AGAIN): the vote only after the result,
  *     no vote for an invalid result, unknown and duplicate results ignored, results out of
- *     order (a child waits for its parent), the leader's own block sent once executed, the
+ *     order (a child waits for its parent), the leader's own block sent before its result, the
  *     bound on pending executions;
  *   - retrieval: a chain no peer has is given up after one NOT_FOUND per peer and stops
  *     holding messages; an epoch proof whose certified block no peer serves is followed
@@ -965,7 +965,8 @@ test_async_out_of_order(void **state)
     buf_release(&b5.msg);
 }
 
-/* Round 3 is ours: the block is built, executes, and is proposed only with its result. */
+/* Round 3 is ours: the block is built and proposed at once, while it executes (the proposal
+ * signs the header, not the result); our vote for it waits for the result, like a replica's. */
 static void
 test_async_own_block(void **state)
 {
@@ -987,24 +988,38 @@ test_async_own_block(void **state)
     deliver_sync(qc2, NULL);
     assert_int_equal(consensus_round(hx->c), 3);
     assert_int_equal(hx->nstarted, 3); /* our block executes */
-    assert_null(find_sent(CONS_MSG_PROPOSAL));
-    consensus_on_executed(hx->c, &hx->started[2], ERR_OK, &hx->results[2]);
     const struct sent *p = must_find(CONS_MSG_PROPOSAL);
     assert_int_equal(p->to, -1);
     assert_int_equal(proposal_txs(), 0);
-    /* round 7 (ours again) after a TC: the round times out while our block executes, so its
-     * result sends nothing (sign_proposal rule 1) */
+    assert_null(find_sent(CONS_MSG_VOTE));
+    assert_int_equal(consensus_last_voted_round(hx->c), 2);
+    clear_out();
+    consensus_on_executed(hx->c, &hx->started[2], ERR_OK, &hx->results[2]);
+    assert_null(find_sent(CONS_MSG_PROPOSAL)); /* not sent twice */
+    const struct sent *v = must_find(CONS_MSG_VOTE);
+    struct cons_msg *m = mem_alloc(sizeof *m);
+    assert_int_equal(cons_msg_decode(v->data, v->size, m), ERR_OK);
+    assert_int_equal(m->u.vote.vote.vote_data.proposed.round, 3);
+    assert_true(hash_equal(&m->u.vote.vote.vote_data.proposed.id, &hx->started[2]));
+    assert_int_equal(consensus_last_voted_round(hx->c), 3);
+    mem_free(m);
+    /* round 7 (ours again) after a TC: proposed at once; the round times out while our block
+     * executes, so its result brings no vote (no vote after a timeout in the round) and no
+     * second proposal */
     struct tc *tc6 = mem_alloc(sizeof *tc6);
     const uint64_t rounds[3] = { 2, 2, 2 };
     timeout_cert(6, qc2, rounds, tc6);
     deliver_sync(qc2, tc6);
     assert_int_equal(consensus_round(hx->c), 7);
     assert_int_equal(hx->nstarted, 4);
+    assert_non_null(find_sent(CONS_MSG_PROPOSAL));
     consensus_on_timer(hx->c, CONS_TIMER_ROUND, hx->round_token);
     clear_out();
     consensus_on_executed(hx->c, &hx->started[3], ERR_OK, &hx->results[3]);
     assert_null(find_sent(CONS_MSG_PROPOSAL));
-    assert_int_equal(consensus_tree_size(hx->c), 4); /* B1 (the root), B2, B3, ours */
+    assert_null(find_sent(CONS_MSG_VOTE));
+    assert_int_equal(consensus_last_voted_round(hx->c), 7); /* by its timeout */
+    assert_int_equal(consensus_tree_size(hx->c), 4);        /* B1 (the root), B2, B3, ours */
     mem_free(tc6);
     mem_free(qc1);
     mem_free(qc2);
