@@ -812,6 +812,13 @@ not_found_clear(struct consensus *c)
 {
     memset(c->rt.not_found, 0, sizeof c->rt.not_found);
     c->rt.not_found_count = 0;
+    c->rt.not_found_power = 0;
+}
+
+static bool
+said_not_found(const struct consensus *c, uint16_t peer)
+{
+    return (c->rt.not_found[peer / 8u] & (1u << (peer % 8u))) != 0;
 }
 
 static bool
@@ -868,6 +875,17 @@ start_retrieval(struct consensus *c, const struct hash *want, uint64_t want_heig
 
 /* ---- inserting certificates ---- */
 
+/* The commit rule for a verified QC encoded in c->enc. */
+static void
+commit_by_encoded(struct consensus *c, const struct qc *qc)
+{
+    /* the enc buffer is reused below: keep a copy of the cert for the epoch history */
+    uint8_t *copy = dup_bytes(c->enc.data, c->enc.size);
+    size_t copy_size = c->enc.size;
+    apply_commit(c, qc, copy, copy_size);
+    mem_free(copy);
+}
+
 /* Inserts a verified QC: records it on its block, raises high_qc, applies the commit rule.
  * V_HOLD (and a retrieval started) when the certified block is unknown. */
 static enum verdict
@@ -880,7 +898,7 @@ insert_qc(struct consensus *c, const struct qc *qc, uint16_t from)
             return V_DONE; /* below the committed root: nothing to learn */
         }
         if (is_lost(c, qc_block_id(qc))) {
-            c->stats.dropped_stale++; /* an orphan every peer pruned: nothing to learn */
+            c->stats.dropped_stale++; /* no peer can serve it: nothing to learn */
             return V_DONE;
         }
         if (exec_find(c, qc_block_id(qc)) != NULL) {
@@ -906,11 +924,7 @@ insert_qc(struct consensus *c, const struct qc *qc, uint16_t from)
         c->high_cc.round = round;
         c->high_cc.aux_round = qc->ledger_info.commit_info.round;
     }
-    /* the enc buffer is reused below: keep a copy of the cert for the epoch history */
-    uint8_t *copy = dup_bytes(c->enc.data, c->enc.size);
-    size_t copy_size = c->enc.size;
-    apply_commit(c, qc, copy, copy_size);
-    mem_free(copy);
+    commit_by_encoded(c, qc);
     return V_DONE;
 }
 
@@ -2278,24 +2292,31 @@ ledger_next(struct consensus *c, size_t accepted)
     send_block_request(c);
 }
 
-static void retry_next_peer(struct consensus *c);
-
-/* The current peer lacks `want` (top-down): the next peer is asked at once. When every other
- * validator lacks it, no peer can serve it: an orphan they all pruned (a certified block is
- * stored by 2f+1 voters, who drop it only off the committed chain), or a reconfiguration
- * suffix block their restarts dropped (take_epoch_cert goes around it). The target is
- * remembered as lost, so that held messages naming it are dropped instead of starting this
- * retrieval again, forever, ahead of the ones that can progress (sim seed "async 277"). */
+/* The current peer lacks `want` (top-down): a peer that has not said so is asked at once
+ * (not a try: each peer answers NOT_FOUND once per `want`). When other validators holding a
+ * quorum of power lack it (or all of them do), no honest peer can serve it: the block was
+ * certified, so honest voters of power > (total - quorum) stored it, and one of them is
+ * among those that answered. It is an orphan they pruned (voters drop a block only off the
+ * committed chain), or a reconfiguration suffix block their restarts dropped
+ * (take_epoch_cert goes around it). The target is remembered as lost, so that held messages
+ * naming it are dropped instead of starting this retrieval again, forever, ahead of the
+ * ones that can progress (sim seed "async 277"). */
 static void
 on_block_not_found(struct consensus *c, uint16_t from)
 {
-    uint8_t bit = (uint8_t)(1u << (from % 8u));
-    if ((c->rt.not_found[from / 8u] & bit) == 0) {
-        c->rt.not_found[from / 8u] |= bit;
+    if (!said_not_found(c, from)) {
+        c->rt.not_found[from / 8u] |= (uint8_t)(1u << (from % 8u));
         c->rt.not_found_count++;
+        c->rt.not_found_power += c->vs.nodes[from].power;
     }
-    if (c->rt.not_found_count + 1u < c->vs.count) {
-        retry_next_peer(c);
+    if (!validator_set_is_quorum(&c->vs, c->rt.not_found_power) &&
+        c->rt.not_found_count + 1u < c->vs.count) {
+        uint16_t p = next_peer(c, from);
+        while (p != from && said_not_found(c, p)) {
+            p = next_peer(c, p);
+        }
+        c->rt.peer = p;
+        send_block_request(c);
         return;
     }
     c->lost[c->lost_next] = c->rt.target;
@@ -2337,12 +2358,6 @@ on_retrieval_timer(struct consensus *c)
         connect_fetched(c); /* still executing: waits again (an evicted block re-executes) */
         return;
     }
-    retry_next_peer(c);
-}
-
-static void
-retry_next_peer(struct consensus *c)
-{
     c->rt.tries++;
     if (c->rt.tries >= RETRIEVAL_TRIES) {
         retrieval_done(c);
@@ -2421,10 +2436,7 @@ take_epoch_cert(struct consensus *c, const struct qc *cert, uint16_t from)
     encode_into(&c->enc);
     rc = qc_encode(&c->enc, cert);
     ASSERT(rc == ERR_OK);
-    uint8_t *copy = dup_bytes(c->enc.data, c->enc.size);
-    size_t copy_size = c->enc.size;
-    apply_commit(c, cert, copy, copy_size);
-    mem_free(copy);
+    commit_by_encoded(c, cert);
     return V_DONE;
 }
 

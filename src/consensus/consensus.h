@@ -69,9 +69,10 @@
  *     suffix block). When X is unknown the node fetches C (committed on every peer) and
  *     applies the commit from the cert: X is a reconfiguration suffix block, never in the
  *     ledger, and a restarted peer keeps only the headers from C down.
- *   - Block retrieval asks the next peer at once on NOT_FOUND; when every other validator
- *     answered NOT_FOUND the target is remembered as lost (the last 8), and messages whose
- *     certificates name it are dropped instead of held (no peer can ever serve it).
+ *   - Block retrieval asks another peer at once on NOT_FOUND; when other validators holding a
+ *     quorum of power (or all of them) answered NOT_FOUND the target is remembered as lost
+ *     (the last 8), and messages whose certificates name it are dropped instead of held (no
+ *     honest peer can ever serve it).
  */
 #ifndef LM_CONSENSUS_CONSENSUS_H
 #define LM_CONSENSUS_CONSENSUS_H
@@ -263,7 +264,7 @@ struct consensus_stats {
     uint64_t evidence_found;
     uint64_t nondeterminism_alarms;
     uint64_t retrievals_started;
-    uint64_t retrievals_lost; /* every peer answered NOT_FOUND: messages naming it dropped */
+    uint64_t retrievals_lost; /* a quorum answered NOT_FOUND: messages naming it dropped */
     uint64_t epoch_changes;
     uint64_t sig_verifications; /* signature checks requested from env->verify */
     uint64_t cert_cache_hits;

@@ -10,7 +10,7 @@
 #define INBOX_MAX       64  /* messages to self and replays, processed before returning */
 #define CERT_CACHE_SIZE 128 /* hashes of verified certificates */
 #define EPOCH_HISTORY   64  /* epoch-ending certs kept to serve EpochChangeProofs */
-#define RETRIEVAL_TRIES 8   /* peers tried before a retrieval is abandoned */
+#define RETRIEVAL_TRIES 8   /* timed-out tries before a retrieval is abandoned */
 #define LOST_MAX        8   /* blocks no peer had, remembered so held messages stop waiting */
 
 /* A block in the tree above (and including) the committed root. */
@@ -112,10 +112,12 @@ struct retrieval {
     size_t fetched_count;
     bool exec_wait;      /* the lowest fetched block (or its parent) is executing */
     struct hash exec_id; /* that lowest fetched block */
-    /* peers that answered NOT_FOUND for `want` (top-down): when every other validator has,
-     * no peer can serve the chain, and waiting for it would hold forever (on_block_not_found) */
+    /* peers that answered NOT_FOUND for `want` (top-down): when they hold a quorum of power,
+     * no honest peer can serve the chain, and waiting for it would hold forever
+     * (on_block_not_found) */
     uint8_t not_found[CONS_BITMAP_SIZE_MAX];
     uint16_t not_found_count;
+    uint64_t not_found_power;
 };
 
 /* One committed block as leader reputation sees it (section 7 stage 2). */
