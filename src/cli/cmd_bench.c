@@ -130,6 +130,7 @@ struct bench {
     unsigned drain_s;
     unsigned accounts;
     unsigned first_account;
+    bool nonces_from_chain; /* --nonces chain: each account's next nonce from node 0 */
     unsigned window;
     unsigned alg;
     unsigned size_min;
@@ -190,7 +191,7 @@ bench_usage(FILE *out)
             "                      [--accounts N] [--alg ed25519|sm2] [--size-min B]\n"
             "                      [--size-max B] [--batch N] [--conns N] [--max-txs N]\n"
             "                      [--first-account K] [--window N] [--report FILE] [--quiet]\n"
-            "                      [--workload mixed|anchor|put]\n\n"
+            "                      [--workload mixed|anchor|put] [--nonces zero|chain]\n\n"
             "Load generator for a devnet started with `lianmeng devnet --load-accounts N`.\n"
             "Pre-signs --workload txs (default mixed: notary anchors with notes of\n"
             "--size-min..--size-max bytes, capped at the notary's 256, and every 10th tx of an\n"
@@ -205,8 +206,10 @@ bench_usage(FILE *out)
             "become final. Reports submitted, admitted and finalized tx/s (finalized counted in\n"
             "node 0's final blocks), submit-to-final latency, rejections by code and each node's\n"
             "CPU and RSS. --max-txs bounds the pre-signed txs (default rate x duration, or\n"
-            "200000 with --rate 0). --first-account K uses load accounts K.. (nonces start at\n"
-            "0: use accounts no earlier run used). With --rate 0 at most --window txs (default\n"
+            "200000 with --rate 0). --first-account K uses load accounts K.. . --nonces zero\n"
+            "(default) starts every account at nonce 0 (accounts no earlier run used); --nonces\n"
+            "chain asks node 0 for each account's next nonce (accounts an earlier, finished run\n"
+            "used). With --rate 0 at most --window txs (default\n"
             "6000) are out and not yet final. Devnet only: the load accounts' keys are public.\n");
 }
 
@@ -264,6 +267,9 @@ parse_option(struct bench *b, const char *a, const char *v, unsigned long *max_t
     } else if (strcmp(a, "--first-account") == 0) {
         bad = parse_ulong(v, DEVNET_LOAD_ACCOUNTS_MAX - 1, &n);
         b->first_account = (unsigned)n;
+    } else if (strcmp(a, "--nonces") == 0) {
+        bad = strcmp(v, "zero") != 0 && strcmp(v, "chain") != 0;
+        b->nonces_from_chain = strcmp(v, "chain") == 0;
     } else if (strcmp(a, "--window") == 0) {
         bad = parse_ulong(v, BENCH_TXS_MAX, &n) != 0 || n == 0;
         b->window = (unsigned)n;
@@ -536,8 +542,48 @@ sign_one(const struct bench *b, struct presign *p, size_t i)
                     : devnet_load_anchor(&lt, &p->wire);
 }
 
+/* --nonces chain: each account's next nonce, read from node 0 (GET /v1/accounts/{address}).
+ * An account the chain does not know yet starts at 0. */
+static int
+chain_nonces(const struct bench *b, struct presign *p)
+{
+    for (uint32_t a = 0; a < b->accounts; a++) {
+        struct public_key pub;
+        secret_key_public(p->keys[a], &pub);
+        struct address addr;
+        address_of(b->hash_alg, &pub, &addr);
+        char path[64] = "/v1/accounts/";
+        hex_encode(addr.bytes, ADDRESS_SIZE, path + strlen(path));
+        struct api_client c = node_client(b, 0);
+        struct api_client_response resp;
+        if (api_client_get(&c, path, &resp) != ERR_OK) {
+            fprintf(stderr, "lianmeng bench: cannot reach node 0 for nonces\n");
+            return CLI_EXIT_UNREACHABLE;
+        }
+        json_t *j = NULL;
+        if (resp.status == 200) {
+            json_error_t jerr;
+            j = json_loadb((const char *)resp.body, resp.body_size, 0, &jerr);
+        }
+        int status = resp.status;
+        api_client_response_release(&resp);
+        json_t *nonce = json_object_get(j, "nonce");
+        if (status == 200 && json_is_integer(nonce) && json_integer_value(nonce) >= 0) {
+            p->nonces[a] = (uint64_t)json_integer_value(nonce);
+        } else if (status != 404) {
+            fprintf(stderr, "lianmeng bench: node 0 answered %d for account %u's nonce\n", status,
+                    b->first_account + a);
+            json_decref(j);
+            return CLI_EXIT_FAILURE;
+        }
+        json_decref(j);
+    }
+    return CLI_CONTINUE;
+}
+
 /* Signs every tx up front. Account a's txs go to node a % nodes, with nonces 0, 1, 2, ...
- * (a fresh devnet, or --first-account past the accounts earlier runs used). */
+ * (a fresh devnet, or --first-account past the accounts earlier runs used), or from the
+ * account's next nonce on the chain (--nonces chain). */
 static int
 presign(struct bench *b)
 {
@@ -563,6 +609,9 @@ presign(struct bench *b)
     }
     if (extra != NULL) {
         secret_key_public(extra, &p.extra_pub);
+    }
+    if (exit_code == CLI_CONTINUE && b->nonces_from_chain) {
+        exit_code = chain_nonces(b, &p);
     }
     b->tx_count = b->max_txs;
     presign_alloc(b, &p);

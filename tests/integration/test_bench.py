@@ -78,9 +78,22 @@ def main():
                     if name in bytes.fromhex(raw):
                         kinds.add(name)
         check(kinds == {b"anchor", b"add_key", b"remove_key"}, "op kinds seen %r" % kinds)
-        bad = subprocess.run([BIN, "bench", "--devnet", devnet_dir, "--workload", "bogus"],
-                             capture_output=True, timeout=30)
-        check(bad.returncode == 1, "bench --workload bogus exited %d" % bad.returncode)
+        # --nonces chain: the same accounts again, from the nonces the first run left.
+        again = os.path.join(tmp, "again.json")
+        run = subprocess.run([BIN, "bench", "--devnet", devnet_dir, "--rate", "100",
+                              "--duration", "2", "--drain", "20", "--accounts", "10",
+                              "--nonces", "chain", "--report", again],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=90)
+        out = run.stdout.decode(errors="replace")
+        check(run.returncode == 0, "bench --nonces chain exited %d: %s" % (run.returncode, out))
+        with open(again) as f:
+            rep2 = json.load(f)
+        check(rep2["submitted"] > 0 and rep2["rejected"] == 0 and
+              rep2["finalized"] == rep2["submitted"], "second run on the same accounts %r" % rep2)
+        for args in (["--workload", "bogus"], ["--nonces", "bogus"]):
+            bad = subprocess.run([BIN, "bench", "--devnet", devnet_dir] + args,
+                                 capture_output=True, timeout=30)
+            check(bad.returncode == 1, "bench %s exited %d" % (args, bad.returncode))
         print("ok: bench report finalized=%d p50=%.0f ms" % (rep["finalized"],
                                                              rep["latency_ms"]["p50"]))
     finally:
