@@ -116,14 +116,20 @@ cert_hash_qc(struct consensus *c, const struct qc *qc, struct hash *out)
 }
 
 static bool
-cache_has(const struct consensus *c, const struct hash *h)
+hashes_contain(const struct hash *set, size_t count, const struct hash *h)
 {
-    for (size_t i = 0; i < CERT_CACHE_SIZE; i++) {
-        if (hash_equal(&c->cert_cache[i], h)) {
+    for (size_t i = 0; i < count; i++) {
+        if (hash_equal(&set[i], h)) {
             return true;
         }
     }
     return false;
+}
+
+static bool
+cache_has(const struct consensus *c, const struct hash *h)
+{
+    return hashes_contain(c->cert_cache, CERT_CACHE_SIZE, h);
 }
 
 static void
@@ -824,12 +830,7 @@ said_not_found(const struct consensus *c, uint16_t peer)
 static bool
 is_lost(const struct consensus *c, const struct hash *id)
 {
-    for (size_t i = 0; i < LOST_MAX; i++) {
-        if (hash_equal(&c->lost[i], id)) {
-            return true;
-        }
-    }
-    return false;
+    return hashes_contain(c->lost, LOST_MAX, id);
 }
 
 static void
