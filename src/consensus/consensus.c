@@ -817,7 +817,6 @@ static void
 not_found_clear(struct consensus *c)
 {
     memset(c->rt.not_found, 0, sizeof c->rt.not_found);
-    c->rt.not_found_count = 0;
     c->rt.not_found_power = 0;
 }
 
@@ -2307,15 +2306,14 @@ on_block_not_found(struct consensus *c, uint16_t from)
 {
     if (!said_not_found(c, from)) {
         c->rt.not_found[from / 8u] |= (uint8_t)(1u << (from % 8u));
-        c->rt.not_found_count++;
         c->rt.not_found_power += c->vs.nodes[from].power;
     }
-    if (!validator_set_is_quorum(&c->vs, c->rt.not_found_power) &&
-        c->rt.not_found_count + 1u < c->vs.count) {
-        uint16_t p = next_peer(c, from);
-        while (p != from && said_not_found(c, p)) {
-            p = next_peer(c, p);
-        }
+    uint16_t p = next_peer(c, from);
+    while (p != from && said_not_found(c, p)) {
+        p = next_peer(c, p);
+    }
+    bool all = said_not_found(c, p); /* the walk came back to `from`: no peer left to ask */
+    if (!all && !validator_set_is_quorum(&c->vs, c->rt.not_found_power)) {
         c->rt.peer = p;
         send_block_request(c);
         return;

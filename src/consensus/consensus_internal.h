@@ -116,7 +116,6 @@ struct retrieval {
      * no honest peer can serve the chain, and waiting for it would hold forever
      * (on_block_not_found) */
     uint8_t not_found[CONS_BITMAP_SIZE_MAX];
-    uint16_t not_found_count;
     uint64_t not_found_power;
 };
 
