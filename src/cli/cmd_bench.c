@@ -396,22 +396,34 @@ node_client(const struct bench *b, unsigned i)
     return c;
 }
 
+/* GET path on node i as JSON: NULL unless the answer is 200 with a JSON body. *out_status
+ * (may be NULL): the HTTP status, or -1 when the node could not be reached. */
+static json_t *
+get_json_status(const struct bench *b, unsigned i, const char *path, int *out_status)
+{
+    struct api_client c = node_client(b, i);
+    struct api_client_response resp;
+    int status = -1;
+    json_t *j = NULL;
+    if (api_client_get(&c, path, &resp) == ERR_OK) {
+        status = resp.status;
+        if (resp.status == 200) {
+            json_error_t jerr;
+            j = json_loadb((const char *)resp.body, resp.body_size, 0, &jerr);
+        }
+        api_client_response_release(&resp);
+    }
+    if (out_status != NULL) {
+        *out_status = status;
+    }
+    return j;
+}
+
 /* GET path on node i as JSON, NULL on any failure. */
 static json_t *
 get_json(const struct bench *b, unsigned i, const char *path)
 {
-    struct api_client c = node_client(b, i);
-    struct api_client_response resp;
-    if (api_client_get(&c, path, &resp) != ERR_OK) {
-        return NULL;
-    }
-    json_t *j = NULL;
-    if (resp.status == 200) {
-        json_error_t jerr;
-        j = json_loadb((const char *)resp.body, resp.body_size, 0, &jerr);
-    }
-    api_client_response_release(&resp);
-    return j;
+    return get_json_status(b, i, path, NULL);
 }
 
 static bool
@@ -554,19 +566,12 @@ chain_nonces(const struct bench *b, struct presign *p)
         address_of(b->hash_alg, &pub, &addr);
         char path[64] = "/v1/accounts/";
         hex_encode(addr.bytes, ADDRESS_SIZE, path + strlen(path));
-        struct api_client c = node_client(b, 0);
-        struct api_client_response resp;
-        if (api_client_get(&c, path, &resp) != ERR_OK) {
+        int status = 0;
+        json_t *j = get_json_status(b, 0, path, &status);
+        if (status < 0) {
             fprintf(stderr, "lianmeng bench: cannot reach node 0 for nonces\n");
             return CLI_EXIT_UNREACHABLE;
         }
-        json_t *j = NULL;
-        if (resp.status == 200) {
-            json_error_t jerr;
-            j = json_loadb((const char *)resp.body, resp.body_size, 0, &jerr);
-        }
-        int status = resp.status;
-        api_client_response_release(&resp);
         json_t *nonce = json_object_get(j, "nonce");
         if (status == 200 && json_is_integer(nonce) && json_integer_value(nonce) >= 0) {
             p->nonces[a] = (uint64_t)json_integer_value(nonce);
