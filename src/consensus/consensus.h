@@ -26,7 +26,8 @@
  * what it needs. It later calls consensus_on_executed(c, block_id, result, res) on the
  * consensus thread, with the block id of the header (block_header_id). The core stores the
  * block with env->persist_block at once (the store overlaps the execution; a block whose
- * result is invalid stays stored until pruned, and is not executed again at a restart).
+ * result is invalid stays stored until pruned: a restart executes it once more, and drops it
+ * from the restart blocks when the result is invalid again).
  * Until the result it does not vote for the block, insert it into the tree, build on it or
  * commit it: it parks a copy of the block (at most CONS_EXEC_PENDING_MAX at a
  * time; when full, a block of a later round evicts the lowest-round one, others are
