@@ -1067,6 +1067,8 @@ send_vote(struct consensus *c, const struct vote *v)
     }
     ASSERT(rc == ERR_OK);
     c->stats.votes_sent++;
+    log_debug(LOG_CONSENSUS, "vote sent round=%llu",
+              (unsigned long long)v->vote_data.proposed.round);
     send_to(c, leader_of(c, v->vote_data.proposed.round + 1), c->out.data, c->out.size);
 }
 
@@ -1312,6 +1314,8 @@ broadcast_proposal(struct consensus *c, const uint8_t *block, size_t block_size,
     }
     ASSERT(rc == ERR_OK);
     c->stats.proposals_sent++;
+    log_debug(LOG_CONSENSUS, "proposal sent round=%llu bytes=%zu",
+              (unsigned long long)c->current_round, block_size);
     broadcast_all(c, c->out.data, c->out.size, true);
 }
 
@@ -1699,6 +1703,8 @@ form_qc(struct consensus *c, uint8_t slot)
     }
     c->qc_formed = true;
     c->stats.qcs_formed++;
+    log_debug(LOG_CONSENSUS, "qc formed round=%llu",
+              (unsigned long long)qc->vote_data.proposed.round);
     struct hash h;
     cert_hash_qc(c, qc, &h);
     cache_add(c, &h);

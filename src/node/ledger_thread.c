@@ -17,6 +17,14 @@
 
 #define DELAY_MS_MAX 10000u
 
+uint64_t
+ledger_thread_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 struct lt_queue {
     struct lt_job *head;
     struct lt_job *tail;
@@ -126,7 +134,9 @@ thread_main(void *arg)
         if (t->delay_ms > 0) {
             test_delay(t);
         }
+        job->start_ns = ledger_thread_now_ns();
         job->run(job);
+        job->end_ns = ledger_thread_now_ns();
         ASSERT(pthread_mutex_lock(&t->lock) == 0);
         queue_push(&t->done, job);
         wake_loop(t);
@@ -210,6 +220,7 @@ ledger_thread_submit(struct ledger_thread *t, struct lt_job *job)
 {
     ASSERT(job->run != NULL && job->done != NULL);
     t->pending++;
+    job->submit_ns = ledger_thread_now_ns();
     ASSERT(pthread_mutex_lock(&t->lock) == 0);
     if (job->urgent) {
         queue_push_urgent(&t->runq, job);

@@ -43,8 +43,14 @@ struct lt_job {
     struct lt_job *next;
     bool urgent;   /* runs before queued passable jobs (see above) */
     bool passable; /* an urgent job submitted later may run before it */
+    /* Set by the thread (CLOCK_MONOTONIC, ns): submitted, started, finished running. */
+    uint64_t submit_ns;
+    uint64_t start_ns;
+    uint64_t end_ns;
 };
 
+/* CLOCK_MONOTONIC in ns, the clock of lt_job's times. */
+uint64_t ledger_thread_now_ns(void);
 /* Starts the thread; done callbacks are delivered by an event on base. */
 MUST_USE enum err ledger_thread_new(struct event_base *base, struct ledger_thread **out);
 /* Queues job (run and done set by the caller). */

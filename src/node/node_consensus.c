@@ -117,6 +117,7 @@ struct cons_job {
     /* FREE */
     struct result_ref *frees;
     size_t free_count;
+    uint64_t check_ns; /* EXEC: time of the loop's signature check (job_take_txs) */
     /* out */
     enum err rc;
     struct ledger_result *result;
@@ -764,7 +765,9 @@ env_execute(void *ctx, const struct block *blk, const struct block_info *parent,
     struct cons_job *j = job_new(nc, JOB_EXEC, &id);
     j->on_committed = parent->height == committed;
     j->parent_id = parent->id;
+    uint64_t t0 = ledger_thread_now_ns();
     rc = job_take_txs(nc, j, blk);
+    j->check_ns = ledger_thread_now_ns() - t0;
     if (rc != ERR_OK) {
         log_info(LOG_CONSENSUS, "block rejected height=%llu error=%s",
                  (unsigned long long)blk->header.height, err_name(rc));
@@ -1158,10 +1161,31 @@ commit_done(struct node_cons *nc, struct cons_job *j)
     }
 }
 
+/* Where a job's time went, at DEBUG (what a slow block waited for): the loop's signature
+ * check (EXEC), the wait in the ledger thread's queue, the run, the wait for the loop. */
+static void
+job_timing_log(const struct cons_job *j)
+{
+    if (j->kind == JOB_FREE || !log_is_enabled(LOG_LEVEL_DEBUG)) {
+        return;
+    }
+    static const char *const names[] = { "exec", "commit", "sync" };
+    uint64_t now = ledger_thread_now_ns();
+    log_debug(LOG_CONSENSUS,
+              "job %s height=%llu txs=%zu check_us=%llu queue_us=%llu run_us=%llu back_us=%llu",
+              names[j->kind],
+              (unsigned long long)(j->kind == JOB_EXEC ? j->in.height : j->info.height),
+              j->in.tx_count, (unsigned long long)(j->check_ns / 1000u),
+              (unsigned long long)((j->lt.start_ns - j->lt.submit_ns) / 1000u),
+              (unsigned long long)((j->lt.end_ns - j->lt.start_ns) / 1000u),
+              (unsigned long long)((now - j->lt.end_ns) / 1000u));
+}
+
 static void
 job_done(struct lt_job *lt)
 {
     struct cons_job *j = (struct cons_job *)lt;
+    job_timing_log(j);
     if (j->kind == JOB_EXEC) {
         exec_done(j->nc, j);
     } else if (j->kind == JOB_COMMIT || j->kind == JOB_SYNC) {
