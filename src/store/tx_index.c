@@ -28,6 +28,7 @@
 #define RUN_CANDIDATES_MAX 65536u
 #define WRITE_BUF_SIZE     (1u << 20)
 #define MEM_SLOTS_MIN      1024u
+#define SORT_SEGMENT_SLOTS 2048u /* run_write_memtable's unit: ~1,000 entries at the usual load */
 #define FANIN_MAX          16u
 #define MERGE_CHECK_EVERY  65536u
 /* From this many runs on, merging comes before writing another run (the worker lets the
@@ -243,7 +244,15 @@ mt_recycle(struct tx_index *ix, struct memtable *m)
 static size_t
 mt_home(const struct memtable *m, const uint8_t *hash)
 {
-    return (size_t)load_u64(hash + 8) & m->mask; /* tx hashes are uniform */
+    /* The hash's leading bits (tx hashes are uniform): slots are in hash order but for the
+     * local shuffles of linear probing and the wrap at the end, so a flush sorts the table in
+     * about linear time (run_write_memtable) rather than with a comparison sort. */
+    uint64_t prefix = 0;
+    for (size_t i = 0; i < 8; i++) {
+        prefix = (prefix << 8) | hash[i];
+    }
+    unsigned bits = (unsigned)__builtin_ctzll((unsigned long long)m->mask + 1u);
+    return (size_t)(prefix >> (64u - bits));
 }
 
 static struct mem_slot *
@@ -580,38 +589,88 @@ run_writer_finish(struct tx_index *ix, struct run_writer *w, struct run **out)
     return rc;
 }
 
-/* The memtable's m->count entries in hash order (mem_free it). */
-static struct mem_slot *
-mt_sorted(const struct memtable *m)
+/* Sorts entries by hash: an insertion sort, as a segment's entries are nearly in order, bounded
+ * because entries crafted to share long prefixes would make it quadratic: past 8 moves per
+ * entry the comparison sort finishes the job (returns true then). */
+static bool
+slots_sort(struct mem_slot *e, size_t n)
 {
-    struct mem_slot *sorted = mem_calloc(m->count > 0 ? m->count : 1, sizeof *sorted);
-    size_t n = 0;
-    for (size_t i = 0; i <= m->mask; i++) {
-        if (m->slots[i].used == 0) {
-            continue;
+    size_t moves = 0;
+    for (size_t i = 1; i < n && moves <= 8 * n; i++) {
+        struct mem_slot cur = e[i];
+        size_t j = i;
+        while (j > 0 && memcmp(e[j - 1].hash, cur.hash, HASH_SIZE) > 0) {
+            e[j] = e[j - 1];
+            j--;
+            moves++;
         }
-        ASSERT(n < m->count); /* a recycled table was zeroed (mt_recycle) */
-        sorted[n++] = m->slots[i];
+        e[j] = cur;
     }
-    ASSERT(n == m->count);
-    qsort(sorted, n, sizeof *sorted, slot_compare);
-    return sorted;
+    if (moves <= 8 * n) {
+        return false;
+    }
+    qsort(e, n, sizeof *e, slot_compare);
+    return true;
 }
 
 /* Writes a memtable (not modified; the caller keeps readers off it only for writing) as
- * run lo..hi. */
+ * run lo..hi. The slots follow the hash prefix (mt_home), so the entries come out in hash
+ * order segment by segment of homes, each gathered into a small buffer and sorted there: no
+ * copy of the whole table (a fresh allocation of ~12 MB at the default size, a page fault per
+ * 4 KiB) and no comparison sort of it. An entry sits at its home or, pushed on by probing,
+ * further on with only used slots between, possibly wrapping past the last slot; so the
+ * entries of homes [a, b) are in the slots from a to the first empty slot at or after b
+ * (which exists: the load is <= 3/4; past the last slot the scan goes on at slot 0), among
+ * entries of neighbouring homes, which are skipped. */
 static enum err
 run_write_memtable(struct tx_index *ix, const struct memtable *m, struct run **out)
 {
     ASSERT(m->has_range);
-    struct mem_slot *sorted = mt_sorted(m);
-    size_t n = m->count;
+    size_t size = m->mask + 1;
+    size_t seg = size < SORT_SEGMENT_SLOTS ? size : SORT_SEGMENT_SLOTS;
+    size_t cap = seg;
+    struct mem_slot *buf = mem_calloc(cap, sizeof *buf);
+    size_t total = 0;
+    bool compared = false;
     struct run_writer w;
     enum err rc = run_writer_begin(ix, m->lo, m->hi, 0, &w);
-    for (size_t i = 0; rc == ERR_OK && i < n; i++) {
-        rc = run_writer_put(&w, sorted[i].hash, sorted[i].height, sorted[i].index);
+    for (size_t a = 0; rc == ERR_OK && a < size; a += seg) {
+        size_t n = 0;
+        for (size_t k = 0; k < seg + size; k++) {
+            size_t i = (a + k) & m->mask;
+            const struct mem_slot *slot = &m->slots[i];
+            if (slot->used == 0) {
+                if (k >= seg) {
+                    break;
+                }
+                continue;
+            }
+            /* Ours if its home is in the segment and it is met at its probe distance from
+             * the home: a wrapped entry of the last homes seen at the start is taken when the
+             * scan comes round to it. */
+            size_t home = mt_home(m, slot->hash);
+            if (home < a || home >= a + seg || a + k != home + ((i - home) & m->mask)) {
+                continue;
+            }
+            if (n == cap) {
+                cap *= 2;
+                buf = mem_realloc(buf, cap * sizeof *buf);
+            }
+            buf[n++] = *slot;
+        }
+        compared = slots_sort(buf, n) || compared;
+        for (size_t i = 0; rc == ERR_OK && i < n; i++) {
+            rc = run_writer_put(&w, buf[i].hash, buf[i].height, buf[i].index);
+        }
+        total += n;
     }
-    mem_free(sorted);
+    mem_free(buf);
+    ASSERT(rc != ERR_OK || total == m->count); /* a recycled table was zeroed (mt_recycle) */
+    if (compared) {
+        pthread_mutex_lock(&ix->lock);
+        ix->stats.sorts_compared++;
+        pthread_mutex_unlock(&ix->lock);
+    }
     if (rc == ERR_OK) {
         return run_writer_finish(ix, &w, out);
     }
@@ -899,6 +958,23 @@ worker_main(void *arg)
             if (rc != ERR_OK && rc != ERR_CLOSED) {
                 ix->worker_err = rc;
             }
+            continue;
+        }
+        if (ix->spare == NULL) {
+            /* Idle: the next memtable's slots, touched here so that the freeze (on the
+             * writer's thread, a block's commit) takes them without a page fault per 4 KiB
+             * (~10 us each on a VM; 6,400 of them at the default size). */
+            ix->busy = true;
+            pthread_mutex_unlock(&ix->lock);
+            size_t size = mt_slots_for(ix->memtable_entries);
+            struct mem_slot *spare = mem_alloc(size * sizeof *spare);
+            memset(spare, 0, size * sizeof *spare);
+            pthread_mutex_lock(&ix->lock);
+            if (ix->spare == NULL) {
+                ix->spare = spare;
+                spare = NULL;
+            }
+            mem_free(spare);
             continue;
         }
         ix->busy = false;

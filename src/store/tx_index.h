@@ -75,6 +75,7 @@ struct tx_index_stats {
     uint64_t runs_merged;    /* merges done since open */
     uint64_t bytes_written;  /* run bytes written since open */
     uint64_t rebuilt_blocks; /* blocks read at open to rebuild runs or the memtable */
+    uint64_t sorts_compared; /* flushes whose crowded hash prefixes needed a comparison sort */
     uint32_t runs;           /* run files now */
     uint32_t memtable;       /* entries in memory (active + frozen) */
 };
