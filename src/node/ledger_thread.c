@@ -17,6 +17,14 @@
 
 #define DELAY_MS_MAX 10000u
 
+static uint64_t
+thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 uint64_t
 ledger_thread_now_ns(void)
 {
@@ -135,7 +143,9 @@ thread_main(void *arg)
             test_delay(t);
         }
         job->start_ns = ledger_thread_now_ns();
+        uint64_t cpu0 = thread_cpu_ns();
         job->run(job);
+        job->cpu_ns = thread_cpu_ns() - cpu0;
         job->end_ns = ledger_thread_now_ns();
         ASSERT(pthread_mutex_lock(&t->lock) == 0);
         queue_push(&t->done, job);

@@ -47,6 +47,7 @@ struct lt_job {
     uint64_t submit_ns;
     uint64_t start_ns;
     uint64_t end_ns;
+    uint64_t cpu_ns; /* the thread's CPU time in run */
 };
 
 /* CLOCK_MONOTONIC in ns, the clock of lt_job's times. */

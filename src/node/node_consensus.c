@@ -1172,12 +1172,14 @@ job_timing_log(const struct cons_job *j)
     static const char *const names[] = { "exec", "commit", "sync" };
     uint64_t now = ledger_thread_now_ns();
     log_debug(LOG_CONSENSUS,
-              "job %s height=%llu txs=%zu check_us=%llu queue_us=%llu run_us=%llu back_us=%llu",
+              "job %s height=%llu txs=%zu check_us=%llu queue_us=%llu run_us=%llu cpu_us=%llu "
+              "back_us=%llu",
               names[j->kind],
               (unsigned long long)(j->kind == JOB_EXEC ? j->in.height : j->info.height),
               j->in.tx_count, (unsigned long long)(j->check_ns / 1000u),
               (unsigned long long)((j->lt.start_ns - j->lt.submit_ns) / 1000u),
               (unsigned long long)((j->lt.end_ns - j->lt.start_ns) / 1000u),
+              (unsigned long long)(j->lt.cpu_ns / 1000u),
               (unsigned long long)((now - j->lt.end_ns) / 1000u));
 }
 
