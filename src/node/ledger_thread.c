@@ -122,10 +122,10 @@ next_job(struct ledger_thread *t)
     return job;
 }
 
-static void
-test_delay(const struct ledger_thread *t)
+void
+ledger_thread_pause(unsigned ms)
 {
-    struct timespec ts = { (time_t)(t->delay_ms / 1000u), (long)(t->delay_ms % 1000u) * 1000000L };
+    struct timespec ts = { (time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L };
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
 }
@@ -139,8 +139,8 @@ thread_main(void *arg)
     struct lt_job *job;
     while ((job = next_job(t)) != NULL) { /* NULL: stop, and nothing left */
         ASSERT(pthread_mutex_unlock(&t->lock) == 0);
-        if (t->delay_ms > 0) {
-            test_delay(t);
+        if (t->delay_ms > 0 && !job->delay_in_run) {
+            ledger_thread_pause(t->delay_ms);
         }
         job->start_ns = ledger_thread_now_ns();
         uint64_t cpu0 = thread_cpu_ns();
@@ -231,6 +231,7 @@ ledger_thread_submit(struct ledger_thread *t, struct lt_job *job)
     ASSERT(job->run != NULL && job->done != NULL);
     t->pending++;
     job->submit_ns = ledger_thread_now_ns();
+    job->test_delay_ms = job->delay_in_run ? t->delay_ms : 0;
     ASSERT(pthread_mutex_lock(&t->lock) == 0);
     if (job->urgent) {
         queue_push_urgent(&t->runq, job);

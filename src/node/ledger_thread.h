@@ -19,7 +19,8 @@
  *
  * A test hook slows every job down: environment variable LM_TEST_LEDGER_DELAY_MS (0..10000)
  * read at ledger_thread_new, as if the disk were slow, so tests can check the loop still
- * answers while the ledger thread is busy.
+ * answers while the ledger thread is busy: before the job runs, or where the job says
+ * (delay_in_run: a commit takes it inside its LMDB write txn, holding the writer lock).
  *
  * Threads: ledger_thread_* are called on the loop thread only. */
 #ifndef LM_NODE_LEDGER_THREAD_H
@@ -43,6 +44,10 @@ struct lt_job {
     struct lt_job *next;
     bool urgent;   /* runs before queued passable jobs (see above) */
     bool passable; /* an urgent job submitted later may run before it */
+    /* Test hook: the job takes its delay itself (ledger_thread_pause(test_delay_ms), e.g.
+     * inside its LMDB txn, where a slow disk holds it) instead of before it runs. */
+    bool delay_in_run;
+    unsigned test_delay_ms; /* set by ledger_thread_submit */
     /* Set by the thread (CLOCK_MONOTONIC, ns): submitted, started, finished running. */
     uint64_t submit_ns;
     uint64_t start_ns;
@@ -50,6 +55,8 @@ struct lt_job {
     uint64_t cpu_ns; /* the thread's CPU time in run */
 };
 
+/* Sleeps ms milliseconds (the test delay of a job with delay_in_run; 0: returns at once). */
+void ledger_thread_pause(unsigned ms);
 /* CLOCK_MONOTONIC in ns, the clock of lt_job's times. */
 uint64_t ledger_thread_now_ns(void);
 /* Starts the thread; done callbacks are delivered by an event on base. */

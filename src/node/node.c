@@ -242,6 +242,15 @@ open_stores(struct node *n)
         log_error(LOG_NODE, "cannot open database path=%s error=%s", sub, err_str(rc));
         return rc;
     }
+    snprintf(sub, sizeof sub, "%s/consensus", data);
+    rc = mkdir_if_missing(sub);
+    if (rc == ERR_OK) {
+        rc = db_open(sub, &dbo, &n->cons_db);
+    }
+    if (rc != ERR_OK) {
+        log_error(LOG_NODE, "cannot open database path=%s error=%s", sub, err_str(rc));
+        return rc;
+    }
     rc = node_consensus_open_tables(n);
     if (rc == ERR_OK) {
         rc = node_epochs_open(n);
@@ -706,6 +715,7 @@ node_close(struct node *n)
     safety_file_close(n->safety);
     block_store_close(n->blocks);
     state_store_close(n->state);
+    db_close(n->cons_db);
     db_close(n->db);
     if (n->lock_fd >= 0) {
         close(n->lock_fd); /* releases the flock */

@@ -1,15 +1,18 @@
 /* The node's consensus_env (consensus/consensus.h) over the ledger, mempool, p2p, safety file
  * and the node's LMDB environment, and the routing of FRAME_CONSENSUS frames to the core.
  *
- * Durable consensus data (tables in the node's db, beside the ledger's):
- *   cons_blocks: u64 BE height || block id -> block bytes (persist_block; replayed at start,
- *                pruned below the committed root)
+ * Durable consensus data. Written by the loop, in the node's consensus db (n->cons_db, an
+ * LMDB environment of its own: its writes never wait for the ledger thread's commit txn):
+ *   cons_blocks: u64 BE height || block id -> block bytes (persist_block; replayed at start;
+ *                the blocks below the highest height whose commit finished are deleted in
+ *                the next persist_block's txn)
+ *   cons_tc:     "tc" -> the highest TC (persist_tc: one LMDB txn with fsync, so the old
+ *                or the new one, never a torn one; handed back at start).
+ * Written by the ledger thread's commit jobs, in the node's db beside the ledger's tables:
  *   cons_meta:   "info" || u64 BE height -> block_info of the committed block at that height
  *                (written in the ledger's commit txn, so every height the ledger holds has
  *                one); "root" -> block_info || cert bytes (the newest committed block named by
- *                its own commit cert; same txn); "epoch" -> the epoch root;
- *                "tc" -> the highest TC (persist_tc: one LMDB txn with fsync, so the old
- *                or the new one, never a torn one; handed back at start).
+ *                its own commit cert; same txn); "epoch" -> the epoch root.
  * A root older than the ledger's block (a block whose commit cert named an ancestor, or a
  * crash before a replayed block's root update) is fine: at start the core re-executes the
  * durable blocks above it, and blocks at heights the ledger already holds are answered from
@@ -133,7 +136,8 @@ struct node_cons {
     struct node *n;
     struct timer_ctx timer_ctx[NODE_TIMER_KINDS];
     struct consensus *core;
-    struct db_table blocks_table;
+    struct db_table blocks_table; /* in n->cons_db */
+    struct db_table tc_table;     /* in n->cons_db */
     struct db_table meta_table;
     struct event *timers[NODE_TIMER_KINDS];
     uint64_t tokens[NODE_TIMER_KINDS];
@@ -144,6 +148,7 @@ struct node_cons {
     uint64_t committed_height;
     struct hash committed_id;
     struct cons_job *inflight; /* COMMIT/SYNC jobs not done, oldest first */
+    uint64_t durable_height;   /* the highest height whose COMMIT job finished (0: none yet) */
     struct ledger_thread *lt;
     bool closing;
     struct worker_entry wmap[EXEC_MAP_MAX]; /* the ledger thread's */
@@ -164,12 +169,12 @@ info_key(uint64_t height, uint8_t key[4 + 8])
     }
 }
 
-/* Runs fn(ctx, txn) in a write txn of its own and commits it (an error aborts). */
+/* Runs fn(ctx, txn) in a write txn of its own on db and commits it (an error aborts). */
 static enum err
-in_txn(struct node_cons *nc, enum err (*fn)(void *ctx, struct db_txn *txn), void *ctx)
+in_txn(struct db *db, enum err (*fn)(void *ctx, struct db_txn *txn), void *ctx)
 {
     struct db_txn *txn = NULL;
-    enum err rc = db_txn_begin(nc->n->db, true, &txn);
+    enum err rc = db_txn_begin(db, true, &txn);
     if (rc != ERR_OK) {
         return rc;
     }
@@ -182,7 +187,7 @@ in_txn(struct node_cons *nc, enum err (*fn)(void *ctx, struct db_txn *txn), void
 }
 
 struct meta_write {
-    struct node_cons *nc;
+    struct db_table table;
     const void *key;
     size_t key_size;
     const uint8_t *v;
@@ -193,28 +198,28 @@ static enum err
 meta_write_in(void *ctx, struct db_txn *txn)
 {
     const struct meta_write *w = ctx;
-    return db_put(txn, w->nc->meta_table, db_val_of(w->key, w->key_size),
-                  db_val_of(w->v, w->v_size));
+    return db_put(txn, w->table, db_val_of(w->key, w->key_size), db_val_of(w->v, w->v_size));
 }
 
 static enum err
 meta_put_txn(struct node_cons *nc, struct db_txn *txn, const void *key, size_t key_size,
              const uint8_t *v, size_t v_size)
 {
-    struct meta_write w = { nc, key, key_size, v, v_size };
-    return txn != NULL ? meta_write_in(&w, txn) : in_txn(nc, meta_write_in, &w);
+    struct meta_write w = { nc->meta_table, key, key_size, v, v_size };
+    return txn != NULL ? meta_write_in(&w, txn) : in_txn(nc->n->db, meta_write_in, &w);
 }
 
+/* The value under key in table of db, appended to out. */
 static enum err
-meta_get(struct node_cons *nc, const void *key, size_t key_size, struct buf *out)
+table_get(struct db *db, struct db_table table, const void *key, size_t key_size, struct buf *out)
 {
     struct db_txn *txn = NULL;
-    enum err rc = db_txn_begin(nc->n->db, false, &txn);
+    enum err rc = db_txn_begin(db, false, &txn);
     if (rc != ERR_OK) {
         return rc;
     }
     struct db_val v;
-    rc = db_get(txn, nc->meta_table, db_val_of(key, key_size), &v);
+    rc = db_get(txn, table, db_val_of(key, key_size), &v);
     if (rc == ERR_OK) {
         rc = buf_append(out, v.data, v.size);
     }
@@ -254,7 +259,7 @@ info_get(struct node_cons *nc, const void *key, size_t key_size, struct block_in
 {
     struct buf b;
     buf_init(&b, CONS_MSG_SIZE_MAX);
-    enum err rc = meta_get(nc, key, key_size, &b);
+    enum err rc = table_get(nc->n->db, nc->meta_table, key, key_size, &b);
     if (rc == ERR_OK) {
         struct reader r;
         reader_init(&r, b.data, b.size);
@@ -380,6 +385,7 @@ job_submit(struct node_cons *nc, struct cons_job *j)
      * result is in wmap); one on the committed state waits for the commits before it. */
     j->lt.urgent = j->kind == JOB_EXEC && !j->on_committed;
     j->lt.passable = j->kind == JOB_COMMIT || j->kind == JOB_FREE;
+    j->lt.delay_in_run = j->kind == JOB_COMMIT; /* commit_meta, in the commit's txn */
     ledger_thread_submit(nc->lt, &j->lt);
     return ERR_OK;
 }
@@ -521,39 +527,11 @@ env_persist_tc(void *ctx, const uint8_t *tc, size_t size)
     if (nc->halted) {
         return ERR_CLOSED;
     }
-    enum err rc = meta_put_txn(nc, NULL, META_KEY_TC, 2, tc, size);
+    struct meta_write w = { nc->tc_table, META_KEY_TC, 2, tc, size };
+    enum err rc = in_txn(nc->n->cons_db, meta_write_in, &w);
     if (rc != ERR_OK) {
         nc->halted = true;
         log_error(LOG_CONSENSUS, "highest TC write failed, signing stops error=%s", err_str(rc));
-    }
-    return rc;
-}
-
-static enum err
-env_persist_block(void *ctx, const struct hash *id, const uint8_t *block, size_t size)
-{
-    struct node_cons *nc = ctx;
-    struct block *blk = mem_alloc(sizeof *blk);
-    enum err rc = block_decode(block, size, blk);
-    uint8_t key[8 + HASH_SIZE];
-    if (rc == ERR_OK) {
-        for (int i = 0; i < 8; i++) {
-            key[i] = (uint8_t)(blk->header.height >> (56 - 8 * i));
-        }
-        memcpy(key + 8, id->bytes, HASH_SIZE);
-    }
-    mem_free(blk);
-    struct db_txn *txn = NULL;
-    if (rc == ERR_OK) {
-        rc = db_txn_begin(nc->n->db, true, &txn);
-    }
-    if (rc == ERR_OK) {
-        rc = db_put(txn, nc->blocks_table, db_val_of(key, sizeof key), db_val_of(block, size));
-        if (rc != ERR_OK) {
-            db_txn_abort(txn);
-        } else {
-            rc = db_txn_commit(txn);
-        }
     }
     return rc;
 }
@@ -585,6 +563,40 @@ prune_blocks_in(struct node_cons *nc, struct db_txn *txn, uint64_t height)
     }
     db_cursor_close(cur);
     return rc == ERR_NOT_FOUND ? ERR_OK : rc;
+}
+
+static enum err
+env_persist_block(void *ctx, const struct hash *id, const uint8_t *block, size_t size)
+{
+    struct node_cons *nc = ctx;
+    struct block *blk = mem_alloc(sizeof *blk);
+    enum err rc = block_decode(block, size, blk);
+    uint8_t key[8 + HASH_SIZE];
+    if (rc == ERR_OK) {
+        for (int i = 0; i < 8; i++) {
+            key[i] = (uint8_t)(blk->header.height >> (56 - 8 * i));
+        }
+        memcpy(key + 8, id->bytes, HASH_SIZE);
+    }
+    mem_free(blk);
+    struct db_txn *txn = NULL;
+    if (rc == ERR_OK) {
+        rc = db_txn_begin(nc->n->cons_db, true, &txn);
+    }
+    if (rc == ERR_OK) {
+        /* The blocks a finished commit made history go in the same txn (no sync of its own);
+         * a block whose commit is still running stays: a crash now replays it. */
+        rc = prune_blocks_in(nc, txn, nc->durable_height);
+        if (rc == ERR_OK) {
+            rc = db_put(txn, nc->blocks_table, db_val_of(key, sizeof key), db_val_of(block, size));
+        }
+        if (rc != ERR_OK) {
+            db_txn_abort(txn);
+        } else {
+            rc = db_txn_commit(txn);
+        }
+    }
+    return rc;
 }
 
 static enum err
@@ -906,6 +918,7 @@ commit_meta(void *ctx, struct db_txn *txn)
 {
     struct cons_job *j = ctx;
     struct node_cons *nc = j->nc;
+    ledger_thread_pause(j->lt.test_delay_ms); /* test hook: a slow disk, writer lock held */
     enum err rc = ERR_OK;
     if (j->fresh) {
         uint8_t key[12];
@@ -933,9 +946,6 @@ commit_meta(void *ctx, struct db_txn *txn)
             rc = info_put_txn(nc, txn, META_KEY_ROOT, 4, &root, (struct byte_span){ 0 });
         }
     }
-    if (rc == ERR_OK) {
-        rc = prune_blocks_in(nc, txn, j->info.height);
-    }
     return rc;
 }
 
@@ -947,7 +957,7 @@ commit_run(struct cons_job *j)
 {
     struct node_cons *nc = j->nc;
     if (!j->fresh) {
-        return in_txn(nc, commit_meta, j);
+        return in_txn(nc->n->db, commit_meta, j);
     }
     if (j->result == NULL) { /* JOB_COMMIT: the loop saw it executed */
         struct worker_entry *w = worker_find(nc, &j->id);
@@ -1078,6 +1088,9 @@ static void
 commit_finish(struct node_cons *nc, struct cons_job *j)
 {
     struct node *n = nc->n;
+    if (j->info.height > nc->durable_height) {
+        nc->durable_height = j->info.height;
+    }
     if (j->fresh) {
         node_admission_refresh(n, false); /* a registered node may have come or gone */
         const struct ledger_outcome *o = ledger_result_outcome(j->result);
@@ -1353,7 +1366,10 @@ node_consensus_open_tables(struct node *n)
 {
     n->cons = mem_calloc(1, sizeof *n->cons);
     n->cons->n = n;
-    enum err rc = db_table_open(n->db, "cons_blocks", &n->cons->blocks_table);
+    enum err rc = db_table_open(n->cons_db, "cons_blocks", &n->cons->blocks_table);
+    if (rc == ERR_OK) {
+        rc = db_table_open(n->cons_db, "cons_tc", &n->cons->tc_table);
+    }
     if (rc == ERR_OK) {
         rc = db_table_open(n->db, "cons_meta", &n->cons->meta_table);
     }
@@ -1389,7 +1405,7 @@ load_blocks(struct node_cons *nc, uint64_t height, struct buf *store, struct byt
             size_t *out_count)
 {
     struct db_txn *txn = NULL;
-    enum err rc = db_txn_begin(nc->n->db, false, &txn);
+    enum err rc = db_txn_begin(nc->n->cons_db, false, &txn);
     if (rc != ERR_OK) {
         return rc;
     }
@@ -1522,7 +1538,8 @@ node_consensus_start(struct node *n)
     struct buf high_tc;
     buf_init(&high_tc, CONS_MSG_SIZE_MAX);
     if (rc == ERR_OK) {
-        rc = meta_get(nc, META_KEY_TC, 2, &high_tc); /* the core ignores a stale one */
+        /* the core ignores a stale one */
+        rc = table_get(n->cons_db, nc->tc_table, META_KEY_TC, 2, &high_tc);
         rc = rc == ERR_NOT_FOUND ? ERR_OK : rc;
     }
     if (rc == ERR_OK) {

@@ -38,6 +38,10 @@ struct node {
     struct secret_key *consensus_key;
     struct secret_key *transport_key;
     struct db *db;
+    /* The loop's own durable writes (proposals before a vote, the highest TC): a second LMDB
+     * environment, so that they never wait for the ledger thread's commit txn in db (LMDB has
+     * one writer per environment; a commit holds it for 10-100+ ms under load). */
+    struct db *cons_db;
     struct state_store *state;
     struct block_store *blocks;
     struct safety_file *safety;

@@ -1,7 +1,10 @@
 """Execution and persistence run on the node's ledger thread, not on its event loop: a 4-node
 devnet whose nodes delay every ledger job by DELAY_MS (the LM_TEST_LEDGER_DELAY_MS hook, as if
-the disk were very slow) still answers /v1/status and admits transactions at once, while the
-chain advances slowly; the txs become final and the chains agree.
+the disk were very slow; a commit takes its delay inside its LMDB write txn, holding the
+writer lock) still answers /v1/status and admits transactions at once, while the chain
+advances slowly; the txs become final and the chains agree. (The loop's own durable writes,
+proposals before a vote, are in a second LMDB environment: in the ledger's, each one waited
+for the commit holding the writer lock, and this test saw 5 slow answers of 148.)
 usage: test_ledger_thread.py LIANMENG MAKE_TX"""
 import os
 import subprocess
