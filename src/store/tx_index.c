@@ -613,15 +613,44 @@ slots_sort(struct mem_slot *e, size_t n)
     return true;
 }
 
+/* The entries of homes [a, a + seg) into *buf (grown as needed), in slot order; their count.
+ * An entry sits at its home or, pushed on by probing, further on with only used slots
+ * between, possibly wrapping past the last slot; so they are in the slots from a to the
+ * first empty slot at or after a + seg (which exists: the load is <= 3/4; past the last slot
+ * the scan goes on at slot 0), among entries of neighbouring homes, which are skipped. */
+static size_t
+segment_gather(const struct memtable *m, size_t a, size_t seg, struct mem_slot **buf, size_t *cap)
+{
+    size_t n = 0;
+    size_t end = seg + m->mask + 1;
+    for (size_t k = 0; k < end; k++) {
+        size_t i = (a + k) & m->mask;
+        const struct mem_slot *slot = &m->slots[i];
+        if (slot->used == 0) {
+            end = k < seg ? end : k; /* past the segment: the first empty slot ends it */
+            continue;
+        }
+        /* Ours if its home is in the segment and it is met at its probe distance from the
+         * home: a wrapped entry of the last homes seen at the start is taken when the scan
+         * comes round to it. */
+        size_t home = mt_home(m, slot->hash);
+        if (home < a || home >= a + seg || a + k != home + ((i - home) & m->mask)) {
+            continue;
+        }
+        if (n == *cap) {
+            *cap *= 2;
+            *buf = mem_realloc(*buf, *cap * sizeof **buf);
+        }
+        (*buf)[n++] = *slot;
+    }
+    return n;
+}
+
 /* Writes a memtable (not modified; the caller keeps readers off it only for writing) as
  * run lo..hi. The slots follow the hash prefix (mt_home), so the entries come out in hash
  * order segment by segment of homes, each gathered into a small buffer and sorted there: no
  * copy of the whole table (a fresh allocation of ~12 MB at the default size, a page fault per
- * 4 KiB) and no comparison sort of it. An entry sits at its home or, pushed on by probing,
- * further on with only used slots between, possibly wrapping past the last slot; so the
- * entries of homes [a, b) are in the slots from a to the first empty slot at or after b
- * (which exists: the load is <= 3/4; past the last slot the scan goes on at slot 0), among
- * entries of neighbouring homes, which are skipped. */
+ * 4 KiB) and no comparison sort of it. */
 static enum err
 run_write_memtable(struct tx_index *ix, const struct memtable *m, struct run **out)
 {
@@ -635,29 +664,7 @@ run_write_memtable(struct tx_index *ix, const struct memtable *m, struct run **o
     struct run_writer w;
     enum err rc = run_writer_begin(ix, m->lo, m->hi, 0, &w);
     for (size_t a = 0; rc == ERR_OK && a < size; a += seg) {
-        size_t n = 0;
-        for (size_t k = 0; k < seg + size; k++) {
-            size_t i = (a + k) & m->mask;
-            const struct mem_slot *slot = &m->slots[i];
-            if (slot->used == 0) {
-                if (k >= seg) {
-                    break;
-                }
-                continue;
-            }
-            /* Ours if its home is in the segment and it is met at its probe distance from
-             * the home: a wrapped entry of the last homes seen at the start is taken when the
-             * scan comes round to it. */
-            size_t home = mt_home(m, slot->hash);
-            if (home < a || home >= a + seg || a + k != home + ((i - home) & m->mask)) {
-                continue;
-            }
-            if (n == cap) {
-                cap *= 2;
-                buf = mem_realloc(buf, cap * sizeof *buf);
-            }
-            buf[n++] = *slot;
-        }
+        size_t n = segment_gather(m, a, seg, &buf, &cap);
         compared = slots_sort(buf, n) || compared;
         for (size_t i = 0; rc == ERR_OK && i < n; i++) {
             rc = run_writer_put(&w, buf[i].hash, buf[i].height, buf[i].index);

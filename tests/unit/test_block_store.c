@@ -1017,6 +1017,42 @@ test_tx_index_duplicates_and_snapshots(void **state)
     fixture_free(f);
 }
 
+/* Blocks of 200 tx hashes for test_tx_index_crowded_prefixes: in the first three, the first
+ * `crowded` share a prefix (the last slot, which wraps; a quarter of the table; just before
+ * its middle, a segment boundary at 4,096 slots) with tails in order or reversed. */
+static void crowded_fill(struct hash (*txs)[200], uint64_t blocks, bool descending)
+{
+    static const uint8_t prefixes[3][2] = { { 0xff, 0xff }, { 0x40, 0x00 }, { 0x7f, 0xf0 } };
+    uint32_t crowded = descending ? 200u : 40u;
+    for (uint64_t h = 0; h < blocks; h++) {
+        for (uint32_t i = 0; i < 200; i++) {
+            if (h < 3 && i < crowded) {
+                memset(txs[h][i].bytes, prefixes[h][1], HASH_SIZE);
+                txs[h][i].bytes[0] = prefixes[h][0];
+                store_u32(txs[h][i].bytes + HASH_SIZE - 4, descending ? 1000 - i : i);
+            } else {
+                tx_of(h, i, &txs[h][i]);
+            }
+        }
+    }
+}
+
+/* Every hash of the blocks is found where it was added; an absent one is not. */
+static void
+crowded_check(struct fixture *f, struct hash (*txs)[200], uint64_t blocks)
+{
+    for (uint64_t h = 0; h < blocks; h++) {
+        for (uint32_t i = 0; i < (h + 1 < blocks ? 200u : 1u); i++) {
+            struct block_store_tx_location loc = { 0 };
+            assert_int_equal(block_store_tx_find(f->store, NULL, &txs[h][i], &loc), ERR_OK);
+            assert_true(loc.height == h && loc.index == i);
+        }
+    }
+    struct hash absent;
+    memset(absent.bytes, 0xff, HASH_SIZE);
+    check_tx_absent(f->store, &absent);
+}
+
 /* Hashes sharing their leading bytes crowd the memtable's slots (its slots follow the hash
  * prefix): probes wrap past the last slot, spill across the flush's sort segments (2,048
  * slots) and meet runs out of order. 40 ascending tails per prefix stay near sorted (the
@@ -1027,23 +1063,14 @@ static void
 test_tx_index_crowded_prefixes(void **state)
 {
     (void)state;
-    static const uint8_t prefixes[3][2] = { { 0xff, 0xff }, { 0x40, 0x00 }, { 0x7f, 0xf0 } };
     for (int big = 0; big < 2; big++) {
         for (int descending = 0; descending < 2; descending++) {
             uint32_t entries = big ? 1600 : 600;
             struct fixture *f = fixture_tx_new(entries, 2);
             uint64_t blocks = entries / 200 + 1; /* one entry over: the memtable freezes */
             struct hash(*txs)[200] = mem_calloc(blocks, sizeof *txs);
+            crowded_fill(txs, blocks, descending != 0);
             for (uint64_t h = 0; h < blocks; h++) {
-                for (uint32_t i = 0; i < 200; i++) {
-                    if (h < 3 && i < (descending ? 200u : 40u)) {
-                        memset(txs[h][i].bytes, prefixes[h][1], HASH_SIZE);
-                        txs[h][i].bytes[0] = prefixes[h][0];
-                        store_u32(txs[h][i].bytes + HASH_SIZE - 4, descending ? 1000 - i : i);
-                    } else {
-                        tx_of(h, i, &txs[h][i]);
-                    }
-                }
                 append_txs(f, h, txs[h], h + 1 < blocks ? 200 : 1);
             }
             assert_int_equal(block_store_tx_index_settle(f->store), ERR_OK);
@@ -1051,20 +1078,9 @@ test_tx_index_crowded_prefixes(void **state)
             block_store_tx_index_stats(f->store, &st);
             assert_int_equal(st.runs_written, 1);
             assert_int_equal(st.sorts_compared, descending); /* ascending: near linear */
-            for (int pass = 0; pass < 2; pass++) {
-                for (uint64_t h = 0; h < blocks; h++) {
-                    for (uint32_t i = 0; i < (h + 1 < blocks ? 200u : 1u); i++) {
-                        struct block_store_tx_location loc = { 0 };
-                        assert_int_equal(block_store_tx_find(f->store, NULL, &txs[h][i], &loc),
-                                         ERR_OK);
-                        assert_true(loc.height == h && loc.index == i);
-                    }
-                }
-                struct hash absent;
-                memset(absent.bytes, 0xff, HASH_SIZE);
-                check_tx_absent(f->store, &absent);
-                assert_int_equal(fixture_reopen(f), ERR_OK); /* the run passes open's checks */
-            }
+            crowded_check(f, txs, blocks);
+            assert_int_equal(fixture_reopen(f), ERR_OK); /* the run passes open's checks */
+            crowded_check(f, txs, blocks);
             block_store_tx_index_stats(f->store, &st);
             assert_int_equal(st.runs, 1);
             mem_free(txs);
