@@ -48,17 +48,16 @@ struct lt_job {
      * inside its LMDB txn, where a slow disk holds it) instead of before it runs. */
     bool delay_in_run;
     unsigned test_delay_ms; /* set by ledger_thread_submit */
-    /* Set by the thread (CLOCK_MONOTONIC, ns): submitted, started, finished running. */
+    /* Set by the thread (clock_monotonic_ns of clock_system()): submitted, started, finished
+     * running. */
     uint64_t submit_ns;
     uint64_t start_ns;
     uint64_t end_ns;
-    uint64_t cpu_ns; /* the thread's CPU time in run */
+    uint64_t cpu_ns; /* the thread's CPU time in run; measured only at DEBUG (else 0) */
 };
 
 /* Sleeps ms milliseconds (the test delay of a job with delay_in_run; 0: returns at once). */
 void ledger_thread_pause(unsigned ms);
-/* CLOCK_MONOTONIC in ns, the clock of lt_job's times. */
-uint64_t ledger_thread_now_ns(void);
 /* Starts the thread; done callbacks are delivered by an event on base. */
 MUST_USE enum err ledger_thread_new(struct event_base *base, struct ledger_thread **out);
 /* Queues job (run and done set by the caller). */

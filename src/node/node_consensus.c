@@ -777,9 +777,9 @@ env_execute(void *ctx, const struct block *blk, const struct block_info *parent,
     struct cons_job *j = job_new(nc, JOB_EXEC, &id);
     j->on_committed = parent->height == committed;
     j->parent_id = parent->id;
-    uint64_t t0 = ledger_thread_now_ns();
+    uint64_t t0 = clock_monotonic_ns(clock_system());
     rc = job_take_txs(nc, j, blk);
-    j->check_ns = ledger_thread_now_ns() - t0;
+    j->check_ns = clock_monotonic_ns(clock_system()) - t0;
     if (rc != ERR_OK) {
         log_info(LOG_CONSENSUS, "block rejected height=%llu error=%s",
                  (unsigned long long)blk->header.height, err_name(rc));
@@ -1183,7 +1183,7 @@ job_timing_log(const struct cons_job *j)
         return;
     }
     static const char *const names[] = { "exec", "commit", "sync" };
-    uint64_t now = ledger_thread_now_ns();
+    uint64_t now = clock_monotonic_ns(clock_system());
     log_debug(LOG_CONSENSUS,
               "job %s height=%llu txs=%zu check_us=%llu queue_us=%llu run_us=%llu cpu_us=%llu "
               "back_us=%llu",
